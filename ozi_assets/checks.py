@@ -1,0 +1,200 @@
+"""Data-quality checks on the clean tables: great-expectations suites inside asset checks.
+
+Blocking checks guard what makes data wrong (missing or duplicate hashes, bad fids, oversized
+text, inconsistent parents): when one fails, the window's aggregates (and later embeddings)
+are not computed. Warning checks report what is unusual but legitimate, such as late events.
+Each check validates the window's rows only and puts sample failing rows in its metadata.
+
+great-expectations takes seconds to import, so it is imported when a check runs, never when
+Dagster loads the definitions.
+"""
+
+
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from ozi_assets.clean import casts, reactions, users
+from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_resources.warehouse import WarehouseResource
+
+HASH_PATTERN = r"^0x([0-9a-f]{40}|[0-9a-f]{64})$"
+MAX_CAST_BYTES = 1024  # the protocol's limit for long casts; standard casts stop at 320
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One great-expectations expectation by class name and arguments, e.g.
+    ``Expectation("ExpectColumnValuesToNotBeNull", {"column": "hash"})``."""
+
+    name: str
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Validation:
+    passed: bool
+    evaluated: int
+    failures: list[dict[str, Any]]  # one a failed expectation, with sample failing rows
+
+
+def validate(frame: pd.DataFrame, expectations: list[Expectation], suite: str) -> Validation:
+    """Run the expectations over ``frame`` with great-expectations (ephemeral context).
+
+    Returns whether all passed and, for each failure, the expectation, its unexpected count and
+    up to SAMPLE_ROWS failing rows.
+    """
+    import great_expectations as gx  # lazy: 3-6 s to import
+
+    context = gx.get_context(mode="ephemeral")
+    batch = (
+        context.data_sources.add_pandas(suite)
+        .add_dataframe_asset(suite)
+        .add_batch_definition_whole_dataframe(suite)
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    gx_suite = gx.ExpectationSuite(name=suite)
+    for expectation in expectations:
+        gx_suite.add_expectation(getattr(gx.expectations, expectation.name)(**expectation.kwargs))
+    result = batch.validate(gx_suite, result_format="COMPLETE")
+    failures = []
+    for item in result.results:
+        if item.success:
+            continue
+        config = item.expectation_config
+        rows = item.result.get("unexpected_index_list") or []
+        sample = frame.iloc[[i for i in rows if isinstance(i, int)][:SAMPLE_ROWS]]
+        failures.append(
+            {
+                "expectation": config.type if config else "?",
+                "column": (config.kwargs or {}).get("column") if config else None,
+                "unexpected_count": item.result.get("unexpected_count"),
+                "sample_rows": sample.astype(str).to_dict(orient="records"),
+            }
+        )
+    return Validation(bool(result.success), len(frame), failures)
+
+
+def check_result(validation: Validation, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=validation.passed,
+        severity=severity,
+        metadata={
+            "rows_checked": dg.MetadataValue.int(validation.evaluated),
+            "failed_expectations": dg.MetadataValue.int(len(validation.failures)),
+            "failures": dg.MetadataValue.json(validation.failures),
+        },
+    )
+
+
+def window_frame(warehouse: WarehouseResource, query: str, window_key: str) -> pd.DataFrame:
+    grid = window_grid()
+    with warehouse.reader() as conn:
+        return conn.execute(
+            query, {"w": grid.start_of(window_key), "w_end": grid.end_of(window_key)}
+        ).df()
+
+
+def _not_null(*columns: str) -> list[Expectation]:
+    return [Expectation("ExpectColumnValuesToNotBeNull", {"column": c}) for c in columns]
+
+
+CAST_RULES = [
+    *_not_null("hash", "fid", "text", "timestamp"),
+    Expectation("ExpectColumnValuesToBeUnique", {"column": "hash"}),
+    Expectation("ExpectColumnValuesToMatchRegex", {"column": "hash", "regex": HASH_PATTERN}),
+    Expectation("ExpectColumnValuesToBeBetween", {"column": "fid", "min_value": 1}),
+    Expectation(
+        "ExpectColumnValuesToBeBetween", {"column": "text_bytes", "max_value": MAX_CAST_BYTES}
+    ),
+    # A reply names both the parent's hash and fid; a top-level cast names neither.
+    Expectation("ExpectColumnValuesToBeInSet", {"column": "parent_consistent", "value_set": [True]}),
+    Expectation("ExpectColumnValuesToBeInSet", {"column": "thread_known", "value_set": [True]}),
+]
+
+
+@dg.asset_check(asset=casts, blocking=True, partitions_def=stream_partitions)
+def casts_are_valid(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Blocking: unique non-null 0x-hex hashes, fid > 0, text of at most 1,024 bytes, parent
+    hash and fid both set or both NULL, a known thread for top-level casts."""
+    frame = window_frame(
+        warehouse,
+        """SELECT hash, fid, text, "timestamp", parent_hash, parent_fid,
+                  octet_length(encode(text)) AS text_bytes,
+                  (parent_hash IS NULL) = (parent_fid IS NULL) AS parent_consistent,
+                  parent_hash IS NOT NULL OR thread_hash = hash AS thread_known
+           FROM cast_adds WHERE window_start = $w""",
+        context.partition_key,
+    )
+    return check_result(validate(frame, CAST_RULES, "casts"), dg.AssetCheckSeverity.ERROR)
+
+
+@dg.asset_check(asset=casts, partitions_def=stream_partitions)
+def casts_are_in_window(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Warning: cast timestamps fall inside the window that read them. A late event (older than
+    its window) is legitimate, and its own window's aggregates are refreshed, but many of them
+    point at a producer whose clock or replay order is off."""
+    frame = window_frame(
+        warehouse,
+        """SELECT hash, "timestamp",
+                  "timestamp" >= $w AND "timestamp" < $w_end + INTERVAL 5 MINUTE AS in_window
+           FROM cast_adds WHERE window_start = $w""",
+        context.partition_key,
+    )
+    rules = [Expectation("ExpectColumnValuesToBeInSet", {"column": "in_window", "value_set": [True]})]
+    return check_result(validate(frame, rules, "casts_window"), dg.AssetCheckSeverity.WARN)
+
+
+REACTION_RULES = [
+    *_not_null("hash", "fid", "reaction_type", "target_hash", "timestamp"),
+    Expectation("ExpectColumnValuesToBeUnique", {"column": "hash"}),
+    Expectation("ExpectColumnValuesToMatchRegex", {"column": "hash", "regex": HASH_PATTERN}),
+    Expectation("ExpectColumnValuesToMatchRegex", {"column": "target_hash", "regex": HASH_PATTERN}),
+    Expectation("ExpectColumnValuesToBeInSet", {"column": "reaction_type", "value_set": ["like", "recast"]}),
+    Expectation("ExpectColumnValuesToBeBetween", {"column": "fid", "min_value": 1}),
+]
+
+
+@dg.asset_check(asset=reactions, blocking=True, partitions_def=stream_partitions)
+def reactions_are_valid(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Blocking: unique 0x-hex hashes, a like or recast type, fid > 0, a 0x-hex target."""
+    frame = window_frame(
+        warehouse,
+        """SELECT hash, fid, reaction_type, target_hash, "timestamp"
+           FROM reaction_messages WHERE window_start = $w""",
+        context.partition_key,
+    )
+    return check_result(validate(frame, REACTION_RULES, "reactions"), dg.AssetCheckSeverity.ERROR)
+
+
+USER_RULES = [
+    *_not_null("hash", "fid", "field"),
+    Expectation("ExpectColumnValuesToBeUnique", {"column": "hash"}),
+    Expectation("ExpectColumnValuesToBeBetween", {"column": "fid", "min_value": 1}),
+    Expectation("ExpectColumnValuesToBeBetween", {"column": "follower_count", "min_value": 0}),
+]
+
+
+@dg.asset_check(asset=users, blocking=True, partitions_def=stream_partitions)
+def users_are_valid(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    """Blocking: unique message hashes, fid > 0, a named field, non-negative follower counts."""
+    frame = window_frame(
+        warehouse,
+        "SELECT hash, fid, field, value, follower_count FROM user_data WHERE window_start = $w",
+        context.partition_key,
+    )
+    return check_result(validate(frame, USER_RULES, "users"), dg.AssetCheckSeverity.ERROR)
+
+
+all_checks = [casts_are_valid, casts_are_in_window, reactions_are_valid, users_are_valid]

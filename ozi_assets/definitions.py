@@ -1,0 +1,41 @@
+"""The code location: every asset, check, job, sensor and resource of Ozi."""
+
+
+import dagster as dg
+
+from ozi_assets.aggregates import aggregates
+from ozi_assets.checks import all_checks
+from ozi_assets.clean import casts, reactions, users
+from ozi_assets.jobs import ingest_job
+from ozi_assets.raw import farcaster_events
+from ozi_assets.sensors import kafka_window_sensor
+from ozi_resources.kafka import KafkaResource
+from ozi_resources.settings import OziSettings
+from ozi_resources.warehouse import WarehouseResource
+
+
+def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]:
+    """The resources for an environment: embedded defaults or production, same classes."""
+    return {
+        "kafka": KafkaResource(
+            bootstrap_servers=settings.kafka_bootstrap,
+            home=str(settings.home),
+            topic=settings.topic,
+            dlq_topic=settings.dlq_topic,
+            num_partitions=settings.kafka_partitions,
+        ),
+        "warehouse": WarehouseResource(path=str(settings.duckdb_path)),
+    }
+
+
+def build_definitions(settings: OziSettings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[farcaster_events, casts, reactions, users, aggregates],
+        asset_checks=all_checks,
+        jobs=[ingest_job],
+        sensors=[kafka_window_sensor],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(OziSettings.from_env())

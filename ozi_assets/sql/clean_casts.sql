@@ -1,0 +1,60 @@
+-- CAST_ADD and CAST_REMOVE messages of one window ($window_start) → cast_adds, cast_removes.
+-- The caller deletes the window's rows first, in the same transaction.
+INSERT INTO cast_adds BY NAME
+WITH messages AS (
+    SELECT * FROM decoded_messages
+    WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_CAST_ADD'
+)
+SELECT
+    msg ->> '$.hash'                                           AS hash,
+    (msg ->> '$.data.fid')::BIGINT                             AS fid,
+    msg ->> '$.hydrated.username'                              AS author_username,
+    msg ->> '$.hydrated.displayName'                           AS author_display_name,
+    msg ->> '$.data.castAddBody.text'                          AS text,
+    farcaster_time(msg ->> '$.data.timestamp')     AS "timestamp",
+    msg ->> '$.data.castAddBody.parentCastId.hash'             AS parent_hash,
+    TRY_CAST(msg ->> '$.data.castAddBody.parentCastId.fid' AS BIGINT) AS parent_fid,
+    msg ->> '$.data.castAddBody.parentUrl'                     AS parent_url,
+    -- the thread root: the source's when sent, the cast itself for a top-level cast
+    coalesce(msg ->> '$.hydrated.threadHash',
+             CASE WHEN msg ->> '$.data.castAddBody.parentCastId.hash' IS NULL
+                  THEN msg ->> '$.hash' END)                   AS thread_hash,
+    TRY_CAST(msg -> '$.data.castAddBody.mentions' AS BIGINT[]) AS mentions,
+    TRY_CAST(json_extract_string(msg, '$.data.castAddBody.embeds[*].url') AS VARCHAR[]) AS embeds,
+    TRY_CAST(msg ->> '$.hydrated.counts.replies' AS BIGINT)    AS snapshot_replies,
+    TRY_CAST(msg ->> '$.hydrated.counts.reactions' AS BIGINT)  AS snapshot_reactions,
+    TRY_CAST(msg ->> '$.hydrated.counts.recasts' AS BIGINT)    AS snapshot_recasts,
+    window_start,
+    source_position
+FROM messages
+QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1
+ON CONFLICT (hash) DO UPDATE SET
+    fid = excluded.fid, author_username = excluded.author_username,
+    author_display_name = excluded.author_display_name, text = excluded.text,
+    "timestamp" = excluded."timestamp", parent_hash = excluded.parent_hash,
+    parent_fid = excluded.parent_fid, parent_url = excluded.parent_url,
+    thread_hash = excluded.thread_hash, mentions = excluded.mentions, embeds = excluded.embeds,
+    snapshot_replies = excluded.snapshot_replies,
+    snapshot_reactions = excluded.snapshot_reactions,
+    snapshot_recasts = excluded.snapshot_recasts,
+    window_start = excluded.window_start, source_position = excluded.source_position
+WHERE excluded.source_position < cast_adds.source_position;
+
+INSERT INTO cast_removes BY NAME
+WITH messages AS (
+    SELECT * FROM decoded_messages
+    WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_CAST_REMOVE'
+)
+SELECT
+    msg ->> '$.hash'                                       AS hash,
+    (msg ->> '$.data.fid')::BIGINT                         AS fid,
+    msg ->> '$.data.castRemoveBody.targetHash'             AS target_hash,
+    farcaster_time(msg ->> '$.data.timestamp') AS "timestamp",
+    window_start,
+    source_position
+FROM messages
+QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1
+ON CONFLICT (hash) DO UPDATE SET
+    fid = excluded.fid, target_hash = excluded.target_hash, "timestamp" = excluded."timestamp",
+    window_start = excluded.window_start, source_position = excluded.source_position
+WHERE excluded.source_position < cast_removes.source_position;

@@ -1,0 +1,255 @@
+"""Kafka I/O through kafka-python: topics, producing events, reading offset ranges.
+
+Works the same against the embedded broker (no bootstrap configured: the address comes from
+``$OZI_HOME/broker.json`` when first needed) and against a Kafka cluster. Two quirks of the
+embedded broker shape the reads: ``end_offsets()`` answers the base offset of the last record
+batch + 1, so the high watermark is taken from a fetch response instead; and a consumer-group
+join takes ~20 s, so reads ``assign`` and ``seek`` without a group.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from pydantic import Field
+
+from ozi_resources import broker
+from ozi_resources.farcaster import Event
+
+READ_TIMEOUT_S = 60.0
+
+
+class KafkaReadError(RuntimeError):
+    """Offsets below the high watermark could not be read back from the broker."""
+
+
+@dataclass(frozen=True)
+class LogSlice:
+    """Consecutive messages of one Kafka partition, column by column.
+
+    ``offsets`` and ``timestamps_ms`` (Unix ms, the message timestamp) are int64 arrays;
+    ``keys`` and ``values`` the exact bytes received (a key may be None).
+    """
+
+    partition: int
+    offsets: np.ndarray
+    timestamps_ms: np.ndarray
+    keys: list[bytes | None]
+    values: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def select(self, mask: np.ndarray) -> LogSlice:
+        """The messages where ``mask`` is True."""
+        picks = np.flatnonzero(mask)
+        return LogSlice(
+            self.partition,
+            self.offsets[picks],
+            self.timestamps_ms[picks],
+            [self.keys[i] for i in picks],
+            [self.values[i] for i in picks],
+        )
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The Farcaster event topic and its dead-letter topic."""
+
+    bootstrap_servers: str = Field(
+        default="",
+        description="Kafka bootstrap servers (host:port,…); empty → the embedded broker.",
+    )
+    home: str = Field(default=".ozi", description="OZI_HOME, where the embedded broker's state is.")
+    topic: str = Field(default="farcaster.events", description="Topic of protocol messages.")
+    dlq_topic: str = Field(default="farcaster.events.dlq", description="Dead-letter topic.")
+    num_partitions: int = Field(default=3, description="Partitions of topics Ozi creates.")
+
+    def bootstrap(self) -> str:
+        """The address to connect to; raises BrokerError when the embedded broker is down."""
+        return self.bootstrap_servers or broker.bootstrap_for(Path(self.home))
+
+    def ensure_topics(self) -> None:
+        """Create the event and dead-letter topics if they do not exist (never recreated)."""
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap(), client_id="ozi-admin")
+        try:
+            existing = set(admin.list_topics())
+            wanted = [
+                NewTopic(name, num_partitions=self.num_partitions, replication_factor=1)
+                for name in (self.topic, self.dlq_topic)
+                if name not in existing
+            ]
+            if wanted:
+                try:
+                    admin.create_topics(wanted)
+                except TopicAlreadyExistsError:
+                    pass  # another process created it between list and create
+        finally:
+            admin.close()
+
+    def _consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            bootstrap_servers=self.bootstrap(),
+            group_id=None,
+            enable_auto_commit=False,
+            max_poll_records=100_000,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            client_id="ozi-reader",
+        )
+
+    def partitions(self, topic: str | None = None) -> list[int]:
+        """Partition ids of the topic (the event topic by default); [] if it does not exist."""
+        consumer = self._consumer()
+        try:
+            return sorted(consumer.partitions_for_topic(topic or self.topic) or [])
+        finally:
+            consumer.close()
+
+    def high_watermarks(self, topic: str | None = None) -> dict[int, int]:
+        """{partition: high watermark}, the offset the next message will get.
+
+        Read from a fetch response: the embedded broker's ListOffsets(latest) is only a lower
+        bound, so the consumer seeks one before that bound and polls.
+        """
+        topic = topic or self.topic
+        consumer = self._consumer()
+        try:
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+            if not tps:
+                return {}
+            consumer.assign(tps)
+            for tp, bound in consumer.end_offsets(tps).items():
+                consumer.seek(tp, max(bound - 1, 0))
+            deadline = time.monotonic() + READ_TIMEOUT_S
+            while any(consumer.highwater(tp) is None for tp in tps):
+                if time.monotonic() > deadline:
+                    raise KafkaReadError(f"no high watermark for {topic} within the timeout")
+                consumer.poll(timeout_ms=200)
+            return {tp.partition: int(consumer.highwater(tp)) for tp in tps}  # type: ignore[arg-type]
+        finally:
+            consumer.close()
+
+    def read(self, ranges: dict[int, tuple[int, int]], topic: str | None = None) -> dict[int, LogSlice]:
+        """Read ``{partition: (start, end)}`` offset ranges (end exclusive) of the topic.
+
+        Returns one LogSlice a partition. Raises KafkaReadError when offsets below ``end`` do not
+        arrive within the read timeout (end past the high watermark, or a broker that lost
+        them).
+        """
+        topic = topic or self.topic
+        wanted = {p: r for p, r in ranges.items() if r[1] > r[0]}
+        out = {p: LogSlice(p, np.empty(0, np.int64), np.empty(0, np.int64), [], []) for p in ranges}
+        if not wanted:
+            return out
+        consumer = self._consumer()
+        cols: dict[int, tuple[list[int], list[int], list, list]] = {
+            p: ([], [], [], []) for p in wanted
+        }
+        try:
+            tps = {p: TopicPartition(topic, p) for p in wanted}
+            consumer.assign(list(tps.values()))
+            for p, (start, _) in wanted.items():
+                consumer.seek(tps[p], start)
+            pending = set(wanted)
+            deadline = time.monotonic() + READ_TIMEOUT_S
+            while pending:
+                if time.monotonic() > deadline:
+                    missing = {p: (consumer.position(tps[p]), wanted[p][1]) for p in pending}
+                    raise KafkaReadError(f"{topic}: offsets {missing} did not arrive in time")
+                for tp, records in consumer.poll(timeout_ms=500).items():
+                    p = tp.partition
+                    if p not in pending:
+                        continue
+                    end = wanted[p][1]
+                    offsets, stamps, keys, values = cols[p]
+                    for record in records:
+                        if record.offset >= end:
+                            break
+                        offsets.append(record.offset)
+                        stamps.append(record.timestamp)
+                        keys.append(record.key)
+                        values.append(record.value)
+                    if consumer.position(tp) >= end or (offsets and offsets[-1] >= end - 1):
+                        pending.discard(p)
+                        consumer.pause(tp)
+        finally:
+            consumer.close()
+        for p, (offsets, stamps, keys, values) in cols.items():
+            out[p] = LogSlice(
+                p, np.array(offsets, np.int64), np.array(stamps, np.int64), keys, values
+            )
+        return out
+
+    def _producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            bootstrap_servers=self.bootstrap(),
+            acks="all",
+            linger_ms=20,
+            batch_size=512 * 1024,
+            client_id="ozi-producer",
+        )
+
+    def produce(
+        self,
+        events: Iterable[Event],
+        topic: str | None = None,
+        pace: Callable[[], None] | None = None,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> int:
+        """Send events (key, value, timestamp) and wait until all are acknowledged.
+
+        ``pace`` is called before each send (live mode sleeps there); ``on_sent`` gets the
+        running count (progress bars). Returns the number sent; raises kafka errors on failure.
+        """
+        producer = self._producer()
+        sent = 0
+        futures = []
+        try:
+            for event in events:
+                if pace:
+                    pace()
+                futures.append(
+                    producer.send(
+                        topic or self.topic,
+                        key=event.key,
+                        value=event.value,
+                        timestamp_ms=event.timestamp_ms,
+                    )
+                )
+                sent += 1
+                if on_sent and sent % 100 == 0:
+                    on_sent(sent)
+            producer.flush()
+            for future in futures:
+                future.get(timeout=30)  # raises if the broker refused a message
+        finally:
+            producer.close()
+        if on_sent:
+            on_sent(sent)
+        return sent
+
+    def send_dead_letters(self, letters: list[tuple[bytes, bytes, int, list]]) -> int:
+        """Send (key, value, timestamp_ms, headers) tuples to the dead-letter topic; returns the
+        count. Headers carry the reason and the source position."""
+        if not letters:
+            return 0
+        producer = self._producer()
+        try:
+            futures = [
+                producer.send(self.dlq_topic, key=k, value=v, timestamp_ms=ts, headers=h)
+                for k, v, ts, h in letters
+            ]
+            producer.flush()
+            for future in futures:
+                future.get(timeout=30)
+        finally:
+            producer.close()
+        return len(letters)

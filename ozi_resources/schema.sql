@@ -1,0 +1,211 @@
+-- Ozi's warehouse. Physical tables hold what each stage wrote; the public analytics contract
+-- (what people and the question answering write SQL against) is the views at the end.
+
+-- Which offsets of each Kafka partition belong to which window (see ozi_resources/windows.py).
+CREATE TABLE IF NOT EXISTS kafka_offset_index (
+    topic           VARCHAR     NOT NULL,
+    kafka_partition INTEGER     NOT NULL,
+    window_start    TIMESTAMPTZ NOT NULL,
+    first_offset    BIGINT      NOT NULL,
+    next_offset     BIGINT      NOT NULL,  -- exclusive
+    PRIMARY KEY (topic, kafka_partition, window_start)
+);
+CREATE TABLE IF NOT EXISTS kafka_index_state (
+    topic           VARCHAR NOT NULL,
+    kafka_partition INTEGER NOT NULL,
+    indexed_to      BIGINT  NOT NULL,  -- offsets below this have a window
+    running_max_ms  BIGINT,            -- running maximum of message timestamps there
+    PRIMARY KEY (topic, kafka_partition)
+);
+
+-- raw stage: every message of the log, bytes exactly as received.
+CREATE TABLE IF NOT EXISTS raw_events (
+    topic              VARCHAR     NOT NULL,
+    kafka_partition    INTEGER     NOT NULL,
+    kafka_offset       BIGINT      NOT NULL,
+    kafka_timestamp    TIMESTAMPTZ NOT NULL,
+    window_start       TIMESTAMPTZ NOT NULL,  -- the partition that read it
+    event_window_start TIMESTAMPTZ NOT NULL,  -- the window of its own timestamp (≠: late)
+    message_key        BLOB,
+    message_value      BLOB        NOT NULL,
+    message_type       VARCHAR,
+    message_hash       VARCHAR,
+    dead_letter_reason VARCHAR,               -- NULL: decoded; else why it was dead-lettered
+    PRIMARY KEY (topic, kafka_partition, kafka_offset)
+);
+
+-- clean stage. source_position orders copies of one message: the earliest copy in the log
+-- owns the row, whichever window is materialized first.
+CREATE TABLE IF NOT EXISTS cast_adds (
+    hash               VARCHAR     PRIMARY KEY,
+    fid                BIGINT      NOT NULL,
+    author_username    VARCHAR,
+    author_display_name VARCHAR,
+    text               VARCHAR     NOT NULL,
+    "timestamp"        TIMESTAMPTZ NOT NULL,
+    parent_hash        VARCHAR,
+    parent_fid         BIGINT,
+    parent_url         VARCHAR,
+    thread_hash        VARCHAR,
+    mentions           BIGINT[],
+    embeds             VARCHAR[],
+    snapshot_replies   BIGINT,
+    snapshot_reactions BIGINT,
+    snapshot_recasts   BIGINT,
+    window_start       TIMESTAMPTZ NOT NULL,
+    source_position    BIGINT      NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cast_removes (
+    hash            VARCHAR     PRIMARY KEY,
+    fid             BIGINT      NOT NULL,
+    target_hash     VARCHAR     NOT NULL,
+    "timestamp"     TIMESTAMPTZ NOT NULL,
+    window_start    TIMESTAMPTZ NOT NULL,
+    source_position BIGINT      NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reaction_messages (
+    hash            VARCHAR     PRIMARY KEY,
+    message_type    VARCHAR     NOT NULL,  -- MESSAGE_TYPE_REACTION_ADD | _REMOVE
+    reaction_type   VARCHAR,               -- 'like' | 'recast'
+    fid             BIGINT      NOT NULL,
+    username        VARCHAR,
+    target_hash     VARCHAR,
+    target_fid      BIGINT,
+    "timestamp"     TIMESTAMPTZ NOT NULL,
+    window_start    TIMESTAMPTZ NOT NULL,
+    source_position BIGINT      NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_data (
+    hash            VARCHAR     PRIMARY KEY,
+    fid             BIGINT      NOT NULL,
+    field           VARCHAR     NOT NULL,  -- username | display_name | bio | pfp_url | …
+    value           VARCHAR,
+    follower_count  BIGINT,                -- the source's snapshot, when it sent one
+    following_count BIGINT,
+    "timestamp"     TIMESTAMPTZ NOT NULL,
+    window_start    TIMESTAMPTZ NOT NULL,
+    source_position BIGINT      NOT NULL
+);
+CREATE TABLE IF NOT EXISTS links (
+    hash            VARCHAR     PRIMARY KEY,
+    fid             BIGINT      NOT NULL,
+    link_type       VARCHAR     NOT NULL,
+    target_fid      BIGINT      NOT NULL,
+    "timestamp"     TIMESTAMPTZ NOT NULL,
+    window_start    TIMESTAMPTZ NOT NULL,
+    source_position BIGINT      NOT NULL
+);
+
+-- aggregates stage: recomputed from the clean tables for every window or cast a run touches.
+CREATE TABLE IF NOT EXISTS hourly_activity (
+    window_start     TIMESTAMPTZ PRIMARY KEY,
+    window_end       TIMESTAMPTZ NOT NULL,
+    casts            BIGINT NOT NULL,  -- replies included
+    top_level_casts  BIGINT NOT NULL,
+    replies          BIGINT NOT NULL,
+    reactions        BIGINT NOT NULL,
+    likes            BIGINT NOT NULL,
+    recasts          BIGINT NOT NULL,
+    distinct_authors BIGINT NOT NULL   -- fids that cast or replied
+);
+CREATE TABLE IF NOT EXISTS top_authors (
+    window_start TIMESTAMPTZ NOT NULL,
+    rank         INTEGER     NOT NULL,
+    fid          BIGINT      NOT NULL,
+    username     VARCHAR,
+    casts        BIGINT      NOT NULL,
+    replies      BIGINT      NOT NULL,
+    PRIMARY KEY (window_start, fid)
+);
+CREATE TABLE IF NOT EXISTS most_replied_to (
+    window_start     TIMESTAMPTZ NOT NULL,
+    rank             INTEGER     NOT NULL,
+    fid              BIGINT      NOT NULL,
+    username         VARCHAR,
+    replies_received BIGINT      NOT NULL,
+    PRIMARY KEY (window_start, fid)
+);
+CREATE TABLE IF NOT EXISTS top_terms (
+    window_start TIMESTAMPTZ NOT NULL,
+    kind         VARCHAR     NOT NULL,  -- 'term' | 'mention' | 'hashtag'
+    rank         INTEGER     NOT NULL,
+    term         VARCHAR     NOT NULL,
+    uses         BIGINT      NOT NULL,
+    authors      BIGINT      NOT NULL,
+    PRIMARY KEY (window_start, kind, term)
+);
+CREATE TABLE IF NOT EXISTS cast_engagement (
+    hash               VARCHAR PRIMARY KEY,
+    fid                BIGINT,
+    "timestamp"        TIMESTAMPTZ,         -- NULL: the cast itself is not in the stream
+    replies_seen       BIGINT NOT NULL,
+    recasts_seen       BIGINT NOT NULL,
+    likes_seen         BIGINT NOT NULL,
+    snapshot_replies   BIGINT,
+    snapshot_reactions BIGINT,
+    snapshot_recasts   BIGINT
+);
+
+-- Hub timestamps are seconds since the Farcaster epoch.
+CREATE OR REPLACE MACRO farcaster_time(seconds) AS
+    TIMESTAMPTZ '2021-01-01 00:00:00+00' + to_seconds(seconds::BIGINT);
+
+-- Decoded messages of the log, for the clean stage. source_position orders copies of one
+-- message by where they stand in the log.
+CREATE OR REPLACE VIEW decoded_messages AS
+SELECT message_value::VARCHAR::JSON AS msg,
+       message_type,
+       (kafka_partition::BIGINT << 40) + kafka_offset AS source_position,
+       window_start
+FROM raw_events
+WHERE dead_letter_reason IS NULL;
+
+-- The public contract.
+CREATE OR REPLACE VIEW users AS
+SELECT
+    fid,
+    arg_max(value, ("timestamp", source_position)) FILTER (WHERE field = 'username')     AS username,
+    arg_max(value, ("timestamp", source_position)) FILTER (WHERE field = 'display_name') AS display_name,
+    arg_max(value, ("timestamp", source_position)) FILTER (WHERE field = 'bio')          AS bio,
+    arg_max(value, ("timestamp", source_position)) FILTER (WHERE field = 'pfp_url')      AS pfp_url,
+    arg_max(follower_count, ("timestamp", source_position))  AS follower_count,
+    arg_max(following_count, ("timestamp", source_position)) AS following_count,
+    max("timestamp") AS updated_at
+FROM user_data
+GROUP BY fid;
+
+CREATE OR REPLACE VIEW casts AS
+SELECT
+    c.hash,
+    c.fid,
+    coalesce(c.author_username, u.username) AS username,
+    c.text,
+    c."timestamp",
+    c.parent_hash,
+    c.parent_fid,
+    c.thread_hash,
+    c.parent_url,
+    c.mentions,
+    c.embeds,
+    c.parent_hash IS NOT NULL AS is_reply,
+    c.window_start
+FROM cast_adds AS c
+LEFT JOIN users AS u USING (fid)
+WHERE c.hash NOT IN (SELECT target_hash FROM cast_removes);
+
+-- A reaction counts while its latest message (by timestamp) for (fid, type, target) is an add.
+CREATE OR REPLACE VIEW reactions AS
+SELECT hash, reaction_type, fid, username, target_hash, target_fid, "timestamp", window_start
+FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY fid, reaction_type, target_hash
+        ORDER BY "timestamp" DESC, source_position DESC) AS latest
+    FROM reaction_messages
+)
+WHERE latest = 1 AND message_type = 'MESSAGE_TYPE_REACTION_ADD';
+
+CREATE OR REPLACE VIEW dead_letters AS
+SELECT topic, kafka_partition, kafka_offset, kafka_timestamp, window_start,
+       message_key, message_value, dead_letter_reason AS reason
+FROM raw_events
+WHERE dead_letter_reason IS NOT NULL;

@@ -1,0 +1,92 @@
+"""The one place Ozi reads its environment.
+
+Everything has an embedded default, so with no variables set Ozi runs on one machine with no
+servers to install. Production sets the variables below; the code path is the same.
+
+| variable | default | meaning |
+|---|---|---|
+| OZI_HOME | .ozi | data directory: broker state, DuckDB file, Qdrant, Dagster instance |
+| OZI_KAFKA_BOOTSTRAP | (unset) | Kafka bootstrap servers; unset → the embedded broker |
+| OZI_KAFKA_TOPIC | farcaster.events | topic of Farcaster protocol messages |
+| OZI_KAFKA_DLQ_TOPIC | farcaster.events.dlq | dead-letter topic |
+| OZI_KAFKA_PARTITIONS | 3 | partitions of the topics Ozi creates |
+| OZI_DUCKDB_PATH | $OZI_HOME/warehouse.duckdb | the warehouse file |
+| OZI_PARTITION_START | 2023-03-03-23:00 | first window (UTC, format %Y-%m-%d-%H:%M) |
+| OZI_PARTITION_END | 2023-03-04-07:00 | end of the last window; empty → open-ended (live streams) |
+| OZI_PARTITION_CRON | 0 * * * * | window boundaries (hourly) |
+| OZI_SAMPLE_DIR | ../shared/data/farcaster/warpy-2023-03 | the Warpcast sample replayed by `ozi produce` |
+
+The default window range covers the March 2023 sample (8 hourly partitions). For a live
+stream set OZI_PARTITION_START to a recent hour and OZI_PARTITION_END to empty: the partition
+count is hours since the start, and Dagster degrades past ~100k partitions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+PARTITION_FMT = "%Y-%m-%d-%H:%M"
+
+
+@dataclass(frozen=True)
+class OziSettings:
+    """Resolved configuration; build it with :meth:`from_env`."""
+
+    home: Path
+    kafka_bootstrap: str
+    topic: str
+    dlq_topic: str
+    kafka_partitions: int
+    duckdb_path: Path
+    partition_start: str
+    partition_end: str
+    partition_cron: str
+    sample_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> OziSettings:
+        home = Path(environ.get("OZI_HOME") or ".ozi").absolute()
+        return cls(
+            home=home,
+            kafka_bootstrap=environ.get("OZI_KAFKA_BOOTSTRAP", ""),
+            topic=environ.get("OZI_KAFKA_TOPIC") or "farcaster.events",
+            dlq_topic=environ.get("OZI_KAFKA_DLQ_TOPIC") or "farcaster.events.dlq",
+            kafka_partitions=int(environ.get("OZI_KAFKA_PARTITIONS") or 3),
+            duckdb_path=Path(environ.get("OZI_DUCKDB_PATH") or home / "warehouse.duckdb"),
+            partition_start=environ.get("OZI_PARTITION_START") or "2023-03-03-23:00",
+            partition_end=environ.get("OZI_PARTITION_END", "2023-03-04-07:00"),
+            partition_cron=environ.get("OZI_PARTITION_CRON") or "0 * * * *",
+            sample_dir=Path(
+                environ.get("OZI_SAMPLE_DIR") or "../shared/data/farcaster/warpy-2023-03"
+            ),
+        )
+
+    @property
+    def embedded(self) -> bool:
+        """True when Ozi runs its own broker (no OZI_KAFKA_BOOTSTRAP)."""
+        return not self.kafka_bootstrap
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+
+def build_partitions_def(settings: OziSettings) -> dg.TimeWindowPartitionsDefinition:
+    """The one time-window partitions definition shared by every stream asset.
+
+    With no end the current, still-open window is a partition too (``end_offset=1``), so the
+    sensor can materialize it as micro-batches arrive.
+    """
+    return dg.TimeWindowPartitionsDefinition(
+        start=settings.partition_start,
+        end=settings.partition_end or None,
+        cron_schedule=settings.partition_cron,
+        fmt=PARTITION_FMT,
+        timezone="UTC",
+        end_offset=0 if settings.partition_end else 1,
+    )
