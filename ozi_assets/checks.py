@@ -18,7 +18,7 @@ import pandas as pd
 
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
-from ozi_resources.warehouse import WarehouseResource
+from ozi_resources.warehouse import WarehouseResource, bound
 
 HASH_PATTERN = r"^0x([0-9a-f]{40}|[0-9a-f]{64})$"
 MAX_CAST_BYTES = 1024  # the protocol's limit for long casts; standard casts stop at 320
@@ -49,7 +49,10 @@ def validate(frame: pd.DataFrame, expectations: list[Expectation], suite: str) -
     """
     import great_expectations as gx  # lazy: 3-6 s to import
 
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
         context.data_sources.add_pandas(suite)
         .add_dataframe_asset(suite)
@@ -93,9 +96,8 @@ def check_result(validation: Validation, severity: dg.AssetCheckSeverity) -> dg.
 def window_frame(warehouse: WarehouseResource, query: str, window_key: str) -> pd.DataFrame:
     grid = window_grid()
     with warehouse.reader() as conn:
-        return conn.execute(
-            query, {"w": grid.start_of(window_key), "w_end": grid.end_of(window_key)}
-        ).df()
+        params = {"w": grid.start_of(window_key), "w_end": grid.end_of(window_key)}
+        return conn.execute(query, bound(query, params)).df()
 
 
 def _not_null(*columns: str) -> list[Expectation]:

@@ -149,6 +149,7 @@ def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list
             result = job.execute_in_process(
                 partition_key=key, instance=instance, raise_on_error=False,
                 tags={"ozi/trigger": "cli backfill"},
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             checks = [
                 {

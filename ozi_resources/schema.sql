@@ -153,7 +153,7 @@ CREATE OR REPLACE MACRO farcaster_time(seconds) AS
 -- Decoded messages of the log, for the clean stage. source_position orders copies of one
 -- message by where they stand in the log.
 CREATE OR REPLACE VIEW decoded_messages AS
-SELECT message_value::VARCHAR::JSON AS msg,
+SELECT decode(message_value)::JSON AS msg,
        message_type,
        (kafka_partition::BIGINT << 40) + kafka_offset AS source_position,
        window_start

@@ -51,10 +51,16 @@ def run_script(
 
     Values are always bound, never formatted into the SQL.
     """
-    params = params or {}
     for statement in split_statements(script):
-        used = {name: params[name] for name in set(_PARAM.findall(statement)) if name in params}
-        conn.execute(statement, used or None)
+        conn.execute(statement, bound(statement, params))
+
+
+def bound(statement: str, params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The subset of ``params`` that ``statement`` names as ``$name`` (DuckDB refuses extra
+    named parameters), or None when it names none."""
+    params = params or {}
+    used = {name: params[name] for name in set(_PARAM.findall(statement)) if name in params}
+    return used or None
 
 
 def schema_sql() -> str:

@@ -71,7 +71,7 @@ DELETE FROM top_terms WHERE window_start IN (SELECT window_start FROM touched_wi
 INSERT INTO top_terms BY NAME
 WITH tokens AS (
     SELECT w.window_start, c.fid,
-           unnest(regexp_split_to_array(lower(c.text), '\s+')) AS raw_token
+           unnest(regexp_split_to_array(replace(lower(c.text), '’', ''''), '\s+')) AS raw_token
     FROM touched_windows w
     JOIN casts c ON c."timestamp" >= w.window_start AND c."timestamp" < w.window_end
 ), cleaned AS (

@@ -1,0 +1,36 @@
+# The commands people type. Each target sets up the virtual environment when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OZI_HOME ?= .ozi
+export OZI_HOME
+
+.PHONY: demo test dev lint bench clean
+
+$(BIN)/ozi: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch lies on the machine; install it first so nothing pulls CUDA.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/ozi
+
+demo: $(BIN)/ozi
+	$(BIN)/ozi demo
+
+test: $(BIN)/ozi
+	$(BIN)/pytest
+
+dev: $(BIN)/ozi
+	$(BIN)/ozi broker start
+	mkdir -p $(OZI_HOME)/dagster && cp dagster.yaml $(OZI_HOME)/dagster/dagster.yaml
+	DAGSTER_HOME=$(abspath $(OZI_HOME))/dagster $(BIN)/dagster dev -w workspace.yaml
+
+lint: $(BIN)/ozi
+	$(BIN)/ruff check ozi_assets ozi_resources ozi_tests
+	$(BIN)/ruff format --check ozi_assets ozi_resources ozi_tests
+	$(BIN)/pyright
+
+clean:
+	-$(BIN)/ozi broker stop
+	rm -rf $(OZI_HOME)

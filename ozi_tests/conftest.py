@@ -1,0 +1,38 @@
+"""Shared fixtures: a real embedded broker on a free port and a warehouse under tmp_path."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ozi_resources import broker, farcaster
+from ozi_resources.settings import OziSettings
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = (REPO / ".." / "shared" / "data" / "farcaster" / "warpy-2023-03").resolve()
+
+
+@pytest.fixture(scope="session")
+def sample() -> tuple[list[dict], list[dict]]:
+    return farcaster.load_sample(SAMPLE_DIR)
+
+
+@pytest.fixture(scope="session")
+def sample_events(sample) -> list[farcaster.Event]:
+    return farcaster.sample_events(*sample)
+
+
+def make_settings(home: Path, bootstrap: str = "") -> OziSettings:
+    base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE_DIR)})
+    return dataclasses.replace(base, kafka_bootstrap=bootstrap)
+
+
+@pytest.fixture(scope="module")
+def running_broker(tmp_path_factory):
+    """The embedded broker, started for this test module on a free loopback port."""
+    home = tmp_path_factory.mktemp("broker")
+    state = broker.start(home)
+    yield state
+    broker.stop(home)

@@ -1,0 +1,77 @@
+"""The SQL guard refuses anything but one read-only SELECT over the public tables."""
+
+import pytest
+
+from ozi_resources.sql_guard import SqlRefused, guard
+from ozi_resources.warehouse import PUBLIC_TABLES
+
+REFUSED = [
+    "DELETE FROM casts",
+    "DROP TABLE casts",
+    "UPDATE casts SET text = 'x'",
+    "INSERT INTO casts SELECT * FROM casts",
+    "CREATE TABLE x AS SELECT * FROM casts",
+    "ALTER TABLE casts ADD COLUMN x INT",
+    "TRUNCATE casts",
+    "COPY casts TO 'out.csv'",
+    "COPY (SELECT * FROM casts) TO 'out.parquet'",
+    "ATTACH 'other.duckdb' AS o",
+    "DETACH o",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "PRAGMA database_list",
+    "SET threads = 1",
+    "RESET threads",
+    "EXPORT DATABASE 'dump'",
+    "CALL duckdb_settings()",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_csv_auto('/etc/passwd')",
+    "SELECT * FROM read_parquet('s3://bucket/x.parquet')",
+    "SELECT * FROM read_json('http://example.com/x.json')",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "SELECT * FROM read_blob('/etc/hostname')",
+    "SELECT * FROM '/etc/passwd'",
+    "SELECT * FROM 'https://example.com/data.csv'",
+    "SELECT * FROM glob('/*')",
+    "SELECT getenv('HOME')",
+    "SELECT current_setting('threads')",
+    "SELECT * FROM duckdb_settings()",
+    "SELECT * FROM raw_events",
+    "SELECT * FROM kafka_index_state",
+    "SELECT * FROM main.casts",
+    "SELECT * FROM other.main.casts",
+    "SELECT * FROM casts; DROP TABLE casts",
+    "SELECT 1; SELECT 2",
+    "SELECT * FROM casts WHERE hash IN (SELECT message_hash FROM raw_events)",
+    "WITH x AS (SELECT * FROM raw_events) SELECT * FROM x",
+    "SELECT * FROM sqlite_scan('x.db', 't')",
+    "SELECT * FROM postgres_scan('host=x', 'public', 't')",
+    "",
+    "   ;  ",
+    "this is not sql",
+]
+
+
+@pytest.mark.parametrize("statement", REFUSED)
+def test_refused(statement):
+    with pytest.raises(SqlRefused):
+        guard(statement, PUBLIC_TABLES)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT count(*) FROM casts",
+        "select username, count(*) from casts group by 1 order by 2 desc limit 5",
+        "WITH r AS (SELECT * FROM reactions) SELECT count(*) FROM r",
+        "SELECT * FROM casts c JOIN users u USING (fid) LIMIT 3",
+        "SELECT * FROM hourly_activity UNION ALL SELECT * FROM hourly_activity",
+    ],
+)
+def test_allowed_and_limited(statement):
+    guarded = guard(statement, PUBLIC_TABLES)
+    assert "LIMIT" in guarded.sql.upper()
+
+
+def test_existing_limit_is_kept():
+    assert guard("SELECT * FROM casts LIMIT 7", PUBLIC_TABLES).sql.endswith("LIMIT 7")
