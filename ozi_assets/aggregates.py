@@ -7,7 +7,6 @@ at. Each recomputation is a pure function of the clean tables, so re-runs, late 
 run order end in the same rows.
 """
 
-
 import time
 
 import dagster as dg
@@ -81,14 +80,23 @@ def touched(
             description=description,
         )
         for name, description in [
-            ("hourly_activity", "Casts, top-level casts, replies, reactions (likes, recasts) "
-             "and distinct authors per window, by event time."),
+            (
+                "hourly_activity",
+                "Casts, top-level casts, replies, reactions (likes, recasts) "
+                "and distinct authors per window, by event time.",
+            ),
             ("top_authors", "The 25 fids with most casts in each window, with their replies."),
             ("most_replied_to", "The 25 fids whose casts drew most replies in each window."),
-            ("top_terms", "The 25 most used terms, @mentions and #hashtags in each window's "
-             "casts, stop words dropped, with how many authors used each."),
-            ("cast_engagement", "Per cast: replies, recasts and likes seen in the stream, and "
-             "the source's snapshot counters where it sent them."),
+            (
+                "top_terms",
+                "The 25 most used terms, @mentions and #hashtags in each window's "
+                "casts, stop words dropped, with how many authors used each.",
+            ),
+            (
+                "cast_engagement",
+                "Per cast: replies, recasts and likes seen in the stream, and "
+                "the source's snapshot counters where it sent them.",
+            ),
         ]
     ],
     partitions_def=stream_partitions,

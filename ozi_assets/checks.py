@@ -9,7 +9,6 @@ great-expectations takes seconds to import, so it is imported when a check runs,
 Dagster loads the definitions.
 """
 
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +47,6 @@ def validate(frame: pd.DataFrame, expectations: list[Expectation], suite: str) -
     up to SAMPLE_ROWS failing rows.
     """
     import great_expectations as gx  # lazy: 3-6 s to import
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -113,7 +111,9 @@ CAST_RULES = [
         "ExpectColumnValuesToBeBetween", {"column": "text_bytes", "max_value": MAX_CAST_BYTES}
     ),
     # A reply names both the parent's hash and fid; a top-level cast names neither.
-    Expectation("ExpectColumnValuesToBeInSet", {"column": "parent_consistent", "value_set": [True]}),
+    Expectation(
+        "ExpectColumnValuesToBeInSet", {"column": "parent_consistent", "value_set": [True]}
+    ),
     Expectation("ExpectColumnValuesToBeInSet", {"column": "thread_known", "value_set": [True]}),
 ]
 
@@ -150,7 +150,9 @@ def casts_are_in_window(
            FROM cast_adds WHERE window_start = $w""",
         context.partition_key,
     )
-    rules = [Expectation("ExpectColumnValuesToBeInSet", {"column": "in_window", "value_set": [True]})]
+    rules = [
+        Expectation("ExpectColumnValuesToBeInSet", {"column": "in_window", "value_set": [True]})
+    ]
     return check_result(validate(frame, rules, "casts_window"), dg.AssetCheckSeverity.WARN)
 
 
@@ -159,7 +161,9 @@ REACTION_RULES = [
     Expectation("ExpectColumnValuesToBeUnique", {"column": "hash"}),
     Expectation("ExpectColumnValuesToMatchRegex", {"column": "hash", "regex": HASH_PATTERN}),
     Expectation("ExpectColumnValuesToMatchRegex", {"column": "target_hash", "regex": HASH_PATTERN}),
-    Expectation("ExpectColumnValuesToBeInSet", {"column": "reaction_type", "value_set": ["like", "recast"]}),
+    Expectation(
+        "ExpectColumnValuesToBeInSet", {"column": "reaction_type", "value_set": ["like", "recast"]}
+    ),
     Expectation("ExpectColumnValuesToBeBetween", {"column": "fid", "min_value": 1}),
 ]
 

@@ -5,7 +5,6 @@ of re-runs leaves the same rows. A message seen twice (produced again, or redeli
 once, by hash: the copy earliest in the log owns the row, whichever window runs first.
 """
 
-
 import dagster as dg
 
 from ozi_assets import sql
@@ -54,7 +53,11 @@ def casts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     username, text, timestamp (UTC), parent_hash / parent_fid (NULL for top-level casts),
     thread_hash, mentions, embeds and the source's snapshot counters. CAST_REMOVE messages go
     to ``cast_removes`` and hide their target from the view. Source: raw/farcaster_events."""
-    return _result(replace_window(warehouse, "clean_casts", ("cast_adds", "cast_removes"), context.partition_key))
+    return _result(
+        replace_window(
+            warehouse, "clean_casts", ("cast_adds", "cast_removes"), context.partition_key
+        )
+    )
 
 
 @dg.asset(
@@ -71,7 +74,9 @@ def reactions(
     """Likes and recasts of the window (table ``reaction_messages``, public view ``reactions``
     with hash, reaction_type 'like' | 'recast', fid, target_hash, timestamp). A reaction
     counts while its latest message is an add. Source: raw/farcaster_events."""
-    return _result(replace_window(warehouse, "clean_reactions", ("reaction_messages",), context.partition_key))
+    return _result(
+        replace_window(warehouse, "clean_reactions", ("reaction_messages",), context.partition_key)
+    )
 
 
 @dg.asset(
@@ -86,4 +91,6 @@ def users(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     """Profile fields of the window (table ``user_data``, one row per USER_DATA_ADD; public
     view ``users`` with the latest fid, username, display_name, bio, follower_count) and
     follows (``links``). Source: raw/farcaster_events."""
-    return _result(replace_window(warehouse, "clean_users", ("user_data", "links"), context.partition_key))
+    return _result(
+        replace_window(warehouse, "clean_users", ("user_data", "links"), context.partition_key)
+    )

@@ -1,12 +1,12 @@
 """`ozi`: the command line. Every command works on the embedded defaults with no setup.
 
-    ozi broker start|stop|status     the embedded Kafka-compatible broker
-    ozi produce [--live --rate N]    replay the Farcaster sample into Kafka
-    ozi produce --raw-file FILE      send each line of FILE as-is (bad input on purpose)
-    ozi backfill [--partition KEY]   materialize windows (all by default) on the instance
-    ozi sql "SELECT …" [--json]      read-only SQL over the public tables
-    ozi report                       activity per hour, top authors, dead letters
-    ozi demo                         all of the above on the sample
+ozi broker start|stop|status     the embedded Kafka-compatible broker
+ozi produce [--live --rate N]    replay the Farcaster sample into Kafka
+ozi produce --raw-file FILE      send each line of FILE as-is (bad input on purpose)
+ozi backfill [--partition KEY]   materialize windows (all by default) on the instance
+ozi sql "SELECT …" [--json]      read-only SQL over the public tables
+ozi report                       activity per hour, top authors, dead letters
+ozi demo                         all of the above on the sample
 """
 
 from __future__ import annotations
@@ -147,7 +147,9 @@ def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list
     with dg.DagsterInstance.get() as instance:
         for key in keys:
             result = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False,
+                partition_key=key,
+                instance=instance,
+                raise_on_error=False,
                 tags={"ozi/trigger": "cli backfill"},
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
@@ -160,8 +162,12 @@ def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list
                 for e in result.get_asset_check_evaluations()
             ]
             summaries.append(
-                {"partition": key, "run_id": result.run_id, "success": result.success,
-                 "checks": checks}
+                {
+                    "partition": key,
+                    "run_id": result.run_id,
+                    "success": result.success,
+                    "checks": checks,
+                }
             )
             print(
                 f"window {key}: {'ok' if result.success else 'FAILED'} "
@@ -191,8 +197,9 @@ def _print_table(columns: list[str], rows: list[tuple]) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=columns)
-    with pd.option_context("display.max_rows", 200, "display.width", 160,
-                           "display.max_colwidth", 60):
+    with pd.option_context(
+        "display.max_rows", 200, "display.width", 160, "display.max_colwidth", 60
+    ):
         print(frame.to_string(index=False) if len(frame) else "(no rows)")
 
 
@@ -223,20 +230,28 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 REPORT_QUERIES = [
-    ("Activity per hour (UTC)",
-     "SELECT strftime(window_start, '%Y-%m-%d %H:%M') AS hour, casts, top_level_casts, "
-     "replies, reactions, recasts, distinct_authors FROM hourly_activity ORDER BY 1"),
-    ("Top authors (all windows)",
-     "SELECT username, fid, count(*) AS casts, count(*) FILTER (WHERE is_reply) AS replies "
-     "FROM casts GROUP BY username, fid ORDER BY casts DESC, fid LIMIT 10"),
-    ("Top terms (all windows)",
-     "SELECT term, sum(uses) AS uses FROM top_terms WHERE kind = 'term' GROUP BY term "
-     "ORDER BY uses DESC, term LIMIT 10"),
-    ("Totals",
-     "SELECT (SELECT count(*) FROM casts) AS casts, "
-     "(SELECT count(*) FROM casts WHERE is_reply) AS replies, "
-     "(SELECT count(*) FROM reactions) AS reactions, (SELECT count(*) FROM users) AS users, "
-     "(SELECT count(*) FROM dead_letters) AS dead_letters"),
+    (
+        "Activity per hour (UTC)",
+        "SELECT strftime(window_start, '%Y-%m-%d %H:%M') AS hour, casts, top_level_casts, "
+        "replies, reactions, recasts, distinct_authors FROM hourly_activity ORDER BY 1",
+    ),
+    (
+        "Top authors (all windows)",
+        "SELECT username, fid, count(*) AS casts, count(*) FILTER (WHERE is_reply) AS replies "
+        "FROM casts GROUP BY username, fid ORDER BY casts DESC, fid LIMIT 10",
+    ),
+    (
+        "Top terms (all windows)",
+        "SELECT term, sum(uses) AS uses FROM top_terms WHERE kind = 'term' GROUP BY term "
+        "ORDER BY uses DESC, term LIMIT 10",
+    ),
+    (
+        "Totals",
+        "SELECT (SELECT count(*) FROM casts) AS casts, "
+        "(SELECT count(*) FROM casts WHERE is_reply) AS replies, "
+        "(SELECT count(*) FROM reactions) AS reactions, (SELECT count(*) FROM users) AS users, "
+        "(SELECT count(*) FROM dead_letters) AS dead_letters",
+    ),
 ]
 
 
@@ -253,8 +268,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     bootstrap = ensure_broker(settings)
     print(f"Kafka: {bootstrap} ({'embedded broker' if settings.embedded else 'cluster'})")
-    cmd_produce(argparse.Namespace(raw_file=None, sample_dir=None, live=False, rate=None,
-                                   limit=None, timestamp=None))
+    cmd_produce(
+        argparse.Namespace(
+            raw_file=None, sample_dir=None, live=False, rate=None, limit=None, timestamp=None
+        )
+    )
     summaries = backfill(settings)
     cmd_report(args)
     print("\n== Data-quality checks")
@@ -263,14 +281,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"{total - len(failed)} of {total} check evaluations passed")
     for check in failed:
         print(f"  {check['severity']}: {check['check']}")
-    print(f"\nDemo done in {time.perf_counter() - started:.0f}s. Open the UI with `make dev` "
-          "(http://127.0.0.1:3000): assets, partitions, checks and lineage.")
+    print(
+        f"\nDemo done in {time.perf_counter() - started:.0f}s. Open the UI with `make dev` "
+        "(http://127.0.0.1:3000): assets, partitions, checks and lineage."
+    )
     return 0 if all(s["success"] for s in summaries) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ozi", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ozi", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("broker", help="start, stop or inspect the embedded broker")

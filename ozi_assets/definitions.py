@@ -1,6 +1,5 @@
 """The code location: every asset, check, job, sensor and resource of Ozi."""
 
-
 import dagster as dg
 
 from ozi_assets.aggregates import aggregates

@@ -5,7 +5,6 @@ here as new messages arrive: see ozi_resources/windows.py for the rule and why O
 index itself.
 """
 
-
 import time
 from dataclasses import dataclass, field
 
@@ -221,7 +220,11 @@ def farcaster_events(
     assert stats is not None
     read_count, dead, late = stats
     late_windows = sorted(
-        {grid.keys[w] for w in grid.window_of(batch.column("timestamp_ms").to_numpy()) if w < window}
+        {
+            grid.keys[w]
+            for w in grid.window_of(batch.column("timestamp_ms").to_numpy())
+            if w < window
+        }
     )
     return dg.MaterializeResult(
         metadata={
@@ -240,5 +243,3 @@ def farcaster_events(
             "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
         }
     )
-
-

@@ -7,7 +7,6 @@ Dagster, so it survives restarts) holds, per Kafka partition, the next offset to
 the running maximum timestamp that assigns offsets to windows (see windows.py).
 """
 
-
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,13 @@ MIN_MESSAGES = 200  # request at once when this many messages wait…
 MAX_DELAY_S = 3.0  # …or when the oldest waiting message was seen this long ago
 AGGREGATE_KEYS = [
     dg.AssetKey(["aggregates", name])
-    for name in ("hourly_activity", "top_authors", "most_replied_to", "top_terms", "cast_engagement")
+    for name in (
+        "hourly_activity",
+        "top_authors",
+        "most_replied_to",
+        "top_terms",
+        "cast_engagement",
+    )
 ]
 
 
@@ -139,9 +144,7 @@ def kafka_window_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResourc
         return dg.SkipReason(f"topic {kafka.topic} does not exist yet: nothing produced")
     ranges = {p: (cursor.offsets.get(str(p), 0), hw) for p, hw in high.items()}
     lag = sum(max(end - start, 0) for start, end in ranges.values())
-    arrived = {
-        p: (log.offsets, log.timestamps_ms) for p, log in kafka.read(ranges).items()
-    }
+    arrived = {p: (log.offsets, log.timestamps_ms) for p, log in kafka.read(ranges).items()}
     plan = plan_runs(cursor, arrived, window_grid(), time.time())
     context.update_cursor(plan.cursor.dump())
     if not plan.windows:

@@ -137,7 +137,9 @@ class KafkaResource(dg.ConfigurableResource):
         finally:
             consumer.close()
 
-    def read(self, ranges: dict[int, tuple[int, int]], topic: str | None = None) -> dict[int, LogSlice]:
+    def read(
+        self, ranges: dict[int, tuple[int, int]], topic: str | None = None
+    ) -> dict[int, LogSlice]:
         """Read ``{partition: (start, end)}`` offset ranges (end exclusive) of the topic.
 
         Returns one LogSlice a partition. Raises KafkaReadError when offsets below ``end`` do not

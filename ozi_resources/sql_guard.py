@@ -19,13 +19,43 @@ DEFAULT_LIMIT = 1000
 # Functions that read or write outside the warehouse, or change the session.
 FORBIDDEN_FUNCTION_PREFIXES = ("read_", "sniff_", "parquet_", "iceberg_", "delta_", "glob")
 FORBIDDEN_FUNCTIONS = {
-    "read_csv", "read_csv_auto", "read_json", "read_json_auto", "read_json_objects",
-    "read_ndjson", "read_parquet", "read_text", "read_blob", "read_xlsx", "parquet_scan",
-    "parquet_metadata", "parquet_schema", "csv_scan", "json_scan", "glob", "httpfs",
-    "sqlite_scan", "sqlite_attach", "postgres_scan", "postgres_attach", "mysql_scan",
-    "query", "query_table", "getenv", "current_setting", "duckdb_settings",
-    "duckdb_extensions", "duckdb_secrets", "load_extension", "install_extension",
-    "system", "shell", "pragma", "set_config", "which_secret", "icu_sort_key",
+    "read_csv",
+    "read_csv_auto",
+    "read_json",
+    "read_json_auto",
+    "read_json_objects",
+    "read_ndjson",
+    "read_parquet",
+    "read_text",
+    "read_blob",
+    "read_xlsx",
+    "parquet_scan",
+    "parquet_metadata",
+    "parquet_schema",
+    "csv_scan",
+    "json_scan",
+    "glob",
+    "httpfs",
+    "sqlite_scan",
+    "sqlite_attach",
+    "postgres_scan",
+    "postgres_attach",
+    "mysql_scan",
+    "query",
+    "query_table",
+    "getenv",
+    "current_setting",
+    "duckdb_settings",
+    "duckdb_extensions",
+    "duckdb_secrets",
+    "load_extension",
+    "install_extension",
+    "system",
+    "shell",
+    "pragma",
+    "set_config",
+    "which_secret",
+    "icu_sort_key",
 }
 
 
@@ -40,7 +70,9 @@ class GuardedSql:
     tables: tuple[str, ...]  # the public tables it reads
 
 
-def guard(statement: str, allowed_tables: tuple[str, ...], limit: int = DEFAULT_LIMIT) -> GuardedSql:
+def guard(
+    statement: str, allowed_tables: tuple[str, ...], limit: int = DEFAULT_LIMIT
+) -> GuardedSql:
     """Check one statement and return it ready to run.
 
     Raises SqlRefused with the reason when it is empty, does not parse, holds more than one

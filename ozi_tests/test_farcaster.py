@@ -11,8 +11,11 @@ def test_sample_becomes_casts_recasts_and_profiles(sample_events):
     assert kinds[farcaster.CAST_ADD] == 888
     assert kinds[farcaster.REACTION_ADD] == 112
     # users.json profiles plus cast authors missing from it, one message per field
-    fids = {json.loads(e.value)["data"]["fid"] for e in sample_events
-            if e.message_type == farcaster.USER_DATA_ADD}
+    fids = {
+        json.loads(e.value)["data"]["fid"]
+        for e in sample_events
+        if e.message_type == farcaster.USER_DATA_ADD
+    }
     assert len(fids) == 1204
 
 
