@@ -333,5 +333,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The console script. Exits without interpreter teardown: with torch and DuckDB both
+    loaded, teardown prints dozens of harmless nanobind "leaked instance" lines after the
+    output, which read like an error. Everything Ozi opened is closed by then."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

