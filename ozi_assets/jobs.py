@@ -13,5 +13,8 @@ ingest_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(*PIPELINE_GROUPS),
     partitions_def=stream_partitions,
     executor_def=dg.in_process_executor,
-    description="Materialize one window: Kafka messages → raw_events → clean tables → aggregates and embeddings.",
+    description=(
+        "Materialize one window: Kafka messages → raw_events → clean tables → aggregates "
+        "and embeddings."
+    ),
 )

@@ -9,6 +9,7 @@ join takes ~20 s, so reads ``assign`` and ``seek`` without a group.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -87,10 +88,9 @@ class KafkaResource(dg.ConfigurableResource):
                 if name not in existing
             ]
             if wanted:
-                try:
+                # Another process may create it between list and create.
+                with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics(wanted)
-                except TopicAlreadyExistsError:
-                    pass  # another process created it between list and create
         finally:
             admin.close()
 
