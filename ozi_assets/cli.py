@@ -223,7 +223,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps([{c: _jsonable(v) for c, v in zip(columns, row)} for row in rows]))
+        print(
+            json.dumps(
+                [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+            )
+        )
     else:
         _print_table(columns, rows)
     return 0

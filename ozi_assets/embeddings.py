@@ -87,7 +87,7 @@ def cast_embeddings(
         texts = frame["text"].fillna("")
         wanted = frame[texts.str.strip() != ""]
         digests = wanted["text"].map(content_sha256)
-        todo = wanted[[stored.get(h) != d for h, d in zip(wanted["hash"], digests)]]
+        todo = wanted[[stored.get(h) != d for h, d in zip(wanted["hash"], digests, strict=True)]]
         vectors_out = embedder.encode(todo["text"].tolist()) if len(todo) else []
         points = [
             models.PointStruct(
@@ -107,7 +107,7 @@ def cast_embeddings(
                     "model": model,
                 },
             )
-            for row, vector in zip(todo.itertuples(index=False), vectors_out)
+            for row, vector in zip(todo.itertuples(index=False), vectors_out, strict=True)
         ]
         for i in range(0, len(points), UPSERT_BATCH):
             client.upsert(collection, points[i : i + UPSERT_BATCH], wait=True)

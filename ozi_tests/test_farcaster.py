@@ -58,7 +58,7 @@ def test_live_restamp_moves_kafka_and_event_time_together(sample_events):
     now = 1_900_000_000_000
     live = list(farcaster.restamp(sample_events[:50], now))
     assert live[0].timestamp_ms == now
-    for before, after in zip(sample_events[:50], live):
+    for before, after in zip(sample_events[:50], live, strict=True):
         shift = after.timestamp_ms - before.timestamp_ms
         assert shift == now - sample_events[0].timestamp_ms
         assert json.loads(after.value)["hash"] == json.loads(before.value)["hash"]
