@@ -64,6 +64,10 @@ class EmbedderResource(dg.ConfigurableResource):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            # A "Loading weights" bar on every load is noise in run logs and CLI output.
+            transformers_logging.disable_progress_bar()
 
             path = self.model_path
             if not path:

@@ -1,0 +1,103 @@
+"""What a question gets back: the answer, and everything needed to trust it.
+
+``Answer.to_dict()`` is the JSON contract of `ozi ask --json`, the ask job's run metadata and
+the query asset's answers::
+
+    {"question", "kind", "answer", "sql", "rows",
+     "sources": [{"hash", "fid", "username", "timestamp", "text", "score"}],
+     "lineage": [{"asset", "partition", "run_id", "materialized_at"}],
+     "data_as_of", "planner"}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+Kind = Literal["analytic", "semantic", "hybrid", "unanswered"]
+MAX_ROWS = 50  # rows kept in an answer; the SQL has the full LIMIT
+
+
+@dataclass(frozen=True)
+class Source:
+    """A cast the answer rests on. ``score`` is the cosine similarity for semantic hits
+    (0..1), None for casts selected by SQL."""
+
+    hash: str
+    fid: int
+    username: str | None
+    timestamp: str  # ISO 8601, UTC
+    text: str
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    """One asset partition the answer read and the materialization that wrote it."""
+
+    asset: str  # asset key, e.g. "clean/casts"
+    partition: str | None  # window key, e.g. "2023-03-04-03:00"
+    run_id: str | None
+    materialized_at: str | None  # ISO 8601, UTC
+
+
+@dataclass
+class Answer:
+    question: str
+    kind: Kind
+    answer: str
+    sql: str | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    lineage: list[LineageEntry] = field(default_factory=list)
+    data_as_of: str | None = None  # newest event time in the data read, ISO 8601 UTC
+    planner: str = "offline"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "kind": self.kind,
+            "answer": self.answer,
+            "sql": self.sql,
+            "rows": [{k: jsonable(v) for k, v in row.items()} for row in self.rows],
+            "sources": [asdict(s) for s in self.sources],
+            "lineage": [asdict(e) for e in self.lineage],
+            "data_as_of": self.data_as_of,
+            "planner": self.planner,
+        }
+
+    def render(self) -> str:
+        """Plain text for a terminal: answer, SQL, up to 5 sources, lineage summary."""
+        lines = [f"Q: {self.question}", f"A: {self.answer}", f"   ({self.kind}, {self.planner})"]
+        if self.sql:
+            lines.append(f"   SQL: {self.sql}")
+        for source in self.sources[:5]:
+            score = f" score {source.score:.2f}" if source.score is not None else ""
+            text = " ".join(source.text.split())
+            text = text if len(text) <= 110 else text[:107] + "..."
+            lines.append(f"   - @{source.username} {source.timestamp[:16]}{score}: {text}")
+        if self.lineage:
+            assets = sorted({e.asset for e in self.lineage})
+            partitions = sorted({e.partition for e in self.lineage if e.partition})
+            span = f"{partitions[0]} … {partitions[-1]}" if partitions else "unpartitioned"
+            lines.append(f"   lineage: {', '.join(assets)} × {len(partitions)} partitions ({span})")
+        if self.data_as_of:
+            lines.append(f"   data as of {self.data_as_of}")
+        return "\n".join(lines)
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready form of a DuckDB value (datetimes → ISO UTC, decimals → float)."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
