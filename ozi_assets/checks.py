@@ -9,6 +9,7 @@ great-expectations takes seconds to import, so it is imported when a check runs,
 Dagster loads the definitions.
 """
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,10 @@ import pandas as pd
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
 from ozi_resources.warehouse import WarehouseResource, bound
+
+# Partitioned asset checks are a Dagster preview feature, chosen knowingly (a check per window
+# is what the UI should show); the README says so. Say it once there, not on every import.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*")
 
 HASH_PATTERN = r"^0x([0-9a-f]{40}|[0-9a-f]{64})$"
 MAX_CAST_BYTES = 1024  # the protocol's limit for long casts; standard casts stop at 320

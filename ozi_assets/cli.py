@@ -5,6 +5,7 @@ ozi produce [--live --rate N]    replay the Farcaster sample into Kafka
 ozi produce --raw-file FILE      send each line of FILE as-is (bad input on purpose)
 ozi backfill [--partition KEY]   materialize windows (all by default) on the instance
 ozi sql "SELECT …" [--json]      read-only SQL over the public tables
+ozi ask "question" [--json]      answer a question with sources and lineage
 ozi report                       activity per hour, top authors, dead letters
 ozi demo                         all of the above on the sample
 """
@@ -233,6 +234,41 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def answer(settings: OziSettings, question: str):
+    """Answer one question on the local instance (lineage from $OZI_HOME/dagster). Raises
+    FileNotFoundError before the first materialization, TimeoutError on a held lock."""
+    prepare_dagster_home(settings)
+    import dagster as dg
+
+    from ozi_assets.definitions import build_resources
+    from ozi_assets.questions.engine import Services, ask
+
+    r = build_resources(settings)
+    with dg.DagsterInstance.get() as instance:
+        services = Services(r["warehouse"], r["vectors"], r["embedder"], r["llm"], instance)
+        return ask(services, question)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    try:
+        result = answer(_settings(), args.question)
+    except (TimeoutError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else result.render())
+    return 0 if result.kind != "unanswered" else 3
+
+
+DEMO_QUESTIONS = [
+    "How many casts did dwr post?",
+    "How many recasts did dwr make?",
+    "Who are the top 5 authors by number of casts?",
+    "How many casts between 03:00 and 04:00 UTC on March 4, 2023?",
+    "What are people saying about ETHDenver?",
+    "Which users talked about invites the most?",
+]
+
+
 REPORT_QUERIES = [
     (
         "Activity per hour (UTC)",
@@ -279,7 +315,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     summaries = backfill(settings)
     cmd_report(args)
-    print("\n== Data-quality checks")
+    print("\n== Questions")
+    for question in DEMO_QUESTIONS:
+        print(answer(settings, question).render() + "\n")
+    print("== Data-quality checks")
     failed = [c for s in summaries for c in s["checks"] if not c["passed"]]
     total = sum(len(s["checks"]) for s in summaries)
     print(f"{total - len(failed)} of {total} check evaluations passed")
@@ -319,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("statement")
     p.add_argument("--json", action="store_true", help="print rows as a JSON array")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("ask", help="answer a question in plain language")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("report", help="activity per hour, top authors, totals")
     p.set_defaults(func=cmd_report)

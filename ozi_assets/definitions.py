@@ -3,10 +3,12 @@
 import dagster as dg
 
 from ozi_assets.aggregates import aggregates
+from ozi_assets.ask import ask_job, standing_answers
 from ozi_assets.checks import all_checks
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.embeddings import cast_embeddings
 from ozi_assets.jobs import ingest_job
+from ozi_assets.questions.llm import LlmResource
 from ozi_assets.raw import farcaster_events
 from ozi_assets.sensors import kafka_window_sensor
 from ozi_resources.kafka import KafkaResource
@@ -34,14 +36,25 @@ def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key,
         ),
+        "llm": LlmResource(
+            base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key
+        ),
     }
 
 
 def build_definitions(settings: OziSettings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[farcaster_events, casts, reactions, users, aggregates, cast_embeddings],
+        assets=[
+            farcaster_events,
+            casts,
+            reactions,
+            users,
+            aggregates,
+            cast_embeddings,
+            standing_answers,
+        ],
         asset_checks=all_checks,
-        jobs=[ingest_job],
+        jobs=[ingest_job, ask_job],
         sensors=[kafka_window_sensor],
         resources=build_resources(settings),
     )

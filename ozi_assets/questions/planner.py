@@ -305,7 +305,8 @@ def top_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     n = _top_n(q)
     when = _time(tr)
     if re.search(
-        r"\brecasts?\b.*\b(received|got|get)\b|\bmost recasted\b|\b(received|got) the most recasts\b",
+        r"\brecasts?\b.*\b(received|got|get)\b|\bmost recasted\b"
+        r"|\b(received|got) the most recasts\b",
         q,
     ):
         sql = (

@@ -12,12 +12,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-MONTHS = {
-    name: i + 1
-    for i, name in enumerate(
-        "january february march april may june july august september october november december".split()
-    )
-}
+_MONTH_NAMES = (
+    "january february march april may june july august september october november december"
+)
+MONTHS = {name: i + 1 for i, name in enumerate(_MONTH_NAMES.split())}
 MONTHS.update({name[:3]: n for name, n in list(MONTHS.items())})
 
 _MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
