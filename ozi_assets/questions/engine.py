@@ -217,16 +217,42 @@ def ask(services: Services, question: str) -> Answer:
     holds a file past the lock timeout.
     """
     ctx = _context(services.warehouse)
-    if services.llm is not None and services.llm.configured:
-        try:
-            llm_plan = services.llm.plan(question, ctx, services.warehouse)
-            return execute(services, question, llm_plan, ctx, f"llm:{services.llm.model}")
-        except (LlmUnusable, SqlRefused) as err:
-            reason = str(err)
-        except Exception as err:  # the model's SQL failed at run time
-            reason = f"{type(err).__name__}: {err}"
-        answer = execute(services, question, offline_plan(question, ctx), ctx, "offline-fallback")
-        answer.answer += f" [LLM plan unusable ({reason[:200]}); answered by the offline planner]"
+    offline = offline_plan(question, ctx)
+    if services.llm is None or not services.llm.configured:
+        return execute(services, question, offline, ctx, "offline")
+    try:
+        llm_plan = services.llm.plan(question, ctx, services.warehouse)
+        if offline.rule != "semantic_fallback" and llm_plan.kind != offline.kind:
+            raise LlmUnusable(
+                f"the model planned a {llm_plan.kind} answer; the question reads as "
+                f"{offline.kind} (rule {offline.rule})"
+            )
+        answer = execute(services, question, llm_plan, ctx, f"llm:{services.llm.model}")
+        if offline.kind == "analytic":
+            # A second, independent plan: where a rule covers the question, the model's
+            # result must agree with the rule's, or the model's SQL is not trusted.
+            reference = execute(services, question, offline, ctx, "offline")
+            if _first_value(answer.rows) != _first_value(reference.rows):
+                reason = (
+                    f"the model's result ({_first_value(answer.rows)!r}) disagrees with rule "
+                    f"{offline.rule} ({_first_value(reference.rows)!r})"
+                )
+                return _fallback(reference, reason)
+            # Agreed: keep the model's SQL, say it in the rule's words, with its sources.
+            answer.answer, answer.sources = reference.answer, reference.sources
         return answer
-    answer = execute(services, question, offline_plan(question, ctx), ctx, "offline")
+    except (LlmUnusable, SqlRefused) as err:
+        reason = str(err)
+    except Exception as err:  # the model's SQL failed at run time
+        reason = f"{type(err).__name__}: {err}"
+    return _fallback(execute(services, question, offline, ctx, "offline"), reason)
+
+
+def _first_value(rows: Sequence[dict[str, Any]]) -> Any:
+    return next(iter(rows[0].values()), None) if rows else None
+
+
+def _fallback(answer: Answer, reason: str) -> Answer:
+    answer.planner = "offline-fallback"
+    answer.answer += f" [LLM plan unusable: {reason[:240]}; answered by the offline planner]"
     return answer

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,42 @@ EXAMPLES = [
     ("What are people saying about zora?", {"kind": "semantic", "search": "zora"}),
     ("Which users talked about airdrops the most?", {"kind": "hybrid", "search": "airdrops"}),
 ]
+
+
+# String literals a plan may use without the question naming them.
+SCHEMA_VALUES = {"like", "recast", "term", "mention", "hashtag", ""}
+
+
+def grounding_error(question: str, sql: str | None, search: str | None) -> str | None:
+    """Why a plan is not grounded in the question, or None.
+
+    Small models copy the worked examples ("dwr", "zora") into unrelated questions. A value
+    the SQL filters on, or the search text, must come from the question: every string literal
+    (bar schema values and timestamps) must occur in it, and the search text must share a
+    word with it.
+    """
+    q = question.lower()
+    if sql:
+        import sqlglot
+        from sqlglot import exp
+
+        for node in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Literal):
+            if not node.is_string:
+                continue
+            value = node.this.strip("%").lower()
+            if value in SCHEMA_VALUES or value in q:
+                continue
+            try:
+                datetime.fromisoformat(value)
+                continue  # time bounds are phrased differently in questions
+            except ValueError:
+                pass
+            return f"the SQL filters on {node.this!r}, which the question does not mention"
+    if search is not None:
+        words = {w for w in re.findall(r"[a-z0-9]{3,}", search.lower())}
+        if not any(w in q for w in words):
+            return f"the search text {search!r} shares no word with the question"
+    return None
 
 
 class LlmUnusable(RuntimeError):
@@ -134,7 +171,7 @@ class LlmResource(dg.ConfigurableResource):
         )
         return response.choices[0].message.content or ""
 
-    def _validate(self, reply: str, warehouse: WarehouseResource) -> Plan:
+    def _validate(self, question: str, reply: str, warehouse: WarehouseResource) -> Plan:
         """The Plan in a reply; raises ValueError / SqlRefused / duckdb.Error with the reason."""
         obj = _first_json_object(reply)
         kind = obj.get("kind")
@@ -142,6 +179,8 @@ class LlmResource(dg.ConfigurableResource):
         if kind in ("semantic", "hybrid"):
             if not isinstance(search, str) or not search.strip():
                 raise ValueError(f'a {kind} plan needs a non-empty "search" text')
+            if problem := grounding_error(question, None, search):
+                raise ValueError(problem)
             if kind == "semantic":
                 return Plan(
                     "semantic",
@@ -168,6 +207,8 @@ class LlmResource(dg.ConfigurableResource):
         guarded = guard(sql, PUBLIC_TABLES)
         if not guarded.tables:
             raise SqlRefused("the SQL reads no public table, so it cannot answer from the data")
+        if problem := grounding_error(question, guarded.sql, None):
+            raise ValueError(problem)
         with warehouse.reader() as conn:
             conn.execute(f"EXPLAIN {guarded.sql}")  # dry run: binds names and types
         return Plan("analytic", "llm", sql=guarded.sql, describe=_describe)
@@ -181,7 +222,7 @@ class LlmResource(dg.ConfigurableResource):
         except Exception as err:  # endpoint down, timeout, HTTP error
             raise LlmUnusable(f"endpoint error: {type(err).__name__}: {err}") from err
         try:
-            return self._validate(reply, warehouse)
+            return self._validate(question, reply, warehouse)
         except Exception as first:
             first_error = f"{type(first).__name__}: {first}"
         messages += [
@@ -193,7 +234,7 @@ class LlmResource(dg.ConfigurableResource):
         ]
         try:
             repaired = self._complete(messages)
-            return self._validate(repaired, warehouse)
+            return self._validate(question, repaired, warehouse)
         except Exception as second:
             raise LlmUnusable(
                 f"first plan: {first_error}; repaired plan: {type(second).__name__}: "
