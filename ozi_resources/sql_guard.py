@@ -59,6 +59,18 @@ FORBIDDEN_FUNCTIONS = {
 }
 
 
+WRITE_NODES = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+)
+
+
 class SqlRefused(ValueError):
     """The statement is not a single read-only SELECT over the public tables; the message says
     which rule it broke."""
@@ -95,6 +107,9 @@ def guard(
     for node in tree.walk():
         if isinstance(node, (exp.Command, exp.Pragma, exp.Set, exp.Into, exp.Copy, exp.Attach)):
             raise SqlRefused(f"{node.key.upper()} is not allowed")
+        # A write can hide inside a query (WITH d AS (DELETE … RETURNING *) SELECT …).
+        if isinstance(node, WRITE_NODES):
+            raise SqlRefused(f"{node.key.upper()} inside a query is not allowed")
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if name in FORBIDDEN_FUNCTIONS or name.startswith(FORBIDDEN_FUNCTION_PREFIXES):

@@ -49,7 +49,41 @@ REFUSED = [
     "",
     "   ;  ",
     "this is not sql",
+    # Writes hidden inside a query, and more ways out of the warehouse.
+    "WITH d AS (DELETE FROM casts RETURNING *) SELECT * FROM d",
+    "SELECT * INTO backup FROM casts",
+    "INSERT OR REPLACE INTO users SELECT * FROM users",
+    "MERGE INTO casts USING users ON casts.fid = users.fid WHEN MATCHED THEN DELETE",
+    "CREATE VIEW leak AS SELECT * FROM casts",
+    "CREATE MACRO m(x) AS x",
+    "CREATE SECRET s (TYPE s3, KEY_ID 'k', SECRET 's')",
+    "DROP VIEW casts",
+    "VACUUM",
+    "CHECKPOINT",
+    "USE other",
+    "SELECT * FROM read_csv(['a.csv', 'b.csv'])",
+    "SELECT * FROM parquet_metadata('x.parquet')",
+    "SELECT * FROM casts WHERE text IN (SELECT content FROM read_text('/etc/shadow'))",
+    "SELECT * FROM duckdb_extensions()",
+    "SELECT * FROM duckdb_secrets()",
+    "SELECT * FROM query('SELECT * FROM raw_events')",
+    "SELECT * FROM query_table('raw_events')",
+    "SELECT * FROM information_schema.tables",
+    "SELECT * FROM duckdb_tables()",
+    "SELECT * FROM pragma_database_list()",
+    "SELECT * FROM iceberg_scan('s3://b/t')",
+    "SELECT * FROM delta_scan('s3://b/t')",
+    "SELECT * FROM mysql_scan('h', 'db', 't')",
+    "SET GLOBAL memory_limit = '1GB'",
+    "SELECT * FROM kafka_offset_index",
+    "SELECT * FROM cast_adds",
+    "DESCRIBE casts",
+    "SHOW TABLES",
 ]
+
+
+def test_refusal_corpus_is_large():
+    assert len(REFUSED) >= 50
 
 
 @pytest.mark.parametrize("statement", REFUSED)
