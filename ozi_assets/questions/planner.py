@@ -199,6 +199,8 @@ def count_total(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     m = re.search(r"how many (\w+)", q)
     if not m:
         return None
+    if re.search(r"how many \w+(?: \w+)? (?:did|does|do|has|have|was|were) (?!there\b)", q):
+        return None  # about someone in particular: count_by_user's question, never a total
     noun = m.group(1)
     when = _time(tr)
     if noun in ("users", "people", "authors", "accounts", "profiles", "casters", "fids"):
@@ -402,7 +404,8 @@ def top_terms(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     elif re.search(r"\bhashtags?\b", q):
         kind = "hashtag"
     elif re.search(
-        r"\b(top|most (?:used|common|popular)|trending|popular)\s+(terms|words|topics|keywords)\b"
+        r"\b(top(?:\s+\d+)?|most (?:used|common|popular)|trending|popular)\s+"
+        r"(terms|words|topics|keywords)\b"
         r"|\btrending\b",
         q,
     ):
