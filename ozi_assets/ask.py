@@ -102,10 +102,13 @@ def ask_job() -> None:
 STANDING_DEPS = [*aggregates.keys, cast_embeddings.key]
 
 # eager() minus "every upstream partition exists": on an open-ended stream the window being
-# filled is often not materialized yet, and the answers should still follow the data.
+# filled is often not materialized yet, and the answers should still follow the data. eager()
+# also never fills an asset that was missing before automation first saw it (so a deploy does
+# not launch everything at once); the answers are cheap, so the first evaluation that finds
+# them missing requests them, once.
 standing_condition = dg.AutomationCondition.eager().without(
     ~dg.AutomationCondition.any_deps_missing()
-)
+) | (dg.AutomationCondition.missing().newly_true() & ~dg.AutomationCondition.in_progress())
 
 
 @dg.asset(

