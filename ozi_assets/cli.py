@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -114,16 +115,18 @@ def cmd_produce(args: argparse.Namespace) -> int:
         label = "sample events (live)" if args.live else "sample events"
     if args.limit:
         events = events[: args.limit]
-    pace = None
+    pace: Callable[[], None] | None = None
     if args.live and args.rate:
         interval = 1.0 / args.rate
         next_at = [time.monotonic()]
 
-        def pace() -> None:
+        def wait_turn() -> None:
             next_at[0] += interval
             delay = next_at[0] - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+
+        pace = wait_turn
 
     started = time.perf_counter()
     with tqdm(total=len(events), desc="produce", unit="msg", disable=None, file=sys.stderr) as bar:
@@ -243,7 +246,7 @@ def answer(settings: OziSettings, question: str):
     from ozi_assets.definitions import build_resources
     from ozi_assets.questions.engine import Services, ask
 
-    r = build_resources(settings)
+    r: dict[str, Any] = build_resources(settings)
     with dg.DagsterInstance.get() as instance:
         services = Services(r["warehouse"], r["vectors"], r["embedder"], r["llm"], instance)
         return ask(services, question)

@@ -85,29 +85,30 @@ def cast_embeddings(
         }
 
         texts = frame["text"].fillna("")
-        wanted = frame[texts.str.strip() != ""]
-        digests = wanted["text"].map(content_sha256)
-        todo = wanted[[stored.get(h) != d for h, d in zip(wanted["hash"], digests, strict=True)]]
+        wanted = frame.loc[texts.str.strip() != ""]
+        digests = [content_sha256(t) for t in wanted["text"]]
+        changed = [stored.get(h) != d for h, d in zip(wanted["hash"], digests, strict=True)]
+        todo = wanted.loc[changed]
         vectors_out = embedder.encode(todo["text"].tolist()) if len(todo) else []
         points = [
             models.PointStruct(
-                id=point_id(row.hash, model),
+                id=point_id(row["hash"], model),
                 vector=vector.tolist(),
                 payload={
-                    "hash": row.hash,
-                    "fid": int(row.fid),
-                    "username": row.username,
-                    "timestamp": row.timestamp.astimezone(UTC).isoformat(),
-                    "timestamp_s": int(row.timestamp.timestamp()),
-                    "parent_hash": row.parent_hash,
-                    "is_reply": bool(row.is_reply),
-                    "text": row.text,
+                    "hash": row["hash"],
+                    "fid": int(row["fid"]),
+                    "username": row["username"],
+                    "timestamp": row["timestamp"].astimezone(UTC).isoformat(),
+                    "timestamp_s": int(row["timestamp"].timestamp()),
+                    "parent_hash": row["parent_hash"],
+                    "is_reply": bool(row["is_reply"]),
+                    "text": row["text"],
                     "window_start_s": window_s,
-                    "content_sha256": content_sha256(row.text),
+                    "content_sha256": content_sha256(row["text"]),
                     "model": model,
                 },
             )
-            for row, vector in zip(todo.itertuples(index=False), vectors_out, strict=True)
+            for row, vector in zip(todo.to_dict("records"), vectors_out, strict=True)
         ]
         for i in range(0, len(points), UPSERT_BATCH):
             client.upsert(collection, points[i : i + UPSERT_BATCH], wait=True)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import TopicPartition
 from pydantic import Field
 
 from ozi_resources import broker
@@ -179,7 +180,10 @@ class KafkaResource(dg.ConfigurableResource):
                         stamps.append(record.timestamp)
                         keys.append(record.key)
                         values.append(record.value)
-                    if consumer.position(tp) >= end or (offsets and offsets[-1] >= end - 1):
+                    position = consumer.position(tp)
+                    if (position is not None and position >= end) or (
+                        offsets and offsets[-1] >= end - 1
+                    ):
                         pending.discard(p)
                         consumer.pause(tp)
         finally:

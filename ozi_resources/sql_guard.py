@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 DEFAULT_LIMIT = 1000
 
@@ -96,7 +97,7 @@ def guard(
         raise SqlRefused("empty statement")
     try:
         trees = sqlglot.parse(text, read="duckdb")
-    except sqlglot.errors.ParseError as err:
+    except ParseError as err:
         raise SqlRefused(f"the statement does not parse: {str(err).splitlines()[0]}") from err
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:

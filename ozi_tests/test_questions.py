@@ -233,7 +233,7 @@ def test_ask_job_records_the_answer_in_the_run(world):
 
 
 def test_standing_answers_follow_their_upstream_assets(world):
-    _, resources, defs, instance = world
+    _, _, defs, instance = world
     key = dg.AssetKey(["answers", "standing_questions"])
     # Never materialized and its upstreams are: automation asks for it.
     evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -127,7 +127,7 @@ class LlmResource(dg.ConfigurableResource):
     def configured(self) -> bool:
         return bool(self.base_url and self.model)
 
-    def _schema(self, warehouse: WarehouseResource) -> str:
+    def _public_schema(self, warehouse: WarehouseResource) -> str:
         listed = ", ".join(literal(t) for t in PUBLIC_TABLES)
         with warehouse.reader() as conn:
             rows = conn.execute(
@@ -217,7 +217,7 @@ class LlmResource(dg.ConfigurableResource):
         """Ask the model for a plan; one repair round. Raises LlmUnusable with both errors
         when the plan is still unusable (connection errors included)."""
         try:
-            messages = self._messages(question, ctx, self._schema(warehouse))
+            messages = self._messages(question, ctx, self._public_schema(warehouse))
             reply = self._complete(messages)
         except Exception as err:  # endpoint down, timeout, HTTP error
             raise LlmUnusable(f"endpoint error: {type(err).__name__}: {err}") from err
