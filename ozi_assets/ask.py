@@ -138,3 +138,14 @@ def standing_answers(
     metadata["answers"] = dg.MetadataValue.json(json.loads(json.dumps(records, default=str)))
     metadata["questions"] = dg.MetadataValue.int(len(records))
     return dg.MaterializeResult(metadata=metadata)
+
+
+# Dagster's implicit automation sensor starts stopped; this one is on from the start, so the
+# standing answers follow the data under `make dev` with nothing to switch on.
+answers_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "answers_automation_sensor",
+    target=dg.AssetSelection.groups("answers"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Re-materializes answers/standing_questions when its upstream assets update.",
+)

@@ -18,13 +18,16 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ozi_resources import broker
 from ozi_resources.settings import OziSettings
+
+if TYPE_CHECKING:
+    from ozi_resources.farcaster import Event
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,6 +93,17 @@ def _raw_events(path: Path, timestamp_ms: int):
                 yield Event(b"", value, timestamp_ms, "raw")
 
 
+def _live(events: list[Event], pace: Callable[[], None] | None) -> Iterator[Event]:
+    """Each event stamped with the wall-clock time it is sent at (after pacing), so a live
+    replay lands in the current window, as a hub stream would."""
+    from ozi_resources.farcaster import restamp
+
+    for event in events:
+        if pace:
+            pace()
+        yield from restamp([event], int(time.time() * 1000))
+
+
 def cmd_produce(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -110,8 +124,6 @@ def cmd_produce(args: argparse.Namespace) -> int:
     else:
         casts, users = farcaster.load_sample(Path(args.sample_dir or settings.sample_dir))
         events = farcaster.sample_events(casts, users)
-        if args.live:
-            events = list(farcaster.restamp(events, int(time.time() * 1000)))
         label = "sample events (live)" if args.live else "sample events"
     if args.limit:
         events = events[: args.limit]
@@ -128,9 +140,14 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
         pace = wait_turn
 
+    total = len(events)
+    stream: Iterable[Event] = events
+    if args.live and not args.raw_file:
+        stream, pace = _live(events, pace), None
+
     started = time.perf_counter()
-    with tqdm(total=len(events), desc="produce", unit="msg", disable=None, file=sys.stderr) as bar:
-        sent = kafka.produce(events, pace=pace, on_sent=lambda n: bar.update(n - bar.n))
+    with tqdm(total=total, desc="produce", unit="msg", disable=None, file=sys.stderr) as bar:
+        sent = kafka.produce(stream, pace=pace, on_sent=lambda n: bar.update(n - bar.n))
     seconds = time.perf_counter() - started
     print(f"produced {sent} {label} to {kafka.topic} in {seconds:.1f}s")
     return 0

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ozi_assets.aggregates import aggregates
-from ozi_assets.ask import ask_job, standing_answers
+from ozi_assets.ask import answers_automation_sensor, ask_job, standing_answers
 from ozi_assets.checks import all_checks
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.embeddings import cast_embeddings
@@ -55,7 +55,7 @@ def build_definitions(settings: OziSettings) -> dg.Definitions:
         ],
         asset_checks=all_checks,
         jobs=[ingest_job, ask_job],
-        sensors=[kafka_window_sensor],
+        sensors=[kafka_window_sensor, answers_automation_sensor],
         resources=build_resources(settings),
     )
 
