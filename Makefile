@@ -8,6 +8,9 @@ export OZI_HOME
 .PHONY: demo test dev lint bench clean
 
 $(BIN)/ozi: pyproject.toml
+	# llama-cpp-python (the offline LLM server the tests use) builds from source.
+	command -v cmake >/dev/null && command -v g++ >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq cmake g++ make; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch lies on the machine; install it first so nothing pulls CUDA.
@@ -20,6 +23,9 @@ demo: $(BIN)/ozi
 
 test: $(BIN)/ozi
 	$(BIN)/pytest
+
+bench: $(BIN)/ozi
+	$(BIN)/python ozi_tests/bench.py
 
 dev: $(BIN)/ozi
 	$(BIN)/ozi broker start
