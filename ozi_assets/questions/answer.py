@@ -72,7 +72,10 @@ class Answer:
         """Plain text for a terminal: answer, SQL, up to 5 sources, lineage summary."""
         lines = [f"Q: {self.question}", f"A: {self.answer}", f"   ({self.kind}, {self.planner})"]
         if self.sql:
-            lines.append(f"   SQL: {self.sql}")
+            sql = self.sql
+            if len(sql) > 400:  # hybrid SQL lists every hit's hash; --json has all of it
+                sql = f"{sql[:300]} … ({len(sql)} characters; `--json` shows all)"
+            lines.append(f"   SQL: {sql}")
         for source in self.sources[:5]:
             score = f" score {source.score:.2f}" if source.score is not None else ""
             text = " ".join(source.text.split())
@@ -81,8 +84,11 @@ class Answer:
         if self.lineage:
             assets = sorted({e.asset for e in self.lineage})
             partitions = sorted({e.partition for e in self.lineage if e.partition})
-            span = f"{partitions[0]} … {partitions[-1]}" if partitions else "unpartitioned"
-            lines.append(f"   lineage: {', '.join(assets)} × {len(partitions)} partitions ({span})")
+            if len(partitions) > 1:
+                span = f"{len(partitions)} partitions, {partitions[0]} … {partitions[-1]}"
+            else:
+                span = f"partition {partitions[0]}" if partitions else "unpartitioned"
+            lines.append(f"   lineage: {', '.join(assets)} ({span})")
         if self.data_as_of:
             lines.append(f"   data as of {self.data_as_of}")
         return "\n".join(lines)
