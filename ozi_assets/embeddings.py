@@ -66,8 +66,11 @@ def cast_embeddings(
     collection = collection_name(model)
     window_s = int(window_start.timestamp())
     started = time.perf_counter()
+    dimension = embedder.dimension  # loads the model before any lock is taken
+    # Qdrant local mode locks its folder while a client is open: hold it for the reads and
+    # the writes, not for the encoding in between, so questions wait as little as possible.
     with vectors.client() as client:
-        created = ensure_collection(client, collection, embedder.dimension)
+        created = ensure_collection(client, collection, dimension)
         in_window = client.scroll(
             collection,
             scroll_filter=models.Filter(
@@ -80,40 +83,39 @@ def cast_embeddings(
             limit=1_000_000,
             with_payload=["hash", "content_sha256"],
         )[0]
-        stored = {
-            p.payload["hash"]: p.payload.get("content_sha256") for p in in_window if p.payload
-        }
+    stored = {p.payload["hash"]: p.payload.get("content_sha256") for p in in_window if p.payload}
 
-        texts = frame["text"].fillna("")
-        wanted = frame.loc[texts.str.strip() != ""]
-        digests = [content_sha256(t) for t in wanted["text"]]
-        changed = [stored.get(h) != d for h, d in zip(wanted["hash"], digests, strict=True)]
-        todo = wanted.loc[changed]
-        vectors_out = embedder.encode(todo["text"].tolist()) if len(todo) else []
-        points = [
-            models.PointStruct(
-                id=point_id(row["hash"], model),
-                vector=vector.tolist(),
-                payload={
-                    "hash": row["hash"],
-                    "fid": int(row["fid"]),
-                    "username": row["username"],
-                    "timestamp": row["timestamp"].astimezone(UTC).isoformat(),
-                    "timestamp_s": int(row["timestamp"].timestamp()),
-                    "parent_hash": row["parent_hash"],
-                    "is_reply": bool(row["is_reply"]),
-                    "text": row["text"],
-                    "window_start_s": window_s,
-                    "content_sha256": content_sha256(row["text"]),
-                    "model": model,
-                },
-            )
-            for row, vector in zip(todo.to_dict("records"), vectors_out, strict=True)
-        ]
+    texts = frame["text"].fillna("")
+    wanted = frame.loc[texts.str.strip() != ""]
+    digests = [content_sha256(t) for t in wanted["text"]]
+    changed = [stored.get(h) != d for h, d in zip(wanted["hash"], digests, strict=True)]
+    todo = wanted.loc[changed]
+    vectors_out = embedder.encode(todo["text"].tolist()) if len(todo) else []
+    points = [
+        models.PointStruct(
+            id=point_id(row["hash"], model),
+            vector=vector.tolist(),
+            payload={
+                "hash": row["hash"],
+                "fid": int(row["fid"]),
+                "username": row["username"],
+                "timestamp": row["timestamp"].astimezone(UTC).isoformat(),
+                "timestamp_s": int(row["timestamp"].timestamp()),
+                "parent_hash": row["parent_hash"],
+                "is_reply": bool(row["is_reply"]),
+                "text": row["text"],
+                "window_start_s": window_s,
+                "content_sha256": content_sha256(row["text"]),
+                "model": model,
+            },
+        )
+        for row, vector in zip(todo.to_dict("records"), vectors_out, strict=True)
+    ]
+    gone = sorted(set(stored) - set(wanted["hash"]))
+
+    with vectors.client() as client:
         for i in range(0, len(points), UPSERT_BATCH):
             client.upsert(collection, points[i : i + UPSERT_BATCH], wait=True)
-
-        gone = sorted(set(stored) - set(wanted["hash"]))
         if gone:
             client.delete(
                 collection,
