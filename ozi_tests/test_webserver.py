@@ -4,7 +4,6 @@ their hourly partitions and their checks, as the UI shows them."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ozi_tests.conftest import REPO
+from ozi_tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +32,13 @@ QUERY = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
     home = tmp_path_factory.mktemp("ozi")
     dagster_home = home / "dagster"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, OZI_HOME=str(home), DAGSTER_HOME=str(dagster_home))
     log = (home / "webserver.log").open("w")
     server = subprocess.Popen(

@@ -311,60 +311,38 @@ def top_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
         r"|\b(received|got) the most recasts\b",
         q,
     ):
+        column, label = "recasts_received", f"Top {n} users by recasts received"
         sql = (
             "SELECT u.username, r.target_fid AS fid, count(*) AS recasts_received "
             "FROM reactions AS r LEFT JOIN users AS u ON u.fid = r.target_fid"
             f"{_where(R_RECAST, _time(tr, R_TS))} "
             f"GROUP BY u.username, r.target_fid ORDER BY recasts_received DESC, fid LIMIT {n}"
         )
-        return Plan(
-            "analytic",
-            "top_users",
-            sql=sql,
-            time_range=tr,
-            describe=lambda rows: _ranking(
-                rows, f"Top {n} users by recasts received{_suffix(tr)}", "recasts_received"
-            ),
-        )
-    if re.search(r"\b(recasts?|recasted)\b", q):
+    elif re.search(r"\b(recasts?|recasted)\b", q):
+        column, label = "recasts", f"Top {n} users by recasts made"
         sql = (
-            "SELECT username, fid, count(*) AS recasts FROM reactions"
-            f"{_where(RECAST, when)} "
+            f"SELECT username, fid, count(*) AS recasts FROM reactions{_where(RECAST, when)} "
             f"GROUP BY username, fid ORDER BY recasts DESC, fid LIMIT {n}"
         )
-        return Plan(
-            "analytic",
-            "top_users",
-            sql=sql,
-            time_range=tr,
-            describe=lambda rows: _ranking(
-                rows, f"Top {n} users by recasts made{_suffix(tr)}", "recasts"
-            ),
-        )
-    if re.search(r"\b(replies|replied)\b", q):
+    elif re.search(r"\b(replies|replied)\b", q):
+        column, label = "replies", f"Top {n} users by replies written"
         sql = (
             f"SELECT username, fid, count(*) AS replies FROM casts{_where('is_reply', when)} "
             f"GROUP BY username, fid ORDER BY replies DESC, fid LIMIT {n}"
         )
-        return Plan(
-            "analytic",
-            "top_users",
-            sql=sql,
-            time_range=tr,
-            describe=lambda rows: _ranking(
-                rows, f"Top {n} users by replies written{_suffix(tr)}", "replies"
-            ),
+    else:
+        column, label = "casts", f"Top {n} authors by casts"
+        sql = (
+            "SELECT username, fid, count(*) AS casts, count(*) FILTER (WHERE is_reply) AS "
+            f"replies FROM casts{_where(when)} GROUP BY username, fid "
+            f"ORDER BY casts DESC, fid LIMIT {n}"
         )
-    sql = (
-        f"SELECT username, fid, count(*) AS casts, count(*) FILTER (WHERE is_reply) AS replies "
-        f"FROM casts{_where(when)} GROUP BY username, fid ORDER BY casts DESC, fid LIMIT {n}"
-    )
     return Plan(
         "analytic",
         "top_users",
         sql=sql,
         time_range=tr,
-        describe=lambda rows: _ranking(rows, f"Top {n} authors by casts{_suffix(tr)}", "casts"),
+        describe=lambda rows: _ranking(rows, f"{label}{_suffix(tr)}", column),
     )
 
 
