@@ -120,3 +120,12 @@ def test_grounding_rejects_values_copied_from_examples():
     )
     assert grounding_error("What about ETHDenver?", None, "zora")
     assert grounding_error("What about ETHDenver?", None, "ETHDenver") is None
+
+
+def test_a_search_can_be_restricted_to_one_author():
+    p = plan("What did dwr say about invites?", CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", "invites", 3)
+    p = plan("Casts by @briang about farcaster", CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", "farcaster", 548)
+    p = plan("What are people saying about ETHDenver?", CTX)
+    assert p.fid is None

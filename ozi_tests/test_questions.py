@@ -150,6 +150,13 @@ def test_a_time_range_reads_only_its_partitions(world):
     assert {e.partition for e in a.lineage} == {"2023-03-04-03:00"}
 
 
+def test_a_search_filtered_by_author_uses_the_fid_payload(world):
+    a = ask(services(world), "What did dwr say about invites?")
+    assert a.kind == "semantic" and a.sources
+    assert all(s.fid == 3 for s in a.sources)
+    assert "invit" in a.sources[0].text.lower()
+
+
 def test_unanswerable_question_says_so_without_a_number(world):
     a = ask(services(world), "What is the average length of a cast?")
     assert a.kind == "unanswered" and a.sql is None and not a.rows

@@ -489,6 +489,15 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     )
 
 
+def _author(q: str, ctx: Context) -> tuple[str, int] | None:
+    """The known user a search is restricted to: "what did dwr say about …", "casts by @dwr
+    about …", "posts from dwr on …"; None when no known username stands there."""
+    m = re.search(rf"\b(?:did|does|has|by|from)\s+{USER}\s", q)
+    if m and m.group(1) in ctx.users:
+        return m.group(1), ctx.users[m.group(1)]
+    return None
+
+
 def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     """ "What are people saying about ETHDenver?", "Casts about onboarding", "Find posts on
     zora" """
@@ -499,8 +508,8 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
             q,
         )
         or re.search(
-            r"\b(?:casts?|posts?|messages?|anything|something)\s+(?:about|on|regarding|"
-            r"mentioning)\s+(.+)",
+            r"\b(?:casts?|posts?|messages?|anything|something)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
+            r"\s+(?:about|on|regarding|mentioning)\s+(.+)",
             q,
         )
         or re.search(r"^(?:find|show|search|search for|look for|show me)\s+(?:me\s+)?(.+)", q)
@@ -516,12 +525,15 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     )
     if not topic:
         return None
+    author = _author(q, ctx)
+    by = f" by {author[0]}" if author else ""
     return Plan(
         "semantic",
         "semantic_topic",
         search=topic,
         time_range=tr,
-        describe=lambda rows: f"Casts about {topic!r}{_suffix(tr)}",
+        fid=author[1] if author else None,
+        describe=lambda rows: f"Casts{by} about {topic!r}{_suffix(tr)}",
     )
 
 
