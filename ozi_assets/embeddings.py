@@ -7,7 +7,9 @@ window (removed by CAST_REMOVE, or re-windowed) are deleted, so the collection m
 ``casts`` view.
 
 The asset runs in the ingest job after clean/casts; when a blocking check of clean/casts
-fails, Dagster skips it, so no vector is computed from a window known to be wrong.
+fails, Dagster skips it, so no vector is computed from a window known to be wrong. Dagster's
+blocking only reaches within one run, so the asset also looks up the window's latest check
+result itself and refuses when it failed (an embeddings-only run from the UI, say).
 """
 
 import hashlib
@@ -35,6 +37,25 @@ FROM casts WHERE window_start = $w ORDER BY hash
 """
 
 
+BLOCKING_CHECKS = [dg.AssetCheckKey(dg.AssetKey(["clean", "casts"]), "casts_are_valid")]
+
+
+def failed_blocking_checks(instance: dg.DagsterInstance, partition: str) -> list[str]:
+    """Names of clean/casts' blocking checks whose latest result for ``partition`` failed."""
+    from dagster._core.storage.asset_check_execution_record import (
+        AssetCheckExecutionRecordStatus,
+    )
+
+    infos = instance.event_log_storage.get_asset_check_partition_info(
+        BLOCKING_CHECKS, partition_keys=[partition]
+    )
+    return [
+        info.check_key.name
+        for info in infos
+        if info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
+    ]
+
+
 def content_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -58,6 +79,14 @@ def cast_embeddings(
     Casts with empty text get no vector. Source: clean/casts."""
     from qdrant_client import models
 
+    failed = failed_blocking_checks(context.instance, context.partition_key)
+    if failed:
+        raise dg.Failure(
+            description=(
+                f"blocking checks of clean/casts failed for window {context.partition_key}: "
+                f"{', '.join(failed)}; fix the data and re-run the window"
+            )
+        )
     window_start = window_grid().start_of(context.partition_key)
     with warehouse.reader() as conn:
         frame = conn.execute(WINDOW_CASTS, {"w": window_start}).df()

@@ -369,6 +369,15 @@ def test_failed_blocking_check_skips_the_window_embeddings(world):
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     assert [e.check_name for e in failed] == ["casts_are_valid"]
     assert result.asset_materializations_for_node("embeddings__casts") == []
+    # An embeddings-only run of that window is refused too (blocking does not cross runs).
+    alone = defs.resolve_job_def("ingest_job").execute_in_process(
+        partition_key="2023-03-04-06:00",
+        instance=instance,
+        asset_selection=[dg.AssetKey(["embeddings", "casts"])],
+        raise_on_error=False,
+    )
+    assert not alone.success
+    assert alone.asset_materializations_for_node("embeddings__casts") == []
     with resources["vectors"].client() as client:
         assert not client.retrieve(
             collection_name(resources["embedder"].model_name),
