@@ -8,7 +8,6 @@
   update, so its lineage in the UI runs from Kafka to the answers.
 """
 
-import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -135,7 +134,7 @@ def standing_answers(
         answer = ask(services, entry["question"])
         records.append({"id": entry["id"], **answer.to_dict()})
         metadata.update(answer_metadata(answer, prefix=f"{entry['id']}/"))
-    metadata["answers"] = dg.MetadataValue.json(json.loads(json.dumps(records, default=str)))
+    metadata["answers"] = dg.MetadataValue.json(records)
     metadata["questions"] = dg.MetadataValue.int(len(records))
     return dg.MaterializeResult(metadata=metadata)
 

@@ -254,9 +254,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def answer(settings: OziSettings, question: str):
-    """Answer one question on the local instance (lineage from $OZI_HOME/dagster). Raises
-    FileNotFoundError before the first materialization, TimeoutError on a held lock."""
+def answer_all(settings: OziSettings, questions: list[str]) -> list[Any]:
+    """Answer questions on the local instance (lineage from $OZI_HOME/dagster), sharing one
+    model load and one instance. Raises FileNotFoundError before the first materialization,
+    TimeoutError on a held lock."""
     prepare_dagster_home(settings)
     import dagster as dg
 
@@ -266,12 +267,12 @@ def answer(settings: OziSettings, question: str):
     r: dict[str, Any] = build_resources(settings)
     with dg.DagsterInstance.get() as instance:
         services = Services(r["warehouse"], r["vectors"], r["embedder"], r["llm"], instance)
-        return ask(services, question)
+        return [ask(services, question) for question in questions]
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     try:
-        result = answer(_settings(), args.question)
+        (result,) = answer_all(_settings(), [args.question])
     except (TimeoutError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -336,8 +337,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     summaries = backfill(settings)
     cmd_report(args)
     print("\n== Questions")
-    for question in DEMO_QUESTIONS:
-        print(answer(settings, question).render() + "\n")
+    for result in answer_all(settings, DEMO_QUESTIONS):
+        print(result.render() + "\n")
     print("== Data-quality checks")
     failed = [c for s in summaries for c in s["checks"] if not c["passed"]]
     total = sum(len(s["checks"]) for s in summaries)

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from ozi_assets.questions.planner import Context, Plan, Rows, literal
+from ozi_assets.questions.planner import Context, Plan, Rows, literal, users_of_casts_sql
 from ozi_resources.sql_guard import SqlRefused, guard
 from ozi_resources.warehouse import PUBLIC_TABLES, WarehouseResource
 
@@ -104,15 +103,6 @@ def _describe(rows: Rows) -> str:
     return f"{len(rows)} rows; first: {first}."
 
 
-def _hybrid_sql(hashes: Sequence[str]) -> str:
-    listed = ", ".join(literal(h) for h in hashes) or "NULL"
-    return (
-        "SELECT username, fid, count(*) AS casts_on_topic FROM casts "
-        f"WHERE hash IN ({listed}) GROUP BY username, fid ORDER BY casts_on_topic DESC, fid "
-        "LIMIT 10"
-    )
-
-
 class LlmResource(dg.ConfigurableResource):
     """An OpenAI-compatible chat endpoint (OZI_LLM_BASE_URL, OZI_LLM_MODEL, OPENAI_API_KEY).
     Unset base URL or model: not configured, and the offline planner answers."""
@@ -192,7 +182,7 @@ class LlmResource(dg.ConfigurableResource):
                 "hybrid",
                 "llm",
                 search=search.strip(),
-                hybrid_sql=_hybrid_sql,
+                hybrid_sql=users_of_casts_sql,
                 describe=lambda rows: (
                     "Users who cast most about "
                     f"{search.strip()!r}: "

@@ -451,6 +451,17 @@ def top_casts(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     )
 
 
+def users_of_casts_sql(hashes: Sequence[str], n: int = DEFAULT_TOP_N) -> str:
+    """SQL ranking the authors of the given casts (a hybrid question's vector hits) by how
+    many of them they wrote; the hashes are listed as quoted literals."""
+    listed = ", ".join(literal(h) for h in hashes) or "NULL"
+    return (
+        'SELECT username, fid, count(*) AS casts_on_topic, max("timestamp") AS latest '
+        f"FROM casts WHERE hash IN ({listed}) GROUP BY username, fid "
+        f"ORDER BY casts_on_topic DESC, latest DESC, fid LIMIT {n}"
+    )
+
+
 def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     """ "Which users talked about invites the most?", "Who posted about Denver?" """
     m = re.search(
@@ -469,20 +480,12 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
         return None
     n = _top_n(q)
 
-    def hybrid_sql(hashes: Sequence[str]) -> str:
-        listed = ", ".join(literal(h) for h in hashes) or "NULL"
-        return (
-            'SELECT username, fid, count(*) AS casts_on_topic, max("timestamp") AS latest '
-            f"FROM casts WHERE hash IN ({listed}) GROUP BY username, fid "
-            f"ORDER BY casts_on_topic DESC, latest DESC, fid LIMIT {n}"
-        )
-
     return Plan(
         "hybrid",
         "hybrid_topic_users",
         search=topic,
         time_range=tr,
-        hybrid_sql=hybrid_sql,
+        hybrid_sql=lambda hashes: users_of_casts_sql(hashes, n),
         describe=lambda rows: _ranking(
             rows, f"Users who cast most about {topic!r}{_suffix(tr)}", "casts_on_topic"
         ),
