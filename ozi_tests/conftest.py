@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -44,3 +47,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# Asset keys every deployment of the definitions must show.
+EXPECTED_ASSETS = frozenset(
+    {
+        "raw/farcaster_events",
+        "clean/casts",
+        "clean/reactions",
+        "clean/users",
+        "aggregates/hourly_activity",
+        "aggregates/top_authors",
+        "aggregates/cast_engagement",
+        "embeddings/casts",
+        "answers/standing_questions",
+    }
+)
+
+
+def wait_for_http(url: str, server: subprocess.Popen, timeout_s: float, log: Path) -> None:
+    """Poll ``url`` until it answers 2xx. Raises RuntimeError with the end of ``log`` when
+    the server process exits or ``timeout_s`` seconds pass first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-2000:]}") from None
+            time.sleep(0.5)

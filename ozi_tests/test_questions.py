@@ -8,8 +8,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -20,7 +19,7 @@ from ozi_assets.questions.engine import Services, ask
 from ozi_assets.questions.llm import LlmResource
 from ozi_resources import farcaster
 from ozi_resources.vectors import collection_name, point_id
-from ozi_tests.conftest import REPO, free_port, make_settings
+from ozi_tests.conftest import REPO, free_port, make_settings, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +76,18 @@ def test_point_ids_and_collections_depend_on_the_model():
     assert point_id("0xabc", "m1") == point_id("0xabc", "m1")
     assert point_id("0xabc", "m1") != point_id("0xabc", "m2")
     assert collection_name("all-MiniLM-L6-v2") != collection_name("bge-small-en")
+
+
+def test_vector_size_is_read_without_loading_the_model():
+    """A window with nothing to embed must not pay for torch; the upserts in the other tests
+    show the size agrees with the loaded model's vectors."""
+    code = (
+        "import sys\n"
+        "from ozi_resources.vectors import EmbedderResource\n"
+        "print(EmbedderResource().dimension, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["384", "False"]
 
 
 def test_every_cast_has_one_vector_with_its_payload(world):
@@ -296,15 +307,7 @@ def llm_server(tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/models", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the llama.cpp server did not start") from None
-            time.sleep(0.5)
+    wait_for_http(f"{base}/models", server, 120, Path(log.name))
     yield LlmResource(base_url=base, model="gemma3-270m", api_key="unused")
     server.terminate()
     server.wait(timeout=30)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ozi_tests.conftest import REPO, free_port
+from ozi_tests.conftest import EXPECTED_ASSETS, REPO, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -57,17 +57,7 @@ def webserver(tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if requests.get(f"{base}/server_info", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError((home / "webserver.log").read_text()[-2000:])
-        time.sleep(1)
+    wait_for_http(f"{base}/server_info", server, 180, home / "webserver.log")
     yield base
     server.terminate()
     server.wait(timeout=30)
@@ -90,16 +80,7 @@ def graphql(base: str, query: str) -> dict:
 def test_ui_shows_assets_partitions_and_checks(webserver):
     data = graphql(webserver, QUERY)
     nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
-    assert {
-        "raw/farcaster_events",
-        "clean/casts",
-        "clean/reactions",
-        "clean/users",
-        "aggregates/hourly_activity",
-        "aggregates/top_authors",
-        "embeddings/casts",
-        "answers/standing_questions",
-    } <= set(nodes)
+    assert set(nodes) >= EXPECTED_ASSETS
 
     casts = nodes["clean/casts"]
     assert casts["isPartitioned"] and casts["groupName"] == "clean"
