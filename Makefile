@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OZI_HOME ?= .ozi
 export OZI_HOME
 
-.PHONY: demo test dev lint bench clean
+.PHONY: demo test dev lint bench clean postgres
 
 $(BIN)/ozi: pyproject.toml
 	# llama-cpp-python (the offline LLM server the tests use) builds from source.
@@ -21,7 +21,12 @@ $(BIN)/ozi: pyproject.toml
 demo: $(BIN)/ozi
 	$(BIN)/ozi demo
 
-test: $(BIN)/ozi
+# The production-path tests start a real PostgreSQL server: Debian's package.
+postgres:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq postgresql; }
+
+test: $(BIN)/ozi postgres
 	$(BIN)/pytest
 
 bench: $(BIN)/ozi
@@ -29,6 +34,7 @@ bench: $(BIN)/ozi
 
 dev: $(BIN)/ozi
 	$(BIN)/ozi broker start
+	$(BIN)/ozi serve start
 	mkdir -p $(OZI_HOME)/dagster && cp dagster.yaml $(OZI_HOME)/dagster/dagster.yaml
 	DAGSTER_HOME=$(abspath $(OZI_HOME))/dagster $(BIN)/dagster dev -w workspace.yaml
 
@@ -38,5 +44,6 @@ lint: $(BIN)/ozi
 	$(BIN)/pyright
 
 clean:
+	-$(BIN)/ozi serve stop
 	-$(BIN)/ozi broker stop
 	rm -rf $(OZI_HOME)

@@ -17,7 +17,7 @@ import pandas as pd
 from ozi_assets import sql
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
-from ozi_resources.warehouse import WarehouseResource, run_script
+from ozi_resources.warehouse import Commit, WarehouseResource, run_script
 from ozi_resources.windows import WindowGrid
 
 AGGREGATE_TABLES = (
@@ -76,7 +76,7 @@ def touched(
             deps=[casts, reactions, users],
             partitions_def=stream_partitions,
             group_name="aggregates",
-            kinds={"duckdb"},
+            kinds={"ducklake"},
             description=description,
         )
         for name, description in [
@@ -100,22 +100,20 @@ def touched(
         ]
     ],
     partitions_def=stream_partitions,
-    pool="duckdb_writer",
+    pool="lake_writer",
     can_subset=False,
 )
 def aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Recompute the aggregates a window affects, in one transaction. Source: the clean
-    casts, reactions and users."""
+    """Recompute the aggregates a window affects, in one transaction (one lake snapshot).
+    Source: the clean casts, reactions and users."""
     started = time.perf_counter()
     grid = window_grid()
-    with warehouse.writer() as conn:
+    with warehouse.transaction(Commit.of(context)) as conn:
         windows, hashes = touched(conn, grid, context.partition_key)
         conn.register("touched_windows", windows)
         conn.register("touched_casts", pd.DataFrame({"hash": pd.Series(hashes, dtype=str)}))
         conn.register("stopwords", pd.DataFrame({"word": stopwords()}))
-        conn.execute("BEGIN TRANSACTION")
         run_script(conn, sql.load("aggregates"))
-        conn.execute("COMMIT")
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
             for table in AGGREGATE_TABLES

@@ -61,7 +61,7 @@ def answer_metadata(answer: Answer, prefix: str = "") -> dict[str, Any]:
         f"{prefix}kind": dg.MetadataValue.text(answer.kind),
         f"{prefix}planner": dg.MetadataValue.text(answer.planner),
         f"{prefix}sources": dg.MetadataValue.md(_sources_md(answer)),
-        f"{prefix}data_as_of": dg.MetadataValue.text(answer.data_as_of or "unknown"),
+        f"{prefix}data_as_of": dg.MetadataValue.json(answer.data_as_of or {}),
     }
     if answer.sql:
         md[f"{prefix}sql"] = dg.MetadataValue.md(f"```sql\n{answer.sql}\n```")
@@ -81,7 +81,7 @@ def answer_question(
     embedder: EmbedderResource,
     llm: LlmResource,
 ) -> dg.Output[dict]:
-    answer = ask(Services(warehouse, vectors, embedder, llm, context.instance), config.question)
+    answer = ask(Services(warehouse, vectors, embedder, llm), config.question)
     context.log.info(answer.render())
     record = answer.to_dict()
     metadata = answer_metadata(answer)
@@ -127,7 +127,7 @@ def standing_answers(
     """Answers to the standing questions (standing_questions.yaml), one metadata group per
     question id, and all answers as JSON in ``answers``. Source: the aggregates, the clean
     tables they summarize, and embeddings/casts."""
-    services = Services(warehouse, vectors, embedder, llm, context.instance)
+    services = Services(warehouse, vectors, embedder, llm)
     records = []
     metadata: dict[str, Any] = {}
     for entry in load_standing_questions():

@@ -4,8 +4,13 @@ ozi broker start|stop|status     the embedded Kafka-compatible broker
 ozi produce [--live --rate N]    replay the Farcaster sample into Kafka
 ozi produce --raw-file FILE      send each line of FILE as-is (bad input on purpose)
 ozi backfill [--partition KEY]   materialize windows (all by default) on the instance
-ozi sql "SELECT …" [--json]      read-only SQL over the public tables
-ozi ask "question" [--json]      answer a question with sources and lineage
+ozi serve start|stop|status|run  the process that owns the vector shard (HTTP on loopback)
+ozi sql "SELECT …" [--json] [--at SNAPSHOT]
+                                 read-only SQL over the public tables (at an earlier snapshot)
+ozi ask "question" [--json] [--at SNAPSHOT]
+                                 answer a question with sources, lineage and its snapshot
+ozi snapshots [--limit N]        the lake's snapshots and the runs that committed them
+ozi housekeeping                 flush inlined rows, merge files, expire old snapshots
 ozi report                       activity per hour, top authors, dead letters
 ozi demo                         all of the above on the sample
 """
@@ -59,7 +64,7 @@ def ensure_broker(settings: OziSettings) -> str:
     if not settings.embedded:
         return settings.kafka_bootstrap
     state = broker.start(settings.home)
-    return state.bootstrap
+    return state.address
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -70,7 +75,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
     if args.action == "start":
         state = broker.start(settings.home)
         _kafka(settings).ensure_topics()
-        print(f"embedded broker running: pid {state.pid}, bootstrap {state.bootstrap}")
+        print(f"embedded broker running: pid {state.pid}, bootstrap {state.address}")
     elif args.action == "stop":
         stopped = broker.stop(settings.home)
         print("embedded broker stopped" if stopped else "no embedded broker was running")
@@ -79,7 +84,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
         if state is None:
             print("embedded broker: not running")
             return 1
-        print(f"embedded broker: running, pid {state.pid}, bootstrap {state.bootstrap}")
+        print(f"embedded broker: running, pid {state.pid}, bootstrap {state.address}")
     return 0
 
 
@@ -153,25 +158,26 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
-def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list[dict[str, Any]]:
-    """Materialize the ingest job for each window, in order, on the persistent instance (the
-    UI shows these runs). Returns one summary a window: run id, success, check results."""
+def run_job(
+    settings: OziSettings, job_name: str, partitions: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Run a job in-process on the persistent instance (the UI shows these runs), once per
+    partition in order (once when ``partitions`` is None). Returns one summary a run: run
+    id, success, check results."""
     prepare_dagster_home(settings)
     import dagster as dg
 
     from ozi_assets.definitions import defs
-    from ozi_assets.partitions import stream_partitions
 
-    job = defs.resolve_job_def("ingest_job")
-    keys = partitions or stream_partitions.get_partition_keys()
+    job = defs.resolve_job_def(job_name)
     summaries = []
     with dg.DagsterInstance.get() as instance:
-        for key in keys:
+        for key in partitions or [None]:
             result = job.execute_in_process(
                 partition_key=key,
                 instance=instance,
                 raise_on_error=False,
-                tags={"ozi/trigger": "cli backfill"},
+                tags={"ozi/trigger": f"cli {job_name}"},
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
             checks = [
@@ -190,12 +196,23 @@ def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list
                     "checks": checks,
                 }
             )
+            where = f"window {key}" if key else job_name
             print(
-                f"window {key}: {'ok' if result.success else 'FAILED'} "
-                f"(run {result.run_id[:8]}, {sum(c['passed'] for c in checks)}/{len(checks)} "
-                "checks passed)"
+                f"{where}: {'ok' if result.success else 'FAILED'} (run {result.run_id[:8]}"
+                + (
+                    f", {sum(c['passed'] for c in checks)}/{len(checks)} checks passed)"
+                    if checks
+                    else ")"
+                )
             )
     return summaries
+
+
+def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list[dict[str, Any]]:
+    """Materialize the ingest job for each window (all by default), in order."""
+    from ozi_assets.partitions import stream_partitions
+
+    return run_job(settings, "ingest_job", partitions or stream_partitions.get_partition_keys())
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -203,15 +220,24 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0 if all(s["success"] for s in summaries) else 1
 
 
-def run_sql(settings: OziSettings, statement: str) -> tuple[list[str], list[tuple]]:
-    """Guard and run one statement read-only; raises SqlRefused, TimeoutError,
-    FileNotFoundError."""
+def _warehouse(settings: OziSettings):
+    from ozi_assets.definitions import build_resources
+
+    return build_resources(settings)["warehouse"]
+
+
+def run_sql(
+    settings: OziSettings, statement: str, at: int | None = None
+) -> tuple[list[str], list[tuple]]:
+    """Guard and run one statement read-only, at snapshot ``at`` (None: the newest).
+    Raises SqlRefused, TimeoutError, WarehouseError, duckdb.Error."""
     from ozi_resources.sql_guard import guard
-    from ozi_resources.warehouse import PUBLIC_TABLES, WarehouseResource, query
+    from ozi_resources.warehouse import PUBLIC_TABLES, query
 
     guarded = guard(statement, PUBLIC_TABLES)
-    with WarehouseResource(path=str(settings.duckdb_path)).reader() as conn:
-        return query(conn, guarded.sql)
+    warehouse = _warehouse(settings)
+    with warehouse.reader(snapshot=at) as conn:
+        return query(conn, guarded.sql, warehouse.query_timeout_s, max_rows=10_000)
 
 
 def _print_table(columns: list[str], rows: list[tuple]) -> None:
@@ -233,14 +259,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
     from ozi_resources.sql_guard import SqlRefused
+    from ozi_resources.warehouse import WarehouseError, first_line
 
     try:
-        columns, rows = run_sql(_settings(), args.statement)
+        columns, rows = run_sql(_settings(), args.statement, args.at)
     except SqlRefused as err:
         print(f"refused: {err}", file=sys.stderr)
         return 2
-    except (TimeoutError, FileNotFoundError) as err:
+    except duckdb.Error as err:
+        print(f"error: {first_line(err)}", file=sys.stderr)
+        return 2
+    except (TimeoutError, WarehouseError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if args.json:
@@ -254,30 +286,107 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def answer_all(settings: OziSettings, questions: list[str]) -> list[Any]:
-    """Answer questions on the local instance (lineage from $OZI_HOME/dagster), sharing one
-    model load and one instance. Raises FileNotFoundError before the first materialization,
-    TimeoutError on a held lock."""
-    prepare_dagster_home(settings)
-    import dagster as dg
-
+def answer_all(settings: OziSettings, questions: list[str], at: int | None = None) -> list[Any]:
+    """Answer questions from the lake (snapshot ``at``, or the newest), sharing one model
+    load. Raises WarehouseError before the first materialization or for an unknown snapshot."""
     from ozi_assets.definitions import build_resources
     from ozi_assets.questions.engine import Services, ask
 
     r: dict[str, Any] = build_resources(settings)
-    with dg.DagsterInstance.get() as instance:
-        services = Services(r["warehouse"], r["vectors"], r["embedder"], r["llm"], instance)
-        return [ask(services, question) for question in questions]
+    services = Services(r["warehouse"], r["vectors"], r["embedder"], r["llm"])
+    return [ask(services, question, at) for question in questions]
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from ozi_resources.warehouse import WarehouseError
+
     try:
-        (result,) = answer_all(_settings(), [args.question])
-    except (TimeoutError, FileNotFoundError) as err:
+        (result,) = answer_all(_settings(), [args.question], args.at)
+    except (TimeoutError, WarehouseError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else result.render())
     return 0 if result.kind != "unanswered" else 3
+
+
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    from ozi_resources.warehouse import WarehouseError
+
+    warehouse = _warehouse(_settings())
+    try:
+        with warehouse.reader() as conn:
+            records = warehouse.snapshots(conn)
+    except WarehouseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    rows = [
+        (
+            r.id,
+            r.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            r.run_id[:8] if r.run_id else "",
+            ", ".join(r.assets),
+            r.partition or "",
+        )
+        for r in records[-args.limit :]
+    ]
+    _print_table(["snapshot", "committed (UTC)", "run", "assets", "partition"], rows)
+    return 0
+
+
+def start_owner(settings: OziSettings) -> str | None:
+    """Start `ozi serve` (the embedded vector shard's owner) unless it runs, and have it catch
+    up with the lake; returns its address, or None with a Qdrant server configured."""
+    from ozi_resources import processes
+    from ozi_resources.vectors import OWNER
+
+    if settings.qdrant_url:
+        return None
+    state = processes.start(
+        settings.home,
+        OWNER,
+        lambda port: [sys.executable, "-m", "ozi_assets.serve", "--port", str(port)],
+        timeout_s=120,
+        env={"OZI_HOME": str(settings.home)},
+    )
+    from ozi_assets.definitions import build_resources
+
+    vectors = build_resources(settings)["vectors"]
+    vectors._post("/v1/vectors/sync", {"model": settings.embedding_model_name})
+    return state.address
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ozi_resources import processes
+    from ozi_resources.vectors import OWNER
+
+    settings = _settings()
+    if args.action == "run":
+        from ozi_assets.serve import main as serve_main
+
+        serve_main(["--port", str(args.port)])
+        return 0
+    if args.action == "start":
+        try:
+            address = start_owner(settings)
+        except (processes.ProcessError, OSError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"ozi serve running on http://{address}" if address else "vectors: Qdrant server")
+    elif args.action == "stop":
+        stopped = processes.stop(settings.home, OWNER)
+        print("ozi serve stopped" if stopped else "no ozi serve was running")
+    else:
+        state = processes.status(settings.home, OWNER)
+        if state is None:
+            print("ozi serve: not running")
+            return 1
+        print(f"ozi serve: running, pid {state.pid}, http://{state.address}")
+    return 0
+
+
+def cmd_housekeeping(args: argparse.Namespace) -> int:
+    summaries = run_job(_settings(), "lake_housekeeping_job")
+    return 0 if all(s["success"] for s in summaries) else 1
 
 
 DEMO_QUESTIONS = [
@@ -336,6 +445,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     summaries = backfill(settings)
     cmd_report(args)
+    address = start_owner(settings)
+    if address:
+        print(f"\nVector shard owner (ozi serve): http://{address}")
     print("\n== Questions")
     for result in answer_all(settings, DEMO_QUESTIONS):
         print(result.render() + "\n")
@@ -375,15 +487,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partition", action="append", help="a window key, e.g. 2023-03-04-03:00")
     p.set_defaults(func=cmd_backfill)
 
+    p = sub.add_parser("serve", help="the process that owns the vector shard")
+    p.add_argument("action", choices=["start", "stop", "status", "run"])
+    p.add_argument("--port", type=int, default=8765, help="port for `run` (foreground)")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("sql", help="run one read-only SELECT over the public tables")
     p.add_argument("statement")
     p.add_argument("--json", action="store_true", help="print rows as a JSON array")
+    p.add_argument("--at", type=int, metavar="SNAPSHOT", help="read this lake snapshot")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("ask", help="answer a question in plain language")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.add_argument("--at", type=int, metavar="SNAPSHOT", help="answer from this lake snapshot")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("snapshots", help="the lake's snapshots and the runs behind them")
+    p.add_argument("--limit", type=int, default=30, help="newest N (default 30)")
+    p.set_defaults(func=cmd_snapshots)
+
+    p = sub.add_parser("housekeeping", help="flush, merge files, expire old snapshots")
+    p.set_defaults(func=cmd_housekeeping)
 
     p = sub.add_parser("report", help="activity per hour, top authors, totals")
     p.set_defaults(func=cmd_report)

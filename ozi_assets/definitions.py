@@ -1,12 +1,14 @@
 """The code location: every asset, check, job, sensor and resource of Ozi."""
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from ozi_assets.aggregates import aggregates
 from ozi_assets.ask import answers_automation_sensor, ask_job, standing_answers
 from ozi_assets.checks import all_checks
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.embeddings import cast_embeddings
+from ozi_assets.housekeeping import lake_housekeeping_job, lake_housekeeping_schedule
 from ozi_assets.jobs import ingest_job
 from ozi_assets.questions.llm import LlmResource
 from ozi_assets.raw import farcaster_events
@@ -27,12 +29,24 @@ def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]
             dlq_topic=settings.dlq_topic,
             num_partitions=settings.kafka_partitions,
         ),
-        "warehouse": WarehouseResource(path=str(settings.duckdb_path)),
+        "warehouse": WarehouseResource(
+            catalog=settings.lake_catalog,
+            data_path=settings.lake_data_path,
+            extension_directory=str(settings.extension_directory),
+            snapshot_retention_hours=settings.snapshot_retention_hours,
+            s3=S3Resource(
+                endpoint_url=settings.s3_endpoint_url or None,
+                region_name=settings.s3_region or None,
+                aws_access_key_id=settings.s3_access_key_id or None,
+                aws_secret_access_key=settings.s3_secret_access_key or None,
+            ),
+        ),
         "embedder": EmbedderResource(
             model_name=settings.embedding_model_name, model_path=settings.embedding_model_path
         ),
         "vectors": VectorStoreResource(
-            path=str(settings.qdrant_path),
+            path=str(settings.vector_path),
+            home=str(settings.home),
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key,
         ),
@@ -54,7 +68,8 @@ def build_definitions(settings: OziSettings) -> dg.Definitions:
             standing_answers,
         ],
         asset_checks=all_checks,
-        jobs=[ingest_job, ask_job],
+        jobs=[ingest_job, ask_job, lake_housekeeping_job],
+        schedules=[lake_housekeeping_schedule],
         sensors=[kafka_window_sensor, answers_automation_sensor],
         resources=build_resources(settings),
     )

@@ -1,10 +1,12 @@
-"""embeddings stage: one vector per cast in Qdrant, partitioned like the clean tables.
+"""embeddings stage: one vector per cast, partitioned like the clean tables.
 
-Only new or changed casts are embedded: each point's payload keeps the sha256 of the text it
-was computed from, so a re-run of a window finds every point current and embeds nothing. The
-point store is the cache, so cache and vectors cannot disagree. Points of casts that left the
-window (removed by CAST_REMOVE, or re-windowed) are deleted, so the collection mirrors the
-``casts`` view.
+Vectors go to the lake table ``cast_vectors`` (the system of record, one snapshot per run,
+time travel included) and from there to the vector index: the embedded Qdrant engine's owner
+(``ozi serve``) catches up from the lake's snapshots, a Qdrant server is reconciled for the
+window right after the commit. Only new or changed casts are embedded: each vector keeps the
+sha256 of the text it was computed from, so a re-run of a window embeds nothing. Vectors of
+casts that left the window (removed by CAST_REMOVE, or re-windowed) are deleted, so the
+vectors mirror the ``casts`` view.
 
 The asset runs in the ingest job after clean/casts; when a blocking check of clean/casts
 fails, Dagster skips it, so no vector is computed from a window known to be wrong. Dagster's
@@ -14,25 +16,17 @@ result itself and refuses when it failed (an embeddings-only run from the UI, sa
 
 import hashlib
 import time
-from datetime import UTC
 
 import dagster as dg
+import pyarrow as pa
 
 from ozi_assets.clean import casts
 from ozi_assets.partitions import stream_partitions, window_grid
-from ozi_resources.vectors import (
-    EmbedderResource,
-    VectorStoreResource,
-    collection_name,
-    ensure_collection,
-    point_id,
-)
-from ozi_resources.warehouse import WarehouseResource
-
-UPSERT_BATCH = 256
+from ozi_resources.vectors import EmbedderResource, VectorStoreResource, lake_digests
+from ozi_resources.warehouse import Commit, WarehouseResource
 
 WINDOW_CASTS = """
-SELECT hash, fid, username, text, "timestamp", parent_hash, is_reply
+SELECT hash, fid, username, text, "timestamp", parent_hash, is_reply, window_start
 FROM casts WHERE window_start = $w ORDER BY hash
 """
 
@@ -65,7 +59,8 @@ def content_sha256(text: str) -> str:
     deps=[casts],
     partitions_def=stream_partitions,
     group_name="embeddings",
-    kinds={"qdrant", "pytorch"},
+    pool="lake_writer",
+    kinds={"ducklake", "qdrant", "pytorch"},
 )
 def cast_embeddings(
     context: dg.AssetExecutionContext,
@@ -73,12 +68,11 @@ def cast_embeddings(
     embedder: EmbedderResource,
     vectors: VectorStoreResource,
 ) -> dg.MaterializeResult:
-    """Vectors of the window's casts (all-MiniLM-L6-v2 by default, 384 floats, cosine) in the
-    Qdrant collection ``casts__<model>``. Payload: hash, fid, username, timestamp (ISO, UTC),
-    timestamp_s (epoch seconds), parent_hash, is_reply, text, window_start_s, content_sha256.
-    Casts with empty text get no vector. Source: clean/casts."""
-    from qdrant_client import models
-
+    """Vectors of the window's casts (all-MiniLM-L6-v2 by default, 384 floats, unit length,
+    cosine) in the lake table ``cast_vectors`` (hash, model, vector, content_sha256 and the
+    cast's fid, username, text, timestamp, parent_hash, is_reply, window_start), and in the
+    vector index (collection ``casts__<model>``) with the same fields as payload. Casts with
+    empty text get no vector. Source: clean/casts."""
     failed = failed_blocking_checks(context.instance, context.partition_key)
     if failed:
         raise dg.Failure(
@@ -88,83 +82,60 @@ def cast_embeddings(
             )
         )
     window_start = window_grid().start_of(context.partition_key)
+    window_s = int(window_start.timestamp())
+    model = embedder.model_name
+    started = time.perf_counter()
     with warehouse.reader() as conn:
         frame = conn.execute(WINDOW_CASTS, {"w": window_start}).df()
-
-    model = embedder.model_name
-    collection = collection_name(model)
-    window_s = int(window_start.timestamp())
-    started = time.perf_counter()
-    dimension = embedder.dimension  # from the model's config: no model load here
-    # Qdrant local mode locks its folder while a client is open: hold it for the reads and
-    # the writes, not for the encoding in between, so questions wait as little as possible.
-    with vectors.client() as client:
-        created = ensure_collection(client, collection, dimension)
-        in_window = client.scroll(
-            collection,
-            scroll_filter=models.Filter(
-                must=[
-                    models.FieldCondition(
-                        key="window_start_s", match=models.MatchValue(value=window_s)
-                    )
-                ]
-            ),
-            limit=1_000_000,
-            with_payload=["hash", "content_sha256"],
-        )[0]
-    stored = {p.payload["hash"]: p.payload.get("content_sha256") for p in in_window if p.payload}
+        stored = lake_digests(conn, model, window_s)
 
     texts = frame["text"].fillna("")
-    wanted = frame.loc[texts.str.strip() != ""]
-    digests = [content_sha256(t) for t in wanted["text"]]
-    changed = [stored.get(h) != d for h, d in zip(wanted["hash"], digests, strict=True)]
-    todo = wanted.loc[changed]
-    vectors_out = embedder.encode(todo["text"].tolist()) if len(todo) else []
-    points = [
-        models.PointStruct(
-            id=point_id(row["hash"], model),
-            vector=vector.tolist(),
-            payload={
-                "hash": row["hash"],
-                "fid": int(row["fid"]),
-                "username": row["username"],
-                "timestamp": row["timestamp"].astimezone(UTC).isoformat(),
-                "timestamp_s": int(row["timestamp"].timestamp()),
-                "parent_hash": row["parent_hash"],
-                "is_reply": bool(row["is_reply"]),
-                "text": row["text"],
-                "window_start_s": window_s,
-                "content_sha256": content_sha256(row["text"]),
-                "model": model,
-            },
-        )
-        for row, vector in zip(todo.to_dict("records"), vectors_out, strict=True)
+    wanted = frame.loc[texts.str.strip() != ""].copy()
+    wanted["content_sha256"] = [content_sha256(t) for t in wanted["text"]]
+    changed = [
+        stored.get(h) != d for h, d in zip(wanted["hash"], wanted["content_sha256"], strict=True)
     ]
+    todo = wanted.loc[changed]
     gone = sorted(set(stored) - set(wanted["hash"]))
+    encoded = embedder.encode(todo["text"].tolist()) if len(todo) else None
+    dimension = embedder.dimension  # from the model's config: no model load for an idle run
 
-    with vectors.client() as client:
-        for i in range(0, len(points), UPSERT_BATCH):
-            client.upsert(collection, points[i : i + UPSERT_BATCH], wait=True)
-        if gone:
-            client.delete(
-                collection,
-                points_selector=models.PointIdsList(points=[point_id(h, model) for h in gone]),
-                wait=True,
+    with warehouse.transaction(Commit.of(context)) as conn:
+        stale = pa.table({"hash": pa.array([*todo["hash"], *gone], pa.string())})
+        conn.register("stale_vectors", stale)
+        conn.execute(
+            "DELETE FROM cast_vectors WHERE model = $m "
+            "AND hash IN (SELECT hash FROM stale_vectors)",
+            {"m": model},
+        )
+        if encoded is not None:
+            batch = pa.Table.from_pandas(todo, preserve_index=False).append_column(
+                "vector", pa.array(list(encoded), pa.list_(pa.float32()))
             )
-        total = client.count(collection, exact=True).count
-    seconds = time.perf_counter() - started
+            conn.register("new_vectors", batch)
+            conn.execute(
+                "INSERT INTO cast_vectors BY NAME SELECT hash, $m AS model, vector, "
+                'content_sha256, fid, username, text, "timestamp", parent_hash, is_reply, '
+                "window_start FROM new_vectors",
+                {"m": model},
+            )
+        total = conn.execute(
+            "SELECT count(*) FROM cast_vectors WHERE model = $m", {"m": model}
+        ).fetchone()
+    embed_seconds = time.perf_counter() - started
+    with warehouse.reader() as conn:
+        index = vectors.after_commit(conn, model, dimension, window_s)
 
     return dg.MaterializeResult(
         metadata={
             "casts": dg.MetadataValue.int(len(frame)),
-            "embedded": dg.MetadataValue.int(len(points)),
-            "unchanged": dg.MetadataValue.int(len(wanted) - len(points)),
+            "embedded": dg.MetadataValue.int(len(todo)),
+            "unchanged": dg.MetadataValue.int(len(wanted) - len(todo)),
             "empty_text": dg.MetadataValue.int(len(frame) - len(wanted)),
             "deleted": dg.MetadataValue.int(len(gone)),
-            "collection": dg.MetadataValue.text(collection),
-            "collection_created": dg.MetadataValue.bool(created),
-            "points_in_collection": dg.MetadataValue.int(total),
+            "vectors_in_lake": dg.MetadataValue.int(total[0] if total else 0),
+            "index": dg.MetadataValue.json(index),
             "model": dg.MetadataValue.text(model),
-            "seconds": dg.MetadataValue.float(round(seconds, 2)),
+            "seconds": dg.MetadataValue.float(round(embed_seconds, 2)),
         }
     )

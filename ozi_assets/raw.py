@@ -16,7 +16,7 @@ import pyarrow as pa
 from ozi_assets import sql
 from ozi_assets.partitions import stream_partitions, window_grid
 from ozi_resources.kafka import KafkaResource, LogSlice
-from ozi_resources.warehouse import WarehouseResource
+from ozi_resources.warehouse import Commit, WarehouseResource
 from ozi_resources.windows import WindowGrid, assign_windows
 
 
@@ -162,8 +162,8 @@ def to_arrow(topic: str, grid: WindowGrid, window: int, slices: list[LogSlice]) 
     key=["raw", "farcaster_events"],
     partitions_def=stream_partitions,
     group_name="raw",
-    pool="duckdb_writer",
-    kinds={"kafka", "duckdb"},
+    pool="lake_writer",
+    kinds={"kafka", "ducklake"},
 )
 def farcaster_events(
     context: dg.AssetExecutionContext, kafka: KafkaResource, warehouse: WarehouseResource
@@ -177,14 +177,13 @@ def farcaster_events(
     window_key = context.partition_key
     window = grid.index_of(window_key)
     window_start = grid.start_of(window_key)
-    with warehouse.writer() as conn:
+    with warehouse.transaction(Commit.of(context)) as conn:
         index = load_index(conn, kafka.topic, grid)
         read = read_window(kafka, grid, window, index)
         for p in read.log_resets:
             context.log.warning(f"partition {p}: the log restarted below the indexed offsets")
         batch = to_arrow(kafka.topic, grid, window, read.slices)
         conn.register("raw_batch", batch)
-        conn.execute("BEGIN TRANSACTION")
         before = {
             row[0:3]
             for row in conn.execute(
@@ -215,7 +214,6 @@ def farcaster_events(
             "FROM raw_events WHERE window_start = $w",
             {"w": window_start},
         ).fetchone()
-        conn.execute("COMMIT")
         conn.unregister("raw_batch")
     assert stats is not None
     read_count, dead, late = stats

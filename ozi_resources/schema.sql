@@ -1,5 +1,8 @@
--- Ozi's warehouse. Physical tables hold what each stage wrote; the public analytics contract
--- (what people and the question answering write SQL against) is the views at the end.
+-- Ozi's warehouse, a DuckLake. Physical tables hold what each stage wrote; the public
+-- analytics contract (what people and the question answering write SQL against) is the views
+-- at the end. DuckLake has no primary keys: the stages keep keys unique themselves (dedup by
+-- message hash in the clean stage, delete-then-insert per window everywhere). The keys each
+-- table would have are named in a comment beside it.
 
 -- Which offsets of each Kafka partition belong to which window (see ozi_resources/windows.py).
 CREATE TABLE IF NOT EXISTS kafka_offset_index (
@@ -7,16 +10,14 @@ CREATE TABLE IF NOT EXISTS kafka_offset_index (
     kafka_partition INTEGER     NOT NULL,
     window_start    TIMESTAMPTZ NOT NULL,
     first_offset    BIGINT      NOT NULL,
-    next_offset     BIGINT      NOT NULL,  -- exclusive
-    PRIMARY KEY (topic, kafka_partition, window_start)
-);
+    next_offset     BIGINT      NOT NULL  -- exclusive
+);  -- key: (topic, kafka_partition, window_start)
 CREATE TABLE IF NOT EXISTS kafka_index_state (
     topic           VARCHAR NOT NULL,
     kafka_partition INTEGER NOT NULL,
     indexed_to      BIGINT  NOT NULL,  -- offsets below this have a window
-    running_max_ms  BIGINT,            -- running maximum of message timestamps there
-    PRIMARY KEY (topic, kafka_partition)
-);
+    running_max_ms  BIGINT            -- running maximum of message timestamps there
+);  -- key: (topic, kafka_partition)
 
 -- raw stage: every message of the log, bytes exactly as received.
 CREATE TABLE IF NOT EXISTS raw_events (
@@ -30,14 +31,13 @@ CREATE TABLE IF NOT EXISTS raw_events (
     message_value      BLOB        NOT NULL,
     message_type       VARCHAR,
     message_hash       VARCHAR,
-    dead_letter_reason VARCHAR,               -- NULL: decoded; else why it was dead-lettered
-    PRIMARY KEY (topic, kafka_partition, kafka_offset)
-);
+    dead_letter_reason VARCHAR               -- NULL: decoded; else why it was dead-lettered
+);  -- key: (topic, kafka_partition, kafka_offset)
 
 -- clean stage. source_position orders copies of one message: the earliest copy in the log
 -- owns the row, whichever window is materialized first.
 CREATE TABLE IF NOT EXISTS cast_adds (
-    hash               VARCHAR     PRIMARY KEY,
+    hash               VARCHAR     NOT NULL,
     fid                BIGINT      NOT NULL,
     author_username    VARCHAR,
     author_display_name VARCHAR,
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS cast_adds (
     source_position    BIGINT      NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cast_removes (
-    hash            VARCHAR     PRIMARY KEY,
+    hash            VARCHAR     NOT NULL,
     fid             BIGINT      NOT NULL,
     target_hash     VARCHAR     NOT NULL,
     "timestamp"     TIMESTAMPTZ NOT NULL,
@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS cast_removes (
     source_position BIGINT      NOT NULL
 );
 CREATE TABLE IF NOT EXISTS reaction_messages (
-    hash            VARCHAR     PRIMARY KEY,
+    hash            VARCHAR     NOT NULL,
     message_type    VARCHAR     NOT NULL,  -- MESSAGE_TYPE_REACTION_ADD | _REMOVE
     reaction_type   VARCHAR,               -- 'like' | 'recast'
     fid             BIGINT      NOT NULL,
@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS reaction_messages (
     source_position BIGINT      NOT NULL
 );
 CREATE TABLE IF NOT EXISTS user_data (
-    hash            VARCHAR     PRIMARY KEY,
+    hash            VARCHAR     NOT NULL,
     fid             BIGINT      NOT NULL,
     field           VARCHAR     NOT NULL,  -- username | display_name | bio | pfp_url | …
     value           VARCHAR,
@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS user_data (
     source_position BIGINT      NOT NULL
 );
 CREATE TABLE IF NOT EXISTS links (
-    hash            VARCHAR     PRIMARY KEY,
+    hash            VARCHAR     NOT NULL,
     fid             BIGINT      NOT NULL,
     link_type       VARCHAR     NOT NULL,
     target_fid      BIGINT      NOT NULL,
@@ -98,7 +98,7 @@ CREATE TABLE IF NOT EXISTS links (
 
 -- aggregates stage: recomputed from the clean tables for every window or cast a run touches.
 CREATE TABLE IF NOT EXISTS hourly_activity (
-    window_start     TIMESTAMPTZ PRIMARY KEY,
+    window_start     TIMESTAMPTZ NOT NULL,
     window_end       TIMESTAMPTZ NOT NULL,
     casts            BIGINT NOT NULL,  -- replies included
     top_level_casts  BIGINT NOT NULL,
@@ -114,28 +114,25 @@ CREATE TABLE IF NOT EXISTS top_authors (
     fid          BIGINT      NOT NULL,
     username     VARCHAR,
     casts        BIGINT      NOT NULL,
-    replies      BIGINT      NOT NULL,
-    PRIMARY KEY (window_start, fid)
-);
+    replies      BIGINT      NOT NULL
+);  -- key: (window_start, fid)
 CREATE TABLE IF NOT EXISTS most_replied_to (
     window_start     TIMESTAMPTZ NOT NULL,
     rank             INTEGER     NOT NULL,
     fid              BIGINT      NOT NULL,
     username         VARCHAR,
-    replies_received BIGINT      NOT NULL,
-    PRIMARY KEY (window_start, fid)
-);
+    replies_received BIGINT      NOT NULL
+);  -- key: (window_start, fid)
 CREATE TABLE IF NOT EXISTS top_terms (
     window_start TIMESTAMPTZ NOT NULL,
     kind         VARCHAR     NOT NULL,  -- 'term' | 'mention' | 'hashtag'
     rank         INTEGER     NOT NULL,
     term         VARCHAR     NOT NULL,
     uses         BIGINT      NOT NULL,
-    authors      BIGINT      NOT NULL,
-    PRIMARY KEY (window_start, kind, term)
-);
+    authors      BIGINT      NOT NULL
+);  -- key: (window_start, kind, term)
 CREATE TABLE IF NOT EXISTS cast_engagement (
-    hash               VARCHAR PRIMARY KEY,
+    hash               VARCHAR     NOT NULL,
     fid                BIGINT,
     "timestamp"        TIMESTAMPTZ,         -- NULL: the cast itself is not in the stream
     replies_seen       BIGINT NOT NULL,
@@ -146,9 +143,23 @@ CREATE TABLE IF NOT EXISTS cast_engagement (
     snapshot_recasts   BIGINT
 );
 
--- Hub timestamps are seconds since the Farcaster epoch.
-CREATE OR REPLACE MACRO farcaster_time(seconds) AS
-    TIMESTAMPTZ '2021-01-01 00:00:00+00' + to_seconds(seconds::BIGINT);
+-- embeddings stage: one vector per cast and model, the system of record for every vector
+-- index (the embedded Qdrant engine catches up from it; a Qdrant server is synced from it).
+-- content_sha256 is the sha256 of the text the vector was computed from: a cast whose text
+-- is unchanged is never embedded again.
+CREATE TABLE IF NOT EXISTS cast_vectors (
+    hash           VARCHAR     NOT NULL,
+    model          VARCHAR     NOT NULL,
+    vector         FLOAT[]     NOT NULL,  -- unit length; its size is the model's dimension
+    content_sha256 VARCHAR     NOT NULL,
+    fid            BIGINT      NOT NULL,
+    username       VARCHAR,
+    text           VARCHAR     NOT NULL,
+    "timestamp"    TIMESTAMPTZ NOT NULL,
+    parent_hash    VARCHAR,
+    is_reply       BOOLEAN     NOT NULL,
+    window_start   TIMESTAMPTZ NOT NULL
+);  -- key: (model, hash)
 
 -- Decoded messages of the log, for the clean stage. source_position orders copies of one
 -- message by where they stand in the log.

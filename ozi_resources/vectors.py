@@ -1,14 +1,24 @@
-"""Cast vectors: the sentence-transformers model and the Qdrant collection that holds them.
+"""Cast vectors: the sentence-transformers model, the vector indexes, and how they stay in
+step with the lake.
 
-Qdrant runs in local mode under $OZI_HOME/qdrant by default and as a server when
-OZI_QDRANT_URL is set; both go through the same ``qdrant_client.QdrantClient`` calls.
+The lake table ``cast_vectors`` is the system of record: the embeddings asset writes each
+vector there, in the same kind of transaction (one snapshot) as every other table. A vector
+index is a copy that serves nearest-neighbour search:
 
-Local mode takes an exclusive lock on its folder for as long as a client is open (like
-DuckDB's writer lock), so every user opens the store in a ``with`` block, keeps it for one
-unit of work, and waits while another process holds it.
+- embedded default: the Qdrant engine in-process (``qdrant-edge-py``: HNSW, payload indexes,
+  on-disk segments) in ``$OZI_HOME/vectors/<collection>/``. It allows one process per shard,
+  so one long-running process owns it: ``ozi serve`` (see ``ozi_assets/serve.py``). The owner
+  catches up from the lake's snapshots (``ducklake_table_changes``) and answers searches
+  over HTTP on loopback; embedding never waits for search and search never waits for
+  embedding, because they meet only in the lake.
+- production: a Qdrant server through ``qdrant-client`` (``OZI_QDRANT_URL``), which many
+  processes share; the embeddings asset reconciles its window into it after each commit.
+- no index reachable, or a question about an earlier snapshot: exact search in the lake
+  (cosine over every vector of that snapshot in DuckDB): slower, never wrong, never waiting.
 
-One collection per model (``casts__<model>``): vectors of two models never mix. Point ids are
-uuid5(cast hash, model), so re-embedding a cast overwrites its point instead of adding one.
+Point ids are uuid5(model:hash), so re-embedding a cast overwrites its point; each point's
+payload keeps the sha256 of the text it was computed from (``content_sha256``), which is how
+the lake, the index and the embeddings asset agree on what is current.
 """
 
 from __future__ import annotations
@@ -16,17 +26,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
+import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
+import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
+from ozi_resources import processes
+
 if TYPE_CHECKING:
+    import duckdb
     import numpy as np
     from qdrant_client import QdrantClient
     from sentence_transformers import SentenceTransformer
@@ -34,6 +49,11 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Namespace of Ozi's point ids, fixed forever: changing it would orphan every stored point.
 POINT_NAMESPACE = uuid.UUID("5d7f0c1e-3a4b-5c6d-8e9f-0a1b2c3d4e5f")
+OWNER = "serve"  # the process that owns the embedded shard: $OZI_HOME/serve.json
+# The payload fields each point carries (besides content_sha256 and model), as stored in the
+# lake's cast_vectors table.
+PAYLOAD_COLUMNS = ("hash", "fid", "username", "text", "timestamp", "parent_hash", "is_reply")
+INDEXED_FIELDS = ("fid", "timestamp_s", "window_start_s")
 
 
 def point_id(cast_hash: str, model: str) -> str:
@@ -42,7 +62,8 @@ def point_id(cast_hash: str, model: str) -> str:
 
 
 def collection_name(model: str) -> str:
-    """The collection for a model's vectors, e.g. ``casts__all-minilm-l6-v2``."""
+    """The collection (and edge shard folder) for a model's vectors, e.g.
+    ``casts__all-minilm-l6-v2``."""
     return "casts__" + re.sub(r"[^a-z0-9_-]+", "-", model.lower()).strip("-")
 
 
@@ -110,52 +131,324 @@ class EmbedderResource(dg.ConfigurableResource):
         )
 
 
-class VectorStoreResource(dg.ConfigurableResource):
-    """Qdrant: local folder (``path``) unless ``url`` is set (OZI_QDRANT_URL)."""
+@dataclass(frozen=True)
+class VectorHit:
+    """A cast found by meaning: its payload and the cosine similarity to the query (-1..1)."""
 
-    path: str = Field(default="", description="Local-mode folder ($OZI_HOME/qdrant).")
-    url: str = Field(default="", description="Qdrant server URL; set → server mode.")
-    api_key: str = Field(default="", description="Qdrant API key (OZI_QDRANT_API_KEY).")
-    lock_timeout_s: float = Field(
-        default=120.0, description="How long to wait while another process holds local mode."
+    hash: str
+    fid: int
+    username: str | None
+    timestamp: str  # ISO 8601, UTC
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Payload filters of a search: one author, and a time range in Unix seconds
+    (``since_s`` inclusive, ``until_s`` exclusive)."""
+
+    fid: int | None = None
+    since_s: int | None = None
+    until_s: int | None = None
+
+
+@dataclass
+class SearchResult:
+    """Hits, best first, and where they came from: ``index`` is "qdrant-edge",
+    "qdrant-server" or "exact" (the lake itself); ``snapshot`` the lake snapshot the index
+    had caught up to (for exact search: the snapshot read)."""
+
+    hits: list[VectorHit]
+    index: str
+    snapshot: int | None = None
+    note: str | None = None
+
+
+@dataclass
+class SyncResult:
+    """What one catch-up or reconcile did to an index."""
+
+    upserted: int = 0
+    deleted: int = 0
+    snapshot: int | None = None
+    full: bool = False  # a full reconcile (no usable change feed) rather than an increment
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VectorIndex(Protocol):
+    """What Ozi needs of a vector index; one per model. Rows are dicts with the columns of
+    ``cast_vectors`` (hash, vector, content_sha256, fid, username, text, timestamp,
+    parent_hash, is_reply, window_start)."""
+
+    kind: str
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def delete(self, hashes: Iterable[str]) -> None: ...
+    def digests(self, window_s: int | None = None) -> dict[str, str]: ...
+    def search(
+        self, vector: Sequence[float], flt: SearchFilter, limit: int, min_score: float
+    ) -> list[VectorHit]: ...
+    def count(self) -> int: ...
+
+
+def payload_of(row: dict[str, Any], model: str) -> dict[str, Any]:
+    """The payload a point carries: the cast's fields, its time in seconds for range
+    filters, its window for per-window reconciles, and the text's sha256 and model."""
+    stamp: datetime = row["timestamp"]
+    return {
+        "hash": row["hash"],
+        "fid": int(row["fid"]),
+        "username": row["username"],
+        "timestamp": stamp.astimezone(UTC).isoformat(),
+        "timestamp_s": int(stamp.timestamp()),
+        "parent_hash": row["parent_hash"],
+        "is_reply": bool(row["is_reply"]),
+        "text": row["text"],
+        "window_start_s": int(row["window_start"].timestamp()),
+        "content_sha256": row["content_sha256"],
+        "model": model,
+    }
+
+
+def hit_of(payload: dict[str, Any], score: float) -> VectorHit:
+    return VectorHit(
+        hash=payload["hash"],
+        fid=int(payload["fid"]),
+        username=payload.get("username"),
+        timestamp=payload["timestamp"],
+        text=payload["text"],
+        score=round(float(score), 4),
     )
 
-    @contextmanager
-    def client(self) -> Iterator[QdrantClient]:
-        """An open client; closed (and the local lock released) when the block ends.
 
-        Raises TimeoutError when another process holds the local folder longer than
-        ``lock_timeout_s`` seconds.
-        """
-        from qdrant_client import QdrantClient
+class EdgeIndex:
+    """The embedded Qdrant engine: one shard a model, opened by one process at a time.
 
-        if self.url:
-            client = QdrantClient(url=self.url, api_key=self.api_key or None)
+    Raises RuntimeError (from qdrant-edge) when another process holds the shard.
+    """
+
+    kind = "qdrant-edge"
+
+    def __init__(self, folder: Path, model: str, dimension: int) -> None:
+        from qdrant_edge import (
+            Distance,
+            EdgeConfig,
+            EdgeShard,
+            EdgeVectorParams,
+            PayloadSchemaType,
+            UpdateOperation,
+        )
+
+        self.folder, self.model = folder, model
+        config = EdgeConfig(vectors=EdgeVectorParams(size=dimension, distance=Distance.Cosine))
+        if (folder / "wal").exists():
+            self.shard = EdgeShard.load(str(folder), config)
         else:
-            Path(self.path).mkdir(parents=True, exist_ok=True)
-            deadline = time.monotonic() + self.lock_timeout_s
-            while True:
-                try:
-                    client = QdrantClient(path=self.path)
-                    break
-                except RuntimeError as err:
-                    if "already accessed" not in str(err):
-                        raise
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(
-                            f"Qdrant folder {self.path} stayed locked by another process for "
-                            f"{self.lock_timeout_s:.0f}s"
-                        ) from err
-                    time.sleep(0.2)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.shard = EdgeShard.create(str(folder), config)
+            # Filters by author and time are the common ones (hybrid questions, time ranges);
+            # the window is how a window's points are reconciled.
+            for name in INDEXED_FIELDS:
+                self.shard.update(
+                    UpdateOperation.create_field_index(name, PayloadSchemaType.Integer)
+                )
+
+    @property
+    def cursor_file(self) -> Path:
+        return self.folder / "ozi_sync.json"
+
+    def synced_snapshot(self) -> int | None:
+        """The lake snapshot whose vectors this shard holds (None: never synced)."""
         try:
-            yield client
-        finally:
-            client.close()
+            return int(json.loads(self.cursor_file.read_text())["snapshot"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def mark_synced(self, snapshot: int) -> None:
+        """Flush, then record the snapshot: a crash in between re-applies the changes, which
+        are idempotent (upserts by point id, deletes of absent points)."""
+        self.shard.flush()
+        self.cursor_file.write_text(json.dumps({"snapshot": snapshot}))
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        from qdrant_edge import Point, UpdateOperation
+
+        points = [
+            Point(point_id(r["hash"], self.model), list(r["vector"]), payload_of(r, self.model))
+            for r in rows
+        ]
+        for i in range(0, len(points), 1024):
+            self.shard.update(UpdateOperation.upsert_points(points[i : i + 1024]))
+
+    def delete(self, hashes: Iterable[str]) -> None:
+        from qdrant_edge import UpdateOperation
+
+        ids = [point_id(h, self.model) for h in hashes]
+        if ids:
+            self.shard.update(UpdateOperation.delete_points(ids))
+
+    def digests(self, window_s: int | None = None) -> dict[str, str]:
+        from qdrant_edge import FieldCondition, Filter, MatchValue, ScrollRequest
+
+        flt = (
+            Filter(must=[FieldCondition(key="window_start_s", match=MatchValue(window_s))])
+            if window_s is not None
+            else None
+        )
+        out: dict[str, str] = {}
+        offset = None
+        while True:
+            records, offset = self.shard.scroll(
+                ScrollRequest(
+                    offset=offset,
+                    limit=10_000,
+                    filter=flt,
+                    with_payload=["hash", "content_sha256"],
+                )
+            )
+            for record in records:
+                if record.payload:
+                    out[record.payload["hash"]] = record.payload.get("content_sha256", "")
+            if offset is None:
+                return out
+
+    def search(
+        self, vector: Sequence[float], flt: SearchFilter, limit: int, min_score: float
+    ) -> list[VectorHit]:
+        from qdrant_edge import FieldCondition, Filter, MatchValue, Query, QueryRequest, RangeFloat
+
+        must: list[Any] = []
+        if flt.fid is not None:
+            must.append(FieldCondition(key="fid", match=MatchValue(flt.fid)))
+        if flt.since_s is not None or flt.until_s is not None:
+            bounds = RangeFloat(gte=flt.since_s, lt=flt.until_s)
+            must.append(FieldCondition(key="timestamp_s", range=bounds))
+        points = self.shard.query(
+            QueryRequest(
+                limit=limit,
+                query=Query.Nearest(list(vector)),
+                filter=Filter(must=must) if must else None,
+                with_payload=True,
+                score_threshold=min_score,
+            )
+        )
+        return [hit_of(p.payload, p.score) for p in points if p.payload]
+
+    def count(self) -> int:
+        from qdrant_edge import CountRequest
+
+        return int(self.shard.count(CountRequest(exact=True)))
+
+    def unindexed(self) -> int:
+        """Points not yet in an HNSW graph (searched by brute force until optimized)."""
+        info = self.shard.info()
+        return max(int(info.points_count) - int(info.indexed_vectors_count), 0)
+
+    def optimize(self) -> None:
+        self.shard.optimize()
+
+    def close(self) -> None:
+        self.shard.close()
+
+
+class ServerIndex:
+    """A Qdrant server through qdrant-client: one collection a model, created once (never
+    recreated: that would drop its vectors), with payload indexes on fid, timestamp_s and
+    window_start_s."""
+
+    kind = "qdrant-server"
+
+    def __init__(self, client: QdrantClient, model: str, dimension: int) -> None:
+        self.client, self.model = client, model
+        self.collection = collection_name(model)
+        ensure_collection(client, self.collection, dimension)
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        from qdrant_client import models
+
+        points = [
+            models.PointStruct(
+                id=point_id(r["hash"], self.model),
+                vector=list(r["vector"]),
+                payload=payload_of(r, self.model),
+            )
+            for r in rows
+        ]
+        for i in range(0, len(points), 256):
+            self.client.upsert(self.collection, points[i : i + 256], wait=True)
+
+    def delete(self, hashes: Iterable[str]) -> None:
+        from qdrant_client import models
+
+        ids: list[Any] = [point_id(h, self.model) for h in hashes]
+        if ids:
+            self.client.delete(
+                self.collection, points_selector=models.PointIdsList(points=ids), wait=True
+            )
+
+    def digests(self, window_s: int | None = None) -> dict[str, str]:
+        from qdrant_client import models
+
+        flt = (
+            models.Filter(
+                must=[
+                    models.FieldCondition(
+                        key="window_start_s", match=models.MatchValue(value=window_s)
+                    )
+                ]
+            )
+            if window_s is not None
+            else None
+        )
+        out: dict[str, str] = {}
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection,
+                scroll_filter=flt,
+                limit=10_000,
+                offset=offset,
+                with_payload=["hash", "content_sha256"],
+            )
+            for record in records:
+                if record.payload:
+                    out[record.payload["hash"]] = record.payload.get("content_sha256", "")
+            if offset is None:
+                return out
+
+    def search(
+        self, vector: Sequence[float], flt: SearchFilter, limit: int, min_score: float
+    ) -> list[VectorHit]:
+        from qdrant_client import models
+
+        must: list[models.Condition] = []
+        if flt.fid is not None:
+            must.append(models.FieldCondition(key="fid", match=models.MatchValue(value=flt.fid)))
+        if flt.since_s is not None or flt.until_s is not None:
+            must.append(
+                models.FieldCondition(
+                    key="timestamp_s", range=models.Range(gte=flt.since_s, lt=flt.until_s)
+                )
+            )
+        points = self.client.query_points(
+            self.collection,
+            query=list(vector),
+            query_filter=models.Filter(must=must) if must else None,
+            limit=limit,
+            score_threshold=min_score,
+            with_payload=True,
+        ).points
+        return [hit_of(p.payload, p.score) for p in points if p.payload]
+
+    def count(self) -> int:
+        return int(self.client.count(self.collection, exact=True).count)
 
 
 def ensure_collection(client: QdrantClient, name: str, dimension: int) -> bool:
     """Create the collection and its payload indexes when missing; never recreate one that
-    exists (that would drop its vectors). Returns True when it was created.
+    exists. Returns True when it was created.
 
     Raises ValueError when the collection exists with another vector size (another model's
     vectors must not mix with these).
@@ -163,8 +456,7 @@ def ensure_collection(client: QdrantClient, name: str, dimension: int) -> bool:
     from qdrant_client import models
 
     if client.collection_exists(name):
-        info = client.get_collection(name)
-        params = info.config.params.vectors
+        params = client.get_collection(name).config.params.vectors
         size = params.size if isinstance(params, models.VectorParams) else None
         if size is not None and size != dimension:
             raise ValueError(
@@ -174,8 +466,255 @@ def ensure_collection(client: QdrantClient, name: str, dimension: int) -> bool:
     client.create_collection(
         name, vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE)
     )
-    # Filters by author and time are the common ones (hybrid questions, time ranges).
-    client.create_payload_index(name, "fid", models.PayloadSchemaType.INTEGER)
-    client.create_payload_index(name, "timestamp_s", models.PayloadSchemaType.INTEGER)
-    client.create_payload_index(name, "window_start_s", models.PayloadSchemaType.INTEGER)
+    for key in INDEXED_FIELDS:
+        client.create_payload_index(name, key, models.PayloadSchemaType.INTEGER)
     return True
+
+
+# -- the lake side ----------------------------------------------------------------------------
+
+VECTOR_COLUMNS = (
+    'hash, vector, content_sha256, fid, username, text, "timestamp", parent_hash, '
+    "is_reply, window_start"
+)
+
+
+def lake_digests(
+    conn: duckdb.DuckDBPyConnection, model: str, window_s: int | None = None
+) -> dict[str, str]:
+    """{hash: content_sha256} of the model's vectors in the lake (one window, or all)."""
+    statement = "SELECT hash, content_sha256 FROM cast_vectors WHERE model = $m"
+    params: dict[str, Any] = {"m": model}
+    if window_s is not None:
+        statement += " AND epoch(window_start)::BIGINT = $w"
+        params["w"] = window_s
+    return dict(conn.execute(statement, params).fetchall())
+
+
+def lake_rows(
+    conn: duckdb.DuckDBPyConnection, model: str, hashes: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The cast_vectors rows of ``hashes`` under ``model``, as dicts."""
+    if not hashes:
+        return []
+    conn.register("wanted_hashes", pa.table({"hash": pa.array(list(hashes), pa.string())}))
+    try:
+        cursor = conn.execute(
+            f"SELECT {VECTOR_COLUMNS} FROM cast_vectors "
+            "WHERE model = $m AND hash IN (SELECT hash FROM wanted_hashes)",
+            {"m": model},
+        )
+        columns = [d[0] for d in cursor.description or []]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        conn.unregister("wanted_hashes")
+
+
+def reconcile(
+    index: VectorIndex, conn: duckdb.DuckDBPyConnection, model: str, window_s: int | None = None
+) -> SyncResult:
+    """Make the index hold exactly the lake's vectors (of one window, or all): upsert what is
+    missing or has another content hash, delete what the lake no longer has."""
+    want = lake_digests(conn, model, window_s)
+    have = index.digests(window_s)
+    stale = [h for h, digest in want.items() if have.get(h) != digest]
+    gone = [h for h in have if h not in want]
+    index.upsert(lake_rows(conn, model, stale))
+    index.delete(gone)
+    return SyncResult(upserted=len(stale), deleted=len(gone), full=True)
+
+
+def catch_up(
+    index: EdgeIndex, conn: duckdb.DuckDBPyConnection, model: str, target: int
+) -> SyncResult:
+    """Bring the shard from its synced snapshot to ``target`` through the lake's change feed
+    (``ducklake_table_changes``): within a snapshot deletes apply before inserts, so a
+    re-embedded cast ends up with its new vector. Falls back to a full reconcile when the
+    shard was never synced or its snapshot has been expired by housekeeping."""
+    start = index.synced_snapshot()
+    if start is not None and start >= target:
+        return SyncResult(snapshot=start)
+    if start is None:
+        result = reconcile(index, conn, model)
+    else:
+        try:
+            changes = conn.execute(
+                f"SELECT snapshot_id, change_type, {VECTOR_COLUMNS} "
+                "FROM ducklake_table_changes('lake', 'main', 'cast_vectors', $a, $b) "
+                "WHERE model = $m ORDER BY snapshot_id, change_type LIKE 'insert%' "
+                "OR change_type = 'update_postimage'",
+                {"a": start + 1, "b": target, "m": model},
+            )
+            columns = [d[0] for d in changes.description or []]
+            rows = [dict(zip(columns, row, strict=True)) for row in changes.fetchall()]
+        except Exception:  # the feed no longer reaches back that far: start over
+            result = reconcile(index, conn, model)
+        else:
+            latest: dict[str, dict[str, Any] | None] = {}
+            for row in rows:
+                added = row["change_type"] in ("insert", "update_postimage")
+                latest[row["hash"]] = row if added else None
+            upserts = [r for r in latest.values() if r is not None]
+            deletes = [h for h, r in latest.items() if r is None]
+            index.upsert(upserts)
+            index.delete(deletes)
+            result = SyncResult(upserted=len(upserts), deleted=len(deletes))
+    index.mark_synced(target)
+    result.snapshot = target
+    return result
+
+
+def exact_search(
+    conn: duckdb.DuckDBPyConnection,
+    model: str,
+    vector: Sequence[float],
+    flt: SearchFilter,
+    limit: int,
+    min_score: float,
+) -> list[VectorHit]:
+    """Nearest casts by cosine over every vector of the snapshot ``conn`` reads: exact (recall
+    1.0), linear in the number of vectors."""
+    dimension = len(vector)
+    clauses = ["model = $m"]
+    params: dict[str, Any] = {"m": model, "q": list(vector), "k": limit, "min": min_score}
+    if flt.fid is not None:
+        clauses.append("fid = $fid")
+        params["fid"] = flt.fid
+    if flt.since_s is not None:
+        clauses.append('"timestamp" >= to_timestamp($since)')
+        params["since"] = flt.since_s
+    if flt.until_s is not None:
+        clauses.append('"timestamp" < to_timestamp($until)')
+        params["until"] = flt.until_s
+    # The dimension is an integer from the query vector, not input text.
+    statement = f"""
+        SELECT * FROM (
+            SELECT hash, fid, username, "timestamp", text,
+                   array_cosine_similarity(vector::FLOAT[{dimension}], $q::FLOAT[{dimension}])
+                       AS score
+            FROM cast_vectors WHERE {" AND ".join(clauses)}
+        ) WHERE score >= $min
+        ORDER BY score DESC, hash LIMIT $k"""
+    return [
+        VectorHit(h, int(f), u, t.astimezone(UTC).isoformat(), text, round(float(s), 4))
+        for h, f, u, t, text, s in conn.execute(statement, params).fetchall()
+    ]
+
+
+# -- the resource -----------------------------------------------------------------------------
+
+
+class VectorStoreResource(dg.ConfigurableResource):
+    """Where searches go and how an index learns about new vectors.
+
+    ``url`` set: a Qdrant server. Otherwise the embedded engine's shard under ``path``, owned
+    by the ``ozi serve`` process of ``home`` (found through ``$OZI_HOME/serve.json``).
+    """
+
+    path: str = Field(default="", description="Folder of the embedded engine's shards.")
+    home: str = Field(default=".ozi", description="OZI_HOME, where the owner's address is.")
+    url: str = Field(default="", description="Qdrant server URL (OZI_QDRANT_URL); set → server.")
+    api_key: str = Field(default="", description="Qdrant API key (OZI_QDRANT_API_KEY).")
+    owner_timeout_s: float = Field(
+        default=30.0, description="How long a request to the shard's owner may take."
+    )
+
+    _client: Any = PrivateAttr(default=None)
+
+    @property
+    def server(self) -> bool:
+        return bool(self.url)
+
+    def server_index(self, model: str, dimension: int) -> ServerIndex:
+        from qdrant_client import QdrantClient
+
+        if self._client is None:
+            self._client = QdrantClient(url=self.url, api_key=self.api_key or None)
+        return ServerIndex(self._client, model, dimension)
+
+    def shard_folder(self, model: str) -> Path:
+        return Path(self.path) / collection_name(model)
+
+    def owner(self) -> processes.ProcessState | None:
+        """The running ``ozi serve`` that owns the embedded shard, or None."""
+        return None if self.server else processes.status(Path(self.home), OWNER)
+
+    def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+        owner = self.owner()
+        if owner is None:
+            raise ConnectionError("no ozi serve runs for this OZI_HOME")
+        request = urllib.request.Request(
+            f"http://{owner.address}{route}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=self.owner_timeout_s) as response:
+            return json.loads(response.read())
+
+    def after_commit(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        model: str,
+        dimension: int,
+        window_s: int | None,
+    ) -> dict[str, Any]:
+        """Tell the index that the lake changed (``conn`` reads the new snapshot).
+
+        A Qdrant server is reconciled for the window right here. The embedded shard's owner
+        is asked to catch up now, without waiting for it (it also polls every second); when
+        no owner runs, the shard catches up the next time one starts. Returns what happened,
+        for materialization metadata.
+        """
+        if self.server:
+            result = reconcile(self.server_index(model, dimension), conn, model, window_s)
+            return {"index": "qdrant-server", **asdict(result)}
+        try:
+            answer = self._post("/v1/vectors/sync", {"model": model, "wait": False})
+            return {"index": "qdrant-edge", **answer}
+        except (OSError, ConnectionError, ValueError) as err:
+            return {"index": "qdrant-edge", "note": f"shard owner not reached: {err}"}
+
+    def search(
+        self,
+        text: str,
+        flt: SearchFilter,
+        limit: int,
+        min_score: float,
+        embedder: EmbedderResource,
+        conn: duckdb.DuckDBPyConnection,
+        time_travel: bool = False,
+    ) -> SearchResult:
+        """Casts closest in meaning to ``text`` (cosine ≥ ``min_score``), best first.
+
+        ``conn`` is the caller's reader; it serves exact search when the question reads an
+        earlier snapshot (``time_travel``: an index holds only the present) or when no
+        index is reachable (no ``ozi serve`` runs), so a search never waits for an index.
+        """
+        model = embedder.model_name
+        note = None
+        if not time_travel and not self.server:
+            if self.owner() is None:
+                note = "no `ozi serve` owns the vector shard: exact search in the lake"
+            else:
+                try:
+                    answer = self._post(
+                        "/v1/vectors/search",
+                        {
+                            "text": text,
+                            "model": model,
+                            "limit": limit,
+                            "min_score": min_score,
+                            **asdict(flt),
+                        },
+                    )
+                    hits = [VectorHit(**h) for h in answer["hits"]]
+                    return SearchResult(hits, answer["index"], answer["snapshot"])
+                except (OSError, ValueError, KeyError) as err:
+                    note = f"the shard's owner did not answer ({err}): exact search in the lake"
+        vector = embedder.encode([text])[0].tolist()
+        if self.server and not time_travel:
+            index = self.server_index(model, len(vector))
+            return SearchResult(index.search(vector, flt, limit, min_score), index.kind)
+        return SearchResult(
+            exact_search(conn, model, vector, flt, limit, min_score), "exact", note=note
+        )

@@ -1,23 +1,40 @@
-"""The DuckDB warehouse: one file, one writer at a time, any number of readers.
+"""The warehouse: a DuckLake. Many processes read while Dagster runs write; each commit is a
+snapshot that can be read again later (time travel).
 
-Writes go through dagster-duckdb's DuckDBResource, which retries while another process holds
-the file's write lock (a backfill waiting behind a sensor run does not fail). Reads open the
-file read-only.
+A DuckLake keeps its catalog (tables, snapshots, file lists) in a database and its data as
+Parquet files. The embedded default is a SQLite catalog in WAL mode with the files under
+``$OZI_HOME/lake/``; production points the same code at a Postgres catalog and an S3 bucket
+(``OZI_LAKE_CATALOG``, ``OZI_LAKE_DATA_PATH``, credentials through dagster-aws's S3 resource).
+A reader attaches the catalog read-only at one snapshot and never waits for a writer; a
+writer's transaction commits as one snapshot whose commit message names the Dagster run,
+asset and partition that wrote it (the lineage of a snapshot).
+
+DuckLake runs offline only on DuckDB 1.5.5 with the extension wheels of that version
+(``duckdb-extension-ducklake`` and friends): each wheel carries the extension file, which is
+installed once into ``$OZI_HOME/duckdb_extensions`` and loaded from there, with DuckDB's
+automatic install and load switched off so nothing is ever downloaded.
 """
 
 from __future__ import annotations
 
+import glob
+import importlib
+import json
+import os
 import re
-import time
-from collections.abc import Iterator, Mapping
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
+from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 # The public analytics contract: what `ozi sql` and question answering may read.
@@ -33,9 +50,25 @@ PUBLIC_TABLES = (
     "cast_engagement",
     "dead_letters",
 )
+LAKE = "lake"  # the name the lake is attached under in every connection
+# Bump when schema.sql changes: writers apply it once per version, not on every open (every
+# DDL statement on a DuckLake is a commit, so re-running it would add a snapshot per run).
+SCHEMA_VERSION = 2
+EXTENSIONS = ("ducklake", "sqlite", "postgres", "httpfs")
 
 _STATEMENT_END = re.compile(r";\s*\n\s*\n")
 _PARAM = re.compile(r"\$([a-z_]+)")
+_install_lock = threading.Lock()
+# Opening a DuckDB instance and attaching the lake costs 0.2-0.5 s (extension loading), so each
+# process keeps one writer instance and one reader instance per lake and hands out cursors
+# (each cursor is a connection of its own to the same instance).
+_instances: dict[tuple[str, str, bool, int], duckdb.DuckDBPyConnection] = {}
+_instances_lock = threading.Lock()
+
+
+class WarehouseError(RuntimeError):
+    """The lake cannot be opened (nothing materialized yet, an unknown snapshot, a catalog
+    that cannot be reached); the message says which and what to do."""
 
 
 def split_statements(script: str) -> list[str]:
@@ -67,61 +100,398 @@ def schema_sql() -> str:
     return resources.files("ozi_resources").joinpath("schema.sql").read_text()
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse file. ``writer()`` for assets, ``reader()`` for questions and `ozi sql`."""
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed state of the lake: DuckLake's snapshot id and commit time (UTC)."""
 
-    path: str = Field(description="Path of the DuckDB file (OZI_DUCKDB_PATH).")
-    lock_timeout_s: float = Field(
-        default=120.0, description="How long a reader waits for a writer to release the file."
+    id: int
+    time: datetime
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Who writes a transaction: stored as the snapshot's commit message, so the lineage of
+    any snapshot names the run, assets and partition that produced it."""
+
+    run_id: str
+    assets: tuple[str, ...]  # asset keys, e.g. ("clean/casts",)
+    partition: str | None = None
+
+    @classmethod
+    def of(cls, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> Commit:
+        """The commit of the asset (or op) the context runs."""
+        keys: tuple[str, ...] = ()
+        partition = None
+        if isinstance(context, dg.AssetExecutionContext):
+            keys = tuple(k.to_user_string() for k in context.selected_asset_keys)
+            partition = context.partition_key if context.has_partition_key else None
+        return cls(context.run_id, keys, partition)
+
+    def extra_info(self) -> str:
+        return json.dumps(
+            {"run_id": self.run_id, "assets": list(self.assets), "partition": self.partition}
+        )
+
+
+def extension_files() -> dict[str, str]:
+    """{extension name: path of its file inside the PyPI wheel}. Raises WarehouseError when a
+    wheel is missing (the extension would otherwise be downloaded, which must never happen)."""
+    found = {}
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(f"duckdb_extension_{name}")
+        except ImportError as err:
+            raise WarehouseError(
+                f"the DuckDB extension package duckdb-extension-{name}=={duckdb.__version__} "
+                "is not installed"
+            ) from err
+        folder = Path(module.__file__ or "").parent
+        files = glob.glob(str(folder / "extensions" / "*" / f"{name}.duckdb_extension"))
+        if not files:
+            raise WarehouseError(f"duckdb-extension-{name} ships no {name}.duckdb_extension")
+        found[name] = files[0]
+    return found
+
+
+def connect(
+    extension_directory: str, extensions: Sequence[str] = EXTENSIONS
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with ``extensions`` loaded from the wheels.
+
+    Autoinstall and autoload are off, so a missing extension is an error, not a download.
+    The extensions are installed into ``extension_directory`` on first use (DuckDB loads
+    them from there; loading the wheel's file directly fails on its entry point name).
+    """
+    folder = Path(extension_directory)
+    conn = duckdb.connect(
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "extension_directory": str(folder),
+        }
     )
+    installed = {p.stem for p in folder.glob(f"v{duckdb.__version__}/*/*.duckdb_extension")}
+    if not set(EXTENSIONS) <= installed:
+        with _install_lock:
+            for name, path in extension_files().items():
+                if name not in installed:
+                    conn.execute(f"INSTALL '{path}'")
+    for name in extensions:
+        conn.execute(f"LOAD {name}")
+    return conn
+
+
+def _quote(value: str) -> str:
+    """A SQL string literal. ATTACH and CREATE SECRET take no bound parameters, and their
+    values come from configuration, never from a person's input."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckLake. ``transaction()`` for assets (one commit, one snapshot), ``reader()`` for
+    questions and `ozi sql` (read-only, at one snapshot, locked down)."""
+
+    catalog: str = Field(
+        description="DuckLake catalog (OZI_LAKE_CATALOG): 'sqlite:<file>' for the embedded "
+        "default, 'postgres:<libpq connection string>' in production."
+    )
+    data_path: str = Field(
+        description="Where the Parquet files go (OZI_LAKE_DATA_PATH): a folder, or "
+        "s3://bucket/prefix/ (credentials and endpoint from the s3 resource)."
+    )
+    extension_directory: str = Field(
+        description="Where DuckDB's extensions are installed from their wheels."
+    )
+    s3: S3Resource = Field(
+        default_factory=S3Resource,
+        description="Credentials, region and endpoint for an s3:// data path (dagster-aws).",
+    )
+    inlining_row_limit: int = Field(
+        default=1000,
+        description="Commits of at most this many rows stay inlined in the catalog until "
+        "housekeeping flushes them to Parquet (micro-batches would otherwise leave one small "
+        "file each).",
+    )
+    query_timeout_s: float = Field(default=10.0, description="Longest a read query may run.")
+    snapshot_retention_hours: float = Field(
+        default=168.0,
+        description="Housekeeping expires snapshots older than this "
+        "(OZI_SNAPSHOT_RETENTION_HOURS); time travel reaches back this far.",
+    )
+
+    # -- connections -------------------------------------------------------------------------
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.catalog.startswith("sqlite:")
+
+    def _catalog_file(self) -> Path:
+        return Path(self.catalog.removeprefix("sqlite:"))
+
+    def exists(self) -> bool:
+        """True once a writer has created the lake (for a SQLite catalog: the file exists)."""
+        return not self.is_sqlite or self._catalog_file().exists()
+
+    def _s3_secret(self, conn: duckdb.DuckDBPyConnection) -> None:
+        s3 = self.s3
+        options = ["TYPE s3"]
+        if s3.aws_access_key_id:
+            options.append(f"KEY_ID {_quote(s3.aws_access_key_id)}")
+        if s3.aws_secret_access_key:
+            options.append(f"SECRET {_quote(s3.aws_secret_access_key)}")
+        if s3.aws_session_token:
+            options.append(f"SESSION_TOKEN {_quote(s3.aws_session_token)}")
+        options.append(f"REGION {_quote(s3.region_name or 'us-east-1')}")
+        if s3.endpoint_url:
+            # DuckDB wants host:port and the scheme as USE_SSL; an endpoint other than AWS
+            # (MinIO, moto) serves buckets by path.
+            endpoint = re.sub(r"^https?://", "", s3.endpoint_url).rstrip("/")
+            use_ssl = s3.endpoint_url.startswith("https://")
+            options += [f"ENDPOINT {_quote(endpoint)}", "URL_STYLE 'path'", f"USE_SSL {use_ssl}"]
+        conn.execute(f"CREATE OR REPLACE SECRET ozi_s3 ({', '.join(options)})")
+
+    def _attach(
+        self, conn: duckdb.DuckDBPyConnection, read_only: bool, snapshot: int | None = None
+    ) -> None:
+        if self.data_path.startswith("s3://"):
+            self._s3_secret(conn)
+        options = [f"DATA_PATH {_quote(self.data_path)}"]
+        if read_only:
+            options.append("READ_ONLY")
+        else:
+            options.append(f"DATA_INLINING_ROW_LIMIT {int(self.inlining_row_limit)}")
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        conn.execute(
+            f"ATTACH {_quote('ducklake:' + self.catalog)} AS {LAKE} ({', '.join(options)})"
+        )
+        conn.execute(f"USE {LAKE}")
+
+    def _prepare_catalog(self) -> None:
+        """A new SQLite catalog gets WAL journaling: readers in other processes then never
+        wait for a writer's commit (with the default journal they stalled for seconds)."""
+        if not self.is_sqlite:
+            return
+        path = self._catalog_file()
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.data_path.startswith("s3://"):
+            Path(self.data_path).mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as db:
+            db.execute("PRAGMA journal_mode=wal")
+
+    def _extensions(self) -> tuple[str, ...]:
+        needed = ["ducklake", "sqlite" if self.is_sqlite else "postgres"]
+        if self.data_path.startswith("s3://"):
+            needed.append("httpfs")
+        return tuple(needed)
+
+    def _open(self, read_only: bool, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+        conn = connect(self.extension_directory, self._extensions())
+        try:
+            self._attach(conn, read_only=read_only, snapshot=snapshot)
+            if read_only:
+                self._lock_down(conn)
+            else:
+                self._ensure_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _shared(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """This process's instance attached to the lake (newest snapshot), opened once."""
+        key = (self.catalog, self.data_path, read_only, os.getpid())
+        with _instances_lock:
+            conn = _instances.get(key)
+            if conn is None:
+                conn = _instances[key] = self._open(read_only)
+            return conn
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection with the schema in place (idempotent DDL)."""
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with DuckDBResource(database=self.path).get_connection() as conn:
-            run_script(conn, schema_sql())
-            yield conn
+        """A read-write connection to the lake (``USE lake``) with the schema in place."""
+        self._prepare_catalog()
+        cursor = self._shared(read_only=False).cursor()
+        try:
+            cursor.execute(f"USE {LAKE}")
+            # The clean stage's helper: hub timestamps are seconds since the Farcaster epoch.
+            cursor.execute(
+                "CREATE OR REPLACE TEMP MACRO farcaster_time(seconds) AS "
+                "TIMESTAMPTZ '2021-01-01 00:00:00+00' + to_seconds(seconds::BIGINT)"
+            )
+            yield cursor
+        finally:
+            cursor.close()
 
     @contextmanager
-    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection. Waits up to ``lock_timeout_s`` while a writer holds the
-        file; raises FileNotFoundError when nothing was materialized yet."""
-        if not Path(self.path).exists():
-            raise FileNotFoundError(
-                f"no warehouse at {self.path}: materialize the pipeline first (`make demo`)"
-            )
-        deadline = time.monotonic() + self.lock_timeout_s
-        while True:
+    def transaction(self, commit: Commit) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A writer inside one transaction: everything done in the block commits as one
+        snapshot whose commit message is ``commit``; an exception rolls it all back."""
+        with self.writer() as conn:
+            conn.execute("BEGIN TRANSACTION")
             try:
-                conn = duckdb.connect(self.path, read_only=True)
-                break
-            except duckdb.IOException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+                conn.execute(
+                    f"CALL {LAKE}.set_commit_message('ozi', $message, extra_info => $extra)",
+                    {"message": ", ".join(commit.assets) or "ozi", "extra": commit.extra_info()},
+                )
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _ensure_schema(self, conn: duckdb.DuckDBPyConnection) -> None:
+        row = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = $db "
+            "AND table_name = 'ozi_schema'",
+            {"db": LAKE},
+        ).fetchone()
+        if row and row[0]:
+            version = conn.execute("SELECT max(version) FROM ozi_schema").fetchone()
+            if version and version[0] == SCHEMA_VERSION:
+                return
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(
+            f"CALL {LAKE}.set_commit_message('ozi', 'schema', extra_info => $extra)",
+            {"extra": json.dumps({"schema_version": SCHEMA_VERSION})},
+        )
+        run_script(conn, schema_sql())
+        conn.execute("CREATE TABLE IF NOT EXISTS ozi_schema (version INTEGER)")
+        conn.execute("DELETE FROM ozi_schema")
+        conn.execute("INSERT INTO ozi_schema VALUES ($v)", {"v": SCHEMA_VERSION})
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def reader(self, snapshot: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection to the lake at ``snapshot`` (None: the newest), locked down:
+        no file or network access beyond the lake's own data files, no extension loading,
+        configuration locked. It never waits for a writer and never makes one wait.
+
+        Raises WarehouseError when nothing was materialized yet or the snapshot is unknown
+        (expired, or not yet written).
+        """
+        if not self.exists():
+            raise WarehouseError(
+                f"no warehouse at {self.catalog}: materialize the pipeline first (`make demo`)"
+            )
+        if snapshot is None:
+            try:
+                conn = self._shared(read_only=True).cursor()
+            except duckdb.Error as err:
+                raise WarehouseError(f"cannot open the lake: {first_line(err)}") from err
+        else:
+            try:
+                conn = self._open(read_only=True, snapshot=snapshot)
+            except duckdb.Error as err:
+                raise WarehouseError(
+                    f"the lake has no snapshot {snapshot}: see `ozi snapshots`"
+                ) from err
         try:
+            conn.execute(f"USE {LAKE}")
             yield conn
         finally:
             conn.close()
 
+    def _lock_down(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """No statement on this connection can reach a file, URL or setting outside the lake.
+
+        The lake's data files stay readable (DuckLake reads them on this connection), so they
+        are the one allowed directory; everything else is refused by DuckDB itself.
+        """
+        if not self.data_path.startswith("s3://"):
+            conn.execute("SET allowed_directories = [$d]", {"d": str(Path(self.data_path))})
+        else:
+            conn.execute("SET allowed_paths = [$d]", {"d": self.data_path})
+        conn.execute("SET enable_external_access = false")
+        conn.execute("SET lock_configuration = true")
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshots(self, conn: duckdb.DuckDBPyConnection) -> list[SnapshotRecord]:
+        """Every snapshot the catalog keeps, oldest first, with the commit that made it."""
+        rows = conn.execute(
+            f"SELECT snapshot_id, snapshot_time, commit_extra_info, changes "
+            f"FROM ducklake_snapshots({_quote(LAKE)}) ORDER BY snapshot_id"
+        ).fetchall()
+        return [SnapshotRecord.from_row(*row) for row in rows]
+
+    def current_snapshot(self, conn: duckdb.DuckDBPyConnection) -> Snapshot:
+        """The snapshot this connection reads (its attach version, or the latest)."""
+        row = conn.execute(f"FROM {LAKE}.current_snapshot()").fetchone()
+        if row is None:
+            raise WarehouseError("the lake reports no snapshot")
+        snapshot_id = int(row[0])
+        stamp = conn.execute(
+            f"SELECT snapshot_time FROM ducklake_snapshots({_quote(LAKE)}) WHERE snapshot_id = $id",
+            {"id": snapshot_id},
+        ).fetchone()
+        return Snapshot(snapshot_id, stamp[0] if stamp else datetime.min)
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """A snapshot with what its commit message says: the run, assets and partition that wrote
+    it (None for commits Ozi did not label, such as DuckLake's own housekeeping)."""
+
+    id: int
+    time: datetime
+    run_id: str | None
+    assets: tuple[str, ...]
+    partition: str | None
+    changes: dict[str, Any]
+
+    @classmethod
+    def from_row(
+        cls, snapshot_id: int, time: datetime, extra: str | None, changes: Any
+    ) -> SnapshotRecord:
+        info: dict[str, Any] = {}
+        if extra:
+            try:
+                info = json.loads(extra)
+            except ValueError:
+                info = {}
+        return cls(
+            int(snapshot_id),
+            time,
+            info.get("run_id"),
+            tuple(info.get("assets") or ()),
+            info.get("partition"),
+            dict(changes or {}),
+        )
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message: DuckDB's errors carry a caret diagram below."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
 
 def query(
-    conn: duckdb.DuckDBPyConnection, statement: str, timeout_s: float = 10.0
+    conn: duckdb.DuckDBPyConnection,
+    statement: str,
+    timeout_s: float = 10.0,
+    max_rows: int | None = None,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
 ) -> tuple[list[str], list[tuple]]:
-    """Run one statement with a timeout; returns (column names, rows).
+    """Run one statement with a timeout; returns (column names, rows), at most ``max_rows``
+    rows fetched (in batches, so a runaway result never lands in memory whole).
 
     Raises TimeoutError when it runs longer than ``timeout_s`` seconds (the query is
-    interrupted, not left running).
+    interrupted, not left running) and duckdb.Error when DuckDB refuses it.
     """
-    import threading
-
     timer = threading.Timer(timeout_s, conn.interrupt)
     timer.start()
     try:
-        cursor = conn.execute(statement)
-        rows = cursor.fetchall()
+        cursor = conn.execute(statement, params)
         columns = [d[0] for d in cursor.description or []]
+        rows: list[tuple] = []
+        while max_rows is None or len(rows) < max_rows:
+            batch = cursor.fetchmany(1000 if max_rows is None else min(1000, max_rows - len(rows)))
+            if not batch:
+                break
+            rows.extend(batch)
     except duckdb.InterruptException as err:
         raise TimeoutError(f"the query ran longer than {timeout_s:.0f}s and was stopped") from err
     finally:

@@ -212,7 +212,7 @@ def main() -> int:
     state = broker.start(home)
     try:
         base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)})
-        settings = dataclasses.replace(base, kafka_bootstrap=state.bootstrap)
+        settings = dataclasses.replace(base, kafka_bootstrap=state.address)
         resources = build_resources(settings)
         defs = build_definitions(settings)
         with dg.instance_for_test() as instance:

@@ -27,7 +27,7 @@ SELECT (SELECT count(*) FROM casts), (SELECT count(*) FROM casts WHERE parent_ha
 
 @pytest.fixture(scope="module")
 def env(running_broker, tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("ozi"), running_broker.bootstrap)
+    settings = make_settings(tmp_path_factory.mktemp("ozi"), running_broker.address)
     resources = build_resources(settings)
     resources["kafka"].ensure_topics()
     return settings, resources, build_definitions(settings).resolve_job_def("ingest_job")

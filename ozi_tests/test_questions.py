@@ -1,6 +1,6 @@
-"""Embeddings and questions on the real sample: the real broker, DuckDB file, Qdrant local
-mode, the all-MiniLM-L6-v2 model, and a real OpenAI-compatible server (llama.cpp serving
-Gemma 3 270M) for the LLM path."""
+"""Embeddings and questions on the real sample: the real broker, a DuckLake, the embedded
+Qdrant engine owned by a real `ozi serve` process, the all-MiniLM-L6-v2 model, and a real
+OpenAI-compatible server (llama.cpp serving Gemma 3 270M) for the LLM path."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from ozi_assets.cli import start_owner
 from ozi_assets.definitions import build_definitions, build_resources
 from ozi_assets.partitions import stream_partitions
 from ozi_assets.questions.engine import Services, ask
 from ozi_assets.questions.llm import LlmResource
-from ozi_resources import farcaster
-from ozi_resources.vectors import collection_name, point_id
+from ozi_resources import farcaster, processes
+from ozi_resources.vectors import OWNER, SearchFilter, collection_name, exact_search, point_id
+from ozi_resources.warehouse import Commit
 from ozi_tests.conftest import REPO, free_port, make_settings, wait_for_http
 
 pytestmark = pytest.mark.slow
@@ -39,8 +42,9 @@ ANSWER_KEYS = {
 @pytest.fixture(scope="module")
 def world(running_broker, tmp_path_factory, sample_events):
     """The sample produced and every window materialized (raw → embeddings) on a persistent
-    instance under $OZI_HOME/dagster, as `ozi demo` leaves it."""
-    settings = make_settings(tmp_path_factory.mktemp("ozi"), running_broker.bootstrap)
+    instance under $OZI_HOME/dagster, and `ozi serve` owning the vector shard, as `ozi demo`
+    leaves it."""
+    settings = make_settings(tmp_path_factory.mktemp("ozi"), running_broker.address)
     resources = build_resources(settings)
     resources["kafka"].ensure_topics()
     resources["kafka"].produce(sample_events)
@@ -53,13 +57,15 @@ def world(running_broker, tmp_path_factory, sample_events):
     for key in stream_partitions.get_partition_keys():
         result = job.execute_in_process(partition_key=key, instance=instance)
         assert result.success
+    start_owner(settings)
     yield settings, resources, defs, instance
+    processes.stop(settings.home, OWNER)
     instance.dispose()
 
 
 def services(world, llm: LlmResource | None = None) -> Services:
-    _, r, _, instance = world
-    return Services(r["warehouse"], r["vectors"], r["embedder"], llm, instance)
+    _, r, _, _ = world
+    return Services(r["warehouse"], r["vectors"], r["embedder"], llm)
 
 
 def check_answer_shape(answer):
@@ -68,8 +74,10 @@ def check_answer_shape(answer):
     json.dumps(record)  # JSON-ready as it is
     assert record["sql"] or record["sources"], "every answer carries SQL or sources"
     assert record["lineage"], "every answer carries lineage"
-    assert all(e["run_id"] and e["partition"] for e in record["lineage"])
-    assert record["data_as_of"].startswith("2023-03-04T06:00")
+    assert all(e["run_id"] and e["partition"] and e["snapshot_id"] for e in record["lineage"])
+    seen = record["data_as_of"]
+    assert seen["event_time"].startswith("2023-03-04T06:00")
+    assert all(e["snapshot_id"] <= seen["snapshot_id"] for e in record["lineage"])
 
 
 def test_point_ids_and_collections_depend_on_the_model():
@@ -90,25 +98,42 @@ def test_vector_size_is_read_without_loading_the_model():
     assert done.stdout.split() == ["384", "False"]
 
 
-def test_every_cast_has_one_vector_with_its_payload(world):
+def owner_health(settings) -> dict:
+    state = processes.status(settings.home, OWNER)
+    assert state is not None, "ozi serve is not running"
+    with urllib.request.urlopen(f"http://{state.address}/health", timeout=10) as response:
+        return json.loads(response.read())["vectors"]
+
+
+def test_every_cast_has_one_vector_in_the_lake_and_the_shard(world):
+    settings, resources, _, _ = world
+    model = resources["embedder"].model_name
+    with resources["warehouse"].reader() as conn:
+        (n,) = conn.execute(
+            "SELECT count(*) FROM cast_vectors WHERE model = $m", {"m": model}
+        ).fetchone()
+        missing = conn.execute(
+            "SELECT count(*) FROM casts c WHERE trim(c.text) <> '' AND NOT EXISTS "
+            "(SELECT 1 FROM cast_vectors v WHERE v.hash = c.hash)"
+        ).fetchone()
+    assert (n, missing) == (888, (0,))
+    health = owner_health(settings)
+    assert (health["index"], health["points"]) == ("qdrant-edge", 888)
+    assert health["synced_snapshot"] == health["lake_snapshot"]
+
+
+def test_the_shard_and_exact_search_in_the_lake_agree(world):
+    """The embedded engine answers what an exact scan of the lake's vectors answers."""
     _, resources, _, _ = world
-    collection = collection_name(resources["embedder"].model_name)
-    with resources["vectors"].client() as client:
-        assert client.count(collection, exact=True).count == 888
-        (point,) = client.retrieve(
-            collection,
-            ids=[
-                point_id(
-                    "0x00016af080adfa3ac3d153f860f71f0cb41ed6027fdd841bff3677aca33817e5",
-                    resources["embedder"].model_name,
-                )
-            ],
-            with_payload=True,
-        )
-    assert point.payload is not None
-    assert {"hash", "fid", "username", "timestamp", "parent_hash", "is_reply", "text"} <= set(
-        point.payload
-    )
+    vectors, embedder = resources["vectors"], resources["embedder"]
+    with resources["warehouse"].reader() as conn:
+        via_shard = vectors.search("ETHDenver", SearchFilter(), 10, 0.3, embedder, conn)
+        vector = embedder.encode(["ETHDenver"])[0].tolist()
+        exact = exact_search(conn, embedder.model_name, vector, SearchFilter(), 10, 0.3)
+    assert via_shard.index == "qdrant-edge"
+    assert [h.hash for h in via_shard.hits] == [h.hash for h in exact]
+    for hit in via_shard.hits:
+        assert {"hash", "fid", "username", "timestamp", "text", "score"} <= set(vars(hit))
 
 
 def test_rerunning_a_window_embeds_nothing(world):
@@ -144,6 +169,7 @@ def test_the_five_questions_offline(world):
     assert a.kind == "semantic" and len(a.sources) >= 5
     assert all("denver" in s.text.lower() for s in a.sources[:5])
     assert {e.asset for e in a.lineage} == {"embeddings/casts"}
+    assert a.data_as_of and a.data_as_of["vector_index"]["kind"] == "qdrant-edge"
     check_answer_shape(a)
 
     a = ask(svc, "Which users talked about invites the most?")
@@ -174,28 +200,80 @@ def test_unanswerable_question_says_so_without_a_number(world):
     assert "Tried:" in a.answer
 
 
-def test_question_during_ingestion_waits_for_the_writer_and_answers(world):
-    """A writer process holds the DuckDB file and the Qdrant folder; the question still
-    answers once they are released (it cannot have answered while they were held)."""
+def test_questions_never_wait_for_a_writer_and_never_block_it(world):
+    """Another process holds a write transaction open on the lake; questions and SQL answer
+    meanwhile from the last committed snapshot, and the writer then commits."""
     settings, _, _, _ = world
     hold = (
-        "import duckdb, sys, time\n"
-        "from qdrant_client import QdrantClient\n"
-        f"conn = duckdb.connect({str(settings.duckdb_path)!r})\n"
-        f"qdrant = QdrantClient(path={str(settings.qdrant_path)!r})\n"
-        "print('held', flush=True)\n"
-        "time.sleep(3)\n"
-        "qdrant.close(); conn.close()\n"
+        "import sys\n"
+        "from ozi_assets.definitions import build_resources\n"
+        "from ozi_resources.settings import OziSettings\n"
+        "from ozi_resources.warehouse import Commit\n"
+        "warehouse = build_resources(OziSettings.from_env())['warehouse']\n"
+        "with warehouse.transaction(Commit('held-run', ('clean/users',), None)) as conn:\n"
+        "    conn.execute(\"INSERT INTO links VALUES ('0x' || repeat('cd', 32), 3, 'follow', \"\n"
+        '                 "2, now(), now(), -1)")\n'
+        "    print('held', flush=True)\n"
+        "    sys.stdin.readline()\n"
+        "print('committed', flush=True)\n"
     )
-    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    env = dict(os.environ, OZI_HOME=str(settings.home))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert holder.stdout.readline().strip() == "held"
         a = ask(services(world), "Which users talked about invites the most?")
-        assert holder.poll() is not None, "the answer came while the writer held the files"
+        assert a.kind == "hybrid" and a.rows
+        links = _cli(world, "sql", "--json", "SELECT count(*) AS n FROM links")
+        assert json.loads(links.stdout) == [{"n": 0}], links.stderr  # uncommitted: unseen
+        assert holder.poll() is None, "the writer had to finish before the reads answered"
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "committed"
     finally:
-        holder.wait(timeout=30)
+        holder.wait(timeout=60)
     assert holder.returncode == 0
-    assert a.kind == "hybrid" and a.rows
+    links = _cli(world, "sql", "--json", "SELECT count(*) AS n FROM links")
+    assert json.loads(links.stdout) == [{"n": 1}]
+    with world[1]["warehouse"].transaction(Commit("test-cleanup", ("clean/users",))) as conn:
+        conn.execute("DELETE FROM links WHERE source_position = -1")
+
+
+def test_time_travel_answers_from_an_earlier_snapshot(world):
+    """`ozi ask --at` and `ozi sql --at` read the lake as it was after the 02:00 window's
+    casts were committed: fewer casts, lineage only up to that snapshot, exact search."""
+    _, resources, _, _ = world
+    warehouse = resources["warehouse"]
+    with warehouse.reader() as conn:
+        history = warehouse.snapshots(conn)
+    (at,) = [
+        r.id for r in history if r.assets == ("clean/casts",) and r.partition == "2023-03-04-02:00"
+    ][:1]
+    then = _cli(world, "sql", "--json", "--at", str(at), "SELECT count(*) AS n FROM casts")
+    assert then.returncode == 0, then.stderr
+    assert json.loads(then.stdout) == [{"n": 24 + 89 + 149 + 133}]  # windows 23:00 … 02:00
+
+    a = ask(services(world), "How many casts did dwr post?", at=at)
+    now = ask(services(world), "How many casts did dwr post?")
+    assert a.rows[0]["casts"] < now.rows[0]["casts"] == 19
+    assert a.data_as_of and a.data_as_of["snapshot_id"] == at
+    assert a.lineage and all(e.snapshot_id is not None and e.snapshot_id <= at for e in a.lineage)
+    assert max(e.partition or "" for e in a.lineage) <= "2023-03-04-02:00"
+
+    a = ask(services(world), "What are people saying about ETHDenver?", at=at)
+    assert a.data_as_of and a.data_as_of["vector_index"]["kind"] == "exact"
+    assert all(s.timestamp < "2023-03-04T03" for s in a.sources)
+
+    done = _cli(world, "ask", "--at", "999999", "How many casts did dwr post?")
+    assert done.returncode == 1 and "no snapshot 999999" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def _cli(world, *args: str) -> subprocess.CompletedProcess:
@@ -221,6 +299,10 @@ def test_cli_sql_and_ask_json(world):
     done = _cli(world, "sql", "DELETE FROM casts")
     assert done.returncode == 2
     assert "refused" in done.stderr and "only SELECT" in done.stderr
+
+    done = _cli(world, "sql", "SELECT no_such_column FROM casts")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error:") and len(done.stderr.strip().splitlines()) == 1
 
     done = _cli(world, "ask", "--json", "How many casts did dwr post?")
     assert done.returncode == 0, done.stderr
@@ -381,8 +463,7 @@ def test_failed_blocking_check_skips_the_window_embeddings(world):
     )
     assert not alone.success
     assert alone.asset_materializations_for_node("embeddings__casts") == []
-    with resources["vectors"].client() as client:
-        assert not client.retrieve(
-            collection_name(resources["embedder"].model_name),
-            ids=[point_id("0x" + "ab" * 32, resources["embedder"].model_name)],
-        )
+    with resources["warehouse"].reader() as conn:
+        assert not conn.execute(
+            "SELECT * FROM cast_vectors WHERE hash = $h", {"h": "0x" + "ab" * 32}
+        ).fetchall()

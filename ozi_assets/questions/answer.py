@@ -5,8 +5,9 @@ the query asset's answers::
 
     {"question", "kind", "answer", "sql", "rows",
      "sources": [{"hash", "fid", "username", "timestamp", "text", "score"}],
-     "lineage": [{"asset", "partition", "run_id", "materialized_at"}],
-     "data_as_of", "planner"}
+     "lineage": [{"asset", "partition", "run_id", "materialized_at", "snapshot_id"}],
+     "data_as_of": {"event_time", "snapshot_id", "snapshot_time", "vector_index"},
+     "planner"}
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ class Source:
 
 @dataclass(frozen=True)
 class LineageEntry:
-    """One asset partition the answer read and the materialization that wrote it."""
+    """One asset partition the answer read and the commit that wrote it: the Dagster run,
+    the lake snapshot it created and when."""
 
     asset: str  # asset key, e.g. "clean/casts"
     partition: str | None  # window key, e.g. "2023-03-04-03:00"
     run_id: str | None
-    materialized_at: str | None  # ISO 8601, UTC
+    materialized_at: str | None  # ISO 8601, UTC: the snapshot's commit time
+    snapshot_id: int | None = None
 
 
 @dataclass
@@ -52,7 +55,9 @@ class Answer:
     rows: list[dict[str, Any]] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     lineage: list[LineageEntry] = field(default_factory=list)
-    data_as_of: str | None = None  # newest event time in the data read, ISO 8601 UTC
+    # What the answer read: the newest event time in it, the lake snapshot (id, commit time)
+    # and, for searches, the vector index used and the snapshot it had caught up to.
+    data_as_of: dict[str, Any] | None = None
     planner: str = "offline"
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,7 +95,17 @@ class Answer:
                 span = f"partition {partitions[0]}" if partitions else "unpartitioned"
             lines.append(f"   lineage: {', '.join(assets)} ({span})")
         if self.data_as_of:
-            lines.append(f"   data as of {self.data_as_of}")
+            seen = self.data_as_of
+            line = (
+                f"   data as of {seen['event_time']} (lake snapshot {seen['snapshot_id']}, "
+                f"committed {seen['snapshot_time'][:19]})"
+            )
+            index = seen.get("vector_index")
+            if index:
+                line += f"; vectors: {index['kind']}"
+                if index.get("snapshot_id") is not None:
+                    line += f" at snapshot {index['snapshot_id']}"
+            lines.append(line)
         return "\n".join(lines)
 
 

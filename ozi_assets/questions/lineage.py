@@ -1,14 +1,20 @@
-"""Which asset partitions an answer read, from the tables its SQL names and the Dagster
-instance's materialization records."""
+"""Which asset partitions an answer read: from the tables its SQL names and the commit
+messages of the lake snapshots up to the one it read.
+
+Every write to the lake is one transaction whose commit message names the Dagster run, the
+assets and the partition it materialized (see ``Commit`` in ozi_resources/warehouse.py). So
+the lineage of an answer read at snapshot N is, for each asset and partition it read, the
+newest commit at or before N: which run produced the data, at which snapshot and when. It
+holds for time travel too, with no Dagster instance involved. Housekeeping keeps the newest
+commit of every asset partition when it expires snapshots, so this history never thins out.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
-
-import dagster as dg
+from collections.abc import Iterable, Sequence
 
 from ozi_assets.questions.answer import LineageEntry
+from ozi_resources.warehouse import SnapshotRecord
 
 # Public table or view → the assets whose materializations write it. The casts view joins
 # users (for usernames), so it reads both.
@@ -37,41 +43,27 @@ def assets_for(tables: Iterable[str], semantic: bool) -> list[str]:
 
 
 def lineage(
-    instance: dg.DagsterInstance | None,
+    history: Sequence[SnapshotRecord],
     assets: Iterable[str],
     partitions: list[str] | None,
 ) -> list[LineageEntry]:
-    """The latest materialization of each (asset, partition) read.
-
-    ``partitions`` None means every partition that has a materialization. With no instance
-    (nothing was ever run through Dagster) each asset is listed without a run.
-    """
-    entries: list[LineageEntry] = []
-    for asset in assets:
-        key = dg.AssetKey(asset.split("/"))
-        if instance is None:
-            entries.append(LineageEntry(asset, None, None, None))
-            continue
-        latest: dict[str | None, LineageEntry] = {}
-        cursor = None
-        while True:
-            result = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions),
-                limit=1000,
-                cursor=cursor,
-            )
-            for record in result.records:  # newest first
-                partition = record.partition_key
-                if partition in latest:
-                    continue
-                latest[partition] = LineageEntry(
-                    asset=asset,
-                    partition=partition,
-                    run_id=record.run_id,
-                    materialized_at=datetime.fromtimestamp(record.timestamp, UTC).isoformat(),
-                )
-            if not result.has_more:
-                break
-            cursor = result.cursor
-        entries.extend(latest[p] for p in sorted(latest, key=lambda p: p or ""))
-    return entries
+    """The newest commit of each (asset, partition) read, from ``history`` (the snapshots up
+    to the one read, oldest first). ``partitions`` None means every partition committed."""
+    latest: dict[tuple[str, str | None], SnapshotRecord] = {}
+    wanted = set(assets)
+    for record in history:
+        for asset in record.assets:
+            if asset in wanted and (partitions is None or record.partition in partitions):
+                latest[(asset, record.partition)] = record
+    return [
+        LineageEntry(
+            asset=asset,
+            partition=partition,
+            run_id=record.run_id,
+            materialized_at=record.time.isoformat(),
+            snapshot_id=record.id,
+        )
+        for (asset, partition), record in sorted(
+            latest.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        )
+    ]

@@ -18,11 +18,12 @@ from datetime import datetime
 from typing import Any
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
 from ozi_assets.questions.planner import Context, Plan, Rows, literal, users_of_casts_sql
 from ozi_resources.sql_guard import SqlRefused, guard
-from ozi_resources.warehouse import PUBLIC_TABLES, WarehouseResource
+from ozi_resources.warehouse import PUBLIC_TABLES
 
 EXAMPLES = [
     (
@@ -117,14 +118,14 @@ class LlmResource(dg.ConfigurableResource):
     def configured(self) -> bool:
         return bool(self.base_url and self.model)
 
-    def _public_schema(self, warehouse: WarehouseResource) -> str:
+    def _public_schema(self, conn: duckdb.DuckDBPyConnection) -> str:
         listed = ", ".join(literal(t) for t in PUBLIC_TABLES)
-        with warehouse.reader() as conn:
-            rows = conn.execute(
-                "SELECT table_name, string_agg(column_name || ' ' || data_type, ', ' "
-                "ORDER BY ordinal_position) FROM information_schema.columns "
-                f"WHERE table_name IN ({listed}) GROUP BY table_name ORDER BY table_name"
-            ).fetchall()
+        rows = conn.execute(
+            "SELECT table_name, string_agg(column_name || ' ' || data_type, ', ' "
+            "ORDER BY ordinal_position) FROM information_schema.columns "
+            f"WHERE table_catalog = 'lake' AND table_name IN ({listed}) "
+            "GROUP BY table_name ORDER BY table_name"
+        ).fetchall()
         return "\n".join(f"{table}({columns})" for table, columns in rows)
 
     def _messages(self, question: str, ctx: Context, schema: str) -> list[dict[str, str]]:
@@ -161,7 +162,7 @@ class LlmResource(dg.ConfigurableResource):
         )
         return response.choices[0].message.content or ""
 
-    def _validate(self, question: str, reply: str, warehouse: WarehouseResource) -> Plan:
+    def _validate(self, question: str, reply: str, conn: duckdb.DuckDBPyConnection) -> Plan:
         """The Plan in a reply; raises ValueError / SqlRefused / duckdb.Error with the reason."""
         obj = _first_json_object(reply)
         kind = obj.get("kind")
@@ -199,20 +200,19 @@ class LlmResource(dg.ConfigurableResource):
             raise SqlRefused("the SQL reads no public table, so it cannot answer from the data")
         if problem := grounding_error(question, guarded.sql, None):
             raise ValueError(problem)
-        with warehouse.reader() as conn:
-            conn.execute(f"EXPLAIN {guarded.sql}")  # dry run: binds names and types
+        conn.execute(f"EXPLAIN {guarded.sql}")  # dry run: binds names and types
         return Plan("analytic", "llm", sql=guarded.sql, describe=_describe)
 
-    def plan(self, question: str, ctx: Context, warehouse: WarehouseResource) -> Plan:
+    def plan(self, question: str, ctx: Context, conn: duckdb.DuckDBPyConnection) -> Plan:
         """Ask the model for a plan; one repair round. Raises LlmUnusable with both errors
         when the plan is still unusable (connection errors included)."""
         try:
-            messages = self._messages(question, ctx, self._public_schema(warehouse))
+            messages = self._messages(question, ctx, self._public_schema(conn))
             reply = self._complete(messages)
         except Exception as err:  # endpoint down, timeout, HTTP error
             raise LlmUnusable(f"endpoint error: {type(err).__name__}: {err}") from err
         try:
-            return self._validate(question, reply, warehouse)
+            return self._validate(question, reply, conn)
         except Exception as first:
             first_error = f"{type(first).__name__}: {first}"
         messages += [
@@ -224,7 +224,7 @@ class LlmResource(dg.ConfigurableResource):
         ]
         try:
             repaired = self._complete(messages)
-            return self._validate(question, repaired, warehouse)
+            return self._validate(question, repaired, conn)
         except Exception as second:
             raise LlmUnusable(
                 f"first plan: {first_error}; repaired plan: {type(second).__name__}: "

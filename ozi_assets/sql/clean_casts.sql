@@ -1,6 +1,6 @@
--- CAST_ADD and CAST_REMOVE messages of one window ($window_start) → cast_adds, cast_removes.
--- The caller deletes the window's rows first, in the same transaction.
-INSERT INTO cast_adds BY NAME
+-- CAST_ADD and CAST_REMOVE messages of one window ($window_start), one row a hash, staged
+-- for cast_adds and cast_removes; clean.py merges them (the earliest copy in the log wins).
+CREATE OR REPLACE TEMP TABLE staged_cast_adds AS
 WITH messages AS (
     SELECT * FROM decoded_messages
     WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_CAST_ADD'
@@ -27,20 +27,9 @@ SELECT
     window_start,
     source_position
 FROM messages
-QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1
-ON CONFLICT (hash) DO UPDATE SET
-    fid = excluded.fid, author_username = excluded.author_username,
-    author_display_name = excluded.author_display_name, text = excluded.text,
-    "timestamp" = excluded."timestamp", parent_hash = excluded.parent_hash,
-    parent_fid = excluded.parent_fid, parent_url = excluded.parent_url,
-    thread_hash = excluded.thread_hash, mentions = excluded.mentions, embeds = excluded.embeds,
-    snapshot_replies = excluded.snapshot_replies,
-    snapshot_reactions = excluded.snapshot_reactions,
-    snapshot_recasts = excluded.snapshot_recasts,
-    window_start = excluded.window_start, source_position = excluded.source_position
-WHERE excluded.source_position < cast_adds.source_position;
+QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1;
 
-INSERT INTO cast_removes BY NAME
+CREATE OR REPLACE TEMP TABLE staged_cast_removes AS
 WITH messages AS (
     SELECT * FROM decoded_messages
     WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_CAST_REMOVE'
@@ -53,8 +42,4 @@ SELECT
     window_start,
     source_position
 FROM messages
-QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1
-ON CONFLICT (hash) DO UPDATE SET
-    fid = excluded.fid, target_hash = excluded.target_hash, "timestamp" = excluded."timestamp",
-    window_start = excluded.window_start, source_position = excluded.source_position
-WHERE excluded.source_position < cast_removes.source_position;
+QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1;

@@ -1,5 +1,6 @@
--- REACTION_ADD / REACTION_REMOVE messages of one window ($window_start) → reaction_messages.
-INSERT INTO reaction_messages BY NAME
+-- REACTION_ADD / REACTION_REMOVE messages of one window ($window_start), one row a hash,
+-- staged for reaction_messages; clean.py merges them (the earliest copy in the log wins).
+CREATE OR REPLACE TEMP TABLE staged_reaction_messages AS
 WITH messages AS (
     SELECT * FROM decoded_messages
     WHERE window_start = $window_start AND message_type IN ('MESSAGE_TYPE_REACTION_ADD', 'MESSAGE_TYPE_REACTION_REMOVE')
@@ -18,10 +19,4 @@ SELECT
     window_start,
     source_position
 FROM messages
-QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1
-ON CONFLICT (hash) DO UPDATE SET
-    message_type = excluded.message_type, reaction_type = excluded.reaction_type,
-    fid = excluded.fid, username = excluded.username, target_hash = excluded.target_hash,
-    target_fid = excluded.target_fid, "timestamp" = excluded."timestamp",
-    window_start = excluded.window_start, source_position = excluded.source_position
-WHERE excluded.source_position < reaction_messages.source_position;
+QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1;

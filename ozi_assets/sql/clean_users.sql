@@ -1,5 +1,6 @@
--- USER_DATA_ADD and LINK_ADD messages of one window ($window_start) → user_data, links.
-INSERT INTO user_data BY NAME
+-- USER_DATA_ADD and LINK_ADD messages of one window ($window_start), one row a hash, staged
+-- for user_data and links; clean.py merges them (the earliest copy in the log wins).
+CREATE OR REPLACE TEMP TABLE staged_user_data AS
 WITH messages AS (
     SELECT * FROM decoded_messages
     WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_USER_DATA_ADD'
@@ -22,15 +23,9 @@ SELECT
     window_start,
     source_position
 FROM messages
-QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1
-ON CONFLICT (hash) DO UPDATE SET
-    fid = excluded.fid, field = excluded.field, value = excluded.value,
-    follower_count = excluded.follower_count, following_count = excluded.following_count,
-    "timestamp" = excluded."timestamp",
-    window_start = excluded.window_start, source_position = excluded.source_position
-WHERE excluded.source_position < user_data.source_position;
+QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1;
 
-INSERT INTO links BY NAME
+CREATE OR REPLACE TEMP TABLE staged_links AS
 WITH messages AS (
     SELECT * FROM decoded_messages
     WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_LINK_ADD'
@@ -44,9 +39,4 @@ SELECT
     window_start,
     source_position
 FROM messages
-QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1
-ON CONFLICT (hash) DO UPDATE SET
-    fid = excluded.fid, link_type = excluded.link_type, target_fid = excluded.target_fid,
-    "timestamp" = excluded."timestamp",
-    window_start = excluded.window_start, source_position = excluded.source_position
-WHERE excluded.source_position < links.source_position;
+QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1;

@@ -1,0 +1,218 @@
+"""`ozi serve`: the long-running process that owns the embedded vector shard and answers over
+HTTP on loopback.
+
+The embedded Qdrant engine (qdrant-edge) lets one process open a shard, so this process is
+its owner: it catches up from the lake's snapshots (a background thread, every second, and at
+once when the embeddings asset asks after a commit) and answers searches with the model kept
+warm. Embedding writes to the lake and never waits for a search; a search reads the shard
+and never waits for embedding. Routes:
+
+- ``GET /health``: the shard's points, the snapshot it holds and the lake's newest snapshot.
+- ``POST /v1/vectors/search`` ``{text, model, limit, min_score, fid, since_s, until_s}`` →
+  ``{hits: [{hash, fid, username, timestamp, text, score}], index, snapshot}``.
+- ``POST /v1/vectors/sync`` ``{model, wait}`` → what the catch-up did (``wait`` false: it is
+  scheduled and the answer comes at once; the embeddings asset asks that way, so embedding
+  never waits for the shard).
+
+With a Qdrant server configured (OZI_QDRANT_URL) there is no shard to own and the process
+only answers /health.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from ozi_resources.settings import OziSettings
+from ozi_resources.vectors import (
+    EdgeIndex,
+    EmbedderResource,
+    SearchFilter,
+    SyncResult,
+    VectorStoreResource,
+    catch_up,
+)
+from ozi_resources.warehouse import WarehouseError, WarehouseResource
+
+log = logging.getLogger("ozi.serve")
+SYNC_INTERVAL_S = 1.0
+# Points appended since the last HNSW build are searched by brute force; past this many the
+# owner rebuilds the graph (in its sync thread: searches go on meanwhile).
+OPTIMIZE_AFTER_UNINDEXED = 20_000
+
+
+class VectorOwner:
+    """The shard of one model, kept in step with the lake.
+
+    ``sync()`` may be called from any thread; catch-ups are serialized by a lock, searches
+    are not (the engine reads while it writes).
+    """
+
+    def __init__(
+        self,
+        warehouse: WarehouseResource,
+        vectors: VectorStoreResource,
+        embedder: EmbedderResource,
+    ) -> None:
+        self.warehouse, self.vectors, self.embedder = warehouse, vectors, embedder
+        self.model = embedder.model_name
+        self.index = EdgeIndex(vectors.shard_folder(self.model), self.model, embedder.dimension)
+        self._lock = threading.Lock()
+        self.wake = threading.Event()  # set to catch up now instead of at the next interval
+        self.last: SyncResult | None = None
+        self.last_error: str | None = None
+
+    def sync(self) -> SyncResult:
+        """Catch the shard up to the lake's newest snapshot. Raises WarehouseError when the
+        lake does not exist yet."""
+        with self._lock:
+            started = time.perf_counter()
+            with self.warehouse.reader() as conn:
+                target = self.warehouse.current_snapshot(conn).id
+                result = catch_up(self.index, conn, self.model, target)
+            if self.index.unindexed() > OPTIMIZE_AFTER_UNINDEXED:
+                self.index.optimize()
+            result.seconds = round(time.perf_counter() - started, 3)
+            self.last, self.last_error = result, None
+            return result
+
+    def search(self, text: str, flt: SearchFilter, limit: int, min_score: float) -> dict:
+        vector = self.embedder.encode([text])[0].tolist()
+        hits = self.index.search(vector, flt, limit, min_score)
+        return {
+            "hits": [asdict(h) for h in hits],
+            "index": self.index.kind,
+            "snapshot": self.index.synced_snapshot(),
+        }
+
+    def follow(self, stop: threading.Event) -> None:
+        """The sync loop: catch up every SYNC_INTERVAL_S until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                self.sync()
+            except WarehouseError as err:  # nothing materialized yet: keep waiting
+                self.last_error = str(err)
+            except Exception as err:  # keep serving searches; /health shows the error
+                self.last_error = f"{type(err).__name__}: {err}"
+                log.exception("vector sync failed")
+            self.wake.wait(SYNC_INTERVAL_S)
+            self.wake.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self.index.close()
+
+
+class SearchBody(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+    model: str
+    limit: int = Field(default=10, ge=1, le=1000)
+    min_score: float = Field(default=0.0, ge=-1.0, le=1.0)
+    fid: int | None = None
+    since_s: int | None = None
+    until_s: int | None = None
+
+
+class SyncBody(BaseModel):
+    model: str
+    wait: bool = True  # False: schedule a catch-up and answer at once
+
+
+def create_app(settings: OziSettings) -> FastAPI:
+    """The HTTP app over this OZI_HOME's lake and shard."""
+    from ozi_assets.definitions import build_resources
+
+    resources: dict[str, Any] = build_resources(settings)
+    warehouse: WarehouseResource = resources["warehouse"]
+    vectors: VectorStoreResource = resources["vectors"]
+    embedder: EmbedderResource = resources["embedder"]
+    owner = None if vectors.server else VectorOwner(warehouse, vectors, embedder)
+    stop = threading.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threads = []
+        if owner is not None:
+            threads.append(threading.Thread(target=owner.follow, args=(stop,), daemon=True))
+            # Load the model now, not on the first question.
+            threads.append(threading.Thread(target=embedder.encode, args=(["warm"],), daemon=True))
+        for thread in threads:
+            thread.start()
+        yield
+        stop.set()
+        if owner is not None:
+            owner.wake.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        if owner is not None:
+            owner.close()
+
+    app = FastAPI(title="Ozi", lifespan=lifespan)
+
+    def need_owner(model: str) -> VectorOwner:
+        if owner is None:
+            raise HTTPException(409, "vectors live in a Qdrant server: search it directly")
+        if model != owner.model:
+            raise HTTPException(404, f"this shard holds {owner.model} vectors, not {model}")
+        return owner
+
+    @app.get("/health")
+    def health() -> dict:
+        if owner is None:
+            return {"vectors": {"index": "qdrant-server", "url": vectors.url}}
+        lake = None
+        with contextlib.suppress(WarehouseError), warehouse.reader() as conn:
+            lake = warehouse.current_snapshot(conn).id
+        return {
+            "vectors": {
+                "index": owner.index.kind,
+                "model": owner.model,
+                "points": owner.index.count(),
+                "synced_snapshot": owner.index.synced_snapshot(),
+                "lake_snapshot": lake,
+                "last_error": owner.last_error,
+            }
+        }
+
+    @app.post("/v1/vectors/search")
+    def search(body: SearchBody) -> dict:
+        flt = SearchFilter(body.fid, body.since_s, body.until_s)
+        return need_owner(body.model).search(body.text, flt, body.limit, body.min_score)
+
+    @app.post("/v1/vectors/sync")
+    def sync(body: SyncBody) -> dict:
+        target = need_owner(body.model)
+        if not body.wait:
+            target.wake.set()
+            return {"scheduled": True}
+        try:
+            return asdict(target.sync())
+        except WarehouseError as err:
+            raise HTTPException(409, str(err)) from err
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the server in the foreground on 127.0.0.1 (``ozi serve start`` runs this in the
+    background)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="ozi-serve")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+    app = create_app(OziSettings.from_env())
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
