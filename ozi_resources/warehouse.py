@@ -400,10 +400,10 @@ class WarehouseResource(dg.ConfigurableResource):
         The lake's data files stay readable (DuckLake reads them on this connection), so they
         are the one allowed directory; everything else is refused by DuckDB itself.
         """
-        if not self.data_path.startswith("s3://"):
-            conn.execute("SET allowed_directories = [$d]", {"d": str(Path(self.data_path))})
-        else:
-            conn.execute("SET allowed_paths = [$d]", {"d": self.data_path})
+        folder = self.data_path
+        if not folder.startswith("s3://"):
+            folder = str(Path(folder))
+        conn.execute("SET allowed_directories = [$d]", {"d": folder})
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
 
