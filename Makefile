@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OZI_HOME ?= .ozi
 export OZI_HOME
 
-.PHONY: demo test dev lint bench clean postgres
+.PHONY: demo test dev lint bench eval clean postgres
 
 $(BIN)/ozi: pyproject.toml
 	# llama-cpp-python (the offline LLM server the tests use) builds from source.
@@ -31,6 +31,10 @@ test: $(BIN)/ozi postgres
 
 bench: $(BIN)/ozi
 	$(BIN)/python ozi_tests/bench.py
+
+# Every question of the evaluation set over the sample, graded against hand-written truth.
+eval: $(BIN)/ozi
+	$(BIN)/python -m ozi_tests.eval.run
 
 dev: $(BIN)/ozi
 	$(BIN)/ozi broker start

@@ -434,6 +434,36 @@ def test_llm_endpoint_down_falls_back(world):
     assert "endpoint error" in a.answer
 
 
+def test_eval_truths_hold_on_the_lake(world):
+    """The evaluation set's hand-written truth runs on the real lake, is never empty, is
+    graded correct when given back as an answer, and paraphrases of an intent agree."""
+    from ozi_tests.eval.grade import grade
+    from ozi_tests.eval.truth import load_questions, truth_for
+    from ozi_tests.test_eval_grade import answer, source
+
+    seen: dict[str, tuple] = {}
+    with world[1]["warehouse"].reader() as conn:
+        for q in load_questions():
+            rows, relevant = truth_for(q, conn)
+            if q["compare"] == "refusal":
+                perfect = answer("unanswered")
+            elif q["compare"] == "semantic":
+                assert relevant, q["id"]
+                fid = q["fids"][0] if q.get("fids") else 1
+                perfect = answer("semantic", sources=[source(h, fid) for h in sorted(relevant)])
+            else:
+                assert rows, q["id"]
+                perfect = answer(q["kind"], rows=rows)
+            verdict = grade(q, perfect, rows, relevant)
+            assert verdict.correct, (q["id"], verdict.reason)
+            result = (
+                None if rows is None else [tuple(r.values()) for r in rows],
+                None if relevant is None else sorted(relevant),
+            )
+            first = seen.setdefault(q["intent"], (q["id"], result))
+            assert first[1] == result, f"{q['id']} disagrees with {first[0]}"
+
+
 def test_failed_blocking_check_skips_the_window_embeddings(world):
     """Last in the module: it leaves a bad cast (fid 0) in the 06:00 window."""
     _, resources, defs, instance = world

@@ -1,0 +1,102 @@
+"""`make eval`: ask Ozi every question of the evaluation set over the sample and grade the
+answers against the hand-written truth.
+
+It builds its own world in a temporary OZI_HOME, as `make demo` does: the embedded broker,
+the sample replayed, every window materialized, `ozi serve` owning the vector shard. Then
+each question goes through ``ask()`` (the offline planner, or the LLM when OZI_LLM_BASE_URL
+is set) and ``grade()``. Prints accuracy overall, by kind and by split (dev: what the planner
+may be tuned on; test: what is reported) and writes every verdict to
+``ozi_tests/eval/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("results.json")
+SAMPLE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "farcaster").resolve()
+
+
+def build_world(home: Path):
+    """The sample, materialized in ``home``; returns the settings."""
+    os.environ["OZI_HOME"] = str(home)
+    os.environ.setdefault("OZI_SAMPLE_DIR", str(SAMPLE / "warpy-2023-03"))
+    from ozi_assets import cli
+    from ozi_resources.settings import OziSettings
+
+    settings = OziSettings.from_env()
+    cli.ensure_broker(settings)
+    cli.cmd_produce(
+        argparse.Namespace(
+            raw_file=None, sample_dir=None, live=False, rate=None, limit=None, timestamp=None
+        )
+    )
+    summaries = cli.backfill(settings)
+    if not all(s["success"] for s in summaries):
+        raise SystemExit("a window failed to materialize; see the output above")
+    cli.start_owner(settings)
+    return settings
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="make eval", description=__doc__)
+    parser.add_argument("--split", choices=["dev", "test"], help="only this split")
+    parser.add_argument("--show-wrong", action="store_true", help="print each wrong answer")
+    args = parser.parse_args(argv)
+
+    home = Path(tempfile.mkdtemp(prefix="ozi-eval-"))
+    settings = build_world(home)
+    from ozi_assets.definitions import build_resources
+    from ozi_assets.questions.engine import Services, ask
+    from ozi_resources import broker, processes
+    from ozi_resources.vectors import OWNER
+    from ozi_tests.eval.grade import grade, summarize
+    from ozi_tests.eval.truth import load_questions, truth_for
+
+    r = build_resources(settings)
+    services = Services(r["warehouse"], r["vectors"], r["embedder"], r["llm"])
+    entries = [q for q in load_questions() if not args.split or q["split"] == args.split]
+    graded, records = [], []
+    started = time.perf_counter()
+    try:
+        for entry in entries:
+            with r["warehouse"].reader() as conn:
+                rows, relevant = truth_for(entry, conn)
+            answer = ask(services, entry["question"]).to_dict()
+            verdict = grade(entry, answer, rows, relevant)
+            graded.append((entry, verdict))
+            records.append(
+                {
+                    "id": entry["id"],
+                    "kind": entry["kind"],
+                    "split": entry["split"],
+                    "question": entry["question"],
+                    "correct": verdict.correct,
+                    "reason": verdict.reason,
+                    "answer": answer["answer"],
+                    "has_sql_or_sources": bool(answer["sql"] or answer["sources"]),
+                    "has_lineage": bool(answer["lineage"]),
+                }
+            )
+            if args.show_wrong and not verdict.correct:
+                print(f"WRONG {entry['id']}: {entry['question']}\n  {verdict.reason}")
+    finally:
+        processes.stop(home, OWNER)
+        broker.stop(home)
+    summary = summarize(graded)
+    summary["seconds"] = round(time.perf_counter() - started)
+    summary["planner"] = "llm" if services.llm and services.llm.configured else "offline"
+    RESULTS.write_text(json.dumps({"summary": summary, "answers": records}, indent=1) + "\n")
+    print(json.dumps(summary, indent=2))
+    print(f"every verdict: {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
