@@ -23,7 +23,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,7 +159,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def run_job(
-    settings: OziSettings, job_name: str, partitions: list[str] | None = None
+    settings: OziSettings, job_name: str, partitions: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
     """Run a job in-process on the persistent instance (the UI shows these runs), once per
     partition in order (once when ``partitions`` is None). Returns one summary a run: run

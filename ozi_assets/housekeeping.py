@@ -10,7 +10,6 @@ Files no snapshot needs any more are then deleted. Its figures (files and bytes 
 after, snapshots expired) are the op's output metadata.
 """
 
-
 import time
 from datetime import UTC, datetime, timedelta
 

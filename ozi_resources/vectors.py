@@ -223,6 +223,25 @@ def hit_of(payload: dict[str, Any], score: float) -> VectorHit:
     )
 
 
+# HNSW graph: 16 links a node, 128 candidates while building (Qdrant's defaults are 16/100),
+# 128 candidates while searching: recall@10 ≥ 0.95 at 1M points in `make bench`.
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 128
+HNSW_EF_SEARCH = 128
+
+
+def edge_config(dimension: int) -> Any:
+    """The qdrant-edge shard configuration: cosine vectors of ``dimension`` floats, HNSW."""
+    from qdrant_edge import Distance, EdgeConfig, EdgeVectorParams, HnswIndexConfig
+
+    return EdgeConfig(
+        vectors=EdgeVectorParams(size=dimension, distance=Distance.Cosine),
+        hnsw_config=HnswIndexConfig(
+            m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000
+        ),
+    )
+
+
 class EdgeIndex:
     """The embedded Qdrant engine: one shard a model, opened by one process at a time.
 
@@ -232,17 +251,10 @@ class EdgeIndex:
     kind = "qdrant-edge"
 
     def __init__(self, folder: Path, model: str, dimension: int) -> None:
-        from qdrant_edge import (
-            Distance,
-            EdgeConfig,
-            EdgeShard,
-            EdgeVectorParams,
-            PayloadSchemaType,
-            UpdateOperation,
-        )
+        from qdrant_edge import EdgeShard, PayloadSchemaType, UpdateOperation
 
         self.folder, self.model = folder, model
-        config = EdgeConfig(vectors=EdgeVectorParams(size=dimension, distance=Distance.Cosine))
+        config = edge_config(dimension)
         if (folder / "wal").exists():
             self.shard = EdgeShard.load(str(folder), config)
         else:
@@ -285,7 +297,7 @@ class EdgeIndex:
     def delete(self, hashes: Iterable[str]) -> None:
         from qdrant_edge import UpdateOperation
 
-        ids = [point_id(h, self.model) for h in hashes]
+        ids: list[Any] = [point_id(h, self.model) for h in hashes]
         if ids:
             self.shard.update(UpdateOperation.delete_points(ids))
 
@@ -317,7 +329,15 @@ class EdgeIndex:
     def search(
         self, vector: Sequence[float], flt: SearchFilter, limit: int, min_score: float
     ) -> list[VectorHit]:
-        from qdrant_edge import FieldCondition, Filter, MatchValue, Query, QueryRequest, RangeFloat
+        from qdrant_edge import (
+            FieldCondition,
+            Filter,
+            MatchValue,
+            Query,
+            QueryRequest,
+            RangeFloat,
+            SearchParams,
+        )
 
         must: list[Any] = []
         if flt.fid is not None:
@@ -332,6 +352,7 @@ class EdgeIndex:
                 filter=Filter(must=must) if must else None,
                 with_payload=True,
                 score_threshold=min_score,
+                params=SearchParams(hnsw_ef=HNSW_EF_SEARCH),
             )
         )
         return [hit_of(p.payload, p.score) for p in points if p.payload]

@@ -213,6 +213,9 @@ class WarehouseResource(dg.ConfigurableResource):
         "file each).",
     )
     query_timeout_s: float = Field(default=10.0, description="Longest a read query may run.")
+    reader_memory_mib: int = Field(
+        default=2048, description="Memory a reader process's queries may use together."
+    )
     snapshot_retention_hours: float = Field(
         default=168.0,
         description="Housekeeping expires snapshots older than this "
@@ -404,6 +407,8 @@ class WarehouseResource(dg.ConfigurableResource):
         if not folder.startswith("s3://"):
             folder = str(Path(folder))
         conn.execute("SET allowed_directories = [$d]", {"d": folder})
+        # The one bound on a query's memory (huge strings or lists); the guard caps rows.
+        conn.execute("SET memory_limit = $m", {"m": f"{self.reader_memory_mib}MiB"})
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
 

@@ -1,15 +1,26 @@
 """`make bench`: Ozi's speed as ratios against the best this machine does with the same parts.
 
-1. Ingest: events/s from Kafka offsets to the clean tables (raw + clean assets, in-process),
-   against the ceiling of simply consuming the same messages with the same client
+Sections (all by default; name some to run only those: `python ozi_tests/bench.py vectors`):
+
+1. ``ingest``: events/s from Kafka offsets to the clean tables (raw + clean assets,
+   in-process, DuckLake), against simply consuming the same messages with the same client
    (kafka-python, assign + seek, no decoding). 100k synthetic events built from the real
    sample: each copy of a message gets a new hash, so nothing is deduplicated away.
-2. Embeddings: casts/s through the embeddings asset (read, hash, encode, upsert into Qdrant)
+2. ``embeddings``: casts/s through the embeddings asset (read, hash, encode, write the lake)
    against the model alone encoding the same texts.
-3. Questions: the offline planner's answer time against the bare DuckDB query it runs.
+3. ``questions``: the offline planner's answer time against the bare query it runs, and a
+   semantic answer through `ozi serve` on the same lake.
+4. ``reads_under_load``: a writer process re-materializes windows (raw → clean →
+   aggregates) while two other processes ask 200 questions and run 200 `ozi sql`
+   statements: latency p50/p95 and failures, and the writer's rate with and without them.
+5. ``vectors``: the embedded Qdrant engine at 100k and 1M points: open time, search p50/p95
+   with and without a fid filter, recall@10 against exact search (bench_vectors.py).
+6. ``semantic_100k``: a semantic answer end to end in a warm process with 100k casts and
+   their vectors in the lake and the shard, against the shard's search alone.
 
-Prints a table and writes it as JSON to $OZI_HOME/bench.json. Figures, not assertions: the
-tests never time anything.
+Results merge into bench/results.json (one key a section, with the date, machine and
+versions of the run) and bench/results.md. Figures, not assertions: the tests never time
+anything.
 """
 
 from __future__ import annotations
@@ -17,22 +28,54 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
+import textwrap
 import time
+import urllib.request
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import numpy as np
 
 N_EVENTS = int(os.environ.get("OZI_BENCH_EVENTS", "100000"))
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = (REPO / ".." / "shared" / "data" / "farcaster" / "warpy-2023-03").resolve()
+RESULTS = REPO / "bench" / "results.json"
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+ANALYTIC_QUESTIONS = [
+    "How many casts did dwr post?",
+    "Who are the top 5 authors by number of casts?",
+    "How many casts between 03:00 and 04:00 UTC on March 4, 2023?",
+    "How many recasts did dwr make?",
+]
+SEMANTIC_QUESTIONS = [
+    "What are people saying about ETHDenver?",
+    "What are people saying about invites?",
+    "What are people saying about wallets?",
+    "What are people saying about AI?",
+]
+SQL_STATEMENTS = [
+    "SELECT count(*) FROM casts",
+    "SELECT username, count(*) AS n FROM casts GROUP BY 1 ORDER BY n DESC LIMIT 10",
+    "SELECT date_trunc('hour', \"timestamp\") AS h, count(*) FROM casts GROUP BY 1 ORDER BY 1",
+    "SELECT count(*) FROM reactions WHERE reaction_type = 'recast'",
+]
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ms(values: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(values) * 1000, q)), 1)
 
 
 def synthetic_events(n: int):
@@ -69,7 +112,7 @@ def consume_ceiling(kafka, topic: str) -> float:
 
     ends = kafka.high_watermarks(topic)
     consumer = KafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
+        bootstrap_servers=kafka.bootstrap(),
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
@@ -88,35 +131,37 @@ def consume_ceiling(kafka, topic: str) -> float:
     return total / seconds
 
 
-def bench_ingest(settings, resources, defs, instance) -> dict:
+PIPELINE_KEYS = [
+    dg.AssetKey(["raw", "farcaster_events"]),
+    dg.AssetKey(["clean", "casts"]),
+    dg.AssetKey(["clean", "reactions"]),
+    dg.AssetKey(["clean", "users"]),
+]
+
+
+def bench_ingest(world: World) -> dict:
     from ozi_assets.partitions import stream_partitions
 
-    kafka = resources["kafka"]
+    kafka = world.resources["kafka"]
     kafka.ensure_topics()
     events = synthetic_events(N_EVENTS)
     started = time.perf_counter()
     kafka.produce(events)
     produce_rate = len(events) / (time.perf_counter() - started)
 
-    ceiling = consume_ceiling(kafka, settings.topic)
-    job = defs.resolve_job_def("ingest_job")
-    selection = [
-        dg.AssetKey(["raw", "farcaster_events"]),
-        dg.AssetKey(["clean", "casts"]),
-        dg.AssetKey(["clean", "reactions"]),
-        dg.AssetKey(["clean", "users"]),
-    ]
+    ceiling = consume_ceiling(kafka, world.settings.topic)
+    job = world.defs.resolve_job_def("ingest_job")
     started = time.perf_counter()
     for key in stream_partitions.get_partition_keys():
         result = job.execute_in_process(
             partition_key=key,
-            instance=instance,
-            asset_selection=selection,
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            instance=world.instance,
+            asset_selection=PIPELINE_KEYS,
+            run_config=QUIET,
         )
         assert result.success
     seconds = time.perf_counter() - started
-    with resources["warehouse"].reader() as conn:
+    with world.resources["warehouse"].reader() as conn:
         raw = conn.execute("SELECT count(*) FROM raw_events").fetchone()[0]
         casts = conn.execute("SELECT count(*) FROM casts").fetchone()[0]
     rate = raw / seconds
@@ -128,15 +173,15 @@ def bench_ingest(settings, resources, defs, instance) -> dict:
         "ingest_events_per_s": round(rate),
         "ingest_seconds": round(seconds, 1),
         "ratio_to_ceiling": round(rate / ceiling, 3),
-        "note": "ingest includes Dagster run overhead, checks and 8 window runs",
+        "note": "8 window runs in-process: Dagster overhead and checks included",
     }
 
 
-def bench_embeddings(resources, defs, instance) -> dict:
+def bench_embeddings(world: World) -> dict:
     from ozi_assets.partitions import stream_partitions
 
-    embedder = resources["embedder"]
-    with resources["warehouse"].reader() as conn:
+    embedder = world.resources["embedder"]
+    with world.resources["warehouse"].reader() as conn:
         texts = [t for (t,) in conn.execute("SELECT text FROM casts ORDER BY hash").fetchall()]
     texts = [t for t in texts if t and t.strip()]
     embedder.encode(texts[:64])  # load the model outside the timing
@@ -144,15 +189,22 @@ def bench_embeddings(resources, defs, instance) -> dict:
     embedder.encode(texts)
     ceiling = len(texts) / (time.perf_counter() - started)
 
-    job = defs.resolve_job_def("ingest_job")
+    job = world.defs.resolve_job_def("ingest_job")
+    for key in stream_partitions.get_partition_keys():  # aggregates, for the questions
+        job.execute_in_process(
+            partition_key=key,
+            instance=world.instance,
+            asset_selection=world.aggregate_keys,
+            run_config=QUIET,
+        )
     embedded = 0
     started = time.perf_counter()
     for key in stream_partitions.get_partition_keys():
         result = job.execute_in_process(
             partition_key=key,
-            instance=instance,
+            instance=world.instance,
             asset_selection=[dg.AssetKey(["embeddings", "casts"])],
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            run_config=QUIET,
         )
         (m,) = result.asset_materializations_for_node("embeddings__casts")
         embedded += int(m.metadata["embedded"].value)  # type: ignore[arg-type]
@@ -167,76 +219,396 @@ def bench_embeddings(resources, defs, instance) -> dict:
     }
 
 
-def bench_questions(resources, instance) -> dict:
+def bench_questions(world: World) -> dict:
+    from ozi_assets.cli import start_owner
     from ozi_assets.questions.engine import Services, ask
     from ozi_resources.warehouse import query
 
-    services = Services(
-        resources["warehouse"], resources["vectors"], resources["embedder"], None, instance
-    )
+    start_owner(world.settings)
+    r = world.resources
+    services = Services(r["warehouse"], r["vectors"], r["embedder"], None)
     question = "How many casts did dwr post?"
     ask(services, question)  # warm
     answer_times = []
-    for _ in range(10):
+    for _ in range(20):
         started = time.perf_counter()
         answer = ask(services, question)
         answer_times.append(time.perf_counter() - started)
     assert answer.sql
     query_times = []
-    with resources["warehouse"].reader() as conn:
-        for _ in range(10):
+    with r["warehouse"].reader() as conn:
+        for _ in range(20):
             started = time.perf_counter()
             query(conn, answer.sql)
             query_times.append(time.perf_counter() - started)
     semantic = []
-    for _ in range(5):
+    for i in range(20):
         started = time.perf_counter()
-        ask(services, "What are people saying about ETHDenver?")
+        a = ask(services, SEMANTIC_QUESTIONS[i % len(SEMANTIC_QUESTIONS)])
         semantic.append(time.perf_counter() - started)
-    answer_ms = statistics.median(answer_times) * 1000
-    query_ms = statistics.median(query_times) * 1000
+    assert a.data_as_of and a.data_as_of["vector_index"]["kind"] == "qdrant-edge"
+    with r["warehouse"].reader() as conn:
+        (casts,) = conn.execute("SELECT count(*) FROM casts").fetchone()
     return {
-        "analytic_answer_ms_p50": round(answer_ms, 1),
-        "bare_query_ms_p50": round(query_ms, 2),
-        "ratio_query_to_answer": round(query_ms / answer_ms, 3),
-        "semantic_answer_ms_p50": round(statistics.median(semantic) * 1000, 1),
+        "casts": casts,
+        "analytic_answer_ms_p50": ms(answer_times, 50),
+        "bare_query_ms_p50": ms(query_times, 50),
+        "ratio_query_to_answer": round(
+            statistics.median(query_times) / statistics.median(answer_times), 3
+        ),
+        "semantic_answer_ms_p50": ms(semantic, 50),
+        "semantic_answer_ms_p95": ms(semantic, 95),
     }
 
 
-def main() -> int:
-    from ozi_assets.definitions import build_definitions, build_resources
-    from ozi_resources import broker
+WRITER = textwrap.dedent(
+    """
+    import json, sys, time
+    import dagster as dg
+    from ozi_assets.definitions import build_definitions
+    from ozi_assets.partitions import stream_partitions
     from ozi_resources.settings import OziSettings
 
+    passes = int(sys.argv[1])
+    defs = build_definitions(OziSettings.from_env())
+    job = defs.resolve_job_def("ingest_job")
+    selection = [k for k in job.asset_layer.asset_graph.get_all_asset_keys()
+                 if k.path[0] in ("raw", "clean", "aggregates")]
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    messages, started, runs = 0, time.perf_counter(), []
+    with dg.instance_for_test() as instance:
+        for _ in range(passes):
+            for key in stream_partitions.get_partition_keys():
+                t = time.perf_counter()
+                result = job.execute_in_process(partition_key=key, instance=instance,
+                                                asset_selection=selection, run_config=quiet)
+                assert result.success
+                (m,) = result.asset_materializations_for_node("raw__farcaster_events")
+                messages += int(m.metadata["messages"].value)
+                runs.append(time.perf_counter() - t)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"messages": messages, "seconds": seconds, "runs": len(runs),
+                      "events_per_s": messages / seconds}))
+    """
+)
+
+READER = textwrap.dedent(
+    """
+    import json, sys, time
+    from ozi_assets.definitions import build_resources
+    from ozi_resources.settings import OziSettings
+
+    kind, count, interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    items = json.loads(sys.argv[4])
+    settings = OziSettings.from_env()
+    r = build_resources(settings)
+    if kind == "ask":
+        from ozi_assets.questions.engine import Services, ask
+        services = Services(r["warehouse"], r["vectors"], r["embedder"], None)
+        run = lambda item: ask(services, item)
+    else:
+        from ozi_assets.cli import run_sql
+        run = lambda item: run_sql(settings, item)
+    run(items[0])  # warm: imports, model, connections
+    print("ready", flush=True)
+    sys.stdin.readline()
+    results, next_at = [], time.perf_counter()
+    for i in range(count):
+        item = items[i % len(items)]
+        t = time.perf_counter()
+        try:
+            run(item)
+            error = None
+        except Exception as err:
+            error = f"{type(err).__name__}: {err}"
+        results.append({"item": item, "seconds": time.perf_counter() - t, "error": error})
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+    print(json.dumps(results))
+    """
+)
+
+
+def bench_reads_under_load(world: World) -> dict:
+    """The writer alone, then the writer with two reader processes pacing 200 requests each
+    (4 a second: people and dashboards, not a load generator)."""
+    env = dict(os.environ, **world.env)
+
+    def writer(passes: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(passes)],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def reader(kind: str, items: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", READER, kind, "200", "0.25", json.dumps(items)],
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout and proc.stdout.readline().strip() == "ready"
+        return proc
+
+    alone = writer(2)
+    out, _ = alone.communicate()
+    baseline = json.loads(out)
+
+    readers = [
+        reader("ask", ANALYTIC_QUESTIONS * 3 + SEMANTIC_QUESTIONS),
+        reader("sql", SQL_STATEMENTS),
+    ]
+    loaded = writer(2)
+    for proc in readers:
+        assert proc.stdin
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    out, _ = loaded.communicate()
+    with_readers = json.loads(out)
+    records = {}
+    for name, proc in zip(("ask", "sql"), readers, strict=True):
+        text, _ = proc.communicate()
+        records[name] = json.loads(text)
+
+    def figures(rows: list[dict]) -> dict:
+        times = [r["seconds"] for r in rows if not r["error"]]
+        return {
+            "requests": len(rows),
+            "failures": sum(1 for r in rows if r["error"]),
+            "ms_p50": ms(times, 50),
+            "ms_p95": ms(times, 95),
+            "first_error": next((r["error"] for r in rows if r["error"]), None),
+        }
+
+    analytic = [r for r in records["ask"] if r["item"] in ANALYTIC_QUESTIONS]
+    semantic = [r for r in records["ask"] if r["item"] in SEMANTIC_QUESTIONS]
+    return {
+        "writer_alone_events_per_s": round(baseline["events_per_s"]),
+        "writer_with_readers_events_per_s": round(with_readers["events_per_s"]),
+        "readers_cost": round(1 - with_readers["events_per_s"] / baseline["events_per_s"], 3),
+        "writer_runs": with_readers["runs"],
+        "questions_analytic": figures(analytic),
+        "questions_semantic": figures(semantic),
+        "sql": figures(records["sql"]),
+    }
+
+
+def bench_vectors(world: World) -> dict:
+    from ozi_tests.bench_vectors import bench_size
+
+    with world.resources["warehouse"].reader() as conn:
+        rows = conn.execute("SELECT vector FROM cast_vectors LIMIT 5000").fetchall()
+    base = np.asarray([r[0] for r in rows], dtype=np.float32)
+    return {"100k": bench_size(100_000, base), "1M": bench_size(1_000_000, None)}
+
+
+def bench_semantic_100k(world: World) -> dict:
+    """100k casts (sample casts copied with new hashes) and their vectors (sample vectors
+    with noise) written to a fresh lake; `ozi serve` catches up; then questions."""
+    from ozi_assets.cli import start_owner
+    from ozi_assets.definitions import build_resources
+    from ozi_assets.questions.engine import Services, ask
+    from ozi_resources import processes
+    from ozi_resources.vectors import OWNER
+    from ozi_resources.warehouse import Commit
+
+    home = Path(tempfile.mkdtemp(prefix="ozi-bench-100k-"))
+    settings = dataclasses.replace(world.settings, home=home)
+    settings = dataclasses.replace(
+        settings,
+        lake_catalog=f"sqlite:{home / 'lake' / 'catalog.sqlite'}",
+        lake_data_path=f"{home / 'lake' / 'data'}/",
+    )
+    r = build_resources(settings)
+    source = world.resources["warehouse"]
+    with source.reader() as conn:
+        casts = conn.execute(
+            "SELECT a.*, v.vector FROM cast_adds a JOIN cast_vectors v USING (hash)"
+        ).arrow()
+    n = 100_000
+    rng = np.random.default_rng(11)
+    picks = rng.integers(0, casts.num_rows, n)
+    import pyarrow as pa
+
+    table = casts.take(pa.array(picks))
+    hashes = [f"0x{i:064x}" for i in range(n)]
+    vectors = np.asarray(table.column("vector").to_pylist(), dtype=np.float32)
+    vectors += rng.normal(0, 0.03, vectors.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    table = (
+        table.drop_columns(["vector"])
+        .set_column(table.schema.get_field_index("hash"), "hash", pa.array(hashes))
+        .append_column("vector", pa.array(list(vectors), pa.list_(pa.float32())))
+    )
+    with r["warehouse"].transaction(Commit("bench", ("clean/casts", "embeddings/casts"))) as conn:
+        conn.register("bench_casts", table)
+        conn.execute(
+            "INSERT INTO cast_adds BY NAME SELECT * EXCLUDE (vector, parent_hash, parent_fid) "
+            "FROM bench_casts"
+        )
+        conn.execute(
+            "INSERT INTO cast_vectors BY NAME SELECT hash, $m AS model, vector, "
+            "sha256(text) AS content_sha256, fid, author_username AS username, text, "
+            '"timestamp", NULL AS parent_hash, false AS is_reply, window_start FROM bench_casts',
+            {"m": settings.embedding_model_name},
+        )
+    try:
+        address = start_owner(settings)  # catches up: 100k upserts, then the HNSW build
+        services = Services(r["warehouse"], r["vectors"], r["embedder"], None)
+        ask(services, SEMANTIC_QUESTIONS[0])  # warm
+        answers, searches = [], []
+        for i in range(40):
+            q = SEMANTIC_QUESTIONS[i % len(SEMANTIC_QUESTIONS)]
+            t = time.perf_counter()
+            a = ask(services, q)
+            answers.append(time.perf_counter() - t)
+            body = json.dumps(
+                {"text": q, "model": settings.embedding_model_name, "limit": 10, "min_score": 0.3}
+            ).encode()
+            request = urllib.request.Request(
+                f"http://{address}/v1/vectors/search",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            t = time.perf_counter()
+            urllib.request.urlopen(request, timeout=30).read()
+            searches.append(time.perf_counter() - t)
+        assert a.data_as_of and a.data_as_of["vector_index"]["kind"] == "qdrant-edge"
+        with urllib.request.urlopen(f"http://{address}/health", timeout=10) as response:
+            points = json.loads(response.read())["vectors"]["points"]
+    finally:
+        processes.stop(home, OWNER)
+    return {
+        "casts": n,
+        "points_in_shard": points,
+        "semantic_answer_ms_p50": ms(answers, 50),
+        "semantic_answer_ms_p95": ms(answers, 95),
+        "owner_search_ms_p50": ms(searches, 50),
+        "note": "answer = snapshot reader + planner + search via ozi serve + lineage",
+    }
+
+
+@dataclasses.dataclass
+class World:
+    settings: Any
+    resources: dict
+    defs: Any
+    instance: Any
+    env: dict[str, str]
+
+    @property
+    def aggregate_keys(self) -> list[dg.AssetKey]:
+        return [
+            dg.AssetKey(["aggregates", n])
+            for n in (
+                "hourly_activity",
+                "top_authors",
+                "most_replied_to",
+                "top_terms",
+                "cast_engagement",
+            )
+        ]
+
+
+SECTIONS = {
+    "ingest": bench_ingest,
+    "embeddings": bench_embeddings,
+    "questions": bench_questions,
+    "reads_under_load": bench_reads_under_load,
+    "vectors": bench_vectors,
+    "semantic_100k": bench_semantic_100k,
+}
+
+
+def environment() -> dict[str, Any]:
+    versions = {
+        name: metadata.version(name)
+        for name in ("duckdb", "dagster", "qdrant-edge-py", "kafka-python", "torch")
+    }
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {memory_gib:.0f} GiB",
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    """(name, value) pairs of a nested figure, names joined with " / "."""
+    if not isinstance(value, dict):
+        return [(prefix, value)]
+    return [pair for k, v in value.items() for pair in flatten(f"{prefix} / {k}", v)]
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    lines = ["# `make bench` results", "", "Written by `ozi_tests/bench.py`; do not edit.", ""]
+    for section, body in results.items():
+        lines += [f"## {section}", ""]
+        run = body.get("run", {})
+        if run:
+            lines += [
+                f"{run.get('date')}, {run.get('machine')}, Python {run.get('python')}; "
+                + ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items()),
+                "",
+            ]
+        lines += ["| figure | value |", "|---|---|"]
+        for key, value in body.items():
+            if key != "run":
+                lines += [f"| {name} | {v} |" for name, v in flatten(key, value)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    from ozi_assets.definitions import build_definitions, build_resources
+    from ozi_resources import broker, processes
+    from ozi_resources.settings import OziSettings
+    from ozi_resources.vectors import OWNER
+
+    wanted = argv or list(SECTIONS)
+    unknown = [s for s in wanted if s not in SECTIONS]
+    if unknown:
+        print(f"unknown sections: {unknown}; known: {list(SECTIONS)}", file=sys.stderr)
+        return 2
     home = Path(tempfile.mkdtemp(prefix="ozi-bench-"))
     state = broker.start(home)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    run = environment()
     try:
-        base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)})
+        env = {"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)}
+        base = OziSettings.from_env(env)
         settings = dataclasses.replace(base, kafka_bootstrap=state.address)
-        resources = build_resources(settings)
-        defs = build_definitions(settings)
+        env["OZI_KAFKA_BOOTSTRAP"] = state.address
         with dg.instance_for_test() as instance:
-            results = {"ingest": bench_ingest(settings, resources, defs, instance)}
-            print(json.dumps(results["ingest"]), file=sys.stderr)
-            results["embeddings"] = bench_embeddings(resources, defs, instance)
-            print(json.dumps(results["embeddings"]), file=sys.stderr)
-            results["questions"] = bench_questions(resources, instance)
-        results["peak_rss_mib"] = round(peak_rss_mib())
+            world = World(
+                settings, build_resources(settings), build_definitions(settings), instance, env
+            )
+            # Later sections read what the earlier ones wrote: the lake needs data first.
+            needed = ["ingest", "embeddings", *wanted]
+            for name in dict.fromkeys(needed):
+                started = time.perf_counter()
+                figures = SECTIONS[name](world)
+                if name in wanted:
+                    figures["seconds_to_run"] = round(time.perf_counter() - started)
+                    results[name] = {"run": run, **figures}
+                    print(f"{name}: {json.dumps(figures)}", file=sys.stderr)
+        results.setdefault("memory", {})
+        results["memory"] = {"run": run, "peak_rss_mib_of_bench_process": round(peak_rss_mib())}
     finally:
+        processes.stop(home, OWNER)
         broker.stop(home)
-    out = Path(os.environ.get("OZI_HOME") or ".ozi") / "bench.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    for section, figures in results.items():
-        if isinstance(figures, dict):
-            print(f"\n{section}")
-            for name, value in figures.items():
-                print(f"  {name:32} {value}")
-        else:
-            print(f"\n{section:34} {figures}")
-    print(f"\nwritten to {out}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS.parent / "results.md").write_text(render_markdown(results))
+    print(f"written to {RESULTS} and results.md")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,143 @@
+"""Vector search in the embedded Qdrant engine at 100k and 1M points (part of `make bench`).
+
+For each size: build a shard with Ozi's configuration (``edge_config``: cosine, HNSW m=16,
+ef_construct=128, payload index on fid), close it, then measure what a restarted owner
+meets: the time to open it, search latency p50/p95 over 200 queries with and without a fid
+filter (through ``EdgeIndex.search``, the code path `ozi serve` runs), and recall@10
+against exact search over the same shard.
+
+Vectors: at 100k, the sample's real cast vectors (all-MiniLM-L6-v2) each copied with
+gaussian noise and renormalized, so the points cluster as real casts do; at 1M, uniform
+random unit vectors (the hardest case for HNSW: no structure to exploit). Authors (fid) are
+drawn from a Zipf distribution over 20k fids, as a few accounts write most casts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIMENSION = 384
+QUERIES = 200
+K = 10
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def synthetic_vectors(n: int, base: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """n unit vectors: noisy copies of ``base`` rows when given, else uniform random."""
+    if base is not None:
+        picks = base[rng.integers(0, len(base), n)]
+        vectors = picks + rng.normal(0, 0.03, size=picks.shape).astype(np.float32)
+    else:
+        vectors = rng.normal(size=(n, DIMENSION)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors.astype(np.float32)
+
+
+def build_shard(folder: Path, vectors: np.ndarray, fids: np.ndarray) -> dict[str, float]:
+    """Upsert the points in batches, then build the HNSW graph; returns the seconds each."""
+    from qdrant_edge import EdgeShard, PayloadSchemaType, Point, UpdateOperation
+
+    from ozi_resources.vectors import INDEXED_FIELDS, edge_config
+
+    shard = EdgeShard.create(str(folder), edge_config(vectors.shape[1]))
+    for name in INDEXED_FIELDS:
+        shard.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Integer))
+    started = time.perf_counter()
+    for start in range(0, len(vectors), 5000):
+        points = [
+            Point(
+                i,
+                vectors[i].tolist(),
+                {
+                    "hash": f"0x{i:064x}",
+                    "fid": int(fids[i]),
+                    "username": None,
+                    "timestamp": "2023-03-04T00:00:00+00:00",
+                    "timestamp_s": 1677888000 + i,
+                    "text": "",
+                    "window_start_s": 1677888000,
+                },
+            )
+            for i in range(start, min(start + 5000, len(vectors)))
+        ]
+        shard.update(UpdateOperation.upsert_points(points))
+    upserted = time.perf_counter() - started
+    started = time.perf_counter()
+    shard.optimize()
+    optimized = time.perf_counter() - started
+    shard.flush()
+    shard.close()
+    return {"upsert_s": round(upserted, 1), "hnsw_build_s": round(optimized, 1)}
+
+
+def measure(folder: Path, queries: np.ndarray, popular_fid: int) -> dict[str, Any]:
+    from qdrant_edge import EdgeShard, Query, QueryRequest, SearchParams
+
+    from ozi_resources.vectors import EdgeIndex, SearchFilter
+
+    started = time.perf_counter()
+    index = EdgeIndex.__new__(EdgeIndex)  # open exactly as the owner does, timed alone
+    index.folder, index.model = folder, "bench"
+    index.shard = EdgeShard.load(str(folder))
+    open_s = time.perf_counter() - started
+
+    plain, filtered, recalls = [], [], []
+    for vector in queries:
+        v = vector.tolist()
+        t = time.perf_counter()
+        hits = index.search(v, SearchFilter(), K, -1.0)
+        plain.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        index.search(v, SearchFilter(fid=popular_fid), K, -1.0)
+        filtered.append((time.perf_counter() - t) * 1000)
+        exact = index.shard.query(
+            QueryRequest(
+                limit=K,
+                query=Query.Nearest(v),
+                with_payload=["hash"],
+                params=SearchParams(exact=True),
+            )
+        )
+        truth = {p.payload["hash"] for p in exact if p.payload}
+        recalls.append(len(truth & {h.hash for h in hits}) / K)
+    points = index.count()
+    index.close()
+    return {
+        "points": points,
+        "open_s": round(open_s, 3),
+        "search_ms_p50": round(percentile(plain, 50), 2),
+        "search_ms_p95": round(percentile(plain, 95), 2),
+        "search_fid_filter_ms_p50": round(percentile(filtered, 50), 2),
+        "search_fid_filter_ms_p95": round(percentile(filtered, 95), 2),
+        "recall_at_10": round(statistics.mean(recalls), 4),
+    }
+
+
+def bench_size(n: int, base: np.ndarray | None, seed: int = 7) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    vectors = synthetic_vectors(n, base, rng)
+    fids = np.minimum(rng.zipf(1.3, n), 20_000).astype(np.int64)
+    popular_fid = int(np.bincount(fids).argsort()[-5])  # a busy author, not the busiest
+    queries = synthetic_vectors(QUERIES, base, rng)
+    folder = Path(tempfile.mkdtemp(prefix=f"ozi-bench-shard-{n}-"))
+    try:
+        built = build_shard(folder / "shard", vectors, fids)
+        del vectors
+        figures = measure(folder / "shard", queries, popular_fid)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "vectors": "sample vectors + noise" if base is not None else "uniform random",
+        **built,
+        **figures,
+    }
