@@ -71,6 +71,9 @@ def compact_lake(
             {"x": Commit(context.run_id, ()).extra_info()},
         )
         flushed = conn.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')").fetchall()
+        # Files whose rows were mostly deleted (windows are rebuilt by delete-then-insert)
+        # are rewritten without them, then small neighbours are merged.
+        rewritten = conn.execute(f"CALL ducklake_rewrite_data_files('{LAKE}')").fetchall()
         merged = conn.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')").fetchall()
         retention = config.retention_hours or warehouse.snapshot_retention_hours
         cutoff = datetime.now(UTC) - timedelta(hours=retention)
@@ -90,6 +93,7 @@ def compact_lake(
         "delete_files_before": before["delete_files"],
         "delete_files_after": after["delete_files"],
         "inlined_tables_flushed": len(flushed),
+        "files_rewritten_for_deletes": len(rewritten),
         "merge_results": len(merged),
         "snapshots_expired": len(expire),
         "snapshots_kept": remaining,

@@ -83,3 +83,60 @@ def test_pipeline_end_to_end(env, sample_events, tmp_path):
         assert len(letters) == 20
         assert all(reason for (reason,) in letters)
         assert sum(kafka.high_watermarks(settings.dlq_topic).values()) == 20
+
+
+def test_housekeeping_compacts_the_lake_and_keeps_every_table_and_lineage(env):
+    """After the end-to-end test: flush, merge, expire everything older than now except the
+    newest commit of each asset partition; tables and lineage are unchanged."""
+    settings, resources, _ = env
+    warehouse = resources["warehouse"]
+    before = fingerprint(resources)
+    with warehouse.reader() as conn:
+        history = warehouse.snapshots(conn)
+    newest = {}
+    for record in history:
+        for asset in record.assets:
+            newest[(asset, record.partition)] = record.id
+
+    job = build_definitions(settings).resolve_job_def("lake_housekeeping_job")
+    config = {"ops": {"compact_lake": {"config": {"retention_hours": 1e-9}}}}
+    with dg.instance_for_test() as instance:
+        first = job.execute_in_process(instance=instance, run_config=config)
+        again = job.execute_in_process(instance=instance, run_config=config)
+    assert first.success and again.success
+    figures = first.output_for_node("compact_lake")
+    assert figures["inlined_tables_flushed"] > 0  # the small commits' rows are in Parquet now
+    assert figures["snapshots_expired"] > 0
+    # A second pass has nothing left to do: no inlined rows, nothing to merge or expire.
+    second = again.output_for_node("compact_lake")
+    assert second["files_after"] == second["files_before"] == figures["files_after"]
+    assert fingerprint(resources) == before
+    with warehouse.reader() as conn:
+        kept = {r.id for r in warehouse.snapshots(conn)}
+    assert set(newest.values()) <= kept  # lineage still names a commit for each partition
+    # Time travel still reaches a kept snapshot.
+    with warehouse.reader(snapshot=min(newest.values())) as conn:
+        conn.execute("SELECT count(*) FROM casts").fetchone()
+
+
+def test_snapshots_to_expire_keeps_the_newest_and_each_partitions_last_commit():
+    from datetime import UTC, datetime, timedelta
+
+    from ozi_assets.housekeeping import snapshots_to_expire
+    from ozi_resources.warehouse import SnapshotRecord
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def record(i: int, assets=(), partition=None):
+        return SnapshotRecord(i, t0 + timedelta(minutes=i), f"r{i}", assets, partition, {})
+
+    history = [
+        record(1, ("clean/casts",), "w1"),
+        record(2, ("clean/casts",), "w1"),
+        record(3, ("clean/casts",), "w2"),
+        record(4),
+        record(5, ("clean/casts",), "w1"),
+    ]
+    assert snapshots_to_expire(history, t0 + timedelta(minutes=10)) == [1, 2, 4]
+    assert snapshots_to_expire(history, t0 + timedelta(minutes=2)) == [1]
+    assert snapshots_to_expire([], t0) == []
