@@ -348,10 +348,16 @@ def start_owner(settings: OziSettings) -> str | None:
         timeout_s=120,
         env={"OZI_HOME": str(settings.home)},
     )
+    import urllib.error
+
     from ozi_assets.definitions import build_resources
 
     vectors = build_resources(settings)["vectors"]
-    vectors._post("/v1/vectors/sync", {"model": settings.embedding_model_name})
+    try:
+        vectors._post("/v1/vectors/sync", {"model": settings.embedding_model_name})
+    except urllib.error.HTTPError as err:
+        if err.code != 409:  # 409: no lake yet; the owner catches up once there is one
+            raise
     return state.address
 
 
