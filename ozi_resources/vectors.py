@@ -223,22 +223,49 @@ def hit_of(payload: dict[str, Any], score: float) -> VectorHit:
     )
 
 
-# HNSW graph: 16 links a node, 128 candidates while building (Qdrant's defaults are 16/100),
-# 128 candidates while searching: recall@10 ≥ 0.95 at 1M points in `make bench`.
+# HNSW graph: 16 links a node, 128 candidates while building (Qdrant's defaults are 16/100).
+# Vectors are also kept as int8 (scalar quantization, in RAM): the graph builds about twice
+# as fast and searches score the int8 copies, then rescore 3× the wanted hits with the full
+# vectors. Measured on 100k structured vectors (`make bench`, and a sweep before it): ef=128
+# without quantization gave recall@10 0.95, int8 with ef=256 and rescoring 0.98 at less time.
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 128
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 256
+RESCORE_OVERSAMPLING = 3.0
 
 
 def edge_config(dimension: int) -> Any:
-    """The qdrant-edge shard configuration: cosine vectors of ``dimension`` floats, HNSW."""
-    from qdrant_edge import Distance, EdgeConfig, EdgeVectorParams, HnswIndexConfig
+    """The qdrant-edge shard configuration: cosine vectors of ``dimension`` floats, HNSW over
+    int8-quantized copies."""
+    from qdrant_edge import (
+        Distance,
+        EdgeConfig,
+        EdgeVectorParams,
+        HnswIndexConfig,
+        ScalarQuantizationConfig,
+        ScalarType,
+    )
 
     return EdgeConfig(
         vectors=EdgeVectorParams(size=dimension, distance=Distance.Cosine),
         hnsw_config=HnswIndexConfig(
-            m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=10_000
+            m=HNSW_M,
+            ef_construct=HNSW_EF_CONSTRUCT,
+            full_scan_threshold=10_000,
+            max_indexing_threads=os.cpu_count() or 1,
         ),
+        quantization_config=ScalarQuantizationConfig(
+            type=ScalarType.Int8, quantile=0.99, always_ram=True
+        ),
+    )
+
+
+def edge_search_params() -> Any:
+    from qdrant_edge import QuantizationSearchParams, SearchParams
+
+    return SearchParams(
+        hnsw_ef=HNSW_EF_SEARCH,
+        quantization=QuantizationSearchParams(rescore=True, oversampling=RESCORE_OVERSAMPLING),
     )
 
 
@@ -336,7 +363,6 @@ class EdgeIndex:
             Query,
             QueryRequest,
             RangeFloat,
-            SearchParams,
         )
 
         must: list[Any] = []
@@ -352,7 +378,7 @@ class EdgeIndex:
                 filter=Filter(must=must) if must else None,
                 with_payload=True,
                 score_threshold=min_score,
-                params=SearchParams(hnsw_ef=HNSW_EF_SEARCH),
+                params=edge_search_params(),
             )
         )
         return [hit_of(p.payload, p.score) for p in points if p.payload]

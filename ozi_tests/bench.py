@@ -14,7 +14,8 @@ Sections (all by default; name some to run only those: `python ozi_tests/bench.p
    aggregates) while two other processes ask 200 questions and run 200 `ozi sql`
    statements: latency p50/p95 and failures, and the writer's rate with and without them.
 5. ``vectors``: the embedded Qdrant engine at 100k and 1M points: open time, search p50/p95
-   with and without a fid filter, recall@10 against exact search (bench_vectors.py).
+   with and without a fid filter, recall@10 against exact search (bench_vectors.py); and at
+   100k uniform random vectors, the worst case for a graph index.
 6. ``semantic_100k``: a semantic answer end to end in a warm process with 100k casts and
    their vectors in the lake and the shard, against the shard's search alone.
 
@@ -404,7 +405,11 @@ def bench_vectors(world: World) -> dict:
     with world.resources["warehouse"].reader() as conn:
         rows = conn.execute("SELECT vector FROM cast_vectors LIMIT 5000").fetchall()
     base = np.asarray([r[0] for r in rows], dtype=np.float32)
-    return {"100k": bench_size(100_000, base), "1M": bench_size(1_000_000, None)}
+    return {
+        "100k": bench_size(100_000, base),
+        "1M": bench_size(1_000_000, base),
+        "100k_uniform_random": bench_size(100_000, None),
+    }
 
 
 def bench_semantic_100k(world: World) -> dict:
