@@ -28,7 +28,7 @@ import os
 import re
 import urllib.request
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,6 +212,20 @@ def payload_of(row: dict[str, Any], model: str) -> dict[str, Any]:
     }
 
 
+def collect_digests(page: Callable[[Any], tuple[Sequence[Any], Any]]) -> dict[str, str]:
+    """{hash: content_sha256} over every page of a scroll; ``page(offset)`` returns (records,
+    next offset or None), as both Qdrant APIs do."""
+    out: dict[str, str] = {}
+    offset = None
+    while True:
+        records, offset = page(offset)
+        for record in records:
+            if record.payload:
+                out[record.payload["hash"]] = record.payload.get("content_sha256", "")
+        if offset is None:
+            return out
+
+
 def hit_of(payload: dict[str, Any], score: float) -> VectorHit:
     return VectorHit(
         hash=payload["hash"],
@@ -336,10 +350,8 @@ class EdgeIndex:
             if window_s is not None
             else None
         )
-        out: dict[str, str] = {}
-        offset = None
-        while True:
-            records, offset = self.shard.scroll(
+        return collect_digests(
+            lambda offset: self.shard.scroll(
                 ScrollRequest(
                     offset=offset,
                     limit=10_000,
@@ -347,11 +359,7 @@ class EdgeIndex:
                     with_payload=["hash", "content_sha256"],
                 )
             )
-            for record in records:
-                if record.payload:
-                    out[record.payload["hash"]] = record.payload.get("content_sha256", "")
-            if offset is None:
-                return out
+        )
 
     def search(
         self, vector: Sequence[float], flt: SearchFilter, limit: int, min_score: float
@@ -449,21 +457,15 @@ class ServerIndex:
             if window_s is not None
             else None
         )
-        out: dict[str, str] = {}
-        offset = None
-        while True:
-            records, offset = self.client.scroll(
+        return collect_digests(
+            lambda offset: self.client.scroll(
                 self.collection,
                 scroll_filter=flt,
                 limit=10_000,
                 offset=offset,
                 with_payload=["hash", "content_sha256"],
             )
-            for record in records:
-                if record.payload:
-                    out[record.payload["hash"]] = record.payload.get("content_sha256", "")
-            if offset is None:
-                return out
+        )
 
     def search(
         self, vector: Sequence[float], flt: SearchFilter, limit: int, min_score: float
