@@ -30,7 +30,7 @@ test: $(BIN)/ozi postgres
 	$(BIN)/pytest
 
 bench: $(BIN)/ozi
-	$(BIN)/python ozi_tests/bench.py
+	$(BIN)/python -m ozi_tests.bench
 
 # Every question of the evaluation set over the sample, graded against hand-written truth.
 eval: $(BIN)/ozi

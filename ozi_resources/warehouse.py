@@ -17,6 +17,7 @@ automatic install and load switched off so nothing is ever downloaded.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import importlib
 import json
@@ -409,6 +410,8 @@ class WarehouseResource(dg.ConfigurableResource):
         conn.execute("SET allowed_directories = [$d]", {"d": folder})
         # The one bound on a query's memory (huge strings or lists); the guard caps rows.
         conn.execute("SET memory_limit = $m", {"m": f"{self.reader_memory_mib}MiB"})
+        # Readers take at most half the cores, so ingestion always keeps the rest.
+        conn.execute("SET threads = $t", {"t": max(1, (os.cpu_count() or 2) // 2)})
         conn.execute("SET enable_external_access = false")
         conn.execute("SET lock_configuration = true")
 
@@ -421,6 +424,37 @@ class WarehouseResource(dg.ConfigurableResource):
             f"FROM ducklake_snapshots({_quote(LAKE)}) ORDER BY snapshot_id"
         ).fetchall()
         return [SnapshotRecord.from_row(*row) for row in rows]
+
+    def lineage_commits(self, conn: duckdb.DuckDBPyConnection, up_to: int) -> list[SnapshotRecord]:
+        """The newest commit of each (asset, partition) at or before snapshot ``up_to``, one
+        record per asset: what an answer read at ``up_to`` rests on. Computed in SQL, so it
+        costs milliseconds however many micro-batch snapshots the catalog keeps."""
+        rows = conn.execute(
+            f"""
+            WITH commits AS (
+                SELECT snapshot_id, snapshot_time, commit_extra_info AS info,
+                       unnest(json_extract_string(commit_extra_info, '$.assets[*]')) AS asset
+                FROM ducklake_snapshots({_quote(LAKE)})
+                WHERE snapshot_id <= $up_to AND json_valid(commit_extra_info)
+            )
+            SELECT max(snapshot_id), arg_max(snapshot_time, snapshot_id),
+                   arg_max(info, snapshot_id), asset
+            FROM commits
+            GROUP BY asset, json_extract_string(info, '$.partition')
+            ORDER BY 1
+            """,
+            {"up_to": up_to},
+        ).fetchall()
+        return [
+            dataclasses.replace(SnapshotRecord.from_row(i, t, info, None), assets=(asset,))
+            for i, t, info, asset in rows
+        ]
+
+    def newest_snapshot_id(self, conn: duckdb.DuckDBPyConnection) -> int:
+        """The newest snapshot in the catalog (whatever snapshot ``conn`` reads)."""
+        row = conn.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots({_quote(LAKE)})")
+        value = row.fetchone()
+        return int(value[0]) if value and value[0] is not None else 0
 
     def current_snapshot(self, conn: duckdb.DuckDBPyConnection) -> Snapshot:
         """The snapshot this connection reads (its attach version, or the latest)."""

@@ -1,6 +1,6 @@
 """`make bench`: Ozi's speed as ratios against the best this machine does with the same parts.
 
-Sections (all by default; name some to run only those: `python ozi_tests/bench.py vectors`):
+Sections (all by default; name some to run only those: `python -m ozi_tests.bench vectors`):
 
 1. ``ingest``: events/s from Kafka offsets to the clean tables (raw + clean assets,
    in-process, DuckLake), against simply consuming the same messages with the same client
@@ -434,7 +434,7 @@ def bench_semantic_100k(world: World) -> dict:
     with source.reader() as conn:
         casts = conn.execute(
             "SELECT a.*, v.vector FROM cast_adds a JOIN cast_vectors v USING (hash)"
-        ).arrow()
+        ).fetch_arrow_table()
     n = 100_000
     rng = np.random.default_rng(11)
     picks = rng.integers(0, casts.num_rows, n)
@@ -603,16 +603,20 @@ def main(argv: list[str]) -> int:
                     figures["seconds_to_run"] = round(time.perf_counter() - started)
                     results[name] = {"run": run, **figures}
                     print(f"{name}: {json.dumps(figures)}", file=sys.stderr)
-        results.setdefault("memory", {})
+                    write(results)  # each section as it ends: a later failure loses nothing
         results["memory"] = {"run": run, "peak_rss_mib_of_bench_process": round(peak_rss_mib())}
+        write(results)
     finally:
         processes.stop(home, OWNER)
         broker.stop(home)
+    print(f"written to {RESULTS} and results.md")
+    return 0
+
+
+def write(results: dict[str, Any]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS.parent / "results.md").write_text(render_markdown(results))
-    print(f"written to {RESULTS} and results.md")
-    return 0
 
 
 if __name__ == "__main__":

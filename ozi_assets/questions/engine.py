@@ -57,8 +57,8 @@ class Services:
 
 @dataclass
 class Reading:
-    """What one question reads: a reader pinned to one snapshot, and that snapshot's history
-    (for lineage)."""
+    """What one question reads: a reader pinned to one snapshot, and the commits behind it
+    (the newest of each asset partition at or before it, for lineage)."""
 
     conn: duckdb.DuckDBPyConnection
     snapshot: Snapshot
@@ -72,8 +72,11 @@ def _context(conn: duckdb.DuckDBPyConnection) -> Context:
             "SELECT lower(username), fid FROM users WHERE username IS NOT NULL ORDER BY fid"
         ).fetchall()
     )
+    # From the stage tables, not the public views: the casts view joins every profile, and
+    # only the newest time is wanted (removed casts excluded, as in the view).
     row = conn.execute(
-        'SELECT greatest((SELECT max("timestamp") FROM casts), '
+        'SELECT greatest((SELECT max("timestamp") FROM cast_adds WHERE hash NOT IN '
+        "(SELECT target_hash FROM cast_removes)), "
         '(SELECT max("timestamp") FROM reactions))'
     ).fetchone()
     now = row[0] if row and row[0] else datetime.now(UTC)
@@ -234,11 +237,12 @@ def ask(services: Services, question: str, at: int | None = None) -> Answer:
     """
     warehouse = services.warehouse
     with warehouse.reader(snapshot=at) as conn:
-        history = warehouse.snapshots(conn)
         snapshot = warehouse.current_snapshot(conn)
-        newest = max((s.id for s in history), default=snapshot.id)
         reading = Reading(
-            conn, snapshot, [s for s in history if s.id <= snapshot.id], snapshot.id < newest
+            conn,
+            snapshot,
+            warehouse.lineage_commits(conn, snapshot.id),
+            snapshot.id < warehouse.newest_snapshot_id(conn),
         )
         return _answer(services, reading, question)
 
