@@ -688,7 +688,9 @@ class VectorStoreResource(dg.ConfigurableResource):
         """The running ``ozi serve`` that owns the embedded shard, or None."""
         return None if self.server else processes.status(Path(self.home), OWNER)
 
-    def _post(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(
+        self, route: str, body: dict[str, Any], timeout_s: float | None = None
+    ) -> dict[str, Any]:
         owner = self.owner()
         if owner is None:
             raise ConnectionError("no ozi serve runs for this OZI_HOME")
@@ -697,7 +699,7 @@ class VectorStoreResource(dg.ConfigurableResource):
             data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=self.owner_timeout_s) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s or self.owner_timeout_s) as response:
             return json.loads(response.read())
 
     def after_commit(
