@@ -1,4 +1,4 @@
-"""The whole pipeline on the real sample: embedded broker → DuckDB file, through Dagster."""
+"""The whole pipeline on the real sample: embedded broker → DuckLake, through Dagster."""
 
 from __future__ import annotations
 
