@@ -108,7 +108,8 @@ def aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     Source: the clean casts, reactions and users."""
     started = time.perf_counter()
     grid = window_grid()
-    with warehouse.transaction(Commit.of(context)) as conn:
+
+    def work(conn: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[str], dict[str, int]]:
         windows, hashes = touched(conn, grid, context.partition_key)
         conn.register("touched_windows", windows)
         conn.register("touched_casts", pd.DataFrame({"hash": pd.Series(hashes, dtype=str)}))
@@ -118,6 +119,9 @@ def aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
             for table in AGGREGATE_TABLES
         }
+        return windows, hashes, counts
+
+    windows, hashes, counts = warehouse.write(Commit.of(context), work)
     seconds = round(time.perf_counter() - started, 3)
     refreshed = [ts.strftime("%Y-%m-%d-%H:%M") for ts in windows["window_start"]]
     for table in AGGREGATE_TABLES:

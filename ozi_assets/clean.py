@@ -46,7 +46,8 @@ def replace_window(
     """Delete ``tables``' rows of the window, stage and merge its messages, commit as one
     snapshot; returns {table: rows now owned by the window}."""
     window_start = window_grid().start_of(context.partition_key)
-    with warehouse.transaction(Commit.of(context)) as conn:
+
+    def work(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
         for table in tables:
             conn.execute(f"DELETE FROM {table} WHERE window_start = $w", {"w": window_start})
         run_script(conn, sql.load(script), {"window_start": window_start})
@@ -57,6 +58,9 @@ def replace_window(
                 f"SELECT count(*) FROM {table} WHERE window_start = $w", {"w": window_start}
             ).fetchone()
             counts[table] = row[0] if row else 0
+        return counts
+
+    counts = warehouse.write(Commit.of(context), work)
     return counts
 
 

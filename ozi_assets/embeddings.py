@@ -18,6 +18,7 @@ import hashlib
 import time
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 
 from ozi_assets.clean import casts
@@ -100,7 +101,7 @@ def cast_embeddings(
     encoded = embedder.encode(todo["text"].tolist()) if len(todo) else None
     dimension = embedder.dimension  # from the model's config: no model load for an idle run
 
-    with warehouse.transaction(Commit.of(context)) as conn:
+    def work(conn: duckdb.DuckDBPyConnection) -> int:
         stale = pa.table({"hash": pa.array([*todo["hash"], *gone], pa.string())})
         conn.register("stale_vectors", stale)
         conn.execute(
@@ -122,6 +123,9 @@ def cast_embeddings(
         total = conn.execute(
             "SELECT count(*) FROM cast_vectors WHERE model = $m", {"m": model}
         ).fetchone()
+        return int(total[0]) if total else 0
+
+    total = warehouse.write(Commit.of(context), work)
     embed_seconds = time.perf_counter() - started
     with warehouse.reader() as conn:
         index = vectors.after_commit(conn, model, dimension, window_s)
@@ -133,7 +137,7 @@ def cast_embeddings(
             "unchanged": dg.MetadataValue.int(len(wanted) - len(todo)),
             "empty_text": dg.MetadataValue.int(len(frame) - len(wanted)),
             "deleted": dg.MetadataValue.int(len(gone)),
-            "vectors_in_lake": dg.MetadataValue.int(total[0] if total else 0),
+            "vectors_in_lake": dg.MetadataValue.int(total),
             "index": dg.MetadataValue.json(index),
             "model": dg.MetadataValue.text(model),
             "seconds": dg.MetadataValue.float(round(embed_seconds, 2)),

@@ -177,7 +177,8 @@ def farcaster_events(
     window_key = context.partition_key
     window = grid.index_of(window_key)
     window_start = grid.start_of(window_key)
-    with warehouse.transaction(Commit.of(context)) as conn:
+
+    def work(conn: duckdb.DuckDBPyConnection) -> tuple[WindowRead, pa.Table, list, tuple]:
         index = load_index(conn, kafka.topic, grid)
         read = read_window(kafka, grid, window, index)
         for p in read.log_resets:
@@ -202,11 +203,17 @@ def farcaster_events(
             {"w": window_start},
         ).fetchall()
         new_letters = [
-            (k or b"", v, ts, [("ozi-reason", r.encode()), ("ozi-source", f"{t}/{p}/{o}".encode())])
+            (
+                k or b"",
+                v,
+                ts,
+                [("ozi-reason", r.encode()), ("ozi-source", f"{t}/{p}/{o}".encode())],
+            )
             for t, p, o, k, v, ts, r in letters
             if (t, p, o) not in before
         ]
-        # Sent before the commit: a crash in between re-sends them (at-least-once), never drops.
+        # Sent before the commit: a crash or a retried commit re-sends them (at-least-once),
+        # never drops them.
         kafka.send_dead_letters(new_letters)
         stats = conn.execute(
             "SELECT count(*), count(dead_letter_reason), "
@@ -215,7 +222,10 @@ def farcaster_events(
             {"w": window_start},
         ).fetchone()
         conn.unregister("raw_batch")
-    assert stats is not None
+        assert stats is not None  # an aggregate query always returns a row
+        return read, batch, new_letters, stats
+
+    read, batch, new_letters, stats = warehouse.write(Commit.of(context), work)
     read_count, dead, late = stats
     late_windows = sorted(
         {

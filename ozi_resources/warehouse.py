@@ -17,6 +17,7 @@ automatic install and load switched off so nothing is ever downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import importlib
@@ -25,16 +26,17 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import duckdb
+import tenacity
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
@@ -51,6 +53,7 @@ PUBLIC_TABLES = (
     "cast_engagement",
     "dead_letters",
 )
+T = TypeVar("T")
 LAKE = "lake"  # the name the lake is attached under in every connection
 # Bump when schema.sql changes: writers apply it once per version, not on every open (every
 # DDL statement on a DuckLake is a commit, so re-running it would add a snapshot per run).
@@ -298,7 +301,9 @@ class WarehouseResource(dg.ConfigurableResource):
             if read_only:
                 self._lock_down(conn)
             else:
-                self._ensure_schema(conn)
+                for attempt in self.retrying():  # two first writers may race to create it
+                    with attempt:
+                        self._ensure_schema(conn)
         except BaseException:
             conn.close()
             raise
@@ -329,10 +334,37 @@ class WarehouseResource(dg.ConfigurableResource):
         finally:
             cursor.close()
 
+    def write(self, commit: Commit, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``work(conn)`` in one transaction committed as one snapshot (``commit``), again
+        from the start when the commit lost to another writer; returns what ``work`` returns.
+
+        A SQLite catalog takes one committing writer at a time and answers "database is
+        locked" to the other (DuckLake's own retries do not cover it); Dagster's lake_writer
+        pool keeps runs apart, but `ozi backfill` runs in-process beside the daemon. So
+        ``work`` must be safe to run twice (every Ozi write is: delete, then insert).
+        """
+
+        def attempt() -> T:
+            with self.transaction(commit) as conn:
+                return work(conn)
+
+        return self.retrying()(attempt)
+
+    def retrying(self, attempts: int = 8) -> tenacity.Retrying:
+        """Retries for a transaction whose commit collided with another writer's (see
+        ``write``), with jittered exponential waits."""
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_write_conflict),
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_exponential_jitter(initial=0.05, max=2.0),
+            reraise=True,
+        )
+
     @contextmanager
     def transaction(self, commit: Commit) -> Iterator[duckdb.DuckDBPyConnection]:
         """A writer inside one transaction: everything done in the block commits as one
-        snapshot whose commit message is ``commit``; an exception rolls it all back."""
+        snapshot whose commit message is ``commit``; an exception rolls it all back. Prefer
+        ``write``, which also retries a commit that lost to another writer."""
         with self.writer() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
@@ -343,7 +375,9 @@ class WarehouseResource(dg.ConfigurableResource):
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # A failed COMMIT has already ended the transaction: nothing to roll back.
+                with contextlib.suppress(duckdb.TransactionException):
+                    conn.execute("ROLLBACK")
                 raise
 
     def _ensure_schema(self, conn: duckdb.DuckDBPyConnection) -> None:
@@ -357,15 +391,20 @@ class WarehouseResource(dg.ConfigurableResource):
             if version and version[0] == SCHEMA_VERSION:
                 return
         conn.execute("BEGIN TRANSACTION")
-        conn.execute(
-            f"CALL {LAKE}.set_commit_message('ozi', 'schema', extra_info => $extra)",
-            {"extra": json.dumps({"schema_version": SCHEMA_VERSION})},
-        )
-        run_script(conn, schema_sql())
-        conn.execute("CREATE TABLE IF NOT EXISTS ozi_schema (version INTEGER)")
-        conn.execute("DELETE FROM ozi_schema")
-        conn.execute("INSERT INTO ozi_schema VALUES ($v)", {"v": SCHEMA_VERSION})
-        conn.execute("COMMIT")
+        try:
+            conn.execute(
+                f"CALL {LAKE}.set_commit_message('ozi', 'schema', extra_info => $extra)",
+                {"extra": json.dumps({"schema_version": SCHEMA_VERSION})},
+            )
+            run_script(conn, schema_sql())
+            conn.execute("CREATE TABLE IF NOT EXISTS ozi_schema (version INTEGER)")
+            conn.execute("DELETE FROM ozi_schema")
+            conn.execute("INSERT INTO ozi_schema VALUES ($v)", {"v": SCHEMA_VERSION})
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.TransactionException):
+                conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def reader(self, snapshot: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -499,6 +538,12 @@ class SnapshotRecord:
             info.get("partition"),
             dict(changes or {}),
         )
+
+
+def is_write_conflict(err: BaseException) -> bool:
+    """True for a commit that lost to another writer and can simply be tried again."""
+    text = str(err).lower()
+    return isinstance(err, duckdb.Error) and ("database is locked" in text or "conflict" in text)
 
 
 def first_line(err: BaseException) -> str:
