@@ -355,7 +355,7 @@ def start_owner(settings: OziSettings) -> str | None:
     vectors = build_resources(settings)["vectors"]
     try:
         # A first catch-up embeds nothing but may index a whole lake: minutes at millions.
-        vectors._post("/v1/vectors/sync", {"model": settings.embedding_model_name}, 1800)
+        vectors.owner_request("/v1/vectors/sync", {"model": settings.embedding_model_name}, 1800)
     except urllib.error.HTTPError as err:
         if err.code != 409:  # 409: no lake yet; the owner catches up once there is one
             raise

@@ -688,9 +688,12 @@ class VectorStoreResource(dg.ConfigurableResource):
         """The running ``ozi serve`` that owns the embedded shard, or None."""
         return None if self.server else processes.status(Path(self.home), OWNER)
 
-    def _post(
+    def owner_request(
         self, route: str, body: dict[str, Any], timeout_s: float | None = None
     ) -> dict[str, Any]:
+        """POST ``body`` as JSON to the owner's ``route``; its JSON answer. Raises
+        ConnectionError when no owner runs, urllib's errors (OSError) for HTTP failures and
+        time-outs (``timeout_s``, default ``owner_timeout_s``)."""
         owner = self.owner()
         if owner is None:
             raise ConnectionError("no ozi serve runs for this OZI_HOME")
@@ -720,7 +723,7 @@ class VectorStoreResource(dg.ConfigurableResource):
             result = reconcile(self.server_index(model, dimension), conn, model, window_s)
             return {"index": "qdrant-server", **asdict(result)}
         try:
-            answer = self._post("/v1/vectors/sync", {"model": model, "wait": False})
+            answer = self.owner_request("/v1/vectors/sync", {"model": model, "wait": False})
             return {"index": "qdrant-edge", **answer}
         except (OSError, ConnectionError, ValueError) as err:
             return {"index": "qdrant-edge", "note": f"shard owner not reached: {err}"}
@@ -748,7 +751,7 @@ class VectorStoreResource(dg.ConfigurableResource):
                 note = "no `ozi serve` owns the vector shard: exact search in the lake"
             else:
                 try:
-                    answer = self._post(
+                    answer = self.owner_request(
                         "/v1/vectors/search",
                         {
                             "text": text,
