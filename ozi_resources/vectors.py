@@ -29,7 +29,7 @@ import re
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -174,7 +174,6 @@ class SyncResult:
     snapshot: int | None = None
     full: bool = False  # a full reconcile (no usable change feed) rather than an increment
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class VectorIndex(Protocol):

@@ -459,7 +459,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def snapshots(self, conn: duckdb.DuckDBPyConnection) -> list[SnapshotRecord]:
         """Every snapshot the catalog keeps, oldest first, with the commit that made it."""
         rows = conn.execute(
-            f"SELECT snapshot_id, snapshot_time, commit_extra_info, changes "
+            f"SELECT snapshot_id, snapshot_time, commit_extra_info "
             f"FROM ducklake_snapshots({_quote(LAKE)}) ORDER BY snapshot_id"
         ).fetchall()
         return [SnapshotRecord.from_row(*row) for row in rows]
@@ -485,7 +485,7 @@ class WarehouseResource(dg.ConfigurableResource):
             {"up_to": up_to},
         ).fetchall()
         return [
-            dataclasses.replace(SnapshotRecord.from_row(i, t, info, None), assets=(asset,))
+            dataclasses.replace(SnapshotRecord.from_row(i, t, info), assets=(asset,))
             for i, t, info, asset in rows
         ]
 
@@ -518,12 +518,9 @@ class SnapshotRecord:
     run_id: str | None
     assets: tuple[str, ...]
     partition: str | None
-    changes: dict[str, Any]
 
     @classmethod
-    def from_row(
-        cls, snapshot_id: int, time: datetime, extra: str | None, changes: Any
-    ) -> SnapshotRecord:
+    def from_row(cls, snapshot_id: int, time: datetime, extra: str | None) -> SnapshotRecord:
         info: dict[str, Any] = {}
         if extra:
             try:
@@ -536,7 +533,6 @@ class SnapshotRecord:
             info.get("run_id"),
             tuple(info.get("assets") or ()),
             info.get("partition"),
-            dict(changes or {}),
         )
 
 

@@ -99,7 +99,7 @@ def measure(folder: Path, queries: np.ndarray, popular_fid: int) -> dict[str, An
     from ozi_resources.vectors import EdgeIndex, SearchFilter
 
     started = time.perf_counter()
-    index = EdgeIndex.__new__(EdgeIndex)  # open exactly as the owner does, timed alone
+    index = EdgeIndex.__new__(EdgeIndex)  # the owner's index object; only the load is timed
     index.folder, index.model = folder, "bench"
     index.shard = EdgeShard.load(str(folder))
     open_s = time.perf_counter() - started

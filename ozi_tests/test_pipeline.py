@@ -128,7 +128,7 @@ def test_snapshots_to_expire_keeps_the_newest_and_each_partitions_last_commit():
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
 
     def record(i: int, assets=(), partition=None):
-        return SnapshotRecord(i, t0 + timedelta(minutes=i), f"r{i}", assets, partition, {})
+        return SnapshotRecord(i, t0 + timedelta(minutes=i), f"r{i}", assets, partition)
 
     history = [
         record(1, ("clean/casts",), "w1"),
