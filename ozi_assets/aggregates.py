@@ -1,22 +1,26 @@
 """aggregates stage: per-window activity, top authors, most replied-to users, top terms and
 mentions, and per-cast engagement.
 
-A window's run recomputes, from the whole clean tables, every window its rows fall in (its
-own, plus the windows of late events it read) and every cast its replies and reactions point
-at. Each recomputation is a pure function of the clean tables, so re-runs, late data and any
-run order end in the same rows.
+A run recomputes, from the clean tables, every window and cast that the clean rows folded in
+since the last run touch (the aggregates stage keeps its own offsets, see stream.py): the
+windows their events fall in, the windows of the casts and reactions a remove cancels, and
+the casts replies and reactions point at. Each recomputation is a pure function of the clean
+tables, so re-runs, late data, removes and any run order end in the same rows.
 """
 
 import time
+from collections.abc import Callable
 
 import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
 
-from ozi_assets import sql
+from ozi_assets import sql, stream
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.raw import report_windows
+from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import Commit, WarehouseResource, run_script
 from ozi_resources.windows import WindowGrid
 
@@ -39,34 +43,57 @@ def stopwords() -> list[str]:
 
 
 def touched(
-    conn: duckdb.DuckDBPyConnection, grid: WindowGrid, window_key: str
-) -> tuple[pd.DataFrame, list[str]]:
-    """Windows (start, end) and cast hashes whose aggregates a window's clean rows affect."""
-    window_start = grid.start_of(window_key)
+    conn: duckdb.DuckDBPyConnection, grid: WindowGrid, where: Callable[[str], str]
+) -> tuple[list[int], list[str]]:
+    """Windows (positions in ``grid``) and cast hashes whose aggregates the clean rows chosen by
+    ``where(alias)`` (a SQL condition on a clean table aliased ``alias``) affect.
+
+    A cast counts in the window of its own timestamp; a remove changes the window of the cast
+    it removes and the engagement of that cast's parent; a reaction message can end or revive
+    the reactions of its (fid, type, target) in other windows."""
     stamps = conn.execute(
-        """SELECT epoch_ms("timestamp") FROM cast_adds WHERE window_start = $w
-           UNION ALL SELECT epoch_ms("timestamp") FROM reaction_messages WHERE window_start = $w""",
-        {"w": window_start},
-    ).fetchnumpy()
-    positions = set(grid.window_of(next(iter(stamps.values())).astype(np.int64)).tolist())
-    positions.add(grid.index_of(window_key))
-    windows = pd.DataFrame(
-        {
-            "window_start": pd.to_datetime(grid.starts_ms[sorted(positions)], unit="ms", utc=True),
-            "window_end": pd.to_datetime(grid.ends_ms[sorted(positions)], unit="ms", utc=True),
-        }
-    )
+        f"""SELECT epoch_ms(a."timestamp") AS ms FROM cast_adds a WHERE {where("a")}
+            UNION ALL
+            SELECT epoch_ms(c."timestamp") FROM cast_removes r
+              JOIN cast_adds c ON c.hash = r.target_hash WHERE {where("r")}
+            UNION ALL
+            SELECT epoch_ms(m."timestamp") FROM reaction_messages b
+              JOIN reaction_messages m USING (fid, reaction_type, target_hash)
+             WHERE {where("b")}"""
+    ).fetchnumpy()["ms"]
+    windows = sorted(set(grid.window_of(np.asarray(stamps, np.int64)).tolist()))
     hashes = [
         row[0]
         for row in conn.execute(
-            """SELECT hash FROM cast_adds WHERE window_start = $w
-               UNION SELECT parent_hash FROM cast_adds
-                     WHERE window_start = $w AND parent_hash IS NOT NULL
-               UNION SELECT target_hash FROM reaction_messages WHERE window_start = $w""",
-            {"w": window_start},
+            f"""SELECT a.hash FROM cast_adds a WHERE {where("a")}
+                UNION SELECT a.parent_hash FROM cast_adds a
+                      WHERE {where("a")} AND a.parent_hash IS NOT NULL
+                UNION SELECT b.target_hash FROM reaction_messages b WHERE {where("b")}
+                UNION SELECT r.target_hash FROM cast_removes r WHERE {where("r")}
+                UNION SELECT c.parent_hash FROM cast_removes r
+                      JOIN cast_adds c ON c.hash = r.target_hash
+                      WHERE {where("r")} AND c.parent_hash IS NOT NULL"""
         ).fetchall()
     ]
     return windows, hashes
+
+
+def refresh(
+    conn: duckdb.DuckDBPyConnection, grid: WindowGrid, windows: list[int], hashes: list[str]
+) -> None:
+    """Recompute the aggregates of ``windows`` and ``hashes`` from the clean tables."""
+    conn.register(
+        "touched_windows",
+        pd.DataFrame(
+            {
+                "window_start": pd.to_datetime(grid.starts_ms[windows], unit="ms", utc=True),
+                "window_end": pd.to_datetime(grid.ends_ms[windows], unit="ms", utc=True),
+            }
+        ),
+    )
+    conn.register("touched_casts", pd.DataFrame({"hash": pd.Series(hashes, dtype=str)}))
+    conn.register("stopwords", pd.DataFrame({"word": stopwords()}))
+    run_script(conn, sql.load("aggregates"))
 
 
 @dg.multi_asset(
@@ -103,34 +130,64 @@ def touched(
     pool="lake_writer",
     can_subset=False,
 )
-def aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Recompute the aggregates a window affects, in one transaction (one lake snapshot).
+def aggregates(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, kafka: KafkaResource
+):
+    """Recompute the aggregates the clean rows folded in since the last run affect (and, in a
+    rebuild run, those the window's rows affect), one transaction each (one lake snapshot).
     Source: the clean casts, reactions and users."""
     started = time.perf_counter()
     grid = window_grid()
+    topic = kafka.topic
 
-    def work(conn: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, list[str], dict[str, int]]:
-        windows, hashes = touched(conn, grid, context.partition_key)
-        conn.register("touched_windows", windows)
-        conn.register("touched_casts", pd.DataFrame({"hash": pd.Series(hashes, dtype=str)}))
-        conn.register("stopwords", pd.DataFrame({"word": stopwords()}))
-        run_script(conn, sql.load("aggregates"))
+    def catch_up(conn: duckdb.DuckDBPyConnection) -> tuple[list[int], int, int]:
+        done = stream.load_offsets(conn, stream.AGGREGATES, topic)
+        upstream = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
+        # One batch for all that is new: the cost is in the windows refreshed, not the rows.
+        ranges = stream.next_batch(done, upstream, max_messages=2**62)
+        if not ranges:
+            return [], 0, 0
+        windows, hashes = touched(
+            conn, grid, lambda a: stream.position_filter(ranges, f"{a}.source_position")
+        )
+        refresh(conn, grid, windows, hashes)
+        stream.save_offsets(conn, stream.AGGREGATES, topic, stream.advanced(done, ranges))
+        return windows, len(hashes), sum(b - a for a, b in ranges.values())
+
+    windows, casts_refreshed, folded = warehouse.write(Commit.of(context), catch_up)
+    windows_set = set(windows)
+    if stream.run_mode(context) == stream.REBUILD:
+        literal = f"TIMESTAMPTZ '{grid.start_of(context.partition_key).isoformat()}'"
+
+        def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[list[int], int]:
+            windows, hashes = touched(conn, grid, lambda a: f"{a}.window_start = {literal}")
+            windows = sorted(set(windows) | {grid.index_of(context.partition_key)})
+            refresh(conn, grid, windows, hashes)
+            return windows, len(hashes)
+
+        rebuilt, rebuilt_casts = warehouse.write(Commit.of(context), rebuild)
+        windows_set |= set(rebuilt)
+        casts_refreshed += rebuilt_casts
+    with warehouse.reader() as conn:
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
             for table in AGGREGATE_TABLES
         }
-        return windows, hashes, counts
-
-    windows, hashes, counts = warehouse.write(Commit.of(context), work)
     seconds = round(time.perf_counter() - started, 3)
-    refreshed = [ts.strftime("%Y-%m-%d-%H:%M") for ts in windows["window_start"]]
+    refreshed = sorted(grid.keys[w] for w in windows_set)
+    keys = [dg.AssetKey(["aggregates", t]) for t in AGGREGATE_TABLES]
+    report_windows(
+        context, keys, grid, windows_set, {"messages_folded_in": dg.MetadataValue.int(folded)}
+    )
     for table in AGGREGATE_TABLES:
         yield dg.MaterializeResult(
             asset_key=["aggregates", table],
             metadata={
+                "mode": dg.MetadataValue.text(stream.run_mode(context)),
                 "rows": dg.MetadataValue.int(counts[table]),
+                "messages_folded_in": dg.MetadataValue.int(folded),
                 "windows_refreshed": dg.MetadataValue.json(refreshed),
-                "casts_refreshed": dg.MetadataValue.int(len(hashes)),
+                "casts_refreshed": dg.MetadataValue.int(casts_refreshed),
                 "seconds": dg.MetadataValue.float(seconds),
             },
         )

@@ -1,18 +1,26 @@
-"""clean stage: typed, deduplicated tables from the window's decoded messages.
+"""clean stage: typed, deduplicated tables from the decoded messages of ``raw_events``.
 
-Each asset replaces its window's rows in one transaction (one lake snapshot): it deletes them,
-stages the window's messages one row a hash (``sql/clean_*.sql``) and merges the staged rows.
+Each asset folds in the raw rows it has not seen, batch by batch (its own stage offsets, see
+stream.py): it stages the batch's messages one row a hash (``sql/clean_*.sql``) and merges the
+staged rows, one transaction a batch. A rebuild run then deletes the window's rows and stages
+and merges the window's messages again, in one transaction.
 A message seen twice (produced again, or redelivered) is kept once, by hash: the copy earliest
 in the log owns the row, whichever window runs first. DuckLake has no primary keys, so the
 merge does that explicitly (``keep_earliest``).
 """
 
+import time
+from datetime import datetime
+from typing import Any
+
 import dagster as dg
 import duckdb
+import numpy as np
 
-from ozi_assets import sql
+from ozi_assets import sql, stream
 from ozi_assets.partitions import stream_partitions, window_grid
-from ozi_assets.raw import farcaster_events
+from ozi_assets.raw import farcaster_events, report_windows
+from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import Commit, WarehouseResource, run_script
 
 # Every clean table is keyed by message hash and ordered by source_position.
@@ -37,20 +45,84 @@ def keep_earliest(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     )
 
 
-def replace_window(
+def stage_batch(conn: duckdb.DuckDBPyConnection, script: str, branches: list[str]) -> None:
+    """Stage the messages matching any of ``branches`` (SQL conditions on decoded_messages,
+    built from integers and timestamps by this module) with a clean script."""
+    union = " UNION ALL ".join(
+        f"SELECT * FROM decoded_messages WHERE {b}" for b in branches or ["FALSE"]
+    )
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW batch_messages AS {union}")
+    run_script(conn, sql.load(script))
+
+
+def staged_windows(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> set[datetime]:
+    """Windows (start) of the staged rows."""
+    union = " UNION ".join(f"SELECT window_start FROM staged_{t}" for t in tables)
+    return {row[0] for row in conn.execute(union).fetchall()}
+
+
+def fold_in(
     warehouse: WarehouseResource,
     context: dg.AssetExecutionContext,
+    stage: str,
     script: str,
     tables: tuple[str, ...],
+    topic: str,
+    batch_messages: int,
+) -> tuple[int, set[datetime]]:
+    """Fold the raw rows the stage has not seen into ``tables``, batch by batch, each batch
+    with the stage's new offsets in one transaction. Returns (messages folded in, windows
+    whose rows changed)."""
+    folded = 0
+    windows: set[datetime] = set()
+    while True:
+
+        def work(conn: duckdb.DuckDBPyConnection) -> tuple[int, set[datetime]] | None:
+            done = stream.load_offsets(conn, stage, topic)
+            ranges = stream.next_batch(
+                done, stream.load_offsets(conn, stream.RAW, topic), batch_messages
+            )
+            if not ranges:
+                return None
+            stage_batch(conn, script, stream.offset_branches(ranges))
+            for table in tables:
+                keep_earliest(conn, table)
+            stream.save_offsets(conn, stage, topic, stream.advanced(done, ranges))
+            return sum(b - a for a, b in ranges.values()), staged_windows(conn, tables)
+
+        result = warehouse.write(Commit.of(context), work)
+        if result is None:
+            return folded, windows
+        folded += result[0]
+        windows |= result[1]
+
+
+def rebuild(
+    warehouse: WarehouseResource,
+    context: dg.AssetExecutionContext,
+    stage: str,
+    script: str,
+    tables: tuple[str, ...],
+    topic: str,
 ) -> dict[str, int]:
-    """Delete ``tables``' rows of the window, stage and merge its messages, commit as one
-    snapshot; returns {table: rows now owned by the window}."""
+    """Delete ``tables``' rows of the run's window and stage and merge its messages again, in
+    one transaction; returns {table: rows now owned by the window}."""
     window_start = window_grid().start_of(context.partition_key)
 
     def work(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        done = stream.load_offsets(conn, stage, topic)
         for table in tables:
             conn.execute(f"DELETE FROM {table} WHERE window_start = $w", {"w": window_start})
-        run_script(conn, sql.load(script), {"window_start": window_start})
+        # Only what the stage has folded in: raw rows appended since are the next batch's.
+        literal = f"TIMESTAMPTZ '{window_start.isoformat()}'"
+        stage_batch(
+            conn,
+            script,
+            [
+                f"window_start = {literal} AND {b}"
+                for b in stream.offset_branches(stream.below(done))
+            ],
+        )
         counts = {}
         for table in tables:
             keep_earliest(conn, table)
@@ -60,14 +132,42 @@ def replace_window(
             counts[table] = row[0] if row else 0
         return counts
 
-    counts = warehouse.write(Commit.of(context), work)
-    return counts
+    return warehouse.write(Commit.of(context), work)
 
 
-def _result(counts: dict[str, int]) -> dg.MaterializeResult:
-    return dg.MaterializeResult(
-        metadata={f"{table}_rows": dg.MetadataValue.int(n) for table, n in counts.items()}
+def materialize(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    kafka: KafkaResource,
+    stage: str,
+    script: str,
+    tables: tuple[str, ...],
+) -> dg.MaterializeResult:
+    """Catch the stage up with the raw stage; in a rebuild run, rebuild the run's window too.
+    Every other window whose rows changed is reported as materialized."""
+    started = time.perf_counter()
+    folded, windows = fold_in(
+        warehouse, context, stage, script, tables, kafka.topic, kafka.batch_messages
     )
+    grid = window_grid()
+    touched = {int(grid.window_of(np.array([int(w.timestamp() * 1000)]))[0]) for w in windows}
+    report_windows(
+        context,
+        [context.asset_key],
+        grid,
+        touched,
+        {"messages_folded_in": dg.MetadataValue.int(folded)},
+    )
+    metadata: dict[str, Any] = {
+        "mode": dg.MetadataValue.text(stream.run_mode(context)),
+        "messages_folded_in": dg.MetadataValue.int(folded),
+        "windows_changed": dg.MetadataValue.json(sorted(grid.keys[w] for w in touched)),
+    }
+    if stream.run_mode(context) == stream.REBUILD:
+        counts = rebuild(warehouse, context, stage, script, tables, kafka.topic)
+        metadata |= {f"{table}_rows": dg.MetadataValue.int(n) for table, n in counts.items()}
+    metadata["seconds"] = dg.MetadataValue.float(round(time.perf_counter() - started, 3))
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -78,12 +178,16 @@ def _result(counts: dict[str, int]) -> dg.MaterializeResult:
     pool="lake_writer",
     kinds={"ducklake"},
 )
-def casts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def casts(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, kafka: KafkaResource
+) -> dg.MaterializeResult:
     """Casts and replies of the window (table ``cast_adds``, public view ``casts``): hash, fid,
     username, text, timestamp (UTC), parent_hash / parent_fid (NULL for top-level casts),
     thread_hash, mentions, embeds and the source's snapshot counters. CAST_REMOVE messages go
     to ``cast_removes`` and hide their target from the view. Source: raw/farcaster_events."""
-    return _result(replace_window(warehouse, context, "clean_casts", ("cast_adds", "cast_removes")))
+    return materialize(
+        context, warehouse, kafka, "clean/casts", "clean_casts", ("cast_adds", "cast_removes")
+    )
 
 
 @dg.asset(
@@ -95,12 +199,14 @@ def casts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     kinds={"ducklake"},
 )
 def reactions(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, kafka: KafkaResource
 ) -> dg.MaterializeResult:
     """Likes and recasts of the window (table ``reaction_messages``, public view ``reactions``
     with hash, reaction_type 'like' | 'recast', fid, target_hash, timestamp). A reaction
     counts while its latest message is an add. Source: raw/farcaster_events."""
-    return _result(replace_window(warehouse, context, "clean_reactions", ("reaction_messages",)))
+    return materialize(
+        context, warehouse, kafka, "clean/reactions", "clean_reactions", ("reaction_messages",)
+    )
 
 
 @dg.asset(
@@ -111,8 +217,12 @@ def reactions(
     pool="lake_writer",
     kinds={"ducklake"},
 )
-def users(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def users(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, kafka: KafkaResource
+) -> dg.MaterializeResult:
     """Profile fields of the window (table ``user_data``, one row per USER_DATA_ADD; public
     view ``users`` with the latest fid, username, display_name, bio, follower_count) and
     follows (``links``). Source: raw/farcaster_events."""
-    return _result(replace_window(warehouse, context, "clean_users", ("user_data", "links")))
+    return materialize(
+        context, warehouse, kafka, "clean/users", "clean_users", ("user_data", "links")
+    )

@@ -209,10 +209,12 @@ def run_job(
 
 
 def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list[dict[str, Any]]:
-    """Materialize the ingest job for each window (all by default), in order."""
+    """Rebuild each window (all by default), in order: the ingest job, then the embeddings
+    job. The first run of each also catches up with everything new in the log."""
     from ozi_assets.partitions import stream_partitions
 
-    return run_job(settings, "ingest_job", partitions or stream_partitions.get_partition_keys())
+    keys = partitions or stream_partitions.get_partition_keys()
+    return run_job(settings, "ingest_job", keys) + run_job(settings, "embed_job", keys)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:

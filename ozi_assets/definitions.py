@@ -9,10 +9,10 @@ from ozi_assets.checks import all_checks
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.embeddings import cast_embeddings
 from ozi_assets.housekeeping import lake_housekeeping_job, lake_housekeeping_schedule
-from ozi_assets.jobs import ingest_job
+from ozi_assets.jobs import embed_job, ingest_job
 from ozi_assets.questions.llm import LlmResource
 from ozi_assets.raw import farcaster_events
-from ozi_assets.sensors import kafka_window_sensor
+from ozi_assets.sensors import embedding_sensor, kafka_window_sensor
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.settings import OziSettings
 from ozi_resources.vectors import EmbedderResource, VectorStoreResource
@@ -28,6 +28,7 @@ def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]
             topic=settings.topic,
             dlq_topic=settings.dlq_topic,
             num_partitions=settings.kafka_partitions,
+            batch_messages=settings.batch_messages,
         ),
         "warehouse": WarehouseResource(
             catalog=settings.lake_catalog,
@@ -68,9 +69,9 @@ def build_definitions(settings: OziSettings) -> dg.Definitions:
             standing_answers,
         ],
         asset_checks=all_checks,
-        jobs=[ingest_job, ask_job, lake_housekeeping_job],
+        jobs=[ingest_job, embed_job, ask_job, lake_housekeeping_job],
         schedules=[lake_housekeeping_schedule],
-        sensors=[kafka_window_sensor, answers_automation_sensor],
+        sensors=[kafka_window_sensor, embedding_sensor, answers_automation_sensor],
         resources=build_resources(settings),
     )
 

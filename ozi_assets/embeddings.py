@@ -1,28 +1,36 @@
-"""embeddings stage: one vector per cast, partitioned like the clean tables.
+"""embeddings stage: one vector per cast, in its own lane.
 
-Vectors go to the lake table ``cast_vectors`` (the system of record, one snapshot per run,
-time travel included) and from there to the vector index: the embedded Qdrant engine's owner
-(``ozi serve``) catches up from the lake's snapshots, a Qdrant server is reconciled for the
-window right after the commit. Only new or changed casts are embedded: each vector keeps the
-sha256 of the text it was computed from, so a re-run of a window embeds nothing. Vectors of
-casts that left the window (removed by CAST_REMOVE, or re-windowed) are deleted, so the
-vectors mirror the ``casts`` view.
+Vectors go to the lake table ``cast_vectors`` (the system of record, time travel included)
+and from there to the vector index: the embedded Qdrant engine's owner (``ozi serve``)
+catches up from the lake's snapshots, a Qdrant server is reconciled for the windows right
+after the commit. The asset runs in its own job (``embed_job``, requested by
+``embedding_sensor``) outside the ``lake_writer`` pool, so casts are visible in the tables
+without waiting for the model, and ingestion never waits behind it. It keeps its own stage
+offsets (stream.py): each run embeds the casts folded in since, batch by batch, and deletes
+the vectors of removed casts. Only new or changed casts are embedded: each vector keeps the
+sha256 of the text it was computed from, so a rebuild of a window embeds nothing new.
 
-The asset runs in the ingest job after clean/casts; when a blocking check of clean/casts
-fails, Dagster skips it, so no vector is computed from a window known to be wrong. Dagster's
-blocking only reaches within one run, so the asset also looks up the window's latest check
-result itself and refuses when it failed (an embeddings-only run from the UI, say).
+When a blocking check of clean/casts failed for a window, its casts are held back: no vector
+is computed from a window known to be wrong (Dagster's blocking only reaches within one run,
+so the asset looks up the window's latest check result itself).
 """
 
 import hashlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
+from ozi_assets import stream
 from ozi_assets.clean import casts
 from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.raw import report_windows
+from ozi_resources.kafka import KafkaResource
 from ozi_resources.vectors import EmbedderResource, VectorStoreResource, lake_digests
 from ozi_resources.warehouse import Commit, WarehouseResource
 
@@ -31,6 +39,8 @@ SELECT hash, fid, username, text, "timestamp", parent_hash, is_reply, window_sta
 FROM casts WHERE window_start = $w ORDER BY hash
 """
 
+
+EMBED_BATCH_MESSAGES = 10_000  # messages a batch: ~2k casts, a few seconds of the model
 
 BLOCKING_CHECKS = [dg.AssetCheckKey(dg.AssetKey(["clean", "casts"]), "casts_are_valid")]
 
@@ -55,41 +65,20 @@ def content_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dg.asset(
-    key=["embeddings", "casts"],
-    deps=[casts],
-    partitions_def=stream_partitions,
-    group_name="embeddings",
-    pool="lake_writer",
-    kinds={"ducklake", "qdrant", "pytorch"},
-)
-def cast_embeddings(
+def embed_and_commit(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     embedder: EmbedderResource,
-    vectors: VectorStoreResource,
-) -> dg.MaterializeResult:
-    """Vectors of the window's casts (all-MiniLM-L6-v2 by default, 384 floats, unit length,
-    cosine) in the lake table ``cast_vectors`` (hash, model, vector, content_sha256 and the
-    cast's fid, username, text, timestamp, parent_hash, is_reply, window_start), and in the
-    vector index (collection ``casts__<model>``) with the same fields as payload. Casts with
-    empty text get no vector. Source: clean/casts."""
-    failed = failed_blocking_checks(context.instance, context.partition_key)
-    if failed:
-        raise dg.Failure(
-            description=(
-                f"blocking checks of clean/casts failed for window {context.partition_key}: "
-                f"{', '.join(failed)}; fix the data and re-run the window"
-            )
-        )
-    window_start = window_grid().start_of(context.partition_key)
-    window_s = int(window_start.timestamp())
+    frame: pd.DataFrame,
+    gone: list[str],
+    stored: dict[str, str],
+    commit_more: Callable[[duckdb.DuckDBPyConnection], bool] | None = None,
+) -> tuple[int, int, bool]:
+    """Embed the casts of ``frame`` whose text changed since ``stored`` ({hash: sha256}),
+    delete the vectors of ``gone`` hashes and of changed casts, and commit the new vectors in
+    one transaction. ``commit_more`` runs inside it first (offsets) and returns False to
+    abandon the transaction (another run got there). Returns (embedded, unchanged, committed)."""
     model = embedder.model_name
-    started = time.perf_counter()
-    with warehouse.reader() as conn:
-        frame = conn.execute(WINDOW_CASTS, {"w": window_start}).df()
-        stored = lake_digests(conn, model, window_s)
-
     texts = frame["text"].fillna("")
     wanted = frame.loc[texts.str.strip() != ""].copy()
     wanted["content_sha256"] = [content_sha256(t) for t in wanted["text"]]
@@ -97,11 +86,11 @@ def cast_embeddings(
         stored.get(h) != d for h, d in zip(wanted["hash"], wanted["content_sha256"], strict=True)
     ]
     todo = wanted.loc[changed]
-    gone = sorted(set(stored) - set(wanted["hash"]))
     encoded = embedder.encode(todo["text"].tolist()) if len(todo) else None
-    dimension = embedder.dimension  # from the model's config: no model load for an idle run
 
-    def work(conn: duckdb.DuckDBPyConnection) -> int:
+    def work(conn: duckdb.DuckDBPyConnection) -> bool:
+        if commit_more is not None and not commit_more(conn):
+            return False
         stale = pa.table({"hash": pa.array([*todo["hash"], *gone], pa.string())})
         conn.register("stale_vectors", stale)
         conn.execute(
@@ -120,26 +109,195 @@ def cast_embeddings(
                 "window_start FROM new_vectors",
                 {"m": model},
             )
+        return True
+
+    committed = warehouse.write(Commit.of(context), work)
+    return len(todo), len(wanted) - len(todo), committed
+
+
+@dataclass
+class Lag:
+    """How far the vectors are behind the casts: messages and casts not yet folded in, and
+    the age in seconds of the oldest of those casts (by Kafka timestamp; 0 when none)."""
+
+    messages: int
+    casts: int
+    seconds: float
+
+
+def embedding_lag(conn: duckdb.DuckDBPyConnection, topic: str) -> Lag:
+    """The embeddings stage's lag behind clean/casts, from the lake alone."""
+    done = stream.load_offsets(conn, stream.EMBEDDINGS, topic)
+    upstream = stream.load_offsets(conn, "clean/casts", topic)
+    ranges = stream.next_batch(done, upstream, max_messages=2**62)
+    if not ranges:
+        return Lag(0, 0, 0.0)
+    row = conn.execute(
+        "SELECT count(*), min(epoch_ms(r.kafka_timestamp)) FROM cast_adds a "
+        "JOIN raw_events r ON r.kafka_partition = a.source_position >> 40 "
+        "AND r.kafka_offset = a.source_position & 1099511627775 "
+        f"WHERE {stream.position_filter(ranges, 'a.source_position')}"
+    ).fetchone()
+    count, oldest_ms = row if row else (0, None)
+    seconds = max(time.time() - oldest_ms / 1000, 0.0) if oldest_ms else 0.0
+    return Lag(sum(b - a for a, b in ranges.values()), int(count), round(seconds, 1))
+
+
+def held_back_windows(instance: dg.DagsterInstance, windows: list[str]) -> set[str]:
+    """Windows whose latest blocking check of clean/casts failed."""
+    return {w for w in windows if failed_blocking_checks(instance, w)}
+
+
+def catch_up(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    embedder: EmbedderResource,
+    topic: str,
+) -> dict[str, Any]:
+    """Embed the casts folded into clean/casts since the embeddings stage's offsets, batch by
+    batch (EMBED_BATCH_MESSAGES messages each), each batch's vectors with the new offsets in
+    one transaction; delete the vectors of removed casts. Casts of a window whose blocking
+    check failed are held back (a rebuild of that window embeds them once it passes)."""
+    model = embedder.model_name
+    totals = {"embedded": 0, "unchanged": 0, "deleted": 0, "held_back": 0, "batches": 0}
+    windows: set[str] = set()
+    grid = window_grid()
+    while warehouse.exists():
+        with warehouse.reader() as conn:
+            done = stream.load_offsets(conn, stream.EMBEDDINGS, topic)
+            upstream = stream.load_offsets(conn, "clean/casts", topic)
+            ranges = stream.next_batch(done, upstream, EMBED_BATCH_MESSAGES)
+            if not ranges:
+                break
+            where = stream.position_filter(ranges, "a.source_position")
+            frame = conn.execute(
+                'SELECT c.hash, c.fid, c.username, c.text, c."timestamp", c.parent_hash, '
+                "c.is_reply, c.window_start FROM casts c WHERE c.hash IN "
+                f"(SELECT a.hash FROM cast_adds a WHERE {where}) ORDER BY c.hash"
+            ).df()
+            gone = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT a.target_hash FROM cast_removes a WHERE {where}"
+                ).fetchall()
+            ]
+            conn.register("batch_hashes", pa.table({"hash": pa.array(frame["hash"], pa.string())}))
+            stored = dict(
+                conn.execute(
+                    "SELECT hash, content_sha256 FROM cast_vectors WHERE model = $m "
+                    "AND hash IN (SELECT hash FROM batch_hashes)",
+                    {"m": model},
+                ).fetchall()
+            )
+        if len(frame):
+            keys = [
+                ts.strftime("%Y-%m-%d-%H:%M")
+                for ts in pd.to_datetime(frame["window_start"], utc=True).unique()
+            ]
+            keys = [k for k in keys if k in grid.keys]
+            held = held_back_windows(context.instance, keys)
+            if held:
+                keep = ~frame["window_start"].map(
+                    lambda ts: pd.Timestamp(ts).strftime("%Y-%m-%d-%H:%M")
+                ).isin(held)
+                totals["held_back"] += int((~keep).sum())
+                frame = frame.loc[keep]
+            windows |= set(keys) - held
+
+        def advance(conn: duckdb.DuckDBPyConnection, expected=done, r=ranges) -> bool:
+            if stream.load_offsets(conn, stream.EMBEDDINGS, topic) != expected:
+                return False  # another run committed this batch first
+            stream.save_offsets(conn, stream.EMBEDDINGS, topic, stream.advanced(expected, r))
+            return True
+
+        embedded, unchanged, committed = embed_and_commit(
+            context, warehouse, embedder, frame, gone, stored, advance
+        )
+        if committed:
+            totals["embedded"] += embedded
+            totals["unchanged"] += unchanged
+            totals["deleted"] += len(gone)
+            totals["batches"] += 1
+    return {**totals, "windows": sorted(windows)}
+
+
+@dg.asset(
+    key=["embeddings", "casts"],
+    deps=[casts],
+    partitions_def=stream_partitions,
+    group_name="embeddings",
+    kinds={"ducklake", "qdrant", "pytorch"},
+)
+def cast_embeddings(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    embedder: EmbedderResource,
+    vectors: VectorStoreResource,
+    kafka: KafkaResource,
+) -> dg.MaterializeResult:
+    """Vectors of casts (all-MiniLM-L6-v2 by default, 384 floats, unit length, cosine) in the
+    lake table ``cast_vectors`` (hash, model, vector, content_sha256 and the cast's fid,
+    username, text, timestamp, parent_hash, is_reply, window_start), and in the vector index
+    (collection ``casts__<model>``) with the same fields as payload. Casts with empty text
+    get no vector; a removed cast loses its vector. Runs in its own job (``embed_job``), so
+    casts never wait for vectors. Source: clean/casts."""
+    started = time.perf_counter()
+    model = embedder.model_name
+    dimension = embedder.dimension  # from the model's config: no model load for an idle run
+    summary = catch_up(context, warehouse, embedder, kafka.topic)
+    rebuilt: dict[str, int] = {}
+    if stream.run_mode(context) == stream.REBUILD:
+        failed = failed_blocking_checks(context.instance, context.partition_key)
+        if failed:
+            raise dg.Failure(
+                description=(
+                    f"blocking checks of clean/casts failed for window "
+                    f"{context.partition_key}: {', '.join(failed)}; fix the data and re-run "
+                    "the window"
+                )
+            )
+        window_start = window_grid().start_of(context.partition_key)
+        with warehouse.reader() as conn:
+            frame = conn.execute(WINDOW_CASTS, {"w": window_start}).df()
+            stored = lake_digests(conn, model, int(window_start.timestamp()))
+        gone = sorted(set(stored) - set(frame["hash"]))
+        embedded, unchanged, _ = embed_and_commit(context, warehouse, embedder, frame, gone, stored)
+        rebuilt = {"embedded": embedded, "unchanged": unchanged, "deleted": len(gone)}
+        summary["windows"] = sorted(set(summary["windows"]) | {context.partition_key})
+    seconds = time.perf_counter() - started
+    with warehouse.reader() as conn:
+        if vectors.server:
+            index: dict[str, Any] = {}
+            for key in summary["windows"]:
+                index[key] = vectors.after_commit(
+                    conn, model, dimension, int(window_grid().start_of(key).timestamp())
+                )
+        else:
+            index = vectors.after_commit(conn, model, dimension, None)
         total = conn.execute(
             "SELECT count(*) FROM cast_vectors WHERE model = $m", {"m": model}
         ).fetchone()
-        return int(total[0]) if total else 0
-
-    total = warehouse.write(Commit.of(context), work)
-    embed_seconds = time.perf_counter() - started
-    with warehouse.reader() as conn:
-        index = vectors.after_commit(conn, model, dimension, window_s)
-
-    return dg.MaterializeResult(
-        metadata={
-            "casts": dg.MetadataValue.int(len(frame)),
-            "embedded": dg.MetadataValue.int(len(todo)),
-            "unchanged": dg.MetadataValue.int(len(wanted) - len(todo)),
-            "empty_text": dg.MetadataValue.int(len(frame) - len(wanted)),
-            "deleted": dg.MetadataValue.int(len(gone)),
-            "vectors_in_lake": dg.MetadataValue.int(total),
-            "index": dg.MetadataValue.json(index),
-            "model": dg.MetadataValue.text(model),
-            "seconds": dg.MetadataValue.float(round(embed_seconds, 2)),
-        }
+        lag = embedding_lag(conn, kafka.topic)
+    grid = window_grid()
+    report_windows(
+        context,
+        [context.asset_key],
+        grid,
+        {grid.index_of(k) for k in summary["windows"]},
+        {"embedded": dg.MetadataValue.int(summary["embedded"])},
     )
+    metadata = {
+        "mode": dg.MetadataValue.text(stream.run_mode(context)),
+        "embedded": dg.MetadataValue.int(summary["embedded"] + rebuilt.get("embedded", 0)),
+        "unchanged": dg.MetadataValue.int(summary["unchanged"] + rebuilt.get("unchanged", 0)),
+        "deleted": dg.MetadataValue.int(summary["deleted"] + rebuilt.get("deleted", 0)),
+        "held_back": dg.MetadataValue.int(summary["held_back"]),
+        "batches": dg.MetadataValue.int(summary["batches"]),
+        "vectors_in_lake": dg.MetadataValue.int(int(total[0]) if total else 0),
+        "lag_casts": dg.MetadataValue.int(lag.casts),
+        "lag_seconds": dg.MetadataValue.float(lag.seconds),
+        "index": dg.MetadataValue.json(index),
+        "model": dg.MetadataValue.text(model),
+        "seconds": dg.MetadataValue.float(round(seconds, 2)),
+    }
+    return dg.MaterializeResult(metadata=metadata)

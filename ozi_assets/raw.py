@@ -1,161 +1,406 @@
-"""raw stage: one window of the Kafka log → ``raw_events``, undecodable messages dead-lettered.
+"""raw stage: the Kafka log → ``raw_events``, messages that cannot be used dead-lettered.
 
-Which offsets a window reads comes from Ozi's offset index (``kafka_offset_index``), extended
-here as new messages arrive: see ozi_resources/windows.py for the rule and why Ozi keeps the
-index itself.
+The raw stage reads each Kafka partition from its committed offset (``stage_offsets``, stage
+``raw``) to the high watermark seen when the run starts, in bounded batches, and appends each
+batch with the new offsets in one transaction (see ozi_assets/stream.py). Every message gets a
+window by the running-maximum rule of ozi_resources/windows.py, and the window's offset range
+is kept in ``kafka_offset_index``, so a rebuild of a window reads exactly its messages again.
 """
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ozi_assets import sql
+from ozi_assets import sql, stream
 from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.stream import PartitionOffset
 from ozi_resources.kafka import KafkaResource, LogSlice
-from ozi_resources.warehouse import Commit, WarehouseResource
+from ozi_resources.warehouse import Commit, WarehouseError, WarehouseResource
 from ozi_resources.windows import WindowGrid, assign_windows
 
+MAX_CLOCK_SKEW_S = 600  # the hubs refuse messages more than 10 minutes ahead of their clock
 
-@dataclass
-class PartitionIndex:
-    """Ozi's offset index of one Kafka partition, as stored in the warehouse."""
 
-    indexed_to: int = 0
-    running_max_ms: int | None = None
-    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)  # window → [first, next)
+class LogResetError(WarehouseError):
+    """A Kafka partition's log is shorter than what Ozi already read: the broker lost it."""
 
 
 @dataclass
-class WindowRead:
-    """What reading one window produced: its messages, and the index after the read."""
+class BatchResult:
+    """What appending one batch did."""
 
-    slices: list[LogSlice]
-    index: dict[int, PartitionIndex]
-    offset_ranges: dict[int, tuple[int, int]]
-    log_resets: list[int]
-
-
-def load_index(
-    conn: duckdb.DuckDBPyConnection, topic: str, grid: WindowGrid
-) -> dict[int, PartitionIndex]:
-    index: dict[int, PartitionIndex] = {}
-    for p, indexed_to, running_max in conn.execute(
-        "SELECT kafka_partition, indexed_to, running_max_ms FROM kafka_index_state "
-        "WHERE topic = $topic",
-        {"topic": topic},
-    ).fetchall():
-        index[p] = PartitionIndex(indexed_to, running_max)
-    for p, start_ms, first, nxt in conn.execute(
-        "SELECT kafka_partition, epoch_ms(window_start), first_offset, next_offset "
-        "FROM kafka_offset_index WHERE topic = $topic",
-        {"topic": topic},
-    ).fetchall():
-        w = int(grid.window_of(np.array([start_ms]))[0])
-        index.setdefault(p, PartitionIndex()).ranges[w] = (first, nxt)
-    return index
+    messages: int = 0
+    dead_lettered: int = 0
+    windows: set[int] = field(default_factory=set)  # log windows written
+    late_windows: set[int] = field(default_factory=set)  # event windows of late messages
+    letters: list[tuple] = field(default_factory=list)
 
 
-def save_index(
-    conn: duckdb.DuckDBPyConnection, topic: str, grid: WindowGrid, index: dict[int, PartitionIndex]
-) -> None:
-    conn.execute("DELETE FROM kafka_offset_index WHERE topic = $topic", {"topic": topic})
-    conn.execute("DELETE FROM kafka_index_state WHERE topic = $topic", {"topic": topic})
-    rows = [
-        (topic, p, int(grid.starts_ms[w]), first, nxt)
-        for p, part in index.items()
-        for w, (first, nxt) in part.ranges.items()
-    ]
-    if rows:
-        conn.executemany(
-            "INSERT INTO kafka_offset_index VALUES (?, ?, make_timestamptz(? * 1000), ?, ?)", rows
+def to_arrow(
+    topic: str,
+    grid: WindowGrid,
+    slices: list[LogSlice],
+    running: dict[int, int | None],
+    now_ms: int,
+    max_skew_s: int,
+) -> tuple[pa.Table, dict[int, int | None]]:
+    """Consecutive messages of each partition as the Arrow table raw_decode.sql reads
+    (``raw_batch``), each with its log window, event window and, when its Kafka timestamp is
+    more than ``max_skew_s`` ahead of ``now_ms``, the reason it is dead-lettered.
+
+    ``running`` is each partition's running maximum timestamp before its slice; returns the
+    table and the running maxima after. A message from the future never moves the running
+    maximum: one bad clock must not push a whole partition into a window hours ahead."""
+    columns: dict[str, list] = {
+        k: []
+        for k in (
+            "kafka_partition",
+            "kafka_offset",
+            "timestamp_ms",
+            "window_ms",
+            "event_window_ms",
+            "clock_reason",
         )
-    conn.executemany(
-        "INSERT INTO kafka_index_state VALUES (?, ?, ?, ?)",
-        [(topic, p, part.indexed_to, part.running_max_ms) for p, part in index.items()],
-    )
-
-
-def read_window(
-    kafka: KafkaResource, grid: WindowGrid, window: int, index: dict[int, PartitionIndex]
-) -> WindowRead:
-    """Read the messages of ``window`` (a position in ``grid``) from every Kafka partition.
-
-    A window whose every partition has moved past it is read from the index alone. Otherwise
-    the log is read up to the high watermark, new offsets are assigned to windows (extending
-    ``index`` in place), and the window's messages are kept.
-    """
-    high = kafka.high_watermarks()
-    plans: dict[int, tuple[int, int, int]] = {}  # partition → (start, end, first unindexed)
-    resets = []
-    for p, hw in high.items():
-        part = index.setdefault(p, PartitionIndex())
-        if hw < part.indexed_to:
-            # The log is shorter than what was indexed: the embedded broker restarted and lost
-            # its memory. Index it afresh; offsets now name other messages.
-            index[p] = part = PartitionIndex()
-            resets.append(p)
-        current = (
-            None
-            if part.running_max_ms is None
-            else int(grid.window_of(np.array([part.running_max_ms]))[0])
+    }
+    keys: list = []
+    values: list = []
+    after = dict(running)
+    for log in slices:
+        if not len(log):
+            continue
+        stamps = log.timestamps_ms
+        future = stamps > now_ms + max_skew_s * 1000
+        # A future timestamp counts as the smallest possible, so it cannot raise the maximum.
+        assignment = assign_windows(
+            grid, np.where(future, np.iinfo(np.int64).min, stamps), running.get(log.partition)
         )
-        own = part.ranges.get(window)
-        if current is not None and current > window:
-            first, nxt = own or (0, 0)
-            plans[p] = (first, nxt, nxt)
-        else:
-            start = own[0] if own else part.indexed_to
-            plans[p] = (start, hw, part.indexed_to)
-    slices = kafka.read({p: (start, end) for p, (start, end, _) in plans.items()})
+        event_window = np.where(future, assignment.log_window, grid.window_of(stamps))
+        after[log.partition] = assignment.running_max_ms
+        columns["kafka_partition"].append(np.full(len(log), log.partition, np.int32))
+        columns["kafka_offset"].append(log.offsets)
+        columns["timestamp_ms"].append(stamps)
+        columns["window_ms"].append(grid.starts_ms[assignment.log_window])
+        columns["event_window_ms"].append(grid.starts_ms[event_window])
+        columns["clock_reason"].extend(
+            f"Kafka timestamp {int(t) // 1000 - now_ms // 1000} s ahead of the ingest clock "
+            f"(more than {max_skew_s} s)"
+            if f
+            else None
+            for t, f in zip(stamps, future, strict=True)
+        )
+        keys.extend(log.keys)
+        values.extend(log.values)
+    n = len(values)
 
-    kept = []
-    ranges = {}
-    for p, (start, end, unindexed) in plans.items():
-        log = slices[p]
-        part = index[p]
-        new = log.offsets >= unindexed
-        assignment = assign_windows(grid, log.timestamps_ms[new], part.running_max_ms)
-        for w in np.unique(assignment.log_window):
-            offsets = log.offsets[new][assignment.log_window == w]
-            first, nxt = int(offsets[0]), int(offsets[-1]) + 1
-            if int(w) in part.ranges:
-                first = min(first, part.ranges[int(w)][0])
-                nxt = max(nxt, part.ranges[int(w)][1])
-            part.ranges[int(w)] = (first, nxt)
-        if new.any():
-            part.indexed_to = end
-            part.running_max_ms = assignment.running_max_ms
-        mine = ~new
-        mine[new] = assignment.log_window == window
-        kept.append(log.select(mine))
-        ranges[p] = part.ranges.get(window, (start, start))
-    return WindowRead(kept, index, ranges, resets)
+    def cat(name: str, dtype) -> np.ndarray:
+        return np.concatenate(columns[name]) if columns[name] else np.empty(0, dtype)
 
-
-def to_arrow(topic: str, grid: WindowGrid, window: int, slices: list[LogSlice]) -> pa.Table:
-    """The window's messages as the Arrow table raw_decode.sql reads (``raw_batch``)."""
-    offsets = np.concatenate([s.offsets for s in slices]) if slices else np.empty(0, np.int64)
-    stamps = np.concatenate([s.timestamps_ms for s in slices]) if slices else np.empty(0, np.int64)
-    return pa.table(
+    table = pa.table(
         {
-            "topic": pa.array([topic] * len(offsets), pa.string()),
-            "kafka_partition": pa.array(
-                np.concatenate([np.full(len(s), s.partition, np.int32) for s in slices])
-                if slices
-                else np.empty(0, np.int32)
-            ),
-            "kafka_offset": pa.array(offsets),
-            "timestamp_ms": pa.array(stamps),
-            "window_ms": pa.array(np.full(len(offsets), grid.starts_ms[window], np.int64)),
-            "event_window_ms": pa.array(grid.starts_ms[grid.window_of(stamps)]),
-            "message_key": pa.array([k for s in slices for k in s.keys], pa.binary()),
-            "message_value": pa.array([v for s in slices for v in s.values], pa.binary()),
+            "topic": pa.array([topic] * n, pa.string()),
+            "kafka_partition": pa.array(cat("kafka_partition", np.int32)),
+            "kafka_offset": pa.array(cat("kafka_offset", np.int64)),
+            "timestamp_ms": pa.array(cat("timestamp_ms", np.int64)),
+            "window_ms": pa.array(cat("window_ms", np.int64)),
+            "event_window_ms": pa.array(cat("event_window_ms", np.int64)),
+            "clock_reason": pa.array(columns["clock_reason"], pa.string()),
+            "message_key": pa.array(keys, pa.binary()),
+            "message_value": pa.array(values, pa.binary()),
         }
     )
+    return table, after
+
+
+def decode_batch(conn: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple]:
+    """Decode ``batch`` (see to_arrow) and append it to raw_events; returns its dead letters
+    as (topic, partition, offset, key, value, timestamp_ms, reason) tuples."""
+    conn.register("raw_batch", batch)
+    try:
+        conn.execute(sql.load("raw_decode"), {"max_skew_s": MAX_CLOCK_SKEW_S})
+    finally:
+        conn.unregister("raw_batch")
+    conn.execute("INSERT INTO raw_events BY NAME SELECT * FROM decoded_batch")
+    return conn.execute(
+        "SELECT topic, kafka_partition, kafka_offset, message_key, message_value, "
+        "epoch_ms(kafka_timestamp), dead_letter_reason FROM decoded_batch "
+        "WHERE dead_letter_reason IS NOT NULL ORDER BY kafka_partition, kafka_offset"
+    ).fetchall()
+
+
+def send_dead_letters(kafka: KafkaResource, letters: list[tuple]) -> None:
+    """Send dead letters (as decode_batch returns them) with their reason and source position
+    as headers. Called before the commit: a crash or a retried commit re-sends them
+    (at-least-once), never drops them."""
+    kafka.send_dead_letters(
+        [
+            (k or b"", v, ts, [("ozi-reason", r.encode()), ("ozi-source", f"{t}/{p}/{o}".encode())])
+            for t, p, o, k, v, ts, r in letters
+        ]
+    )
+
+
+def extend_index(conn: duckdb.DuckDBPyConnection, topic: str, batch: pa.Table) -> None:
+    """Widen kafka_offset_index with the batch's (partition, log window) offset ranges."""
+    conn.register("raw_batch", batch)
+    try:
+        conn.execute(
+            """CREATE OR REPLACE TEMP TABLE index_update AS
+               SELECT $topic AS topic, kafka_partition,
+                      make_timestamptz(window_ms * 1000) AS window_start,
+                      min(kafka_offset) AS first_offset, max(kafka_offset) + 1 AS next_offset
+               FROM raw_batch GROUP BY ALL""",
+            {"topic": topic},
+        )
+    finally:
+        conn.unregister("raw_batch")
+    conn.execute(
+        """CREATE OR REPLACE TEMP TABLE index_merged AS
+           SELECT u.topic, u.kafka_partition, u.window_start,
+                  least(u.first_offset, i.first_offset) AS first_offset,
+                  greatest(u.next_offset, i.next_offset) AS next_offset
+           FROM index_update u LEFT JOIN kafka_offset_index i
+             ON i.topic = u.topic AND i.kafka_partition = u.kafka_partition
+            AND i.window_start = u.window_start"""
+    )
+    conn.execute(
+        """DELETE FROM kafka_offset_index WHERE (topic, kafka_partition, window_start) IN
+           (SELECT (topic, kafka_partition, window_start) FROM index_merged)"""
+    )
+    conn.execute(
+        "INSERT INTO kafka_offset_index BY NAME "
+        "SELECT topic, kafka_partition, window_start, first_offset, next_offset FROM index_merged"
+    )
+
+
+def append_batch(
+    conn: duckdb.DuckDBPyConnection,
+    kafka: KafkaResource,
+    grid: WindowGrid,
+    slices: dict[int, LogSlice],
+    now_ms: int,
+) -> BatchResult:
+    """Append one batch read from the committed offsets on, and commit the new offsets with
+    it (the caller's transaction). Idempotent: offsets below the committed ones (a batch
+    another run already appended) are dropped; a gap above them is an error."""
+    done = stream.load_offsets(conn, stream.RAW, kafka.topic)
+    kept = []
+    for p, log in slices.items():
+        start = done.get(p, PartitionOffset()).next_offset
+        log = log.select(log.offsets >= start)
+        if len(log) and int(log.offsets[0]) != start:
+            raise WarehouseError(
+                f"partition {p}: batch starts at offset {int(log.offsets[0])}, committed is "
+                f"{start}; another writer moved the offsets"
+            )
+        kept.append(log)
+    running = {p: o.running_max_ms for p, o in done.items()}
+    batch, running = to_arrow(kafka.topic, grid, kept, running, now_ms, MAX_CLOCK_SKEW_S)
+    result = BatchResult(messages=batch.num_rows)
+    if batch.num_rows:
+        result.letters = decode_batch(conn, batch)
+        extend_index(conn, kafka.topic, batch)
+        log_windows = grid.window_of(batch.column("window_ms").to_numpy())
+        event_windows = grid.window_of(batch.column("event_window_ms").to_numpy())
+        result.windows = set(np.unique(log_windows).tolist())
+        result.late_windows = set(np.unique(event_windows[event_windows < log_windows]).tolist())
+    result.dead_lettered = len(result.letters)
+    for log in kept:
+        if len(log):
+            done[log.partition] = PartitionOffset(int(log.offsets[-1]) + 1, running[log.partition])
+    stream.save_offsets(conn, stream.RAW, kafka.topic, done)
+    send_dead_letters(kafka, result.letters)
+    return result
+
+
+def record_gaps(
+    conn: duckdb.DuckDBPyConnection, topic: str, gaps: list[tuple[int, int, int, str]]
+) -> None:
+    """Store lost offset ranges (partition, first, next, reason) and move the raw stage past
+    them."""
+    done = stream.load_offsets(conn, stream.RAW, topic)
+    now = datetime.now(UTC)
+    for p, first, nxt, reason in gaps:
+        conn.execute(
+            "INSERT INTO kafka_log_gaps VALUES ($t, $p, $f, $n, $r, $now)",
+            {"t": topic, "p": p, "f": first, "n": nxt, "r": reason, "now": now},
+        )
+        current = done.setdefault(p, PartitionOffset())
+        current.next_offset = max(current.next_offset, nxt)
+    stream.save_offsets(conn, stream.RAW, topic, done)
+
+
+@dataclass
+class CatchUp:
+    """What a raw catch-up read and wrote."""
+
+    messages: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    windows: set[int] = field(default_factory=set)
+    late_windows: set[int] = field(default_factory=set)
+    lost: int = 0  # offsets deleted by retention before they were read
+    high_watermarks: dict[int, int] = field(default_factory=dict)
+    committed: dict[int, int] = field(default_factory=dict)
+
+
+def catch_up(
+    context: dg.AssetExecutionContext,
+    kafka: KafkaResource,
+    warehouse: WarehouseResource,
+    grid: WindowGrid,
+) -> CatchUp:
+    """Read every partition from its committed offset to the high watermark seen now, batch by
+    batch, one lake transaction per batch.
+
+    Retention that deleted offsets before they were read is recorded in ``kafka_log_gaps`` and
+    logged with the count; a log shorter than the committed offsets (a broker that lost its
+    log) raises LogResetError instead of mixing two logs' offsets."""
+    summary = CatchUp()
+    high = kafka.high_watermarks()
+    if not high:
+        return summary
+    summary.high_watermarks = high
+    with warehouse.writer() as conn:  # the writer: it creates the lake on the first run
+        done = stream.load_offsets(conn, stream.RAW, kafka.topic)
+    for p, hw in high.items():
+        committed = done.get(p, PartitionOffset()).next_offset
+        if hw < committed:
+            raise LogResetError(
+                f"partition {p} of {kafka.topic}: the high watermark {hw} is below the "
+                f"committed offset {committed}: the broker lost the log Ozi read (an embedded "
+                "broker restarted?). Its offsets now name other messages, so Ozi will not mix "
+                "them: start a new lake (`make clean` or another OZI_HOME) or restore the log."
+            )
+    starts = kafka.log_starts()
+    gaps = [
+        (
+            p,
+            done.get(p, PartitionOffset()).next_offset,
+            starts[p],
+            "deleted by retention before it was read",
+        )
+        for p in high
+        if starts.get(p, 0) > done.get(p, PartitionOffset()).next_offset
+    ]
+    if gaps:
+        summary.lost = sum(nxt - first for _, first, nxt, _ in gaps)
+        context.log.warning(
+            f"{summary.lost} messages were deleted by retention before Ozi read them: "
+            + ", ".join(f"partition {p} offsets {a}..{b - 1}" for p, a, b, _ in gaps)
+        )
+        warehouse.write(Commit.of(context), lambda conn: record_gaps(conn, kafka.topic, gaps))
+        for p, _, nxt, _ in gaps:
+            done.setdefault(p, PartitionOffset()).next_offset = nxt
+    ranges = {p: (done.get(p, PartitionOffset()).next_offset, hw) for p, hw in high.items()}
+    for slices in kafka.batches(ranges, kafka.batch_messages):
+        now_ms = int(time.time() * 1000)
+        result = warehouse.write(
+            Commit.of(context),
+            lambda conn, s=slices, t=now_ms: append_batch(conn, kafka, grid, s, t),
+        )
+        summary.batches += 1
+        summary.messages += result.messages
+        summary.dead_lettered += result.dead_lettered
+        summary.windows |= result.windows
+        summary.late_windows |= result.late_windows
+    with warehouse.reader() as conn:
+        summary.committed = {
+            p: o.next_offset for p, o in stream.load_offsets(conn, stream.RAW, kafka.topic).items()
+        }
+    return summary
+
+
+def rebuild_window(
+    context: dg.AssetExecutionContext,
+    kafka: KafkaResource,
+    warehouse: WarehouseResource,
+    grid: WindowGrid,
+    window: int,
+) -> int:
+    """Replace the window's raw rows by its whole offset range read again, in one transaction;
+    returns the messages read. Raises WarehouseError when part of the range was deleted by
+    retention (the rows stay as they are: a rebuild never loses what the lake holds)."""
+    window_start = grid.start_of(grid.keys[window])
+    with warehouse.reader() as conn:
+        ranges = {
+            p: (first, nxt)
+            for p, first, nxt in conn.execute(
+                "SELECT kafka_partition, first_offset, next_offset FROM kafka_offset_index "
+                "WHERE topic = $t AND window_start = $w",
+                {"t": kafka.topic, "w": window_start},
+            ).fetchall()
+        }
+    if ranges:
+        starts = kafka.log_starts()
+        gone = {p: r for p, r in ranges.items() if starts.get(p, 0) > r[0]}
+        if gone:
+            raise WarehouseError(
+                f"window {grid.keys[window]}: offsets {gone} are partly deleted by retention; "
+                "its raw rows are kept as they are instead of being rebuilt"
+            )
+
+    def work(conn: duckdb.DuckDBPyConnection) -> int:
+        before = {
+            row
+            for row in conn.execute(
+                "SELECT topic, kafka_partition, kafka_offset FROM dead_letters "
+                "WHERE window_start = $w",
+                {"w": window_start},
+            ).fetchall()
+        }
+        conn.execute("DELETE FROM raw_events WHERE window_start = $w", {"w": window_start})
+        messages = 0
+        letters = []
+        for slices in kafka.batches(ranges, kafka.batch_messages):
+            batch, _ = to_arrow(
+                kafka.topic,
+                grid,
+                list(slices.values()),
+                {},
+                int(time.time() * 1000),
+                MAX_CLOCK_SKEW_S,
+            )
+            # Offsets keep the window the index gave them.
+            batch = batch.set_column(
+                batch.schema.get_field_index("window_ms"),
+                "window_ms",
+                pa.array(np.full(batch.num_rows, grid.starts_ms[window], np.int64)),
+            )
+            messages += batch.num_rows
+            letters += decode_batch(conn, batch)
+        send_dead_letters(kafka, [x for x in letters if tuple(x[:3]) not in before])
+        return messages
+
+    return warehouse.write(Commit.of(context), work)
+
+
+def report_windows(
+    context: dg.AssetExecutionContext,
+    keys: list[dg.AssetKey],
+    grid: WindowGrid,
+    windows: set[int],
+    metadata: dict,
+) -> None:
+    """Record a materialization of ``keys`` for every window a run changed besides its own
+    partition, so the UI shows each window's latest change."""
+    own = context.partition_key
+    for w in sorted(windows):
+        if grid.keys[w] == own:
+            continue
+        for key in keys:
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=key,
+                    partition=grid.keys[w],
+                    description=f"changed by the run for window {own}",
+                    metadata=metadata,
+                )
+            )
 
 
 @dg.asset(
@@ -168,86 +413,41 @@ def to_arrow(topic: str, grid: WindowGrid, window: int, slices: list[LogSlice]) 
 def farcaster_events(
     context: dg.AssetExecutionContext, kafka: KafkaResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """Every Kafka message of the window, exact bytes with topic, partition, offset, timestamp
-    and key (table ``raw_events``). Messages that are not well-formed protocol messages stay
-    here with a ``dead_letter_reason`` (view ``dead_letters``) and are sent once to the
-    dead-letter topic. Source: the Farcaster event topic."""
+    """Every Kafka message, exact bytes with topic, partition, offset, timestamp and key
+    (table ``raw_events``). Messages that cannot be used stay here with a
+    ``dead_letter_reason`` (view ``dead_letters``) and are sent to the dead-letter topic.
+    Appends the new messages (committed offset → high watermark); a rebuild run also reads
+    the window's whole offset range again. Source: the Farcaster event topic."""
     started = time.perf_counter()
     grid = window_grid()
-    window_key = context.partition_key
-    window = grid.index_of(window_key)
-    window_start = grid.start_of(window_key)
-
-    def work(conn: duckdb.DuckDBPyConnection) -> tuple[WindowRead, pa.Table, list, tuple]:
-        index = load_index(conn, kafka.topic, grid)
-        read = read_window(kafka, grid, window, index)
-        for p in read.log_resets:
-            context.log.warning(f"partition {p}: the log restarted below the indexed offsets")
-        batch = to_arrow(kafka.topic, grid, window, read.slices)
-        conn.register("raw_batch", batch)
-        before = {
-            row[0:3]
-            for row in conn.execute(
-                "SELECT topic, kafka_partition, kafka_offset, 1 FROM dead_letters "
-                "WHERE window_start = $w",
-                {"w": window_start},
-            ).fetchall()
-        }
-        conn.execute("DELETE FROM raw_events WHERE window_start = $w", {"w": window_start})
-        conn.execute(sql.load("raw_decode"))
-        save_index(conn, kafka.topic, grid, read.index)
-        letters = conn.execute(
-            "SELECT topic, kafka_partition, kafka_offset, message_key, message_value, "
-            "epoch_ms(kafka_timestamp), reason FROM dead_letters WHERE window_start = $w "
-            "ORDER BY kafka_partition, kafka_offset",
-            {"w": window_start},
-        ).fetchall()
-        new_letters = [
-            (
-                k or b"",
-                v,
-                ts,
-                [("ozi-reason", r.encode()), ("ozi-source", f"{t}/{p}/{o}".encode())],
-            )
-            for t, p, o, k, v, ts, r in letters
-            if (t, p, o) not in before
-        ]
-        # Sent before the commit: a crash or a retried commit re-sends them (at-least-once),
-        # never drops them.
-        kafka.send_dead_letters(new_letters)
-        stats = conn.execute(
-            "SELECT count(*), count(dead_letter_reason), "
-            "count(*) FILTER (WHERE event_window_start < window_start) "
-            "FROM raw_events WHERE window_start = $w",
-            {"w": window_start},
-        ).fetchone()
-        conn.unregister("raw_batch")
-        assert stats is not None  # an aggregate query always returns a row
-        return read, batch, new_letters, stats
-
-    read, batch, new_letters, stats = warehouse.write(Commit.of(context), work)
-    read_count, dead, late = stats
-    late_windows = sorted(
-        {
-            grid.keys[w]
-            for w in grid.window_of(batch.column("timestamp_ms").to_numpy())
-            if w < window
-        }
+    window = grid.index_of(context.partition_key)
+    summary = catch_up(context, kafka, warehouse, grid)
+    rebuilt = None
+    if stream.run_mode(context) == stream.REBUILD:
+        rebuilt = rebuild_window(context, kafka, warehouse, grid, window)
+    report_windows(
+        context,
+        [context.asset_key],
+        grid,
+        summary.windows,
+        {"messages_appended": dg.MetadataValue.int(summary.messages)},
     )
-    return dg.MaterializeResult(
-        metadata={
-            "messages": dg.MetadataValue.int(read_count),
-            "decoded": dg.MetadataValue.int(read_count - dead),
-            "dead_lettered": dg.MetadataValue.int(dead),
-            "dead_letters_sent": dg.MetadataValue.int(len(new_letters)),
-            "late_messages": dg.MetadataValue.int(late),
-            "late_windows": dg.MetadataValue.json(late_windows),
-            "offset_ranges": dg.MetadataValue.json(
-                {str(p): list(r) for p, r in sorted(read.offset_ranges.items())}
-            ),
-            "indexed_to": dg.MetadataValue.json(
-                {str(p): part.indexed_to for p, part in sorted(read.index.items())}
-            ),
-            "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
-        }
-    )
+    metadata = {
+        "mode": dg.MetadataValue.text(stream.run_mode(context)),
+        "messages_appended": dg.MetadataValue.int(summary.messages),
+        "dead_lettered": dg.MetadataValue.int(summary.dead_lettered),
+        "batches": dg.MetadataValue.int(summary.batches),
+        "windows_appended_to": dg.MetadataValue.json(sorted(grid.keys[w] for w in summary.windows)),
+        "late_windows": dg.MetadataValue.json(sorted(grid.keys[w] for w in summary.late_windows)),
+        "lost_to_retention": dg.MetadataValue.int(summary.lost),
+        "committed_offsets": dg.MetadataValue.json(
+            {str(p): o for p, o in sorted(summary.committed.items())}
+        ),
+        "high_watermarks": dg.MetadataValue.json(
+            {str(p): o for p, o in sorted(summary.high_watermarks.items())}
+        ),
+        "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
+    }
+    if rebuilt is not None:
+        metadata["window_messages_reread"] = dg.MetadataValue.int(rebuilt)
+    return dg.MaterializeResult(metadata=metadata)

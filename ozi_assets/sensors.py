@@ -1,52 +1,50 @@
-"""Near-real-time runs: a sensor that watches the event topic and requests a run for each
-window with new messages.
+"""Near-real-time runs: sensors that compare how far the log and each stage have come and
+request incremental runs.
 
-The decision is a pure function, ``plan_runs``, of the cursor and the messages that arrived
-since; the sensor only reads Kafka and turns the plan into run requests. The cursor (stored by
-Dagster, so it survives restarts) holds, per Kafka partition, the next offset to look at and
-the running maximum timestamp that assigns offsets to windows (see windows.py).
+``kafka_window_sensor`` compares the topic's high watermarks with the offsets the stages
+committed in the lake (no message is read, so a tick costs the same at any backlog) and
+requests an incremental ``ingest_job`` run when enough messages wait or the oldest has waited
+long enough. ``embedding_sensor`` compares the embeddings stage with clean/casts and requests
+``embed_job`` runs, so vectors catch up in their own lane. Both say why they skip, with the lag
+per Kafka partition, and report the lag to Dagster as asset observations.
+
+The decision is a pure function, ``plan_run``, of the lag, the cursor and the clock.
 """
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import dagster as dg
 import numpy as np
 
-from ozi_assets.jobs import ingest_job
+from ozi_assets import stream
+from ozi_assets.embeddings import embedding_lag
+from ozi_assets.jobs import embed_job, ingest_job
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
-from ozi_resources.windows import WindowGrid, assign_windows
+from ozi_resources.warehouse import WarehouseResource
+from ozi_resources.windows import WindowGrid
 
 MIN_MESSAGES = 200  # request at once when this many messages wait…
-MAX_DELAY_S = 3.0  # …or when the oldest waiting message was seen this long ago
-AGGREGATE_KEYS = [
-    dg.AssetKey(["aggregates", name])
-    for name in (
-        "hourly_activity",
-        "top_authors",
-        "most_replied_to",
-        "top_terms",
-        "cast_engagement",
-    )
-]
+MAX_DELAY_S = 2.0  # …or when the first of them was seen this long ago
+OBSERVE_EVERY_S = 10.0  # lag observations at most this often (each is an event in the log)
 
 
 @dataclass
 class SensorCursor:
-    """What the sensor has seen: next offset and running max timestamp per Kafka partition,
-    and messages counted but not yet covered by a requested run."""
+    """What a sensor remembers between ticks (stored by Dagster, so it survives restarts)."""
 
-    offsets: dict[str, int] = field(default_factory=dict)
-    running_max_ms: dict[str, int | None] = field(default_factory=dict)
-    pending: dict[str, int] = field(default_factory=dict)  # window key → messages
-    late: list[str] = field(default_factory=list)  # windows that got late messages
-    pending_since: float | None = None
+    pending_since: float | None = None  # when a lag above 0 was first seen
+    observed_at: float = 0.0  # when the lag was last reported
+    observed_lag: int = -1
 
     @classmethod
     def parse(cls, text: str | None) -> "SensorCursor":
-        return cls(**json.loads(text)) if text else cls()
+        try:
+            return cls(**json.loads(text)) if text else cls()
+        except (TypeError, ValueError):
+            return cls()  # a cursor from an older version: start afresh
 
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -55,121 +53,215 @@ class SensorCursor:
 @dataclass(frozen=True)
 class RunPlan:
     cursor: SensorCursor
-    windows: list[str]  # run the whole pipeline for these
-    late_windows: list[str]  # refresh only the aggregates of these
-    reason: str  # what was seen, for the sensor's tick (skip reason when nothing is run)
+    run: bool
+    reason: str  # what was seen: the skip reason, or the run's description
+    observe: bool  # report the lag to Dagster this tick
 
 
-def plan_runs(
+def describe(lag: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in sorted(lag.items()))
+
+
+def plan_run(
     cursor: SensorCursor,
-    arrived: dict[int, tuple[np.ndarray, np.ndarray]],
-    grid: WindowGrid,
+    lag: dict[str, int],
     now: float,
+    queued: bool,
     min_messages: int = MIN_MESSAGES,
     max_delay_s: float = MAX_DELAY_S,
 ) -> RunPlan:
-    """Fold newly arrived messages into the cursor and decide which windows to run.
+    """Decide whether to request a run.
 
-    ``arrived`` maps a Kafka partition to (offsets, timestamps in Unix ms) of the messages
-    read since the cursor. Runs are requested when at least ``min_messages`` wait or the
-    oldest waiting batch was seen ``max_delay_s`` seconds ago; otherwise the cursor keeps
-    counting. Late messages also ask for their own window's aggregates to be refreshed.
-    """
-    new = SensorCursor(
-        offsets=dict(cursor.offsets),
-        running_max_ms=dict(cursor.running_max_ms),
-        pending=dict(cursor.pending),
-        late=list(cursor.late),
-        pending_since=cursor.pending_since,
+    ``lag`` maps a name (a Kafka partition, or a stage) to messages waiting; ``queued`` is
+    True when a requested run has not started yet (it will read everything up to the high
+    watermark when it starts, so another request would only repeat it)."""
+    total = sum(lag.values())
+    new = SensorCursor(cursor.pending_since, cursor.observed_at, cursor.observed_lag)
+    observe = total != cursor.observed_lag and (
+        total == 0 or now - cursor.observed_at >= OBSERVE_EVERY_S
     )
-    arrived_count = 0
-    for partition, (offsets, stamps) in arrived.items():
-        if len(offsets) == 0:
-            continue
-        p = str(partition)
-        assignment = assign_windows(grid, stamps, new.running_max_ms.get(p))
-        new.offsets[p] = int(offsets[-1]) + 1
-        new.running_max_ms[p] = assignment.running_max_ms
-        for w in assignment.log_window.tolist():
-            new.pending[grid.keys[w]] = new.pending.get(grid.keys[w], 0) + 1
-        late = assignment.event_window < assignment.log_window
-        new.late = sorted(set(new.late) | {grid.keys[w] for w in assignment.event_window[late]})
-        arrived_count += len(offsets)
-    if arrived_count and new.pending_since is None:
+    if observe:
+        new.observed_at, new.observed_lag = now, total
+    if total == 0:
+        new.pending_since = None
+        return RunPlan(new, False, "caught up: lag 0 on every partition", observe)
+    if new.pending_since is None:
         new.pending_since = now
-    waiting = sum(new.pending.values())
-    if waiting == 0:
-        return RunPlan(new, [], [], "no new messages since the last run request (lag 0)")
-    age = now - (new.pending_since or now)
-    summary = ", ".join(f"{w}: {n}" for w, n in sorted(new.pending.items()))
-    if waiting < min_messages and age < max_delay_s:
+    waited = now - new.pending_since
+    if queued:
+        return RunPlan(
+            new, False, f"lag {total} ({describe(lag)}); a requested run is queued", observe
+        )
+    if total < min_messages and waited < max_delay_s:
         return RunPlan(
             new,
-            [],
-            [],
-            f"{waiting} new messages wait ({summary}); running at {min_messages} messages "
-            f"or after {max_delay_s:.0f}s (waited {age:.1f}s)",
+            False,
+            f"lag {total} ({describe(lag)}); running at {min_messages} messages or after "
+            f"{max_delay_s:.0f}s (waited {waited:.1f}s)",
+            observe,
         )
-    windows = sorted(new.pending)
-    late = [w for w in new.late if w not in new.pending]
-    done = SensorCursor(new.offsets, new.running_max_ms, {}, [], None)
-    return RunPlan(done, windows, late, f"{waiting} new messages ({summary})")
+    new.pending_since = None
+    return RunPlan(new, True, f"lag {total} ({describe(lag)})", observe)
 
 
-def _queued(instance: dg.DagsterInstance, window: str) -> bool:
-    """True when a run of the window waits in the queue: it will read everything up to the
-    high watermark when it starts, so another request would only repeat it."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(
-            job_name=ingest_job.name,
-            statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
-            tags={"dagster/partition": window},
-        ),
-        limit=1,
+def label_window(grid: WindowGrid, running_max_ms: list[int | None], now: float) -> str:
+    """The partition an incremental run is labelled with: the window of the newest timestamp
+    the raw stage has seen, or of the clock when it has seen none (clamped into the grid)."""
+    known = [m for m in running_max_ms if m is not None]
+    stamp = max(known) if known else int(now * 1000)
+    return grid.keys[int(grid.window_of(np.array([stamp]))[0])]
+
+
+def _waiting(instance: dg.DagsterInstance | None, job_name: str) -> bool:
+    if instance is None:
+        return False
+    return bool(
+        instance.get_runs(
+            filters=dg.RunsFilter(
+                job_name=job_name,
+                statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
+            ),
+            limit=1,
+        )
     )
-    return bool(runs)
+
+
+def stream_lag(
+    kafka: KafkaResource, warehouse: WarehouseResource
+) -> tuple[dict[str, int], list[int | None]]:
+    """Messages waiting per Kafka partition (high watermark − the raw stage's committed offset)
+    and per later stage (its offsets behind the stage before it), and the raw stage's running
+    maxima. Reads no message."""
+    high = kafka.high_watermarks()
+    stages: dict[str, stream.Offsets] = {}
+    if warehouse.exists():
+        with warehouse.reader() as conn:
+            for stage in (stream.RAW, *stream.CLEAN_STAGES, stream.AGGREGATES):
+                stages[stage] = stream.load_offsets(conn, stage, kafka.topic)
+    raw = stages.get(stream.RAW, {})
+    lag = {
+        f"partition {p}": max(hw - raw.get(p, stream.PartitionOffset()).next_offset, 0)
+        for p, hw in high.items()
+    }
+    clean = {
+        p: stream.PartitionOffset(
+            min(stages[s].get(p, stream.PartitionOffset()).next_offset for s in stream.CLEAN_STAGES)
+        )
+        for p in raw
+    }
+    for stage in (*stream.CLEAN_STAGES, stream.AGGREGATES):
+        upstream = clean if stage == stream.AGGREGATES else raw
+        behind = sum(stream.lag(stages.get(stage, {}), upstream).values())
+        if behind:
+            lag[stage] = behind
+    return lag, [o.running_max_ms for o in raw.values()]
 
 
 @dg.sensor(
     job=ingest_job,
+    minimum_interval_seconds=1,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Compares the topic's high watermarks with the offsets the stages committed "
+    "and requests an incremental run when messages wait; reports consumer lag.",
+)
+def kafka_window_sensor(
+    context: dg.SensorEvaluationContext, kafka: KafkaResource, warehouse: WarehouseResource
+):
+    cursor = SensorCursor.parse(context.cursor)
+    lag, running = stream_lag(kafka, warehouse)
+    if not lag:
+        return dg.SkipReason(f"topic {kafka.topic} does not exist yet: nothing produced")
+    now = time.time()
+    plan = plan_run(cursor, lag, now, _waiting(context.instance, ingest_job.name))
+    context.update_cursor(plan.cursor.dump())
+    events = []
+    if plan.observe:
+        events.append(
+            dg.AssetObservation(
+                asset_key=["raw", "farcaster_events"],
+                metadata={
+                    "consumer_lag": dg.MetadataValue.int(sum(lag.values())),
+                    "lag_by_partition": dg.MetadataValue.json(lag),
+                },
+            )
+        )
+    if not plan.run:
+        if events:
+            return dg.SensorResult(asset_events=events, skip_reason=plan.reason)
+        return dg.SkipReason(plan.reason)
+    window = label_window(window_grid(), running, now)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"incremental@{now:.3f}",
+                partition_key=window,
+                tags={
+                    stream.MODE_TAG: stream.INCREMENTAL,
+                    "ozi/trigger": "new messages",
+                    "ozi/lag": json.dumps(lag, sort_keys=True),
+                },
+            )
+        ],
+        asset_events=events,
+    )
+
+
+@dg.sensor(
+    job=embed_job,
     minimum_interval_seconds=2,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a run for each window with new Kafka messages (micro-batches), and "
-    "an aggregates refresh for windows that received late messages.",
+    description="Requests an embeddings run when casts are waiting for vectors; reports the "
+    "embedding lag (casts and seconds behind).",
 )
-def kafka_window_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
+def embedding_sensor(
+    context: dg.SensorEvaluationContext, kafka: KafkaResource, warehouse: WarehouseResource
+):
+    if not warehouse.exists():
+        return dg.SkipReason("no lake yet: nothing ingested")
     cursor = SensorCursor.parse(context.cursor)
-    high = kafka.high_watermarks()
-    if not high:
-        return dg.SkipReason(f"topic {kafka.topic} does not exist yet: nothing produced")
-    ranges = {p: (cursor.offsets.get(str(p), 0), hw) for p, hw in high.items()}
-    lag = sum(max(end - start, 0) for start, end in ranges.values())
-    arrived = {p: (log.offsets, log.timestamps_ms) for p, log in kafka.read(ranges).items()}
-    plan = plan_runs(cursor, arrived, window_grid(), time.time())
+    with warehouse.reader() as conn:
+        lag = embedding_lag(conn, kafka.topic)
+        raw = stream.load_offsets(conn, stream.RAW, kafka.topic)
+    now = time.time()
+    plan = plan_run(
+        cursor,
+        {"casts": lag.casts},
+        now,
+        _waiting(context.instance, embed_job.name),
+        min_messages=1,
+        max_delay_s=0.0,
+    )
     context.update_cursor(plan.cursor.dump())
-    if not plan.windows:
-        return dg.SkipReason(f"{plan.reason}; consumer lag {lag}")
-    requests = []
-    offsets_tag = json.dumps(plan.cursor.offsets, sort_keys=True)
-    for window in plan.windows:
-        if context.instance and _queued(context.instance, window):
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{window}@{offsets_tag}",
-                partition_key=window,
-                tags={"ozi/trigger": "new messages", "ozi/offsets": offsets_tag},
+    events = []
+    if plan.observe:
+        events.append(
+            dg.AssetObservation(
+                asset_key=["embeddings", "casts"],
+                metadata={
+                    "lag_casts": dg.MetadataValue.int(lag.casts),
+                    "lag_seconds": dg.MetadataValue.float(lag.seconds),
+                },
             )
         )
-    for window in plan.late_windows:
-        requests.append(
+    if not plan.run:
+        reason = plan.reason.replace("casts", "casts waiting for vectors")
+        if events:
+            return dg.SensorResult(asset_events=events, skip_reason=reason)
+        return dg.SkipReason(reason)
+    window = label_window(window_grid(), [o.running_max_ms for o in raw.values()], now)
+    return dg.SensorResult(
+        run_requests=[
             dg.RunRequest(
-                run_key=f"late:{window}@{offsets_tag}",
+                run_key=f"embed@{now:.3f}",
                 partition_key=window,
-                asset_selection=AGGREGATE_KEYS,
-                tags={"ozi/trigger": "late messages"},
+                tags={
+                    stream.MODE_TAG: stream.INCREMENTAL,
+                    "ozi/trigger": "casts waiting for vectors",
+                    "ozi/lag": json.dumps(
+                        {"casts": lag.casts, "seconds": lag.seconds}, sort_keys=True
+                    ),
+                },
             )
-        )
-    if not requests:
-        return dg.SkipReason(f"{plan.reason}; runs for those windows are already queued")
-    return dg.SensorResult(run_requests=requests)
+        ],
+        asset_events=events,
+    )

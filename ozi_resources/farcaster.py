@@ -18,8 +18,9 @@ source attached that the protocol message does not carry (the author's username,
 root, the source's engagement counters). Clean tables prefer protocol fields and fall back to
 hydrated ones, so a real hub stream (no ``hydrated``) and the sample replay share one path.
 
-The Kafka key is the message hash for casts and reactions, and the fid for user data, so every
-version of one object lands on one Kafka partition, in order.
+The Kafka key is the message's fid (``fid_key``), as the hubs shard messages: every message of
+one user, an add and the remove that cancels it included, lands on one Kafka partition, in
+order.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ class Event:
     value: bytes
     timestamp_ms: int
     message_type: str
+
+
+def fid_key(fid: int) -> bytes:
+    """The Kafka key of a message from ``fid``: its decimal digits."""
+    return str(fid).encode()
 
 
 def to_farcaster_time(unix_ms: int) -> int:
@@ -222,14 +228,14 @@ def sample_events(casts: list[dict], users: list[dict]) -> list[Event]:
         profiles.setdefault(record["author"]["fid"], record["author"])
     for fid in sorted(profiles):
         for message in profile_messages(profiles[fid], start_ms):
-            events.append(Event(str(fid).encode(), encode(message), start_ms, USER_DATA_ADD))
+            events.append(Event(fid_key(fid), encode(message), start_ms, USER_DATA_ADD))
     for record in casts:
         if record["text"].startswith(RECAST_PREFIX):
             message, msg_type = recast_message(record, fid_by_hash), REACTION_ADD
         else:
             message, msg_type = cast_message(record), CAST_ADD
         events.append(
-            Event(record["hash"].encode(), encode(message), record["timestamp"], msg_type)
+            Event(fid_key(record["author"]["fid"]), encode(message), record["timestamp"], msg_type)
         )
     # Stable sort: profiles (stamped first) keep their fid order; ties among casts keep file order.
     events.sort(key=lambda e: e.timestamp_ms)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,14 +19,16 @@ import dagster as dg
 import numpy as np
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import OffsetOutOfRangeError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 from pydantic import Field
 
 from ozi_resources import broker
 from ozi_resources.farcaster import Event
 
-READ_TIMEOUT_S = 60.0
+READ_TIMEOUT_S = 60.0  # for the high watermark only
+IDLE_TIMEOUT_S = 30.0  # a read fails after this long without a message
+BATCH_MESSAGES = 50_000  # messages a batch: bounds memory, one lake transaction each
 
 
 class KafkaReadError(RuntimeError):
@@ -49,6 +51,17 @@ class LogSlice:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    @staticmethod
+    def concat(slices: list[LogSlice]) -> LogSlice:
+        """Consecutive slices of one partition as one."""
+        return LogSlice(
+            slices[0].partition,
+            np.concatenate([s.offsets for s in slices]),
+            np.concatenate([s.timestamps_ms for s in slices]),
+            [k for s in slices for k in s.keys],
+            [v for s in slices for v in s.values],
+        )
 
     def select(self, mask: np.ndarray) -> LogSlice:
         """The messages where ``mask`` is True."""
@@ -73,6 +86,11 @@ class KafkaResource(dg.ConfigurableResource):
     topic: str = Field(default="farcaster.events", description="Topic of protocol messages.")
     dlq_topic: str = Field(default="farcaster.events.dlq", description="Dead-letter topic.")
     num_partitions: int = Field(default=3, description="Partitions of topics Ozi creates.")
+    batch_messages: int = Field(
+        default=BATCH_MESSAGES,
+        description="Messages a stage reads and commits at a time (bounds memory and the "
+        "work a crash can lose).",
+    )
 
     def bootstrap(self) -> str:
         """The address to connect to; raises BrokerError when the embedded broker is down."""
@@ -104,6 +122,8 @@ class KafkaResource(dg.ConfigurableResource):
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
             client_id="ozi-reader",
+            # Never jump to another offset on its own: a deleted offset must be an error.
+            auto_offset_reset="none",
         )
 
     def partitions(self, topic: str | None = None) -> list[int]:
@@ -118,7 +138,8 @@ class KafkaResource(dg.ConfigurableResource):
         """{partition: high watermark}, the offset the next message will get.
 
         Read from a fetch response: the embedded broker's ListOffsets(latest) is only a lower
-        bound, so the consumer seeks one before that bound and polls.
+        bound, so the consumer seeks one before that bound and polls (one record batch a
+        partition, whatever the backlog).
         """
         topic = topic or self.topic
         consumer = self._consumer()
@@ -138,60 +159,107 @@ class KafkaResource(dg.ConfigurableResource):
         finally:
             consumer.close()
 
-    def read(
-        self, ranges: dict[int, tuple[int, int]], topic: str | None = None
-    ) -> dict[int, LogSlice]:
-        """Read ``{partition: (start, end)}`` offset ranges (end exclusive) of the topic.
+    def log_starts(self, topic: str | None = None) -> dict[int, int]:
+        """{partition: log start offset}, the oldest offset still readable (above 0 once
+        retention deleted older segments)."""
+        topic = topic or self.topic
+        consumer = self._consumer()
+        try:
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+            return {tp.partition: int(o) for tp, o in consumer.beginning_offsets(tps).items()}
+        finally:
+            consumer.close()
 
-        Returns one LogSlice a partition. Raises KafkaReadError when offsets below ``end`` do not
-        arrive within the read timeout (end past the high watermark, or a broker that lost
-        them).
+    def batches(
+        self,
+        ranges: dict[int, tuple[int, int]],
+        max_messages: int = BATCH_MESSAGES,
+        topic: str | None = None,
+    ) -> Iterator[dict[int, LogSlice]]:
+        """Read ``{partition: (start, end)}`` offset ranges (end exclusive) batch by batch.
+
+        Each batch holds at most ``max_messages`` messages in all and, per partition, the
+        consecutive offsets after the previous batch's; every partition appears in every batch
+        (possibly empty). One consumer serves all batches. There is no deadline on the whole
+        read, only an inactivity timeout: KafkaReadError when no message arrives for
+        ``IDLE_TIMEOUT_S`` while offsets below ``end`` are missing (end past the high
+        watermark, a broker that lost them), or when an offset is out of the log's range
+        (deleted by retention: the consumer never jumps elsewhere on its own).
         """
         topic = topic or self.topic
         wanted = {p: r for p, r in ranges.items() if r[1] > r[0]}
-        out = {p: LogSlice(p, np.empty(0, np.int64), np.empty(0, np.int64), [], []) for p in ranges}
         if not wanted:
-            return out
+            return
         consumer = self._consumer()
-        cols: dict[int, tuple[list[int], list[int], list, list]] = {
-            p: ([], [], [], []) for p in wanted
-        }
         try:
             tps = {p: TopicPartition(topic, p) for p in wanted}
             consumer.assign(list(tps.values()))
             for p, (start, _) in wanted.items():
                 consumer.seek(tps[p], start)
             pending = set(wanted)
-            deadline = time.monotonic() + READ_TIMEOUT_S
             while pending:
-                if time.monotonic() > deadline:
-                    missing = {p: (consumer.position(tps[p]), wanted[p][1]) for p in pending}
-                    raise KafkaReadError(f"{topic}: offsets {missing} did not arrive in time")
-                for tp, records in consumer.poll(timeout_ms=500).items():
-                    p = tp.partition
-                    if p not in pending:
-                        continue
-                    end = wanted[p][1]
-                    offsets, stamps, keys, values = cols[p]
-                    for record in records:
-                        if record.offset >= end:
-                            break
-                        offsets.append(record.offset)
-                        stamps.append(record.timestamp)
-                        keys.append(record.key)
-                        values.append(record.value)
-                    position = consumer.position(tp)
-                    if (position is not None and position >= end) or (
-                        offsets and offsets[-1] >= end - 1
-                    ):
-                        pending.discard(p)
-                        consumer.pause(tp)
+                cols: dict[int, tuple[list[int], list[int], list, list]] = {
+                    p: ([], [], [], []) for p in ranges
+                }
+                taken = 0
+                last_progress = time.monotonic()
+                while pending and taken < max_messages:
+                    if time.monotonic() - last_progress > IDLE_TIMEOUT_S:
+                        missing = {p: (consumer.position(tps[p]), wanted[p][1]) for p in pending}
+                        raise KafkaReadError(
+                            f"{topic}: no message for {IDLE_TIMEOUT_S:.0f}s while offsets "
+                            f"{missing} (position, end) are missing"
+                        )
+                    try:
+                        polled = consumer.poll(
+                            timeout_ms=500, max_records=max(max_messages - taken, 1)
+                        )
+                    except OffsetOutOfRangeError as err:
+                        raise KafkaReadError(
+                            f"{topic}: offsets out of the log's range (deleted by retention?): "
+                            f"{err}"
+                        ) from err
+                    for tp, records in polled.items():
+                        p = tp.partition
+                        if p not in pending:
+                            continue
+                        end = wanted[p][1]
+                        offsets, stamps, keys, values = cols[p]
+                        for record in records:
+                            if record.offset >= end:
+                                break
+                            offsets.append(record.offset)
+                            stamps.append(record.timestamp)
+                            keys.append(record.key)
+                            values.append(record.value)
+                            taken += 1
+                        if records:
+                            last_progress = time.monotonic()
+                        position = consumer.position(tp)
+                        if (position is not None and position >= end) or (
+                            offsets and offsets[-1] >= end - 1
+                        ):
+                            pending.discard(p)
+                            consumer.pause(tp)
+                yield {
+                    p: LogSlice(
+                        p, np.array(offsets, np.int64), np.array(stamps, np.int64), keys, values
+                    )
+                    for p, (offsets, stamps, keys, values) in cols.items()
+                }
         finally:
             consumer.close()
-        for p, (offsets, stamps, keys, values) in cols.items():
-            out[p] = LogSlice(
-                p, np.array(offsets, np.int64), np.array(stamps, np.int64), keys, values
-            )
+
+    def read(
+        self, ranges: dict[int, tuple[int, int]], topic: str | None = None
+    ) -> dict[int, LogSlice]:
+        """Read ``{partition: (start, end)}`` offset ranges whole (end exclusive): one LogSlice
+        a partition. For small ranges (tests, a sensor); large reads go through
+        :meth:`batches`. Raises KafkaReadError as :meth:`batches` does."""
+        out = {p: LogSlice(p, np.empty(0, np.int64), np.empty(0, np.int64), [], []) for p in ranges}
+        for batch in self.batches(ranges, max_messages=10**12, topic=topic):
+            for p, log in batch.items():
+                out[p] = LogSlice.concat([out[p], log])
         return out
 
     def _producer(self) -> KafkaProducer:

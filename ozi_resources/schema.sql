@@ -12,12 +12,28 @@ CREATE TABLE IF NOT EXISTS kafka_offset_index (
     first_offset    BIGINT      NOT NULL,
     next_offset     BIGINT      NOT NULL  -- exclusive
 );  -- key: (topic, kafka_partition, window_start)
-CREATE TABLE IF NOT EXISTS kafka_index_state (
+-- How far each stage has consumed the log: for every Kafka partition, offsets below
+-- next_offset are done (raw: read into raw_events; the others: folded in from the stage
+-- before). Written in the same transaction as the stage's rows, so a crash re-does at most the
+-- batch that did not commit, and never does one twice. See ozi_assets/stream.py.
+CREATE TABLE IF NOT EXISTS stage_offsets (
+    stage           VARCHAR NOT NULL,  -- raw | clean/casts | clean/reactions | clean/users | aggregates | embeddings
     topic           VARCHAR NOT NULL,
     kafka_partition INTEGER NOT NULL,
-    indexed_to      BIGINT  NOT NULL,  -- offsets below this have a window
-    running_max_ms  BIGINT            -- running maximum of message timestamps there
-);  -- key: (topic, kafka_partition)
+    next_offset     BIGINT  NOT NULL,
+    running_max_ms  BIGINT             -- raw: running maximum of timestamps below next_offset
+);  -- key: (stage, topic, kafka_partition)
+-- Offsets that could not be read: deleted by retention before Ozi read them, or lost when the
+-- log was reset (the embedded broker restarted). Counted, never silently skipped.
+CREATE TABLE IF NOT EXISTS kafka_log_gaps (
+    topic           VARCHAR     NOT NULL,
+    kafka_partition INTEGER     NOT NULL,
+    first_offset    BIGINT      NOT NULL,
+    next_offset     BIGINT      NOT NULL,  -- exclusive; next_offset - first_offset messages lost
+    reason          VARCHAR     NOT NULL,
+    detected_at     TIMESTAMPTZ NOT NULL
+);
+DROP TABLE IF EXISTS kafka_index_state;
 
 -- raw stage: every message of the log, bytes exactly as received.
 CREATE TABLE IF NOT EXISTS raw_events (
@@ -167,6 +183,8 @@ CREATE OR REPLACE VIEW decoded_messages AS
 SELECT decode(message_value)::JSON AS msg,
        message_type,
        (kafka_partition::BIGINT << 40) + kafka_offset AS source_position,
+       kafka_partition,
+       kafka_offset,
        window_start
 FROM raw_events
 WHERE dead_letter_reason IS NULL;

@@ -10,6 +10,7 @@ servers to install. Production sets the variables below; the code path is the sa
 | OZI_KAFKA_TOPIC | farcaster.events | topic of Farcaster protocol messages |
 | OZI_KAFKA_DLQ_TOPIC | farcaster.events.dlq | dead-letter topic |
 | OZI_KAFKA_PARTITIONS | 3 | partitions of the topics Ozi creates |
+| OZI_BATCH_MESSAGES | 50000 | messages a stage reads and commits at a time |
 | OZI_LAKE_CATALOG | sqlite:$OZI_HOME/lake/catalog.sqlite | DuckLake catalog: `sqlite:<file>` or `postgres:<libpq string>` |
 | OZI_LAKE_DATA_PATH | $OZI_HOME/lake/data/ | the lake's Parquet files: a folder or `s3://bucket/prefix/` |
 | OZI_S3_ENDPOINT_URL | (unset) | S3 API endpoint other than AWS (MinIO, …); with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION |
@@ -63,6 +64,7 @@ class OziSettings:
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
     snapshot_retention_hours: float = 168.0
+    batch_messages: int = 50_000
     qdrant_url: str = ""
     qdrant_api_key: str = ""
     embedding_model_path: str = ""
@@ -88,6 +90,7 @@ class OziSettings:
             s3_access_key_id=environ.get("AWS_ACCESS_KEY_ID", ""),
             s3_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", ""),
             snapshot_retention_hours=float(environ.get("OZI_SNAPSHOT_RETENTION_HOURS") or 168),
+            batch_messages=int(environ.get("OZI_BATCH_MESSAGES") or 50_000),
             partition_start=environ.get("OZI_PARTITION_START") or "2023-03-03-23:00",
             partition_end=environ.get("OZI_PARTITION_END", "2023-03-04-07:00"),
             partition_cron=environ.get("OZI_PARTITION_CRON") or "0 * * * *",

@@ -13,6 +13,7 @@ import pytest
 
 from ozi_resources import broker, farcaster
 from ozi_resources.settings import OziSettings
+from ozi_resources.warehouse import PUBLIC_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = (REPO / ".." / "shared" / "data" / "farcaster" / "warpy-2023-03").resolve()
@@ -78,3 +79,27 @@ def wait_for_http(url: str, server: subprocess.Popen, timeout_s: float, log: Pat
                 server.kill()
                 raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-2000:]}") from None
             time.sleep(0.5)
+
+
+# Every table of the lake (the stages' own tables, then the public ones); fingerprints are
+# order-independent (count and sum of row hashes).
+LAKE_TABLES = (
+    "kafka_offset_index",
+    "stage_offsets",
+    "raw_events",
+    "cast_adds",
+    "cast_removes",
+    "reaction_messages",
+    "user_data",
+    "cast_vectors",
+    *PUBLIC_TABLES,
+)
+
+
+def fingerprints(warehouse) -> dict[str, tuple]:
+    """{table: (rows, sum of row hashes)} for every table of the lake."""
+    with warehouse.reader() as conn:
+        return {
+            table: conn.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchone()
+            for table in LAKE_TABLES
+        }

@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ozi_assets.checks import casts_are_valid
+from ozi_assets.clean import casts
 from ozi_assets.cli import start_owner
 from ozi_assets.definitions import build_definitions, build_resources
 from ozi_assets.partitions import stream_partitions
@@ -53,10 +55,12 @@ def world(running_broker, tmp_path_factory, sample_events):
     instance = dg.DagsterInstance.local_temp(
         tempdir=str(settings.dagster_home), overrides={"telemetry": {"enabled": False}}
     )
-    job = defs.resolve_job_def("ingest_job")
-    for key in stream_partitions.get_partition_keys():
-        result = job.execute_in_process(partition_key=key, instance=instance)
-        assert result.success
+    for name in ("ingest_job", "embed_job"):
+        for key in stream_partitions.get_partition_keys():
+            result = defs.resolve_job_def(name).execute_in_process(
+                partition_key=key, instance=instance
+            )
+            assert result.success
     start_owner(settings)
     yield settings, resources, defs, instance
     processes.stop(settings.home, OWNER)
@@ -138,7 +142,7 @@ def test_the_shard_and_exact_search_in_the_lake_agree(world):
 
 def test_rerunning_a_window_embeds_nothing(world):
     _, _, defs, instance = world
-    result = defs.resolve_job_def("ingest_job").execute_in_process(
+    result = defs.resolve_job_def("embed_job").execute_in_process(
         partition_key="2023-03-04-03:00", instance=instance
     )
     assert result.success
@@ -464,21 +468,31 @@ def test_eval_truths_hold_on_the_lake(world):
             assert first[1] == result, f"{q['id']} disagrees with {first[0]}"
 
 
-def test_a_removed_cast_leaves_the_lake_and_the_index(world):
-    """CAST_REMOVE for the best ETHDenver hit: once its window and the remove's window are
-    materialized, the cast, its vector in the lake and its point in the shard are gone, and
-    the snapshot before the removal still answers with it (time travel)."""
+def test_a_removed_cast_leaves_the_lake_the_aggregates_and_the_index(world):
+    """CAST_REMOVE for the best ETHDenver hit, sent an hour later on the author's Kafka
+    partition: after one incremental ingest run and one embeddings run, the cast, its
+    engagement row, its count in its own window's activity, its vector in the lake and its
+    point in the shard are gone, and the snapshot before the removal still answers with it
+    (time travel)."""
     settings, resources, defs, instance = world
     warehouse = resources["warehouse"]
     before = ask(services(world), "What are people saying about ETHDenver?")
     target = before.sources[0]
+    activity = "SELECT casts FROM hourly_activity WHERE window_start = $w"
     with warehouse.reader() as conn:
-        (window,) = conn.execute(
-            "SELECT strftime(window_start, '%Y-%m-%d-%H:%M') FROM casts WHERE hash = $h",
+        (window_start,) = conn.execute(
+            "SELECT window_start FROM casts WHERE hash = $h", {"h": target.hash}
+        ).fetchone()
+        (cast_hour,) = conn.execute(
+            "SELECT date_trunc('hour', \"timestamp\") FROM casts WHERE hash = $h",
             {"h": target.hash},
         ).fetchone()
+        (casts_then,) = conn.execute(activity, {"w": cast_hour}).fetchone()
+        assert conn.execute(
+            "SELECT 1 FROM cast_engagement WHERE hash = $h", {"h": target.hash}
+        ).fetchall()
         snapshot_before = warehouse.current_snapshot(conn).id
-    sent_ms = 1677909600000  # 2023-03-04 06:00 UTC, after the cast
+    sent_ms = int(window_start.timestamp() * 1000) + 3_600_000  # an hour after its window
     remove = {
         "hash": farcaster.derived_hash("remove", target.hash),
         "data": {
@@ -490,19 +504,28 @@ def test_a_removed_cast_leaves_the_lake_and_the_index(world):
         },
     }
     resources["kafka"].produce(
-        [farcaster.Event(b"rm", farcaster.encode(remove), sent_ms, farcaster.CAST_REMOVE)]
+        [
+            farcaster.Event(
+                farcaster.fid_key(target.fid),
+                farcaster.encode(remove),
+                sent_ms,
+                farcaster.CAST_REMOVE,
+            )
+        ]
     )
-    job = defs.resolve_job_def("ingest_job")
-    for key in ("2023-03-04-06:00", window):
-        assert job.execute_in_process(partition_key=key, instance=instance).success
+    incremental = {"ozi/mode": "incremental"}
+    for name in ("ingest_job", "embed_job"):
+        result = defs.resolve_job_def(name).execute_in_process(
+            partition_key="2023-03-04-06:00", instance=instance, tags=incremental
+        )
+        assert result.success
     start_owner(settings)  # waits for the shard to catch up with the new snapshots
     with warehouse.reader() as conn:
-        assert not conn.execute(
-            "SELECT 1 FROM casts WHERE hash = $h", {"h": target.hash}
-        ).fetchall()
-        assert not conn.execute(
-            "SELECT 1 FROM cast_vectors WHERE hash = $h", {"h": target.hash}
-        ).fetchall()
+        for table in ("casts", "cast_vectors", "cast_engagement"):
+            assert not conn.execute(
+                f"SELECT 1 FROM {table} WHERE hash = $h", {"h": target.hash}
+            ).fetchall(), table
+        assert conn.execute(activity, {"w": cast_hour}).fetchone() == (casts_then - 1,)
     after = ask(services(world), "What are people saying about ETHDenver?")
     assert after.data_as_of and after.data_as_of["vector_index"]["kind"] == "qdrant-edge"
     assert target.hash not in {s.hash for s in after.sources}
@@ -510,9 +533,15 @@ def test_a_removed_cast_leaves_the_lake_and_the_index(world):
     assert then.sources and then.sources[0].hash == target.hash
 
 
-def test_failed_blocking_check_skips_the_window_embeddings(world):
-    """Last in the module: it leaves a bad cast (fid 0) in the 06:00 window."""
+def test_a_poison_cast_is_dead_lettered_and_a_failed_check_holds_back_vectors(world):
+    """Last in the module: it leaves a bad row in the 06:00 window's cast_adds.
+
+    A cast with fid 0 is refused at decode: its window's run succeeds and every check passes.
+    Blocking checks then guard against Ozi's own bugs: a bad row written straight into
+    cast_adds (as a faulty clean stage would) fails casts_are_valid, and the window's
+    embeddings are refused (blocking does not cross runs, so the asset looks it up)."""
     _, resources, defs, instance = world
+    warehouse = resources["warehouse"]
     message = farcaster.cast_message(
         {
             "hash": "0x" + "ab" * 32,
@@ -522,24 +551,48 @@ def test_failed_blocking_check_skips_the_window_embeddings(world):
         }
     )
     resources["kafka"].produce(
-        [farcaster.Event(b"bad", farcaster.encode(message), 1677910200000, "CAST_ADD")]
+        [farcaster.Event(b"0", farcaster.encode(message), 1677910200000, "CAST_ADD")]
     )
     result = defs.resolve_job_def("ingest_job").execute_in_process(
+        partition_key="2023-03-04-06:00", instance=instance
+    )
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    with warehouse.reader() as conn:
+        (reason,) = conn.execute(
+            "SELECT reason FROM dead_letters WHERE message_value = $v",
+            {"v": farcaster.encode(message)},
+        ).fetchone()
+    assert reason.startswith("data.fid is not a positive 64-bit integer")
+
+    def bug(conn):
+        conn.execute(
+            'INSERT INTO cast_adds (hash, fid, text, "timestamp", window_start, source_position) '
+            "VALUES ('0xnot-hex', 0, 'written by a bug', TIMESTAMPTZ '2023-03-04 06:20:00+00', "
+            "TIMESTAMPTZ '2023-03-04 06:00:00+00', 0)"
+        )
+
+    warehouse.write(Commit("test", ("clean/casts",), None), bug)
+    checks = dg.Definitions(
+        assets=[casts],
+        asset_checks=[casts_are_valid],
+        jobs=[
+            dg.define_asset_job(
+                "check_casts",
+                selection=dg.AssetSelection.checks(casts_are_valid),
+                partitions_def=stream_partitions,
+            )
+        ],
+        resources={"warehouse": warehouse},
+    ).resolve_job_def("check_casts")
+    checked = checks.execute_in_process(
         partition_key="2023-03-04-06:00", instance=instance, raise_on_error=False
     )
-    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
-    assert [e.check_name for e in failed] == ["casts_are_valid"]
-    assert result.asset_materializations_for_node("embeddings__casts") == []
-    # An embeddings-only run of that window is refused too (blocking does not cross runs).
-    alone = defs.resolve_job_def("ingest_job").execute_in_process(
-        partition_key="2023-03-04-06:00",
-        instance=instance,
-        asset_selection=[dg.AssetKey(["embeddings", "casts"])],
-        raise_on_error=False,
+    (evaluation,) = checked.get_asset_check_evaluations()
+    assert not evaluation.passed
+    refused = defs.resolve_job_def("embed_job").execute_in_process(
+        partition_key="2023-03-04-06:00", instance=instance, raise_on_error=False
     )
-    assert not alone.success
-    assert alone.asset_materializations_for_node("embeddings__casts") == []
-    with resources["warehouse"].reader() as conn:
-        assert not conn.execute(
-            "SELECT * FROM cast_vectors WHERE hash = $h", {"h": "0x" + "ab" * 32}
-        ).fetchall()
+    assert not refused.success
+    with warehouse.reader() as conn:
+        assert not conn.execute("SELECT * FROM cast_vectors WHERE hash = '0xnot-hex'").fetchall()

@@ -1,10 +1,16 @@
-"""The sensor's run planning (pure)."""
+"""The sensors' run planning and the stage-offset arithmetic (pure)."""
 
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
-from ozi_assets.sensors import SensorCursor, plan_runs
+from ozi_assets.sensors import OBSERVE_EVERY_S, SensorCursor, label_window, plan_run
+from ozi_assets.stream import (
+    PartitionOffset,
+    advanced,
+    lag,
+    next_batch,
+    offset_branches,
+    position_filter,
+)
 from ozi_resources.windows import WindowGrid
 
 START = datetime(2023, 3, 4, tzinfo=UTC)
@@ -15,37 +21,81 @@ GRID = WindowGrid.from_windows(
 )
 
 
-def arrived(offsets, stamps):
-    return {0: (np.array(offsets, np.int64), np.array(stamps, np.int64))}
-
-
-def test_nothing_new_is_a_skip_with_lag_zero():
-    plan = plan_runs(SensorCursor(), {}, GRID, now=100.0)
-    assert plan.windows == [] and "lag 0" in plan.reason
+def test_no_lag_is_a_skip_that_says_lag_zero():
+    plan = plan_run(SensorCursor(), {"partition 0": 0}, now=100.0, queued=False)
+    assert not plan.run and "lag 0" in plan.reason
 
 
 def test_few_messages_wait_for_count_or_delay():
-    plan = plan_runs(SensorCursor(), arrived([0, 1], [T0, T0 + 1]), GRID, now=100.0)
-    assert plan.windows == []
-    assert "2 new messages wait" in plan.reason
-    later = plan_runs(plan.cursor, {}, GRID, now=110.0)
-    assert later.windows == ["w0"]
-    assert later.cursor.pending == {} and later.cursor.offsets == {"0": 2}
+    plan = plan_run(SensorCursor(), {"partition 0": 2, "partition 1": 0}, 100.0, queued=False)
+    assert not plan.run
+    assert "lag 2" in plan.reason and "partition 0 2" in plan.reason
+    later = plan_run(plan.cursor, {"partition 0": 2}, now=103.0, queued=False)
+    assert later.run
+    assert later.cursor.pending_since is None  # the next wait starts afresh
 
 
-def test_many_messages_run_at_once_for_each_window():
-    stamps = [T0] * 150 + [T0 + H] * 150
-    plan = plan_runs(SensorCursor(), arrived(range(300), stamps), GRID, now=1.0)
-    assert plan.windows == ["w0", "w1"]
+def test_many_messages_run_at_once():
+    assert plan_run(SensorCursor(), {"partition 0": 500}, now=1.0, queued=False).run
 
 
-def test_late_messages_refresh_their_own_windows_aggregates():
-    stamps = [T0 + 2 * H] + [T0 + 5] * 299
-    plan = plan_runs(SensorCursor(), arrived(range(300), stamps), GRID, now=1.0)
-    assert plan.windows == ["w2"]
-    assert plan.late_windows == ["w0"]
+def test_a_queued_run_is_not_requested_twice():
+    plan = plan_run(SensorCursor(), {"partition 0": 5000}, now=1.0, queued=True)
+    assert not plan.run and "queued" in plan.reason
 
 
-def test_cursor_survives_a_round_trip():
-    plan = plan_runs(SensorCursor(), arrived([0], [T0]), GRID, now=1.0)
+def test_lag_is_observed_when_it_changes_but_not_every_tick():
+    first = plan_run(SensorCursor(), {"p": 10}, now=100.0, queued=True)
+    assert first.observe
+    soon = plan_run(first.cursor, {"p": 20}, now=101.0, queued=True)
+    assert not soon.observe
+    later = plan_run(soon.cursor, {"p": 20}, now=100.0 + OBSERVE_EVERY_S, queued=True)
+    assert later.observe
+    caught_up = plan_run(later.cursor, {"p": 0}, now=later.cursor.observed_at + 1, queued=False)
+    assert caught_up.observe  # reaching zero is always reported
+
+
+def test_cursor_round_trips_and_survives_an_old_format():
+    plan = plan_run(SensorCursor(), {"p": 3}, now=5.0, queued=False)
     assert SensorCursor.parse(plan.cursor.dump()) == plan.cursor
+    assert SensorCursor.parse('{"offsets": {"0": 5}}') == SensorCursor()
+
+
+def test_runs_are_labelled_with_the_newest_window_seen_or_the_clock():
+    assert label_window(GRID, [T0 + 10, T0 + H + 5, None], now=0) == "w1"
+    assert label_window(GRID, [], now=(T0 + 2 * H + 1) / 1000) == "w2"
+    assert label_window(GRID, [None], now=(T0 + 99 * H) / 1000) == "w2"  # clamped
+
+
+def test_next_batch_is_bounded_and_fair_and_advances_to_the_upstream():
+    done = {0: PartitionOffset(10), 1: PartitionOffset(0)}
+    upstream = {0: PartitionOffset(12), 1: PartitionOffset(1000), 2: PartitionOffset(50)}
+    ranges = next_batch(done, upstream, max_messages=100)
+    assert ranges[0] == (10, 12)  # the small one finishes, its share passes on
+    assert sum(b - a for a, b in ranges.values()) == 100
+    assert all(a >= done.get(p, PartitionOffset()).next_offset for p, (a, _) in ranges.items())
+    moved = advanced(done, ranges)
+    assert moved[0].next_offset == 12 and moved[2].next_offset == ranges[2][1]
+    assert next_batch(upstream, upstream) == {}
+    assert lag(done, upstream) == {0: 2, 1: 1000, 2: 50}
+
+
+def test_next_batch_covers_everything_in_order():
+    done: dict[int, PartitionOffset] = {}
+    upstream = {0: PartitionOffset(1234), 1: PartitionOffset(7)}
+    covered = {0: 0, 1: 0}
+    while ranges := next_batch(done, upstream, max_messages=100):
+        for p, (first, nxt) in ranges.items():
+            assert first == covered[p]  # contiguous, never skipping or repeating
+            covered[p] = nxt
+        done = advanced(done, ranges)
+    assert covered == {0: 1234, 1: 7}
+
+
+def test_filters_name_exactly_the_ranges():
+    assert position_filter({}) == "FALSE"
+    text = position_filter({1: (5, 9)})
+    assert str((1 << 40) + 5) in text and str((1 << 40) + 9) in text
+    assert offset_branches({0: (3, 3), 2: (0, 4)}) == [
+        "kafka_partition = 2 AND kafka_offset >= 0 AND kafka_offset < 4"
+    ]

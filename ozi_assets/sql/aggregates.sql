@@ -1,7 +1,7 @@
 -- Aggregates of the windows in touched_windows(window_start, window_end) and the casts in
--- touched_casts(hash), recomputed from the whole clean tables. A run touches its own window
--- plus the windows of late events it read and the casts its replies and reactions point at,
--- so aggregates stay right whichever order windows run in. Top-N lists keep 25 a window.
+-- touched_casts(hash), recomputed from the clean tables (aggregates.py says which windows and
+-- casts a batch touches), so aggregates stay right whichever order batches and windows run
+-- in. Top-N lists keep 25 a window.
 
 DELETE FROM hourly_activity WHERE window_start IN (SELECT window_start FROM touched_windows);
 
@@ -118,4 +118,5 @@ LEFT JOIN casts c ON c.hash = t.hash
 LEFT JOIN cast_adds a ON a.hash = t.hash
 LEFT JOIN casts rp ON rp.parent_hash = t.hash
 LEFT JOIN reactions r ON r.target_hash = t.hash
+WHERE t.hash NOT IN (SELECT target_hash FROM cast_removes)  -- a removed cast has no engagement
 GROUP BY t.hash, c.fid, c."timestamp";

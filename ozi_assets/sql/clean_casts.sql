@@ -1,9 +1,9 @@
--- CAST_ADD and CAST_REMOVE messages of one window ($window_start), one row a hash, staged
+-- CAST_ADD and CAST_REMOVE messages of the batch (view batch_messages), one row a hash, staged
 -- for cast_adds and cast_removes; clean.py merges them (the earliest copy in the log wins).
 CREATE OR REPLACE TEMP TABLE staged_cast_adds AS
 WITH messages AS (
-    SELECT * FROM decoded_messages
-    WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_CAST_ADD'
+    SELECT * FROM batch_messages
+    WHERE message_type = 'MESSAGE_TYPE_CAST_ADD'
 )
 SELECT
     msg ->> '$.hash'                                           AS hash,
@@ -31,8 +31,8 @@ QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1;
 
 CREATE OR REPLACE TEMP TABLE staged_cast_removes AS
 WITH messages AS (
-    SELECT * FROM decoded_messages
-    WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_CAST_REMOVE'
+    SELECT * FROM batch_messages
+    WHERE message_type = 'MESSAGE_TYPE_CAST_REMOVE'
 )
 SELECT
     msg ->> '$.hash'                                       AS hash,

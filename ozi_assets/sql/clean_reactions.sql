@@ -1,9 +1,9 @@
--- REACTION_ADD / REACTION_REMOVE messages of one window ($window_start), one row a hash,
+-- REACTION_ADD / REACTION_REMOVE messages of the batch (view batch_messages), one row a hash,
 -- staged for reaction_messages; clean.py merges them (the earliest copy in the log wins).
 CREATE OR REPLACE TEMP TABLE staged_reaction_messages AS
 WITH messages AS (
-    SELECT * FROM decoded_messages
-    WHERE window_start = $window_start AND message_type IN ('MESSAGE_TYPE_REACTION_ADD', 'MESSAGE_TYPE_REACTION_REMOVE')
+    SELECT * FROM batch_messages
+    WHERE message_type IN ('MESSAGE_TYPE_REACTION_ADD', 'MESSAGE_TYPE_REACTION_REMOVE')
 )
 SELECT
     msg ->> '$.hash'                                            AS hash,

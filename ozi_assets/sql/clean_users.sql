@@ -1,9 +1,9 @@
--- USER_DATA_ADD and LINK_ADD messages of one window ($window_start), one row a hash, staged
+-- USER_DATA_ADD and LINK_ADD messages of the batch (view batch_messages), one row a hash, staged
 -- for user_data and links; clean.py merges them (the earliest copy in the log wins).
 CREATE OR REPLACE TEMP TABLE staged_user_data AS
 WITH messages AS (
-    SELECT * FROM decoded_messages
-    WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_USER_DATA_ADD'
+    SELECT * FROM batch_messages
+    WHERE message_type = 'MESSAGE_TYPE_USER_DATA_ADD'
 )
 SELECT
     msg ->> '$.hash'                                        AS hash,
@@ -27,8 +27,8 @@ QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1;
 
 CREATE OR REPLACE TEMP TABLE staged_links AS
 WITH messages AS (
-    SELECT * FROM decoded_messages
-    WHERE window_start = $window_start AND message_type = 'MESSAGE_TYPE_LINK_ADD'
+    SELECT * FROM batch_messages
+    WHERE message_type = 'MESSAGE_TYPE_LINK_ADD'
 )
 SELECT
     msg ->> '$.hash'                                       AS hash,

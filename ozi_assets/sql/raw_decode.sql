@@ -1,8 +1,10 @@
--- Decode one window's messages (the registered Arrow table raw_batch) into raw_events.
--- Structural problems only: a message that is not a well-formed protocol message is
--- dead-lettered with the first reason that applies. Data-quality rules (fid > 0, sizes, …)
--- are asset checks on the clean tables, not reasons to drop a message.
-INSERT INTO raw_events
+-- Decode a batch of messages (the registered Arrow table raw_batch) into decoded_batch, the
+-- rows raw.py appends to raw_events. A message is dead-lettered with the first reason that
+-- applies when it is not a well-formed protocol message or holds a value the clean tables
+-- would refuse (out-of-range fid or timestamp, text over the protocol's limit, wrong types):
+-- data in a log cannot be fixed, so no single message may make a window fail. $max_skew_s
+-- bounds how far a message's own timestamp may lie ahead of its Kafka timestamp.
+CREATE OR REPLACE TEMP TABLE decoded_batch AS
 WITH decoded AS (
     SELECT *, try(decode(message_value)) AS body FROM raw_batch
 ), parsed AS (
@@ -14,13 +16,13 @@ SELECT
     topic,
     kafka_partition,
     kafka_offset,
-    make_timestamptz(timestamp_ms * 1000),
-    make_timestamptz(window_ms * 1000),
-    make_timestamptz(event_window_ms * 1000),
+    make_timestamptz(timestamp_ms * 1000)    AS kafka_timestamp,
+    make_timestamptz(window_ms * 1000)       AS window_start,
+    make_timestamptz(event_window_ms * 1000) AS event_window_start,
     message_key,
     message_value,
-    mtype,
-    mhash,
+    mtype                                    AS message_type,
+    mhash                                    AS message_hash,
     CASE
         WHEN body IS NULL THEN 'value is not UTF-8 text'
         WHEN msg IS NULL THEN 'value is not valid JSON'
@@ -34,17 +36,45 @@ SELECT
             'MESSAGE_TYPE_CAST_ADD', 'MESSAGE_TYPE_CAST_REMOVE', 'MESSAGE_TYPE_REACTION_ADD',
             'MESSAGE_TYPE_REACTION_REMOVE', 'MESSAGE_TYPE_USER_DATA_ADD', 'MESSAGE_TYPE_LINK_ADD')
             THEN 'unknown message type: ' || left(mtype, 80)
+        WHEN clock_reason IS NOT NULL THEN clock_reason
         WHEN json_type(msg, '$.data.fid') NOT IN ('UBIGINT', 'BIGINT')
             THEN 'data.fid is missing or not an integer'
+        WHEN coalesce(TRY_CAST(msg ->> '$.data.fid' AS BIGINT), 0) <= 0
+            THEN 'data.fid is not a positive 64-bit integer: ' || left(msg ->> '$.data.fid', 40)
         WHEN json_type(msg, '$.data.timestamp') NOT IN ('UBIGINT', 'BIGINT')
             THEN 'data.timestamp is missing or not an integer'
+        WHEN NOT coalesce(TRY_CAST(msg ->> '$.data.timestamp' AS BIGINT) BETWEEN 0 AND 4294967295, FALSE)
+            THEN 'data.timestamp is not a 32-bit count of seconds: ' || left(msg ->> '$.data.timestamp', 40)
+        WHEN (msg ->> '$.data.timestamp')::BIGINT + 1609459200 > timestamp_ms // 1000 + $max_skew_s
+            THEN 'data.timestamp is ' || ((msg ->> '$.data.timestamp')::BIGINT + 1609459200 - timestamp_ms // 1000)
+                 || ' s ahead of the Kafka timestamp (more than ' || $max_skew_s || ' s)'
         WHEN mtype = 'MESSAGE_TYPE_CAST_ADD'
              AND json_type(msg, '$.data.castAddBody.text') IS DISTINCT FROM 'VARCHAR'
             THEN 'cast add without castAddBody.text'
         WHEN mtype = 'MESSAGE_TYPE_CAST_ADD'
+             AND octet_length(encode(msg ->> '$.data.castAddBody.text')) > 1024
+            THEN 'cast text is over the protocol''s 1024 bytes'
+        WHEN mtype = 'MESSAGE_TYPE_CAST_ADD'
              AND json_type(msg, '$.data.castAddBody.parentCastId') = 'OBJECT'
              AND json_type(msg, '$.data.castAddBody.parentCastId.hash') IS DISTINCT FROM 'VARCHAR'
             THEN 'cast add whose parentCastId has no hash'
+        WHEN mtype = 'MESSAGE_TYPE_CAST_ADD'
+             AND json_type(msg, '$.data.castAddBody.parentCastId') = 'OBJECT'
+             AND NOT coalesce(TRY_CAST(msg ->> '$.data.castAddBody.parentCastId.fid' AS BIGINT) > 0, FALSE)
+            THEN 'cast add whose parentCastId.fid is not a positive 64-bit integer'
+        WHEN mtype = 'MESSAGE_TYPE_CAST_ADD'
+             AND json_type(msg, '$.data.castAddBody.parentCastId') = 'OBJECT'
+             AND NOT regexp_full_match(msg ->> '$.data.castAddBody.parentCastId.hash', '0x([0-9a-f]{40}|[0-9a-f]{64})')
+            THEN 'cast add whose parent hash is not lowercase 0x-hex'
+        WHEN mtype = 'MESSAGE_TYPE_CAST_ADD'
+             AND coalesce(json_type(msg, '$.data.castAddBody.mentions'), 'NULL') <> 'NULL'
+             AND coalesce(len(list_filter(TRY_CAST(msg -> '$.data.castAddBody.mentions' AS BIGINT[]),
+                                          m -> m IS NULL OR m <= 0)), 1) > 0
+            THEN 'cast add whose mentions are not a list of fids'
+        WHEN mtype = 'MESSAGE_TYPE_CAST_ADD'
+             AND coalesce(json_type(msg, '$.data.castAddBody.embeds'), 'NULL') <> 'NULL'
+             AND json_type(msg, '$.data.castAddBody.embeds') <> 'ARRAY'
+            THEN 'cast add whose embeds are not a list'
         WHEN mtype = 'MESSAGE_TYPE_CAST_REMOVE'
              AND json_type(msg, '$.data.castRemoveBody.targetHash') IS DISTINCT FROM 'VARCHAR'
             THEN 'cast remove without castRemoveBody.targetHash'
@@ -55,11 +85,24 @@ SELECT
         WHEN mtype IN ('MESSAGE_TYPE_REACTION_ADD', 'MESSAGE_TYPE_REACTION_REMOVE')
              AND json_type(msg, '$.data.reactionBody.targetCastId.hash') IS DISTINCT FROM 'VARCHAR'
             THEN 'reaction without reactionBody.targetCastId.hash'
+        WHEN mtype IN ('MESSAGE_TYPE_REACTION_ADD', 'MESSAGE_TYPE_REACTION_REMOVE')
+             AND NOT regexp_full_match(msg ->> '$.data.reactionBody.targetCastId.hash', '0x([0-9a-f]{40}|[0-9a-f]{64})')
+            THEN 'reaction whose target hash is not lowercase 0x-hex'
+        WHEN mtype IN ('MESSAGE_TYPE_REACTION_ADD', 'MESSAGE_TYPE_REACTION_REMOVE')
+             AND coalesce(json_type(msg, '$.data.reactionBody.targetCastId.fid'), 'NULL') <> 'NULL'
+             AND NOT coalesce(TRY_CAST(msg ->> '$.data.reactionBody.targetCastId.fid' AS BIGINT) > 0, FALSE)
+            THEN 'reaction whose target fid is not a positive 64-bit integer'
         WHEN mtype = 'MESSAGE_TYPE_USER_DATA_ADD'
              AND json_type(msg, '$.data.userDataBody.type') IS DISTINCT FROM 'VARCHAR'
             THEN 'user data without userDataBody.type'
+        WHEN mtype = 'MESSAGE_TYPE_USER_DATA_ADD'
+             AND coalesce(json_type(msg, '$.data.userDataBody.value'), 'NULL') NOT IN ('VARCHAR', 'NULL')
+            THEN 'user data whose value is not text'
+        WHEN mtype = 'MESSAGE_TYPE_USER_DATA_ADD'
+             AND coalesce(TRY_CAST(msg ->> '$.hydrated.followerCount' AS BIGINT), 0) < 0
+            THEN 'user data with a negative follower count'
         WHEN mtype = 'MESSAGE_TYPE_LINK_ADD'
-             AND json_type(msg, '$.data.linkBody.targetFid') NOT IN ('UBIGINT', 'BIGINT')
-            THEN 'link without linkBody.targetFid'
-    END
+             AND NOT coalesce(TRY_CAST(msg ->> '$.data.linkBody.targetFid' AS BIGINT) > 0, FALSE)
+            THEN 'link whose linkBody.targetFid is not a positive 64-bit integer'
+    END                                      AS dead_letter_reason
 FROM typed;
