@@ -3,7 +3,10 @@
 ozi broker start|stop|status     the embedded Kafka-compatible broker
 ozi produce [--live --rate N]    replay the Farcaster sample into Kafka
 ozi produce --raw-file FILE      send each line of FILE as-is (bad input on purpose)
-ozi backfill [--partition KEY]   materialize windows (all by default) on the instance
+ozi produce --synthetic N [--rate R] [--live] [--seed S]
+                                 N seeded events shaped like the sample (fresh hashes, times)
+ozi backfill [--partition KEY]   rebuild windows (all by default) on the instance
+ozi status                       consumer lag per stage and Kafka partition, embedding lag
 ozi serve start|stop|status|run  the process that owns the vector shard (HTTP on loopback)
 ozi sql "SELECT …" [--json] [--at SNAPSHOT]
                                  read-only SQL over the public tables (at an earlier snapshot)
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ozi_resources import broker
-from ozi_resources.settings import OziSettings
+from ozi_resources.settings import PARTITION_FMT, OziSettings
 
 if TYPE_CHECKING:
     from ozi_resources.farcaster import Event
@@ -126,6 +129,25 @@ def cmd_produce(args: argparse.Namespace) -> int:
         )
         events = list(_raw_events(Path(args.raw_file), stamp))
         label = f"raw lines of {args.raw_file}"
+    elif args.synthetic:
+        from ozi_resources.synthetic import SampleShape, synthetic_events
+
+        casts, _ = farcaster.load_sample(Path(args.sample_dir or settings.sample_dir))
+        rate = args.rate or 500.0
+        start = (
+            int(time.time() * 1000)
+            if args.live
+            else int(
+                datetime.strptime(settings.partition_start, PARTITION_FMT)
+                .replace(tzinfo=UTC)
+                .timestamp()
+                * 1000
+            )
+        )
+        events = list(
+            synthetic_events(SampleShape.of(casts), args.synthetic, start, rate, args.seed)
+        )
+        label = f"synthetic events (seed {args.seed}, {rate:g}/s of event time)"
     else:
         casts, users = farcaster.load_sample(Path(args.sample_dir or settings.sample_dir))
         events = farcaster.sample_events(casts, users)
@@ -148,7 +170,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     total = len(events)
     stream: Iterable[Event] = events
     if args.live and not args.raw_file:
-        stream, pace = _live(events, pace), None
+        stream, pace = _live(events, pace), None  # synthetic events too: stamped when sent
 
     started = time.perf_counter()
     with tqdm(total=total, desc="produce", unit="msg", disable=None, file=sys.stderr) as bar:
@@ -434,6 +456,49 @@ REPORT_QUERIES = [
 ]
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Where the stream stands: per stage and Kafka partition, the committed offsets against
+    the high watermarks; the embedding lag; messages lost to retention; dead letters."""
+    from ozi_assets import stream
+    from ozi_assets.embeddings import embedding_lag
+
+    settings = _settings()
+    if settings.embedded and broker.status(settings.home) is None:
+        print("embedded broker: not running (`ozi broker start`)")
+        return 1
+    kafka = _kafka(settings)
+    warehouse = _warehouse(settings)
+    high = kafka.high_watermarks()
+    print(f"topic {kafka.topic}: high watermarks {high or 'none (nothing produced)'}")
+    if not warehouse.exists():
+        print("lake: none yet (nothing ingested)")
+        return 0
+    stages = (stream.RAW, *stream.CLEAN_STAGES, stream.AGGREGATES, stream.EMBEDDINGS)
+    rows = []
+    with warehouse.reader() as conn:
+        for stage in stages:
+            done = stream.load_offsets(conn, stage, kafka.topic)
+            behind = {
+                p: hw - done.get(p, stream.PartitionOffset()).next_offset for p, hw in high.items()
+            }
+            rows.append(
+                (
+                    stage,
+                    " ".join(f"{p}:{o.next_offset}" for p, o in sorted(done.items())) or "-",
+                    sum(behind.values()),
+                )
+            )
+        lag = embedding_lag(conn, kafka.topic)
+        (lost,) = conn.execute(
+            "SELECT coalesce(sum(next_offset - first_offset), 0) FROM kafka_log_gaps"
+        ).fetchone()
+        (letters,) = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+    _print_table(["stage", "committed offsets (partition:offset)", "behind the log"], rows)
+    print(f"embeddings: {lag.casts} casts waiting for vectors, oldest {lag.seconds:.0f}s ago")
+    print(f"dead letters: {letters}; messages lost to retention before they were read: {lost}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings()
     for title, statement in REPORT_QUERIES:
@@ -449,7 +514,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Kafka: {bootstrap} ({'embedded broker' if settings.embedded else 'cluster'})")
     cmd_produce(
         argparse.Namespace(
-            raw_file=None, sample_dir=None, live=False, rate=None, limit=None, timestamp=None
+            raw_file=None,
+            sample_dir=None,
+            live=False,
+            rate=None,
+            limit=None,
+            timestamp=None,
+            synthetic=None,
+            seed=0,
         )
     )
     summaries = backfill(settings)
@@ -490,6 +562,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw-file", help="send each line of this file as-is")
     p.add_argument("--timestamp", help="ISO time to stamp raw lines with (default: now)")
     p.add_argument("--limit", type=int, help="send only the first N events")
+    p.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="N",
+        help="send N seeded synthetic events shaped like the sample (fresh hashes and times)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of --synthetic (default 0)")
     p.set_defaults(func=cmd_produce)
 
     p = sub.add_parser("backfill", help="materialize windows (all by default)")
@@ -519,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("housekeeping", help="flush, merge files, expire old snapshots")
     p.set_defaults(func=cmd_housekeeping)
+
+    p = sub.add_parser("status", help="consumer lag per stage and partition, embedding lag")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("report", help="activity per hour, top authors, totals")
     p.set_defaults(func=cmd_report)

@@ -23,7 +23,7 @@ from ozi_assets.embeddings import embedding_lag
 from ozi_assets.jobs import embed_job, ingest_job
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
-from ozi_resources.warehouse import WarehouseResource
+from ozi_resources.warehouse import WarehouseError, WarehouseResource
 from ozi_resources.windows import WindowGrid
 
 MIN_MESSAGES = 200  # request at once when this many messages wait…
@@ -134,10 +134,12 @@ def stream_lag(
     maxima. Reads no message."""
     high = kafka.high_watermarks()
     stages: dict[str, stream.Offsets] = {}
-    if warehouse.exists():
+    try:
         with warehouse.reader() as conn:
             for stage in (stream.RAW, *stream.CLEAN_STAGES, stream.AGGREGATES):
                 stages[stage] = stream.load_offsets(conn, stage, kafka.topic)
+    except WarehouseError:
+        pass  # no lake yet: the first run creates it, and everything in the log waits
     raw = stages.get(stream.RAW, {})
     lag = {
         f"partition {p}": max(hw - raw.get(p, stream.PartitionOffset()).next_offset, 0)
@@ -216,12 +218,13 @@ def kafka_window_sensor(
 def embedding_sensor(
     context: dg.SensorEvaluationContext, kafka: KafkaResource, warehouse: WarehouseResource
 ):
-    if not warehouse.exists():
-        return dg.SkipReason("no lake yet: nothing ingested")
     cursor = SensorCursor.parse(context.cursor)
-    with warehouse.reader() as conn:
-        lag = embedding_lag(conn, kafka.topic)
-        raw = stream.load_offsets(conn, stream.RAW, kafka.topic)
+    try:
+        with warehouse.reader() as conn:
+            lag = embedding_lag(conn, kafka.topic)
+            raw = stream.load_offsets(conn, stream.RAW, kafka.topic)
+    except WarehouseError:
+        return dg.SkipReason("no lake yet: nothing ingested")
     now = time.time()
     plan = plan_run(
         cursor,

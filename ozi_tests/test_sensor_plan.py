@@ -76,7 +76,7 @@ def test_next_batch_is_bounded_and_fair_and_advances_to_the_upstream():
     assert all(a >= done.get(p, PartitionOffset()).next_offset for p, (a, _) in ranges.items())
     moved = advanced(done, ranges)
     assert moved[0].next_offset == 12 and moved[2].next_offset == ranges[2][1]
-    assert next_batch(upstream, upstream) == {}
+    assert next_batch(upstream, upstream, max_messages=100) == {}
     assert lag(done, upstream) == {0: 2, 1: 1000, 2: 50}
 
 

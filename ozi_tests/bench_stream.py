@@ -1,0 +1,198 @@
+"""`make bench` sections for the stream: replay throughput and micro-batch cost by window size.
+
+For each size N (10k, 100k, 1M by default; ``OZI_BENCH_STREAM_SIZES``) a child process, so
+its peak RSS is its own:
+
+1. produces N seeded synthetic events (ozi_resources/synthetic.py) into a fresh topic, all
+   in one hourly window;
+2. baselines on that topic in the same run: kafka-python consuming every message, nothing
+   else; and a bare script that consumes with kafka-python in batches of 10k, hands the
+   values to DuckDB as an Arrow column and parses the JSON in SQL into one table on disk;
+3. replays them: one incremental ``ingest_job`` run (raw → clean → aggregates, Dagster and
+   checks included) on a fresh lake, in events/s;
+4. adds 1,000 events to that window three times and times the incremental run for each:
+   the micro-batch cost against the size of the window it lands in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = (REPO / ".." / "shared" / "data" / "farcaster" / "warpy-2023-03").resolve()
+SIZES = [
+    int(s) for s in os.environ.get("OZI_BENCH_STREAM_SIZES", "10000,100000,1000000").split(",")
+]
+WINDOW_START_MS = 1677884400000  # 2023-03-03 23:00 UTC, the first window of the default grid
+MICRO = 1_000
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def kafka_python_consume(kafka, topic: str) -> float:
+    """Messages/s for kafka-python consuming every message of the topic, nothing else."""
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    ends = kafka.high_watermarks(topic)
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka.bootstrap(),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    parts = [TopicPartition(topic, p) for p in ends]
+    consumer.assign(parts)
+    for tp in parts:
+        consumer.seek(tp, 0)
+    total, want = 0, sum(ends.values())
+    started = time.perf_counter()
+    while total < want:
+        for records in consumer.poll(timeout_ms=1000, max_records=50_000).values():
+            total += len(records)
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return total / seconds
+
+
+def bare_script(kafka, topic: str, folder: Path) -> float:
+    """Events/s for the bare script: consume in batches, Arrow → DuckDB, JSON parsed in SQL."""
+    import duckdb
+    import pyarrow as pa
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    ends = kafka.high_watermarks(topic)
+    conn = duckdb.connect(str(folder / "bare.duckdb"))
+    conn.execute(
+        "CREATE TABLE events (hash VARCHAR, type VARCHAR, fid BIGINT, ts BIGINT, text VARCHAR)"
+    )
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka.bootstrap(),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    parts = [TopicPartition(topic, p) for p in ends]
+    consumer.assign(parts)
+    for tp in parts:
+        consumer.seek(tp, 0)
+    total, want = 0, sum(ends.values())
+    started = time.perf_counter()
+    while total < want:
+        values = [
+            r.value
+            for records in consumer.poll(timeout_ms=1000, max_records=10_000).values()
+            for r in records
+        ]
+        if not values:
+            continue
+        batch = pa.table({"v": pa.array(values, pa.binary())})
+        conn.register("batch", batch)
+        conn.execute(
+            """INSERT INTO events
+               SELECT j ->> '$.hash', j ->> '$.data.type', (j ->> '$.data.fid')::BIGINT,
+                      (j ->> '$.data.timestamp')::BIGINT, j ->> '$.data.castAddBody.text'
+               FROM (SELECT decode(v)::JSON AS j FROM batch)"""
+        )
+        conn.unregister("batch")
+        total += len(values)
+    seconds = time.perf_counter() - started
+    consumer.close()
+    conn.close()
+    return total / seconds
+
+
+def child(n: int, address: str, home: Path) -> dict:
+    import dagster as dg
+
+    from ozi_assets.definitions import build_definitions, build_resources
+    from ozi_resources import farcaster
+    from ozi_resources.settings import OziSettings
+    from ozi_resources.synthetic import SampleShape, synthetic_events
+
+    base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)})
+    topic = f"bench{n}"
+    settings = dataclasses.replace(
+        base, kafka_bootstrap=address, topic=topic, dlq_topic=f"{topic}.dlq"
+    )
+    resources = build_resources(settings)
+    kafka = resources["kafka"]
+    kafka.ensure_topics()
+    shape = SampleShape.of(farcaster.load_sample(SAMPLE)[0])
+    span_s = 3000.0  # all N in the first 50 minutes of one window
+    kafka.produce(synthetic_events(shape, n, WINDOW_START_MS, n / span_s, seed=n))
+    consume = kafka_python_consume(kafka, topic)
+    bare = bare_script(kafka, topic, home)
+
+    job = build_definitions(settings).resolve_job_def("ingest_job")
+    tags = {"ozi/mode": "incremental"}
+    with dg.instance_for_test() as instance:
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            partition_key="2023-03-03-23:00", instance=instance, tags=tags, run_config=QUIET
+        )
+        assert result.success
+        seconds = time.perf_counter() - started
+        rss_after_replay = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        micro = []
+        for k in range(3):
+            start = WINDOW_START_MS + int(span_s * 1000) + k * 100_000  # later in the window
+            kafka.produce(synthetic_events(shape, MICRO, start, MICRO / 100.0, seed=n + k + 1))
+            t = time.perf_counter()
+            result = job.execute_in_process(
+                partition_key="2023-03-03-23:00", instance=instance, tags=tags, run_config=QUIET
+            )
+            assert result.success
+            micro.append(time.perf_counter() - t)
+    with resources["warehouse"].reader() as conn:
+        (window_events,) = conn.execute("SELECT count(*) FROM raw_events").fetchone()
+    return {
+        "events": n,
+        "ingest_events_per_s": round(n / seconds),
+        "kafka_python_consume_events_per_s": round(consume),
+        "bare_script_events_per_s": round(bare),
+        "ratio_to_bare_script": round(n / seconds / bare, 3),
+        "peak_rss_mib_replay": round(rss_after_replay),
+        "micro_batch_of_1000_seconds_median": round(statistics.median(micro), 2),
+        "micro_batch_seconds": [round(m, 2) for m in micro],
+        "window_events_after": int(window_events),
+    }
+
+
+def bench_stream(address: str) -> dict:
+    """Run the child for every size; returns {size: figures} and the micro-batch growth."""
+    out: dict = {}
+    for n in SIZES:
+        home = Path(tempfile.mkdtemp(prefix=f"ozi-bench-{n}-"))
+        proc = subprocess.run(
+            [sys.executable, "-m", "ozi_tests.bench_stream", str(n), address, str(home)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"size {n} failed:\n{proc.stderr[-3000:]}")
+        out[f"{n}_events"] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"stream {n}: {out[f'{n}_events']}", file=sys.stderr)
+    micro = [out[f"{n}_events"]["micro_batch_of_1000_seconds_median"] for n in SIZES]
+    out["micro_batch_growth_largest_over_smallest"] = round(micro[-1] / micro[0], 2)
+    out["note"] = (
+        "one incremental ingest_job run (raw, clean, aggregates, checks) per replay; "
+        "baselines on the same topic in the same child process"
+    )
+    return out
+
+
+if __name__ == "__main__":
+    figures = child(int(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
+    print(json.dumps(figures))
