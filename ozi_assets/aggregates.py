@@ -8,8 +8,10 @@ the casts replies and reactions point at. Each recomputation is a pure function 
 tables, so re-runs, late data, removes and any run order end in the same rows.
 """
 
+import functools
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -35,11 +37,16 @@ AGGREGATE_TABLES = (
 EXTRA_STOPWORDS = ("just", "like", "get", "got", "gonna", "it's", "i'm", "don't", "that's")
 
 
-def stopwords() -> list[str]:
-    """English stop words from scikit-learn (a maintained list) plus a few of the medium's."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+# scikit-learn's English stop-word list (a maintained list), copied to a package file because
+# importing scikit-learn takes 2-3 s, in every run's process; a test keeps the copy equal to it.
+STOP_WORDS_FILE = Path(__file__).parent / "sql" / "english_stop_words.txt"
 
-    return sorted(set(ENGLISH_STOP_WORDS) | set(EXTRA_STOPWORDS))
+
+@functools.cache
+def stopwords() -> list[str]:
+    """English stop words (scikit-learn's list) plus a few of the medium's."""
+    english = STOP_WORDS_FILE.read_text().split()
+    return sorted(set(english) | set(EXTRA_STOPWORDS))
 
 
 def touched(

@@ -104,10 +104,15 @@ STANDING_DEPS = [*aggregates.keys, cast_embeddings.key]
 # filled is often not materialized yet, and the answers should still follow the data. eager()
 # also never fills an asset that was missing before automation first saw it (so a deploy does
 # not launch everything at once); the answers are cheap, so the first evaluation that finds
-# them missing requests them, once.
+# them missing requests them, once, if there is data to answer from (on an empty OZI_HOME
+# that run could only fail; the eager part requests it when the first upstream lands).
 standing_condition = dg.AutomationCondition.eager().without(
     ~dg.AutomationCondition.any_deps_missing()
-) | (dg.AutomationCondition.missing().newly_true() & ~dg.AutomationCondition.in_progress())
+) | (
+    dg.AutomationCondition.missing().newly_true()
+    & ~dg.AutomationCondition.in_progress()
+    & dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing())
+)
 
 
 @dg.asset(

@@ -10,7 +10,6 @@ merge does that explicitly (``keep_earliest``).
 """
 
 import time
-from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -55,9 +54,9 @@ def stage_batch(conn: duckdb.DuckDBPyConnection, script: str, branches: list[str
     run_script(conn, sql.load(script))
 
 
-def staged_windows(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> set[datetime]:
-    """Windows (start) of the staged rows."""
-    union = " UNION ".join(f"SELECT window_start FROM staged_{t}" for t in tables)
+def staged_windows(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> set[int]:
+    """Windows (start, Unix ms) of the staged rows."""
+    union = " UNION ".join(f"SELECT epoch_ms(window_start) FROM staged_{t}" for t in tables)
     return {row[0] for row in conn.execute(union).fetchall()}
 
 
@@ -69,15 +68,15 @@ def fold_in(
     tables: tuple[str, ...],
     topic: str,
     batch_messages: int,
-) -> tuple[int, set[datetime]]:
+) -> tuple[int, set[int]]:
     """Fold the raw rows the stage has not seen into ``tables``, batch by batch, each batch
     with the stage's new offsets in one transaction. Returns (messages folded in, windows
     whose rows changed)."""
     folded = 0
-    windows: set[datetime] = set()
+    windows: set[int] = set()
     while True:
 
-        def work(conn: duckdb.DuckDBPyConnection) -> tuple[int, set[datetime]] | None:
+        def work(conn: duckdb.DuckDBPyConnection) -> tuple[int, set[int]] | None:
             done = stream.load_offsets(conn, stage, topic)
             ranges = stream.next_batch(
                 done, stream.load_offsets(conn, stream.RAW, topic), batch_messages
@@ -150,7 +149,7 @@ def materialize(
         warehouse, context, stage, script, tables, kafka.topic, kafka.batch_messages
     )
     grid = window_grid()
-    touched = {int(grid.window_of(np.array([int(w.timestamp() * 1000)]))[0]) for w in windows}
+    touched = set(grid.window_of(np.array(sorted(windows), np.int64)).tolist())
     report_windows(
         context,
         [context.asset_key],

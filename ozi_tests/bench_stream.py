@@ -5,9 +5,10 @@ its peak RSS is its own:
 
 1. produces N seeded synthetic events (ozi_resources/synthetic.py) into a fresh topic, all
    in one hourly window;
-2. baselines on that topic in the same run: kafka-python consuming every message, nothing
-   else; and a bare script that consumes with kafka-python in batches of 10k, hands the
-   values to DuckDB as an Arrow column and parses the JSON in SQL into one table on disk;
+2. baselines on that topic in the same run: kafka-python and confluent-kafka consuming every
+   message, nothing else; and a bare script that consumes with confluent-kafka in batches of
+   10k, hands the values to DuckDB as an Arrow column and parses the JSON in SQL into one
+   table on disk;
 3. replays them: one incremental ``ingest_job`` run (raw → clean → aggregates, Dagster and
    checks included) on a fresh lake, in events/s;
 4. adds 1,000 events to that window three times and times the incremental run for each:
@@ -63,36 +64,53 @@ def kafka_python_consume(kafka, topic: str) -> float:
     return total / seconds
 
 
+def confluent_consumer(kafka, topic: str, ends: dict[int, int]):
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap(),
+            "group.id": "ozi-bench",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    return consumer
+
+
+def confluent_consume(kafka, topic: str) -> float:
+    """Messages/s for confluent-kafka consuming every message (values taken), nothing else."""
+    ends = kafka.high_watermarks(topic)
+    consumer = confluent_consumer(kafka, topic, ends)
+    total, want = 0, sum(ends.values())
+    started = time.perf_counter()
+    while total < want:
+        messages = consumer.consume(num_messages=10_000, timeout=1.0)
+        values = [m.value() for m in messages]
+        total += len(values)
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return total / seconds
+
+
 def bare_script(kafka, topic: str, folder: Path) -> float:
-    """Events/s for the bare script: consume in batches, Arrow → DuckDB, JSON parsed in SQL."""
+    """Events/s for the bare script: consume with confluent-kafka in batches of 10k, hand the
+    values to DuckDB as an Arrow column, parse the JSON in SQL into one table on disk."""
     import duckdb
     import pyarrow as pa
-    from kafka import KafkaConsumer
-    from kafka.structs import TopicPartition
 
     ends = kafka.high_watermarks(topic)
     conn = duckdb.connect(str(folder / "bare.duckdb"))
     conn.execute(
         "CREATE TABLE events (hash VARCHAR, type VARCHAR, fid BIGINT, ts BIGINT, text VARCHAR)"
     )
-    consumer = KafkaConsumer(
-        bootstrap_servers=kafka.bootstrap(),
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
-    parts = [TopicPartition(topic, p) for p in ends]
-    consumer.assign(parts)
-    for tp in parts:
-        consumer.seek(tp, 0)
+    consumer = confluent_consumer(kafka, topic, ends)
     total, want = 0, sum(ends.values())
     started = time.perf_counter()
     while total < want:
-        values = [
-            r.value
-            for records in consumer.poll(timeout_ms=1000, max_records=10_000).values()
-            for r in records
-        ]
+        values = [m.value() for m in consumer.consume(num_messages=10_000, timeout=1.0)]
         if not values:
             continue
         batch = pa.table({"v": pa.array(values, pa.binary())})
@@ -120,7 +138,7 @@ def child(n: int, address: str, home: Path) -> dict:
     from ozi_resources.synthetic import SampleShape, synthetic_events
 
     base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)})
-    topic = f"bench{n}"
+    topic = f"bench{n}-{os.getpid()}"  # a fresh topic: nothing from an earlier run
     settings = dataclasses.replace(
         base, kafka_bootstrap=address, topic=topic, dlq_topic=f"{topic}.dlq"
     )
@@ -131,6 +149,7 @@ def child(n: int, address: str, home: Path) -> dict:
     span_s = 3000.0  # all N in the first 50 minutes of one window
     kafka.produce(synthetic_events(shape, n, WINDOW_START_MS, n / span_s, seed=n))
     consume = kafka_python_consume(kafka, topic)
+    consume_confluent = confluent_consume(kafka, topic)
     bare = bare_script(kafka, topic, home)
 
     job = build_definitions(settings).resolve_job_def("ingest_job")
@@ -142,6 +161,8 @@ def child(n: int, address: str, home: Path) -> dict:
         )
         assert result.success
         seconds = time.perf_counter() - started
+        (raw,) = result.asset_materializations_for_node("raw__farcaster_events")
+        assert raw.metadata["messages_appended"].value == n
         rss_after_replay = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         micro = []
         for k in range(3):
@@ -159,6 +180,7 @@ def child(n: int, address: str, home: Path) -> dict:
         "events": n,
         "ingest_events_per_s": round(n / seconds),
         "kafka_python_consume_events_per_s": round(consume),
+        "confluent_kafka_consume_events_per_s": round(consume_confluent),
         "bare_script_events_per_s": round(bare),
         "ratio_to_bare_script": round(n / seconds / bare, 3),
         "peak_rss_mib_replay": round(rss_after_replay),

@@ -96,3 +96,11 @@ def test_duckdb_finds_what_great_expectations_finds(frame, rules):
 def test_an_expectation_without_a_sql_form_is_refused_not_skipped():
     with pytest.raises(ValueError, match="no SQL form"):
         violation(Expectation("ExpectColumnMeanToBeBetween", {"column": "fid", "min_value": 1}))
+
+
+def test_the_stop_word_file_is_scikit_learns_list():
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from ozi_assets.aggregates import STOP_WORDS_FILE
+
+    assert STOP_WORDS_FILE.read_text().split() == sorted(ENGLISH_STOP_WORDS)
