@@ -216,6 +216,9 @@ class KafkaResource(dg.ConfigurableResource):
                 "auto.offset.reset": "error",  # a deleted offset is an error, never a jump
                 "fetch.max.bytes": 64 * 1024 * 1024,
                 "max.partition.fetch.bytes": 16 * 1024 * 1024,
+                # The default waits up to 500 ms for data on every fetch, so a read of a
+                # small range (a rebuild, a micro-batch) would pay it before returning.
+                "fetch.wait.max.ms": 10,
                 "client.id": "ozi-reader",
             }
         )
@@ -234,8 +237,10 @@ class KafkaResource(dg.ConfigurableResource):
                             f"{topic}: no message for {IDLE_TIMEOUT_S:.0f}s while partitions "
                             f"{sorted(pending)} have not reached their end offsets"
                         )
+                    # A short wait: the first call returns empty while the connection is
+                    # set up, and a long timeout would be paid in full on every small read.
                     messages = consumer.consume(
-                        num_messages=min(max_messages - taken, 10_000), timeout=0.5
+                        num_messages=min(max_messages - taken, 10_000), timeout=0.02
                     )
                     for message in messages:
                         error = message.error()

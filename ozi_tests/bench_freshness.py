@@ -1,0 +1,178 @@
+"""`make bench` section ``freshness``: seconds from produce to visible, under the daemon.
+
+The embedded broker, a fresh OZI_HOME with an open-ended hourly grid starting this hour, the
+real ``dagster-daemon`` with the default sensors (what ``make dev`` runs, without the web
+server), and ``ozi produce --synthetic N --live --rate R`` streaming for a few minutes. Once a
+second the bench reads the lake's newest snapshot and notes when each cast first appears in
+``casts`` and in ``cast_vectors`` (the system of record the vector shard catches up from
+every second). A cast's delay is that moment minus its own timestamp (whole seconds: the
+protocol's resolution; the live producer stamps a message when it sends it).
+
+Figures: p50/p95 per minute of the stream, overall, and the duration of each ingest and
+embeddings run. ``OZI_BENCH_FRESHNESS`` sets "rate:seconds,…" (default "500:180").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = (REPO / ".." / "shared" / "data" / "farcaster" / "warpy-2023-03").resolve()
+PLANS = [
+    tuple(int(x) for x in item.split(":"))
+    for item in os.environ.get("OZI_BENCH_FRESHNESS", "500:180").split(",")
+]
+DRAIN_S = 120
+
+
+def bin_path(name: str) -> str:
+    path = REPO / ".venv" / "bin" / name
+    return str(path) if path.exists() else name
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def one_run(rate: int, seconds: int) -> dict:
+    from ozi_assets.cli import prepare_dagster_home
+    from ozi_assets.definitions import build_resources
+    from ozi_resources import broker
+    from ozi_resources.settings import OziSettings
+
+    home = Path(tempfile.mkdtemp(prefix=f"ozi-fresh-{rate}-"))
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    env = dict(
+        os.environ,
+        OZI_HOME=str(home),
+        OZI_SAMPLE_DIR=str(SAMPLE),
+        OZI_PARTITION_START=hour.strftime("%Y-%m-%d-%H:%M"),
+        OZI_PARTITION_END="",
+    )
+    state = broker.start(home)
+    env["OZI_KAFKA_BOOTSTRAP"] = state.address
+    settings = OziSettings.from_env(env)
+    env["DAGSTER_HOME"] = str(prepare_dagster_home(settings))
+    warehouse = build_resources(settings)["warehouse"]
+    build_resources(settings)["kafka"].ensure_topics()
+    log = (home / "daemon.log").open("w")
+    daemon = subprocess.Popen(
+        [bin_path("dagster-daemon"), "run", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    producer = None
+    seen_casts: dict[str, float] = {}
+    seen_vectors: dict[str, float] = {}
+    stamps: dict[str, float] = {}
+    try:
+        time.sleep(20)  # the daemon starts its sensors
+        started = time.time()
+        producer = subprocess.Popen(
+            [
+                bin_path("ozi"),
+                "produce",
+                "--synthetic",
+                str(rate * seconds),
+                "--live",
+                "--rate",
+                str(rate),
+                "--seed",
+                str(rate),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = started + seconds + DRAIN_S
+        while time.time() < deadline:
+            time.sleep(1.0)
+            now = time.time()
+            try:
+                with warehouse.reader() as conn:
+                    for hash_, ts in conn.execute(
+                        'SELECT hash, epoch("timestamp") FROM casts'
+                    ).fetchall():
+                        if hash_ not in seen_casts:
+                            seen_casts[hash_] = now
+                            stamps[hash_] = ts
+                    for (hash_,) in conn.execute("SELECT hash FROM cast_vectors").fetchall():
+                        seen_vectors.setdefault(hash_, now)
+            except Exception:  # the lake does not exist until the first run creates it
+                continue
+            if (
+                producer.poll() is not None
+                and len(seen_vectors) >= len(seen_casts) > 0
+                and (now > started + seconds + 10)
+            ):
+                break
+    finally:
+        if producer and producer.poll() is None:
+            producer.kill()
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        broker.stop(home)
+    runs = run_durations(home)
+    per_minute: dict[int, list[float]] = {}
+    vector_minute: dict[int, list[float]] = {}
+    for hash_, ts in stamps.items():
+        minute = int((ts - started) // 60)
+        per_minute.setdefault(minute, []).append(seen_casts[hash_] - ts)
+        if hash_ in seen_vectors:
+            vector_minute.setdefault(minute, []).append(seen_vectors[hash_] - ts)
+    to_casts = [seen_casts[h] - stamps[h] for h in stamps]
+    to_vectors = [seen_vectors[h] - stamps[h] for h in stamps if h in seen_vectors]
+    return {
+        "rate_events_per_s": rate,
+        "stream_seconds": seconds,
+        "casts_seen": len(seen_casts),
+        "casts_with_vectors": len(seen_vectors),
+        "to_casts_s_p50": percentile(to_casts, 50),
+        "to_casts_s_p95": percentile(to_casts, 95),
+        "to_vectors_s_p50": percentile(to_vectors, 50),
+        "to_vectors_s_p95": percentile(to_vectors, 95),
+        "to_casts_p95_by_minute": {m: percentile(v, 95) for m, v in sorted(per_minute.items())},
+        "to_vectors_p95_by_minute": {
+            m: percentile(v, 95) for m, v in sorted(vector_minute.items())
+        },
+        "ingest_runs": len(runs["ingest_job"]),
+        "ingest_run_seconds_p50": percentile(runs["ingest_job"], 50),
+        "ingest_run_seconds_max": max(runs["ingest_job"], default=None),
+        "ingest_run_seconds_first_last": [runs["ingest_job"][:3], runs["ingest_job"][-3:]],
+        "embed_runs": len(runs["embed_job"]),
+        "embed_run_seconds_p50": percentile(runs["embed_job"], 50),
+    }
+
+
+def run_durations(home: Path) -> dict[str, list[float]]:
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    out: dict[str, list[float]] = {"ingest_job": [], "embed_job": []}
+    with dg.DagsterInstance.get() as instance:
+        for name in out:
+            records = instance.get_run_records(dg.RunsFilter(job_name=name))
+            for record in sorted(records, key=lambda r: r.create_timestamp):
+                if record.start_time and record.end_time:
+                    out[name].append(round(record.end_time - record.start_time, 1))
+    return out
+
+
+def bench_freshness() -> dict:
+    return {f"{rate}_events_per_s": one_run(rate, seconds) for rate, seconds in PLANS}
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench_freshness(), indent=2), file=sys.stderr)
