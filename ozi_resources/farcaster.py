@@ -102,7 +102,9 @@ def derived_hash(*parts: object) -> str:
     return "0x" + digest.hexdigest()
 
 
-def _message(msg_type: str, fid: int, unix_ms: int, body_name: str, body: dict) -> dict:
+def message_data(msg_type: str, fid: int, unix_ms: int, body_name: str, body: dict) -> dict:
+    """The ``data`` object of a protocol message: type, fid, timestamp (from Unix ms), network
+    and its body under ``body_name``."""
     return {
         "type": msg_type,
         "fid": fid,
@@ -135,7 +137,7 @@ def cast_message(record: dict[str, Any]) -> dict[str, Any]:
         }
     return {
         "hash": record["hash"],
-        "data": _message(CAST_ADD, author["fid"], record["timestamp"], "castAddBody", body),
+        "data": message_data(CAST_ADD, author["fid"], record["timestamp"], "castAddBody", body),
         "hydrated": {
             "username": author.get("username"),
             "displayName": author.get("displayName"),
@@ -164,7 +166,9 @@ def recast_message(record: dict[str, Any], fid_by_hash: dict[str, int]) -> dict[
     }
     return {
         "hash": record["hash"],
-        "data": _message(REACTION_ADD, author["fid"], record["timestamp"], "reactionBody", body),
+        "data": message_data(
+            REACTION_ADD, author["fid"], record["timestamp"], "reactionBody", body
+        ),
         "hydrated": {"username": author.get("username")},
     }
 
@@ -189,7 +193,7 @@ def profile_messages(profile: dict[str, Any], unix_ms: int) -> list[dict[str, An
     return [
         {
             "hash": derived_hash(fid, field, value),
-            "data": _message(
+            "data": message_data(
                 USER_DATA_ADD, fid, unix_ms, "userDataBody", {"type": field, "value": value}
             ),
             "hydrated": hydrated,

@@ -31,6 +31,21 @@ IDLE_TIMEOUT_S = 30.0  # a read fails after this long without a message
 BATCH_MESSAGES = 50_000  # messages a batch: bounds memory, one lake transaction each
 
 
+Ranges = dict[int, tuple[int, int]]  # partition → (start, end) offsets, end exclusive
+Columns = dict[int, tuple[list[int], list[int], list, list]]  # offsets, stamps, keys, values
+
+
+def _columns(partitions: Iterable[int]) -> Columns:
+    return {p: ([], [], [], []) for p in partitions}
+
+
+def _slices(cols: Columns) -> dict[int, LogSlice]:
+    return {
+        p: LogSlice(p, np.array(offsets, np.int64), np.array(stamps, np.int64), keys, values)
+        for p, (offsets, stamps, keys, values) in cols.items()
+    }
+
+
 class KafkaReadError(RuntimeError):
     """Offsets below the high watermark could not be read back from the broker."""
 
@@ -194,20 +209,20 @@ class KafkaResource(dg.ConfigurableResource):
         ``kafka-python``: kafka-python decodes every record in Python and tops out near 15k
         messages/s here, a fraction of what the rest of the stage does (``make bench``).
         """
+        topic = topic or self.topic
+        wanted = {p: r for p, r in ranges.items() if r[1] > r[0]}
+        if not wanted:
+            return iter(())
         if self.consumer_client == "kafka-python":
-            return self._batches_kafka_python(ranges, max_messages, topic)
-        return self._batches_confluent(ranges, max_messages, topic)
+            return self._batches_kafka_python(ranges, wanted, max_messages, topic)
+        return self._batches_confluent(ranges, wanted, max_messages, topic)
 
     def _batches_confluent(
-        self, ranges: dict[int, tuple[int, int]], max_messages: int, topic: str | None
+        self, ranges: Ranges, wanted: Ranges, max_messages: int, topic: str
     ) -> Iterator[dict[int, LogSlice]]:
         from confluent_kafka import Consumer, KafkaError
         from confluent_kafka import TopicPartition as CkPartition
 
-        topic = topic or self.topic
-        wanted = {p: r for p, r in ranges.items() if r[1] > r[0]}
-        if not wanted:
-            return
         consumer = Consumer(
             {
                 "bootstrap.servers": self.bootstrap(),
@@ -226,9 +241,7 @@ class KafkaResource(dg.ConfigurableResource):
             consumer.assign([CkPartition(topic, p, start) for p, (start, _) in wanted.items()])
             pending = set(wanted)
             while pending:
-                cols: dict[int, tuple[list[int], list[int], list, list]] = {
-                    p: ([], [], [], []) for p in ranges
-                }
+                cols = _columns(ranges)
                 taken = 0
                 last_progress = time.monotonic()
                 while pending and taken < max_messages:
@@ -268,23 +281,14 @@ class KafkaResource(dg.ConfigurableResource):
                             consumer.pause([CkPartition(topic, p)])
                     if messages:
                         last_progress = time.monotonic()
-                yield {
-                    p: LogSlice(
-                        p, np.array(offsets, np.int64), np.array(stamps, np.int64), keys, values
-                    )
-                    for p, (offsets, stamps, keys, values) in cols.items()
-                }
+                yield _slices(cols)
         finally:
             consumer.close()
 
     def _batches_kafka_python(
-        self, ranges: dict[int, tuple[int, int]], max_messages: int, topic: str | None
+        self, ranges: Ranges, wanted: Ranges, max_messages: int, topic: str
     ) -> Iterator[dict[int, LogSlice]]:
         """:meth:`batches` through kafka-python."""
-        topic = topic or self.topic
-        wanted = {p: r for p, r in ranges.items() if r[1] > r[0]}
-        if not wanted:
-            return
         consumer = self._consumer()
         try:
             tps = {p: TopicPartition(topic, p) for p in wanted}
@@ -293,9 +297,7 @@ class KafkaResource(dg.ConfigurableResource):
                 consumer.seek(tps[p], start)
             pending = set(wanted)
             while pending:
-                cols: dict[int, tuple[list[int], list[int], list, list]] = {
-                    p: ([], [], [], []) for p in ranges
-                }
+                cols = _columns(ranges)
                 taken = 0
                 last_progress = time.monotonic()
                 while pending and taken < max_messages:
@@ -336,12 +338,7 @@ class KafkaResource(dg.ConfigurableResource):
                         ):
                             pending.discard(p)
                             consumer.pause(tp)
-                yield {
-                    p: LogSlice(
-                        p, np.array(offsets, np.int64), np.array(stamps, np.int64), keys, values
-                    )
-                    for p, (offsets, stamps, keys, values) in cols.items()
-                }
+                yield _slices(cols)
         finally:
             consumer.close()
 

@@ -93,9 +93,8 @@ def synthetic_events(
             kind = "cast"
         if kind == "reaction_remove" and not reactions:
             kind = "like"
-        seconds = farcaster.to_farcaster_time(ms)
+        extra: dict = {}
         if kind == "cast":
-            hash_ = fresh_hash(seed, i)
             body: dict = {
                 "text": shape.texts[pick % len(shape.texts)],
                 "mentions": [],
@@ -104,90 +103,36 @@ def synthetic_events(
             if recent and (pick >> 20) % 1000 < shape.reply_ratio * 1000:
                 parent_hash, parent_fid = recent[(pick >> 30) % len(recent)]
                 body["parentCastId"] = {"fid": parent_fid, "hash": parent_hash}
-            message = {
-                "hash": hash_,
-                "data": {
-                    "type": farcaster.CAST_ADD,
-                    "fid": fid,
-                    "timestamp": seconds,
-                    "network": farcaster.NETWORK,
-                    "castAddBody": body,
-                },
-                "hydrated": {"username": shape.usernames[authors[i]]},
-            }
-            recent.append((hash_, fid))
+            data = farcaster.message_data(farcaster.CAST_ADD, fid, ms, "castAddBody", body)
+            extra = {"hydrated": {"username": shape.usernames[authors[i]]}}
+            recent.append((fresh_hash(seed, i), fid))
             if len(recent) > RECENT:
                 recent.pop(0)
-        elif kind in ("like", "recast"):
-            target_hash, target_fid = recent[pick % len(recent)]
-            rtype = farcaster.REACTION_LIKE if kind == "like" else farcaster.REACTION_RECAST
-            message = {
-                "hash": fresh_hash(seed, i),
-                "data": {
-                    "type": farcaster.REACTION_ADD,
-                    "fid": fid,
-                    "timestamp": seconds,
-                    "network": farcaster.NETWORK,
-                    "reactionBody": {
-                        "type": rtype,
-                        "targetCastId": {"fid": target_fid, "hash": target_hash},
-                    },
-                },
-            }
-            reactions.append((fid, rtype, target_fid, target_hash))
-            if len(reactions) > RECENT:
-                reactions.pop(0)
-        elif kind == "reaction_remove":
-            fid, rtype, target_fid, target_hash = reactions.pop(pick % len(reactions))
-            message = {
-                "hash": fresh_hash(seed, i),
-                "data": {
-                    "type": farcaster.REACTION_REMOVE,
-                    "fid": fid,
-                    "timestamp": seconds,
-                    "network": farcaster.NETWORK,
-                    "reactionBody": {
-                        "type": rtype,
-                        "targetCastId": {"fid": target_fid, "hash": target_hash},
-                    },
-                },
-            }
+        elif kind in ("like", "recast", "reaction_remove"):
+            if kind == "reaction_remove":
+                fid, rtype, target_fid, target_hash = reactions.pop(pick % len(reactions))
+                msg_type = farcaster.REACTION_REMOVE
+            else:
+                target_hash, target_fid = recent[pick % len(recent)]
+                rtype = farcaster.REACTION_LIKE if kind == "like" else farcaster.REACTION_RECAST
+                msg_type = farcaster.REACTION_ADD
+                reactions.append((fid, rtype, target_fid, target_hash))
+                if len(reactions) > RECENT:
+                    reactions.pop(0)
+            body = {"type": rtype, "targetCastId": {"fid": target_fid, "hash": target_hash}}
+            data = farcaster.message_data(msg_type, fid, ms, "reactionBody", body)
         elif kind == "cast_remove":
             target_hash, fid = recent.pop(pick % len(recent))  # only the author removes a cast
-            message = {
-                "hash": fresh_hash(seed, i),
-                "data": {
-                    "type": farcaster.CAST_REMOVE,
-                    "fid": fid,
-                    "timestamp": seconds,
-                    "network": farcaster.NETWORK,
-                    "castRemoveBody": {"targetHash": target_hash},
-                },
-            }
+            body = {"targetHash": target_hash}
+            data = farcaster.message_data(farcaster.CAST_REMOVE, fid, ms, "castRemoveBody", body)
         elif kind == "follow":
-            target = int(shape.fids[pick % len(shape.fids)])
-            message = {
-                "hash": fresh_hash(seed, i),
-                "data": {
-                    "type": farcaster.LINK_ADD,
-                    "fid": fid,
-                    "timestamp": seconds,
-                    "network": farcaster.NETWORK,
-                    "linkBody": {"type": "follow", "targetFid": target},
-                },
-            }
+            body = {"type": "follow", "targetFid": int(shape.fids[pick % len(shape.fids)])}
+            data = farcaster.message_data(farcaster.LINK_ADD, fid, ms, "linkBody", body)
         else:  # profile
-            message = {
-                "hash": fresh_hash(seed, i),
-                "data": {
-                    "type": farcaster.USER_DATA_ADD,
-                    "fid": fid,
-                    "timestamp": seconds,
-                    "network": farcaster.NETWORK,
-                    "userDataBody": {
-                        "type": "USER_DATA_TYPE_BIO",
-                        "value": shape.texts[pick % len(shape.texts)][:256],
-                    },
-                },
+            body = {
+                "type": "USER_DATA_TYPE_BIO",
+                "value": shape.texts[pick % len(shape.texts)][:256],
             }
+            data = farcaster.message_data(farcaster.USER_DATA_ADD, fid, ms, "userDataBody", body)
+        message = {"hash": fresh_hash(seed, i), "data": data, **extra}
         yield Event(farcaster.fid_key(fid), farcaster.encode(message), ms, message["data"]["type"])

@@ -38,32 +38,6 @@ MICRO = 1_000
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
-def kafka_python_consume(kafka, topic: str) -> float:
-    """Messages/s for kafka-python consuming every message of the topic, nothing else."""
-    from kafka import KafkaConsumer
-    from kafka.structs import TopicPartition
-
-    ends = kafka.high_watermarks(topic)
-    consumer = KafkaConsumer(
-        bootstrap_servers=kafka.bootstrap(),
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
-    parts = [TopicPartition(topic, p) for p in ends]
-    consumer.assign(parts)
-    for tp in parts:
-        consumer.seek(tp, 0)
-    total, want = 0, sum(ends.values())
-    started = time.perf_counter()
-    while total < want:
-        for records in consumer.poll(timeout_ms=1000, max_records=50_000).values():
-            total += len(records)
-    seconds = time.perf_counter() - started
-    consumer.close()
-    return total / seconds
-
-
 def confluent_consumer(kafka, topic: str, ends: dict[int, int]):
     from confluent_kafka import Consumer, TopicPartition
 
@@ -136,6 +110,7 @@ def child(n: int, address: str, home: Path) -> dict:
     from ozi_resources import farcaster
     from ozi_resources.settings import OziSettings
     from ozi_resources.synthetic import SampleShape, synthetic_events
+    from ozi_tests.bench import consume_ceiling
 
     base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)})
     topic = f"bench{n}-{os.getpid()}"  # a fresh topic: nothing from an earlier run
@@ -148,7 +123,7 @@ def child(n: int, address: str, home: Path) -> dict:
     shape = SampleShape.of(farcaster.load_sample(SAMPLE)[0])
     span_s = 3000.0  # all N in the first 50 minutes of one window
     kafka.produce(synthetic_events(shape, n, WINDOW_START_MS, n / span_s, seed=n))
-    consume = kafka_python_consume(kafka, topic)
+    consume = consume_ceiling(kafka, topic)  # kafka-python, as in the ingest section
     consume_confluent = confluent_consume(kafka, topic)
     bare = bare_script(kafka, topic, home)
 
