@@ -2,9 +2,11 @@
 
 import dagster as dg
 
+from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions
 
 INGEST_GROUPS = ("raw", "clean", "aggregates")
+LANE_TAG = "ozi/lane"  # dagster.yaml runs one embeddings run at a time by this tag
 
 # In-process: one process per asset would cost seconds of imports per step (8 s a run against
 # 0.5 s measured); the lake_writer pool already serializes the writers.
@@ -26,8 +28,24 @@ embed_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("embeddings"),
     partitions_def=stream_partitions,
     executor_def=dg.in_process_executor,
+    tags={LANE_TAG: "embeddings"},
     description=(
         "Vectors for the casts folded in since the last run (clean/casts → cast_vectors → "
         "vector index); other than sensor runs, also re-checks the run's window."
+    ),
+)
+
+# The checks of a window the watermark closed, with the great-expectations suites: reads
+# only, so no pool; one at a time, for great-expectations' import takes seconds of both cores.
+window_close_job = dg.define_asset_job(
+    name="window_close_job",
+    selection=dg.AssetSelection.assets(["stream", "window_close"])
+    | dg.AssetSelection.checks_for_assets(casts, reactions, users),
+    partitions_def=stream_partitions,
+    executor_def=dg.in_process_executor,
+    tags={LANE_TAG: "window-close"},
+    description=(
+        "The checks of the clean tables for one closed window, with the great-expectations "
+        "suites (requested by window_close_sensor once the watermark passes the window)."
     ),
 )

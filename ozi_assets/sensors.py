@@ -8,23 +8,31 @@ long enough. ``embedding_sensor`` compares the embeddings stage with clean/casts
 ``embed_job`` runs, so vectors catch up in their own lane. Both say why they skip, with the lag
 per Kafka partition, and report the lag to Dagster as asset observations.
 
-The decision is a pure function, ``plan_run``, of the lag, the cursor and the clock.
+``window_close_sensor`` follows the watermark (the newest timestamp read minus the allowed
+lateness, or, once no message has arrived for ``idle_close_s``, the wall clock minus the
+allowed lateness) and requests one ``window_close_job`` run for each window it closes, which
+validates that window with the great-expectations suites.
+
+The decisions are pure functions (``plan_run``, ``windows_to_close``) of the lag or the
+watermark, the cursor and the clock.
 """
 
 import json
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 import dagster as dg
+import duckdb
 import numpy as np
 
 from ozi_assets import stream
 from ozi_assets.embeddings import embedding_lag
-from ozi_assets.jobs import embed_job, ingest_job
+from ozi_assets.jobs import embed_job, ingest_job, window_close_job
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import WarehouseError, WarehouseResource
-from ozi_resources.windows import WindowGrid
+from ozi_resources.windows import WindowGrid, closed_windows
 
 MIN_MESSAGES = 200  # request at once when this many messages wait…
 MAX_DELAY_S = 2.0  # …or when the first of them was seen this long ago
@@ -112,17 +120,22 @@ def label_window(grid: WindowGrid, running_max_ms: list[int | None], now: float)
     return grid.keys[int(grid.window_of(np.array([stamp]))[0])]
 
 
-def _waiting(instance: dg.DagsterInstance | None, job_name: str) -> bool:
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
+# An embeddings run catches up until nothing is left, so one that runs already covers what
+# arrives meanwhile; two would race for the same batches and crowd the ingest runs out of
+# the run slots.
+UNDER_WAY = [*WAITING, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def _waiting(
+    instance: dg.DagsterInstance | None,
+    job_name: str,
+    statuses: list[dg.DagsterRunStatus] = WAITING,
+) -> bool:
     if instance is None:
         return False
     return bool(
-        instance.get_runs(
-            filters=dg.RunsFilter(
-                job_name=job_name,
-                statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
-            ),
-            limit=1,
-        )
+        instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=statuses), limit=1)
     )
 
 
@@ -138,8 +151,8 @@ def stream_lag(
         with warehouse.reader() as conn:
             for stage in (stream.RAW, *stream.CLEAN_STAGES, stream.AGGREGATES):
                 stages[stage] = stream.load_offsets(conn, stage, kafka.topic)
-    except WarehouseError:
-        pass  # no lake yet: the first run creates it, and everything in the log waits
+    except (WarehouseError, duckdb.CatalogException):
+        pass  # no lake, or its tables not committed yet: everything in the log waits
     raw = stages.get(stream.RAW, {})
     lag = {
         f"partition {p}": max(hw - raw.get(p, stream.PartitionOffset()).next_offset, 0)
@@ -223,14 +236,14 @@ def embedding_sensor(
         with warehouse.reader() as conn:
             lag = embedding_lag(conn, kafka.topic)
             raw = stream.load_offsets(conn, stream.RAW, kafka.topic)
-    except WarehouseError:
+    except (WarehouseError, duckdb.CatalogException):  # the first run is creating the lake
         return dg.SkipReason("no lake yet: nothing ingested")
     now = time.time()
     plan = plan_run(
         cursor,
         {"casts": lag.casts},
         now,
-        _waiting(context.instance, embed_job.name),
+        _waiting(context.instance, embed_job.name, UNDER_WAY),
         min_messages=1,
         max_delay_s=0.0,
     )
@@ -268,3 +281,107 @@ def embedding_sensor(
         ],
         asset_events=events,
     )
+
+
+@dataclass
+class CloseCursor:
+    """What window_close_sensor remembers: the last window it closed, and when the topic's
+    high watermarks last moved (to tell an idle stream)."""
+
+    closed_through: str | None = None  # partition key of the newest window closed
+    high_total: int = -1  # the sum of the high watermarks last seen
+    high_changed_at: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str | None) -> "CloseCursor":
+        try:
+            return cls(**json.loads(text)) if text else cls()
+        except (TypeError, ValueError):
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def windows_to_close(
+    grid: WindowGrid,
+    with_data: list[str],
+    watermark_ms: int | None,
+    closed_through: str | None,
+) -> list[str]:
+    """Partition keys of the windows holding messages that the watermark (Unix ms) has closed
+    and that were not closed before (after ``closed_through``), oldest first."""
+    if watermark_ms is None:
+        return []
+    closed = closed_windows(grid, watermark_ms)
+    after = grid.index_of(closed_through) if closed_through in grid.keys else -1
+    held = set(with_data)
+    return [k for k in grid.keys[after + 1 : closed] if k in held]
+
+
+@dg.sensor(
+    job=window_close_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Follows the watermark (newest timestamp minus the allowed lateness; the wall "
+    "clock once the stream is idle) and requests the great-expectations checks of each "
+    "window it closes.",
+)
+def window_close_sensor(
+    context: dg.SensorEvaluationContext, kafka: KafkaResource, warehouse: WarehouseResource
+):
+    cursor = CloseCursor.parse(context.cursor)
+    now = time.time()
+    high = kafka.high_watermarks()
+    total = sum(high.values())
+    if total != cursor.high_total:
+        cursor.high_total, cursor.high_changed_at = total, now
+    try:
+        with warehouse.reader() as conn:
+            raw = stream.load_offsets(conn, stream.RAW, kafka.topic)
+            folded = {s: stream.load_offsets(conn, s, kafka.topic) for s in stream.CLEAN_STAGES}
+            with_data = [
+                row[0].strftime("%Y-%m-%d-%H:%M")
+                for row in conn.execute(
+                    "SELECT DISTINCT window_start AT TIME ZONE 'UTC' FROM kafka_offset_index "
+                    "WHERE topic = $t",
+                    {"t": kafka.topic},
+                ).fetchall()
+            ]
+    except (WarehouseError, duckdb.CatalogException):
+        context.update_cursor(cursor.dump())
+        return dg.SkipReason("no lake yet: nothing ingested")
+    waiting = sum(
+        max(hw - raw.get(p, stream.PartitionOffset()).next_offset, 0) for p, hw in high.items()
+    )
+    waiting += sum(sum(stream.lag(offsets, raw).values()) for offsets in folded.values())
+    if waiting:
+        context.update_cursor(cursor.dump())
+        return dg.SkipReason(f"{waiting} messages not yet in the clean tables: windows close after")
+    watermark = stream.watermark_ms(
+        [o.running_max_ms for o in raw.values()], kafka.allowed_lateness_s
+    )
+    idle_s = now - cursor.high_changed_at
+    if idle_s >= kafka.idle_close_s:
+        # An idle stream: no timestamp will move the watermark, so the wall clock does.
+        wall = int((now - kafka.allowed_lateness_s) * 1000)
+        watermark = max(watermark, wall) if watermark is not None else wall
+    grid = window_grid()
+    keys = windows_to_close(grid, with_data, watermark, cursor.closed_through)
+    if not keys:
+        context.update_cursor(cursor.dump())
+        return dg.SkipReason(
+            "no window newly closed (watermark "
+            + (datetime.fromtimestamp(watermark / 1000, UTC).isoformat() if watermark else "none")
+            + f", idle {idle_s:.0f}s)"
+        )
+    cursor.closed_through = keys[-1]
+    context.update_cursor(cursor.dump())
+    return [
+        dg.RunRequest(
+            run_key=f"close:{key}",
+            partition_key=key,
+            tags={stream.MODE_TAG: stream.CLOSE, "ozi/trigger": "window closed"},
+        )
+        for key in keys
+    ]

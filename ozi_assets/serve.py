@@ -13,6 +13,9 @@ and never waits for embedding. Routes:
 - ``POST /v1/vectors/sync`` ``{model, wait}`` → what the catch-up did (``wait`` false: it is
   scheduled and the answer comes at once; the embeddings asset asks that way, so embedding
   never waits for the shard).
+- ``POST /v1/vectors/embed`` ``{model, texts}`` → ``{model, dimension, count, vectors}``:
+  the texts' unit vectors, float32 little-endian, row after row, base64. The embeddings
+  runs embed here with the model kept warm, instead of loading it in every run (20–40 s).
 
 With a Qdrant server configured (OZI_QDRANT_URL) there is no shard to own and the process
 only answers /health.
@@ -21,6 +24,7 @@ only answers /health.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import logging
 import threading
@@ -48,6 +52,7 @@ SYNC_INTERVAL_S = 1.0
 # Points appended since the last HNSW build are searched by brute force; past this many the
 # owner rebuilds the graph (in its sync thread: searches go on meanwhile).
 OPTIMIZE_AFTER_UNINDEXED = 20_000
+EMBED_MAX_TEXTS = 20_000  # one embeddings batch holds ~2k casts; this bounds a request's body
 
 
 class VectorOwner:
@@ -122,6 +127,11 @@ class SearchBody(BaseModel):
     until_s: int | None = None
 
 
+class EmbedBody(BaseModel):
+    model: str
+    texts: list[str] = Field(max_length=EMBED_MAX_TEXTS)
+
+
 class SyncBody(BaseModel):
     model: str
     wait: bool = True  # False: schedule a catch-up and answer at once
@@ -187,6 +197,20 @@ def create_app(settings: OziSettings) -> FastAPI:
     def search(body: SearchBody) -> dict:
         flt = SearchFilter(body.fid, body.since_s, body.until_s)
         return need_owner(body.model).search(body.text, flt, body.limit, body.min_score)
+
+    @app.post("/v1/vectors/embed")
+    def embed(body: EmbedBody) -> dict:
+        if body.model != embedder.model_name:
+            raise HTTPException(
+                404, f"this process embeds with {embedder.model_name}, not {body.model}"
+            )
+        vectors = embedder.encode(body.texts).astype("<f4")
+        return {
+            "model": embedder.model_name,
+            "dimension": int(vectors.shape[1]) if vectors.ndim == 2 else 0,
+            "count": len(body.texts),
+            "vectors": base64.b64encode(vectors.tobytes()).decode("ascii"),
+        }
 
     @app.post("/v1/vectors/sync")
     def sync(body: SyncBody) -> dict:

@@ -23,6 +23,7 @@ the lake, the index and the embeddings asset agree on what is current.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -703,6 +704,29 @@ class VectorStoreResource(dg.ConfigurableResource):
         )
         with urllib.request.urlopen(request, timeout=timeout_s or self.owner_timeout_s) as response:
             return json.loads(response.read())
+
+    def embed_warm(self, model: str, texts: Sequence[str], timeout_s: float = 600.0) -> np.ndarray:
+        """Unit vectors of ``texts`` (float32, shape (len(texts), dimension)) computed by the
+        running ``ozi serve``, whose model stays loaded: a run that embeds there does not load
+        torch and the model itself (20–40 s on 2 cores). Raises ConnectionError when no
+        ``ozi serve`` runs for this OZI_HOME, OSError or ValueError when it fails or answers
+        for another model; callers then embed locally."""
+        import numpy as np
+
+        state = processes.status(Path(self.home), OWNER)
+        if state is None:
+            raise ConnectionError("no ozi serve runs for this OZI_HOME")
+        request = urllib.request.Request(
+            f"http://{state.address}/v1/vectors/embed",
+            data=json.dumps({"model": model, "texts": list(texts)}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            answer = json.loads(response.read())
+        if answer.get("model") != model or answer.get("count") != len(texts):
+            raise ValueError(f"ozi serve answered for {answer.get('model')}, not {model}")
+        flat = np.frombuffer(base64.b64decode(answer["vectors"]), dtype="<f4")
+        return flat.reshape(len(texts), int(answer["dimension"])) if len(texts) else flat
 
     def after_commit(
         self,

@@ -1,12 +1,14 @@
 """`make bench` section ``freshness``: seconds from produce to visible, under the daemon.
 
 The embedded broker, a fresh OZI_HOME with an open-ended hourly grid starting this hour, the
-real ``dagster-daemon`` with the default sensors (what ``make dev`` runs, without the web
-server), and ``ozi produce --synthetic N --live --rate R`` streaming for a few minutes. Once a
-second the bench reads the lake's newest snapshot and notes when each cast first appears in
-``casts`` and in ``cast_vectors`` (the system of record the vector shard catches up from
-every second). A cast's delay is that moment minus its own timestamp (whole seconds: the
-protocol's resolution; the live producer stamps a message when it sends it).
+real ``dagster-daemon`` with the default sensors and ``ozi serve`` (what ``make dev`` runs,
+without the web server), and ``ozi produce --synthetic N --live --rate R`` streaming for a
+few minutes. Once a second the bench reads the lake's newest snapshot and notes when each
+cast first appears in ``casts`` and in ``cast_vectors``, and asks ``ozi serve`` which lake
+snapshot its vector shard has caught up to: a cast is searchable once the shard holds the
+snapshot its vector first appeared in. A cast's delay is that moment minus its own timestamp
+(whole seconds: the protocol's resolution; the live producer stamps a message when it sends
+it).
 
 Figures: p50/p95 per minute of the stream, overall, and the duration of each ingest and
 embeddings run. ``OZI_BENCH_FRESHNESS`` sets "rate:seconds,…" (default "500:180").
@@ -44,10 +46,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def one_run(rate: int, seconds: int) -> dict:
-    from ozi_assets.cli import prepare_dagster_home
+    from ozi_assets.cli import prepare_dagster_home, start_owner
     from ozi_assets.definitions import build_resources
-    from ozi_resources import broker
+    from ozi_resources import broker, processes
     from ozi_resources.settings import OziSettings
+    from ozi_resources.vectors import OWNER
 
     home = Path(tempfile.mkdtemp(prefix=f"ozi-fresh-{rate}-"))
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -75,8 +78,11 @@ def one_run(rate: int, seconds: int) -> dict:
     producer = None
     seen_casts: dict[str, float] = {}
     seen_vectors: dict[str, float] = {}
+    searchable: dict[str, float] = {}
+    vector_snapshot: dict[str, int] = {}  # the lake snapshot a vector was first seen in
     stamps: dict[str, float] = {}
     try:
+        owner = start_owner(settings)  # `ozi serve`: the shard's owner, the model kept warm
         time.sleep(20)  # the daemon starts its sensors
         started = time.time()
         producer = subprocess.Popen(
@@ -93,8 +99,8 @@ def one_run(rate: int, seconds: int) -> dict:
             ],
             cwd=REPO,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=(home / "producer.log").open("w"),
+            stderr=subprocess.STDOUT,
         )
         deadline = started + seconds + DRAIN_S
         while time.time() < deadline:
@@ -108,10 +114,18 @@ def one_run(rate: int, seconds: int) -> dict:
                         if hash_ not in seen_casts:
                             seen_casts[hash_] = now
                             stamps[hash_] = ts
+                    snapshot = warehouse.current_snapshot(conn).id
                     for (hash_,) in conn.execute("SELECT hash FROM cast_vectors").fetchall():
-                        seen_vectors.setdefault(hash_, now)
+                        if hash_ not in seen_vectors:
+                            seen_vectors[hash_] = now
+                            vector_snapshot[hash_] = snapshot
             except Exception:  # the lake does not exist until the first run creates it
                 continue
+            synced = shard_snapshot(owner)
+            if synced is not None:
+                for hash_, snap in vector_snapshot.items():
+                    if snap <= synced and hash_ not in searchable:
+                        searchable[hash_] = now
             if (
                 producer.poll() is not None
                 and len(seen_vectors) >= len(seen_casts) > 0
@@ -123,17 +137,27 @@ def one_run(rate: int, seconds: int) -> dict:
             producer.kill()
         daemon.terminate()
         daemon.wait(timeout=60)
+        processes.stop(home, OWNER)
         broker.stop(home)
     runs = run_durations(home)
     per_minute: dict[int, list[float]] = {}
     vector_minute: dict[int, list[float]] = {}
+    # Minutes of the stream count from its first cast (the producer generates its events
+    # before it sends the first one).
+    first = min(stamps.values(), default=started)
     for hash_, ts in stamps.items():
-        minute = int((ts - started) // 60)
+        minute = int((ts - first) // 60)
         per_minute.setdefault(minute, []).append(seen_casts[hash_] - ts)
         if hash_ in seen_vectors:
             vector_minute.setdefault(minute, []).append(seen_vectors[hash_] - ts)
     to_casts = [seen_casts[h] - stamps[h] for h in stamps]
     to_vectors = [seen_vectors[h] - stamps[h] for h in stamps if h in seen_vectors]
+    to_search = [searchable[h] - stamps[h] for h in stamps if h in searchable]
+    search_minute: dict[int, list[float]] = {}
+    for hash_ in searchable:
+        if hash_ in stamps:
+            minute = int((stamps[hash_] - first) // 60)
+            search_minute.setdefault(minute, []).append(searchable[hash_] - stamps[hash_])
     return {
         "rate_events_per_s": rate,
         "stream_seconds": seconds,
@@ -143,7 +167,14 @@ def one_run(rate: int, seconds: int) -> dict:
         "to_casts_s_p95": percentile(to_casts, 95),
         "to_vectors_s_p50": percentile(to_vectors, 50),
         "to_vectors_s_p95": percentile(to_vectors, 95),
+        "casts_searchable": len(to_search),
+        "to_searchable_s_p50": percentile(to_search, 50),
+        "to_searchable_s_p95": percentile(to_search, 95),
+        "to_casts_p50_by_minute": {m: percentile(v, 50) for m, v in sorted(per_minute.items())},
         "to_casts_p95_by_minute": {m: percentile(v, 95) for m, v in sorted(per_minute.items())},
+        "to_searchable_p95_by_minute": {
+            m: percentile(v, 95) for m, v in sorted(search_minute.items())
+        },
         "to_vectors_p95_by_minute": {
             m: percentile(v, 95) for m, v in sorted(vector_minute.items())
         },
@@ -153,7 +184,21 @@ def one_run(rate: int, seconds: int) -> dict:
         "ingest_run_seconds_first_last": [runs["ingest_job"][:3], runs["ingest_job"][-3:]],
         "embed_runs": len(runs["embed_job"]),
         "embed_run_seconds_p50": percentile(runs["embed_job"], 50),
+        "embed_run_seconds_max": max(runs["embed_job"], default=None),
     }
+
+
+def shard_snapshot(address: str | None) -> int | None:
+    """The lake snapshot ``ozi serve``'s vector shard has caught up to (None: unknown)."""
+    import urllib.request
+
+    if address is None:
+        return None
+    try:
+        with urllib.request.urlopen(f"http://{address}/health", timeout=5) as response:
+            return json.loads(response.read())["vectors"].get("synced_snapshot")
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def run_durations(home: Path) -> dict[str, list[float]]:
