@@ -20,6 +20,7 @@ import pandas as pd
 from ozi_assets import stream
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import WarehouseResource, bound
 
 # Partitioned asset checks are a Dagster preview feature, chosen knowingly (a check per window
@@ -316,4 +317,138 @@ def users_are_valid(
     )
 
 
-all_checks = [casts_are_valid, casts_are_in_window, reactions_are_valid, users_are_valid]
+# Every clean table with the message it came from (source_position: Kafka partition << 40 |
+# offset); each decoded message type lands in exactly one of them (raw_decode.sql).
+CLEAN_ROWS = """
+SELECT source_position, hash, window_start FROM cast_adds
+UNION ALL SELECT source_position, hash, window_start FROM cast_removes
+UNION ALL SELECT source_position, hash, window_start FROM reaction_messages
+UNION ALL SELECT source_position, hash, window_start FROM user_data
+UNION ALL SELECT source_position, hash, window_start FROM links
+"""
+
+COUNTS = f"""
+WITH done AS (
+    -- What every clean stage has folded in: the check never counts a message still on its way.
+    SELECT kafka_partition, min(next_offset) AS next_offset FROM stage_offsets
+    WHERE topic = $t AND stage IN ('clean/casts', 'clean/reactions', 'clean/users')
+    GROUP BY kafka_partition HAVING count(*) = 3
+), read AS (
+    SELECT (r.kafka_partition::BIGINT << 40) + r.kafka_offset AS pos, r.message_hash AS hash,
+           r.dead_letter_reason IS NOT NULL AS dead
+    FROM raw_events r JOIN done d
+      ON d.kafka_partition = r.kafka_partition AND r.kafka_offset < d.next_offset
+    WHERE r.topic = $t AND r.window_start = $w
+), clean_rows AS ({CLEAN_ROWS}), rows AS (
+    SELECT c.source_position AS pos, c.hash FROM clean_rows c JOIN done d
+      ON d.kafka_partition = c.source_position >> 40
+     AND (c.source_position & 1099511627775) < d.next_offset
+    WHERE c.window_start = $w
+), first_copy AS (
+    SELECT hash, min(source_position) AS pos FROM clean_rows
+    WHERE hash IN (SELECT hash FROM read WHERE NOT dead AND pos NOT IN (SELECT pos FROM rows))
+    GROUP BY hash
+), verdict AS (
+    SELECT r.pos, r.hash,
+        CASE WHEN r.dead THEN 'dead letter'
+             WHEN r.pos IN (SELECT pos FROM rows) THEN 'clean'
+             WHEN f.pos < r.pos THEN 'duplicate'
+             ELSE 'lost' END AS verdict
+    FROM read r LEFT JOIN first_copy f USING (hash)
+)
+SELECT
+    (SELECT count(*) FROM read) AS messages_read,
+    (SELECT count(*) FROM verdict WHERE verdict = 'clean') AS clean_rows,
+    (SELECT count(*) FROM verdict WHERE verdict = 'duplicate') AS duplicates,
+    (SELECT count(*) FROM verdict WHERE verdict = 'dead letter') AS dead_letters,
+    (SELECT count(*) FROM verdict WHERE verdict = 'lost') AS lost,
+    (SELECT count(*) FROM rows WHERE pos NOT IN (SELECT pos FROM read)) AS rows_without_message,
+    (SELECT list({{'kafka_partition': pos >> 40, 'kafka_offset': pos & 1099511627775,
+                  'hash': hash}}) FROM (SELECT * FROM verdict WHERE verdict = 'lost'
+                  ORDER BY pos LIMIT {SAMPLE_ROWS})) AS lost_sample
+"""
+
+
+@dg.asset_check(
+    asset=casts,
+    additional_deps=[reactions, users],
+    blocking=True,
+    partitions_def=stream_partitions,
+)
+def messages_add_up(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, kafka: KafkaResource
+) -> dg.AssetCheckResult:
+    """Blocking: in the window's offsets that every clean stage has folded in, messages read
+    = clean rows + duplicates (an earlier copy of the same hash owns the row) + dead letters,
+    and no clean row lacks its message. A failure is a bug in Ozi, never bad input (bad input
+    is dead-lettered); sample lost messages are in the metadata."""
+    window = window_grid().start_of(context.partition_key)
+    with warehouse.reader() as conn:
+        row = conn.execute(COUNTS, {"t": kafka.topic, "w": window}).fetchone()
+    assert row is not None  # an aggregate query always returns one row
+    read, clean, duplicates, dead, lost, orphans, sample = row
+    return dg.AssetCheckResult(
+        passed=lost == 0 and orphans == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{read} messages read = {clean} clean rows + {duplicates} duplicates + {dead} "
+            f"dead letters"
+            + (f"; {lost} lost" if lost else "")
+            + (f"; {orphans} clean rows without a message" if orphans else "")
+        ),
+        metadata={
+            "engine": dg.MetadataValue.text("duckdb"),
+            "messages_read": dg.MetadataValue.int(read),
+            "clean_rows": dg.MetadataValue.int(clean),
+            "duplicates": dg.MetadataValue.int(duplicates),
+            "dead_letters": dg.MetadataValue.int(dead),
+            "lost": dg.MetadataValue.int(lost),
+            "clean_rows_without_message": dg.MetadataValue.int(orphans),
+            "lost_sample": dg.MetadataValue.json(sample or []),
+        },
+    )
+
+
+all_checks = [
+    casts_are_valid,
+    casts_are_in_window,
+    messages_add_up,
+    reactions_are_valid,
+    users_are_valid,
+]
+
+
+@dg.asset(
+    key=["stream", "window_close"],
+    deps=[casts, reactions, users],
+    partitions_def=stream_partitions,
+    group_name="checks",
+    kinds={"ducklake"},
+)
+def window_close(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, kafka: KafkaResource
+) -> dg.MaterializeResult:
+    """A window the watermark closed: what it read (messages, dead letters, late messages by
+    its own window) when its close run validated it with the great-expectations suites (the
+    checks of clean/casts, clean/reactions and clean/users in the same run). Writes nothing
+    to the lake. Source: raw_events."""
+    grid = window_grid()
+    window = grid.start_of(context.partition_key)
+    with warehouse.reader() as conn:
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (dead_letter_reason IS NOT NULL), "
+            "(SELECT count(*) FROM raw_events WHERE topic = $t AND is_late "
+            " AND event_window_start = $w) "
+            "FROM raw_events WHERE topic = $t AND window_start = $w",
+            {"t": kafka.topic, "w": window},
+        ).fetchone()
+    messages, dead, late = row if row else (0, 0, 0)
+    return dg.MaterializeResult(
+        metadata={
+            "messages_read": dg.MetadataValue.int(messages),
+            "dead_letters": dg.MetadataValue.int(dead),
+            "late_messages_for_window": dg.MetadataValue.int(late),
+            "allowed_lateness_s": dg.MetadataValue.float(kafka.allowed_lateness_s),
+            "trigger": dg.MetadataValue.text(context.run.tags.get("ozi/trigger", "manual")),
+        }
+    )

@@ -493,9 +493,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             "SELECT coalesce(sum(next_offset - first_offset), 0) FROM kafka_log_gaps"
         ).fetchone()
         (letters,) = conn.execute("SELECT count(*) FROM dead_letters").fetchone()
+        (late,) = conn.execute("SELECT count(*) FILTER (is_late) FROM raw_events").fetchone()
+        watermark = stream.watermark_ms(
+            [o.running_max_ms for o in stream.load_offsets(conn, stream.RAW, kafka.topic).values()],
+            settings.allowed_lateness_s,
+        )
     _print_table(["stage", "committed offsets (partition:offset)", "behind the log"], rows)
     print(f"embeddings: {lag.casts} casts waiting for vectors, oldest {lag.seconds:.0f}s ago")
     print(f"dead letters: {letters}; messages lost to retention before they were read: {lost}")
+    stamp = datetime.fromtimestamp(watermark / 1000, UTC).isoformat() if watermark else "none"
+    print(
+        f"watermark: {stamp} (newest timestamp read minus {settings.allowed_lateness_s:g}s); "
+        f"late messages: {late}"
+    )
     return 0
 
 

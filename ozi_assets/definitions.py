@@ -5,14 +5,14 @@ from dagster_aws.s3 import S3Resource
 
 from ozi_assets.aggregates import aggregates
 from ozi_assets.ask import answers_automation_sensor, ask_job, standing_answers
-from ozi_assets.checks import all_checks
+from ozi_assets.checks import all_checks, window_close
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.embeddings import cast_embeddings
 from ozi_assets.housekeeping import lake_housekeeping_job, lake_housekeeping_schedule
-from ozi_assets.jobs import embed_job, ingest_job
+from ozi_assets.jobs import embed_job, ingest_job, window_close_job
 from ozi_assets.questions.llm import LlmResource
 from ozi_assets.raw import farcaster_events
-from ozi_assets.sensors import embedding_sensor, kafka_window_sensor
+from ozi_assets.sensors import embedding_sensor, kafka_window_sensor, window_close_sensor
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.settings import OziSettings
 from ozi_resources.vectors import EmbedderResource, VectorStoreResource
@@ -29,6 +29,9 @@ def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]
             dlq_topic=settings.dlq_topic,
             num_partitions=settings.kafka_partitions,
             batch_messages=settings.batch_messages,
+            allowed_lateness_s=settings.allowed_lateness_s,
+            idle_close_s=settings.idle_close_s,
+            max_clock_skew_s=settings.max_clock_skew_s,
         ),
         "warehouse": WarehouseResource(
             catalog=settings.lake_catalog,
@@ -66,12 +69,18 @@ def build_definitions(settings: OziSettings) -> dg.Definitions:
             users,
             aggregates,
             cast_embeddings,
+            window_close,
             standing_answers,
         ],
         asset_checks=all_checks,
-        jobs=[ingest_job, embed_job, ask_job, lake_housekeeping_job],
+        jobs=[ingest_job, embed_job, window_close_job, ask_job, lake_housekeeping_job],
         schedules=[lake_housekeeping_schedule],
-        sensors=[kafka_window_sensor, embedding_sensor, answers_automation_sensor],
+        sensors=[
+            kafka_window_sensor,
+            embedding_sensor,
+            window_close_sensor,
+            answers_automation_sensor,
+        ],
         resources=build_resources(settings),
     )
 

@@ -21,8 +21,9 @@ from ozi_assets.partitions import stream_partitions, window_grid
 from ozi_assets.stream import PartitionOffset
 from ozi_resources.kafka import KafkaResource, LogSlice
 from ozi_resources.warehouse import Commit, WarehouseError, WarehouseResource
-from ozi_resources.windows import WindowGrid, assign_windows
+from ozi_resources.windows import WindowGrid, assign_windows, closed_windows
 
+CLOCK_REASON_PREFIX = "Kafka timestamp"  # dead letters whose Kafka timestamp lay ahead
 MAX_CLOCK_SKEW_S = 600  # the hubs refuse messages more than 10 minutes ahead of their clock
 
 
@@ -37,7 +38,8 @@ class BatchResult:
     messages: int = 0
     dead_lettered: int = 0
     windows: set[int] = field(default_factory=set)  # log windows written
-    late_windows: set[int] = field(default_factory=set)  # event windows of late messages
+    late_windows: set[int] = field(default_factory=set)  # event windows older than log windows
+    late: dict[int, int] = field(default_factory=dict)  # late messages by their own window
     letters: list[tuple] = field(default_factory=list)
 
 
@@ -47,11 +49,13 @@ def to_arrow(
     slices: list[LogSlice],
     running: dict[int, int | None],
     now_ms: int,
-    max_skew_s: int,
+    max_skew_s: float,
+    allowed_lateness_s: float,
 ) -> tuple[pa.Table, dict[int, int | None]]:
     """Consecutive messages of each partition as the Arrow table raw_decode.sql reads
-    (``raw_batch``), each with its log window, event window and, when its Kafka timestamp is
-    more than ``max_skew_s`` ahead of ``now_ms``, the reason it is dead-lettered.
+    (``raw_batch``), each with its log window, event window, whether it is late (its window
+    had closed: windows.assign_windows) and, when its Kafka timestamp is more than
+    ``max_skew_s`` ahead of ``now_ms``, the reason it is dead-lettered.
 
     ``running`` is each partition's running maximum timestamp before its slice; returns the
     table and the running maxima after. A message from the future never moves the running
@@ -64,6 +68,7 @@ def to_arrow(
             "timestamp_ms",
             "window_ms",
             "event_window_ms",
+            "late",
             "clock_reason",
         )
     }
@@ -77,7 +82,10 @@ def to_arrow(
         future = stamps > now_ms + max_skew_s * 1000
         # A future timestamp counts as the smallest possible, so it cannot raise the maximum.
         assignment = assign_windows(
-            grid, np.where(future, np.iinfo(np.int64).min, stamps), running.get(log.partition)
+            grid,
+            np.where(future, np.iinfo(np.int64).min, stamps),
+            running.get(log.partition),
+            int(allowed_lateness_s * 1000),
         )
         event_window = np.where(future, assignment.log_window, grid.window_of(stamps))
         after[log.partition] = assignment.running_max_ms
@@ -86,8 +94,9 @@ def to_arrow(
         columns["timestamp_ms"].append(stamps)
         columns["window_ms"].append(grid.starts_ms[assignment.log_window])
         columns["event_window_ms"].append(grid.starts_ms[event_window])
+        columns["late"].append(assignment.late & ~future)
         columns["clock_reason"].extend(
-            f"Kafka timestamp {int(t) // 1000 - now_ms // 1000} s ahead of the ingest clock "
+            f"{CLOCK_REASON_PREFIX} {int(t) // 1000 - now_ms // 1000} s ahead of the ingest clock "
             f"(more than {max_skew_s} s)"
             if f
             else None
@@ -108,6 +117,7 @@ def to_arrow(
             "timestamp_ms": pa.array(cat("timestamp_ms", np.int64)),
             "window_ms": pa.array(cat("window_ms", np.int64)),
             "event_window_ms": pa.array(cat("event_window_ms", np.int64)),
+            "is_late": pa.array(cat("late", bool)),
             "clock_reason": pa.array(columns["clock_reason"], pa.string()),
             "message_key": pa.array(keys, pa.binary()),
             "message_value": pa.array(values, pa.binary()),
@@ -116,12 +126,14 @@ def to_arrow(
     return table, after
 
 
-def decode_batch(conn: duckdb.DuckDBPyConnection, batch: pa.Table) -> list[tuple]:
+def decode_batch(
+    conn: duckdb.DuckDBPyConnection, batch: pa.Table, max_skew_s: float = MAX_CLOCK_SKEW_S
+) -> list[tuple]:
     """Decode ``batch`` (see to_arrow) and append it to raw_events; returns its dead letters
     as (topic, partition, offset, key, value, timestamp_ms, reason) tuples."""
     conn.register("raw_batch", batch)
     try:
-        conn.execute(sql.load("raw_decode"), {"max_skew_s": MAX_CLOCK_SKEW_S})
+        conn.execute(sql.load("raw_decode"), {"max_skew_s": max_skew_s})
     finally:
         conn.unregister("raw_batch")
     conn.execute("INSERT INTO raw_events BY NAME SELECT * FROM decoded_batch")
@@ -199,15 +211,20 @@ def append_batch(
             )
         kept.append(log)
     running = {p: o.running_max_ms for p, o in done.items()}
-    batch, running = to_arrow(kafka.topic, grid, kept, running, now_ms, MAX_CLOCK_SKEW_S)
+    batch, running = to_arrow(
+        kafka.topic, grid, kept, running, now_ms, kafka.max_clock_skew_s, kafka.allowed_lateness_s
+    )
     result = BatchResult(messages=batch.num_rows)
     if batch.num_rows:
-        result.letters = decode_batch(conn, batch)
+        result.letters = decode_batch(conn, batch, kafka.max_clock_skew_s)
         extend_index(conn, kafka.topic, batch)
         log_windows = grid.window_of(batch.column("window_ms").to_numpy())
         event_windows = grid.window_of(batch.column("event_window_ms").to_numpy())
         result.windows = set(np.unique(log_windows).tolist())
         result.late_windows = set(np.unique(event_windows[event_windows < log_windows]).tolist())
+        late = event_windows[batch.column("is_late").to_numpy(zero_copy_only=False)]
+        windows, counts = np.unique(late, return_counts=True)
+        result.late = dict(zip(windows.tolist(), counts.tolist(), strict=True))
     result.dead_lettered = len(result.letters)
     for log in kept:
         if len(log):
@@ -243,6 +260,8 @@ class CatchUp:
     batches: int = 0
     windows: set[int] = field(default_factory=set)
     late_windows: set[int] = field(default_factory=set)
+    late: dict[int, int] = field(default_factory=dict)  # late messages by their own window
+    watermark_ms: int | None = None  # newest timestamp read minus the allowed lateness
     lost: int = 0  # offsets deleted by retention before they were read
     high_watermarks: dict[int, int] = field(default_factory=dict)
     committed: dict[int, int] = field(default_factory=dict)
@@ -308,11 +327,40 @@ def catch_up(
         summary.dead_lettered += result.dead_lettered
         summary.windows |= result.windows
         summary.late_windows |= result.late_windows
+        for w, n in result.late.items():
+            summary.late[w] = summary.late.get(w, 0) + n
     with warehouse.reader() as conn:
-        summary.committed = {
-            p: o.next_offset for p, o in stream.load_offsets(conn, stream.RAW, kafka.topic).items()
-        }
+        offsets = stream.load_offsets(conn, stream.RAW, kafka.topic)
+    summary.committed = {p: o.next_offset for p, o in offsets.items()}
+    summary.watermark_ms = stream.watermark_ms(
+        [o.running_max_ms for o in offsets.values()], kafka.allowed_lateness_s
+    )
+    if summary.late:
+        context.log.info(
+            f"{sum(summary.late.values())} late messages (their window had closed on their "
+            "partition; kept, and their windows refreshed): "
+            + ", ".join(f"{grid.keys[w]}: {n}" for w, n in sorted(summary.late.items()))
+        )
     return summary
+
+
+def running_before(
+    conn: duckdb.DuckDBPyConnection, topic: str, ranges: dict[int, tuple[int, int]]
+) -> dict[int, int | None]:
+    """Each Kafka partition's running maximum timestamp (Unix ms) before the first offset of
+    its range, from the rows the lake holds, so a rebuilt window calls the same messages late
+    as the incremental path did. Timestamps dead-lettered as ahead of the ingest clock never
+    counted (to_arrow)."""
+    out: dict[int, int | None] = {}
+    for p, (first, _) in ranges.items():
+        row = conn.execute(
+            "SELECT max(epoch_ms(kafka_timestamp)) FROM raw_events WHERE topic = $t "
+            "AND kafka_partition = $p AND kafka_offset < $o "
+            f"AND coalesce(dead_letter_reason, '') NOT LIKE '{CLOCK_REASON_PREFIX}%'",
+            {"t": topic, "p": p, "o": first},
+        ).fetchone()
+        out[p] = int(row[0]) if row and row[0] is not None else None
+    return out
 
 
 def rebuild_window(
@@ -356,14 +404,16 @@ def rebuild_window(
         conn.execute("DELETE FROM raw_events WHERE window_start = $w", {"w": window_start})
         messages = 0
         letters = []
+        running = running_before(conn, kafka.topic, ranges)
         for slices in kafka.batches(ranges, kafka.batch_messages):
-            batch, _ = to_arrow(
+            batch, running = to_arrow(
                 kafka.topic,
                 grid,
                 list(slices.values()),
-                {},
+                running,
                 int(time.time() * 1000),
-                MAX_CLOCK_SKEW_S,
+                kafka.max_clock_skew_s,
+                kafka.allowed_lateness_s,
             )
             # Offsets keep the window the index gave them.
             batch = batch.set_column(
@@ -372,7 +422,7 @@ def rebuild_window(
                 pa.array(np.full(batch.num_rows, grid.starts_ms[window], np.int64)),
             )
             messages += batch.num_rows
-            letters += decode_batch(conn, batch)
+            letters += decode_batch(conn, batch, kafka.max_clock_skew_s)
         send_dead_letters(kafka, [x for x in letters if tuple(x[:3]) not in before])
         return messages
 
@@ -439,6 +489,18 @@ def farcaster_events(
         "batches": dg.MetadataValue.int(summary.batches),
         "windows_appended_to": dg.MetadataValue.json(sorted(grid.keys[w] for w in summary.windows)),
         "late_windows": dg.MetadataValue.json(sorted(grid.keys[w] for w in summary.late_windows)),
+        "late_messages": dg.MetadataValue.int(sum(summary.late.values())),
+        "late_by_window": dg.MetadataValue.json(
+            {grid.keys[w]: n for w, n in sorted(summary.late.items())}
+        ),
+        "watermark": dg.MetadataValue.text(
+            datetime.fromtimestamp(summary.watermark_ms / 1000, UTC).isoformat()
+            if summary.watermark_ms is not None
+            else "none: nothing read"
+        ),
+        "windows_closed": dg.MetadataValue.int(
+            closed_windows(grid, summary.watermark_ms) if summary.watermark_ms is not None else 0
+        ),
         "lost_to_retention": dg.MetadataValue.int(summary.lost),
         "committed_offsets": dg.MetadataValue.json(
             {str(p): o for p, o in sorted(summary.committed.items())}

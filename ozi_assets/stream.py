@@ -16,6 +16,10 @@ A run works in one of two modes, chosen by the ``ozi/mode`` tag:
 - ``rebuild`` (the default: the UI's materialize, a backfill, ``ozi backfill``): catch up first,
   then rebuild the run's window from its whole offset range. The result is the same rows the
   incremental path wrote (tested).
+- ``close`` (``window_close_sensor``'s runs of ``window_close_job``): the window's checks only,
+  once the watermark has closed it, with the great-expectations suites (the incremental runs
+  check every batch with the same expectations in DuckDB). They write nothing, so they never
+  wait for, or hold, the lake's writer slot.
 
 Positions: ``source_position = (kafka_partition << 40) + kafka_offset`` orders every message of
 the topic, and names the offset ranges in SQL.
@@ -31,6 +35,7 @@ import duckdb
 MODE_TAG = "ozi/mode"
 INCREMENTAL = "incremental"
 REBUILD = "rebuild"
+CLOSE = "close"
 
 RAW = "raw"
 CLEAN_STAGES = ("clean/casts", "clean/reactions", "clean/users")
@@ -157,3 +162,11 @@ def lag(done: Offsets, upstream: Offsets) -> dict[int, int]:
         p: max(up.next_offset - done.get(p, PartitionOffset()).next_offset, 0)
         for p, up in upstream.items()
     }
+
+
+def watermark_ms(running_max_ms: list[int | None], allowed_lateness_s: float) -> int | None:
+    """The stream's event-time watermark (Unix ms): the newest timestamp read on any Kafka
+    partition minus the allowed lateness; None before anything was read. Windows ending at
+    or below it are closed (windows.closed_windows)."""
+    known = [m for m in running_max_ms if m is not None]
+    return max(known) - int(allowed_lateness_s * 1000) if known else None

@@ -110,6 +110,22 @@ class KafkaResource(dg.ConfigurableResource):
         description="Messages a stage reads and commits at a time (bounds memory and the "
         "work a crash can lose).",
     )
+    # The stream's time semantics (ozi_resources/windows.py).
+    allowed_lateness_s: float = Field(
+        default=300.0,
+        description="A window closes when the newest timestamp read passes its end by this "
+        "many seconds; a message for it after that is late (kept and counted).",
+    )
+    idle_close_s: float = Field(
+        default=60.0,
+        description="Seconds without a new message after which windows close by the wall "
+        "clock (their end plus the allowed lateness has passed).",
+    )
+    max_clock_skew_s: float = Field(
+        default=600.0,
+        description="Seconds a timestamp may lie ahead of the ingest clock (Kafka timestamp) "
+        "or of its Kafka timestamp (message timestamp) before it is dead-lettered.",
+    )
 
     def bootstrap(self) -> str:
         """The address to connect to; raises BrokerError when the embedded broker is down."""

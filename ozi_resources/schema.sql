@@ -42,13 +42,15 @@ CREATE TABLE IF NOT EXISTS raw_events (
     kafka_offset       BIGINT      NOT NULL,
     kafka_timestamp    TIMESTAMPTZ NOT NULL,
     window_start       TIMESTAMPTZ NOT NULL,  -- the partition that read it
-    event_window_start TIMESTAMPTZ NOT NULL,  -- the window of its own timestamp (≠: late)
+    event_window_start TIMESTAMPTZ NOT NULL,  -- the window of its own timestamp
+    is_late            BOOLEAN,               -- its window had closed when it arrived (windows.py)
     message_key        BLOB,
     message_value      BLOB        NOT NULL,
     message_type       VARCHAR,
     message_hash       VARCHAR,
     dead_letter_reason VARCHAR               -- NULL: decoded; else why it was dead-lettered
 );  -- key: (topic, kafka_partition, kafka_offset)
+ALTER TABLE raw_events ADD COLUMN IF NOT EXISTS is_late BOOLEAN;  -- lakes of schema 3
 
 -- clean stage. source_position orders copies of one message: the earliest copy in the log
 -- owns the row, whichever window is materialized first.

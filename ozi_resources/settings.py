@@ -11,6 +11,9 @@ servers to install. Production sets the variables below; the code path is the sa
 | OZI_KAFKA_DLQ_TOPIC | farcaster.events.dlq | dead-letter topic |
 | OZI_KAFKA_PARTITIONS | 3 | partitions of the topics Ozi creates |
 | OZI_BATCH_MESSAGES | 50000 | messages a stage reads and commits at a time |
+| OZI_ALLOWED_LATENESS_S | 300 | a window closes when the newest timestamp read passes its end by this much; later messages for it are counted late |
+| OZI_IDLE_CLOSE_S | 60 | with no new message for this long, windows whose end plus the allowed lateness has passed by the wall clock close |
+| OZI_MAX_CLOCK_SKEW_S | 600 | a message stamped further than this ahead of the ingest clock (or of its Kafka timestamp) is dead-lettered |
 | OZI_LAKE_CATALOG | sqlite:$OZI_HOME/lake/catalog.sqlite | DuckLake catalog: `sqlite:<file>` or `postgres:<libpq string>` |
 | OZI_LAKE_DATA_PATH | $OZI_HOME/lake/data/ | the lake's Parquet files: a folder or `s3://bucket/prefix/` |
 | OZI_S3_ENDPOINT_URL | (unset) | S3 API endpoint other than AWS (MinIO, …); with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION |
@@ -65,6 +68,9 @@ class OziSettings:
     s3_secret_access_key: str = ""
     snapshot_retention_hours: float = 168.0
     batch_messages: int = 50_000
+    allowed_lateness_s: float = 300.0
+    idle_close_s: float = 60.0
+    max_clock_skew_s: float = 600.0
     qdrant_url: str = ""
     qdrant_api_key: str = ""
     embedding_model_path: str = ""
@@ -91,6 +97,9 @@ class OziSettings:
             s3_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", ""),
             snapshot_retention_hours=float(environ.get("OZI_SNAPSHOT_RETENTION_HOURS") or 168),
             batch_messages=int(environ.get("OZI_BATCH_MESSAGES") or 50_000),
+            allowed_lateness_s=float(environ.get("OZI_ALLOWED_LATENESS_S") or 300),
+            idle_close_s=float(environ.get("OZI_IDLE_CLOSE_S") or 60),
+            max_clock_skew_s=float(environ.get("OZI_MAX_CLOCK_SKEW_S") or 600),
             partition_start=environ.get("OZI_PARTITION_START") or "2023-03-03-23:00",
             partition_end=environ.get("OZI_PARTITION_END", "2023-03-04-07:00"),
             partition_cron=environ.get("OZI_PARTITION_CRON") or "0 * * * *",

@@ -12,7 +12,10 @@ its peak RSS is its own:
 3. replays them: one incremental ``ingest_job`` run (raw → clean → aggregates, Dagster and
    checks included) on a fresh lake, in events/s;
 4. adds 1,000 events to that window three times and times the incremental run for each:
-   the micro-batch cost against the size of the window it lands in.
+   the micro-batch cost against the size of the window it lands in;
+5. adds 1,000 more under pyinstrument: the seconds of each asset and check in that run, the
+   rest being Dagster's own work, and the whole profile in
+   ``bench/profile_micro_batch_<N>.txt``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,36 @@ SIZES = [
 WINDOW_START_MS = 1677884400000  # 2023-03-03 23:00 UTC, the first window of the default grid
 MICRO = 1_000
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+STEPS = {  # the functions of ozi_assets whose time the profile reports, by step
+    "farcaster_events": "raw",
+    "casts": "clean/casts",
+    "reactions": "clean/reactions",
+    "users": "clean/users",
+    "aggregates": "aggregates",
+    "run_check": "checks",
+    "messages_add_up": "checks",
+}
+
+
+def step_seconds(session) -> dict[str, float]:
+    """Seconds of each step in a pyinstrument session (the outermost frame of each step
+    function under ozi_assets), and the remainder as Dagster's."""
+    out: dict[str, float] = {}
+
+    def walk(frame) -> None:
+        step = STEPS.get(frame.function) if "ozi_assets" in (frame.file_path or "") else None
+        if step:
+            out[step] = out.get(step, 0.0) + frame.time
+            return
+        for child in frame.children:
+            walk(child)
+
+    root = session.root_frame()
+    walk(root)
+    out = {k: round(v, 3) for k, v in out.items()}
+    out["dagster_and_rest"] = round(root.time - sum(out.values()), 3)
+    return out
 
 
 def confluent_consumer(kafka, topic: str, ends: dict[int, int]):
@@ -149,6 +182,21 @@ def child(n: int, address: str, home: Path) -> dict:
             )
             assert result.success
             micro.append(time.perf_counter() - t)
+        from pyinstrument import Profiler
+
+        start = WINDOW_START_MS + int(span_s * 1000) + 3 * 100_000
+        kafka.produce(synthetic_events(shape, MICRO, start, MICRO / 100.0, seed=n + 4))
+        profiler = Profiler(interval=0.002)
+        profiler.start()
+        result = job.execute_in_process(
+            partition_key="2023-03-03-23:00", instance=instance, tags=tags, run_config=QUIET
+        )
+        profiler.stop()
+        assert result.success
+        (REPO / "bench" / f"profile_micro_batch_{n}.txt").write_text(
+            profiler.output_text(unicode=False, color=False)
+        )
+        profiled = step_seconds(profiler.last_session)
     with resources["warehouse"].reader() as conn:
         (window_events,) = conn.execute("SELECT count(*) FROM raw_events").fetchone()
     return {
@@ -162,6 +210,7 @@ def child(n: int, address: str, home: Path) -> dict:
         "micro_batch_of_1000_seconds_median": round(statistics.median(micro), 2),
         "micro_batch_seconds": [round(m, 2) for m in micro],
         "window_events_after": int(window_events),
+        "profiled_micro_batch_seconds_by_step": profiled,
     }
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from ozi_assets.definitions import build_definitions, build_resources
 from ozi_assets.partitions import stream_partitions
-from ozi_assets.sensors import kafka_window_sensor
+from ozi_assets.sensors import kafka_window_sensor, window_close_sensor
 from ozi_tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
@@ -77,6 +77,26 @@ def test_pipeline_end_to_end(env, sample_events, tmp_path):
             assert isinstance(again, dg.SensorResult | dg.SkipReason)
             reason = again.skip_message if isinstance(again, dg.SkipReason) else again.skip_reason
             assert "lag 0" in str(reason)
+
+            # The watermark (06:00:27 read, 5 minutes allowed) has closed the windows up to
+            # 04:00: each gets one run of its checks with the great-expectations suites.
+            closing = window_close_sensor(context)
+            assert isinstance(closing, list)
+            assert [r.partition_key for r in closing] == stream_partitions.get_partition_keys()[:6]
+            close_job = build_definitions(settings).resolve_job_def("window_close_job")
+            checked = close_job.execute_in_process(
+                partition_key=closing[0].partition_key, instance=instance, tags=closing[0].tags
+            )
+            evaluations = checked.get_asset_check_evaluations()
+            assert len(evaluations) == 5 and all(e.passed for e in evaluations)
+            engines = {e.check_name: e.metadata["engine"].value for e in evaluations}
+            assert engines.pop("messages_add_up") == "duckdb"
+            assert set(engines.values()) == {"great-expectations"}
+            # The window's close is on record in the UI; the lake was not written.
+            (closed,) = checked.asset_materializations_for_node("stream__window_close")
+            assert closed.metadata["messages_read"].value > 0
+            # Nothing new closes until the watermark moves or the stream idles.
+            assert isinstance(window_close_sensor(context), dg.SkipReason)
 
         # Rebuilding every window from its offset range gives the same tables.
         backfill_all(job, instance)

@@ -2,7 +2,14 @@
 
 from datetime import UTC, datetime, timedelta
 
-from ozi_assets.sensors import OBSERVE_EVERY_S, SensorCursor, label_window, plan_run
+from ozi_assets.sensors import (
+    OBSERVE_EVERY_S,
+    CloseCursor,
+    SensorCursor,
+    label_window,
+    plan_run,
+    windows_to_close,
+)
 from ozi_assets.stream import (
     PartitionOffset,
     advanced,
@@ -99,3 +106,42 @@ def test_filters_name_exactly_the_ranges():
     assert offset_branches({0: (3, 3), 2: (0, 4)}) == [
         "kafka_partition = 2 AND kafka_offset >= 0 AND kafka_offset < 4"
     ]
+
+
+def close_grid() -> WindowGrid:
+    start = datetime(2026, 11, 21, tzinfo=UTC)
+    return WindowGrid.from_windows(
+        [
+            (f"2026-11-21-{h:02d}:00", start + timedelta(hours=h), start + timedelta(hours=h + 1))
+            for h in range(6)
+        ]
+    )
+
+
+def at(hour: int, minute: int = 0) -> int:
+    return int(datetime(2026, 11, 21, hour, minute, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_windows_close_once_the_watermark_passes_their_end_and_only_once():
+    grid = close_grid()
+    data = list(grid.keys)
+    assert windows_to_close(grid, data, None, None) == []
+    assert windows_to_close(grid, data, at(0, 59), None) == []
+    assert windows_to_close(grid, data, at(2, 1), None) == ["2026-11-21-00:00", "2026-11-21-01:00"]
+    assert windows_to_close(grid, data, at(2, 1), "2026-11-21-01:00") == []
+    assert windows_to_close(grid, data, at(4), "2026-11-21-01:00") == [
+        "2026-11-21-02:00",
+        "2026-11-21-03:00",
+    ]
+
+
+def test_windows_without_messages_are_not_checked():
+    grid = close_grid()
+    assert windows_to_close(grid, ["2026-11-21-01:00"], at(5), None) == ["2026-11-21-01:00"]
+
+
+def test_close_cursor_round_trips_and_survives_an_old_format():
+    cursor = CloseCursor("2026-11-21-01:00", 42, 1.5)
+    assert CloseCursor.parse(cursor.dump()) == cursor
+    assert CloseCursor.parse('{"unknown": 1}') == CloseCursor()
+    assert CloseCursor.parse(None) == CloseCursor()

@@ -240,3 +240,137 @@ def test_a_log_shorter_than_the_committed_offsets_fails_with_one_clear_line(
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.to_string()
     assert "below the committed offset" in message and "make clean" in message
+
+
+AT_06_20 = AT_03 + 3 * 3_600_000 + 20 * 60_000
+
+
+def test_a_late_message_is_kept_counted_and_its_window_refreshed(
+    broker_address, sample_events, tmp_path, monkeypatch, capsys
+):
+    settings, resources, defs = world(tmp_path, broker_address, "late")
+    kafka = resources["kafka"]
+    kafka.produce(sample_events)
+    job = defs.resolve_job_def("ingest_job")
+    with dg.instance_for_test() as instance:
+        job.execute_in_process(partition_key=LABEL, instance=instance, tags=INCREMENTAL)
+        with resources["warehouse"].reader() as conn:
+            (late_before,) = conn.execute(
+                "SELECT count(*) FILTER (is_late) FROM raw_events"
+            ).fetchone()
+        # One fid's partition reads 06:20, then a cast of 06:17 (out of order, within the
+        # 5 minutes allowed) and one of 03:30 (its window closed at 04:05 on that partition).
+        on_time = cast(7, "out of order but on time", AT_06_20 - 3 * 60_000, "d1")
+        late = cast(7, "an hour and more late", AT_03 + 30 * 60_000, "d2")
+        kafka.produce(
+            [
+                Event(farcaster.fid_key(7), farcaster.encode(m), ts, "x")
+                for m, ts in [
+                    (cast(7, "the newest", AT_06_20, "d0"), AT_06_20),
+                    (on_time, AT_06_20 - 3 * 60_000),
+                    (late, AT_03 + 30 * 60_000),
+                ]
+            ]
+        )
+        result = job.execute_in_process(partition_key=LABEL, instance=instance, tags=INCREMENTAL)
+        (raw,) = result.asset_materializations_for_node("raw__farcaster_events")
+        assert raw.metadata["late_messages"].value == 1
+        assert raw.metadata["late_by_window"].value == {"2023-03-04-03:00": 1}
+        # The late cast's own window was refreshed, and the UI is told so.
+        refreshed = {
+            e.event_specific_data.materialization.partition
+            for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+            and e.asset_key == dg.AssetKey(["aggregates", "hourly_activity"])
+        }
+        assert "2023-03-04-03:00" in refreshed
+        with resources["warehouse"].reader() as conn:
+            (late_after,) = conn.execute(
+                "SELECT count(*) FILTER (is_late) FROM raw_events"
+            ).fetchone()
+            (in_03,) = conn.execute(
+                "SELECT casts FROM hourly_activity WHERE window_start = '2023-03-04 03:00:00+00'"
+            ).fetchone()
+            kept = conn.execute(
+                "SELECT count(*) FROM casts WHERE hash IN ($a, $b)",
+                {"a": late["hash"], "b": on_time["hash"]},
+            ).fetchone()
+            flags = conn.execute(
+                "SELECT kafka_partition, kafka_offset, is_late FROM raw_events ORDER BY ALL"
+            ).fetchall()
+        assert late_after - late_before == 1
+        assert in_03 == 220  # the sample's 219 and the late one
+        assert kept == (2,)
+        # A rebuild of the window reads the same messages and calls the same ones late.
+        assert job.execute_in_process(partition_key=LABEL, instance=instance).success
+        with resources["warehouse"].reader() as conn:
+            assert (
+                conn.execute(
+                    "SELECT kafka_partition, kafka_offset, is_late FROM raw_events ORDER BY ALL"
+                ).fetchall()
+                == flags
+            )
+    # `ozi status` says where the watermark stands (06:20 read, 5 minutes allowed).
+    from ozi_assets import cli
+
+    for name, value in {
+        "OZI_HOME": str(settings.home),
+        "OZI_KAFKA_BOOTSTRAP": broker_address,
+        "OZI_KAFKA_TOPIC": "late",
+    }.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "watermark: 2023-03-04T06:15:00+00:00" in out
+    assert f"late messages: {late_after}" in out
+
+
+def test_messages_add_up_per_window_and_a_lost_row_fails_the_blocking_check(
+    broker_address, sample_events, tmp_path
+):
+    _settings, resources, defs = world(tmp_path, broker_address, "counts")
+    kafka = resources["kafka"]
+    kafka.produce(sample_events)
+    kafka.produce(sample_events[:50])  # copies: duplicates, not rows
+    # Poison read at 06:20, so the window the check looks at reads it.
+    kafka.produce(
+        [
+            Event(farcaster.fid_key(7), farcaster.encode(m), max(ts, AT_06_20), "x")
+            for _, m, ts in poison_messages()
+        ]
+    )
+    job = defs.resolve_job_def("ingest_job")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(partition_key=LABEL, instance=instance, tags=INCREMENTAL)
+        (check,) = [
+            e for e in result.get_asset_check_evaluations() if e.check_name == "messages_add_up"
+        ]
+        counts = {k: v.value for k, v in check.metadata.items() if isinstance(v.value, int)}
+        assert check.passed, check.description
+        assert counts["duplicates"] >= 1 and counts["dead_letters"] == len(poison_messages())
+        assert counts["messages_read"] == (
+            counts["clean_rows"] + counts["duplicates"] + counts["dead_letters"]
+        )
+        # A bug that loses a row (here: deleted behind the pipeline's back) fails the check,
+        # and the window's aggregates are not computed.
+        with resources["warehouse"].writer() as conn:
+            for table in ("cast_adds", "reaction_messages", "user_data"):
+                found = conn.execute(
+                    f"SELECT max(source_position) FROM {table} "
+                    "WHERE window_start = '2023-03-04 06:00:00+00'"
+                ).fetchone()[0]
+                if found is not None:
+                    conn.execute(f"DELETE FROM {table} WHERE source_position = $p", {"p": found})
+                    break
+            assert found is not None
+        result = job.execute_in_process(
+            partition_key=LABEL, instance=instance, tags=INCREMENTAL, raise_on_error=False
+        )
+        (check,) = [
+            e for e in result.get_asset_check_evaluations() if e.check_name == "messages_add_up"
+        ]
+        assert not check.passed
+        assert check.metadata["lost"].value == 1
+        assert len(check.metadata["lost_sample"].value) == 1
+        assert not result.asset_materializations_for_node("aggregates")

@@ -56,6 +56,7 @@ SELECT
     make_timestamptz(timestamp_ms * 1000)    AS kafka_timestamp,
     make_timestamptz(window_ms * 1000)       AS window_start,
     make_timestamptz(event_window_ms * 1000) AS event_window_start,
+    is_late,
     message_key,
     message_value,
     mtype                                    AS message_type,
