@@ -67,7 +67,7 @@ SOURCES: dict[str, Source] = {
         # some mentioned accounts (e.g. @purple) have no profile to resolve a fid to a name.
         Source(
             "mentions",
-            "SELECT c.hash, c.fid, c.username, c.text, c.\"timestamp\", "
+            'SELECT c.hash, c.fid, c.username, c.text, c."timestamp", '
             "lower(unnest(regexp_extract_all(c.text, '@([A-Za-z0-9][A-Za-z0-9_-]*)', 1))) "
             "AS handle FROM casts AS c",
             't."timestamp"',
@@ -130,7 +130,16 @@ class Filter:
     takes_value: bool = False
 
 
-CAST_METRIC_FILTERS = ("user", "term", "hashtag", "reply", "has_link", "has_image", "channel")
+CAST_METRIC_FILTERS = (
+    "user",
+    "term",
+    "hashtag",
+    "reply",
+    "top_level",
+    "has_link",
+    "has_image",
+    "channel",
+)
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 REPLIED_TO = "u.username"
 
@@ -145,10 +154,27 @@ METRICS: dict[str, Metric] = {
             cast="t.hash",
             nouns=("cast", "casts", "post", "posts", "message", "messages", "activity"),
             verbs=(
-                "cast", "casted", "casting", "casts", "post", "posted", "posting", "posts",
-                "write", "wrote", "writing", "written", "publish", "published", "share",
-                "shared", "sharing", "active", "made", "make",
-            ),  # fmt: skip
+                "cast",
+                "casted",
+                "casting",
+                "casts",
+                "post",
+                "posted",
+                "posting",
+                "posts",
+                "write",
+                "wrote",
+                "writing",
+                "written",
+                "publish",
+                "published",
+                "share",
+                "shared",
+                "sharing",
+                "active",
+                "made",
+                "make",
+            ),
             dimensions=CAST_DIMENSIONS,
             filters=CAST_METRIC_FILTERS,
         ),
@@ -161,8 +187,16 @@ METRICS: dict[str, Metric] = {
             cast="t.hash",
             others="t.fid <> t.parent_fid",
             nouns=("reply", "replies", "response", "responses", "comment", "comments"),
-            verbs=("reply", "replied", "replying", "replies", "respond", "responded", "comment",
-                   "commented"),  # fmt: skip
+            verbs=(
+                "reply",
+                "replied",
+                "replying",
+                "replies",
+                "respond",
+                "responded",
+                "comment",
+                "commented",
+            ),
             received="replies_received",
             dimensions=CAST_DIMENSIONS,
             filters=(*CAST_METRIC_FILTERS, "others"),
@@ -288,7 +322,7 @@ METRICS: dict[str, Metric] = {
             nouns=("mention", "mentions"),
             verbs=("mention", "mentioned", "mentioning", "mentions", "tag", "tagged", "tagging"),
             dimensions=("user", "hour", "day"),
-            filters=("user", "term", "hashtag"),
+            filters=("user", "term", "hashtag", "reply", "top_level"),
         ),
         Metric(
             "engagement",
@@ -327,18 +361,45 @@ METRICS: dict[str, Metric] = {
 DIMENSIONS: dict[str, Dimension] = {
     d.name: d
     for d in (
-        Dimension("user", "the user the metric is about", "{user}",
-                  ("user", "users", "author", "authors", "account", "accounts", "people",
-                   "person", "caster", "casters", "poster", "posters", "fid", "fids",
-                   "profile", "profiles", "who", "whose")),  # fmt: skip
+        Dimension(
+            "user",
+            "the user the metric is about",
+            "{user}",
+            (
+                "user",
+                "users",
+                "author",
+                "authors",
+                "account",
+                "accounts",
+                "people",
+                "person",
+                "caster",
+                "casters",
+                "poster",
+                "posters",
+                "fid",
+                "fids",
+                "profile",
+                "profiles",
+                "who",
+                "whose",
+            ),
+        ),
         Dimension("hour", "UTC hour", "date_trunc('hour', {time})", ("hour", "hours", "hourly")),
         Dimension("day", "UTC day", "date_trunc('day', {time})", ("day", "days", "daily")),
-        Dimension("channel", "channel (the cast's parent URL)", "t.parent_url",
-                  ("channel", "channels")),  # fmt: skip
-        Dimension("thread", "thread (the hash of its root cast)", "t.thread_hash",
-                  ("thread", "threads", "conversation", "conversations")),  # fmt: skip
-        Dimension("cast", "the cast the metric is about (its hash)", "{cast}",
-                  ("cast", "post", "message")),  # fmt: skip
+        Dimension(
+            "channel", "channel (the cast's parent URL)", "t.parent_url", ("channel", "channels")
+        ),
+        Dimension(
+            "thread",
+            "thread (the hash of its root cast)",
+            "t.thread_hash",
+            ("thread", "threads", "conversation", "conversations"),
+        ),
+        Dimension(
+            "cast", "the cast the metric is about (its hash)", "{cast}", ("cast", "post", "message")
+        ),
     )
 }
 
@@ -347,27 +408,68 @@ FILTERS: dict[str, Filter] = {
     f.name: f
     for f in (
         Filter("user", "the user the metric is about", "{user} = {value}", takes_value=True),
-        Filter("term", "the text contains a word (case-insensitive)",
-               "contains(lower({text}), {value})", "NOT contains(lower({text}), {value})",
-               takes_value=True),  # fmt: skip
-        Filter("hashtag", "the text carries a #hashtag", "regexp_matches({text}, {value})",
-               "NOT regexp_matches({text}, {value})", takes_value=True),  # fmt: skip
-        Filter("reply", "the cast is a reply", "t.is_reply", "NOT t.is_reply",
-               ("top-level", "toplevel", "original", "root")),  # fmt: skip
-        Filter("has_link", "the cast embeds a URL (Warpcast lists every URL in embeds)",
-               "len(t.embeds) > 0", "len(t.embeds) = 0",
-               ("link", "links", "url", "urls", "embed", "embeds", "embedded")),  # fmt: skip
-        Filter("has_image", "the cast embeds an image",
-               f"list_bool_or([regexp_matches(lower(e), '{IMAGE}') FOR e IN t.embeds])",
-               f"NOT coalesce(list_bool_or([regexp_matches(lower(e), '{IMAGE}') "
-               "FOR e IN t.embeds]), false)",
-               ("image", "images", "photo", "photos", "picture", "pictures", "gif", "gifs",
-                "img", "imgs")),  # fmt: skip
-        Filter("channel", "the cast was posted in a channel (has a parent URL)",
-               "t.parent_url IS NOT NULL", "t.parent_url IS NULL",
-               ("channel", "channels", "parent_url")),  # fmt: skip
-        Filter("others", "the actor is someone other than the user the metric is about",
-               "{others}", None, ("others",)),  # fmt: skip
+        Filter(
+            "term",
+            "the text contains a word (case-insensitive)",
+            "contains(lower({text}), {value})",
+            "NOT contains(lower({text}), {value})",
+            takes_value=True,
+        ),
+        Filter(
+            "hashtag",
+            "the text carries a #hashtag",
+            "regexp_matches({text}, {value})",
+            "NOT regexp_matches({text}, {value})",
+            takes_value=True,
+        ),
+        Filter("reply", "the cast is a reply", "t.is_reply", "NOT t.is_reply"),
+        Filter(
+            "top_level",
+            "the cast starts a thread (is not a reply)",
+            "NOT t.is_reply",
+            "t.is_reply",
+            ("top-level", "toplevel", "original", "root"),
+        ),
+        Filter(
+            "has_link",
+            "the cast embeds a URL (Warpcast lists every URL in embeds)",
+            "len(t.embeds) > 0",
+            "len(t.embeds) = 0",
+            ("link", "links", "url", "urls", "embed", "embeds", "embedded"),
+        ),
+        Filter(
+            "has_image",
+            "the cast embeds an image",
+            f"list_bool_or([regexp_matches(lower(e), '{IMAGE}') FOR e IN t.embeds])",
+            f"NOT coalesce(list_bool_or([regexp_matches(lower(e), '{IMAGE}') "
+            "FOR e IN t.embeds]), false)",
+            (
+                "image",
+                "images",
+                "photo",
+                "photos",
+                "picture",
+                "pictures",
+                "gif",
+                "gifs",
+                "img",
+                "imgs",
+            ),
+        ),
+        Filter(
+            "channel",
+            "the cast was posted in a channel (has a parent URL)",
+            "t.parent_url IS NOT NULL",
+            "t.parent_url IS NULL",
+            ("channel", "channels", "parent_url"),
+        ),
+        Filter(
+            "others",
+            "the actor is someone other than the user the metric is about",
+            "{others}",
+            None,
+            ("others",),
+        ),
     )
 }
 
@@ -534,7 +636,8 @@ def compile_query(query: Query) -> exp.Select:
     key = _expr(d.expr, time=source.time, user=m.user, cast=m.cast)
     key_name = {"user": "username", "cast": "hash", "thread": "thread_hash"}.get(d.name, d.name)
     select = select.select(exp.alias_(key, key_name), exp.alias_(measure, value_name))
-    select = select.group_by(exp.column(key_name))
+    # by the expression, not the alias: the alias may also name a column of t or u
+    select = select.group_by(key.copy())
     if d.name in ("user", "cast", "thread", "channel"):
         # a row without a user, cast, thread or channel is not a group anyone asked about
         select = select.where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
