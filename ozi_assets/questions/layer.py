@@ -374,6 +374,12 @@ DIMENSIONS: dict[str, Dimension] = {
                 "accounts",
                 "people",
                 "person",
+                "member",
+                "members",
+                "handle",
+                "handles",
+                "username",
+                "usernames",
                 "caster",
                 "casters",
                 "poster",
@@ -435,7 +441,17 @@ FILTERS: dict[str, Filter] = {
             "the cast embeds a URL (Warpcast lists every URL in embeds)",
             "len(t.embeds) > 0",
             "len(t.embeds) = 0",
-            ("link", "links", "url", "urls", "embed", "embeds", "embedded"),
+            (
+                "link",
+                "links",
+                "hyperlink",
+                "hyperlinks",
+                "url",
+                "urls",
+                "embed",
+                "embeds",
+                "embedded",
+            ),
         ),
         Filter(
             "has_image",
@@ -691,6 +707,13 @@ def sources_sql(query: Query) -> str | None:
     return select.sql(dialect=DIALECT)
 
 
+def _received_words(name: str) -> str:
+    made = [m for m in METRICS.values() if m.received == name]
+    if not made:
+        return ""
+    return f"the words of {made[0].name} with received, got, drew, whose, replied-to, or passive"
+
+
 def catalogue() -> Mapping[str, Sequence[Mapping[str, str]]]:
     """The catalogue as plain rows, for `ozi metrics` and the LLM prompt: ``{"metrics":
     [{"name", "description", "words", "dimensions", "filters"}], "dimensions": [{"name",
@@ -701,7 +724,7 @@ def catalogue() -> Mapping[str, Sequence[Mapping[str, str]]]:
                 "name": m.name,
                 "description": m.description,
                 "source": m.source,
-                "words": ", ".join(dict.fromkeys((*m.nouns, *m.verbs))),
+                "words": ", ".join(dict.fromkeys((*m.nouns, *m.verbs))) or _received_words(m.name),
                 "dimensions": ", ".join(m.dimensions),
                 "filters": ", ".join(m.filters),
             }

@@ -323,6 +323,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
             users.append(name)
             term_next = False
+            # "replies to dwr", "directed at dwr", "dwr's casts were recast": dwr receives
+            after = words[i + 2] if nxt == "'s" and i + 2 < len(words) else ""
+            if prev in ("to", "at") or after in lexicon.CAST_WORDS | {"casts", "posts"}:
+                received = True
             continue
         n = _number(w)
         if n is not None and (w.isdigit() or w not in lexicon.FILLER):
