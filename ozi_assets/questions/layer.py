@@ -63,6 +63,8 @@ SOURCES: dict[str, Source] = {
         Source("reactions", "reactions", 't."timestamp"'),
         Source("users", "users", None),
         Source("cast_engagement", "cast_engagement", 't."timestamp"'),
+        # The aggregate's per-window top terms: a ranking of terms, not every word's count.
+        Source("top_terms", "top_terms", "t.window_start"),
         # One row per (cast, @handle written in its text). Handles, not the mentions list:
         # some mentioned accounts (e.g. @purple) have no profile to resolve a fid to a name.
         Source(
@@ -101,6 +103,7 @@ class Metric:
     nouns: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ()
     received: str | None = None  # the metric this one becomes when it is received, not made
+    ranks: str | None = None  # the dimension "top N <metric>" ranks when none is named
     dimensions: tuple[str, ...] = ("user", "hour", "day")
     filters: tuple[str, ...] = ("user",)
 
@@ -348,6 +351,30 @@ METRICS: dict[str, Metric] = {
             filters=("user",),
         ),
         Metric(
+            "term_uses",
+            "uses of a term in casts, from the aggregate of each window's top terms",
+            "top_terms",
+            "sum(t.uses)",
+            where="t.kind = 'term'",
+            user=None,
+            nouns=("terms", "topics", "keywords"),
+            dimensions=("term",),
+            filters=(),
+            ranks="term",
+        ),
+        Metric(
+            "hashtag_uses",
+            "uses of a #hashtag, from the aggregate of each window's top hashtags",
+            "top_terms",
+            "sum(t.uses)",
+            where="t.kind = 'hashtag'",
+            user=None,
+            nouns=("hashtags",),
+            dimensions=("term",),
+            filters=(),
+            ranks="term",
+        ),
+        Metric(
             "profiles",
             "users with a profile in the data",
             "users",
@@ -392,6 +419,7 @@ DIMENSIONS: dict[str, Dimension] = {
                 "whose",
             ),
         ),
+        Dimension("term", "a term or hashtag", "t.term", ()),
         Dimension("hour", "UTC hour", "date_trunc('hour', {time})", ("hour", "hours", "hourly")),
         Dimension("day", "UTC day", "date_trunc('day', {time})", ("day", "days", "daily")),
         Dimension(

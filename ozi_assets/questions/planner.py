@@ -476,6 +476,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         r.problem = "the question names no metric"
         return r
     m = layer.METRICS[metric_name]
+    if group is None and order and m.ranks:
+        group = m.ranks  # "the top 10 terms" ranks terms
     if received and m.received and (users or group in ("user", "cast")):
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
