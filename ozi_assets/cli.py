@@ -333,6 +333,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0 if result.kind != "unanswered" else 3
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """Print the semantic layer's catalogue: metrics, dimensions and filters with the words
+    a question may use for each (``--json``: the same as one object)."""
+    from ozi_assets.questions.layer import catalogue
+
+    entries = catalogue()
+    if args.json:
+        print(json.dumps(entries, indent=1))
+        return 0
+    for part, rows in entries.items():
+        print(f"{part}:")
+        for row in rows:
+            print(f"  {row['name']:<20} {row['description']}")
+            for key in ("dimensions", "filters", "words"):
+                if row.get(key):
+                    print(f"  {'':<20}   {key}: {row[key]}")
+        print()
+    return 0
+
+
 def cmd_snapshots(args: argparse.Namespace) -> int:
     from ozi_resources.warehouse import WarehouseError
 
@@ -601,6 +621,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
     p.add_argument("--at", type=int, metavar="SNAPSHOT", help="answer from this lake snapshot")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("metrics", help="the metrics, dimensions and filters questions use")
+    p.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("snapshots", help="the lake's snapshots and the runs behind them")
     p.add_argument("--limit", type=int, default=30, help="newest N (default 30)")

@@ -74,13 +74,16 @@ def _context(conn: duckdb.DuckDBPyConnection) -> Context:
     )
     # From the stage tables, not the public views: the casts view joins every profile, and
     # only the newest time is wanted (removed casts excluded, as in the view).
+    # The oldest event too: a question about a time before it is refused, not answered 0.
     row = conn.execute(
         'SELECT greatest((SELECT max("timestamp") FROM cast_adds WHERE hash NOT IN '
         "(SELECT target_hash FROM cast_removes)), "
-        '(SELECT max("timestamp") FROM reactions))'
+        '(SELECT max("timestamp") FROM reactions)), '
+        'least((SELECT min("timestamp") FROM cast_adds), (SELECT min("timestamp") FROM reactions))'
     ).fetchone()
     now = row[0] if row and row[0] else datetime.now(UTC)
-    return Context(users=users, now=now.astimezone(UTC))
+    first = row[1].astimezone(UTC) if row and row[1] else None
+    return Context(users=users, now=now.astimezone(UTC), first=first)
 
 
 def _rows(columns: Sequence[str], rows: Sequence[tuple]) -> list[dict[str, Any]]:
@@ -261,8 +264,8 @@ def _answer(services: Services, reading: Reading, question: str) -> Answer:
             )
         answer = execute(services, reading, question, llm_plan, ctx, f"llm:{services.llm.model}")
         if offline.kind == "analytic":
-            # A second, independent plan: where a rule covers the question, the model's
-            # result must agree with the rule's, or the model's SQL is not trusted.
+            # A second, independent plan: where the layer reads the question, the model's
+            # result must agree with the layer's, or the model's SQL is not trusted.
             reference = execute(services, reading, question, offline, ctx, "offline")
             if _first_value(answer.rows) != _first_value(reference.rows):
                 reason = (

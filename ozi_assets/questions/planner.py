@@ -14,13 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlglot import exp
 
+from ozi_assets.questions import layer, lexicon
 from ozi_assets.questions.answer import Kind
-from ozi_assets.questions.timerange import TimeRange, parse_time_range
+from ozi_assets.questions.layer import Condition, LayerError, Query
+from ozi_assets.questions.timerange import TimeRange, find_time_range
 
 DEFAULT_TOP_N = 10
 MAX_TOP_N = 100
@@ -37,7 +39,7 @@ class Plan:
     """
 
     kind: Kind
-    rule: str  # which rule matched, e.g. "count_by_user"
+    rule: str  # which reading answered: "layer", "semantic_topic", "hybrid_topic_users", …
     sql: str | None = None
     search: str | None = None  # text to embed for semantic and hybrid plans
     time_range: TimeRange | None = None
@@ -47,14 +49,17 @@ class Plan:
     sources_sql: str | None = None  # casts that support an analytic answer
     tried: list[str] = field(default_factory=list)
     note: str | None = None  # why a question went unanswered
+    query: Query | None = None  # the semantic layer's query behind an analytic plan
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the planner may know about the data: usernames → fid, and the newest event."""
+    """What the planner may know about the data: usernames → fid, the newest event and the
+    oldest."""
 
     users: Mapping[str, int]  # lower-case username → fid
     now: datetime
+    first: datetime | None = None  # the oldest event; None: not known
 
 
 def literal(value: str) -> str:
@@ -62,28 +67,9 @@ def literal(value: str) -> str:
     return exp.Literal.string(value).sql(dialect="duckdb")
 
 
-# Nouns a question counts, and the verbs that mean "received" rather than "made".
-METRICS = {
-    "cast": "casts",
-    "casts": "casts",
-    "post": "casts",
-    "posts": "casts",
-    "message": "casts",
-    "messages": "casts",
-    "reply": "replies",
-    "replies": "replies",
-    "comments": "replies",
-    "recast": "recasts",
-    "recasts": "recasts",
-    "like": "likes",
-    "likes": "likes",
-    "reaction": "reactions",
-    "reactions": "reactions",
-}
-RECEIVED_VERBS = {"get", "got", "gets", "receive", "received", "receives", "earn", "earned"}
 NUMBER_WORDS = re.compile(
-    r"\b(how many|how much|count|number of|total|average|mean|median|percent|percentage|ratio|"
-    r"sum)\b"
+    r"\b(how many|how much|how often|count|number of|total|average|mean|median|percent|"
+    r"percentage|ratio|sum)\b"
 )
 USER = r"@?([a-z0-9][a-z0-9_.-]*)"
 TOPIC_VERBS = (
@@ -99,21 +85,8 @@ def _clean_topic(topic: str) -> str:
     return " ".join(topic.split())
 
 
-def _where(*conditions: str | None) -> str:
-    present = [c for c in conditions if c]
-    return f" WHERE {' AND '.join(present)}" if present else ""
-
-
-def _time(tr: TimeRange | None, column: str = '"timestamp"') -> str | None:
-    return tr.where(column) if tr else None
-
-
 def _suffix(tr: TimeRange | None) -> str:
     return f" {tr.label}" if tr else ""
-
-
-def _value(rows: Rows) -> Any:
-    return next(iter(rows[0].values())) if rows else 0
 
 
 def _ranking(rows: Rows, label: str, column: str) -> str:
@@ -125,330 +98,9 @@ def _ranking(rows: Rows, label: str, column: str) -> str:
     return f"{label}: {items}."
 
 
-def _user_fids(username: str) -> str:
-    return f"fid IN (SELECT fid FROM users WHERE username = {literal(username)})"
-
-
-SOURCE_COLUMNS = 'hash, fid, username, "timestamp", text'
-C_TS = 'c."timestamp"'
-R_TS = 'r."timestamp"'
-RECAST = "reaction_type = 'recast'"
-R_RECAST = "r.reaction_type = 'recast'"
-
-
-def count_by_user(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "How many casts did dwr post?", "How many recasts did @dwr get today?" """
-    m = re.search(
-        rf"how many (\w+)(?: \w+)? (?:did|has|have|does|do|was|were) {USER} (\w+)", q
-    ) or re.search(rf"how many (\w+) (?:by|from) {USER}()", q)
-    if not m or m.group(1) not in METRICS:
-        return None
-    metric, username, verb = METRICS[m.group(1)], m.group(2), m.group(3)
-    if username not in ctx.users:
-        return Plan(
-            "unanswered",
-            "count_by_user",
-            note=f"there is no user named {username!r} in the data",
-        )
-    received = verb in RECEIVED_VERBS
-    when = _time(tr)
-    name = literal(username)
-    if metric in ("casts", "replies") and not received:
-        reply = "is_reply" if metric == "replies" else None
-        condition = _where(f"username = {name}", reply, when)
-        sql = f"SELECT count(*) AS {metric} FROM casts{condition}"
-        sources = f'SELECT {SOURCE_COLUMNS} FROM casts{condition} ORDER BY "timestamp" DESC'
-        verb_text = "posted" if metric == "casts" else "wrote"
-        return Plan(
-            "analytic",
-            "count_by_user",
-            sql=sql,
-            sources_sql=sources,
-            time_range=tr,
-            describe=lambda rows: f"{username} {verb_text} {_value(rows)} {metric}{_suffix(tr)}.",
-        )
-    if metric == "replies" and received:
-        condition = _where(f"parent_{_user_fids(username)}", when)
-        sql = f"SELECT count(*) AS replies_received FROM casts{condition}"
-        sources = f'SELECT {SOURCE_COLUMNS} FROM casts{condition} ORDER BY "timestamp" DESC'
-        return Plan(
-            "analytic",
-            "count_by_user",
-            sql=sql,
-            sources_sql=sources,
-            time_range=tr,
-            describe=lambda rows: f"{username} received {_value(rows)} replies{_suffix(tr)}.",
-        )
-    if metric in ("recasts", "likes", "reactions"):
-        kind = {"recasts": "reaction_type = 'recast'", "likes": "reaction_type = 'like'"}
-        who = f"target_{_user_fids(username)}" if received else _user_fids(username)
-        sql = f"SELECT count(*) AS {metric} FROM reactions{_where(kind.get(metric), who, when)}"
-        verb_text = "received" if received else "made"
-        return Plan(
-            "analytic",
-            "count_by_user",
-            sql=sql,
-            time_range=tr,
-            describe=lambda rows: f"{username} {verb_text} {_value(rows)} {metric}{_suffix(tr)}.",
-        )
-    return None
-
-
-def count_total(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "How many casts are there?", "How many casts mention denver?", "How many users…?" """
-    m = re.search(r"how many (\w+)", q)
-    if not m:
-        return None
-    if re.search(r"how many \w+(?: \w+)? (?:did|does|do|has|have|was|were) (?!there\b)", q):
-        return None  # about someone in particular: count_by_user's question, never a total
-    noun = m.group(1)
-    when = _time(tr)
-    if noun in ("users", "people", "authors", "accounts", "profiles", "casters", "fids"):
-        if noun in ("authors", "casters") or re.search(r"\b(post|posted|cast|casted|wrote)\b", q):
-            sql = f"SELECT count(DISTINCT fid) AS authors FROM casts{_where(when)}"
-            return Plan(
-                "analytic",
-                "count_total",
-                sql=sql,
-                time_range=tr,
-                describe=lambda rows: f"{_value(rows)} distinct users cast{_suffix(tr)}.",
-            )
-        if tr is None:
-            return Plan(
-                "analytic",
-                "count_total",
-                sql="SELECT count(*) AS users FROM users",
-                describe=lambda rows: f"{_value(rows)} users have a profile in the data.",
-            )
-    if noun not in METRICS:
-        return None
-    metric = METRICS[noun]
-    term_match = re.search(
-        r"\b(?:mention|mentions|mentioning|contain|contains|containing|with the word|that say|"
-        r"saying|about|with)\s+[\"']?([^\"'?]+?)[\"']?\s*(?:\?|$| in | on | between | today| "
-        r"yesterday| during)",
-        q,
-    )
-    term = _clean_topic(term_match.group(1)) if term_match else None
-    if metric in ("casts", "replies"):
-        reply = "is_reply" if metric == "replies" else None
-        text = f"text ILIKE {literal('%' + term + '%')}" if term else None
-        condition = _where(reply, text, when)
-        sql = f"SELECT count(*) AS {metric} FROM casts{condition}"
-        sources = f'SELECT {SOURCE_COLUMNS} FROM casts{condition} ORDER BY "timestamp" DESC'
-        about = f" mentioning {term!r}" if term else ""
-        return Plan(
-            "analytic",
-            "count_total",
-            sql=sql,
-            sources_sql=sources if term else None,
-            time_range=tr,
-            describe=lambda rows: f"{_value(rows)} {metric}{about}{_suffix(tr)}.",
-        )
-    if term:
-        return None  # reactions have no text; leave it to the rules that say so
-    kind = {"recasts": "reaction_type = 'recast'", "likes": "reaction_type = 'like'"}
-    sql = f"SELECT count(*) AS {metric} FROM reactions{_where(kind.get(metric), when)}"
-    return Plan(
-        "analytic",
-        "count_total",
-        sql=sql,
-        time_range=tr,
-        describe=lambda rows: f"{_value(rows)} {metric}{_suffix(tr)}.",
-    )
-
-
 def _top_n(q: str) -> int:
     m = re.search(r"\b(?:top|first|best)\s+(\d+)\b", q) or re.search(r"\b(\d+)\s+(?:most|top)\b", q)
     return min(int(m.group(1)), MAX_TOP_N) if m else DEFAULT_TOP_N
-
-
-def most_replied_to(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "Who got the most replies?", "Top 5 most replied-to users" """
-    if not re.search(
-        r"most[ -]replied|most replies|replies (?:received|they got)|(?:got|received|get|receive)"
-        r" the most replies",
-        q,
-    ):
-        return None
-    n = _top_n(q)
-    sql = (
-        "SELECT u.username, c.parent_fid AS fid, count(*) AS replies_received "
-        "FROM casts AS c LEFT JOIN users AS u ON u.fid = c.parent_fid"
-        f"{_where('c.parent_fid IS NOT NULL', _time(tr, C_TS))} "
-        "GROUP BY u.username, c.parent_fid ORDER BY replies_received DESC, fid "
-        f"LIMIT {n}"
-    )
-    return Plan(
-        "analytic",
-        "most_replied_to",
-        sql=sql,
-        time_range=tr,
-        describe=lambda rows: _ranking(
-            rows, f"Most replied-to users{_suffix(tr)}", "replies_received"
-        ),
-    )
-
-
-def top_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "Who are the top 5 authors by number of casts?", "Who posted the most?",
-    "Top 10 users by recasts received" """
-    ranked = (
-        re.search(r"\btop(?:\s+\d+)?\s+(?:authors|users|posters|casters|accounts|people|fids)\b", q)
-        or re.search(
-            r"\b(?:who|which users?|which authors?)\s+(?:posted|cast|casted|wrote|replied|recast|"
-            r"recasted|liked|made|has|had|got|received)\s+(?:the )?most\b(?!\s+(?:about|on)\b)",
-            q,
-        )
-        or re.search(r"\bmost active (?:users|authors|casters|people)\b", q)
-    )
-    if not ranked:
-        return None
-    n = _top_n(q)
-    when = _time(tr)
-    if re.search(
-        r"\brecasts?\b.*\b(received|got|get)\b|\bmost recasted\b"
-        r"|\b(received|got) the most recasts\b",
-        q,
-    ):
-        column, label = "recasts_received", f"Top {n} users by recasts received"
-        sql = (
-            "SELECT u.username, r.target_fid AS fid, count(*) AS recasts_received "
-            "FROM reactions AS r LEFT JOIN users AS u ON u.fid = r.target_fid"
-            f"{_where(R_RECAST, _time(tr, R_TS))} "
-            f"GROUP BY u.username, r.target_fid ORDER BY recasts_received DESC, fid LIMIT {n}"
-        )
-    elif re.search(r"\b(recasts?|recasted)\b", q):
-        column, label = "recasts", f"Top {n} users by recasts made"
-        sql = (
-            f"SELECT username, fid, count(*) AS recasts FROM reactions{_where(RECAST, when)} "
-            f"GROUP BY username, fid ORDER BY recasts DESC, fid LIMIT {n}"
-        )
-    elif re.search(r"\b(replies|replied)\b", q):
-        column, label = "replies", f"Top {n} users by replies written"
-        sql = (
-            f"SELECT username, fid, count(*) AS replies FROM casts{_where('is_reply', when)} "
-            f"GROUP BY username, fid ORDER BY replies DESC, fid LIMIT {n}"
-        )
-    else:
-        column, label = "casts", f"Top {n} authors by casts"
-        sql = (
-            "SELECT username, fid, count(*) AS casts, count(*) FILTER (WHERE is_reply) AS "
-            f"replies FROM casts{_where(when)} GROUP BY username, fid "
-            f"ORDER BY casts DESC, fid LIMIT {n}"
-        )
-    return Plan(
-        "analytic",
-        "top_users",
-        sql=sql,
-        time_range=tr,
-        describe=lambda rows: _ranking(rows, f"{label}{_suffix(tr)}", column),
-    )
-
-
-def per_hour(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "Casts per hour", "Which hour was busiest?", "Activity by hour today" """
-    busiest = re.search(r"\b(busiest|most active|peak) hour\b|\b(which|what) hour\b", q)
-    if not (busiest or re.search(r"\b(per|by|each|every) hour\b|\bhourly\b", q)):
-        return None
-    when = _time(tr, "window_start")
-    order = "casts DESC, hour" if busiest else "hour"
-    limit = " LIMIT 1" if busiest else ""
-    sql = (
-        "SELECT window_start AS hour, casts, replies, reactions, recasts, distinct_authors "
-        f"FROM hourly_activity{_where(when)} ORDER BY {order}{limit}"
-    )
-
-    def describe(rows: Rows) -> str:
-        if not rows:
-            return f"No activity{_suffix(tr)}."
-        if busiest:
-            r = rows[0]
-            return (
-                f"The busiest hour{_suffix(tr)} starts {r['hour']:%Y-%m-%d %H:%M} UTC: "
-                f"{r['casts']} casts from {r['distinct_authors']} authors."
-            )
-        items = "; ".join(f"{r['hour']:%m-%d %H:%M} {r['casts']}" for r in rows)
-        return f"Casts per hour (UTC){_suffix(tr)}: {items}."
-
-    return Plan("analytic", "per_hour", sql=sql, time_range=tr, describe=describe)
-
-
-def top_terms(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "What are the top terms?", "Most mentioned users", "Trending hashtags" """
-    kind = None
-    if re.search(r"\b(most mentioned|top mentions|mentioned the most)\b", q):
-        kind = "mention"
-    elif re.search(r"\bhashtags?\b", q):
-        kind = "hashtag"
-    elif re.search(
-        r"\b(top(?:\s+\d+)?|most (?:used|common|popular)|trending|popular)\s+"
-        r"(terms|words|topics|keywords)\b"
-        r"|\btrending\b",
-        q,
-    ):
-        kind = "term"
-    if kind is None:
-        return None
-    n = _top_n(q)
-    when = _time(tr, "window_start")
-    sql = (
-        f"SELECT term, sum(uses) AS uses, max(authors) AS max_authors_in_a_window FROM top_terms"
-        f"{_where('kind = ' + literal(kind), when)} GROUP BY term ORDER BY uses DESC, term "
-        f"LIMIT {n}"
-    )
-    label = {"mention": "Most mentioned", "hashtag": "Top hashtags", "term": "Top terms"}[kind]
-    return Plan(
-        "analytic",
-        "top_terms",
-        sql=sql,
-        time_range=tr,
-        describe=lambda rows: (
-            f"{label}{_suffix(tr)}: " + ", ".join(f"{r['term']} ({r['uses']})" for r in rows) + "."
-            if rows
-            else f"No terms{_suffix(tr)}."
-        ),
-    )
-
-
-def top_casts(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "Most recast casts", "Most popular casts", "Which casts got the most replies?" """
-    m = re.search(
-        r"\b(?:most (recasted|recast|replied|liked|popular|engaging)|(?:which|what) casts? "
-        r"(?:got|received|have|had) the most (replies|recasts|likes))\b",
-        q,
-    )
-    if not m or not re.search(r"\bcasts?\b|\bposts?\b", q):
-        return None
-    word = m.group(1) or m.group(2)
-    column = {
-        "recasted": "recasts_seen",
-        "recast": "recasts_seen",
-        "recasts": "recasts_seen",
-        "replied": "replies_seen",
-        "replies": "replies_seen",
-        "liked": "likes_seen",
-        "likes": "likes_seen",
-    }.get(word, "replies_seen + recasts_seen + likes_seen")
-    n = _top_n(q)
-    sql = (
-        f"SELECT c.hash, c.username, c.text, e.replies_seen, e.recasts_seen, e.likes_seen, "
-        f"{column} AS engagement FROM cast_engagement AS e JOIN casts AS c USING (hash)"
-        f"{_where(_time(tr, C_TS))} ORDER BY engagement DESC, c.hash LIMIT {n}"
-    )
-    return Plan(
-        "analytic",
-        "top_casts",
-        sql=sql,
-        time_range=tr,
-        sources_sql=None,
-        describe=lambda rows: (
-            f"Top {len(rows)} casts by {column.replace('_seen', '')} seen in the stream"
-            f"{_suffix(tr)}: "
-            + "; ".join(f"@{r['username']} ({r['engagement']})" for r in rows)
-            + "."
-        ),
-    )
 
 
 def users_of_casts_sql(hashes: Sequence[str], n: int = DEFAULT_TOP_N) -> str:
@@ -540,38 +192,450 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     )
 
 
-RULES: list[Callable[[str, Context, TimeRange | None], Plan | None]] = [
-    count_by_user,
-    most_replied_to,
-    top_casts,
-    top_users,
-    per_hour,
-    top_terms,
-    count_total,
-    hybrid_topic_users,
-    semantic_topic,
-]
+# --- analytic questions: a reading of the question into a query over the semantic layer ----
+
+
+@dataclass
+class Reading:
+    """What the planner understood of a question: the query (None when it is not one), the
+    words it did not understand, whether the question asks for a number or a ranking at all,
+    and why a query could not be made from words it did understand."""
+
+    query: Query | None = None
+    unknown: list[str] = field(default_factory=list)
+    asks_number: bool = False
+    counts: bool = False  # "how many", "count": a number, not a ranking
+    problem: str | None = None
+
+
+QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
+HASHTAG = re.compile(r"#([a-z0-9_]+)")
+TOKEN = re.compile(r"[@]?[a-z0-9][a-z0-9_'.-]*")
+
+
+def tokens(text: str) -> list[str]:
+    """The words of a lower-case question: punctuation dropped, "'s" split off, hyphenated
+    words split unless the lexicon knows them whole, known phrases joined with "_"."""
+    words: list[str] = []
+    for raw in TOKEN.findall(text.replace("@-", "")):
+        word = raw.rstrip(".'-")
+        tail = None
+        if word.endswith("'s") and not lexicon.known(word):
+            word, tail = word[:-2], "'s"
+        if "-" in word and not lexicon.known(word):
+            words.extend(part for part in word.split("-") if part)
+        else:
+            words.append(word)
+        if tail:
+            words.append(tail)
+    joined: list[str] = []
+    i = 0
+    while i < len(words):
+        for size in (3, 2):
+            key = tuple(words[i : i + size])
+            if len(key) == size and key in lexicon.PHRASES:
+                joined.append(lexicon.PHRASES[key])
+                i += size
+                break
+        else:
+            joined.append(words[i])
+            i += 1
+    return joined
+
+
+def _number(word: str) -> int | None:
+    if word.isdigit():
+        return int(word)
+    return lexicon.NUMBERS.get(word)
+
+
+# Words that may stand between a dimension word and what introduces it ("which 5 most
+# active users", "per each hour"), looking back.
+_SKIPPABLE = lexicon.FILLER | lexicon.DISTINCT | set(lexicon.NUMBERS) | lexicon.EACH
+
+
+def _introducer(words: list[str], i: int, ctx: Context) -> str:
+    """How the dimension word at ``i`` is introduced: "per", "each", "which", "order",
+    "count", "distinct" or "plain" (none of these within the three words before it)."""
+    seen = 0
+    for j in range(i - 1, max(-1, i - 5), -1):
+        w = words[j]
+        if w in lexicon.PER:
+            return "per"
+        if w in lexicon.EACH:
+            return "each"
+        if w in lexicon.QUESTION:
+            return "which"
+        if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
+            return "order"
+        if w in lexicon.DISTINCT:
+            return "distinct"
+        if w in lexicon.COUNT_NOUN:
+            return "count"
+        if w.isdigit() or w in lexicon.NUMBERS:
+            continue
+        if (
+            w in _SKIPPABLE
+            or w in lexicon.METRIC_VERBS
+            or w in lexicon.METRIC_NOUNS
+            or (w == "replied_to")
+        ):
+            seen += 1
+            if seen > 2:
+                break
+            continue
+        break
+    return "plain"
+
+
+def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
+    """Read a lower-case question (time range already taken out) into a query over the
+    semantic layer. Every word must be understood: the unknown ones are returned, and the
+    query is then not to be run."""
+    r = Reading()
+    conditions: list[Condition] = []
+    for term in QUOTED.findall(text):
+        conditions.append(Condition("term", term.strip()))
+    text = QUOTED.sub(" ", text)
+    for tag in HASHTAG.findall(text):
+        conditions.append(Condition("hashtag", tag))
+    text = HASHTAG.sub(" ", text)
+    words = tokens(text)
+
+    nouns: list[str] = []  # metrics named by a noun ("replies")
+    verbs: list[str] = []  # metrics named by a verb ("recast")
+    groups: list[tuple[str, str, str]] = []  # (dimension, introducer, word)
+    users: list[str] = []
+    counted_users = distinct = received = others = self_words = union = False
+    order: str | None = None
+    numbers: list[int] = []
+    having: tuple[str, float] | None = None
+    compare: str | None = None
+    negate = 0  # words left in which a negation applies
+    term_next = False
+    mention_as_term = False
+
+    for i, w in enumerate(words):
+        prev = words[i - 1] if i else ""
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        negate = max(0, negate - 1)
+        name = w.lstrip("@")
+        if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
+            users.append(name)
+            term_next = False
+            # "replies to dwr", "directed at dwr", "dwr's casts were recast": dwr receives
+            after = words[i + 2] if nxt == "'s" and i + 2 < len(words) else ""
+            if prev in ("to", "at") or after in lexicon.CAST_WORDS | {"casts", "posts"}:
+                received = True
+            continue
+        n = _number(w)
+        if n is not None and (w.isdigit() or w not in lexicon.FILLER):
+            if compare:
+                having, compare = (compare, float(n)), None
+            else:
+                numbers.append(n)
+            continue
+        if w in lexicon.COMPARE:
+            compare = lexicon.COMPARE[w]
+            continue
+        if w in lexicon.NEGATION:
+            negate = 4
+            continue
+        if w in lexicon.SELF:
+            if negate:
+                others, negate = True, 0
+            else:
+                self_words = True
+            continue
+        if w in lexicon.OTHERS:
+            others = True
+            continue
+        if w == "replied_to":
+            verbs.append("replies")
+            received = True
+            continue
+        if w in ("who", "whose"):
+            groups.append(("user", "which", w))
+            received = received or w == "whose"
+            continue
+        if w in lexicon.POSSESSIVE and nxt in lexicon.METRIC_NOUNS:
+            received = True  # "their posts reshared": the subject owns the casts
+            continue
+        if w in lexicon.COUNT:
+            r.asks_number = True
+            continue
+        if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
+            order = "desc" if w in lexicon.ORDER_DESC else "asc"
+            continue
+        if w in lexicon.DISTINCT:
+            distinct = True
+            continue
+        if w in lexicon.RECEIVED and not (w in lexicon.BE and nxt in lexicon.METRIC_VERBS):
+            received = True
+            continue
+        if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
+            conditions.append(Condition(lexicon.FILTER_WORDS[w], negated=bool(negate)))
+            negate, term_next = 0, False
+            continue
+        if w in lexicon.DIMENSION_WORDS and w not in ("who", "whose"):
+            dim = lexicon.DIMENSION_WORDS[w]
+            # "hourly", "daily" group by themselves
+            how = "per" if w in lexicon.PER_ADJECTIVES else _introducer(words, i, ctx)
+            if w in lexicon.CAST_WORDS:
+                if how in ("which", "order", "per"):
+                    groups.append(("cast", how, w))
+                else:
+                    nouns.append("casts")
+                continue
+            if dim == "user":
+                if how in ("count", "distinct") or (distinct and how == "plain"):
+                    counted_users = True
+                elif how != "plain":
+                    groups.append(("user", how, w))
+                continue  # a plain "people" is whoever acts: no restriction
+            if dim == "channel" and how == "plain":
+                conditions.append(Condition("channel", negated=bool(negate)))
+                continue
+            if dim == "thread" and (how in ("plain", "count") or "top_level_casts" in verbs):
+                # threads counted are the casts that start them
+                if "top_level_casts" not in verbs:
+                    nouns.append("top_level_casts")
+                continue
+            groups.append((dim, how, w))
+            continue
+        if w in lexicon.METRIC_NOUNS:
+            metric_name = lexicon.METRIC_NOUNS[w]
+            if metric_name == "replies" and negate:
+                conditions.append(Condition("reply", negated=True))
+                negate = 0
+            else:
+                nouns.append(metric_name)
+            if w in lexicon.TERM_MARKERS:
+                term_next = mention_as_term = True  # "mentions denver": a term
+            continue
+        if w in lexicon.METRIC_VERBS:
+            metric_name = lexicon.METRIC_VERBS[w]
+            if w in lexicon.TERM_MARKERS:
+                term_next = True  # "mention denver": a term, unless a user follows
+                mention_as_term = True
+            verbs.append(metric_name)
+            if prev in lexicon.BE and metric_name != "casts":
+                received = True  # passive: "were recast", "was mentioned"
+            continue
+        if w in lexicon.TERM_MARKERS:
+            term_next = True
+            continue
+        if w == "or":
+            union = True
+            continue
+        if w in lexicon.FILLER or w in lexicon.EACH or w in lexicon.PER or w in lexicon.QUESTION:
+            continue
+        if term_next:
+            conditions.append(Condition("term", w, negated=bool(negate)))
+            if mention_as_term:
+                verbs = [v for v in verbs if v != "mentions"]
+                nouns = [n for n in nouns if n != "mentions"]
+            term_next = mention_as_term = False
+            continue
+        r.unknown.append(w)
+
+    r.counts = r.asks_number
+    r.asks_number = r.asks_number or bool(order) or having is not None
+    r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
+    if self_words:
+        r.unknown.append("themselves")
+    if r.unknown:
+        return r
+
+    # The metric: a specific one beats plain casts (replies, recasts are casts too).
+    named = list(dict.fromkeys(verbs + nouns))
+    specific = [m for m in named if m != "casts"]
+    if union and "casts" in named and set(specific) <= {"replies", "top_level_casts"}:
+        specific = []  # "a cast or reply" is any cast
+    for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
+        if general in specific and narrow in specific:
+            specific.remove(general)
+    if len(specific) > 1:
+        r.problem = f"the question names more than one metric ({', '.join(specific)})"
+        return r
+    metric_name = specific[0] if specific else ("casts" if named else None)
+    if counted_users:
+        if metric_name in (None, "casts") and (named or time_range or conditions):
+            metric_name = "distinct_authors"
+        elif metric_name is None:
+            metric_name = "profiles"
+        else:
+            r.problem = f"counting users by {metric_name} is not a metric"
+            return r
+    group = _group(groups, order)
+    if metric_name is None and group and (order or r.asks_number):
+        metric_name = "casts"  # "the busiest hour": activity is casts
+    if metric_name is None and r.asks_number and conditions:
+        metric_name = "casts"  # "how often was #x used": only casts have text and embeds
+    if metric_name is None:
+        r.problem = "the question names no metric"
+        return r
+    m = layer.METRICS[metric_name]
+    if group is None and order and m.ranks:
+        group = m.ranks  # "the top 10 terms" ranks terms
+    if received and m.received and (users or group in ("user", "cast")):
+        m = layer.METRICS[m.received]
+    if group == "cast" and m.name == "replies":
+        m = layer.METRICS["replies_received"]  # replies per cast are the replies it got
+    if isinstance(group, tuple):
+        r.problem = f"the question groups by more than one thing ({', '.join(group)})"
+        return r
+    if len(set(users)) > 1:
+        r.problem = f"the question names more than one user ({', '.join(users)})"
+        return r
+    if users and group == "user":
+        r.problem = "a ranking of users restricted to one user is not a query the layer has"
+        return r
+    conditions = [Condition("user", users[0]), *conditions] if users else conditions
+    if others:
+        conditions.append(Condition("others"))
+    if having is not None and having[0] == ">=" and having[1] <= 1 and group is None:
+        having = None  # "at least one cast": true of everyone counted
+    if having is not None and group is None:
+        r.problem = "a threshold needs something to compare (e.g. users)"
+        return r
+    limit = None
+    if group and order:
+        limit = min(numbers[0], MAX_TOP_N) if numbers else DEFAULT_TOP_N
+    elif group and having:
+        order = "desc"
+    r.query = Query(
+        m.name,
+        group,
+        tuple(conditions),
+        time_range,
+        order,  # type: ignore[arg-type]
+        limit,
+        having,  # type: ignore[arg-type]
+    )
+    return r
+
+
+def _group(groups: list[tuple[str, str, str]], order: str | None) -> str | tuple[str, ...] | None:
+    """The one dimension a question groups by; a tuple when it names several."""
+    chosen = {d for d, how, _ in groups if how != "plain" or order}
+    if not chosen:
+        return None
+    if len(chosen) > 1:
+        return tuple(sorted(chosen))
+    return chosen.pop()
+
+
+def _say(value: Any) -> str:
+    if isinstance(value, datetime):
+        return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _describer(query: Query) -> Callable[[Rows], str]:
+    """The answer sentence for a query's rows: the number, or the groups in order."""
+    what = query.describe()
+
+    def describe(rows: Rows) -> str:
+        if not rows:
+            return f"Nothing matches ({what})."
+        if query.group_by is None:
+            return f"{_say(next(iter(rows[0].values())))} ({what})."
+        shown = "; ".join(
+            f"{_say(v[0]) if v[0] is not None else 'none'}: {_say(v[1])}"
+            for v in (list(r.values()) for r in rows[:20])
+        )
+        more = f"; … {len(rows) - 20} more" if len(rows) > 20 else ""
+        return f"{what}: {shown}{more}."
+
+    return describe
+
+
+def _outside_data(tr: TimeRange, ctx: Context) -> bool:
+    return tr.start > ctx.now or (ctx.first is not None and tr.end <= ctx.first)
+
+
+def _unknown_author(q: str, ctx: Context) -> str | None:
+    """A name standing where a search's author would ("what did X say about", "posts by X
+    about") that is no user in the data; None when there is none."""
+    m = re.search(rf"\b(?:did|does|has|by|from)\s+{USER}\s+(?:{TOPIC_VERBS}|about)\b", q)
+    if not m:
+        return None
+    name = m.group(1)
+    generic = lexicon.FILLER | set(lexicon.DIMENSION_WORDS) | lexicon.OTHERS
+    return None if name in ctx.users or name in generic else name
+
+
+def _refusal(reading: Reading, tried: list[str]) -> Plan:
+    if reading.unknown:
+        words = ", ".join(repr(w) for w in dict.fromkeys(reading.unknown))
+        note = (
+            f"the question asks for a number and these words are not in the planner's "
+            f"vocabulary: {words} (`ozi metrics` lists what it knows)"
+        )
+    else:
+        note = reading.problem or "the question asks for a number the layer has no metric for"
+    return Plan("unanswered", "layer", tried=tried, note=note)
 
 
 def plan(question: str, ctx: Context) -> Plan:
-    """Classify ``question`` and plan it. Always returns a Plan; kind "unanswered" when the
-    question asks for a number no rule can compute (``tried`` lists the rules)."""
+    """Read ``question`` and plan it. Always returns a Plan.
+
+    Analytic: every word is understood and composes into one query over the semantic layer
+    (``plan.query``; ``plan.sql`` is its SQL). Semantic or hybrid: the question asks what
+    casts say about a topic. Unanswered (``plan.note`` says why): it asks for a number or a
+    ranking and some words are not understood (named in the note), the words do not make one
+    query, or its time range lies outside the data.
+    """
     q = " ".join(question.lower().replace("’", "'").split())
-    tr = parse_time_range(q, ctx.now)
-    tried = []
-    for rule in RULES:
+    found = find_time_range(q, ctx.now)
+    tr = found[0] if found else None
+    rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
+    reading = read(rest, ctx, tr)
+    tried = ["layer"]
+    if reading.query is not None and reading.asks_number:
+        if tr is not None and _outside_data(tr, ctx):
+            first = f"{ctx.first:%Y-%m-%d %H:%M}" if ctx.first else "?"
+            return Plan(
+                "unanswered",
+                "layer",
+                time_range=tr,
+                tried=tried,
+                note=f"the data holds events from {first} to {ctx.now:%Y-%m-%d %H:%M} UTC; "
+                f"{tr.label} is outside it, and a count there would present missing data as "
+                "zero",
+            )
+        try:
+            sql = layer.compile_sql(reading.query)
+            sources = layer.sources_sql(reading.query)
+        except LayerError as err:
+            return Plan("unanswered", "layer", tried=tried, note=str(err))
+        return Plan(
+            "analytic",
+            "layer",
+            sql=sql,
+            sources_sql=sources,
+            time_range=tr,
+            describe=_describer(reading.query),
+            tried=tried,
+            query=reading.query,
+        )
+    if reading.counts and reading.unknown:
+        return _refusal(reading, tried)
+    if name := _unknown_author(q, ctx):
+        return Plan(
+            "unanswered", "semantic_topic", tried=tried, note=f"there is no user named {name!r}"
+        )
+    for rule in (hybrid_topic_users, semantic_topic):
         tried.append(rule.__name__)
         result = rule(q, ctx, tr)
         if result is not None:
             result.tried = tried
             return result
-    if NUMBER_WORDS.search(q):
-        return Plan(
-            "unanswered",
-            "none",
-            tried=tried,
-            note="the question asks for a number and no rule of the offline planner computes it",
-        )
+    if reading.asks_number or NUMBER_WORDS.search(q):
+        return _refusal(reading, tried)
     # Anything else is a search: the casts closest in meaning to the whole question.
     return Plan(
         "semantic",

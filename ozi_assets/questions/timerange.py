@@ -1,9 +1,11 @@
 """Time ranges in questions: "today", "last 7 days", "between 03:00 and 04:00 UTC on March 4,
-2023", "on 2023-03-04".
+2023", "the 3am UTC hour of March 4", "after 5am UTC on March 4", "before 02:00 UTC",
+"on 2023-03-04", "on 4 March 2023", "in December 2022", "in 2022".
 
 Relative ranges count back from the data's newest event, not the wall clock: on a replayed
 sample "today" is the day the data ends, and on a live stream the two are seconds apart. The
-answer says which instant "now" was.
+answer says which instant "now" was. A clock time without a date is on the day of the newest
+event. "Before" a time starts at the Farcaster epoch; "after" a time ends with that day.
 """
 
 from __future__ import annotations
@@ -17,20 +19,39 @@ _MONTH_NAMES = (
 )
 MONTHS = {name: i + 1 for i, name in enumerate(_MONTH_NAMES.split())}
 MONTHS.update({name[:3]: n for name, n in list(MONTHS.items())})
+MONTHS["sept"] = 9
 
 _MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 DATE = (
     rf"(?:(?P<iso>\d{{4}}-\d{{2}}-\d{{2}})"
-    rf"|(?P<month>{_MONTH})\.? (?P<day>\d{{1,2}})(?:st|nd|rd|th)?(?:,? (?P<year>\d{{4}}))?)"
+    rf"|(?P<month>{_MONTH})\.? (?P<day>\d{{1,2}})(?!\d)(?:st|nd|rd|th)?(?:,? (?P<year>\d{{4}}))?"
+    rf"|(?<!\d)(?P<day2>\d{{1,2}})(?:st|nd|rd|th)? (?:of )?(?P<month2>{_MONTH})\b\.?"
+    rf"(?:,? (?P<year2>\d{{4}}))?)"
 )
-CLOCK = r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?"
-BETWEEN = re.compile(
-    rf"\b(?:between|from) {CLOCK} (?:and|to|-) {CLOCK}\s*(?:utc|gmt|z)?(?:,? on {DATE})?"
+# A clock time: "03:00", "3am", "5 o'clock", "midnight", "noon".
+CLOCK = r"(midnight|noon|\d{1,2}(?::\d{2})?(?:\s*(?:am|pm|o'clock))?)"
+STRICT_CLOCK = r"(midnight|noon|\d{1,2}(?::\d{2}|\s*(?:am|pm|o'clock)))"
+ZONE = r"(?:\s*\(?(?:utc|gmt|z)\)?)?"
+# What may join a clock time to its date: "03:00 UTC on March 4", "3am of March 4",
+# "before midnight going into March 4", "2:00 UTC March 4".
+DATE_AFTER = re.compile(rf"\s*,?\s*(?:(?:on|of|for|during|going into|into)\s+)?{DATE}")
+FROM_TO = re.compile(
+    rf"\b(?:between|from) {CLOCK}{ZONE}\s*(?:and|to|until|till|-)\s*{CLOCK}{ZONE}(?:\s+hours?)?"
 )
-ON_DATE = re.compile(rf"\bon {DATE}")
+DASH = re.compile(
+    rf"(?:\b(?:in |during )?the (?:\w+ )?(?:hours? )?)?(?<![\d:-]){CLOCK}{ZONE}\s*-\s*{CLOCK}"
+    rf"(?![\d-]){ZONE}(?:\s+hours?)?"
+)
+HOUR = re.compile(rf"\b(?:(?:in|during) )?(?:the )?{STRICT_CLOCK}{ZONE}\s+hour\b")
+AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
+BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to) {CLOCK}{ZONE}")
+ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
+IN_MONTH = re.compile(rf"\b(?:in|during) ({_MONTH})(?:,? (\d{{4}}))?\b")
+IN_YEAR = re.compile(r"\b(?:in|during) (\d{4})\b")
 LAST_N = re.compile(r"\b(?:in the )?(?:last|past|previous) (?:(\d+) )?(hour|day|week)s?\b")
 TODAY = re.compile(r"\btoday\b")
 YESTERDAY = re.compile(r"\byesterday\b")
+FARCASTER_EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -52,55 +73,106 @@ class TimeRange:
 def _date(match: re.Match[str], now: datetime) -> datetime:
     if match.group("iso"):
         return datetime.fromisoformat(match.group("iso")).replace(tzinfo=UTC)
-    year = int(match.group("year") or now.year)
-    return datetime(year, MONTHS[match.group("month")], int(match.group("day")), tzinfo=UTC)
+    month = match.group("month") or match.group("month2")
+    day = match.group("day") or match.group("day2")
+    year = int(match.group("year") or match.group("year2") or now.year)
+    return datetime(year, MONTHS[month], int(day), tzinfo=UTC)
 
 
-def _clock(hour: str, minute: str | None, meridiem: str | None) -> timedelta:
-    h = int(hour) % 24
-    if meridiem == "pm" and h < 12:
+def _clock(text: str) -> timedelta:
+    """ "03:00", "3am", "5 o'clock", "midnight" → the time after midnight."""
+    text = text.strip()
+    if text == "midnight":
+        return timedelta(0)
+    if text == "noon":
+        return timedelta(hours=12)
+    m = re.match(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm|o'clock)?", text)
+    assert m is not None  # the patterns above only hand over clock times
+    h = int(m.group(1)) % 24
+    if m.group(3) == "pm" and h < 12:
         h += 12
-    if meridiem == "am" and h == 12:
+    if m.group(3) == "am" and h == 12:
         h = 0
-    return timedelta(hours=h, minutes=int(minute or 0))
+    return timedelta(hours=h, minutes=int(m.group(2) or 0))
 
 
 def _fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def parse_time_range(question: str, now: datetime) -> TimeRange | None:
-    """The time range a question names, or None. ``question`` is lower-case; ``now`` is the
-    newest event time (UTC). Raises nothing: an unreadable range is simply not found."""
+def _with_date(
+    question: str, match: re.Match[str], default: datetime, now: datetime
+) -> tuple[datetime, int]:
+    """The date written right after a clock expression (or ``default``), and where the
+    expression ends."""
+    if d := DATE_AFTER.match(question, match.end()):
+        return _date(d, now), d.end()
+    return default, match.end()
+
+
+def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int, int]] | None:
+    """The time range a question names and the span of the question that says it, or None.
+
+    ``question`` is lower-case; ``now`` is the newest event time (UTC). Raises nothing: an
+    unreadable range is simply not found (and its words are left for the planner to judge).
+    """
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if m := BETWEEN.search(question):
-        day = _date(m, now) if (m.group("iso") or m.group("month")) else day_start
-        start = day + _clock(m.group(1), m.group(2), m.group(3))
-        end = day + _clock(m.group(4), m.group(5), m.group(6))
-        if end <= start:
-            end += timedelta(days=1)
-        return TimeRange(start, end, f"between {_fmt(start)} and {_fmt(end)} UTC")
+    for pattern in (FROM_TO, DASH):
+        if m := pattern.search(question):
+            day, end_at = _with_date(question, m, day_start, now)
+            start, end = day + _clock(m.group(1)), day + _clock(m.group(2))
+            if end <= start:
+                end += timedelta(days=1)
+            label = f"between {_fmt(start)} and {_fmt(end)} UTC"
+            return TimeRange(start, end, label), (m.start(), end_at)
+    if m := HOUR.search(question):
+        day, end_at = _with_date(question, m, day_start, now)
+        start = day + _clock(m.group(1))
+        end = start + timedelta(hours=1)
+        return TimeRange(start, end, f"in the hour from {_fmt(start)} UTC"), (m.start(), end_at)
+    if m := AFTER.search(question):
+        day, end_at = _with_date(question, m, day_start, now)
+        start = day + _clock(m.group(1))
+        end = day + timedelta(days=1)
+        return TimeRange(start, end, f"from {_fmt(start)} UTC to that day's end"), (
+            m.start(),
+            end_at,
+        )
+    if m := BEFORE.search(question):
+        day, end_at = _with_date(question, m, day_start, now)
+        end = day + _clock(m.group(1))
+        return TimeRange(FARCASTER_EPOCH, end, f"before {_fmt(end)} UTC"), (m.start(), end_at)
     if m := ON_DATE.search(question):
         start = _date(m, now)
-        return TimeRange(start, start + timedelta(days=1), f"on {start:%Y-%m-%d} (UTC)")
-    if TODAY.search(question):
-        return TimeRange(
-            day_start,
-            day_start + timedelta(days=1),
-            f"today ({day_start:%Y-%m-%d} UTC, the day of the newest data)",
-        )
-    if YESTERDAY.search(question):
+        label = f"on {start:%Y-%m-%d} (UTC)"
+        return TimeRange(start, start + timedelta(days=1), label), m.span()
+    if m := IN_MONTH.search(question):
+        year = int(m.group(2) or now.year)
+        start = datetime(year, MONTHS[m.group(1)], 1, tzinfo=UTC)
+        end = (start + timedelta(days=32)).replace(day=1)
+        return TimeRange(start, end, f"in {start:%B %Y} (UTC)"), m.span()
+    if m := IN_YEAR.search(question):
+        start = datetime(int(m.group(1)), 1, 1, tzinfo=UTC)
+        end = start.replace(year=start.year + 1)
+        return TimeRange(start, end, f"in {start.year} (UTC)"), m.span()
+    if m := TODAY.search(question):
+        label = f"today ({day_start:%Y-%m-%d} UTC, the day of the newest data)"
+        return TimeRange(day_start, day_start + timedelta(days=1), label), m.span()
+    if m := YESTERDAY.search(question):
         start = day_start - timedelta(days=1)
-        return TimeRange(start, day_start, f"yesterday ({start:%Y-%m-%d} UTC)")
+        return TimeRange(start, day_start, f"yesterday ({start:%Y-%m-%d} UTC)"), m.span()
     if m := LAST_N.search(question):
         n = int(m.group(1) or 1)
         unit = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
         end = now + timedelta(microseconds=1)  # include the newest event itself
         start = now - n * unit[m.group(2)]
         plural = "s" if n != 1 else ""
-        return TimeRange(
-            start,
-            end,
-            f"in the last {n} {m.group(2)}{plural} (to {_fmt(now)} UTC, the newest data)",
-        )
+        label = f"in the last {n} {m.group(2)}{plural} (to {_fmt(now)} UTC, the newest data)"
+        return TimeRange(start, end, label), m.span()
     return None
+
+
+def parse_time_range(question: str, now: datetime) -> TimeRange | None:
+    """The time range a question names, or None (see ``find_time_range``)."""
+    found = find_time_range(question, now)
+    return found[0] if found else None

@@ -34,7 +34,14 @@ def build_world(home: Path):
     cli.ensure_broker(settings)
     cli.cmd_produce(
         argparse.Namespace(
-            raw_file=None, sample_dir=None, live=False, rate=None, limit=None, timestamp=None
+            raw_file=None,
+            sample_dir=None,
+            live=False,
+            rate=None,
+            limit=None,
+            timestamp=None,
+            synthetic=None,
+            seed=0,
         )
     )
     summaries = cli.backfill(settings)
@@ -51,7 +58,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     home = Path(tempfile.mkdtemp(prefix="ozi-eval-"))
-    settings = build_world(home)
+    try:
+        settings = build_world(home)
+    except BaseException:
+        from ozi_resources import broker
+
+        broker.stop(home)  # the broker started before the failure must not outlive it
+        raise
     from ozi_assets.definitions import build_resources
     from ozi_assets.questions.engine import Services, ask
     from ozi_resources import broker, processes

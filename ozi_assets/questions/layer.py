@@ -1,0 +1,783 @@
+"""The semantic layer: one declarative catalogue of what people can ask about Farcaster, and
+its compiler to SQL over the public tables.
+
+The catalogue has three parts, each entry naming the words people use for it:
+
+* **metrics**: a number computed over a source (``casts``, ``reactions``, ``users``,
+  ``cast_engagement``, or the mentions derived from casts), e.g. ``replies`` = count of casts
+  that have a parent. A metric says which user it is about (the author, the replied-to user,
+  the recast user, the mentioned user) and which cast, so "per user" and "per cast" mean the
+  right thing for each.
+* **dimensions**: what a metric can be grouped by (user, hour, day, channel, thread, cast).
+* **filters**: conditions on the metric's rows (user, term, hashtag, reply or not, has link,
+  has image, channel, from other users); a time range applies to the metric's own time column.
+
+A ``Query`` picks one metric, at most one dimension, filters, a time range, an order, a limit
+and a threshold; ``compile_query`` builds its SELECT as a sqlglot syntax tree (values are
+literals in the tree, never spliced text). The offline planner, the LLM prompt, `ozi metrics`
+and the README all read this one catalogue: adding a metric is adding one entry.
+
+Pure: no I/O. Every statement compiled here still goes through the SQL guard before it runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+import sqlglot
+from sqlglot import exp
+
+from ozi_assets.questions.timerange import TimeRange
+
+DIALECT = "duckdb"
+
+
+class LayerError(ValueError):
+    """A query the layer cannot compile: unknown metric, or a dimension or filter the metric
+    does not have. The message says which, in words a person can act on."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Rows a metric counts: a public table (or a query over one), aliased ``t``.
+
+    ``user`` is the username of the row's actor as a SQL expression over ``t``; ``text`` the
+    cast text, when the rows are casts (term and hashtag filters need it).
+    """
+
+    name: str
+    sql: str  # a table name, or a SELECT over public tables
+    time: str | None  # TIMESTAMPTZ column of t; None: the source has no history
+    text: str | None = None
+    casts: bool = False  # each row is (or names) a cast: hash, fid, username, timestamp, text
+
+
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (
+        Source("casts", "casts", 't."timestamp"', text="t.text", casts=True),
+        Source("reactions", "reactions", 't."timestamp"'),
+        Source("users", "users", None),
+        Source("cast_engagement", "cast_engagement", 't."timestamp"'),
+        # The aggregate's per-window top terms: a ranking of terms, not every word's count.
+        Source("top_terms", "top_terms", "t.window_start"),
+        # One row per (cast, @handle written in its text). Handles, not the mentions list:
+        # some mentioned accounts (e.g. @purple) have no profile to resolve a fid to a name.
+        Source(
+            "mentions",
+            'SELECT c.hash, c.fid, c.username, c.text, c."timestamp", '
+            "lower(unnest(regexp_extract_all(c.text, '@([A-Za-z0-9][A-Za-z0-9_-]*)', 1))) "
+            "AS handle FROM casts AS c",
+            't."timestamp"',
+            text="t.text",
+            casts=True,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number people ask for.
+
+    ``measure`` is the aggregate over ``t`` (the source's rows); ``where`` the condition that
+    defines the metric, if any. ``user`` is the username the metric is about (``u.username``
+    joins ``users`` on ``user_fid``); ``cast`` the hash of the cast it is about; ``others``
+    the condition "the actor is not the user it is about" (replies to someone else).
+    ``nouns`` and ``verbs`` are the field's words for it, read by the offline planner.
+    """
+
+    name: str
+    description: str
+    source: str
+    measure: str
+    where: str | None = None
+    user: str | None = "t.username"
+    user_fid: str | None = None  # join users on this fid column for u.username
+    cast: str | None = None
+    others: str | None = None
+    nouns: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()
+    received: str | None = None  # the metric this one becomes when it is received, not made
+    ranks: str | None = None  # the dimension "top N <metric>" ranks when none is named
+    dimensions: tuple[str, ...] = ("user", "hour", "day")
+    filters: tuple[str, ...] = ("user",)
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """A way to group a metric. ``expr`` uses ``{time}``, ``{user}`` or ``{cast}`` (the
+    metric's own columns) or columns of ``t``."""
+
+    name: str
+    description: str
+    expr: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A condition on a metric's rows. ``condition`` may use ``{value}`` (a literal built
+    from the filter's value), ``{text}``, ``{user}`` and ``{others}``; ``negated`` is the
+    condition for "not ..." (None: it cannot be negated)."""
+
+    name: str
+    description: str
+    condition: str
+    negated: str | None = None
+    words: tuple[str, ...] = ()
+    takes_value: bool = False
+
+
+CAST_METRIC_FILTERS = (
+    "user",
+    "term",
+    "hashtag",
+    "reply",
+    "top_level",
+    "has_link",
+    "has_image",
+    "channel",
+)
+CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
+REPLIED_TO = "u.username"
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "casts",
+            "casts posted, replies included",
+            "casts",
+            "count(*)",
+            cast="t.hash",
+            nouns=("cast", "casts", "post", "posts", "message", "messages", "activity"),
+            verbs=(
+                "cast",
+                "casted",
+                "casting",
+                "casts",
+                "post",
+                "posted",
+                "posting",
+                "posts",
+                "write",
+                "wrote",
+                "writing",
+                "written",
+                "publish",
+                "published",
+                "share",
+                "shared",
+                "sharing",
+                "active",
+                "made",
+                "make",
+            ),
+            dimensions=CAST_DIMENSIONS,
+            filters=CAST_METRIC_FILTERS,
+        ),
+        Metric(
+            "replies",
+            "casts that reply to another cast",
+            "casts",
+            "count(*)",
+            where="t.is_reply",
+            cast="t.hash",
+            others="t.fid <> t.parent_fid",
+            nouns=("reply", "replies", "response", "responses", "comment", "comments"),
+            verbs=(
+                "reply",
+                "replied",
+                "replying",
+                "replies",
+                "respond",
+                "responded",
+                "comment",
+                "commented",
+            ),
+            received="replies_received",
+            dimensions=CAST_DIMENSIONS,
+            filters=(*CAST_METRIC_FILTERS, "others"),
+        ),
+        Metric(
+            "top_level_casts",
+            "casts that start a thread (not replies)",
+            "casts",
+            "count(*)",
+            where="NOT t.is_reply",
+            cast="t.hash",
+            verbs=("start", "started", "starting", "starts"),  # start a thread
+            dimensions=CAST_DIMENSIONS,
+            filters=CAST_METRIC_FILTERS,
+        ),
+        Metric(
+            "replies_received",
+            "direct replies to a user's casts (or to a cast), self-replies included",
+            "casts",
+            "count(*)",
+            where="t.is_reply",
+            user=REPLIED_TO,
+            user_fid="t.parent_fid",
+            cast="t.parent_hash",
+            others="t.fid <> t.parent_fid",
+            dimensions=CAST_DIMENSIONS,
+            filters=(*CAST_METRIC_FILTERS, "others"),
+        ),
+        Metric(
+            "distinct_authors",
+            "distinct users who cast (fids)",
+            "casts",
+            "count(DISTINCT t.fid)",
+            dimensions=("hour", "day", "channel", "thread"),
+            filters=CAST_METRIC_FILTERS,
+        ),
+        Metric(
+            "reactions",
+            "reactions given: likes and recasts",
+            "reactions",
+            "count(*)",
+            cast="t.target_hash",
+            others="t.fid <> t.target_fid",
+            nouns=("reaction", "reactions", "engagements"),
+            verbs=("react", "reacted", "reacting"),
+            received="reactions_received",
+            dimensions=("user", "hour", "day", "cast"),
+            filters=("user", "others"),
+        ),
+        Metric(
+            "recasts",
+            "recasts given (reshares)",
+            "reactions",
+            "count(*)",
+            where="t.reaction_type = 'recast'",
+            cast="t.target_hash",
+            others="t.fid <> t.target_fid",
+            nouns=("recast", "recasts", "reshare", "reshares"),
+            verbs=("recast", "recasted", "recasting", "reshare", "reshared", "resharing"),
+            received="recasts_received",
+            dimensions=("user", "hour", "day", "cast"),
+            filters=("user", "others"),
+        ),
+        Metric(
+            "likes",
+            "likes given",
+            "reactions",
+            "count(*)",
+            where="t.reaction_type = 'like'",
+            cast="t.target_hash",
+            others="t.fid <> t.target_fid",
+            nouns=("like", "likes"),
+            verbs=("like", "liked", "liking"),
+            received="likes_received",
+            dimensions=("user", "hour", "day", "cast"),
+            filters=("user", "others"),
+        ),
+        Metric(
+            "reactions_received",
+            "likes and recasts received by a user's casts (or by a cast)",
+            "reactions",
+            "count(*)",
+            user=REPLIED_TO,
+            user_fid="t.target_fid",
+            cast="t.target_hash",
+            others="t.fid <> t.target_fid",
+            dimensions=("user", "hour", "day", "cast"),
+            filters=("user", "others"),
+        ),
+        Metric(
+            "recasts_received",
+            "recasts of a user's casts (or of a cast)",
+            "reactions",
+            "count(*)",
+            where="t.reaction_type = 'recast'",
+            user=REPLIED_TO,
+            user_fid="t.target_fid",
+            cast="t.target_hash",
+            others="t.fid <> t.target_fid",
+            dimensions=("user", "hour", "day", "cast"),
+            filters=("user", "others"),
+        ),
+        Metric(
+            "likes_received",
+            "likes of a user's casts (or of a cast)",
+            "reactions",
+            "count(*)",
+            where="t.reaction_type = 'like'",
+            user=REPLIED_TO,
+            user_fid="t.target_fid",
+            cast="t.target_hash",
+            others="t.fid <> t.target_fid",
+            dimensions=("user", "hour", "day", "cast"),
+            filters=("user", "others"),
+        ),
+        Metric(
+            "mentions",
+            "casts that @-mention a user (by the @handle in the text)",
+            "mentions",
+            "count(DISTINCT t.hash)",
+            user="t.handle",
+            cast="t.hash",
+            nouns=("mention", "mentions"),
+            verbs=("mention", "mentioned", "mentioning", "mentions", "tag", "tagged", "tagging"),
+            dimensions=("user", "hour", "day"),
+            filters=("user", "term", "hashtag", "reply", "top_level"),
+        ),
+        Metric(
+            "engagement",
+            "replies + recasts + likes a cast received in the stream",
+            "cast_engagement",
+            "sum(t.replies_seen + t.recasts_seen + t.likes_seen)",
+            where='t."timestamp" IS NOT NULL',  # the cast itself is in the stream
+            user="u.username",
+            user_fid="t.fid",
+            cast="t.hash",
+            nouns=("engagement", "engaging", "popular", "popularity"),
+            dimensions=("user", "cast"),
+            filters=("user",),
+        ),
+        Metric(
+            "followers",
+            "a user's follower count (the newest profile snapshot; no history)",
+            "users",
+            "max(t.follower_count)",
+            nouns=("follower", "followers", "follower_count"),
+            verbs=("followed",),
+            dimensions=("user",),
+            filters=("user",),
+        ),
+        Metric(
+            "term_uses",
+            "uses of a term in casts, from the aggregate of each window's top terms",
+            "top_terms",
+            "sum(t.uses)",
+            where="t.kind = 'term'",
+            user=None,
+            nouns=("terms", "topics", "keywords"),
+            dimensions=("term",),
+            filters=(),
+            ranks="term",
+        ),
+        Metric(
+            "hashtag_uses",
+            "uses of a #hashtag, from the aggregate of each window's top hashtags",
+            "top_terms",
+            "sum(t.uses)",
+            where="t.kind = 'hashtag'",
+            user=None,
+            nouns=("hashtags",),
+            dimensions=("term",),
+            filters=(),
+            ranks="term",
+        ),
+        Metric(
+            "profiles",
+            "users with a profile in the data",
+            "users",
+            "count(*)",
+            dimensions=(),
+            filters=(),
+        ),
+    )
+}
+
+DIMENSIONS: dict[str, Dimension] = {
+    d.name: d
+    for d in (
+        Dimension(
+            "user",
+            "the user the metric is about",
+            "{user}",
+            (
+                "user",
+                "users",
+                "author",
+                "authors",
+                "account",
+                "accounts",
+                "people",
+                "person",
+                "member",
+                "members",
+                "handle",
+                "handles",
+                "username",
+                "usernames",
+                "caster",
+                "casters",
+                "poster",
+                "posters",
+                "fid",
+                "fids",
+                "profile",
+                "profiles",
+                "who",
+                "whose",
+            ),
+        ),
+        Dimension("term", "a term or hashtag", "t.term", ()),
+        Dimension("hour", "UTC hour", "date_trunc('hour', {time})", ("hour", "hours", "hourly")),
+        Dimension("day", "UTC day", "date_trunc('day', {time})", ("day", "days", "daily")),
+        Dimension(
+            "channel", "channel (the cast's parent URL)", "t.parent_url", ("channel", "channels")
+        ),
+        Dimension(
+            "thread",
+            "thread (the hash of its root cast)",
+            "t.thread_hash",
+            ("thread", "threads", "conversation", "conversations"),
+        ),
+        Dimension(
+            "cast", "the cast the metric is about (its hash)", "{cast}", ("cast", "post", "message")
+        ),
+    )
+}
+
+IMAGE = r"i\.imgur\.com|\.(png|jpe?g|gif|webp)(\?|$)"
+FILTERS: dict[str, Filter] = {
+    f.name: f
+    for f in (
+        Filter("user", "the user the metric is about", "{user} = {value}", takes_value=True),
+        Filter(
+            "term",
+            "the text contains a word (case-insensitive)",
+            "contains(lower({text}), {value})",
+            "NOT contains(lower({text}), {value})",
+            takes_value=True,
+        ),
+        Filter(
+            "hashtag",
+            "the text carries a #hashtag",
+            "regexp_matches({text}, {value})",
+            "NOT regexp_matches({text}, {value})",
+            takes_value=True,
+        ),
+        Filter("reply", "the cast is a reply", "t.is_reply", "NOT t.is_reply"),
+        Filter(
+            "top_level",
+            "the cast starts a thread (is not a reply)",
+            "NOT t.is_reply",
+            "t.is_reply",
+            ("top-level", "toplevel", "original", "root"),
+        ),
+        Filter(
+            "has_link",
+            "the cast embeds a URL (Warpcast lists every URL in embeds)",
+            "len(t.embeds) > 0",
+            "len(t.embeds) = 0",
+            (
+                "link",
+                "links",
+                "hyperlink",
+                "hyperlinks",
+                "url",
+                "urls",
+                "embed",
+                "embeds",
+                "embedded",
+            ),
+        ),
+        Filter(
+            "has_image",
+            "the cast embeds an image",
+            f"list_bool_or([regexp_matches(lower(e), '{IMAGE}') FOR e IN t.embeds])",
+            f"NOT coalesce(list_bool_or([regexp_matches(lower(e), '{IMAGE}') "
+            "FOR e IN t.embeds]), false)",
+            (
+                "image",
+                "images",
+                "photo",
+                "photos",
+                "picture",
+                "pictures",
+                "gif",
+                "gifs",
+                "img",
+                "imgs",
+            ),
+        ),
+        Filter(
+            "channel",
+            "the cast was posted in a channel (has a parent URL)",
+            "t.parent_url IS NOT NULL",
+            "t.parent_url IS NULL",
+            ("channel", "channels", "parent_url"),
+        ),
+        Filter(
+            "others",
+            "the actor is someone other than the user the metric is about",
+            "{others}",
+            None,
+            ("others",),
+        ),
+    )
+}
+
+Order = Literal["desc", "asc"]
+Comparison = Literal[">", ">=", "<", "<="]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One filter of a query: the filter's name, its value (for user, term, hashtag) and
+    whether it is negated ("not replies")."""
+
+    filter: str
+    value: str | None = None
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question in the layer's terms. ``limit`` None: every group; ``having`` keeps groups
+    whose metric compares to a number ("more than 10 casts")."""
+
+    metric: str
+    group_by: str | None = None
+    conditions: tuple[Condition, ...] = ()
+    time_range: TimeRange | None = None
+    order: Order | None = None
+    limit: int | None = None
+    having: tuple[Comparison, float] | None = None
+
+    def describe(self) -> str:
+        """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
+        parts = [self.metric]
+        if self.group_by:
+            parts.append(f"by {self.group_by}")
+        if self.having:
+            parts.append(f"with {self.metric} {self.having[0]} {self.having[1]:g}")
+        if self.order:
+            parts.append(("top" if self.order == "desc" else "bottom") + f" {self.limit or ''}")
+        for c in self.conditions:
+            value = f" = {c.value}" if c.value is not None else ""
+            parts.append(f"{'not ' if c.negated else ''}{c.filter}{value}")
+        if self.time_range:
+            parts.append(self.time_range.label)
+        return ", ".join(p.strip() for p in parts)
+
+
+@cache
+def _parse(sql: str) -> exp.Expression:
+    return sqlglot.parse_one(sql, dialect=DIALECT)
+
+
+def _expr(template: str, **parts: exp.Expression | str | None) -> exp.Expression:
+    """``template`` with ``{name}`` slots replaced by expressions. Slots are filled with
+    placeholder columns first and swapped for the real trees after parsing, so a value can
+    never change the statement's shape."""
+    placeholders = {name: f"__slot_{name}" for name in parts}
+    tree = _parse(template.format(**placeholders)).copy()
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column) and node.name.startswith("__slot_"):
+            value = parts[node.name.removeprefix("__slot_")]
+            if value is None:
+                raise LayerError(f"{template!r} needs {node.name.removeprefix('__slot_')}")
+            return _parse(value).copy() if isinstance(value, str) else value.copy()
+        return node
+
+    return tree.transform(swap)
+
+
+def _value_literal(condition: Condition) -> exp.Expression:
+    value = condition.value or ""
+    if condition.filter == "term":
+        return exp.Literal.string(value.lower())
+    if condition.filter == "hashtag":
+        return exp.Literal.string(rf"(?i)#{re.escape(value.lstrip('#'))}\b")
+    return exp.Literal.string(value.lstrip("@").lower())
+
+
+def metric(name: str) -> Metric:
+    """The catalogue entry ``name``; raises LayerError for a name not in it."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise LayerError(f"no metric named {name!r}; `ozi metrics` lists them") from None
+
+
+def _where(query: Query, m: Metric, source: Source) -> list[exp.Expression]:
+    conditions = [_parse(m.where).copy()] if m.where else []
+    for c in query.conditions:
+        if c.filter not in m.filters:
+            raise LayerError(f"{m.name} cannot be filtered by {c.filter}")
+        f = FILTERS[c.filter]
+        template = f.negated if c.negated else f.condition
+        if template is None:
+            raise LayerError(f"the filter {c.filter} cannot be negated")
+        conditions.append(
+            _expr(
+                template,
+                value=_value_literal(c) if f.takes_value else None,
+                text=source.text,
+                user=m.user,
+                others=m.others,
+            )
+            if "{" in template
+            else _parse(template).copy()
+        )
+    if query.time_range:
+        if source.time is None:
+            raise LayerError(f"{m.name} is a snapshot with no history: it has no time range")
+        start, end = query.time_range.start, query.time_range.end
+        column = _parse(source.time)
+        conditions.append(
+            exp.and_(
+                exp.GTE(this=column.copy(), expression=_timestamp(start.isoformat())),
+                exp.LT(this=column.copy(), expression=_timestamp(end.isoformat())),
+            )
+        )
+    return conditions
+
+
+def _timestamp(iso: str) -> exp.Expression:
+    return exp.Cast(this=exp.Literal.string(iso), to=exp.DataType.build("TIMESTAMPTZ"))
+
+
+def _from(m: Metric, source: Source, needs_user: bool) -> exp.Select:
+    table: exp.Expression
+    if source.sql.lstrip().upper().startswith("SELECT"):
+        table = exp.Subquery(this=_parse(source.sql).copy(), alias=exp.TableAlias(this="t"))
+    else:
+        table = exp.Table(this=exp.to_identifier(source.sql), alias=exp.TableAlias(this="t"))
+    select = exp.Select().from_(table)
+    if needs_user and m.user_fid:
+        select = select.join(
+            exp.Table(this=exp.to_identifier("users"), alias=exp.TableAlias(this="u")),
+            on=_expr("u.fid = {fid}", fid=m.user_fid),
+            join_type="LEFT",
+        )
+    return select
+
+
+def compile_query(query: Query) -> exp.Select:
+    """The SELECT computing ``query`` over the public tables, as a sqlglot tree.
+
+    Columns: the dimension first (named after it: ``username`` for user, ``hour``, ``day``,
+    ``channel``, ``thread_hash``, ``hash``) when grouped, then the metric (named after it).
+    Groups are ordered by the metric (``order``) or else by the dimension; ties break on the
+    dimension. Raises LayerError for a metric, dimension or filter the catalogue lacks.
+    """
+    m = metric(query.metric)
+    source = SOURCES[m.source]
+    if query.group_by is not None and query.group_by not in m.dimensions:
+        raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
+    needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
+    select = _from(m, source, needs_user)
+    measure = _parse(m.measure).copy()
+    value_name = m.name
+    where = _where(query, m, source)
+    if where:
+        select = select.where(exp.and_(*where))
+    if query.group_by is None:
+        return select.select(exp.alias_(measure, value_name))
+    d = DIMENSIONS[query.group_by]
+    key = _expr(d.expr, time=source.time, user=m.user, cast=m.cast)
+    key_name = {"user": "username", "cast": "hash", "thread": "thread_hash"}.get(d.name, d.name)
+    select = select.select(exp.alias_(key, key_name), exp.alias_(measure, value_name))
+    # by the expression, not the alias: the alias may also name a column of t or u
+    select = select.group_by(key.copy())
+    if d.name in ("user", "cast", "thread", "channel"):
+        # a row without a user, cast, thread or channel is not a group anyone asked about
+        select = select.where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
+    if query.having:
+        op, number = query.having
+        cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}[op]
+        select = select.having(cls(this=_parse(m.measure).copy(), expression=_number(number)))
+    value_col, key_col = exp.column(value_name), exp.column(key_name)
+    if query.order or query.having:
+        desc = query.order != "asc"
+        select = select.order_by(
+            exp.Ordered(this=value_col, desc=desc, nulls_first=False),
+            exp.Ordered(this=key_col, desc=False),
+        )
+    else:
+        select = select.order_by(exp.Ordered(this=key_col, desc=False))
+    if query.limit is not None:
+        select = select.limit(query.limit)
+    return select
+
+
+def _number(value: float) -> exp.Literal:
+    return exp.Literal.number(int(value) if float(value).is_integer() else value)
+
+
+def compile_sql(query: Query) -> str:
+    """``compile_query`` rendered as DuckDB SQL text."""
+    return compile_query(query).sql(dialect=DIALECT)
+
+
+SOURCE_COLUMNS = ("hash", "fid", "username", "timestamp", "text")
+
+
+def sources_sql(query: Query) -> str | None:
+    """SQL listing the casts behind an ungrouped count of casts (newest first, columns
+    ``hash, fid, username, timestamp, text``), for an answer's sources; None when the metric
+    does not count casts or the query is grouped (its rows are the evidence then)."""
+    m = metric(query.metric)
+    source = SOURCES[m.source]
+    if query.group_by is not None or not source.casts:
+        return None
+    needs_user = any(c.filter == "user" for c in query.conditions)
+    select = _from(m, source, needs_user)
+    where = _where(query, m, source)
+    if where:
+        select = select.where(exp.and_(*where))
+    columns = [exp.column(c, table="t", quoted=c == "timestamp") for c in SOURCE_COLUMNS]
+    select = select.select(*columns).distinct()
+    newest = exp.column("timestamp", table="t", quoted=True)
+    select = select.order_by(exp.Ordered(this=newest, desc=True))
+    return select.sql(dialect=DIALECT)
+
+
+def _received_words(name: str) -> str:
+    made = [m for m in METRICS.values() if m.received == name]
+    if not made:
+        return ""
+    return f"the words of {made[0].name} with received, got, drew, whose, replied-to, or passive"
+
+
+def catalogue() -> Mapping[str, Sequence[Mapping[str, str]]]:
+    """The catalogue as plain rows, for `ozi metrics` and the LLM prompt: ``{"metrics":
+    [{"name", "description", "words", "dimensions", "filters"}], "dimensions": [{"name",
+    "description", "words"}], "filters": [{"name", "description", "words"}]}``."""
+    return {
+        "metrics": [
+            {
+                "name": m.name,
+                "description": m.description,
+                "source": m.source,
+                "words": ", ".join(dict.fromkeys((*m.nouns, *m.verbs))) or _received_words(m.name),
+                "dimensions": ", ".join(m.dimensions),
+                "filters": ", ".join(m.filters),
+            }
+            for m in METRICS.values()
+        ],
+        "dimensions": [
+            {"name": d.name, "description": d.description, "words": ", ".join(d.words)}
+            for d in DIMENSIONS.values()
+        ],
+        "filters": [
+            {"name": f.name, "description": f.description, "words": ", ".join(f.words)}
+            for f in FILTERS.values()
+        ],
+    }
+
+
+__all__ = [
+    "DIMENSIONS",
+    "FILTERS",
+    "METRICS",
+    "Condition",
+    "LayerError",
+    "Query",
+    "catalogue",
+    "compile_query",
+    "compile_sql",
+    "sources_sql",
+]

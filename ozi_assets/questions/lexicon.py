@@ -1,0 +1,404 @@
+"""The offline planner's words: the field's words for metrics, dimensions and filters (read
+from the semantic layer's catalogue, where each entry names its own), and the grammar words
+that compose them (counting, ranking, grouping, negation, comparison, received-vs-made).
+
+A word a question uses must be one of these, a known username, a number, a quoted term or a
+#hashtag, or the planner refuses the question and names the word. Words that carry no
+meaning for a query (articles, auxiliaries, pronouns, "data") are ``FILLER``: listed one by
+one, so nothing with meaning is dropped by accident.
+"""
+
+from __future__ import annotations
+
+from ozi_assets.questions.layer import DIMENSIONS, FILTERS, METRICS
+
+# "how many", "count", "total": the question asks for a number.
+COUNT = frozenset(
+    [
+        "how_many",
+        "how_much",
+        "how_often",
+        "count",
+        "counts",
+        "counted",
+        "number",
+        "number_of",
+        "total",
+        "totals",
+        "tally",
+        "amount",
+    ]
+)
+# The counting words that name what they count next: "how many users", "number of people".
+COUNT_NOUN = frozenset(["how_many", "number_of", "count", "total"])
+ORDER_DESC = frozenset(
+    [
+        "most",
+        "top",
+        "biggest",
+        "largest",
+        "busiest",
+        "peak",
+        "highest",
+        "max",
+        "maximum",
+        "best",
+        "leading",
+        "greatest",
+        "rank",
+        "ranked",
+        "ranking",
+    ]
+)
+ORDER_ASC = frozenset(["least", "fewest", "lowest", "quietest", "minimum", "min", "bottom"])
+# Words that group by the dimension they introduce: "per hour", "by user", "each hour".
+PER = frozenset(["per", "by"])
+PER_ADJECTIVES = frozenset(["hourly", "daily"])
+EACH = frozenset(["each", "every", "for_each", "for_every", "across", "breakdown", "break_down"])
+QUESTION = frozenset(["which", "what"])
+DISTINCT = frozenset(["distinct", "different", "unique"])
+NEGATION = frozenset(
+    [
+        "not",
+        "excluding",
+        "exclude",
+        "excludes",
+        "except",
+        "without",
+        "leaving_out",
+        "not_counting",
+        "ignoring",
+        "minus",
+        "no",
+    ]
+)
+# The actor is someone other than the user the metric is about.
+OTHERS = frozenset(
+    [
+        "others",
+        "other_people",
+        "someone_else",
+        "other_users",
+        "other_accounts",
+        "anyone_else",
+        "somebody_else",
+        "other_people's",
+    ]
+)
+# "replies to themselves": with a negation, the same as OTHERS.
+SELF = frozenset(["themselves", "themself", "self-replies", "self_replies", "own_casts"])
+# The metric is received by the user (or cast), not made: "replies dwr received".
+RECEIVED = frozenset(
+    [
+        "receive",
+        "received",
+        "receives",
+        "receiving",
+        "get",
+        "got",
+        "gets",
+        "getting",
+        "gotten",
+        "drew",
+        "draw",
+        "drawn",
+        "earn",
+        "earned",
+        "attracted",
+        "directed",
+    ]
+)
+BE = frozenset(
+    ["was", "were", "been", "be", "being", "is", "are", "got", "get"]
+)  # passive: "were recast"
+POSSESSIVE = frozenset(["their", "his", "her", "its", "whose"])  # "had their posts reshared"
+COMPARE = {
+    "more_than": ">",
+    "over": ">",
+    "above": ">",
+    "greater_than": ">",
+    "at_least": ">=",
+    "or_more": ">=",
+    "fewer_than": "<",
+    "less_than": "<",
+    "under": "<",
+    "below": "<",
+    "at_most": "<=",
+}
+# Words after which an unknown word is a term to look for in the text.
+TERM_MARKERS = frozenset(
+    [
+        "contain",
+        "contains",
+        "containing",
+        "contained",
+        "include",
+        "includes",
+        "including",
+        "included",
+        "word",
+        "words",
+        "term",
+        "named",
+        "string",
+        "phrase",
+        "hashtag",
+        "hashtagged",
+        "mention",
+        "mentions",
+        "mentioning",
+        "mentioned",
+    ]
+)
+NUMBERS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+FILLER = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "there",
+        "here",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "with",
+        "from",
+        "into",
+        "as",
+        "than",
+        "then",
+        "so",
+        "and",
+        "or",
+        "also",
+        "only",
+        "just",
+        "all",
+        "any",
+        "some",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "done",
+        "has",
+        "have",
+        "had",
+        "having",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "i",
+        "me",
+        "my",
+        "we",
+        "us",
+        "our",
+        "you",
+        "your",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "they",
+        "them",
+        "their",
+        "someone",
+        "somebody",
+        "anyone",
+        "anybody",
+        "everyone",
+        "everybody",
+        "something",
+        "anything",
+        "people's",
+        "how",
+        "when",
+        "where",
+        "why",
+        "whom",
+        "whose",
+        "what",
+        "which",
+        "who",
+        "please",
+        "give",
+        "show",
+        "list",
+        "find",
+        "tell",
+        "display",
+        "return",
+        "see",
+        "get_me",
+        "let",
+        "data",
+        "dataset",
+        "sample",
+        "database",
+        "stream",
+        "farcaster",
+        "network",
+        "overall",
+        "altogether",
+        "ever",
+        "far",
+        "in_total",
+        "so_far",
+        "all_time",
+        "time",
+        "times",
+        "often",
+        "frequently",
+        "much",
+        "many",
+        "happened",
+        "happen",
+        "came",
+        "come",
+        "given",
+        "gave",
+        "use",
+        "used",
+        "using",
+        "utc",
+        "gmt",
+        "since",
+        "among",
+        "between",
+        "within",
+        "during",
+        "up",
+        "out",
+        "s",
+        "'s",
+        "other",
+    ]
+)
+
+PHRASES: dict[tuple[str, ...], str] = {
+    ("how", "many"): "how_many",
+    ("how", "much"): "how_much",
+    ("how", "often"): "how_often",
+    ("number", "of"): "number_of",
+    ("more", "than"): "more_than",
+    ("greater", "than"): "greater_than",
+    ("fewer", "than"): "fewer_than",
+    ("less", "than"): "less_than",
+    ("at", "least"): "at_least",
+    ("at", "most"): "at_most",
+    ("or", "more"): "or_more",
+    ("not", "counting"): "not_counting",
+    ("leaving", "out"): "leaving_out",
+    ("left", "out"): "leaving_out",
+    ("other", "people"): "other_people",
+    ("other", "people's"): "other_people's",
+    ("other", "users"): "other_users",
+    ("other", "accounts"): "other_accounts",
+    ("someone", "else"): "someone_else",
+    ("somebody", "else"): "somebody_else",
+    ("anyone", "else"): "anyone_else",
+    ("top", "level"): "top-level",
+    ("parent", "url"): "parent_url",
+    ("parent", "urls"): "parent_url",
+    ("replied", "to"): "replied_to",
+    ("replies", "to", "themselves"): "self_replies",
+    ("replies", "to", "themself"): "self_replies",
+    ("self", "replies"): "self_replies",
+    ("their", "own", "casts"): "own_casts",
+    ("for", "each"): "for_each",
+    ("for", "every"): "for_every",
+    ("break", "down"): "break_down",
+    ("in", "total"): "in_total",
+    ("so", "far"): "so_far",
+    ("all", "time"): "all_time",
+}
+
+# From the catalogue: every word of every metric, dimension and filter.
+METRIC_NOUNS: dict[str, str] = {w: m.name for m in METRICS.values() for w in m.nouns}
+METRIC_VERBS: dict[str, str] = {w: m.name for m in METRICS.values() for w in m.verbs}
+DIMENSION_WORDS: dict[str, str] = {w: d.name for d in DIMENSIONS.values() for w in d.words}
+FILTER_WORDS: dict[str, str] = {w: f.name for f in FILTERS.values() for w in f.words}
+# Singular words for one cast: with "which" or "most" they name the cast dimension ("which
+# cast got the most replies"); otherwise they are the casts counted.
+CAST_WORDS = frozenset(w for w, d in DIMENSION_WORDS.items() if d == "cast")
+
+GRAMMAR = (
+    COUNT
+    | ORDER_DESC
+    | ORDER_ASC
+    | PER
+    | EACH
+    | QUESTION
+    | DISTINCT
+    | NEGATION
+    | OTHERS
+    | SELF
+    | RECEIVED
+    | set(COMPARE)
+    | TERM_MARKERS
+    | set(NUMBERS)
+    | {"replied_to"}
+)
+
+
+def known(word: str) -> bool:
+    """Whether ``word`` is in the planner's vocabulary (a catalogue or grammar word)."""
+    return (
+        word in GRAMMAR
+        or word in FILLER
+        or word in METRIC_NOUNS
+        or word in METRIC_VERBS
+        or word in DIMENSION_WORDS
+        or word in FILTER_WORDS
+    )
