@@ -64,9 +64,7 @@ def build_resources(
                 endpoint_url=settings.s3_endpoint_url or None,
                 region_name=settings.s3_region or None,
                 aws_access_key_id=secret("AWS_ACCESS_KEY_ID", settings.s3_access_key_id) or None,
-                aws_secret_access_key=secret(
-                    "AWS_SECRET_ACCESS_KEY", settings.s3_secret_access_key
-                )
+                aws_secret_access_key=secret("AWS_SECRET_ACCESS_KEY", settings.s3_secret_access_key)
                 or None,
             ),
         ),
