@@ -286,8 +286,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from ozi_resources.sql_guard import SqlRefused
-    from ozi_resources.warehouse import WarehouseError, first_line
+    from ozi_resources.warehouse import first_line
 
+    # Every failure is one line on stderr and a non-zero exit: 2 for the statement (refused,
+    # or DuckDB could not bind or run it), 1 for everything around it.
     try:
         columns, rows = run_sql(_settings(), args.statement, args.at)
     except SqlRefused as err:
@@ -296,8 +298,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     except duckdb.Error as err:
         print(f"error: {first_line(err)}", file=sys.stderr)
         return 2
-    except (TimeoutError, WarehouseError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:  # settings, the lake, a timeout: still one line, no traceback
+        print(f"error: {first_line(err)}", file=sys.stderr)
         return 1
     if args.json:
         print(

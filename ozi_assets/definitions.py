@@ -1,5 +1,7 @@
 """The code location: every asset, check, job, sensor and resource of Ozi."""
 
+import os
+
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
@@ -19,8 +21,30 @@ from ozi_resources.vectors import EmbedderResource, VectorStoreResource
 from ozi_resources.warehouse import WarehouseResource
 
 
-def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]:
-    """The resources for an environment: embedded defaults or production, same classes."""
+def build_resources(
+    settings: OziSettings, *, secrets_as_env_vars: bool = False
+) -> dict[str, dg.ConfigurableResource]:
+    """The resources for an environment: embedded defaults or production, same classes.
+
+    With ``secrets_as_env_vars`` (the Definitions), every secret that is set is passed as
+    ``dg.EnvVar(name)``: Dagster resolves it from the process environment when a run or sensor
+    starts, and its UI, GraphQL API and stored run config show the variable's name, never the
+    value. Without it (the CLI, the HTTP server, tests) the resources hold the values and work
+    as plain objects. Raises ValueError when ``secrets_as_env_vars`` is set and a secret in
+    ``settings`` is not what the process environment holds (Dagster could not resolve it).
+    """
+
+    def secret(name: str, value: str) -> str:
+        if not secrets_as_env_vars or not value:
+            return value
+        if os.environ.get(name) != value:
+            raise ValueError(f"{name} must be set in the environment Dagster runs in")
+        return dg.EnvVar(name)
+
+    # A Postgres catalog is a libpq string that may hold a password.
+    catalog = settings.lake_catalog
+    if catalog.startswith("postgres:"):
+        catalog = secret("OZI_LAKE_CATALOG", catalog)
     return {
         "kafka": KafkaResource(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -34,15 +58,17 @@ def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]
             max_clock_skew_s=settings.max_clock_skew_s,
         ),
         "warehouse": WarehouseResource(
-            catalog=settings.lake_catalog,
+            catalog=catalog,
             data_path=settings.lake_data_path,
             extension_directory=str(settings.extension_directory),
+            temp_directory=str(settings.temp_directory),
             snapshot_retention_hours=settings.snapshot_retention_hours,
             s3=S3Resource(
                 endpoint_url=settings.s3_endpoint_url or None,
                 region_name=settings.s3_region or None,
-                aws_access_key_id=settings.s3_access_key_id or None,
-                aws_secret_access_key=settings.s3_secret_access_key or None,
+                aws_access_key_id=secret("AWS_ACCESS_KEY_ID", settings.s3_access_key_id) or None,
+                aws_secret_access_key=secret("AWS_SECRET_ACCESS_KEY", settings.s3_secret_access_key)
+                or None,
             ),
         ),
         "embedder": EmbedderResource(
@@ -52,10 +78,12 @@ def build_resources(settings: OziSettings) -> dict[str, dg.ConfigurableResource]
             path=str(settings.vector_path),
             home=str(settings.home),
             url=settings.qdrant_url,
-            api_key=settings.qdrant_api_key,
+            api_key=secret("OZI_QDRANT_API_KEY", settings.qdrant_api_key),
         ),
         "llm": LlmResource(
-            base_url=settings.llm_base_url, model=settings.llm_model, api_key=settings.llm_api_key
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=secret("OPENAI_API_KEY", settings.llm_api_key),
         ),
     }
 
@@ -81,7 +109,7 @@ def build_definitions(settings: OziSettings) -> dg.Definitions:
             window_close_sensor,
             answers_automation_sensor,
         ],
-        resources=build_resources(settings),
+        resources=build_resources(settings, secrets_as_env_vars=True),
     )
 
 

@@ -41,10 +41,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 
 PARTITION_FMT = "%Y-%m-%d-%H:%M"
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class OziSettings:
             kafka_bootstrap=environ.get("OZI_KAFKA_BOOTSTRAP", ""),
             topic=environ.get("OZI_KAFKA_TOPIC") or "farcaster.events",
             dlq_topic=environ.get("OZI_KAFKA_DLQ_TOPIC") or "farcaster.events.dlq",
-            kafka_partitions=int(environ.get("OZI_KAFKA_PARTITIONS") or 3),
+            kafka_partitions=_number(environ, "OZI_KAFKA_PARTITIONS", 3, int),
             lake_catalog=environ.get("OZI_LAKE_CATALOG")
             or f"sqlite:{home / 'lake' / 'catalog.sqlite'}",
             lake_data_path=environ.get("OZI_LAKE_DATA_PATH") or f"{home / 'lake' / 'data'}/",
@@ -95,11 +97,11 @@ class OziSettings:
             s3_region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION", ""),
             s3_access_key_id=environ.get("AWS_ACCESS_KEY_ID", ""),
             s3_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            snapshot_retention_hours=float(environ.get("OZI_SNAPSHOT_RETENTION_HOURS") or 168),
-            batch_messages=int(environ.get("OZI_BATCH_MESSAGES") or 50_000),
-            allowed_lateness_s=float(environ.get("OZI_ALLOWED_LATENESS_S") or 300),
-            idle_close_s=float(environ.get("OZI_IDLE_CLOSE_S") or 60),
-            max_clock_skew_s=float(environ.get("OZI_MAX_CLOCK_SKEW_S") or 600),
+            snapshot_retention_hours=_number(environ, "OZI_SNAPSHOT_RETENTION_HOURS", 168.0, float),
+            batch_messages=_number(environ, "OZI_BATCH_MESSAGES", 50_000, int),
+            allowed_lateness_s=_number(environ, "OZI_ALLOWED_LATENESS_S", 300.0, float),
+            idle_close_s=_number(environ, "OZI_IDLE_CLOSE_S", 60.0, float),
+            max_clock_skew_s=_number(environ, "OZI_MAX_CLOCK_SKEW_S", 600.0, float),
             partition_start=environ.get("OZI_PARTITION_START") or "2023-03-03-23:00",
             partition_end=environ.get("OZI_PARTITION_END", "2023-03-04-07:00"),
             partition_cron=environ.get("OZI_PARTITION_CRON") or "0 * * * *",
@@ -130,9 +132,27 @@ class OziSettings:
         return self.home / "vectors"
 
     @property
+    def temp_directory(self) -> Path:
+        """Where DuckDB readers spill queries larger than their memory limit."""
+        return self.home / "duckdb_tmp"
+
+    @property
     def extension_directory(self) -> Path:
         """Where DuckDB's extensions are installed from their PyPI wheels."""
         return self.home / "duckdb_extensions"
+
+
+def _number(environ: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    """``environ[name]`` as a number of type ``kind`` (``default`` when unset or empty).
+    Raises ValueError naming the variable, so a typo reads as one line, not a traceback."""
+    text = environ.get(name) or ""
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}, got {text!r}") from None
 
 
 def build_partitions_def(settings: OziSettings) -> dg.TimeWindowPartitionsDefinition:

@@ -220,6 +220,12 @@ class WarehouseResource(dg.ConfigurableResource):
     reader_memory_mib: int = Field(
         default=2048, description="Memory a reader process's queries may use together."
     )
+    temp_directory: str = Field(
+        default="",
+        description="Where a reader spills a query larger than its memory limit (empty: "
+        "DuckDB's default, .tmp in the working directory). The one folder besides the data "
+        "path a locked-down reader may touch.",
+    )
     snapshot_retention_hours: float = Field(
         default=168.0,
         description="Housekeeping expires snapshots older than this "
@@ -446,6 +452,11 @@ class WarehouseResource(dg.ConfigurableResource):
         folder = self.data_path
         if not folder.startswith("s3://"):
             folder = str(Path(folder))
+        if self.temp_directory:
+            # Spill files belong to Ozi's home, not to whatever directory `ozi sql` ran in;
+            # DuckDB adds this folder to the allowed ones by itself.
+            Path(self.temp_directory).mkdir(parents=True, exist_ok=True)
+            conn.execute("SET temp_directory = $t", {"t": self.temp_directory})
         conn.execute("SET allowed_directories = [$d]", {"d": folder})
         # The one bound on a query's memory (huge strings or lists); the guard caps rows.
         conn.execute("SET memory_limit = $m", {"m": f"{self.reader_memory_mib}MiB"})

@@ -1,11 +1,17 @@
-"""The code location loads and validates (as the webserver and daemon load it)."""
+"""The code location loads and validates (as the webserver and daemon load it), and holds
+secrets as the names of environment variables."""
 
 import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
-from ozi_assets.definitions import defs
+from ozi_assets.definitions import build_definitions, defs
+from ozi_assets.questions.llm import LlmResource
+from ozi_resources.settings import OziSettings
+from ozi_resources.vectors import VectorStoreResource
+from ozi_resources.warehouse import WarehouseResource
 from ozi_tests.conftest import EXPECTED_ASSETS
 
 
@@ -36,3 +42,65 @@ def test_loading_definitions_imports_no_heavy_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+SECRETS = {
+    "OPENAI_API_KEY": "sk-ozi-test-llm-key-3141",
+    "OZI_QDRANT_API_KEY": "qdrant-test-key-2718",
+    "AWS_ACCESS_KEY_ID": "AKIAOZITESTKEY1618",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-test-1414",
+    "OZI_LAKE_CATALOG": "postgres:host=127.0.0.1 dbname=ozi_lake password=pg-test-secret-1732",
+}
+
+
+@pytest.fixture
+def production_defs(monkeypatch, tmp_path) -> dg.Definitions:
+    """The definitions as a deployment with every secret set loads them."""
+    monkeypatch.setenv("OZI_HOME", str(tmp_path))
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    return build_definitions(OziSettings.from_env())
+
+
+def test_the_definitions_hold_secret_names_and_runs_get_the_values(production_defs):
+    warehouse = production_defs.resources["warehouse"]
+    held = {
+        "OPENAI_API_KEY": production_defs.resources["llm"].api_key,
+        "OZI_QDRANT_API_KEY": production_defs.resources["vectors"].api_key,
+        "AWS_ACCESS_KEY_ID": warehouse.s3.aws_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": warehouse.s3.aws_secret_access_key,
+        "OZI_LAKE_CATALOG": warehouse.catalog,
+    }
+    # What Dagster keeps (and shows) is the variable's name...
+    assert held == {name: name for name in SECRETS}
+
+    # ...and a run's resources get the value, read from the environment when the run starts.
+    received: dict[str, str] = {}
+
+    @dg.op
+    def read_secrets(llm: LlmResource, vectors: VectorStoreResource, warehouse: WarehouseResource):
+        received.update(
+            OPENAI_API_KEY=llm.api_key,
+            OZI_QDRANT_API_KEY=vectors.api_key,
+            AWS_ACCESS_KEY_ID=warehouse.s3.aws_access_key_id,
+            AWS_SECRET_ACCESS_KEY=warehouse.s3.aws_secret_access_key,
+            OZI_LAKE_CATALOG=warehouse.catalog,
+        )
+
+    @dg.job
+    def secrets_job():
+        read_secrets()
+
+    names = ("llm", "vectors", "warehouse")
+    run_defs = dg.Definitions(
+        jobs=[secrets_job], resources={k: production_defs.resources[k] for k in names}
+    )
+    assert run_defs.resolve_job_def("secrets_job").execute_in_process().success
+    assert received == SECRETS
+
+
+def test_a_secret_not_in_the_environment_is_refused_not_shown(monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = OziSettings.from_env({"OZI_HOME": str(tmp_path), "OPENAI_API_KEY": "sk-elsewhere"})
+    with pytest.raises(ValueError, match="OPENAI_API_KEY must be set in the environment"):
+        build_definitions(settings)

@@ -1,5 +1,9 @@
 """The real dagster-webserver on the workspace file: its GraphQL endpoint lists Ozi's assets,
-their hourly partitions and their checks, as the UI shows them."""
+their hourly partitions and their checks, as the UI shows them, and never a secret's value.
+
+The server runs with every secret Ozi takes set to a known value (a production-like
+environment: an LLM key, a Qdrant key, S3 credentials, a Postgres catalog with a password).
+Nothing is materialized, so the Postgres catalog is never contacted."""
 
 from __future__ import annotations
 
@@ -32,6 +36,18 @@ QUERY = """
 """
 
 
+# Each secret Ozi reads, set to a value that must never come back from the server.
+SECRETS = {
+    "OPENAI_API_KEY": "sk-ozi-test-llm-key-3141",
+    "OZI_QDRANT_API_KEY": "qdrant-test-key-2718",
+    "AWS_ACCESS_KEY_ID": "AKIAOZITESTKEY1618",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-test-1414",
+    "OZI_LAKE_CATALOG": "postgres:host=127.0.0.1 dbname=ozi_lake password=pg-test-secret-1732",
+}
+SECRET_VALUES = ("sk-ozi-test-llm-key-3141", "qdrant-test-key-2718", "AKIAOZITESTKEY1618",
+                 "aws-secret-test-1414", "pg-test-secret-1732")  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
     home = tmp_path_factory.mktemp("ozi")
@@ -39,7 +55,7 @@ def webserver(tmp_path_factory):
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
     port = free_port()
-    env = dict(os.environ, OZI_HOME=str(home), DAGSTER_HOME=str(dagster_home))
+    env = dict(os.environ, OZI_HOME=str(home), DAGSTER_HOME=str(dagster_home), **SECRETS)
     log = (home / "webserver.log").open("w")
     server = subprocess.Popen(
         [
@@ -93,3 +109,69 @@ def test_ui_shows_assets_partitions_and_checks(webserver):
     (repo,) = data["sensorsOrError"]["nodes"]
     assert {s["name"] for s in repo["sensors"]} >= {"kafka_window_sensor"}
     assert {j["name"] for j in repo["jobs"]} >= {"ingest_job", "ask_job"}
+
+
+# What the UI shows of resources and of a job's config: the resources page (configured values
+# of every top-level and nested resource, field defaults) and the launchpad's scaffold of
+# ask_job (its config schema with defaults, and the default YAML it opens on).
+SECRETS_QUERY = """
+query ($repo: RepositorySelector!, $job: PipelineSelector!) {
+  allTopLevelResourceDetailsOrError(repositorySelector: $repo) {
+    __typename
+    ... on ResourceDetailsList {
+      results {
+        name
+        configFields { name defaultValueAsJson }
+        configuredValues { key value type }
+      }
+    }
+  }
+  runConfigSchemaOrError(selector: $job) {
+    __typename
+    ... on RunConfigSchema {
+      rootDefaultYaml
+      allConfigTypes { key ... on CompositeConfigType { fields { name defaultValueAsJson } } }
+    }
+  }
+}
+"""
+
+
+def test_no_secret_value_reaches_the_ui(webserver):
+    repos = graphql(webserver, QUERY)["sensorsOrError"]["nodes"]
+    (repo,) = repos
+    locations = requests.post(
+        f"{webserver}/graphql",
+        json={"query": "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"},
+        timeout=30,
+    ).json()["data"]["workspaceOrError"]["locationEntries"]
+    (location,) = locations
+    selector = {"repositoryName": repo["name"], "repositoryLocationName": location["name"]}
+    response = requests.post(
+        f"{webserver}/graphql",
+        json={
+            "query": SECRETS_QUERY,
+            "variables": {"repo": selector, "job": {**selector, "pipelineName": "ask_job"}},
+        },
+        timeout=60,
+    )
+    response.raise_for_status()
+    text = response.text
+    for value in SECRET_VALUES:
+        assert value not in text
+    body = response.json()
+    assert "errors" not in body, body["errors"]
+    data = body["data"]
+    assert data["runConfigSchemaOrError"]["__typename"] == "RunConfigSchema"
+    resources = data["allTopLevelResourceDetailsOrError"]["results"]
+    # The variables' names are there, as environment variables: the secrets were looked at.
+    shown = {
+        (r["name"], v["key"]): (v["type"], v["value"])
+        for r in resources
+        for v in r["configuredValues"]
+    }
+    assert shown[("llm", "api_key")] == ("ENV_VAR", "OPENAI_API_KEY")
+    assert shown[("vectors", "api_key")] == ("ENV_VAR", "OZI_QDRANT_API_KEY")
+    assert shown[("warehouse", "catalog")] == ("ENV_VAR", "OZI_LAKE_CATALOG")
+    # The S3 credentials sit in a resource nested in the warehouse, whose config this API does
+    # not list at all; test_definitions checks they are environment variables too.
