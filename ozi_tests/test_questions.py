@@ -600,9 +600,11 @@ def test_a_poison_cast_is_dead_lettered_and_a_failed_check_holds_back_vectors(wo
         tags={"ozi/mode": "incremental"},
         raise_on_error=False,
     )
-    failed = [e for e in checked.get_asset_check_evaluations() if not e.passed]
-    assert [e.check_name for e in failed] == ["casts_are_valid"]
-    assert failed[0].metadata["engine"].value == "duckdb"
+    failed = {e.check_name: e for e in checked.get_asset_check_evaluations() if not e.passed}
+    # Both see it: the row breaks the cast rules, and it has no message in the window's log.
+    assert sorted(failed) == ["casts_are_valid", "messages_add_up"]
+    assert failed["casts_are_valid"].metadata["engine"].value == "duckdb"
+    assert failed["messages_add_up"].metadata["clean_rows_without_message"].value == 1
     refused = defs.resolve_job_def("embed_job").execute_in_process(
         partition_key="2023-03-04-06:00", instance=instance, raise_on_error=False
     )

@@ -104,10 +104,18 @@ def test_ui_shows_assets_partitions_and_checks(webserver):
     assert casts["partitionKeys"][-1] == "2023-03-04-06:00"
     assert len(casts["partitionKeys"]) == 8
     checks = {c["name"]: c["blocking"] for c in casts["assetChecksOrError"]["checks"]}
-    assert checks == {"casts_are_valid": True, "casts_are_in_window": False}
+    assert checks == {
+        "casts_are_valid": True,
+        "messages_add_up": True,
+        "casts_are_in_window": False,
+    }
 
     (repo,) = data["sensorsOrError"]["nodes"]
-    assert {s["name"] for s in repo["sensors"]} >= {"kafka_window_sensor"}
+    assert {s["name"] for s in repo["sensors"]} >= {
+        "kafka_window_sensor",
+        "embedding_sensor",
+        "window_close_sensor",
+    }
     assert {j["name"] for j in repo["jobs"]} >= {"ingest_job", "ask_job"}
 
 
