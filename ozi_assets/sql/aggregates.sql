@@ -3,30 +3,37 @@
 -- casts a batch touches), so aggregates stay right whichever order batches and windows run
 -- in. Top-N lists keep 25 a window.
 
+-- The touched windows' casts and live reactions, read through the public views once: each
+-- aggregate below reads these small tables instead of evaluating the views (the reactions
+-- view ranks every reaction message of the lake) once per subquery.
+CREATE OR REPLACE TEMP TABLE window_casts AS
+SELECT w.window_start AS agg_window, c.*
+FROM touched_windows w
+JOIN casts c ON c."timestamp" >= w.window_start AND c."timestamp" < w.window_end;
+
+CREATE OR REPLACE TEMP TABLE window_reactions AS
+SELECT w.window_start AS agg_window, r.reaction_type
+FROM touched_windows w
+JOIN reactions r ON r."timestamp" >= w.window_start AND r."timestamp" < w.window_end;
+
 DELETE FROM hourly_activity WHERE window_start IN (SELECT window_start FROM touched_windows);
 
 INSERT INTO hourly_activity BY NAME
 SELECT
     w.window_start,
     w.window_end,
-    (SELECT count(*) FROM casts c
-      WHERE c."timestamp" >= w.window_start AND c."timestamp" < w.window_end) AS casts,
-    (SELECT count(*) FROM casts c
-      WHERE c."timestamp" >= w.window_start AND c."timestamp" < w.window_end
-        AND NOT c.is_reply) AS top_level_casts,
-    (SELECT count(*) FROM casts c
-      WHERE c."timestamp" >= w.window_start AND c."timestamp" < w.window_end
-        AND c.is_reply) AS replies,
-    (SELECT count(*) FROM reactions r
-      WHERE r."timestamp" >= w.window_start AND r."timestamp" < w.window_end) AS reactions,
-    (SELECT count(*) FROM reactions r
-      WHERE r."timestamp" >= w.window_start AND r."timestamp" < w.window_end
-        AND r.reaction_type = 'like') AS likes,
-    (SELECT count(*) FROM reactions r
-      WHERE r."timestamp" >= w.window_start AND r."timestamp" < w.window_end
-        AND r.reaction_type = 'recast') AS recasts,
-    (SELECT count(DISTINCT fid) FROM casts c
-      WHERE c."timestamp" >= w.window_start AND c."timestamp" < w.window_end) AS distinct_authors
+    (SELECT count(*) FROM window_casts c WHERE c.agg_window = w.window_start) AS casts,
+    (SELECT count(*) FROM window_casts c
+      WHERE c.agg_window = w.window_start AND NOT c.is_reply) AS top_level_casts,
+    (SELECT count(*) FROM window_casts c
+      WHERE c.agg_window = w.window_start AND c.is_reply) AS replies,
+    (SELECT count(*) FROM window_reactions r WHERE r.agg_window = w.window_start) AS reactions,
+    (SELECT count(*) FROM window_reactions r
+      WHERE r.agg_window = w.window_start AND r.reaction_type = 'like') AS likes,
+    (SELECT count(*) FROM window_reactions r
+      WHERE r.agg_window = w.window_start AND r.reaction_type = 'recast') AS recasts,
+    (SELECT count(DISTINCT fid) FROM window_casts c
+      WHERE c.agg_window = w.window_start) AS distinct_authors
 FROM touched_windows w;
 
 DELETE FROM top_authors WHERE window_start IN (SELECT window_start FROM touched_windows);
@@ -35,15 +42,14 @@ INSERT INTO top_authors BY NAME
 SELECT window_start, rank, fid, username, casts, replies
 FROM (
     SELECT
-        w.window_start,
+        c.agg_window AS window_start,
         c.fid,
         any_value(c.username) AS username,
         count(*) AS casts,
         count(*) FILTER (WHERE c.is_reply) AS replies,
-        row_number() OVER (PARTITION BY w.window_start ORDER BY count(*) DESC, c.fid) AS rank
-    FROM touched_windows w
-    JOIN casts c ON c."timestamp" >= w.window_start AND c."timestamp" < w.window_end
-    GROUP BY w.window_start, c.fid
+        row_number() OVER (PARTITION BY c.agg_window ORDER BY count(*) DESC, c.fid) AS rank
+    FROM window_casts c
+    GROUP BY c.agg_window, c.fid
 )
 WHERE rank <= 25;
 
@@ -53,16 +59,15 @@ INSERT INTO most_replied_to BY NAME
 SELECT window_start, rank, fid, username, replies_received
 FROM (
     SELECT
-        w.window_start,
+        c.agg_window AS window_start,
         c.parent_fid AS fid,
         any_value(u.username) AS username,
         count(*) AS replies_received,
-        row_number() OVER (PARTITION BY w.window_start ORDER BY count(*) DESC, c.parent_fid) AS rank
-    FROM touched_windows w
-    JOIN casts c ON c."timestamp" >= w.window_start AND c."timestamp" < w.window_end
+        row_number() OVER (PARTITION BY c.agg_window ORDER BY count(*) DESC, c.parent_fid) AS rank
+    FROM window_casts c
     LEFT JOIN users u ON u.fid = c.parent_fid
     WHERE c.parent_fid IS NOT NULL
-    GROUP BY w.window_start, c.parent_fid
+    GROUP BY c.agg_window, c.parent_fid
 )
 WHERE rank <= 25;
 
@@ -70,10 +75,9 @@ DELETE FROM top_terms WHERE window_start IN (SELECT window_start FROM touched_wi
 
 INSERT INTO top_terms BY NAME
 WITH tokens AS (
-    SELECT w.window_start, c.fid,
+    SELECT c.agg_window AS window_start, c.fid,
            unnest(regexp_split_to_array(replace(lower(c.text), '’', ''''), '\s+')) AS raw_token
-    FROM touched_windows w
-    JOIN casts c ON c."timestamp" >= w.window_start AND c."timestamp" < w.window_end
+    FROM window_casts c
 ), cleaned AS (
     -- strip surrounding punctuation, keep @mentions and #hashtags, drop links and numbers
     SELECT window_start, fid,
@@ -120,3 +124,6 @@ LEFT JOIN casts rp ON rp.parent_hash = t.hash
 LEFT JOIN reactions r ON r.target_hash = t.hash
 WHERE t.hash NOT IN (SELECT target_hash FROM cast_removes)  -- a removed cast has no engagement
 GROUP BY t.hash, c.fid, c."timestamp";
+
+DROP TABLE window_casts;
+DROP TABLE window_reactions;
