@@ -10,6 +10,7 @@ import sys
 import time
 
 import dagster as dg
+import numpy as np
 import pytest
 
 from ozi_assets.definitions import build_definitions, build_resources
@@ -140,6 +141,7 @@ def test_poison_messages_are_dead_lettered_and_their_window_succeeds(
 
 CHILD = """
 import dagster as dg
+import numpy as np
 from ozi_assets.definitions import defs
 defs.resolve_job_def("ingest_job").execute_in_process(
     partition_key="{label}", instance=dg.DagsterInstance.ephemeral(),
@@ -374,3 +376,29 @@ def test_messages_add_up_per_window_and_a_lost_row_fails_the_blocking_check(
         assert check.metadata["lost"].value == 1
         assert len(check.metadata["lost_sample"].value) == 1
         assert not result.asset_materializations_for_node("aggregates")
+
+
+def test_a_stalled_confluent_read_goes_on_with_kafka_python(
+    broker_address, sample_events, tmp_path, monkeypatch
+):
+    from ozi_resources import kafka as kafka_module
+
+    _settings, resources, _defs = world(tmp_path, broker_address, "stall")
+    kafka = resources["kafka"]
+    kafka.produce(sample_events[:300])
+    ranges = {p: (0, hw) for p, hw in kafka.high_watermarks().items()}
+    expected = kafka.model_copy(update={"consumer_client": "kafka-python"}).read(ranges)
+    # A stall at once: nothing comes from librdkafka, so every message comes from the
+    # fallback, in batches that still cover each partition's offsets in order.
+    monkeypatch.setattr(kafka_module, "CONFLUENT_STALL_S", 0.0)
+    batches = list(kafka.batches(ranges, max_messages=100))
+    assert len(batches) >= 3
+    for p, log in expected.items():
+        got = np.concatenate([b[p].offsets for b in batches])
+        assert got.tolist() == log.offsets.tolist()
+        assert [v for b in batches for v in b[p].values] == log.values
+    # Offsets past the high watermark are missing for good: one clear error, not a hang.
+    monkeypatch.setattr(kafka_module, "IDLE_TIMEOUT_S", 1.0)
+    beyond = {p: (hw, hw + 1) for p, (_, hw) in ranges.items()}
+    with pytest.raises(kafka_module.KafkaReadError, match="no message for"):
+        list(kafka.batches(beyond))
