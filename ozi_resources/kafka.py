@@ -29,10 +29,10 @@ from ozi_resources.farcaster import Event
 
 READ_TIMEOUT_S = 60.0  # for the high watermark only
 IDLE_TIMEOUT_S = 30.0  # a read fails after this long without a message
-# confluent-kafka's reads from the embedded broker (Tansu) can come back empty for good at
-# some offset of a long log while kafka-python reads the same offsets (measured: from about
-# 45k messages into a partition under a live stream). After this long with nothing, a read
-# goes on with kafka-python from where it stands: slower, never stuck.
+# A safety net for confluent-kafka reads that come back empty while kafka-python reads the
+# same offsets (seen on the embedded broker with a 10 ms fetch wait; see _batches_confluent):
+# after this long with nothing, a read goes on with kafka-python from where it stands:
+# slower, never stuck.
 CONFLUENT_STALL_S = 5.0
 log = logging.getLogger("ozi.kafka")
 BATCH_MESSAGES = 50_000  # messages a batch: bounds memory, one lake transaction each
@@ -254,9 +254,12 @@ class KafkaResource(dg.ConfigurableResource):
                 "auto.offset.reset": "error",  # a deleted offset is an error, never a jump
                 "fetch.max.bytes": 64 * 1024 * 1024,
                 "max.partition.fetch.bytes": 16 * 1024 * 1024,
-                # The default waits up to 500 ms for data on every fetch, so a read of a
-                # small range (a rebuild, a micro-batch) would pay it before returning.
-                "fetch.wait.max.ms": 10,
+                # How long the broker may wait for data. A broker answers at once when it has
+                # data, but the embedded broker (Tansu) answers at the deadline with what it
+                # has read from storage by then: at 10 ms that was nothing at all, for good,
+                # some 45k messages into a partition (23k messages read in 0.5 s at 100 ms,
+                # 25 in 8 s at 10 ms, same run).
+                "fetch.wait.max.ms": 100,
                 "client.id": "ozi-reader",
             }
         )
