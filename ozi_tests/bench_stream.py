@@ -193,8 +193,10 @@ def child(n: int, address: str, home: Path) -> dict:
         )
         profiler.stop()
         assert result.success
+        text = profiler.output_text(unicode=False, color=False)
         (REPO / "bench" / f"profile_micro_batch_{n}.txt").write_text(
-            profiler.output_text(unicode=False, color=False)
+            "\n".join(line for line in text.splitlines() if not line.startswith("Profile at "))
+            + "\n"
         )
         profiled = step_seconds(profiler.last_session)
     with resources["warehouse"].reader() as conn:
