@@ -171,13 +171,14 @@ def _snake(name: str) -> str:
 
 
 def check_result(
-    validation: Validation, severity: dg.AssetCheckSeverity, engine: str
+    validation: Validation, severity: dg.AssetCheckSeverity, engine: str, scope: str
 ) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=validation.passed,
         severity=severity,
         metadata={
             "engine": dg.MetadataValue.text(engine),
+            "scope": dg.MetadataValue.text(scope),
             "rows_checked": dg.MetadataValue.int(validation.evaluated),
             "failed_expectations": dg.MetadataValue.int(len(validation.failures)),
             "failures": dg.MetadataValue.json(validation.failures),
@@ -185,27 +186,21 @@ def check_result(
     )
 
 
-def first_snapshot_of_run(conn: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
-    """The first lake snapshot a run committed (commit messages name the run), or None."""
-    row = conn.execute(
-        "SELECT min(snapshot_id) FROM ducklake_snapshots('lake') "
-        "WHERE json_valid(commit_extra_info) "
-        "AND json_extract_string(commit_extra_info, '$.run_id') = $r",
-        {"r": run_id},
-    ).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
-
-
-def added_by_run(conn: duckdb.DuckDBPyConnection, query: str, table: str, run_id: str) -> str:
+def added_by_run(
+    warehouse: WarehouseResource,
+    conn: duckdb.DuckDBPyConnection,
+    query: str,
+    table: str,
+    run_id: str,
+) -> str:
     """``query`` (rows with a ``hash``) narrowed to the hashes of rows this run inserted into
     ``table``, through the lake's change feed: an incremental run checks its own batches, so
     a check costs what the batch holds, not what the window holds. Rows sharing such a hash
     are kept, so uniqueness is still judged against the whole window."""
-    since = first_snapshot_of_run(conn, run_id)
+    since = warehouse.first_snapshot_of_run(conn, run_id)
     if since is None:
         return f"SELECT * FROM ({query}) AS q WHERE false"
-    row = conn.execute("FROM lake.current_snapshot()").fetchone()
-    now = int(row[0]) if row else since
+    now = warehouse.current_snapshot(conn).id
     return (
         f"SELECT * FROM ({query}) AS q WHERE q.hash IN (SELECT hash FROM "
         f"ducklake_table_changes('lake', 'main', '{table}', {since}, {now}) "
@@ -232,17 +227,11 @@ def run_check(
     incremental = context.run.tags.get(stream.MODE_TAG) == stream.INCREMENTAL
     with warehouse.reader() as conn:
         if incremental:
-            scoped = added_by_run(conn, query, table, context.run.run_id)
+            scoped = added_by_run(warehouse, conn, query, table, context.run.run_id)
             validation = validate_sql(conn, scoped, params, expectations)
-        else:
-            validation = validate(conn.execute(query, params).df(), expectations, suite)
-    result = check_result(validation, severity, "duckdb" if incremental else "great-expectations")
-    scope = "rows this run added" if incremental else "the whole window"
-    return dg.AssetCheckResult(
-        passed=result.passed,
-        severity=result.severity,
-        metadata={**result.metadata, "scope": dg.MetadataValue.text(scope)},
-    )
+            return check_result(validation, severity, "duckdb", "rows this run added")
+        validation = validate(conn.execute(query, params).df(), expectations, suite)
+    return check_result(validation, severity, "great-expectations", "the whole window")
 
 
 def _not_null(*columns: str) -> list[Expectation]:

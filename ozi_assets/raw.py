@@ -24,7 +24,6 @@ from ozi_resources.warehouse import Commit, WarehouseError, WarehouseResource
 from ozi_resources.windows import WindowGrid, assign_windows, closed_windows
 
 CLOCK_REASON_PREFIX = "Kafka timestamp"  # dead letters whose Kafka timestamp lay ahead
-MAX_CLOCK_SKEW_S = 600  # the hubs refuse messages more than 10 minutes ahead of their clock
 
 
 class LogResetError(WarehouseError):
@@ -38,7 +37,6 @@ class BatchResult:
     messages: int = 0
     dead_lettered: int = 0
     windows: set[int] = field(default_factory=set)  # log windows written
-    late_windows: set[int] = field(default_factory=set)  # event windows older than log windows
     late: dict[int, int] = field(default_factory=dict)  # late messages by their own window
     letters: list[tuple] = field(default_factory=list)
 
@@ -127,7 +125,7 @@ def to_arrow(
 
 
 def decode_batch(
-    conn: duckdb.DuckDBPyConnection, batch: pa.Table, max_skew_s: float = MAX_CLOCK_SKEW_S
+    conn: duckdb.DuckDBPyConnection, batch: pa.Table, max_skew_s: float
 ) -> list[tuple]:
     """Decode ``batch`` (see to_arrow) and append it to raw_events; returns its dead letters
     as (topic, partition, offset, key, value, timestamp_ms, reason) tuples."""
@@ -221,7 +219,6 @@ def append_batch(
         log_windows = grid.window_of(batch.column("window_ms").to_numpy())
         event_windows = grid.window_of(batch.column("event_window_ms").to_numpy())
         result.windows = set(np.unique(log_windows).tolist())
-        result.late_windows = set(np.unique(event_windows[event_windows < log_windows]).tolist())
         late = event_windows[batch.column("is_late").to_numpy(zero_copy_only=False)]
         windows, counts = np.unique(late, return_counts=True)
         result.late = dict(zip(windows.tolist(), counts.tolist(), strict=True))
@@ -259,7 +256,6 @@ class CatchUp:
     dead_lettered: int = 0
     batches: int = 0
     windows: set[int] = field(default_factory=set)
-    late_windows: set[int] = field(default_factory=set)
     late: dict[int, int] = field(default_factory=dict)  # late messages by their own window
     watermark_ms: int | None = None  # newest timestamp read minus the allowed lateness
     lost: int = 0  # offsets deleted by retention before they were read
@@ -326,7 +322,6 @@ def catch_up(
         summary.messages += result.messages
         summary.dead_lettered += result.dead_lettered
         summary.windows |= result.windows
-        summary.late_windows |= result.late_windows
         for w, n in result.late.items():
             summary.late[w] = summary.late.get(w, 0) + n
     with warehouse.reader() as conn:
@@ -488,7 +483,6 @@ def farcaster_events(
         "dead_lettered": dg.MetadataValue.int(summary.dead_lettered),
         "batches": dg.MetadataValue.int(summary.batches),
         "windows_appended_to": dg.MetadataValue.json(sorted(grid.keys[w] for w in summary.windows)),
-        "late_windows": dg.MetadataValue.json(sorted(grid.keys[w] for w in summary.late_windows)),
         "late_messages": dg.MetadataValue.int(sum(summary.late.values())),
         "late_by_window": dg.MetadataValue.json(
             {grid.keys[w]: n for w, n in sorted(summary.late.items())}

@@ -140,12 +140,12 @@ def _waiting(
 
 
 def stream_lag(
-    kafka: KafkaResource, warehouse: WarehouseResource
+    kafka: KafkaResource, warehouse: WarehouseResource, high: dict[int, int] | None = None
 ) -> tuple[dict[str, int], list[int | None]]:
     """Messages waiting per Kafka partition (high watermark − the raw stage's committed offset)
     and per later stage (its offsets behind the stage before it), and the raw stage's running
-    maxima. Reads no message."""
-    high = kafka.high_watermarks()
+    maxima. ``high``: the high watermarks, when the caller has read them. Reads no message."""
+    high = kafka.high_watermarks() if high is None else high
     stages: dict[str, stream.Offsets] = {}
     try:
         with warehouse.reader() as conn:
@@ -333,13 +333,16 @@ def window_close_sensor(
     cursor = CloseCursor.parse(context.cursor)
     now = time.time()
     high = kafka.high_watermarks()
-    total = sum(high.values())
-    if total != cursor.high_total:
-        cursor.high_total, cursor.high_changed_at = total, now
+    if sum(high.values()) != cursor.high_total:
+        cursor.high_total, cursor.high_changed_at = sum(high.values()), now
+    context.update_cursor(cursor.dump())
+    lag, running = stream_lag(kafka, warehouse, high)
+    if sum(lag.values()):
+        return dg.SkipReason(
+            f"lag {sum(lag.values())} ({describe(lag)}): windows close once every stage is in"
+        )
     try:
         with warehouse.reader() as conn:
-            raw = stream.load_offsets(conn, stream.RAW, kafka.topic)
-            folded = {s: stream.load_offsets(conn, s, kafka.topic) for s in stream.CLEAN_STAGES}
             with_data = [
                 row[0].strftime("%Y-%m-%d-%H:%M")
                 for row in conn.execute(
@@ -349,27 +352,15 @@ def window_close_sensor(
                 ).fetchall()
             ]
     except (WarehouseError, duckdb.CatalogException):
-        context.update_cursor(cursor.dump())
         return dg.SkipReason("no lake yet: nothing ingested")
-    waiting = sum(
-        max(hw - raw.get(p, stream.PartitionOffset()).next_offset, 0) for p, hw in high.items()
-    )
-    waiting += sum(sum(stream.lag(offsets, raw).values()) for offsets in folded.values())
-    if waiting:
-        context.update_cursor(cursor.dump())
-        return dg.SkipReason(f"{waiting} messages not yet in the clean tables: windows close after")
-    watermark = stream.watermark_ms(
-        [o.running_max_ms for o in raw.values()], kafka.allowed_lateness_s
-    )
+    watermark = stream.watermark_ms(running, kafka.allowed_lateness_s)
     idle_s = now - cursor.high_changed_at
     if idle_s >= kafka.idle_close_s:
         # An idle stream: no timestamp will move the watermark, so the wall clock does.
         wall = int((now - kafka.allowed_lateness_s) * 1000)
         watermark = max(watermark, wall) if watermark is not None else wall
-    grid = window_grid()
-    keys = windows_to_close(grid, with_data, watermark, cursor.closed_through)
+    keys = windows_to_close(window_grid(), with_data, watermark, cursor.closed_through)
     if not keys:
-        context.update_cursor(cursor.dump())
         return dg.SkipReason(
             "no window newly closed (watermark "
             + (datetime.fromtimestamp(watermark / 1000, UTC).isoformat() if watermark else "none")

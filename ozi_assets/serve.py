@@ -127,15 +127,12 @@ class SearchBody(BaseModel):
     until_s: int | None = None
 
 
-def warm_up(embedder: EmbedderResource) -> None:
-    """Load the model, and leave the ingestion runs a core: torch takes every core by
-    default, and on 2 cores an embedding batch then stalls the micro-batch runs beside it.
-    OZI_EMBED_THREADS overrides (default: half the cores, at least one)."""
-    import os
-
+def warm_up(embedder: EmbedderResource, threads: int) -> None:
+    """Load the model on ``threads`` torch threads (OZI_EMBED_THREADS, default half the
+    cores): torch takes every core by default, and on 2 cores an embedding batch then stalls
+    the micro-batch runs beside it."""
     import torch
 
-    threads = int(os.environ.get("OZI_EMBED_THREADS") or max(1, (os.cpu_count() or 2) // 2))
     torch.set_num_threads(threads)
     embedder.encode(["warm"])
 
@@ -167,7 +164,11 @@ def create_app(settings: OziSettings) -> FastAPI:
         if owner is not None:
             threads.append(threading.Thread(target=owner.follow, args=(stop,), daemon=True))
             # Load the model now, not on the first question.
-            threads.append(threading.Thread(target=warm_up, args=(embedder,), daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=warm_up, args=(embedder, settings.embed_threads), daemon=True
+                )
+            )
         for thread in threads:
             thread.start()
         yield

@@ -131,7 +131,8 @@ class KafkaResource(dg.ConfigurableResource):
     max_clock_skew_s: float = Field(
         default=600.0,
         description="Seconds a timestamp may lie ahead of the ingest clock (Kafka timestamp) "
-        "or of its Kafka timestamp (message timestamp) before it is dead-lettered.",
+        "or of its Kafka timestamp (message timestamp) before it is dead-lettered; the hubs "
+        "refuse messages more than 10 minutes ahead of their clock.",
     )
 
     def bootstrap(self) -> str:
@@ -230,7 +231,9 @@ class KafkaResource(dg.ConfigurableResource):
 
         Consumes with confluent-kafka (librdkafka) unless ``consumer_client`` is
         ``kafka-python``: kafka-python decodes every record in Python and tops out near 15k
-        messages/s here, a fraction of what the rest of the stage does (``make bench``).
+        messages/s here, a fraction of what the rest of the stage does (``make bench``). A
+        confluent-kafka read that gets nothing for ``CONFLUENT_STALL_S`` goes on with
+        kafka-python from where it stands.
         """
         topic = topic or self.topic
         wanted = {p: r for p, r in ranges.items() if r[1] > r[0]}

@@ -78,6 +78,7 @@ class OziSettings:
     qdrant_api_key: str = ""
     embedding_model_path: str = ""
     embedding_model_name: str = "all-MiniLM-L6-v2"
+    embed_threads: int = 1
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = ""
@@ -113,6 +114,9 @@ class OziSettings:
             qdrant_api_key=environ.get("OZI_QDRANT_API_KEY", ""),
             embedding_model_path=environ.get("OZI_EMBEDDING_MODEL", ""),
             embedding_model_name=environ.get("OZI_EMBEDDING_MODEL_NAME") or "all-MiniLM-L6-v2",
+            embed_threads=_number(
+                environ, "OZI_EMBED_THREADS", max(1, (os.cpu_count() or 2) // 2), int
+            ),
             llm_base_url=environ.get("OZI_LLM_BASE_URL", ""),
             llm_model=environ.get("OZI_LLM_MODEL", ""),
             llm_api_key=environ.get("OPENAI_API_KEY", ""),

@@ -691,10 +691,11 @@ class VectorStoreResource(dg.ConfigurableResource):
     def owner_request(
         self, route: str, body: dict[str, Any], timeout_s: float | None = None
     ) -> dict[str, Any]:
-        """POST ``body`` as JSON to the owner's ``route``; its JSON answer. Raises
-        ConnectionError when no owner runs, urllib's errors (OSError) for HTTP failures and
+        """POST ``body`` as JSON to the ``route`` of this OZI_HOME's ``ozi serve`` (it runs
+        with a Qdrant server too, only owning no shard); its JSON answer. Raises
+        ConnectionError when none runs, urllib's errors (OSError) for HTTP failures and
         time-outs (``timeout_s``, default ``owner_timeout_s``)."""
-        owner = self.owner()
+        owner = processes.status(Path(self.home), OWNER)
         if owner is None:
             raise ConnectionError("no ozi serve runs for this OZI_HOME")
         request = urllib.request.Request(
@@ -713,16 +714,9 @@ class VectorStoreResource(dg.ConfigurableResource):
         for another model; callers then embed locally."""
         import numpy as np
 
-        state = processes.status(Path(self.home), OWNER)
-        if state is None:
-            raise ConnectionError("no ozi serve runs for this OZI_HOME")
-        request = urllib.request.Request(
-            f"http://{state.address}/v1/vectors/embed",
-            data=json.dumps({"model": model, "texts": list(texts)}).encode(),
-            headers={"Content-Type": "application/json"},
+        answer = self.owner_request(
+            "/v1/vectors/embed", {"model": model, "texts": list(texts)}, timeout_s
         )
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            answer = json.loads(response.read())
         if answer.get("model") != model or answer.get("count") != len(texts):
             raise ValueError(f"ozi serve answered for {answer.get('model')}, not {model}")
         flat = np.frombuffer(base64.b64decode(answer["vectors"]), dtype="<f4")

@@ -475,6 +475,17 @@ class WarehouseResource(dg.ConfigurableResource):
         ).fetchall()
         return [SnapshotRecord.from_row(*row) for row in rows]
 
+    def first_snapshot_of_run(self, conn: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
+        """The first snapshot a Dagster run committed (commit messages name the run), or None
+        when it committed nothing."""
+        row = conn.execute(
+            f"SELECT min(snapshot_id) FROM ducklake_snapshots({_quote(LAKE)}) "
+            "WHERE json_valid(commit_extra_info) "
+            "AND json_extract_string(commit_extra_info, '$.run_id') = $r",
+            {"r": run_id},
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
     def lineage_commits(self, conn: duckdb.DuckDBPyConnection, up_to: int) -> list[SnapshotRecord]:
         """The newest commit of each (asset, partition) at or before snapshot ``up_to``, one
         record per asset: what an answer read at ``up_to`` rests on. Computed in SQL, so it

@@ -50,6 +50,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Each secret Ozi reads, set to a value that must never come back from Dagster.
+SECRETS = {
+    "OPENAI_API_KEY": "sk-ozi-test-llm-key-3141",
+    "OZI_QDRANT_API_KEY": "qdrant-test-key-2718",
+    "AWS_ACCESS_KEY_ID": "AKIAOZITESTKEY1618",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-test-1414",
+    "OZI_LAKE_CATALOG": "postgres:host=127.0.0.1 dbname=ozi_lake password=pg-test-secret-1732",
+}
+
+
 # Asset keys every deployment of the definitions must show.
 EXPECTED_ASSETS = frozenset(
     {

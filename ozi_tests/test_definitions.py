@@ -12,7 +12,7 @@ from ozi_assets.questions.llm import LlmResource
 from ozi_resources.settings import OziSettings
 from ozi_resources.vectors import VectorStoreResource
 from ozi_resources.warehouse import WarehouseResource
-from ozi_tests.conftest import EXPECTED_ASSETS
+from ozi_tests.conftest import EXPECTED_ASSETS, SECRETS
 
 
 def test_definitions_validate():
@@ -42,15 +42,6 @@ def test_loading_definitions_imports_no_heavy_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
-
-
-SECRETS = {
-    "OPENAI_API_KEY": "sk-ozi-test-llm-key-3141",
-    "OZI_QDRANT_API_KEY": "qdrant-test-key-2718",
-    "AWS_ACCESS_KEY_ID": "AKIAOZITESTKEY1618",
-    "AWS_SECRET_ACCESS_KEY": "aws-secret-test-1414",
-    "OZI_LAKE_CATALOG": "postgres:host=127.0.0.1 dbname=ozi_lake password=pg-test-secret-1732",
-}
 
 
 @pytest.fixture

@@ -593,26 +593,23 @@ def test_a_poison_cast_is_dead_lettered_and_a_failed_check_holds_back_vectors(wo
         )
 
     warehouse.write(Commit("test", ("clean/casts",), None), bug)
-    # The next incremental run checks the window with DuckDB and finds the bad row.
-    checked = defs.resolve_job_def("ingest_job").execute_in_process(
-        partition_key="2023-03-04-06:00",
-        instance=instance,
-        tags={"ozi/mode": "incremental"},
-        raise_on_error=False,
-    )
-    failed = {e.check_name: e for e in checked.get_asset_check_evaluations() if not e.passed}
-    # The run's own checks cover the rows it added; the row it did not add has no message in
-    # the window's log, and the window's counts say so.
+
+    def failed_checks(job: str, mode: str) -> dict:
+        result = defs.resolve_job_def(job).execute_in_process(
+            partition_key="2023-03-04-06:00",
+            instance=instance,
+            tags={"ozi/mode": mode},
+            raise_on_error=False,
+        )
+        return {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
+
+    # The next micro-batch's own checks cover the rows it added; the row it did not add has no
+    # message in the window's log, and the window's counts say so.
+    failed = failed_checks("ingest_job", "incremental")
     assert sorted(failed) == ["messages_add_up"]
     assert failed["messages_add_up"].metadata["clean_rows_without_message"].value == 1
     # When the window closes, its great-expectations suite reads every row and names the bad one.
-    closed = defs.resolve_job_def("window_close_job").execute_in_process(
-        partition_key="2023-03-04-06:00",
-        instance=instance,
-        tags={"ozi/mode": "close"},
-        raise_on_error=False,
-    )
-    failed = {e.check_name: e for e in closed.get_asset_check_evaluations() if not e.passed}
+    failed = failed_checks("window_close_job", "close")
     assert "casts_are_valid" in failed
     assert failed["casts_are_valid"].metadata["engine"].value == "great-expectations"
     assert "0xnot-hex" in str(failed["casts_are_valid"].metadata["failures"].value)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ozi_tests.conftest import EXPECTED_ASSETS, REPO, free_port, wait_for_http
+from ozi_tests.conftest import EXPECTED_ASSETS, REPO, SECRETS, free_port, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +36,6 @@ QUERY = """
 """
 
 
-# Each secret Ozi reads, set to a value that must never come back from the server.
-SECRETS = {
-    "OPENAI_API_KEY": "sk-ozi-test-llm-key-3141",
-    "OZI_QDRANT_API_KEY": "qdrant-test-key-2718",
-    "AWS_ACCESS_KEY_ID": "AKIAOZITESTKEY1618",
-    "AWS_SECRET_ACCESS_KEY": "aws-secret-test-1414",
-    "OZI_LAKE_CATALOG": "postgres:host=127.0.0.1 dbname=ozi_lake password=pg-test-secret-1732",
-}
 SECRET_VALUES = ("sk-ozi-test-llm-key-3141", "qdrant-test-key-2718", "AKIAOZITESTKEY1618",
                  "aws-secret-test-1414", "pg-test-secret-1732")  # fmt: skip
 

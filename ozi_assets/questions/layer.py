@@ -145,6 +145,12 @@ CAST_METRIC_FILTERS = (
     "channel",
 )
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
+# Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
+# on request.
+REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
+REACTION_FILTERS = ("user", "others")
+REACTION_CAST = "t.target_hash"
+REACTION_OTHERS = "t.fid <> t.target_fid"
 REPLIED_TO = "u.username"
 
 METRICS: dict[str, Metric] = {
@@ -242,13 +248,13 @@ METRICS: dict[str, Metric] = {
             "reactions given: likes and recasts",
             "reactions",
             "count(*)",
-            cast="t.target_hash",
-            others="t.fid <> t.target_fid",
+            cast=REACTION_CAST,
+            others=REACTION_OTHERS,
             nouns=("reaction", "reactions", "engagements"),
             verbs=("react", "reacted", "reacting"),
             received="reactions_received",
-            dimensions=("user", "hour", "day", "cast"),
-            filters=("user", "others"),
+            dimensions=REACTION_DIMENSIONS,
+            filters=REACTION_FILTERS,
         ),
         Metric(
             "recasts",
@@ -256,13 +262,13 @@ METRICS: dict[str, Metric] = {
             "reactions",
             "count(*)",
             where="t.reaction_type = 'recast'",
-            cast="t.target_hash",
-            others="t.fid <> t.target_fid",
+            cast=REACTION_CAST,
+            others=REACTION_OTHERS,
             nouns=("recast", "recasts", "reshare", "reshares"),
             verbs=("recast", "recasted", "recasting", "reshare", "reshared", "resharing"),
             received="recasts_received",
-            dimensions=("user", "hour", "day", "cast"),
-            filters=("user", "others"),
+            dimensions=REACTION_DIMENSIONS,
+            filters=REACTION_FILTERS,
         ),
         Metric(
             "likes",
@@ -270,13 +276,13 @@ METRICS: dict[str, Metric] = {
             "reactions",
             "count(*)",
             where="t.reaction_type = 'like'",
-            cast="t.target_hash",
-            others="t.fid <> t.target_fid",
+            cast=REACTION_CAST,
+            others=REACTION_OTHERS,
             nouns=("like", "likes"),
             verbs=("like", "liked", "liking"),
             received="likes_received",
-            dimensions=("user", "hour", "day", "cast"),
-            filters=("user", "others"),
+            dimensions=REACTION_DIMENSIONS,
+            filters=REACTION_FILTERS,
         ),
         Metric(
             "reactions_received",
@@ -285,10 +291,10 @@ METRICS: dict[str, Metric] = {
             "count(*)",
             user=REPLIED_TO,
             user_fid="t.target_fid",
-            cast="t.target_hash",
-            others="t.fid <> t.target_fid",
-            dimensions=("user", "hour", "day", "cast"),
-            filters=("user", "others"),
+            cast=REACTION_CAST,
+            others=REACTION_OTHERS,
+            dimensions=REACTION_DIMENSIONS,
+            filters=REACTION_FILTERS,
         ),
         Metric(
             "recasts_received",
@@ -298,10 +304,10 @@ METRICS: dict[str, Metric] = {
             where="t.reaction_type = 'recast'",
             user=REPLIED_TO,
             user_fid="t.target_fid",
-            cast="t.target_hash",
-            others="t.fid <> t.target_fid",
-            dimensions=("user", "hour", "day", "cast"),
-            filters=("user", "others"),
+            cast=REACTION_CAST,
+            others=REACTION_OTHERS,
+            dimensions=REACTION_DIMENSIONS,
+            filters=REACTION_FILTERS,
         ),
         Metric(
             "likes_received",
@@ -311,10 +317,10 @@ METRICS: dict[str, Metric] = {
             where="t.reaction_type = 'like'",
             user=REPLIED_TO,
             user_fid="t.target_fid",
-            cast="t.target_hash",
-            others="t.fid <> t.target_fid",
-            dimensions=("user", "hour", "day", "cast"),
-            filters=("user", "others"),
+            cast=REACTION_CAST,
+            others=REACTION_OTHERS,
+            dimensions=REACTION_DIMENSIONS,
+            filters=REACTION_FILTERS,
         ),
         Metric(
             "mentions",

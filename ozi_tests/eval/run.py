@@ -32,18 +32,7 @@ def build_world(home: Path):
 
     settings = OziSettings.from_env()
     cli.ensure_broker(settings)
-    cli.cmd_produce(
-        argparse.Namespace(
-            raw_file=None,
-            sample_dir=None,
-            live=False,
-            rate=None,
-            limit=None,
-            timestamp=None,
-            synthetic=None,
-            seed=0,
-        )
-    )
+    cli.produce_sample()
     summaries = cli.backfill(settings)
     if not all(s["success"] for s in summaries):
         raise SystemExit("a window failed to materialize; see the output above")
