@@ -7,16 +7,28 @@ export OZI_HOME
 
 .PHONY: demo test dev lint bench eval clean postgres
 
+# The runtime: what `make demo` and `make dev` need, and all a production image has. Every
+# package is a binary wheel; the steps say what they do, since the first install takes minutes.
 $(BIN)/ozi: pyproject.toml
-	# llama-cpp-python (the offline LLM server the tests use) builds from source.
-	command -v cmake >/dev/null && command -v g++ >/dev/null || \
-		{ apt-get update -qq && apt-get install -y -qq cmake g++ make; }
+	@echo "==> virtual environment $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# The CPU build of torch lies on the machine; install it first so nothing pulls CUDA.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "==> torch, CPU build (the largest download: about a minute)"
+	# The CPU build lies on the machine; install it first so nothing pulls CUDA.
+	$(BIN)/pip install --progress-bar on torch==2.13.0
+	@echo "==> Ozi and its runtime dependencies"
+	$(BIN)/pip install --progress-bar on -e .
+	$(BIN)/python -c "import ozi_assets.definitions" >/dev/null
 	touch $(BIN)/ozi
+
+# What only the tests need: the test LLM server (llama-cpp-python builds from source, minutes),
+# the system's Chromium for the page tests, pytest and the linters.
+$(VENV)/.dev: $(BIN)/ozi
+	command -v cmake >/dev/null && command -v g++ >/dev/null && command -v chromium >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq cmake g++ make chromium; }
+	@echo "==> test dependencies (the offline LLM server compiles: several minutes)"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.dev
 
 demo: $(BIN)/ozi
 	$(BIN)/ozi demo
@@ -26,10 +38,10 @@ postgres:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq postgresql; }
 
-test: $(BIN)/ozi postgres
+test: $(VENV)/.dev postgres
 	$(BIN)/pytest
 
-bench: $(BIN)/ozi
+bench: $(VENV)/.dev
 	$(BIN)/python -m ozi_tests.bench
 
 # Every question of the evaluation set over the sample, graded against hand-written truth.
@@ -39,10 +51,11 @@ eval: $(BIN)/ozi
 dev: $(BIN)/ozi
 	$(BIN)/ozi broker start
 	$(BIN)/ozi serve start
+	$(BIN)/ozi token new --name dev --if-missing
 	mkdir -p $(OZI_HOME)/dagster && cp dagster.yaml $(OZI_HOME)/dagster/dagster.yaml
 	DAGSTER_HOME=$(abspath $(OZI_HOME))/dagster $(BIN)/dagster dev -w workspace.yaml
 
-lint: $(BIN)/ozi
+lint: $(VENV)/.dev
 	$(BIN)/ruff check ozi_assets ozi_resources ozi_tests
 	$(BIN)/ruff format --check ozi_assets ozi_resources ozi_tests
 	$(BIN)/pyright

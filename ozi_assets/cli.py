@@ -7,7 +7,8 @@ ozi produce --synthetic N [--rate R] [--live] [--seed S]
                                  N seeded events shaped like the sample (fresh hashes, times)
 ozi backfill [--partition KEY]   rebuild windows (all by default) on the instance
 ozi status                       consumer lag per stage and Kafka partition, embedding lag
-ozi serve start|stop|status|run  the process that owns the vector shard (HTTP on loopback)
+ozi serve start|stop|status|run  the HTTP API, the question page and the vector shard's owner
+ozi token new [--name NAME]      an API token (only its hash is kept)
 ozi sql "SELECT …" [--json] [--at SNAPSHOT]
                                  read-only SQL over the public tables (at an earlier snapshot)
 ozi ask "question" [--json] [--at SNAPSHOT]
@@ -393,6 +394,7 @@ def start_owner(settings: OziSettings) -> str | None:
         lambda port: [sys.executable, "-m", "ozi_assets.serve", "--port", str(port)],
         timeout_s=120,
         env={"OZI_HOME": str(settings.home)},
+        port=settings.api_port,
     )
     import urllib.error
 
@@ -416,7 +418,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.action == "run":
         from ozi_assets.serve import main as serve_main
 
-        serve_main(["--port", str(args.port)])
+        serve_main(["--host", args.host, "--port", str(args.port or settings.api_port)])
         return 0
     if args.action == "start":
         try:
@@ -425,6 +427,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 1
         print(f"ozi serve running on http://{address}" if address else "vectors: Qdrant server")
+        if address:
+            print(f"  question page http://{address}/  ·  API docs http://{address}/docs")
+            if not settings.api_tokens and not settings.api_token_file.exists():
+                print("  no API token yet: `ozi token new` makes one")
     elif args.action == "stop":
         stopped = processes.stop(settings.home, OWNER)
         print("ozi serve stopped" if stopped else "no ozi serve was running")
@@ -434,6 +440,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("ozi serve: not running")
             return 1
         print(f"ozi serve: running, pid {state.pid}, http://{state.address}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from ozi_assets.api import issue_token, token_hash
+
+    settings = _settings()
+    file = settings.api_token_file
+    names = (
+        [line.split(" ", 1)[0] for line in file.read_text().splitlines()] if file.exists() else []
+    )
+    if args.if_missing and args.name in names:
+        print(
+            f"API token {args.name!r} exists (only its hash is kept; "
+            f"`ozi token new --name {args.name}` replaces it)"
+        )
+        return 0
+    try:
+        token = issue_token(file, args.name)
+    except (ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    # The token is shown once; only its hash is kept, so a lost token is replaced, not read.
+    print(token)
+    print(
+        f"API token {args.name!r} (shown once): send it as `Authorization: Bearer <token>`. "
+        f"Its hash is kept in {file}; for OZI_API_TOKENS: {args.name}:{token_hash(token)}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -602,10 +637,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partition", action="append", help="a window key, e.g. 2023-03-04-03:00")
     p.set_defaults(func=cmd_backfill)
 
-    p = sub.add_parser("serve", help="the process that owns the vector shard")
+    p = sub.add_parser("serve", help="the HTTP API, the question page, the vector shard")
     p.add_argument("action", choices=["start", "stop", "status", "run"])
-    p.add_argument("--port", type=int, default=8765, help="port for `run` (foreground)")
+    p.add_argument("--port", type=int, help="port for `run` (default OZI_API_PORT, 8765)")
+    p.add_argument("--host", default="127.0.0.1", help="address for `run` (default loopback)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("token", help="API tokens")
+    p.add_argument("action", choices=["new"])
+    p.add_argument("--name", default="default", help="one word; a new token replaces its namesake")
+    p.add_argument("--if-missing", action="store_true", help="only when no token has that name")
+    p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("sql", help="run one read-only SELECT over the public tables")
     p.add_argument("statement")

@@ -1,13 +1,13 @@
-"""`ozi serve`: the long-running process that owns the embedded vector shard and answers over
-HTTP on loopback.
+"""`ozi serve`: the long-running process that answers over HTTP: the public API and the
+question page (``ozi_assets/api.py``), and the embedded vector shard it owns.
 
 The embedded Qdrant engine (qdrant-edge) lets one process open a shard, so this process is
 its owner: it catches up from the lake's snapshots (a background thread, every second, and at
 once when the embeddings asset asks after a commit) and answers searches with the model kept
 warm. Embedding writes to the lake and never waits for a search; a search reads the shard
-and never waits for embedding. Routes:
+and never waits for embedding. The internal routes the pipeline's runs call (loopback
+callers, or a token):
 
-- ``GET /health``: the shard's points, the snapshot it holds and the lake's newest snapshot.
 - ``POST /v1/vectors/search`` ``{text, model, limit, min_score, fid, since_s, until_s}`` →
   ``{hits: [{hash, fid, username, timestamp, text, score}], index, snapshot}``.
 - ``POST /v1/vectors/sync`` ``{model, wait}`` → what the catch-up did (``wait`` false: it is
@@ -17,11 +17,9 @@ and never waits for embedding. Routes:
   the texts' unit vectors, float32 little-endian, row after row, base64. The embeddings
   runs embed here with the model kept warm, instead of loading it in every run (20–40 s).
 
-With a Qdrant server configured (OZI_QDRANT_URL) there is no shard to own and the process
-only answers /health.
+With a Qdrant server configured (OZI_QDRANT_URL) there is no shard to own: the process
+answers the public API and embeds.
 """
-
-from __future__ import annotations
 
 import argparse
 import base64
@@ -33,15 +31,19 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field
+from fastapi import Depends, FastAPI, HTTPException
+from pydantic import BaseModel, Field, PrivateAttr
 
+from ozi_assets import api
+from ozi_assets.questions.engine import Services
 from ozi_resources.settings import OziSettings
 from ozi_resources.vectors import (
     EdgeIndex,
     EmbedderResource,
     SearchFilter,
+    SearchResult,
     SyncResult,
+    VectorHit,
     VectorStoreResource,
     catch_up,
 )
@@ -117,6 +119,31 @@ class VectorOwner:
             self.index.close()
 
 
+class OwnedVectors(VectorStoreResource):
+    """The vector store as this process's questions see it: searches of the present go to
+    the shard it owns, in process, instead of over HTTP to itself."""
+
+    _owner: VectorOwner | None = PrivateAttr(default=None)
+
+    def search(
+        self,
+        text: str,
+        flt: SearchFilter,
+        limit: int,
+        min_score: float,
+        embedder: EmbedderResource,
+        conn: Any,
+        time_travel: bool = False,
+    ) -> SearchResult:
+        owner = self._owner
+        if owner is None or time_travel or owner.index.synced_snapshot() is None:
+            return super().search(text, flt, limit, min_score, embedder, conn, time_travel)
+        found = owner.search(text, flt, limit, min_score)
+        return SearchResult(
+            [VectorHit(**hit) for hit in found["hits"]], found["index"], found["snapshot"]
+        )
+
+
 class SearchBody(BaseModel):
     text: str = Field(min_length=1, max_length=2000)
     model: str
@@ -156,6 +183,9 @@ def create_app(settings: OziSettings) -> FastAPI:
     vectors: VectorStoreResource = resources["vectors"]
     embedder: EmbedderResource = resources["embedder"]
     owner = None if vectors.server else VectorOwner(warehouse, vectors, embedder)
+    owned = OwnedVectors(**vectors.model_dump())
+    owned._owner = owner
+    services = Services(warehouse, owned, embedder, resources["llm"])
     stop = threading.Event()
 
     @contextlib.asynccontextmanager
@@ -180,7 +210,12 @@ def create_app(settings: OziSettings) -> FastAPI:
         if owner is not None:
             owner.close()
 
-    app = FastAPI(title="Ozi", lifespan=lifespan)
+    app = FastAPI(
+        title="Ozi",
+        summary="Questions, search and SQL over a live Farcaster stream, with lineage.",
+        lifespan=lifespan,
+    )
+    internal = Depends(api.install(app, settings, services, resources["kafka"], owner))
 
     def need_owner(model: str) -> VectorOwner:
         if owner is None:
@@ -189,30 +224,12 @@ def create_app(settings: OziSettings) -> FastAPI:
             raise HTTPException(404, f"this shard holds {owner.model} vectors, not {model}")
         return owner
 
-    @app.get("/health")
-    def health() -> dict:
-        if owner is None:
-            return {"vectors": {"index": "qdrant-server", "url": vectors.url}}
-        lake = None
-        with contextlib.suppress(WarehouseError), warehouse.reader() as conn:
-            lake = warehouse.current_snapshot(conn).id
-        return {
-            "vectors": {
-                "index": owner.index.kind,
-                "model": owner.model,
-                "points": owner.index.count(),
-                "synced_snapshot": owner.index.synced_snapshot(),
-                "lake_snapshot": lake,
-                "last_error": owner.last_error,
-            }
-        }
-
-    @app.post("/v1/vectors/search")
+    @app.post("/v1/vectors/search", dependencies=[internal])
     def search(body: SearchBody) -> dict:
         flt = SearchFilter(body.fid, body.since_s, body.until_s)
         return need_owner(body.model).search(body.text, flt, body.limit, body.min_score)
 
-    @app.post("/v1/vectors/embed")
+    @app.post("/v1/vectors/embed", dependencies=[internal])
     def embed(body: EmbedBody) -> dict:
         if body.model != embedder.model_name:
             raise HTTPException(
@@ -226,7 +243,7 @@ def create_app(settings: OziSettings) -> FastAPI:
             "vectors": base64.b64encode(vectors.tobytes()).decode("ascii"),
         }
 
-    @app.post("/v1/vectors/sync")
+    @app.post("/v1/vectors/sync", dependencies=[internal])
     def sync(body: SyncBody) -> dict:
         target = need_owner(body.model)
         if not body.wait:
@@ -241,15 +258,18 @@ def create_app(settings: OziSettings) -> FastAPI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the server in the foreground on 127.0.0.1 (``ozi serve start`` runs this in the
-    background)."""
+    """Run the server in the foreground (``ozi serve start`` runs this in the background).
+    ``--host 0.0.0.0`` serves other machines (a container); the default is loopback."""
     import uvicorn
 
+    settings = OziSettings.from_env()
     parser = argparse.ArgumentParser(prog="ozi-serve")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=settings.api_port)
     args = parser.parse_args(argv)
-    app = create_app(OziSettings.from_env())
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+    app = create_app(settings)
+    # Ozi logs each request as JSON (ozi.api); uvicorn's own access log would repeat it.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

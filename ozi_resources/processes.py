@@ -80,9 +80,11 @@ def start(
     command: Callable[[int], list[str]],
     timeout_s: float = 20.0,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> ProcessState:
     """Start ``command(port)`` in its own session unless ``name`` already runs; returns its
-    pid and port once it listens.
+    pid and port once it listens. ``port``: the one to take when free (a page people
+    bookmark), else any free one.
 
     Raises ProcessError when it exits or does not listen within ``timeout_s`` seconds.
     """
@@ -90,7 +92,7 @@ def start(
     if running:
         return running
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port if port and not listening(port) else free_port()
     with open(home / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(
             command(port),

@@ -30,6 +30,10 @@ servers to install. Production sets the variables below; the code path is the sa
 | OZI_LLM_BASE_URL | (unset) | OpenAI-compatible endpoint; unset → the offline planner answers |
 | OZI_LLM_MODEL | (unset) | model name sent to that endpoint |
 | OPENAI_API_KEY | (unset) | key for that endpoint (any string for servers that ignore it) |
+| OZI_API_PORT | 8765 | port of `ozi serve` (the HTTP API and the question page); taken when free |
+| OZI_API_TOKENS | (unset) | API tokens as `name:sha256-hex` pairs, comma-separated (hashes only; `ozi token new` makes one and keeps its hash in $OZI_HOME/api_tokens) |
+| OZI_API_RATE_LIMIT | 20/second;600/minute | requests each token may make (the `limits` library's notation) |
+| OZI_DAGSTER_URL | http://127.0.0.1:3000 | the Dagster UI the API's lineage links point to |
 
 The default window range covers the March 2023 sample (8 hourly partitions). For a live
 stream set OZI_PARTITION_START to a recent hour and OZI_PARTITION_END to empty: the partition
@@ -82,6 +86,10 @@ class OziSettings:
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = ""
+    api_port: int = 8765
+    api_tokens: str = ""
+    api_rate_limit: str = "20/second;600/minute"
+    dagster_url: str = "http://127.0.0.1:3000"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> OziSettings:
@@ -120,6 +128,10 @@ class OziSettings:
             llm_base_url=environ.get("OZI_LLM_BASE_URL", ""),
             llm_model=environ.get("OZI_LLM_MODEL", ""),
             llm_api_key=environ.get("OPENAI_API_KEY", ""),
+            api_port=_number(environ, "OZI_API_PORT", 8765, int),
+            api_tokens=environ.get("OZI_API_TOKENS", ""),
+            api_rate_limit=environ.get("OZI_API_RATE_LIMIT") or "20/second;600/minute",
+            dagster_url=(environ.get("OZI_DAGSTER_URL") or "http://127.0.0.1:3000").rstrip("/"),
         )
 
     @property
@@ -135,6 +147,11 @@ class OziSettings:
     def vector_path(self) -> Path:
         """Folder of the embedded Qdrant engine's shards (one per model)."""
         return self.home / "vectors"
+
+    @property
+    def api_token_file(self) -> Path:
+        """Hashes of the tokens `ozi token new` made, one `name sha256-hex` per line."""
+        return self.home / "api_tokens"
 
     @property
     def temp_directory(self) -> Path:

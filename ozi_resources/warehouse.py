@@ -486,6 +486,26 @@ class WarehouseResource(dg.ConfigurableResource):
         ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
+    def commits_of(
+        self, conn: duckdb.DuckDBPyConnection, asset: str, partition: str | None, limit: int
+    ) -> list[SnapshotRecord]:
+        """The commits that materialized ``asset`` (e.g. "clean/casts"), of one partition when
+        ``partition`` is given, newest first, at most ``limit``."""
+        rows = conn.execute(
+            f"""
+            SELECT snapshot_id, snapshot_time, commit_extra_info
+            FROM ducklake_snapshots({_quote(LAKE)})
+            WHERE json_valid(commit_extra_info)
+              AND list_contains(json_extract_string(commit_extra_info, '$.assets[*]'), $asset)
+              AND ($partition IS NULL
+                   OR json_extract_string(commit_extra_info, '$.partition') = $partition)
+            ORDER BY snapshot_id DESC
+            LIMIT $limit
+            """,
+            {"asset": asset, "partition": partition, "limit": limit},
+        ).fetchall()
+        return [SnapshotRecord.from_row(*row) for row in rows]
+
     def lineage_commits(self, conn: duckdb.DuckDBPyConnection, up_to: int) -> list[SnapshotRecord]:
         """The newest commit of each (asset, partition) at or before snapshot ``up_to``, one
         record per asset: what an answer read at ``up_to`` rests on. Computed in SQL, so it

@@ -1,12 +1,19 @@
-"""The production compose file, read as data (no Docker engine or compose schema validator is
-available here, so nothing is started): every service is probed and restarted, state lives on
-named volumes, nothing pins the partition range, and it agrees with the Dockerfile and deploy/.
+"""The production compose file, read as data (no Docker engine here, so nothing is started): it
+is valid against the Compose Specification's JSON schema, every service is probed and
+restarted, state lives on named volumes, nothing pins the partition range, and it agrees with
+the Dockerfile and deploy/.
+
+``compose-spec.json`` beside this file is ``schema/compose-spec.json`` of the compose-spec
+repository (github.com/compose-spec/compose-spec, commit 170098ba, Apache License 2.0), kept
+here because tests never reach the network.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
+import jsonschema
 import pytest
 import yaml
 
@@ -40,6 +47,14 @@ def named_volumes(service: dict) -> dict[str, str]:
         if source in (COMPOSE.get("volumes") or {}):
             mounts[target] = source
     return mounts
+
+
+def test_the_file_is_valid_compose():
+    schema = json.loads((REPO / "ozi_tests" / "compose-spec.json").read_text())
+    jsonschema.validate(COMPOSE, schema)
+    broken = {**COMPOSE, "services": {**SERVICES, "api": {**SERVICES["api"], "restart": 3}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -95,7 +110,7 @@ def test_the_ozi_services_agree_with_the_dockerfile_and_deploy():
     (grpc,) = [entry["grpc_server"] for entry in workspace["load_from"]]
     instance = (REPO / "deploy" / "dagster.docker.yaml").read_text()
     ozi = {name: s for name, s in SERVICES.items() if s.get("image") == "ozi:latest"}
-    assert set(ozi) == {"code-server", "webserver", "daemon"}
+    assert set(ozi) == {"code-server", "webserver", "daemon", "api"}
     # The workspace the webserver and daemon load is in the image and points at the code server.
     assert "COPY deploy/workspace.docker.yaml /opt/dagster/workspace.docker.yaml" in dockerfile
     assert grpc["host"] in SERVICES
