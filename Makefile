@@ -59,6 +59,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check ozi_assets ozi_resources ozi_tests
 	$(BIN)/ruff format --check ozi_assets ozi_resources ozi_tests
 	$(BIN)/pyright
+	DAGSTER_HOME=$$(mktemp -d) $(BIN)/dagster definitions validate -w workspace.yaml
 
 clean:
 	-$(BIN)/ozi serve stop

@@ -1,6 +1,7 @@
 """The code location loads and validates (as the webserver and daemon load it), and holds
 secrets as the names of environment variables."""
 
+import os
 import subprocess
 import sys
 
@@ -17,6 +18,23 @@ from ozi_tests.conftest import EXPECTED_ASSETS, SECRETS
 
 def test_definitions_validate():
     dg.Definitions.validate_loadable(defs)
+
+
+def test_the_dagster_cli_validates_the_workspace(tmp_path):
+    """What `make lint` runs: the workspace the webserver and daemon load, through Dagster's
+    own command, not only the Python API."""
+    from ozi_tests.conftest import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stderr + done.stdout
 
 
 def test_assets_are_grouped_by_stage_and_share_the_partitions():
