@@ -23,6 +23,9 @@ Sections (all by default; name some to run only those: `python -m ozi_tests.benc
    100k uniform random vectors, the worst case for a graph index.
 6. ``semantic_100k``: a semantic answer end to end in a warm process with 100k casts and
    their vectors in the lake and the shard, against the shard's search alone.
+7. ``api`` (bench_api.py): ``/v1/ask`` and ``/v1/search`` of a real ``ozi serve`` under 20
+   concurrent clients for 60 s, on the sample and at 100k casts: requests/s, p50/p95/p99,
+   errors, beside the same calls made in process one after another.
 
 Results merge into bench/results.json (one key a section, with the date, machine and
 versions of the run) and bench/results.md. Figures, not assertions: the tests never time
@@ -399,14 +402,11 @@ def bench_vectors(world: World) -> dict:
     }
 
 
-def bench_semantic_100k(world: World) -> dict:
-    """100k casts (sample casts copied with new hashes) and their vectors (sample vectors
-    with noise) written to a fresh lake; `ozi serve` catches up; then questions."""
-    from ozi_assets.cli import start_owner
+def lake_100k(world: World) -> Any:
+    """A fresh lake of 100k casts (sample casts copied with new hashes) and their vectors
+    (the sample's vectors with noise), beside the users of the world's lake. Returns its
+    settings; no ``ozi serve`` owns its shard yet."""
     from ozi_assets.definitions import build_resources
-    from ozi_assets.questions.engine import Services, ask
-    from ozi_resources import processes
-    from ozi_resources.vectors import OWNER
     from ozi_resources.warehouse import Commit
 
     home = Path(tempfile.mkdtemp(prefix="ozi-bench-100k-"))
@@ -422,6 +422,7 @@ def bench_semantic_100k(world: World) -> dict:
         casts = conn.execute(
             "SELECT a.*, v.vector FROM cast_adds a JOIN cast_vectors v USING (hash)"
         ).fetch_arrow_table()
+        users = conn.execute("SELECT * FROM user_data").fetch_arrow_table()
     n = 100_000
     rng = np.random.default_rng(11)
     picks = rng.integers(0, casts.num_rows, n)
@@ -437,18 +438,36 @@ def bench_semantic_100k(world: World) -> dict:
         .set_column(table.schema.get_field_index("hash"), "hash", pa.array(hashes))
         .append_column("vector", pa.array(list(vectors), pa.list_(pa.float32())))
     )
-    with r["warehouse"].transaction(Commit("bench", ("clean/casts", "embeddings/casts"))) as conn:
+    commit = Commit("bench", ("clean/casts", "clean/users", "embeddings/casts"))
+    with r["warehouse"].transaction(commit) as conn:
         conn.register("bench_casts", table)
+        conn.register("bench_users", users)
         conn.execute(
             "INSERT INTO cast_adds BY NAME SELECT * EXCLUDE (vector, parent_hash, parent_fid) "
             "FROM bench_casts"
         )
+        conn.execute("INSERT INTO user_data BY NAME SELECT * FROM bench_users")
         conn.execute(
             "INSERT INTO cast_vectors BY NAME SELECT hash, $m AS model, vector, "
             "sha256(text) AS content_sha256, fid, author_username AS username, text, "
             '"timestamp", NULL AS parent_hash, false AS is_reply, window_start FROM bench_casts',
             {"m": settings.embedding_model_name},
         )
+    return settings
+
+
+def bench_semantic_100k(world: World) -> dict:
+    """100k casts and their vectors in a fresh lake (``lake_100k``); `ozi serve` catches up;
+    then questions."""
+    from ozi_assets.cli import start_owner
+    from ozi_assets.definitions import build_resources
+    from ozi_assets.questions.engine import Services, ask
+    from ozi_resources import processes
+    from ozi_resources.vectors import OWNER
+
+    settings = lake_100k(world)
+    home, n = settings.home, 100_000
+    r = build_resources(settings)
     try:
         address = start_owner(settings)  # catches up: 100k upserts, then the HNSW build
         services = Services(r["warehouse"], r["vectors"], r["embedder"], None)
@@ -513,6 +532,12 @@ def bench_stream_section(world: World) -> dict:
     return bench_stream(world.settings.kafka_bootstrap)
 
 
+def bench_api_section(world: World) -> dict:
+    from ozi_tests.bench_api import bench_api
+
+    return bench_api(world)
+
+
 def bench_freshness_section(world: World) -> dict:
     from ozi_tests.bench_freshness import bench_freshness
 
@@ -528,6 +553,7 @@ SECTIONS = {
     "reads_under_load": bench_reads_under_load,
     "vectors": bench_vectors,
     "semantic_100k": bench_semantic_100k,
+    "api": bench_api_section,
 }
 
 
