@@ -316,3 +316,68 @@ def test_the_layer_computes_what_its_catalogue_says():
     assert run(Query("casts", "user", having=(">", 1))) == [("dwr", 2)]
     assert run(Query("followers", "user", order="desc", limit=1)) == [("v", 20)]
     assert run(Query("casts", "thread", order="desc", limit=1)) == [("0x1", 3)]
+
+
+# -- the LLM planner's queries over the layer (the model's reply is the input; no model here) --
+
+
+def test_a_model_query_becomes_a_layer_query():
+    from ozi_assets.questions.llm import query_from_json
+
+    q = query_from_json(
+        {
+            "metric": "casts",
+            "group_by": "user",
+            "filters": [{"filter": "has_link", "negated": True}],
+            "since": "2023-03-04T03:00:00Z",
+            "until": "2023-03-04T04:00:00Z",
+            "order": "desc",
+            "limit": 5,
+        },
+        CTX,
+    )
+    assert (q.metric, q.group_by, q.order, q.limit) == ("casts", "user", "desc", 5)
+    assert q.conditions == (Condition("has_link", None, True),)
+    assert q.time_range is not None
+    assert q.time_range.start == datetime(2023, 3, 4, 3, tzinfo=UTC)
+    assert q.time_range.end == datetime(2023, 3, 4, 4, tzinfo=UTC)
+    guard(compile_sql(q), PUBLIC_TABLES)  # compiles to SQL the guard accepts
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ({"metric": "posts"}, "no metric 'posts'"),
+        ({"metric": "casts", "group_by": "planet"}, "no dimension 'planet'"),
+        ({"metric": "casts", "filters": [{"filter": "mood", "value": "x"}]}, "no filter 'mood'"),
+        ({"metric": "casts", "limit": 0}, '"limit"'),
+        ({"metric": "casts", "limit": "five"}, '"limit"'),
+        ({"metric": "casts", "order": "up"}, '"order"'),
+        ({"metric": "casts", "since": "yesterday"}, '"since"'),
+        ({"metric": "casts", "since": "2023-03-04T04:00Z", "until": "2023-03-04T03:00Z"}, "after"),
+        ([1, 2], '"query" must be an object'),
+    ],
+)
+def test_a_malformed_model_query_is_refused_with_the_reason(reply, message):
+    from ozi_assets.questions.llm import query_from_json
+
+    with pytest.raises(ValueError, match=message):
+        query_from_json(reply, CTX)
+
+
+def test_a_model_query_filtering_on_a_value_the_question_never_named_is_not_grounded():
+    from ozi_assets.questions.llm import query_from_json, query_grounding_error
+
+    copied = query_from_json(
+        {"metric": "casts", "filters": [{"filter": "user", "value": "dwr"}]}, CTX
+    )
+    assert query_grounding_error("How many casts did briang post?", copied)
+    assert query_grounding_error("How many casts did @dwr post?", copied) is None
+
+
+def test_the_model_reads_the_layer_catalogue():
+    from ozi_assets.questions.layer import METRICS
+    from ozi_assets.questions.llm import layer_prompt
+
+    prompt = layer_prompt()
+    assert all(f"- {name}:" in prompt for name in METRICS)

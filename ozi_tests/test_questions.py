@@ -36,6 +36,7 @@ ANSWER_KEYS = {
     "lineage",
     "data_as_of",
     "planner",
+    "alternative",
 }
 
 
@@ -433,6 +434,9 @@ def test_llm_path_answers_right_through_guard_and_fallback(world, llm_server):
         planners.append(a.planner)
         if a.planner == "offline-fallback":
             assert "LLM plan unusable" in a.answer
+        if a.planner == "offline-over-llm":  # both answered, differently: both are shown
+            assert "Ozi trusts the semantic layer's reading" in a.answer
+            assert a.alternative and a.alternative["planner"] == "llm:gemma3-270m"
 
     a = ask(svc, "Who are the top 5 authors by number of casts?")
     assert a.rows[0]["username"] == "briang"
@@ -446,9 +450,19 @@ def test_llm_path_answers_right_through_guard_and_fallback(world, llm_server):
     assert a.kind == "hybrid" and a.rows
     planners.append(a.planner)
 
+    # A question the rules cannot read: the model may answer it (and says so), or its plan
+    # is refused and the refusal is visible. Either way no number goes unattributed.
+    a = ask(svc, "What is the average length of a cast in characters?")
+    if a.planner == "llm:gemma3-270m":
+        assert "answered by the model" in a.answer and a.sql
+    else:
+        assert a.planner == "offline-fallback" and "LLM plan unusable" in a.answer
+        assert a.kind == "unanswered" and not a.rows
+    planners.append(a.planner)
+
     # The model was consulted for every question, and its nonsense was caught at least once.
-    assert all(p in ("llm:gemma3-270m", "offline-fallback") for p in planners)
-    assert "offline-fallback" in planners
+    assert all(p in ("llm:gemma3-270m", "offline-fallback", "offline-over-llm") for p in planners)
+    assert {"offline-fallback", "offline-over-llm"} & set(planners)
 
 
 def test_llm_endpoint_down_falls_back(world):

@@ -59,6 +59,9 @@ class Answer:
     # and, for searches, the vector index used and the snapshot it had caught up to.
     data_as_of: dict[str, Any] | None = None
     planner: str = "offline"
+    # Where two planners answered and disagreed: the answer not trusted ({planner, answer,
+    # sql, rows}), shown beside the one given.
+    alternative: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class Answer:
             "lineage": [asdict(e) for e in self.lineage],
             "data_as_of": self.data_as_of,
             "planner": self.planner,
+            "alternative": self.alternative,
         }
 
     def render(self) -> str:

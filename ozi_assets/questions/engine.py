@@ -255,24 +255,30 @@ def _answer(services: Services, reading: Reading, question: str) -> Answer:
     offline = offline_plan(question, ctx)
     if services.llm is None or not services.llm.configured:
         return execute(services, reading, question, offline, ctx, "offline")
+    model = f"llm:{services.llm.model}"
     try:
         llm_plan = services.llm.plan(question, ctx, reading.conn)
+        if offline.kind == "unanswered":
+            # The rules could not read the question; the model's plan is grounded, guarded
+            # and dry-run, so it may answer, and says it is the model's.
+            answer = execute(services, reading, question, llm_plan, ctx, model)
+            answer.answer += (
+                f" [answered by the model ({llm_plan.rule}); the offline planner could not: "
+                f"{offline.note}]"
+            )
+            return answer
         if offline.rule != "semantic_fallback" and llm_plan.kind != offline.kind:
             raise LlmUnusable(
                 f"the model planned a {llm_plan.kind} answer; the question reads as "
                 f"{offline.kind} (rule {offline.rule})"
             )
-        answer = execute(services, reading, question, llm_plan, ctx, f"llm:{services.llm.model}")
+        answer = execute(services, reading, question, llm_plan, ctx, model)
         if offline.kind == "analytic":
             # A second, independent plan: where the layer reads the question, the model's
-            # result must agree with the layer's, or the model's SQL is not trusted.
+            # result must agree with the layer's, or the model's answer is not trusted.
             reference = execute(services, reading, question, offline, ctx, "offline")
             if _first_value(answer.rows) != _first_value(reference.rows):
-                reason = (
-                    f"the model's result ({_first_value(answer.rows)!r}) disagrees with rule "
-                    f"{offline.rule} ({_first_value(reference.rows)!r})"
-                )
-                return _fallback(reference, reason)
+                return _disagreement(reference, answer, llm_plan, offline)
             # Agreed: keep the model's SQL, say it in the rule's words, with its sources.
             answer.answer, answer.sources = reference.answer, reference.sources
         return answer
@@ -281,6 +287,26 @@ def _answer(services: Services, reading: Reading, question: str) -> Answer:
     except Exception as err:  # the model's SQL failed at run time
         reason = f"{type(err).__name__}: {err}"
     return _fallback(execute(services, reading, question, offline, ctx, "offline"), reason)
+
+
+def _disagreement(trusted: Answer, model: Answer, llm_plan: Plan, offline: Plan) -> Answer:
+    """Both planners answered and their results differ: the layer's reading (every word of
+    the question composed into one query of the catalogue) is given, and the model's answer
+    is shown beside it, with what each read the question as."""
+    read_as = llm_plan.query.describe() if llm_plan.query else "its own SQL"
+    trusted.planner = "offline-over-llm"
+    trusted.answer += (
+        f" The model ({model.planner}) read the question as {read_as} and answered "
+        f"{_first_value(model.rows)!r}; Ozi trusts the semantic layer's reading "
+        f"({offline.query.describe() if offline.query else offline.rule})."
+    )
+    trusted.alternative = {
+        "planner": model.planner,
+        "answer": model.answer,
+        "sql": model.sql,
+        "rows": model.rows[:5],
+    }
+    return trusted
 
 
 def _first_value(rows: Sequence[dict[str, Any]]) -> Any:

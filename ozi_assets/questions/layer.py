@@ -14,9 +14,9 @@ The catalogue has three parts, each entry naming the words people use for it:
 
 A ``Query`` picks one metric, at most one dimension, filters, a time range, an order, a limit
 and a threshold; ``compile_query`` builds its SELECT as a sqlglot syntax tree (values are
-literals in the tree, never spliced text). The offline planner, `ozi metrics` and the README
-read this one catalogue: adding a metric is adding one entry. (The LLM planner's prompt does
-not read it yet: it gets the public schema.)
+literals in the tree, never spliced text). The offline planner, the LLM planner's prompt
+(whose queries this module compiles too), `ozi metrics` and the README read this one
+catalogue: adding a metric is adding one entry.
 
 Pure: no I/O. Every statement compiled here still goes through the SQL guard before it runs.
 """

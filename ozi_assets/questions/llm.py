@@ -1,10 +1,21 @@
 """The LLM planner: any OpenAI-compatible endpoint through the ``openai`` client.
 
-The model sees the public schema and worked examples and must reply with one JSON object
-``{"kind": "analytic"|"semantic"|"hybrid", "sql": "...", "search": "..."}``. Its SQL goes
-through the same guard as everything else, then a dry run (EXPLAIN) on a read-only
-connection. A plan that fails either gets one repair round with the error; a second failure
-raises LlmUnusable and the offline planner answers instead.
+The model targets the semantic layer: its prompt is the layer's catalogue (metrics,
+dimensions, filters: the same one the offline planner, `ozi metrics` and the README read) and
+it replies with one JSON object. For a number or a ranking that is a query over the layer::
+
+    {"kind": "analytic", "query": {"metric": "casts", "group_by": "user",
+     "filters": [{"filter": "user", "value": "dwr", "negated": false}],
+     "since": "2023-03-04T03:00:00Z", "until": "2023-03-04T04:00:00Z",
+     "order": "desc", "limit": 5}}
+
+which the layer compiles (an unknown metric, or a dimension or filter the metric lacks, is
+refused in the layer's words); only what the layer cannot say comes as ``{"kind":
+"analytic", "sql": "..."}`` over the public schema. ``{"kind": "semantic" | "hybrid",
+"search": "..."}`` asks what casts say about a topic. Every plan is grounded (a value it
+filters on must come from the question), goes through the same SQL guard as everything else,
+then a dry run (EXPLAIN) on the reader. A plan that fails gets one repair round with the
+error; a second failure raises LlmUnusable and the offline planner answers instead.
 
 OpenAI-compatible servers differ in what structured output they accept, so the request asks
 for a JSON object and the reply is parsed and validated here, whatever the server did.
@@ -14,29 +25,44 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
-from ozi_assets.questions.planner import Context, Plan, Rows, literal, users_of_casts_sql
+from ozi_assets.questions import layer
+from ozi_assets.questions.planner import (
+    Context,
+    Plan,
+    Rows,
+    describer,
+    literal,
+    users_of_casts_sql,
+)
+from ozi_assets.questions.timerange import TimeRange
 from ozi_resources.sql_guard import SqlRefused, guard
 from ozi_resources.warehouse import PUBLIC_TABLES
 
 EXAMPLES = [
     (
         "How many casts did dwr post?",
-        {"kind": "analytic", "sql": "SELECT count(*) AS casts FROM casts WHERE username = 'dwr'"},
+        {
+            "kind": "analytic",
+            "query": {"metric": "casts", "filters": [{"filter": "user", "value": "dwr"}]},
+        },
     ),
     (
         "Who are the top 3 authors by number of casts?",
         {
             "kind": "analytic",
-            "sql": "SELECT username, count(*) AS casts FROM casts GROUP BY username "
-            "ORDER BY casts DESC LIMIT 3",
+            "query": {"metric": "casts", "group_by": "user", "order": "desc", "limit": 3},
         },
+    ),
+    (
+        "What is the longest cast in characters?",
+        {"kind": "analytic", "sql": "SELECT max(length(text)) AS longest FROM casts"},
     ),
     ("What are people saying about zora?", {"kind": "semantic", "search": "zora"}),
     ("Which users talked about airdrops the most?", {"kind": "hybrid", "search": "airdrops"}),
@@ -76,6 +102,88 @@ def grounding_error(question: str, sql: str | None, search: str | None) -> str |
         words = {w for w in re.findall(r"[a-z0-9]{3,}", search.lower())}
         if not any(w in q for w in words):
             return f"the search text {search!r} shares no word with the question"
+    return None
+
+
+MAX_LIMIT = 1000
+
+
+def _moment(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f'"{name}" must be an ISO 8601 time, got {value!r}')
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f'"{name}" must be an ISO 8601 time, got {value!r}') from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def query_from_json(obj: Any, ctx: Context) -> layer.Query:
+    """A layer Query from the model's ``query`` object (shape in the module docstring).
+
+    Raises ValueError naming the field when a field has the wrong type, and LayerError (in
+    the layer's words) when the metric, dimension or a filter is not in the catalogue. A
+    missing ``since`` is the oldest event, a missing ``until`` just after the newest.
+    """
+    if not isinstance(obj, dict):
+        raise ValueError('"query" must be an object')
+    metric = obj.get("metric")
+    if not isinstance(metric, str) or metric not in layer.METRICS:
+        known = ", ".join(layer.METRICS)
+        raise layer.LayerError(f"no metric {metric!r} in the layer; its metrics: {known}")
+    group_by = obj.get("group_by")
+    if group_by is not None and (not isinstance(group_by, str) or group_by not in layer.DIMENSIONS):
+        known = ", ".join(layer.DIMENSIONS)
+        raise layer.LayerError(f"no dimension {group_by!r}; the layer's dimensions: {known}")
+    conditions = []
+    for item in obj.get("filters") or []:
+        name = item.get("filter") if isinstance(item, dict) else None
+        if not isinstance(name, str) or name not in layer.FILTERS:
+            raise layer.LayerError(f"no filter {name!r}; the layer's: {', '.join(layer.FILTERS)}")
+        value = item.get("value")
+        if value is not None and not isinstance(value, str | int):
+            raise ValueError(f"the value of filter {name} must be text, got {value!r}")
+        conditions.append(
+            layer.Condition(
+                name, None if value is None else str(value), bool(item.get("negated", False))
+            )
+        )
+    time_range = None
+    since, until = obj.get("since"), obj.get("until")
+    if since is not None or until is not None:
+        start = _moment(since, "since") if since is not None else ctx.first or ctx.now
+        end = _moment(until, "until") if until is not None else ctx.now + timedelta(seconds=1)
+        if end <= start:
+            raise ValueError(f'"until" ({end:%Y-%m-%d %H:%M}) is not after "since"')
+        label = f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
+        time_range = TimeRange(start, end, label)
+    order = obj.get("order")
+    if order not in (None, "desc", "asc"):
+        raise ValueError(f'"order" must be "desc", "asc" or null, got {order!r}')
+    limit = obj.get("limit")
+    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT):
+        raise ValueError(f'"limit" must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}')
+    return layer.Query(
+        metric,
+        group_by,
+        tuple(conditions),
+        time_range,
+        order,
+        limit,
+    )
+
+
+def query_grounding_error(question: str, query: layer.Query) -> str | None:
+    """Why a layer query is not grounded in the question, or None: every filter value (a
+    user, a term, a channel) must occur in the question. The compiled SQL holds the layer's
+    own literals, so it is the query that is checked, not its SQL."""
+    q = question.lower()
+    for condition in query.conditions:
+        if condition.value is not None and condition.value.lower().lstrip("@#") not in q:
+            return (
+                f"the query filters {condition.filter} on {condition.value!r}, which the "
+                "question does not mention"
+            )
     return None
 
 
@@ -131,14 +239,20 @@ class LlmResource(dg.ConfigurableResource):
     def _messages(self, question: str, ctx: Context, schema: str) -> list[dict[str, str]]:
         system = (
             "You turn questions about Farcaster data into a plan. Reply with one JSON object "
-            'and nothing else: {"kind": "analytic" | "semantic" | "hybrid", "sql": "...", '
-            '"search": "..."}. analytic: a single DuckDB SELECT over these tables and views '
-            "only (timestamps are TIMESTAMPTZ in UTC; is_reply marks replies; "
+            "and nothing else.\n"
+            'For a number or a ranking: {"kind": "analytic", "query": {"metric": ..., '
+            '"group_by": null or a dimension, "filters": [{"filter": ..., "value": ..., '
+            '"negated": false}], "since": null or ISO 8601 UTC, "until": null or ISO 8601 UTC, '
+            '"order": "desc" | "asc" | null, "limit": null or a number}} over the semantic '
+            "layer below. Only when the layer cannot say it: "
+            '{"kind": "analytic", "sql": "<one DuckDB SELECT>"} over these tables and views '
+            "(timestamps are TIMESTAMPTZ in UTC; is_reply marks replies; "
             "reactions.reaction_type is 'like' or 'recast'):\n"
             f"{schema}\n"
-            "semantic: what people say about a topic; give the topic as search. hybrid: which "
-            "users talk about a topic; give the topic as search. "
-            f"The newest data is from {ctx.now:%Y-%m-%d %H:%M} UTC."
+            'What people say about a topic: {"kind": "semantic", "search": "<topic>"}. Which '
+            'users talk about a topic: {"kind": "hybrid", "search": "<topic>"}.\n'
+            f"{layer_prompt()}\n"
+            f"The data runs to {ctx.now:%Y-%m-%d %H:%M} UTC."
         )
         messages = [{"role": "system", "content": system}]
         for example_q, example_plan in EXAMPLES:
@@ -162,7 +276,9 @@ class LlmResource(dg.ConfigurableResource):
         )
         return response.choices[0].message.content or ""
 
-    def _validate(self, question: str, reply: str, conn: duckdb.DuckDBPyConnection) -> Plan:
+    def _validate(
+        self, question: str, reply: str, conn: duckdb.DuckDBPyConnection, ctx: Context
+    ) -> Plan:
         """The Plan in a reply; raises ValueError / SqlRefused / duckdb.Error with the reason."""
         obj = _first_json_object(reply)
         kind = obj.get("kind")
@@ -192,6 +308,8 @@ class LlmResource(dg.ConfigurableResource):
             )
         if kind != "analytic":
             raise ValueError(f'"kind" must be analytic, semantic or hybrid, got {kind!r}')
+        if obj.get("query") is not None:
+            return self._layer_plan(question, obj["query"], conn, ctx)
         sql = obj.get("sql")
         if not isinstance(sql, str):
             raise ValueError('an analytic plan needs "sql"')
@@ -203,6 +321,26 @@ class LlmResource(dg.ConfigurableResource):
         conn.execute(f"EXPLAIN {guarded.sql}")  # dry run: binds names and types
         return Plan("analytic", "llm", sql=guarded.sql, describe=_describe)
 
+    def _layer_plan(
+        self, question: str, obj: Any, conn: duckdb.DuckDBPyConnection, ctx: Context
+    ) -> Plan:
+        """A plan from a query over the layer: compiled by the layer, grounded, guarded and
+        dry-run. Raises LayerError / ValueError / SqlRefused / duckdb.Error."""
+        query = query_from_json(obj, ctx)
+        if problem := query_grounding_error(question, query):
+            raise ValueError(problem)
+        guarded = guard(layer.compile_sql(query), PUBLIC_TABLES)
+        conn.execute(f"EXPLAIN {guarded.sql}")
+        return Plan(
+            "analytic",
+            "llm-layer",
+            sql=guarded.sql,
+            sources_sql=layer.sources_sql(query),
+            time_range=query.time_range,
+            describe=describer(query),
+            query=query,
+        )
+
     def plan(self, question: str, ctx: Context, conn: duckdb.DuckDBPyConnection) -> Plan:
         """Ask the model for a plan; one repair round. Raises LlmUnusable with both errors
         when the plan is still unusable (connection errors included)."""
@@ -212,7 +350,7 @@ class LlmResource(dg.ConfigurableResource):
         except Exception as err:  # endpoint down, timeout, HTTP error
             raise LlmUnusable(f"endpoint error: {type(err).__name__}: {err}") from err
         try:
-            return self._validate(question, reply, conn)
+            return self._validate(question, reply, conn, ctx)
         except Exception as first:
             first_error = f"{type(first).__name__}: {first}"
         messages += [
@@ -224,12 +362,29 @@ class LlmResource(dg.ConfigurableResource):
         ]
         try:
             repaired = self._complete(messages)
-            return self._validate(question, repaired, conn)
+            return self._validate(question, repaired, conn, ctx)
         except Exception as second:
             raise LlmUnusable(
                 f"first plan: {first_error}; repaired plan: {type(second).__name__}: "
                 f"{_short(str(second))}"
             ) from second
+
+
+def layer_prompt() -> str:
+    """The semantic layer's catalogue as the model reads it: one line per metric (with the
+    dimensions and filters it takes), dimension and filter."""
+    cat = layer.catalogue()
+    lines = ["Metrics (name: meaning; dimensions; filters):"]
+    lines += [
+        f"- {m['name']}: {m['description']}; by {m['dimensions'] or 'nothing'}; "
+        f"filters {m['filters'] or 'none'}"
+        for m in cat["metrics"]
+    ]
+    lines.append("Dimensions:")
+    lines += [f"- {d['name']}: {d['description']}" for d in cat["dimensions"]]
+    lines.append("Filters (value: the user, term, hashtag or channel named in the question):")
+    lines += [f"- {f['name']}: {f['description']}" for f in cat["filters"]]
+    return "\n".join(lines)
 
 
 def _short(text: str, limit: int = 160) -> str:

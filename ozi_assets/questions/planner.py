@@ -534,7 +534,7 @@ def _say(value: Any) -> str:
     return str(value)
 
 
-def _describer(query: Query) -> Callable[[Rows], str]:
+def describer(query: Query) -> Callable[[Rows], str]:
     """The answer sentence for a query's rows: the number, or the groups in order."""
     what = query.describe()
 
@@ -618,7 +618,7 @@ def plan(question: str, ctx: Context) -> Plan:
             sql=sql,
             sources_sql=sources,
             time_range=tr,
-            describe=_describer(reading.query),
+            describe=describer(reading.query),
             tried=tried,
             query=reading.query,
         )
