@@ -569,18 +569,18 @@ class Query:
 
 
 @cache
-def _parse(sql: str) -> exp.Expression:
+def _parse(sql: str) -> exp.Expr:
     return sqlglot.parse_one(sql, dialect=DIALECT)
 
 
-def _expr(template: str, **parts: exp.Expression | str | None) -> exp.Expression:
+def _expr(template: str, **parts: exp.Expr | str | None) -> exp.Expr:
     """``template`` with ``{name}`` slots replaced by expressions. Slots are filled with
     placeholder columns first and swapped for the real trees after parsing, so a value can
     never change the statement's shape."""
     placeholders = {name: f"__slot_{name}" for name in parts}
     tree = _parse(template.format(**placeholders)).copy()
 
-    def swap(node: exp.Expression) -> exp.Expression:
+    def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column) and node.name.startswith("__slot_"):
             value = parts[node.name.removeprefix("__slot_")]
             if value is None:
@@ -591,7 +591,7 @@ def _expr(template: str, **parts: exp.Expression | str | None) -> exp.Expression
     return tree.transform(swap)
 
 
-def _value_literal(condition: Condition) -> exp.Expression:
+def _value_literal(condition: Condition) -> exp.Expr:
     value = condition.value or ""
     if condition.filter == "term":
         return exp.Literal.string(value.lower())
@@ -608,7 +608,7 @@ def metric(name: str) -> Metric:
         raise LayerError(f"no metric named {name!r}; `ozi metrics` lists them") from None
 
 
-def _where(query: Query, m: Metric, source: Source) -> list[exp.Expression]:
+def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
     conditions = [_parse(m.where).copy()] if m.where else []
     for c in query.conditions:
         if c.filter not in m.filters:
@@ -642,12 +642,12 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expression]:
     return conditions
 
 
-def _timestamp(iso: str) -> exp.Expression:
+def _timestamp(iso: str) -> exp.Expr:
     return exp.Cast(this=exp.Literal.string(iso), to=exp.DataType.build("TIMESTAMPTZ"))
 
 
 def _from(m: Metric, source: Source, needs_user: bool) -> exp.Select:
-    table: exp.Expression
+    table: exp.Expr
     if source.sql.lstrip().upper().startswith("SELECT"):
         table = exp.Subquery(this=_parse(source.sql).copy(), alias=exp.TableAlias(this="t"))
     else:
@@ -710,7 +710,7 @@ def compile_query(query: Query) -> exp.Select:
     return select
 
 
-def _number(value: float) -> exp.Literal:
+def _number(value: float) -> exp.Expr:
     return exp.Literal.number(int(value) if float(value).is_integer() else value)
 
 
