@@ -186,12 +186,12 @@ def _author(q: str, ctx: Context) -> tuple[str, int] | None:
 
 
 def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "What are people saying about ETHDenver?", "Casts about onboarding", "Find posts on
-    zora" """
+    """ "What are people saying about ETHDenver?", "How does ccarella talk about Purple?",
+    "Casts about onboarding", "Find posts on zora": the topic after a verb of saying or a
+    word for casts; the author when a known user stands after "did", "does", "by" or "from"."""
     m = (
         re.search(
-            r"\b(?:saying|say|said|talking|think|thinking|feel|feeling|posting|writing)\s+(?:about|"
-            r"of|on)\s+(.+)",
+            rf"\b(?:{TOPIC_VERBS}|think|thinking|feel|feeling)\s+(?:about|of|on|regarding)\s+(.+)",
             q,
         )
         or re.search(
