@@ -125,3 +125,94 @@ def test_users_ranked_by_a_topic_are_hybrid(question, topic):
 )
 def test_questions_without_a_ranked_topic_are_not_hybrid(question):
     assert plan(question, CTX).kind != "hybrid"
+
+
+@pytest.mark.parametrize(
+    ("question", "topic", "fid"),
+    [
+        ("How does ccarella talk about @purple?", "@purple", 472),
+        ("What did dwr say about invites?", "invites", 3),
+        ("What are people writing about wallets?", "wallets", None),
+    ],
+)
+def test_a_search_reads_its_topic_after_any_verb_of_saying_and_its_author(question, topic, fid):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule, p.search, p.fid) == ("semantic", "semantic_topic", topic, fid)
+
+
+@pytest.fixture(scope="module")
+def keyword_index(tmp_path_factory):
+    """A keyword index over a handful of casts in a plain DuckDB: the real fts extension from
+    its wheel, the index built as for a lake snapshot (it reads a ``casts`` relation)."""
+    import duckdb
+
+    from ozi_assets.questions.keywords import KeywordIndex
+
+    casts = [
+        (1, 10, "ann", "2023-03-04 01:00:00+00", "Who's at #ETHDenver? Great week"),
+        (2, 10, "ann", "2023-03-04 02:00:00+00", "thanks @ethdenver for a great week"),
+        (3, 20, "bob", "2023-03-04 03:00:00+00", "Denver is a real city, we walked everywhere"),
+        (4, 20, "bob", "2023-03-04 04:00:00+00", "welcome to farcaster!"),
+        (5, 30, "cy", "2023-03-04 05:00:00+00", "the dao voted on a new proposal"),
+        (6, 30, "cy", "2023-03-04 05:30:00+00", "Purple dao: a long cast " + "word " * 40),
+        (7, 40, "di", "2023-03-04 06:00:00+00", "invites are back, inviting friends now"),
+        (8, 40, "di", "2023-03-04 06:10:00+00", "my favourite cast today"),
+    ]
+    reader = duckdb.connect()
+    reader.execute(
+        'CREATE TABLE casts (hash VARCHAR, fid BIGINT, username VARCHAR, "timestamp" '
+        "TIMESTAMPTZ, text VARCHAR)"
+    )
+    reader.executemany(
+        "INSERT INTO casts VALUES (?, ?, ?, ?, ?)", [(f"0x{h}", *rest) for h, *rest in casts]
+    )
+    index = KeywordIndex(reader, 1, str(tmp_path_factory.mktemp("extensions")))
+    yield index
+    index.close()
+
+
+def _found(index, text, **kwargs):
+    from ozi_resources.vectors import SearchFilter
+
+    flt = SearchFilter(**kwargs.pop("flt", {}))
+    return {h.hash: h for h in index.search(text, flt, 100, **kwargs)}
+
+
+@pytest.mark.parametrize(
+    ("text", "hashes"),
+    [
+        ("Denver", {"0x1", "0x2", "0x3"}),  # "#ETHDenver" and, learnt from it, "@ethdenver"
+        ("ETHDenver", {"0x1", "0x2", "0x3"}),
+        ("welcome", {"0x4"}),  # not a stop word here
+        ("invitations", {"0x7"}),  # stemmed: invites, inviting
+        ("the", set()),  # only stop words: nothing
+    ],
+)
+def test_keyword_index_matches_terms_compounds_and_stems(keyword_index, text, hashes):
+    assert set(_found(keyword_index, text)) == hashes
+
+
+def test_keyword_hits_take_the_payload_filters(keyword_index):
+    assert set(_found(keyword_index, "denver", flt={"fid": 20})) == {"0x3"}
+    since, until = 1677891600, 1677898800  # [01:00, 03:00) UTC
+    assert set(_found(keyword_index, "denver", flt={"since_s": since, "until_s": until})) == {
+        "0x1",
+        "0x2",
+    }
+
+
+def test_coverage_does_not_fall_with_length_but_with_the_terms_missing(keyword_index):
+    hits = _found(keyword_index, "purple dao")
+    assert hits["0x6"].coverage == 1.0  # long, but holds both terms
+    assert hits["0x5"].coverage < 0.5  # holds only the commoner "dao"
+    one_term = _found(keyword_index, "denver")
+    assert {h.coverage for h in one_term.values()} == {1.0}
+
+
+def test_ignored_words_are_left_out_of_the_query(keyword_index):
+    assert "0x8" in _found(keyword_index, "cast")
+    assert set(_found(keyword_index, "denver casts", ignore=frozenset({"cast", "casts"}))) == {
+        "0x1",
+        "0x2",
+        "0x3",
+    }

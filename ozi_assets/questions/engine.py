@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from ozi_assets.questions import keywords
+from ozi_assets.questions import keywords, layer
 from ozi_assets.questions.answer import MAX_ROWS, Answer, Source
 from ozi_assets.questions.fusion import RRF_K, reciprocal_rank_fusion
 from ozi_assets.questions.lineage import assets_for, lineage
@@ -49,6 +49,11 @@ KEYWORD_COVERAGE = 0.30  # a keyword hit is in the fused list from this coverage
 HYBRID_KEYWORD_COVERAGE = 0.50  # …and counts toward a user's total from this one on
 HYBRID_MIN_SCORE = 0.60  # cosine at which any hit counts toward a user's total
 SOURCES_FOR_SQL = 5
+# Every document of the keyword index is a cast, so the catalogue's words for a cast say
+# nothing about a topic ("machine learning / AI casts"): they are left out of keyword queries.
+CAST_WORDS = frozenset(
+    form for word in layer.DIMENSIONS["cast"].words for form in (word, f"{word}s")
+)
 # The keyword index is built from the casts view, so an answer that used it read these.
 KEYWORD_TABLES = ("casts",)
 MAX_FETCH_ROWS = 10_000  # rows fetched from any one statement
@@ -176,7 +181,9 @@ def hybrid_search(
         since_s=int(time_range.start.timestamp()) if time_range else None,
         until_s=int(time_range.end.timestamp()) if time_range else None,
     )
-    matched = keywords.covering(index.search(text, flt, MAX_FETCH_ROWS), KEYWORD_COVERAGE)
+    matched = keywords.covering(
+        index.search(text, flt, MAX_FETCH_ROWS, ignore=CAST_WORDS), KEYWORD_COVERAGE
+    )
     by_vector = {h.hash: h for h in found.hits}
     by_keyword = {h.hash: h for h in matched}
     fused = reciprocal_rank_fusion([list(by_vector), list(by_keyword)], RRF_K)

@@ -56,6 +56,7 @@ BM25_B = 0.75
 # or a capital run at the end ("Chat|GPT").
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_EDGES = "\"'.,;:!?()[]"
 
 # English function words, which say nothing of a topic. Not DuckDB's built-in "english" list
 # (the SMART list of 571 words): that one drops content words such as "welcome", "thanks",
@@ -178,13 +179,17 @@ class KeywordIndex:
         self.documents = int(casts.num_rows)
         self.build_seconds = time.perf_counter() - started
 
-    def search(self, text: str, flt: SearchFilter, limit: int) -> list[KeywordHit]:
+    def search(
+        self, text: str, flt: SearchFilter, limit: int, ignore: frozenset[str] = frozenset()
+    ) -> list[KeywordHit]:
         """Casts sharing at least one term with ``text`` (after stemming and stop words),
         best BM25 first (ties by hash), at most ``limit``, within ``flt`` (author, time range
         in Unix seconds, ``since_s`` inclusive, ``until_s`` exclusive). Terms are joined by
-        OR: a cast with any of them scores, one with the rarer ones scores higher."""
+        OR: a cast with any of them scores, one with the rarer ones scores higher. Words of
+        ``ignore`` (lower case) are left out of the query."""
         clauses = ["score IS NOT NULL"]
-        params: dict[str, object] = {"q": with_parts(text, self.compounds), "k": limit}
+        kept = " ".join(w for w in text.split() if w.lower().strip(_EDGES) not in ignore)
+        params: dict[str, object] = {"q": with_parts(kept, self.compounds), "k": limit}
         if flt.fid is not None:
             clauses.append("fid = $fid")
             params["fid"] = flt.fid
@@ -247,5 +252,7 @@ def index_for(
         index = KeywordIndex(reader, snapshot, extension_directory)
         _cache[key] = index
         while len(_cache) > CACHED_INDEXES:
-            _cache.popitem(last=False)[1].close()
+            # Not closed: a question on another thread may still be searching it (``ozi
+            # serve`` answers concurrently); DuckDB closes it with its last reference.
+            _cache.popitem(last=False)
         return index
