@@ -9,8 +9,11 @@ status for bad input and never a traceback.
 - ``POST /v1/ask`` ``{question, at?}`` → the answer object: ``answer``, ``kind``, ``sql``,
   ``rows``, ``sources`` (casts, each with a ``url``), ``lineage`` (asset partitions, each with
   a ``ui_url`` into the Dagster UI), ``data_as_of``, ``planner``.
-- ``GET /v1/search?q=&fid=&since=&until=&limit=&min_score=`` → ``{hits: [{hash, fid,
-  username, timestamp, text, score, url}], index, snapshot}``; scores are cosine similarity.
+- ``GET /v1/search?q=&fid=&since=&until=&limit=&mode=`` → ``{hits: [{hash, fid, username,
+  timestamp, text, score, bm25, rank, url}], vector_index, keyword_index, snapshot_id}``:
+  ``mode=hybrid`` (default) fuses the vector and BM25 lists by reciprocal rank as semantic
+  questions do (``rank`` orders them; ``score`` is the cosine, None for a keyword-only hit);
+  ``mode=vector`` is cosine only, best first, at least ``min_score``.
 - ``POST /v1/sql`` ``{sql, at?}`` → ``{sql, tables, columns, rows, snapshot_id}``: one read-only
   SELECT over the public tables, through the same guard as ``ozi sql``.
 - ``GET /v1/catalog`` → the semantic layer (metrics, dimensions, filters) and the public
@@ -55,7 +58,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import dagster as dg
@@ -77,11 +80,18 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ozi_assets.questions.answer import jsonable
-from ozi_assets.questions.engine import Services, ask, run_sql
+from ozi_assets.questions.engine import (
+    Reading,
+    Services,
+    ask,
+    hybrid_search,
+    run_sql,
+    search,
+)
 from ozi_assets.questions.layer import catalogue
+from ozi_assets.questions.timerange import TimeRange
 from ozi_resources.settings import OziSettings
 from ozi_resources.sql_guard import SqlRefused
-from ozi_resources.vectors import SearchFilter
 from ozi_resources.warehouse import PUBLIC_TABLES, WarehouseError, first_line
 
 log = logging.getLogger("ozi.api")
@@ -95,6 +105,7 @@ WORKERS = 8  # requests doing work at once: the reader takes at most half the co
 PROBE_TIMEOUT_S = 3.0  # each component /health and /metrics look at
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 CAST_URL = "https://warpcast.com/{username}/{short_hash}"
+HYBRID_DEPTH = 50  # vector hits fused with the keyword hits, as a semantic question does
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -212,7 +223,8 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def _validation_message(err: RequestValidationError) -> str:
     first = err.errors()[0] if err.errors() else {}
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    # loc is ("body" | "query" | ..., field, ...): the field is what a person can act on.
+    where = ".".join(str(part) for part in first.get("loc", ())[1:])
     message = first.get("msg", "invalid request")
     if first.get("type") == "json_invalid":
         return "the body is not valid JSON"
@@ -624,42 +636,67 @@ def install(
         until: datetime | None,
         limit: int,
         min_score: float,
+        mode: str,
     ) -> dict[str, Any]:
-        flt = SearchFilter(
-            fid=fid,
-            since_s=int(since.timestamp()) if since else None,
-            until_s=int(until.timestamp()) if until else None,
-        )
         warehouse = services.warehouse
+        time_range = None
+        if since or until:
+            start = since or datetime(1970, 1, 1, tzinfo=UTC)
+            end = until or datetime(9999, 1, 1, tzinfo=UTC)
+            time_range = TimeRange(start, end, f"from {start.isoformat()} to {end.isoformat()}")
         try:
             with warehouse.reader() as conn:
-                result = services.vectors.search(
-                    q, flt, limit, min_score, services.embedder, conn, False
-                )
+                snapshot = warehouse.current_snapshot(conn)
+                reading = Reading(conn, snapshot, [], time_travel=False)
+                if mode == "vector":
+                    found = search(services, reading, q, limit, min_score, time_range, fid)
+                    hits = [asdict(h) for h in found.hits]
+                    keyword_index = None
+                else:
+                    fused = hybrid_search(
+                        services, reading, q, max(limit, HYBRID_DEPTH), time_range, fid
+                    )
+                    found = fused.vectors
+                    hits = [asdict(h) for h in fused.hits[:limit]]
+                    keyword_index = {
+                        "kind": "duckdb-fts",
+                        "snapshot_id": fused.index.snapshot,
+                        "documents": fused.index.documents,
+                    }
         except WarehouseError as err:
             raise HTTPException(409, str(err)) from err
-        hits = [{**asdict(h), "url": cast_url(h.username, h.hash)} for h in result.hits]
+        for hit in hits:
+            hit["url"] = cast_url(hit["username"], hit["hash"])
         return {
             "query": q,
+            "mode": mode,
             "hits": hits,
-            "index": result.index,
-            "snapshot": result.snapshot,
-            "note": result.note,
+            "vector_index": {
+                "kind": found.index,
+                "snapshot_id": found.snapshot,
+                "note": found.note,
+            },
+            "keyword_index": keyword_index,
+            "snapshot_id": snapshot.id,
         }
 
-    @router.get("/search", summary="Casts closest in meaning to q (cosine similarity)")
+    @router.get("/search", summary="Casts about q: vector and keyword hits fused, or vectors only")
     async def search_route(
         q: Annotated[str, Query(min_length=1, max_length=1000, description="the topic")],
         fid: Annotated[int | None, Query(ge=0, description="only this author's casts")] = None,
         since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
         until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
-        min_score: Annotated[float, Query(ge=-1.0, le=1.0)] = 0.0,
+        min_score: Annotated[float, Query(ge=-1.0, le=1.0, description="vector mode")] = 0.0,
+        mode: Annotated[
+            Literal["hybrid", "vector"],
+            Query(description="hybrid: vectors and BM25 fused by rank; vector: cosine only"),
+        ] = "hybrid",
     ) -> dict[str, Any]:
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.tzinfo is None:
                 raise HTTPException(422, f"{name}: give a time zone (e.g. Z for UTC)")
-        return await work(_search, q, fid, since, until, limit, min_score)
+        return await work(_search, q, fid, since, until, limit, min_score, mode)
 
     def _sql(body: SqlBody) -> dict[str, Any]:
         warehouse = services.warehouse

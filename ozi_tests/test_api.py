@@ -183,25 +183,34 @@ class TestTheAppInProcess:
         assert "embeddings/casts" in {e["asset"] for e in body.json()["lineage"]}
 
     def test_search_returns_scored_hits_and_honours_filters(self, client):
-        found = client.get("/v1/search", params={"q": "eth denver conference", "limit": 8})
-        assert found.status_code == 200, found.text
-        hits = found.json()["hits"]
-        assert len(hits) == 8
-        scores = [h["score"] for h in hits]
-        assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+        fused = client.get("/v1/search", params={"q": "eth denver conference", "limit": 8})
+        assert fused.status_code == 200, fused.text
+        body = fused.json()
+        assert body["mode"] == "hybrid" and body["keyword_index"]["kind"] == "duckdb-fts"
+        hits = body["hits"]
+        assert len(hits) == 8 and [h["rank"] for h in hits] == list(range(1, 9))
+        assert all(h["score"] is not None or h["bm25"] is not None for h in hits)
+        assert sum("denver" in h["text"].lower() for h in hits) >= 6
+        vector = client.get(
+            "/v1/search", params={"q": "eth denver conference", "limit": 8, "mode": "vector"}
+        ).json()["hits"]
+        scores = [h["score"] for h in vector]
+        assert len(scores) == 8 and scores == sorted(scores, reverse=True)
+        assert all(-1 <= s <= 1 for s in scores)
         fid = hits[0]["fid"]
         since, until = "2023-03-04T02:00:00Z", "2023-03-04T04:00:00Z"
-        params = {"q": "eth denver", "fid": fid, "limit": 50}
-        narrowed = client.get("/v1/search", params=params).json()["hits"]
-        assert narrowed and {h["fid"] for h in narrowed} == {fid}
-        windowed = client.get(
-            "/v1/search", params={"q": "eth denver", "since": since, "until": until, "limit": 50}
-        ).json()["hits"]
-        assert windowed and all(
-            since <= h["timestamp"].replace("+00:00", "Z") < until for h in windowed
-        )
+        for mode in ("hybrid", "vector"):
+            params = {"q": "eth denver", "fid": fid, "limit": 50, "mode": mode}
+            narrowed = client.get("/v1/search", params=params).json()["hits"]
+            assert narrowed and {h["fid"] for h in narrowed} == {fid}, mode
+            params = {"q": "eth denver", "since": since, "until": until, "limit": 50, "mode": mode}
+            windowed = client.get("/v1/search", params=params).json()["hits"]
+            stamps = [h["timestamp"].replace("+00:00", "Z") for h in windowed]
+            assert stamps and all(since <= stamp < until for stamp in stamps), mode
         naive = client.get("/v1/search", params={"q": "eth", "since": "2023-03-04T02:00:00"})
         assert naive.status_code == 422 and "time zone" in naive.json()["error"]
+        wrong = client.get("/v1/search", params={"q": "eth", "mode": "exact"})
+        assert wrong.status_code == 422 and wrong.json()["error"].startswith("mode:")
 
     def test_sql_is_guarded_and_every_failure_is_one_clear_4xx(self, client):
         ok = client.post("/v1/sql", json={"sql": "SELECT fid, username FROM users ORDER BY fid"})

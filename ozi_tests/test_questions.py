@@ -183,7 +183,8 @@ def test_the_five_questions_offline(world):
     a = ask(svc, "What are people saying about ETHDenver?")
     assert a.kind == "semantic" and len(a.sources) >= 5
     assert all("denver" in s.text.lower() for s in a.sources[:5])
-    assert {e.asset for e in a.lineage} == {"embeddings/casts"}
+    # the vectors, and the casts the keyword index was built from
+    assert {e.asset for e in a.lineage} == {"clean/casts", "clean/users", "embeddings/casts"}
     assert a.data_as_of and a.data_as_of["vector_index"]["kind"] == "qdrant-edge"
     check_answer_shape(a)
 
@@ -194,6 +195,53 @@ def test_the_five_questions_offline(world):
     assert {s.fid for s in a.sources} <= users_in_rows
     assert {e.asset for e in a.lineage} >= {"clean/casts", "embeddings/casts"}
     check_answer_shape(a)
+
+
+def test_hybrid_counts_every_author_who_names_the_topic(world):
+    """The issue's failure: vector hits above a cosine threshold missed an author with several
+    casts naming Denver. Fused with the keyword list, every cast naming it counts ("Denver",
+    "#ETHDenver", "@ethdenver"), and the answer names the keyword index it read."""
+    _, resources, _, _ = world
+    warehouse = resources["warehouse"]
+    with warehouse.reader() as conn:
+        naming = dict(
+            conn.execute(
+                "SELECT username, count(*) FROM casts WHERE text ILIKE '%denver%' "
+                "GROUP BY username HAVING count(*) >= 2"
+            ).fetchall()
+        )
+        snapshot = warehouse.current_snapshot(conn).id
+    assert len(naming) >= 4  # ppong, betashop, briang with 3 each, timdaub with 2
+    a = ask(services(world), "Which users talked about Denver the most?")
+    assert a.kind == "hybrid"
+    counted = {r["username"]: r["casts_on_topic"] for r in a.rows}
+    assert all(counted.get(user, 0) >= n for user, n in naming.items()), (naming, counted)
+    assert a.rows[0]["casts_on_topic"] >= max(naming.values())
+    assert a.sources and all(s.rank for s in a.sources)
+    assert any(s.bm25 is not None for s in a.sources)
+    assert a.data_as_of and a.data_as_of["keyword_index"]["kind"] == "duckdb-fts"
+    assert a.data_as_of["keyword_index"]["snapshot_id"] == snapshot
+    check_answer_shape(a)
+
+
+def test_hybrid_search_filters_both_lists_by_author_and_time(world):
+    svc = services(world)
+    a = ask(svc, "What did dwr say about invites?")
+    assert a.kind == "semantic" and a.sources
+    assert all(s.username == "dwr" for s in a.sources)
+    assert any(s.bm25 is not None for s in a.sources)  # the keyword list is filtered too
+
+    a = ask(svc, "Which users talked about Denver the most between 04:00 and 05:00 UTC on March 4?")
+    assert a.kind == "hybrid" and a.rows
+    assert all("2023-03-04T04" <= s.timestamp < "2023-03-04T05" for s in a.sources)
+    _, resources, _, _ = world
+    with resources["warehouse"].reader() as conn:
+        (in_hour,) = conn.execute(
+            "SELECT count(*) FROM casts WHERE text ILIKE '%denver%' AND \"timestamp\" >= "
+            "'2023-03-04 04:00:00+00' AND \"timestamp\" < '2023-03-04 05:00:00+00'"
+        ).fetchone()
+    assert sum(r["casts_on_topic"] for r in a.rows) >= in_hour > 0
+    assert {e.partition for e in a.lineage} == {"2023-03-04-04:00"}
 
 
 def test_a_time_range_reads_only_its_partitions(world):

@@ -4,9 +4,10 @@
 the query asset's answers::
 
     {"question", "kind", "answer", "sql", "rows",
-     "sources": [{"hash", "fid", "username", "timestamp", "text", "score"}],
+     "sources": [{"hash", "fid", "username", "timestamp", "text", "score", "bm25", "rank"}],
      "lineage": [{"asset", "partition", "run_id", "materialized_at", "snapshot_id"}],
-     "data_as_of": {"event_time", "snapshot_id", "snapshot_time", "vector_index"},
+     "data_as_of": {"event_time", "snapshot_id", "snapshot_time", "vector_index",
+                    "keyword_index"},
      "planner"}
 """
 
@@ -23,8 +24,10 @@ MAX_ROWS = 50  # rows kept in an answer; the SQL has the full LIMIT
 
 @dataclass(frozen=True)
 class Source:
-    """A cast the answer rests on. ``score`` is the cosine similarity for semantic hits
-    (0..1), None for casts selected by SQL."""
+    """A cast the answer rests on. For a search hit: ``score`` is its cosine similarity to
+    the search text (-1..1; None when only the keyword index found it), ``bm25`` its BM25
+    score in the keyword index (None when only the vector index found it) and ``rank`` its
+    place in the fused ranking (from 1). All three are None for casts selected by SQL."""
 
     hash: str
     fid: int
@@ -32,6 +35,8 @@ class Source:
     timestamp: str  # ISO 8601, UTC
     text: str
     score: float | None = None
+    bm25: float | None = None
+    rank: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class Answer:
             lines.append(f"   SQL: {sql}")
         for source in self.sources[:5]:
             score = f" score {source.score:.2f}" if source.score is not None else ""
+            score += f" bm25 {source.bm25:.2f}" if source.bm25 is not None else ""
             text = " ".join(source.text.split())
             text = text if len(text) <= 110 else text[:107] + "..."
             lines.append(f"   - @{source.username} {source.timestamp[:16]}{score}: {text}")

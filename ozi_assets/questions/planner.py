@@ -114,20 +114,52 @@ def users_of_casts_sql(hashes: Sequence[str], n: int = DEFAULT_TOP_N) -> str:
     )
 
 
-def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "Which users talked about invites the most?", "Who posted about Denver?" """
-    m = re.search(
-        rf"\b(?:which|what) (?:users|people|authors|accounts|casters)\s+(?:\w+\s+)?{TOPIC_VERBS}"
-        rf"\s+(?:about|on|regarding)?\s*(.+)",
-        q,
-    ) or re.search(
-        rf"\bwho(?:'s| is| was| has)?\s+{TOPIC_VERBS}\s+(?:about|on|regarding)\s+(.+)", q
-    )
-    if not m:
+# Who a hybrid question ranks: the catalogue's words for the user dimension ("which accounts",
+# "top 5 people", "rank the authors", "who"), and what introduces its topic.
+_PEOPLE = "|".join(sorted(w for w in layer.DIMENSIONS["user"].words if w not in ("who", "whose")))
+_RANKING = "|".join(sorted(lexicon.ORDER_DESC))
+_SUBJECT = re.compile(
+    rf"\b(?:who|(?:which|what)\s+(?:\d+\s+)?(?:{_PEOPLE})|(?:{_RANKING})\s+(?:the\s+)?"
+    rf"(?:\d+\s+)?(?:{_PEOPLE}))\b"
+)
+_RANKS = re.compile(rf"\b(?:{_RANKING}|more|often)\b")
+_INTRODUCER = re.compile(
+    rf"\b(?:{TOPIC_VERBS}\s+)?(?:about|on|regarding|concerning|discussing|mentioning)\s+(.+)"
+)
+_SAID = re.compile(r"\b(?:said|say|says|saying)\s+(?!about\b|on\b|regarding\b)(.+)")
+# What follows a topic and is not part of it: how the ranking is asked for, time words.
+_TOPIC_END = re.compile(
+    r"(?:,|\bby (?:the )?(?:number|count|how many)\b|\b(?:the )?most\b|\bmore\b|"
+    r"\boften\b|\bin the data\b|\b(?:in|between|during|today|yesterday|last|past)\b).*$"
+)
+_TOPIC_START = re.compile(r"^(?:the |a |an )?(?:casts?|posts?|messages?) (?:about|on|regarding) ")
+
+
+def _topic_after(match: re.Match[str] | None) -> str | None:
+    if match is None:
         return None
-    topic = _clean_topic(
-        re.sub(r"\b(in|on|between|during|today|yesterday|last|past)\b.*$", "", m.group(1))
-    )
+    topic = _TOPIC_START.sub("", _TOPIC_END.sub("", match.group(1)).strip())
+    return _clean_topic(topic) or None
+
+
+def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
+    """Users ranked by how many casts they wrote about a topic: "Which users talked about
+    invites the most?", "Who posted the most about crypto wallets?", "Who said gm the most?",
+    "Top 5 accounts discussing AI", "Which accounts greeted people with 'gm' most often?".
+
+    The question names whom it ranks with the catalogue's user words (or "who"), asks for a
+    ranking (or says "talked about"), and introduces its topic: a word like "about", "on",
+    "regarding", "discussing" or "mentioning", the object of "said", or a quoted term. None
+    when any of these is missing."""
+    subject = _SUBJECT.search(q)
+    if subject is None:
+        return None
+    rest = q[subject.end() :]
+    intro = _INTRODUCER.search(rest)
+    if not (_RANKS.search(q) or (intro and re.match(rf"\s*{TOPIC_VERBS}\s", rest))):
+        return None
+    quoted = [t.strip() for t in QUOTED.findall(rest) if t.strip()]
+    topic = " ".join(quoted) or _topic_after(intro) or _topic_after(_SAID.search(rest))
     if not topic:
         return None
     n = _top_n(q)
@@ -154,12 +186,12 @@ def _author(q: str, ctx: Context) -> tuple[str, int] | None:
 
 
 def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
-    """ "What are people saying about ETHDenver?", "Casts about onboarding", "Find posts on
-    zora" """
+    """ "What are people saying about ETHDenver?", "How does ccarella talk about Purple?",
+    "Casts about onboarding", "Find posts on zora": the topic after a verb of saying or a
+    word for casts; the author when a known user stands after "did", "does", "by" or "from"."""
     m = (
         re.search(
-            r"\b(?:saying|say|said|talking|think|thinking|feel|feeling|posting|writing)\s+(?:about|"
-            r"of|on)\s+(.+)",
+            rf"\b(?:{TOPIC_VERBS}|think|thinking|feel|feeling)\s+(?:about|of|on|regarding)\s+(.+)",
             q,
         )
         or re.search(

@@ -1,0 +1,218 @@
+"""Hybrid search as pure functions: reciprocal rank fusion, compound words in the keyword
+index, the keyword coverage floor and the planner's reading of "who talked about X the most"
+(no data, no model). The searches on the sample are in test_questions.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ozi_assets.questions.fusion import reciprocal_rank_fusion
+from ozi_assets.questions.keywords import (
+    KeywordHit,
+    compound_parts,
+    compounds,
+    covering,
+    with_parts,
+)
+from ozi_assets.questions.planner import Context, plan
+
+
+@pytest.mark.parametrize(
+    ("lists", "k", "order"),
+    [
+        # one list: its own order
+        ([["a", "b", "c"]], 60, ["a", "b", "c"]),
+        # agreement beats a single first place: b is 2nd and 1st, a is 1st and absent
+        ([["a", "b"], ["b", "c"]], 60, ["b", "a", "c"]),
+        # equal fused scores: the better best rank first, then the key
+        ([["a", "b"], ["b", "a"]], 60, ["a", "b"]),
+        ([["x"], ["y"]], 60, ["x", "y"]),
+        # k = 0: a first place in one list (1) outweighs 2nd and 3rd in both (1/2 + 1/3)
+        ([["a", "b", "c"], ["d", "c", "b"]], 0, ["a", "d", "b", "c"]),
+        # large k: agreement wins (2/(k+2) + ... > 1/(k+1))
+        ([["a", "b", "c"], ["d", "c", "b"]], 60, ["b", "c", "a", "d"]),
+        # a key repeated within one list counts once, at its first place
+        ([["a", "a", "b"], ["b"]], 60, ["b", "a"]),
+        ([[], []], 60, []),
+    ],
+)
+def test_reciprocal_rank_fusion_order(lists, k, order):
+    assert [f.key for f in reciprocal_rank_fusion(lists, k)] == order
+
+
+def test_fused_items_carry_their_ranks_and_score():
+    fused = reciprocal_rank_fusion([["a", "b"], ["b", "c"]], k=60)
+    by_key = {f.key: f for f in fused}
+    assert by_key["b"].ranks == (2, 1) and by_key["b"].score == pytest.approx(1 / 62 + 1 / 61)
+    assert by_key["a"].ranks == (1, None) and by_key["a"].score == pytest.approx(1 / 61)
+    assert by_key["c"].ranks == (None, 2)
+    assert [f.rank for f in fused] == [1, 2, 3]
+
+
+def test_negative_k_is_refused():
+    with pytest.raises(ValueError, match="k must be"):
+        reciprocal_rank_fusion([["a"]], k=-1)
+
+
+@pytest.mark.parametrize(
+    ("word", "parts"),
+    [
+        ("ETHDenver", ("eth", "denver")),
+        ("EthDenver", ("eth", "denver")),
+        ("MetaMask", ("meta", "mask")),
+        ("ChatGPT", ("chat", "gpt")),
+        ("Denver", ()),  # one part
+        ("denver", ()),  # one case
+        ("GM", ()),
+        ("iPhone", ()),  # a one-letter part
+        ("fEcU", ()),  # the random case of a URL id
+        ("Web3Auth", ()),  # digits
+    ],
+)
+def test_compound_parts(word, parts):
+    assert compound_parts(word) == parts
+
+
+def test_compounds_learnt_from_casts_split_the_lower_case_spelling_too():
+    known = compounds(["Who's at #ETHDenver?", "wallet: MetaMask"])
+    assert known == {"ethdenver": ("eth", "denver"), "metamask": ("meta", "mask")}
+    assert with_parts("thanks @ethdenver", known) == "thanks @ethdenver eth denver"
+    assert with_parts("in Denver", known) == "in Denver"
+
+
+def _hit(key: str, coverage: float) -> KeywordHit:
+    return KeywordHit(key, 1, "u", "2023-03-04T00:00:00+00:00", "", 1.0, coverage)
+
+
+@pytest.mark.parametrize(
+    ("coverage", "kept"), [(0.0, ["a", "b", "c"]), (0.5, ["a", "c"]), (1.0, ["a"])]
+)
+def test_covering_keeps_order_and_drops_casts_holding_little_of_the_query(coverage, kept):
+    hits = [_hit("a", 1.0), _hit("b", 0.3), _hit("c", 0.5)]
+    assert [h.hash for h in covering(hits, coverage)] == kept
+
+
+CTX = Context(users={"dwr": 3, "ccarella": 472}, now=datetime(2023, 3, 4, 6, 0, 27, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("Which users talked about invites the most?", "invites"),
+        ("Who posted the most about crypto wallets?", "crypto wallets"),
+        ("Who was most vocal about wallet apps?", "wallet apps"),
+        ("Which accounts cast about State of Origin and the NRL?", "state of origin and the nrl"),
+        ("Who said gm the most?", "gm"),
+        ("Which accounts greeted people with 'gm' most often?", "gm"),
+        ("Top 3 people discussing Purple", "purple"),
+        ("Which users talked about Denver the most in the last 2 hours?", "denver"),
+    ],
+)
+def test_users_ranked_by_a_topic_are_hybrid(question, topic):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule, p.search) == ("hybrid", "hybrid_topic_users", topic)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who posted the most?",  # a ranking over the layer, no topic
+        "What are people saying about invites?",  # no one ranked: a search
+        "What did dwr say about invites?",
+    ],
+)
+def test_questions_without_a_ranked_topic_are_not_hybrid(question):
+    assert plan(question, CTX).kind != "hybrid"
+
+
+@pytest.mark.parametrize(
+    ("question", "topic", "fid"),
+    [
+        ("How does ccarella talk about @purple?", "@purple", 472),
+        ("What did dwr say about invites?", "invites", 3),
+        ("What are people writing about wallets?", "wallets", None),
+    ],
+)
+def test_a_search_reads_its_topic_after_any_verb_of_saying_and_its_author(question, topic, fid):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule, p.search, p.fid) == ("semantic", "semantic_topic", topic, fid)
+
+
+@pytest.fixture(scope="module")
+def keyword_index(tmp_path_factory):
+    """A keyword index over a handful of casts in a plain DuckDB: the real fts extension from
+    its wheel, the index built as for a lake snapshot (it reads a ``casts`` relation)."""
+    import duckdb
+
+    from ozi_assets.questions.keywords import KeywordIndex
+
+    casts = [
+        (1, 10, "ann", "2023-03-04 01:00:00+00", "Who's at #ETHDenver? Great week"),
+        (2, 10, "ann", "2023-03-04 02:00:00+00", "thanks @ethdenver for a great week"),
+        (3, 20, "bob", "2023-03-04 03:00:00+00", "Denver is a real city, we walked everywhere"),
+        (4, 20, "bob", "2023-03-04 04:00:00+00", "welcome to farcaster!"),
+        (5, 30, "cy", "2023-03-04 05:00:00+00", "the dao voted on a new proposal"),
+        (6, 30, "cy", "2023-03-04 05:30:00+00", "Purple dao: a long cast " + "word " * 40),
+        (7, 40, "di", "2023-03-04 06:00:00+00", "invites are back, inviting friends now"),
+        (8, 40, "di", "2023-03-04 06:10:00+00", "my favourite cast today"),
+    ]
+    reader = duckdb.connect()
+    reader.execute(
+        'CREATE TABLE casts (hash VARCHAR, fid BIGINT, username VARCHAR, "timestamp" '
+        "TIMESTAMPTZ, text VARCHAR)"
+    )
+    reader.executemany(
+        "INSERT INTO casts VALUES (?, ?, ?, ?, ?)", [(f"0x{h}", *rest) for h, *rest in casts]
+    )
+    index = KeywordIndex(reader, 1, str(tmp_path_factory.mktemp("extensions")))
+    yield index
+    index.close()
+
+
+def _found(index, text, **kwargs):
+    from ozi_resources.vectors import SearchFilter
+
+    flt = SearchFilter(**kwargs.pop("flt", {}))
+    return {h.hash: h for h in index.search(text, flt, 100, **kwargs)}
+
+
+@pytest.mark.parametrize(
+    ("text", "hashes"),
+    [
+        ("Denver", {"0x1", "0x2", "0x3"}),  # "#ETHDenver" and, learnt from it, "@ethdenver"
+        ("ETHDenver", {"0x1", "0x2", "0x3"}),
+        ("welcome", {"0x4"}),  # not a stop word here
+        ("invitations", {"0x7"}),  # stemmed: invites, inviting
+        ("the", set()),  # only stop words: nothing
+    ],
+)
+def test_keyword_index_matches_terms_compounds_and_stems(keyword_index, text, hashes):
+    assert set(_found(keyword_index, text)) == hashes
+
+
+def test_keyword_hits_take_the_payload_filters(keyword_index):
+    assert set(_found(keyword_index, "denver", flt={"fid": 20})) == {"0x3"}
+    since, until = 1677891600, 1677898800  # [01:00, 03:00) UTC
+    assert set(_found(keyword_index, "denver", flt={"since_s": since, "until_s": until})) == {
+        "0x1",
+        "0x2",
+    }
+
+
+def test_coverage_does_not_fall_with_length_but_with_the_terms_missing(keyword_index):
+    hits = _found(keyword_index, "purple dao")
+    assert hits["0x6"].coverage == 1.0  # long, but holds both terms
+    assert hits["0x5"].coverage < 0.5  # holds only the commoner "dao"
+    one_term = _found(keyword_index, "denver")
+    assert {h.coverage for h in one_term.values()} == {1.0}
+
+
+def test_ignored_words_are_left_out_of_the_query(keyword_index):
+    assert "0x8" in _found(keyword_index, "cast")
+    assert set(_found(keyword_index, "denver casts", ignore=frozenset({"cast", "casts"}))) == {
+        "0x1",
+        "0x2",
+        "0x3",
+    }
