@@ -228,8 +228,8 @@ def catch_up(
             if held:
                 keep = ~frame["window_start"].map(
                     lambda ts: pd.Timestamp(ts).strftime("%Y-%m-%d-%H:%M")
-                ).isin(held)
-                totals["held_back"] += int((~keep).sum())
+                ).isin(list(held))
+                totals["held_back"] += int((~keep).to_numpy().sum())
                 frame = frame.loc[keep]
             windows |= set(keys) - held
 

@@ -166,7 +166,8 @@ class KafkaResource(dg.ConfigurableResource):
             max_partition_fetch_bytes=16 * 1024 * 1024,
             client_id="ozi-reader",
             # Never jump to another offset on its own: a deleted offset must be an error.
-            auto_offset_reset="none",
+            # kafka-python takes "none" (NoOffsetForPartitionError); its hints omit it.
+            auto_offset_reset="none",  # type: ignore[arg-type]
         )
 
     def partitions(self, topic: str | None = None) -> list[int]:
@@ -296,6 +297,8 @@ class KafkaResource(dg.ConfigurableResource):
                         if p not in pending:
                             continue
                         offset = message.offset()
+                        if offset is None:  # only error events lack one, handled above
+                            continue
                         end = wanted[p][1]
                         if offset >= end:
                             continue
