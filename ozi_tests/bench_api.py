@@ -174,11 +174,8 @@ def bench_lake(settings: Any, questions: list[str]) -> dict[str, Any]:
 def sample_lake(world: Any) -> Any:
     """The sample produced to a topic of its own and materialized by the pipeline (every
     window, raw → embeddings) in a fresh home."""
-    import dagster as dg
-
-    from ozi_assets.definitions import build_definitions, build_resources
-    from ozi_assets.partitions import stream_partitions
     from ozi_resources import farcaster
+    from ozi_tests.conftest import materialize_sample
 
     home = Path(tempfile.mkdtemp(prefix="ozi-bench-api-"))
     settings = dataclasses.replace(
@@ -189,15 +186,9 @@ def sample_lake(world: Any) -> Any:
         lake_catalog=f"sqlite:{home / 'lake' / 'catalog.sqlite'}",
         lake_data_path=f"{home / 'lake' / 'data'}/",
     )
-    resources = build_resources(settings)
-    resources["kafka"].ensure_topics()
-    resources["kafka"].produce(farcaster.sample_events(*farcaster.load_sample(settings.sample_dir)))
-    defs = build_definitions(settings)
-    with dg.instance_for_test() as instance:
-        for name in ("ingest_job", "embed_job"):
-            for key in stream_partitions.get_partition_keys():
-                job = defs.resolve_job_def(name)
-                assert job.execute_in_process(partition_key=key, instance=instance).success
+    materialize_sample(
+        settings, farcaster.sample_events(*farcaster.load_sample(settings.sample_dir))
+    )
     return settings
 
 

@@ -43,6 +43,26 @@ def running_broker(tmp_path_factory):
     broker.stop(home)
 
 
+def materialize_sample(settings: OziSettings, events: list[farcaster.Event]) -> None:
+    """Produce ``events`` to the settings' topic and materialize every window of the sample
+    (ingest_job, then embed_job, each window in order) on a temporary instance: the lake
+    `ozi demo` leaves, without the Dagster history."""
+    import dagster as dg
+
+    from ozi_assets.definitions import build_definitions, build_resources
+    from ozi_assets.partitions import stream_partitions
+
+    kafka = build_resources(settings)["kafka"]
+    kafka.ensure_topics()
+    kafka.produce(events)
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        for name in ("ingest_job", "embed_job"):
+            job = defs.resolve_job_def(name)
+            for key in stream_partitions.get_partition_keys():
+                assert job.execute_in_process(partition_key=key, instance=instance).success
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now."""
     with socket.socket() as s:

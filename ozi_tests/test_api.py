@@ -14,7 +14,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -28,12 +27,11 @@ from ozi_assets.api import (
     token_hash,
 )
 from ozi_assets.cli import start_owner
-from ozi_assets.definitions import build_definitions, build_resources
 from ozi_assets.partitions import stream_partitions
 from ozi_assets.serve import create_app
 from ozi_resources import processes
 from ozi_resources.vectors import OWNER
-from ozi_tests.conftest import make_settings
+from ozi_tests.conftest import make_settings, materialize_sample
 
 DAGSTER_URL = "http://dagster.example:3000"
 COUNT_QUESTION = "How many casts were posted in total?"
@@ -108,15 +106,7 @@ def lake(running_broker, tmp_path_factory, sample_events):
         dagster_url=DAGSTER_URL,
         api_rate_limit="1000/minute",
     )
-    resources = build_resources(settings)
-    resources["kafka"].ensure_topics()
-    resources["kafka"].produce(sample_events)
-    defs = build_definitions(settings)
-    with dg.instance_for_test() as instance:
-        for name in ("ingest_job", "embed_job"):
-            for key in stream_partitions.get_partition_keys():
-                job = defs.resolve_job_def(name)
-                assert job.execute_in_process(partition_key=key, instance=instance).success
+    materialize_sample(settings, sample_events)
     token = issue_token(settings.api_token_file, "tests")
     yield settings, token
 
