@@ -294,7 +294,7 @@ class Probes:
         self.settings, self.services, self.kafka, self.owner = settings, services, kafka, owner
         self._pool = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="ozi-probe")
 
-    def _run(self, probes: dict[str, Callable[[], dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    def run_all(self, probes: dict[str, Callable[[], dict[str, Any]]]) -> dict[str, dict[str, Any]]:
         futures = {name: self._pool.submit(probe) for name, probe in probes.items()}
         deadline = time.monotonic() + PROBE_TIMEOUT_S
         results: dict[str, dict[str, Any]] = {}
@@ -367,7 +367,7 @@ class Probes:
         return {"up": True, "detail": f"{llm.base_url} serves {len(served)} model(s)"}
 
     def health(self) -> dict[str, dict[str, Any]]:
-        return self._run(
+        return self.run_all(
             {
                 "broker": self.broker,
                 "warehouse": self.warehouse,
@@ -392,7 +392,7 @@ class StreamCollector(Collector):
         self.probes = probes
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        seen = self.probes._run(
+        seen = self.probes.run_all(
             {
                 "lag": self.probes.lag,
                 "warehouse": self.probes.warehouse,
@@ -500,7 +500,9 @@ def _with_links(record: dict[str, Any], dagster_url: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Commit:
+class LakeCommit:
+    """One lake commit behind an asset partition, as /v1/lineage lists it."""
+
     snapshot_id: int
     committed_at: str
     run_id: str | None
@@ -757,7 +759,7 @@ def install(
             "asset": asset,
             "partition": partition,
             "commits": [
-                asdict(Commit(r.id, r.time.astimezone(UTC).isoformat(), r.run_id, r.partition))
+                asdict(LakeCommit(r.id, r.time.astimezone(UTC).isoformat(), r.run_id, r.partition))
                 for r in records
             ],
             "upstream": sorted(graph[asset]["upstream"]),
