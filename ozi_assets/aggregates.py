@@ -21,7 +21,7 @@ import pandas as pd
 
 from ozi_assets import sql, stream, table_metadata
 from ozi_assets.clean import casts, reactions, users
-from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.partitions import STREAM_FRESHNESS, stream_partitions, window_grid
 from ozi_assets.raw import report_windows
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import Commit, WarehouseResource, run_script
@@ -162,6 +162,7 @@ def window_preview(
             partitions_def=stream_partitions,
             group_name="aggregates",
             kinds={"ducklake"},
+            freshness_policy=STREAM_FRESHNESS,
             description=description,
         )
         for name, description in [

@@ -17,7 +17,7 @@ import duckdb
 import numpy as np
 
 from ozi_assets import sql, stream, table_metadata
-from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.partitions import STREAM_FRESHNESS, stream_partitions, window_grid
 from ozi_assets.raw import farcaster_events, report_windows
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import Commit, WarehouseResource, run_script
@@ -199,6 +199,7 @@ def materialize(
     partitions_def=stream_partitions,
     group_name="clean",
     pool="lake_writer",
+    freshness_policy=STREAM_FRESHNESS,
     kinds={"ducklake"},
 )
 def casts(
@@ -219,6 +220,7 @@ def casts(
     partitions_def=stream_partitions,
     group_name="clean",
     pool="lake_writer",
+    freshness_policy=STREAM_FRESHNESS,
     kinds={"ducklake"},
 )
 def reactions(
@@ -238,6 +240,7 @@ def reactions(
     partitions_def=stream_partitions,
     group_name="clean",
     pool="lake_writer",
+    freshness_policy=STREAM_FRESHNESS,
     kinds={"ducklake"},
 )
 def users(

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from ozi_assets import stream, table_metadata
 from ozi_assets.clean import casts
-from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.partitions import EMBEDDING_FRESHNESS, stream_partitions, window_grid
 from ozi_assets.raw import report_windows
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.vectors import EmbedderResource, VectorStoreResource, lake_digests
@@ -255,6 +255,7 @@ def catch_up(
     deps=[casts],
     partitions_def=stream_partitions,
     group_name="embeddings",
+    freshness_policy=EMBEDDING_FRESHNESS,
     kinds={"ducklake", "qdrant", "pytorch"},
 )
 def cast_embeddings(

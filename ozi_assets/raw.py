@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from ozi_assets import sql, stream, table_metadata
-from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.partitions import STREAM_FRESHNESS, stream_partitions, window_grid
 from ozi_assets.stream import PartitionOffset
 from ozi_resources.kafka import KafkaResource, LogSlice
 from ozi_resources.warehouse import Commit, WarehouseError, WarehouseResource
@@ -490,6 +490,7 @@ def window_metadata(
     partitions_def=stream_partitions,
     group_name="raw",
     pool="lake_writer",
+    freshness_policy=STREAM_FRESHNESS,
     kinds={"kafka", "ducklake"},
 )
 def farcaster_events(

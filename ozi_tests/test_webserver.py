@@ -31,6 +31,9 @@ QUERY = """
     isPartitioned
     partitionKeys
     assetChecksOrError { ... on AssetChecks { checks { name blocking } } }
+    internalFreshnessPolicy {
+      ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds }
+    }
   }
   sensorsOrError: repositoriesOrError {
     ... on RepositoryConnection { nodes { name sensors { name } jobs { name } } }
@@ -117,6 +120,13 @@ def test_ui_shows_assets_partitions_and_checks(webserver):
         "messages_add_up": True,
         "casts_are_in_window": False,
     }
+
+    # The stream's promise, on every stage the sensor keeps fresh; none on the answers.
+    freshness = {k: n["internalFreshnessPolicy"] for k, n in nodes.items()}
+    assert freshness["clean/casts"] == {"failWindowSeconds": 300, "warnWindowSeconds": 60}
+    assert freshness["aggregates/top_terms"] == freshness["raw/farcaster_events"]
+    assert freshness["embeddings/casts"] == {"failWindowSeconds": 1800, "warnWindowSeconds": 600}
+    assert freshness["answers/standing_questions"] is None
 
     (repo,) = data["sensorsOrError"]["nodes"]
     assert {s["name"] for s in repo["sensors"]} >= {
