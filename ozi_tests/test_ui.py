@@ -5,6 +5,11 @@ rows and partition, ask_job's tag and Markdown answer, and the standing answers 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -13,7 +18,7 @@ from ozi_assets.definitions import build_definitions, build_resources
 from ozi_assets.partitions import stream_partitions
 from ozi_resources.farcaster import Event
 from ozi_resources.warehouse import Commit
-from ozi_tests.conftest import make_settings
+from ozi_tests.conftest import REPO, SAMPLE_DIR, free_port, make_settings, wait_for_http
 
 pytestmark = pytest.mark.slow
 
@@ -211,6 +216,69 @@ def test_standing_answers_are_one_question_answer_table_with_the_sql_apart(world
     assert len(metadata) <= 6
     assert not any(isinstance(v, dg.TextMetadataValue) and "SELECT" in v.value for v in
                    metadata.values())  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def webserver(world, tmp_path_factory):
+    """The real dagster-webserver on the workspace file and the instance the runs above wrote
+    (no daemon: a backfill stays requested). Yields (base URL, its environment)."""
+    settings, _, _, instance = world
+    env = dict(
+        os.environ,
+        OZI_HOME=str(settings.home),
+        OZI_SAMPLE_DIR=str(SAMPLE_DIR),
+        DAGSTER_HOME=instance.root_directory,
+    )
+    log_path = tmp_path_factory.mktemp("webserver") / "webserver.log"
+    port = free_port()
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base}/server_info", server, 180, log_path)
+        yield base, env
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_browser_shows_row_count_columns_preview_and_the_backfill(webserver):
+    """Headless Chromium on the real UI: what a person sees on an asset's page and in the
+    Backfills tab after `ozi backfill`."""
+    from playwright.sync_api import sync_playwright
+
+    base, env = webserver
+    done = subprocess.run(
+        [sys.executable, "-m", "ozi_assets.cli", "backfill", "--url", base,
+         "--partition", "2023-03-04-03:00"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    backfill_id = done.stdout.split()[1]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(f"{base}/assets/clean/casts")
+            # The code location loads after the server is up: allow it time.
+            page.get_by_text("parent_hash").first.wait_for(timeout=120_000)
+            text = page.inner_text("body")
+            assert "Row count" in text
+            assert "Columns" in text and "TIMESTAMP WITH TIME ZONE" in text
+            assert "Freshness policy" in text
+
+            page.goto(f"{base}/assets/aggregates/top_authors")
+            page.get_by_text("preview").first.wait_for(timeout=60_000)
+            text = page.inner_text("body")
+            assert "username" in text and "replies" in text  # the preview table's header
+
+            page.goto(f"{base}/runs?view=backfills")
+            page.get_by_text(backfill_id).first.wait_for(timeout=60_000)
+            assert "cli backfill" in page.inner_text("body")
+        finally:
+            browser.close()
 
 
 def test_a_failed_check_shows_a_description_and_its_rows_as_a_table(world):
