@@ -44,10 +44,15 @@ def load_standing_questions(path: str | None = None) -> list[dict[str, str]]:
     return [{"id": str(e["id"]), "question": str(e["question"])} for e in entries]
 
 
-def _cell(text: str, limit: int = 200) -> str:
-    """One Markdown table cell: on one line, pipes escaped, at most ``limit`` characters."""
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _one_line(text: object, limit: int = 200) -> str:
+    """``text`` on one line, at most ``limit`` characters (an ellipsis marks a cut)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _cell(text: object, limit: int = 200) -> str:
+    """One Markdown table cell: on one line, at most ``limit`` characters, pipes escaped."""
+    return _one_line(text, limit).replace("|", "\\|")
 
 
 def _sources_md(answer: Answer) -> str:
@@ -126,10 +131,8 @@ def answer_question(
     """Tags the run with its question (``ozi/question``), then answers it: output is the
     answer record (README, "Questions"), its metadata the answer as Markdown, the SQL, the
     sources and the lineage."""
-    question = " ".join(config.question.split())
-    if len(question) > MAX_TAG_CHARS:
-        question = question[: MAX_TAG_CHARS - 1] + "…"
-    context.instance.add_run_tags(context.run_id, {QUESTION_TAG: question})
+    tag = _one_line(config.question, MAX_TAG_CHARS)
+    context.instance.add_run_tags(context.run_id, {QUESTION_TAG: tag})
     answer = ask(Services(warehouse, vectors, embedder, llm), config.question)
     context.log.info(answer.render())
     record = answer.to_dict()
@@ -182,8 +185,8 @@ def standing_answers(
     llm: LlmResource,
 ) -> dg.MaterializeResult:
     """Answers to the standing questions (standing_questions.yaml): one question → answer
-    table, the SQL apart, and all answers as JSON in ``answers``. Source: the aggregates, the clean
-    tables they summarize, and embeddings/casts."""
+    table, the SQL apart, and all answers as JSON in ``answers``. Source: the aggregates,
+    the clean tables they summarize, and embeddings/casts."""
     services = Services(warehouse, vectors, embedder, llm)
     records = []
     for entry in load_standing_questions():
@@ -194,15 +197,16 @@ def standing_answers(
 
 def standing_metadata(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The standing answers as the UI shows them: one table (id, question, answer, kind; each
-    answer on one line, at most 200 characters), the SQL of each in its own Markdown entry,
-    counts (plotted over materializations), and every record as JSON in ``answers``."""
+    answer on one line, at most 200 characters), every answer's SQL together in one Markdown
+    entry of its own, counts (plotted over materializations), and every record as JSON in
+    ``answers``."""
     table = dg.MetadataValue.table(
         records=[
             dg.TableRecord(
                 {
                     "id": r["id"],
                     "question": r["question"],
-                    "answer": _cell(r["answer"]),
+                    "answer": _one_line(r["answer"]),
                     "kind": r["kind"],
                 }
             )

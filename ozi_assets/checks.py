@@ -21,7 +21,7 @@ from ozi_assets import stream
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
 from ozi_resources.kafka import KafkaResource
-from ozi_resources.warehouse import WarehouseResource, bound
+from ozi_resources.warehouse import WarehouseResource, bound, first_line
 
 # Partitioned asset checks are a Dagster preview feature, chosen knowingly (a check per window
 # is what the UI should show); the README says so. Say it once there, not on every import.
@@ -182,7 +182,8 @@ def describe(validation: Validation, engine: str, scope: str) -> str:
         + f" ({f['unexpected_count']} {'row' if f['unexpected_count'] == 1 else 'rows'})"
         for f in validation.failures
     )
-    return f"{len(validation.failures)} expectations failed on {rows}: {failed}"
+    n = len(validation.failures)
+    return f"{n} expectation{'' if n == 1 else 's'} failed on {rows}: {failed}"
 
 
 def failing_rows(validation: Validation) -> dg.TableMetadataValue:
@@ -250,7 +251,7 @@ def errored(context: dg.AssetCheckExecutionContext, err: Exception) -> dg.AssetC
     ERROR) with the error in one line: a raised exception would leave the UI an execution
     with no partition and no result. The traceback goes to the run's log."""
     context.log.exception(f"check {context.check_specs[0].name} could not run")
-    line = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    line = f"{type(err).__name__}: {first_line(err)}"
     return dg.AssetCheckResult(
         passed=False,
         severity=dg.AssetCheckSeverity.ERROR,
