@@ -452,11 +452,12 @@ def report_windows(
             )
 
 
-# The dead letters of one window, one row a reason, most frequent first; the first offset
-# names a message to look at with `ozi sql`.
+# The dead letters of one window, one row a reason, most frequent first; first_message
+# (Kafka partition/offset, the lowest) names one to look at with `ozi sql`.
 DEAD_LETTER_REASONS = """
 SELECT reason, count(*) AS messages,
-       min(kafka_partition::VARCHAR || '/' || kafka_offset::VARCHAR) AS first_message
+       arg_min(kafka_partition::VARCHAR || '/' || kafka_offset::VARCHAR,
+               (kafka_partition::BIGINT << 40) + kafka_offset) AS first_message
 FROM dead_letters WHERE topic = $t AND window_start = $w
 GROUP BY reason ORDER BY messages DESC, reason
 """
