@@ -12,15 +12,16 @@ import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
 
-from ozi_assets import sql, stream
+from ozi_assets import sql, stream, table_metadata
 from ozi_assets.clean import casts, reactions, users
-from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.partitions import STREAM_FRESHNESS, stream_partitions, window_grid
 from ozi_assets.raw import report_windows
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import Commit, WarehouseResource, run_script
@@ -103,6 +104,56 @@ def refresh(
     run_script(conn, sql.load("aggregates"))
 
 
+# cast_engagement is per cast, not per window: a cast's row belongs to the window of its
+# timestamp (NULL when the cast itself is not in the stream: such rows are in no window).
+WINDOW_COLUMN = {"cast_engagement": '"timestamp"'}
+
+# What each aggregate's materialization previews for its window (at most 10 rows): $w is the
+# window's start; hourly_activity shows the windows up to this one, so a trend is visible.
+PREVIEWS = {
+    "hourly_activity": """
+        SELECT window_start, casts, top_level_casts, replies, reactions, likes, recasts,
+               distinct_authors
+        FROM hourly_activity WHERE window_start <= $w ORDER BY window_start DESC""",
+    "top_authors": """
+        SELECT rank, username, fid, casts, replies FROM top_authors
+        WHERE window_start = $w ORDER BY rank""",
+    "most_replied_to": """
+        SELECT rank, username, fid, replies_received FROM most_replied_to
+        WHERE window_start = $w ORDER BY rank""",
+    "top_terms": """
+        SELECT kind, term, uses, authors FROM top_terms
+        WHERE window_start = $w ORDER BY uses DESC, authors DESC, term""",
+    "cast_engagement": """
+        SELECT c.username, left(c.text, 80) AS text, e.replies_seen, e.recasts_seen,
+               e.likes_seen, e.hash
+        FROM cast_engagement e JOIN casts c USING (hash)
+        WHERE e."timestamp" >= $w AND e."timestamp" < $w_end
+        ORDER BY e.replies_seen + e.recasts_seen + e.likes_seen DESC, e.hash""",
+}
+# The window's figures that the UI plots across partitions (hourly_activity's Plots tab).
+ACTIVITY_FIGURES = ("casts", "replies", "reactions", "distinct_authors")
+
+
+def window_preview(
+    table: str, grid: WindowGrid, conn: duckdb.DuckDBPyConnection, partition: str
+) -> dict[str, Any]:
+    """``preview``: the table's rows for ``partition`` (PREVIEWS), and for hourly_activity the
+    window's own figures (ACTIVITY_FIGURES) as numbers, which Dagster plots by partition."""
+    start, end = grid.start_of(partition), grid.end_of(partition)
+    statement = PREVIEWS[table]
+    params = {"w": start, "w_end": end} if "$w_end" in statement else {"w": start}
+    entries: dict[str, Any] = {"preview": table_metadata.preview(conn, statement, params)}
+    if table == "hourly_activity":
+        row = conn.execute(
+            f"SELECT {', '.join(ACTIVITY_FIGURES)} FROM hourly_activity WHERE window_start = $w",
+            {"w": start},
+        ).fetchone()
+        for name, value in zip(ACTIVITY_FIGURES, row or (0,) * len(ACTIVITY_FIGURES), strict=True):
+            entries[name] = dg.MetadataValue.int(int(value))
+    return entries
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -111,6 +162,7 @@ def refresh(
             partitions_def=stream_partitions,
             group_name="aggregates",
             kinds={"ducklake"},
+            freshness_policy=STREAM_FRESHNESS,
             description=description,
         )
         for name, description in [
@@ -175,23 +227,34 @@ def aggregates(
         rebuilt, rebuilt_casts = warehouse.write(Commit.of(context), rebuild)
         windows_set |= set(rebuilt)
         casts_refreshed += rebuilt_casts
-    with warehouse.reader() as conn:
-        counts = {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
-            for table in AGGREGATE_TABLES
-        }
-    seconds = round(time.perf_counter() - started, 3)
     refreshed = sorted(grid.keys[w] for w in windows_set)
+    previews = {
+        table: table_metadata.by_window(
+            warehouse,
+            grid,
+            {context.partition_key, *refreshed},
+            table,
+            column=WINDOW_COLUMN.get(table, "window_start"),
+            more=functools.partial(window_preview, table, grid),
+        )
+        for table in AGGREGATE_TABLES
+    }
+    seconds = round(time.perf_counter() - started, 3)
     keys = [dg.AssetKey(["aggregates", t]) for t in AGGREGATE_TABLES]
     report_windows(
-        context, keys, grid, windows_set, {"messages_folded_in": dg.MetadataValue.int(folded)}
+        context,
+        keys,
+        grid,
+        windows_set,
+        {"messages_folded_in": dg.MetadataValue.int(folded)},
+        lambda key, partition: previews[key.path[-1]][partition],
     )
     for table in AGGREGATE_TABLES:
         yield dg.MaterializeResult(
             asset_key=["aggregates", table],
             metadata={
+                **previews[table][context.partition_key],
                 "mode": dg.MetadataValue.text(stream.run_mode(context)),
-                "rows": dg.MetadataValue.int(counts[table]),
                 "messages_folded_in": dg.MetadataValue.int(folded),
                 "windows_refreshed": dg.MetadataValue.json(refreshed),
                 "casts_refreshed": dg.MetadataValue.int(casts_refreshed),

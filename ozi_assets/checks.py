@@ -21,7 +21,7 @@ from ozi_assets import stream
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
 from ozi_resources.kafka import KafkaResource
-from ozi_resources.warehouse import WarehouseResource, bound
+from ozi_resources.warehouse import WarehouseResource, bound, first_line
 
 # Partitioned asset checks are a Dagster preview feature, chosen knowingly (a check per window
 # is what the UI should show); the README says so. Say it once there, not on every import.
@@ -170,19 +170,93 @@ def _snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
+def describe(validation: Validation, engine: str, scope: str) -> str:
+    """One line for the check's result, e.g. "2 expectations failed on 219 rows (the whole
+    window, great-expectations): fid must be between (1 row), hash must be unique (2 rows)"."""
+    rows = f"{validation.evaluated} rows ({scope}, {engine})"
+    if validation.passed:
+        return f"all expectations passed on {rows}"
+    failed = ", ".join(
+        f"{f['column']} must "
+        + f["expectation"].removeprefix("expect_column_values_to_").replace("_", " ")
+        + f" ({f['unexpected_count']} {'row' if f['unexpected_count'] == 1 else 'rows'})"
+        for f in validation.failures
+    )
+    n = len(validation.failures)
+    return f"{n} expectation{'' if n == 1 else 's'} failed on {rows}: {failed}"
+
+
+def failing_rows(validation: Validation) -> dg.TableMetadataValue:
+    """The sample failing rows of every failed expectation as one table (at most 10 rows):
+    the expectation and column it broke, then the row's own columns as text."""
+    columns: list[str] = []
+    records = []
+    for failure in validation.failures:
+        for row in failure["sample_rows"]:
+            columns += [c for c in row if c not in columns]
+            records.append(
+                {"expectation": failure["expectation"], "column": failure["column"]} | row
+            )
+    records = records[:10]
+    names = ["expectation", "column", *columns]
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({n: r.get(n) for n in names}) for r in records],
+        schema=dg.TableSchema(columns=[dg.TableColumn(n) for n in names]),
+    )
+
+
 def check_result(
     validation: Validation, severity: dg.AssetCheckSeverity, engine: str, scope: str
 ) -> dg.AssetCheckResult:
+    """The UI's view of a validation: a one-line description, the failed expectations and
+    their sample rows as tables; ``failures`` keeps the whole record as JSON."""
+    metadata: dict[str, Any] = {
+        "engine": dg.MetadataValue.text(engine),
+        "scope": dg.MetadataValue.text(scope),
+        "rows_checked": dg.MetadataValue.int(validation.evaluated),
+        "failed_expectations": dg.MetadataValue.int(len(validation.failures)),
+    }
+    if validation.failures:
+        metadata["failed"] = dg.MetadataValue.table(
+            records=[
+                dg.TableRecord(
+                    {
+                        "expectation": f["expectation"],
+                        "column": f["column"],
+                        "failing_rows": f["unexpected_count"],
+                    }
+                )
+                for f in validation.failures
+            ],
+            schema=dg.TableSchema(
+                columns=[
+                    dg.TableColumn("expectation"),
+                    dg.TableColumn("column"),
+                    dg.TableColumn("failing_rows", "int"),
+                ]
+            ),
+        )
+        metadata["failing_rows"] = failing_rows(validation)
+    metadata["failures"] = dg.MetadataValue.json(validation.failures)
     return dg.AssetCheckResult(
         passed=validation.passed,
         severity=severity,
-        metadata={
-            "engine": dg.MetadataValue.text(engine),
-            "scope": dg.MetadataValue.text(scope),
-            "rows_checked": dg.MetadataValue.int(validation.evaluated),
-            "failed_expectations": dg.MetadataValue.int(len(validation.failures)),
-            "failures": dg.MetadataValue.json(validation.failures),
-        },
+        description=describe(validation, engine, scope),
+        metadata=metadata,
+    )
+
+
+def errored(context: dg.AssetCheckExecutionContext, err: Exception) -> dg.AssetCheckResult:
+    """A check that could not run, recorded as a failed evaluation of its partition (severity
+    ERROR) with the error in one line: a raised exception would leave the UI an execution
+    with no partition and no result. The traceback goes to the run's log."""
+    context.log.exception(f"check {context.check_specs[0].name} could not run")
+    line = f"{type(err).__name__}: {first_line(err)}"
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"error: the check could not run: {line}",
+        metadata={"error": dg.MetadataValue.text(line)},
     )
 
 
@@ -225,12 +299,15 @@ def run_check(
     key = context.partition_key
     params = bound(query, {"w": grid.start_of(key), "w_end": grid.end_of(key)})
     incremental = context.run.tags.get(stream.MODE_TAG) == stream.INCREMENTAL
-    with warehouse.reader() as conn:
-        if incremental:
-            scoped = added_by_run(warehouse, conn, query, table, context.run.run_id)
-            validation = validate_sql(conn, scoped, params, expectations)
-            return check_result(validation, severity, "duckdb", "rows this run added")
-        validation = validate(conn.execute(query, params).df(), expectations, suite)
+    try:
+        with warehouse.reader() as conn:
+            if incremental:
+                scoped = added_by_run(warehouse, conn, query, table, context.run.run_id)
+                validation = validate_sql(conn, scoped, params, expectations)
+                return check_result(validation, severity, "duckdb", "rows this run added")
+            validation = validate(conn.execute(query, params).df(), expectations, suite)
+    except Exception as err:  # any failure to validate is shown as this partition's result
+        return errored(context, err)
     return check_result(validation, severity, "great-expectations", "the whole window")
 
 
@@ -414,8 +491,11 @@ def messages_add_up(
     and no clean row lacks its message. A failure is a bug in Ozi, never bad input (bad input
     is dead-lettered); sample lost messages are in the metadata."""
     window = window_grid().start_of(context.partition_key)
-    with warehouse.reader() as conn:
-        row = conn.execute(COUNTS, {"t": kafka.topic, "w": window}).fetchone()
+    try:
+        with warehouse.reader() as conn:
+            row = conn.execute(COUNTS, {"t": kafka.topic, "w": window}).fetchone()
+    except Exception as err:  # any failure to count is shown as this partition's result
+        return errored(context, err)
     assert row is not None  # an aggregate query always returns one row
     read, clean, duplicates, dead, lost, orphans, sample = row
     return dg.AssetCheckResult(
@@ -435,7 +515,16 @@ def messages_add_up(
             "dead_letters": dg.MetadataValue.int(dead),
             "lost": dg.MetadataValue.int(lost),
             "clean_rows_without_message": dg.MetadataValue.int(orphans),
-            "lost_sample": dg.MetadataValue.json(sample or []),
+            "lost_sample": dg.MetadataValue.table(
+                records=[dg.TableRecord(dict(m)) for m in sample or []],
+                schema=dg.TableSchema(
+                    columns=[
+                        dg.TableColumn("kafka_partition", "int"),
+                        dg.TableColumn("kafka_offset", "int"),
+                        dg.TableColumn("hash"),
+                    ]
+                ),
+            ),
         },
     )
 

@@ -16,11 +16,12 @@ import dagster as dg
 import duckdb
 import numpy as np
 
-from ozi_assets import sql, stream
-from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets import sql, stream, table_metadata
+from ozi_assets.partitions import STREAM_FRESHNESS, stream_partitions, window_grid
 from ozi_assets.raw import farcaster_events, report_windows
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import Commit, WarehouseResource, run_script
+from ozi_resources.windows import WindowGrid
 
 # Every clean table is keyed by message hash and ordered by source_position.
 CLEAN_TABLES = ("cast_adds", "cast_removes", "reaction_messages", "user_data", "links")
@@ -134,6 +135,25 @@ def rebuild(
     return warehouse.write(Commit.of(context), work)
 
 
+def window_metadata(
+    warehouse: WarehouseResource, grid: WindowGrid, partitions: set[str], tables: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """{partition: metadata}: the standard table entries of the asset's first table (its row
+    count: the window's rows) and the window's rows of each other table it writes, as
+    ``<table>_rows``."""
+
+    def others(conn: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
+        entries = {}
+        for table in tables[1:]:
+            row = conn.execute(
+                f"SELECT count(*) FROM {table} WHERE window_start = $w", {"w": grid.start_of(key)}
+            ).fetchone()
+            entries[f"{table}_rows"] = dg.MetadataValue.int(int(row[0]) if row else 0)
+        return entries
+
+    return table_metadata.by_window(warehouse, grid, partitions, tables[0], more=others)
+
+
 def materialize(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -150,21 +170,25 @@ def materialize(
     )
     grid = window_grid()
     touched = set(grid.window_of(np.array(sorted(windows), np.int64)).tolist())
+    if stream.run_mode(context) == stream.REBUILD:
+        rebuild(warehouse, context, stage, script, tables, kafka.topic)
+    tables_by_window = window_metadata(
+        warehouse, grid, {context.partition_key} | {grid.keys[w] for w in touched}, tables
+    )
     report_windows(
         context,
         [context.asset_key],
         grid,
         touched,
         {"messages_folded_in": dg.MetadataValue.int(folded)},
+        lambda _, key: tables_by_window[key],
     )
     metadata: dict[str, Any] = {
+        **tables_by_window[context.partition_key],
         "mode": dg.MetadataValue.text(stream.run_mode(context)),
         "messages_folded_in": dg.MetadataValue.int(folded),
         "windows_changed": dg.MetadataValue.json(sorted(grid.keys[w] for w in touched)),
     }
-    if stream.run_mode(context) == stream.REBUILD:
-        counts = rebuild(warehouse, context, stage, script, tables, kafka.topic)
-        metadata |= {f"{table}_rows": dg.MetadataValue.int(n) for table, n in counts.items()}
     metadata["seconds"] = dg.MetadataValue.float(round(time.perf_counter() - started, 3))
     return dg.MaterializeResult(metadata=metadata)
 
@@ -175,6 +199,7 @@ def materialize(
     partitions_def=stream_partitions,
     group_name="clean",
     pool="lake_writer",
+    freshness_policy=STREAM_FRESHNESS,
     kinds={"ducklake"},
 )
 def casts(
@@ -195,6 +220,7 @@ def casts(
     partitions_def=stream_partitions,
     group_name="clean",
     pool="lake_writer",
+    freshness_policy=STREAM_FRESHNESS,
     kinds={"ducklake"},
 )
 def reactions(
@@ -214,6 +240,7 @@ def reactions(
     partitions_def=stream_partitions,
     group_name="clean",
     pool="lake_writer",
+    freshness_policy=STREAM_FRESHNESS,
     kinds={"ducklake"},
 )
 def users(

@@ -5,7 +5,9 @@ ozi produce [--live --rate N]    replay the Farcaster sample into Kafka
 ozi produce --raw-file FILE      send each line of FILE as-is (bad input on purpose)
 ozi produce --synthetic N [--rate R] [--live] [--seed S]
                                  N seeded events shaped like the sample (fresh hashes, times)
-ozi backfill [--partition KEY]   rebuild windows (all by default) on the instance
+ozi backfill [--partition KEY] [--url URL] [--in-process]
+                                 a Dagster backfill of windows (all by default), submitted to
+                                 the webserver; --in-process runs them here instead
 ozi status                       consumer lag per stage and Kafka partition, embedding lag
 ozi serve start|stop|status|run  the HTTP API, the question page and the vector shard's owner
 ozi token new [--name NAME]      an API token (only its hash is kept)
@@ -232,17 +234,112 @@ def run_job(
 
 
 def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list[dict[str, Any]]:
-    """Rebuild each window (all by default), in order: the ingest job, then the embeddings
-    job. The first run of each also catches up with everything new in the log."""
+    """Rebuild each window (all by default), in order and in this process: the ingest job,
+    then the embeddings job. The first run of each also catches up with everything new in
+    the log. ``ozi demo`` and ``ozi backfill --in-process`` use it: no daemon needed."""
     from ozi_assets.partitions import stream_partitions
 
     keys = partitions or stream_partitions.get_partition_keys()
     return run_job(settings, "ingest_job", keys) + run_job(settings, "embed_job", keys)
 
 
+DAGSTER_URL = "http://127.0.0.1:3000"  # where `make dev` serves the Dagster UI
+BACKFILL_GROUPS = ("raw", "clean", "aggregates", "embeddings")  # ingest_job's and embed_job's
+
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+BACKFILL_DAEMON = """
+{ instance { daemonHealth { daemonStatus(daemonType: "BACKFILL") { healthy } } } }
+"""
+
+
+class BackfillError(Exception):
+    """The webserver could not be reached or refused the backfill; the message is one line."""
+
+
+def _graphql(url: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """POST one GraphQL request to the webserver at ``url``; returns ``data``. Raises
+    BackfillError when nothing answers there or the answer carries errors."""
+    import requests
+
+    try:
+        response = requests.post(
+            f"{url.rstrip('/')}/graphql",
+            json={"query": query, "variables": variables or {}},
+            timeout=60,
+        )
+        response.raise_for_status()
+        body = response.json()
+    except (requests.RequestException, ValueError) as err:
+        raise BackfillError(
+            f"no Dagster webserver answers at {url} ({type(err).__name__}): start the UI and "
+            "daemon with `make dev`, pass --url, or use --in-process; nothing was submitted"
+        ) from None
+    if body.get("errors"):
+        raise BackfillError(f"the webserver refused the request: {body['errors'][0]['message']}")
+    return body["data"]
+
+
+def submit_backfill(url: str, partitions: list[str] | None = None) -> tuple[str, bool]:
+    """Submit one asset backfill of the raw, clean, aggregate and embedding assets over
+    ``partitions`` (every window by default) to the Dagster webserver at ``url``, through
+    its GraphQL API (``launchPartitionBackfill``). Returns (backfill id, whether a backfill
+    daemon is running: without one the backfill waits, listed in the Backfills tab).
+
+    Why through the webserver: a backfill is a record on the instance that the daemon turns
+    into runs, in dependency order per window, through the run queue and the ``lake_writer``
+    pool, and Dagster's public API creates that record only through GraphQL (or the
+    ``dagster job backfill`` command, one job at a time: embeddings would not wait for the
+    ingest runs). Runs without the ``ozi/mode`` tag rebuild their window, as in-process
+    runs do. Raises BackfillError (one line) when no webserver answers or it refuses."""
+    from ozi_assets.definitions import defs
+    from ozi_assets.partitions import stream_partitions
+
+    keys = partitions or stream_partitions.get_partition_keys()
+    specs = defs.resolve_all_asset_specs()
+    assets = sorted(list(s.key.path) for s in specs if s.group_name in BACKFILL_GROUPS)
+    params = {
+        "assetSelection": [{"path": path} for path in assets],
+        "partitionNames": keys,
+        "title": f"ozi backfill: {len(keys)} windows",
+        "description": "Rebuilds each window: raw → clean → aggregates → embeddings",
+        "tags": [{"key": "ozi/trigger", "value": "cli backfill"}],
+    }
+    data = _graphql(url, LAUNCH_BACKFILL, {"params": params})
+    result = data["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise BackfillError(
+            f"the webserver refused the backfill ({result['__typename']}): "
+            + str(result.get("message", "")).strip().split("\n")[0]
+        )
+    daemon = _graphql(url, BACKFILL_DAEMON)["instance"]["daemonHealth"]["daemonStatus"]
+    return result["backfillId"], bool(daemon["healthy"])
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
-    summaries = backfill(_settings(), args.partition or None)
-    return 0 if all(s["success"] for s in summaries) else 1
+    if args.in_process:
+        summaries = backfill(_settings(), args.partition or None)
+        return 0 if all(s["success"] for s in summaries) else 1
+    try:
+        backfill_id, daemon = submit_backfill(args.url, args.partition or None)
+    except BackfillError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"backfill {backfill_id} submitted: {args.url.rstrip('/')}/runs/b/{backfill_id}")
+    if not daemon:
+        print(
+            "warning: no backfill daemon is running: the backfill waits in the Backfills tab "
+            "until `dagster-daemon` starts (`make dev` runs one)",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def _warehouse(settings: OziSettings):
@@ -633,8 +730,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of --synthetic (default 0)")
     p.set_defaults(func=cmd_produce)
 
-    p = sub.add_parser("backfill", help="materialize windows (all by default)")
+    p = sub.add_parser(
+        "backfill", help="submit a Dagster backfill of windows (all by default) to the webserver"
+    )
     p.add_argument("--partition", action="append", help="a window key, e.g. 2023-03-04-03:00")
+    p.add_argument(
+        "--url", default=DAGSTER_URL, help=f"the Dagster webserver (default {DAGSTER_URL})"
+    )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the windows' jobs here, one after another, instead (no webserver or daemon)",
+    )
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("serve", help="the HTTP API, the question page, the vector shard")

@@ -110,6 +110,10 @@ def build_definitions(settings: OziSettings) -> dg.Definitions:
             answers_automation_sensor,
         ],
         resources=build_resources(settings, secrets_as_env_vars=True),
+        # Jobs without an executor of their own (asset backfills and the standing answers
+        # run the implicit asset job) run their steps in one process: a process a step
+        # costs seconds of imports, and the lake_writer pool serializes the writers anyway.
+        executor=dg.in_process_executor,
     )
 
 

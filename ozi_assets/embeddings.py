@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ozi_assets import stream
+from ozi_assets import stream, table_metadata
 from ozi_assets.clean import casts
-from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.partitions import EMBEDDING_FRESHNESS, stream_partitions, window_grid
 from ozi_assets.raw import report_windows
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.vectors import EmbedderResource, VectorStoreResource, lake_digests
@@ -255,6 +255,7 @@ def catch_up(
     deps=[casts],
     partitions_def=stream_partitions,
     group_name="embeddings",
+    freshness_policy=EMBEDDING_FRESHNESS,
     kinds={"ducklake", "qdrant", "pytorch"},
 )
 def cast_embeddings(
@@ -310,14 +311,25 @@ def cast_embeddings(
         ).fetchone()
         lag = embedding_lag(conn, kafka.topic)
     grid = window_grid()
+    # The window's vectors of this model: a vector of another model is not this asset's.
+    of_model = "model = '" + model.replace("'", "''") + "'"
+    tables = table_metadata.by_window(
+        warehouse,
+        grid,
+        {context.partition_key, *summary["windows"]},
+        "cast_vectors",
+        where=of_model,
+    )
     report_windows(
         context,
         [context.asset_key],
         grid,
         {grid.index_of(k) for k in summary["windows"]},
         {"embedded": dg.MetadataValue.int(summary["embedded"])},
+        lambda _, key: tables[key],
     )
     metadata = {
+        **tables[context.partition_key],
         "mode": dg.MetadataValue.text(stream.run_mode(context)),
         "embedded": dg.MetadataValue.int(summary["embedded"] + rebuilt.get("embedded", 0)),
         "unchanged": dg.MetadataValue.int(summary["unchanged"] + rebuilt.get("unchanged", 0)),

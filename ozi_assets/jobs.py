@@ -3,7 +3,6 @@
 import dagster as dg
 
 from ozi_assets.clean import casts, reactions, users
-from ozi_assets.partitions import stream_partitions
 
 INGEST_GROUPS = ("raw", "clean", "aggregates")
 LANE_TAG = "ozi/lane"  # dagster.yaml runs one embeddings run at a time by this tag
@@ -13,7 +12,6 @@ LANE_TAG = "ozi/lane"  # dagster.yaml runs one embeddings run at a time by this 
 ingest_job = dg.define_asset_job(
     name="ingest_job",
     selection=dg.AssetSelection.groups(*INGEST_GROUPS),
-    partitions_def=stream_partitions,
     executor_def=dg.in_process_executor,
     description=(
         "Kafka messages → raw_events → clean tables → aggregates. Sensor runs (tag "
@@ -26,7 +24,6 @@ ingest_job = dg.define_asset_job(
 embed_job = dg.define_asset_job(
     name="embed_job",
     selection=dg.AssetSelection.groups("embeddings"),
-    partitions_def=stream_partitions,
     executor_def=dg.in_process_executor,
     tags={LANE_TAG: "embeddings"},
     description=(
@@ -41,7 +38,6 @@ window_close_job = dg.define_asset_job(
     name="window_close_job",
     selection=dg.AssetSelection.assets(["stream", "window_close"])
     | dg.AssetSelection.checks_for_assets(casts, reactions, users),
-    partitions_def=stream_partitions,
     executor_def=dg.in_process_executor,
     tags={LANE_TAG: "window-close"},
     description=(

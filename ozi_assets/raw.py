@@ -8,16 +8,18 @@ is kept in ``kafka_offset_index``, so a rebuild of a window reads exactly its me
 """
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ozi_assets import sql, stream
-from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets import sql, stream, table_metadata
+from ozi_assets.partitions import STREAM_FRESHNESS, stream_partitions, window_grid
 from ozi_assets.stream import PartitionOffset
 from ozi_resources.kafka import KafkaResource, LogSlice
 from ozi_resources.warehouse import Commit, WarehouseError, WarehouseResource
@@ -430,9 +432,11 @@ def report_windows(
     grid: WindowGrid,
     windows: set[int],
     metadata: dict,
+    per_window: Callable[[dg.AssetKey, str], dict] | None = None,
 ) -> None:
     """Record a materialization of ``keys`` for every window a run changed besides its own
-    partition, so the UI shows each window's latest change."""
+    partition, so the UI shows each window's latest change: ``metadata`` and, when given,
+    ``per_window(key, partition)`` (that window's row count and previews)."""
     own = context.partition_key
     for w in sorted(windows):
         if grid.keys[w] == own:
@@ -443,9 +447,43 @@ def report_windows(
                     asset_key=key,
                     partition=grid.keys[w],
                     description=f"changed by the run for window {own}",
-                    metadata=metadata,
+                    metadata={**metadata, **(per_window(key, grid.keys[w]) if per_window else {})},
                 )
             )
+
+
+# The dead letters of one window, one row a reason, most frequent first; first_message
+# (Kafka partition/offset, the lowest) names one to look at with `ozi sql`.
+DEAD_LETTER_REASONS = """
+SELECT reason, count(*) AS messages,
+       arg_min(kafka_partition::VARCHAR || '/' || kafka_offset::VARCHAR,
+               (kafka_partition::BIGINT << 40) + kafka_offset) AS first_message
+FROM dead_letters WHERE topic = $t AND window_start = $w
+GROUP BY reason ORDER BY messages DESC, reason
+"""
+
+
+def window_metadata(
+    warehouse: WarehouseResource, topic: str, grid: WindowGrid, partitions: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """{partition: metadata} for ``raw_events`` in each window: the standard table entries
+    (row count: messages the window read, dead letters included), the window's dead letters
+    and, when there are any, a table of their reasons (at most 10, most frequent first)."""
+
+    def dead_letters(conn: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any]:
+        params = {"t": topic, "w": grid.start_of(key)}
+        row = conn.execute(
+            "SELECT count(*) FROM dead_letters WHERE topic = $t AND window_start = $w", params
+        ).fetchone()
+        letters = int(row[0]) if row else 0
+        entries: dict[str, Any] = {"window_dead_letters": dg.MetadataValue.int(letters)}
+        if letters:
+            entries["dead_letter_reasons"] = table_metadata.preview(
+                conn, DEAD_LETTER_REASONS, params
+            )
+        return entries
+
+    return table_metadata.by_window(warehouse, grid, partitions, "raw_events", more=dead_letters)
 
 
 @dg.asset(
@@ -453,6 +491,7 @@ def report_windows(
     partitions_def=stream_partitions,
     group_name="raw",
     pool="lake_writer",
+    freshness_policy=STREAM_FRESHNESS,
     kinds={"kafka", "ducklake"},
 )
 def farcaster_events(
@@ -470,14 +509,22 @@ def farcaster_events(
     rebuilt = None
     if stream.run_mode(context) == stream.REBUILD:
         rebuilt = rebuild_window(context, kafka, warehouse, grid, window)
+    tables = window_metadata(
+        warehouse,
+        kafka.topic,
+        grid,
+        {context.partition_key} | {grid.keys[w] for w in summary.windows},
+    )
     report_windows(
         context,
         [context.asset_key],
         grid,
         summary.windows,
         {"messages_appended": dg.MetadataValue.int(summary.messages)},
+        lambda _, key: tables[key],
     )
-    metadata = {
+    entries = {
+        **tables[context.partition_key],
         "mode": dg.MetadataValue.text(stream.run_mode(context)),
         "messages_appended": dg.MetadataValue.int(summary.messages),
         "dead_lettered": dg.MetadataValue.int(summary.dead_lettered),
@@ -505,5 +552,5 @@ def farcaster_events(
         "seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
     }
     if rebuilt is not None:
-        metadata["window_messages_reread"] = dg.MetadataValue.int(rebuilt)
-    return dg.MaterializeResult(metadata=metadata)
+        entries["window_messages_reread"] = dg.MetadataValue.int(rebuilt)
+    return dg.MaterializeResult(metadata=entries)

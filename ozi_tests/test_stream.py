@@ -374,7 +374,7 @@ def test_messages_add_up_per_window_and_a_lost_row_fails_the_blocking_check(
         ]
         assert not check.passed
         assert check.metadata["lost"].value == 1
-        assert len(check.metadata["lost_sample"].value) == 1
+        assert len(check.metadata["lost_sample"].records) == 1
         assert not result.asset_materializations_for_node("aggregates")
 
 
