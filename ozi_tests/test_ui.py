@@ -337,3 +337,60 @@ def test_a_check_that_cannot_run_fails_its_partition_with_the_error(tmp_path):
         assert evaluation.description.startswith("error: the check could not run: ")
         assert "no warehouse" in evaluation.description
         assert "\n" not in evaluation.description
+
+
+def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_ticks(
+    world, webserver, tmp_path
+):
+    """Last: it reads the failed check and the ask_job runs above. Headless Chromium on the
+    real UI, with the real daemon running for a while so that the sensors tick and the
+    backfill submitted above makes progress."""
+    from playwright.sync_api import expect, sync_playwright
+
+    _, _, _, instance = world
+    base, env = webserver
+    (ask_run,) = instance.get_runs(filters=dg.RunsFilter(job_name="ask_job"), limit=1)
+    log = (tmp_path / "daemon.log").open("w")
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            try:
+                # The asset graph: every stage, raw to answers.
+                page.goto(f"{base}/asset-groups")
+                for name in ("farcaster_events", "casts", "top_authors", "standing_questions"):
+                    expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=120_000)
+                page.screenshot(path=str(shots / "graph.png"))
+                # A partitioned asset's partitions.
+                page.goto(f"{base}/assets/clean/casts?view=partitions")
+                expect(page.get_by_text(NEWEST).first).to_be_visible(timeout=60_000)
+                page.screenshot(path=str(shots / "partitions.png"))
+                # The failed check, its one line and its failing rows.
+                page.goto(f"{base}/assets/clean/casts?view=checks")
+                page.get_by_text("casts_are_valid").first.click(timeout=60_000)
+                expect(page.get_by_text("0xnot-hex").first).to_be_visible(timeout=60_000)
+                expect(page.get_by_text("fid must be between").first).to_be_visible()
+                page.screenshot(path=str(shots / "check.png"))
+                # The answer of an ask_job run, as Markdown.
+                page.goto(f"{base}/runs/{ask_run.run_id}")
+                expect(page.get_by_text(ask_run.tags[QUESTION_TAG]).first).to_be_visible(
+                    timeout=60_000
+                )
+                page.screenshot(path=str(shots / "answer.png"))
+                # The sensor's ticks: the daemon evaluates it, the log is caught up, it skips
+                # and says why.
+                page.goto(f"{base}/locations/ozi/sensors/kafka_window_sensor")
+                expect(page.get_by_text("lag 0").first).to_be_visible(timeout=120_000)
+                page.screenshot(path=str(shots / "sensor.png"))
+            finally:
+                browser.close()
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        log.close()
