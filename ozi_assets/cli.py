@@ -243,7 +243,6 @@ def backfill(settings: OziSettings, partitions: list[str] | None = None) -> list
     return run_job(settings, "ingest_job", keys) + run_job(settings, "embed_job", keys)
 
 
-DAGSTER_URL = "http://127.0.0.1:3000"  # where `make dev` serves the Dagster UI
 BACKFILL_GROUPS = ("raw", "clean", "aggregates", "embeddings")  # ingest_job's and embed_job's
 
 LAUNCH_BACKFILL = """
@@ -327,12 +326,13 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if args.in_process:
         summaries = backfill(_settings(), args.partition or None)
         return 0 if all(s["success"] for s in summaries) else 1
+    url = args.url or _settings().dagster_url
     try:
-        backfill_id, daemon = submit_backfill(args.url, args.partition or None)
+        backfill_id, daemon = submit_backfill(url, args.partition or None)
     except BackfillError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"backfill {backfill_id} submitted: {args.url.rstrip('/')}/runs/b/{backfill_id}")
+    print(f"backfill {backfill_id} submitted: {url.rstrip('/')}/runs/b/{backfill_id}")
     if not daemon:
         print(
             "warning: no backfill daemon is running: the backfill waits in the Backfills tab "
@@ -735,7 +735,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--partition", action="append", help="a window key, e.g. 2023-03-04-03:00")
     p.add_argument(
-        "--url", default=DAGSTER_URL, help=f"the Dagster webserver (default {DAGSTER_URL})"
+        "--url", help="the Dagster webserver (default OZI_DAGSTER_URL, http://127.0.0.1:3000)"
     )
     p.add_argument(
         "--in-process",
