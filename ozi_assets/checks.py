@@ -20,6 +20,7 @@ import pandas as pd
 from ozi_assets import stream
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
+from ozi_assets.table_metadata import cell
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import WarehouseResource, bound, first_line
 
@@ -186,6 +187,12 @@ def describe(validation: Validation, engine: str, scope: str) -> str:
     return f"{n} expectation{'' if n == 1 else 's'} failed on {rows}: {failed}"
 
 
+def _text(value: Any) -> str | None:
+    """A failing row's value as the text its column declares (None stays empty)."""
+    value = cell(value)
+    return None if value is None else str(value)
+
+
 def failing_rows(validation: Validation) -> dg.TableMetadataValue:
     """The sample failing rows of every failed expectation as one table (at most 10 rows):
     the expectation and column it broke, then the row's own columns as text."""
@@ -200,7 +207,7 @@ def failing_rows(validation: Validation) -> dg.TableMetadataValue:
     records = records[:10]
     names = ["expectation", "column", *columns]
     return dg.MetadataValue.table(
-        records=[dg.TableRecord({n: r.get(n) for n in names}) for r in records],
+        records=[dg.TableRecord({n: _text(r.get(n)) for n in names}) for r in records],
         schema=dg.TableSchema(columns=[dg.TableColumn(n) for n in names]),
     )
 

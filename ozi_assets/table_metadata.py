@@ -8,6 +8,7 @@ constants of the stage modules, never input.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -87,8 +88,12 @@ def table_entries(table: str, schema: dg.TableSchema, row_count: int) -> dict[st
     }
 
 
-def _cell(value: Any) -> str | int | float | bool | None:
-    """A value a TableRecord takes: timestamps as ISO text (UTC), decimals as floats."""
+def cell(value: Any) -> str | int | float | bool | None:
+    """A value a TableRecord takes and the UI can read: timestamps as ISO text (UTC),
+    decimals as floats, a missing number (NaN, as pandas writes NULL) as None: the UI parses
+    each record as JSON, which has no NaN, and shows "Could not parse record" for it."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, datetime | date):
@@ -109,7 +114,7 @@ def preview(
     rows = cursor.fetchall()
     return dg.MetadataValue.table(
         records=[
-            dg.TableRecord({n: _cell(v) for n, v in zip(names, row, strict=True)}) for row in rows
+            dg.TableRecord({n: cell(v) for n, v in zip(names, row, strict=True)}) for row in rows
         ],
         schema=dg.TableSchema(
             columns=[dg.TableColumn(n, t) for n, t in zip(names, types, strict=True)]

@@ -226,6 +226,7 @@ def webserver(world, tmp_path_factory):
     env = dict(
         os.environ,
         OZI_HOME=str(settings.home),
+        OZI_KAFKA_BOOTSTRAP=settings.kafka_bootstrap,  # the module's broker, not the home's
         OZI_SAMPLE_DIR=str(SAMPLE_DIR),
         DAGSTER_HOME=instance.root_directory,
     )
@@ -342,14 +343,19 @@ def test_a_check_that_cannot_run_fails_its_partition_with_the_error(tmp_path):
 def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_ticks(
     world, webserver, tmp_path
 ):
-    """Last: it reads the failed check and the ask_job runs above. Headless Chromium on the
+    """Last: it reads the failed check above. Headless Chromium on the
     real UI, with the real daemon running for a while so that the sensors tick and the
     backfill submitted above makes progress."""
     from playwright.sync_api import expect, sync_playwright
 
-    _, _, _, instance = world
+    _, _, defs, instance = world
     base, env = webserver
-    (ask_run,) = instance.get_runs(filters=dg.RunsFilter(job_name="ask_job"), limit=1)
+    question = "How many recasts did dwr make?"
+    asked = defs.resolve_job_def("ask_job").execute_in_process(
+        instance=instance,
+        run_config={"ops": {"answer_question": {"config": {"question": question}}}},
+    )
+    assert asked.success
     log = (tmp_path / "daemon.log").open("w")
     daemon = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
@@ -362,10 +368,15 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1200})
             try:
-                # The asset graph: every stage, raw to answers.
+                # The UI asks once, a while after the first page, to join its newsletter.
+                page.add_locator_handler(
+                    page.get_by_role("button", name="Skip"), lambda skip: skip.click()
+                )
+                # The asset graph: the stages, raw to answers, as groups.
                 page.goto(f"{base}/asset-groups")
-                for name in ("farcaster_events", "casts", "top_authors", "standing_questions"):
-                    expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=120_000)
+                expect(page.get_by_text("Global asset lineage")).to_be_visible(timeout=120_000)
+                for group in ("raw", "clean", "aggregates", "embeddings", "answers"):
+                    expect(page.get_by_text(group, exact=True).first).to_be_visible()
                 page.screenshot(path=str(shots / "graph.png"))
                 # A partitioned asset's partitions.
                 page.goto(f"{base}/assets/clean/casts?view=partitions")
@@ -378,16 +389,19 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
                 expect(page.get_by_text("fid must be between").first).to_be_visible()
                 page.screenshot(path=str(shots / "check.png"))
                 # The answer of an ask_job run, as Markdown.
-                page.goto(f"{base}/runs/{ask_run.run_id}")
-                expect(page.get_by_text(ask_run.tags[QUESTION_TAG]).first).to_be_visible(
-                    timeout=60_000
-                )
+                page.goto(f"{base}/runs/{asked.run_id}")
+                expect(page.get_by_text(question).first).to_be_visible(timeout=60_000)
                 page.screenshot(path=str(shots / "answer.png"))
                 # The sensor's ticks: the daemon evaluates it, the log is caught up, it skips
                 # and says why.
                 page.goto(f"{base}/locations/ozi/sensors/kafka_window_sensor")
-                expect(page.get_by_text("lag 0").first).to_be_visible(timeout=120_000)
+                expect(page.get_by_text("0 runs requested").first).to_be_visible(timeout=120_000)
+                expect(page.get_by_text('"observed_lag": 0').first).to_be_visible()
+                expect(page.get_by_text("Failure")).to_have_count(0)
                 page.screenshot(path=str(shots / "sensor.png"))
+            except Exception:
+                page.screenshot(path=str(shots / "failed.png"))
+                raise
             finally:
                 browser.close()
     finally:
