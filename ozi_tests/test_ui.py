@@ -399,6 +399,26 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
                 expect(page.get_by_text('"observed_lag": 0').first).to_be_visible()
                 expect(page.get_by_text("Failure")).to_have_count(0)
                 page.screenshot(path=str(shots / "sensor.png"))
+                # A backfill's progress: the daemon runs the one `ozi backfill` submitted
+                # (above, or here when this test runs alone) to the end.
+                if not instance.get_backfills():
+                    submitted = subprocess.run(
+                        [sys.executable, "-m", "ozi_assets.cli", "backfill", "--url", base,
+                         "--partition", "2023-03-04-03:00"],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+                    )  # fmt: skip
+                    assert submitted.returncode == 0, submitted.stderr
+                (backfill,) = instance.get_backfills()
+                page.goto(f"{base}/runs/b/{backfill.backfill_id}")
+                expect(page.get_by_text("raw / farcaster_events").first).to_be_visible(
+                    timeout=60_000
+                )
+                # The status tag (not a progress bar's "0% completed" label).
+                expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible(
+                    timeout=240_000
+                )
+                expect(page.get_by_text("100% completed").first).to_be_visible()
+                page.screenshot(path=str(shots / "backfill.png"))
             except Exception:
                 page.screenshot(path=str(shots / "failed.png"))
                 raise
