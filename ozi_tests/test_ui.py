@@ -413,11 +413,13 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
                 expect(page.get_by_text("raw / farcaster_events").first).to_be_visible(
                     timeout=60_000
                 )
-                # The status tag (not a progress bar's "0% completed" label).
-                expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible(
-                    timeout=240_000
+                # Every asset's bar full, then the status tag beside the table's column of
+                # the same name.
+                expect(page.get_by_text("0% completed", exact=True)).to_have_count(
+                    0, timeout=240_000
                 )
-                expect(page.get_by_text("100% completed").first).to_be_visible()
+                expect(page.get_by_text("100% completed", exact=True).first).to_be_visible()
+                expect(page.get_by_text("Succeeded", exact=True)).to_have_count(2)
                 page.screenshot(path=str(shots / "backfill.png"))
             except Exception:
                 page.screenshot(path=str(shots / "failed.png"))
