@@ -153,6 +153,21 @@ class SearchFilter:
     since_s: int | None = None
     until_s: int | None = None
 
+    def sql(self, params: dict[str, Any]) -> list[str]:
+        """The filter as SQL conditions on ``fid`` and ``"timestamp"`` (TIMESTAMPTZ), their
+        values added to ``params`` as ``$fid``, ``$since``, ``$until``."""
+        clauses = []
+        if self.fid is not None:
+            clauses.append("fid = $fid")
+            params["fid"] = self.fid
+        if self.since_s is not None:
+            clauses.append('"timestamp" >= to_timestamp($since)')
+            params["since"] = self.since_s
+        if self.until_s is not None:
+            clauses.append('"timestamp" < to_timestamp($until)')
+            params["until"] = self.until_s
+        return clauses
+
 
 @dataclass
 class SearchResult:
@@ -624,17 +639,8 @@ def exact_search(
     """Nearest casts by cosine over every vector of the snapshot ``conn`` reads: exact (recall
     1.0), linear in the number of vectors."""
     dimension = len(vector)
-    clauses = ["model = $m"]
     params: dict[str, Any] = {"m": model, "q": list(vector), "k": limit, "min": min_score}
-    if flt.fid is not None:
-        clauses.append("fid = $fid")
-        params["fid"] = flt.fid
-    if flt.since_s is not None:
-        clauses.append('"timestamp" >= to_timestamp($since)')
-        params["since"] = flt.since_s
-    if flt.until_s is not None:
-        clauses.append('"timestamp" < to_timestamp($until)')
-        params["until"] = flt.until_s
+    clauses = ["model = $m", *flt.sql(params)]
     # The dimension is an integer from the query vector, not input text.
     statement = f"""
         SELECT * FROM (

@@ -245,19 +245,24 @@ def webserver(world, tmp_path_factory):
         server.wait(timeout=30)
 
 
-def test_the_browser_shows_row_count_columns_preview_and_the_backfill(webserver):
-    """Headless Chromium on the real UI: what a person sees on an asset's page and in the
-    Backfills tab after `ozi backfill`."""
-    from playwright.sync_api import sync_playwright
-
-    base, env = webserver
+def ozi_backfill(base: str, env: dict[str, str]) -> str:
+    """`ozi backfill` of the 03:00 window against the webserver at ``base``; its id."""
     done = subprocess.run(
         [sys.executable, "-m", "ozi_assets.cli", "backfill", "--url", base,
          "--partition", "2023-03-04-03:00"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    backfill_id = done.stdout.split()[1]
+    return done.stdout.split()[1]
+
+
+def test_the_browser_shows_row_count_columns_preview_and_the_backfill(webserver):
+    """Headless Chromium on the real UI: what a person sees on an asset's page and in the
+    Backfills tab after `ozi backfill`."""
+    from playwright.sync_api import sync_playwright
+
+    base, env = webserver
+    backfill_id = ozi_backfill(base, env)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         try:
@@ -402,12 +407,7 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
                 # A backfill's progress: the daemon runs the one `ozi backfill` submitted
                 # (above, or here when this test runs alone) to the end.
                 if not instance.get_backfills():
-                    submitted = subprocess.run(
-                        [sys.executable, "-m", "ozi_assets.cli", "backfill", "--url", base,
-                         "--partition", "2023-03-04-03:00"],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-                    )  # fmt: skip
-                    assert submitted.returncode == 0, submitted.stderr
+                    ozi_backfill(base, env)
                 (backfill,) = instance.get_backfills()
                 page.goto(f"{base}/runs/b/{backfill.backfill_id}")
                 expect(page.get_by_text("raw / farcaster_events").first).to_be_visible(

@@ -163,16 +163,19 @@ query ($repo: RepositorySelector!, $job: PipelineSelector!) {
 """
 
 
-def test_no_secret_value_reaches_the_ui(webserver):
-    repos = graphql(webserver, QUERY)["sensorsOrError"]["nodes"]
-    (repo,) = repos
-    locations = requests.post(
+def repository_selector(webserver: str) -> dict[str, str]:
+    """The GraphQL selector of Ozi's one repository in its one code location."""
+    (repo,) = graphql(webserver, QUERY)["sensorsOrError"]["nodes"]
+    (location,) = requests.post(
         f"{webserver}/graphql",
         json={"query": "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"},
         timeout=30,
     ).json()["data"]["workspaceOrError"]["locationEntries"]
-    (location,) = locations
-    selector = {"repositoryName": repo["name"], "repositoryLocationName": location["name"]}
+    return {"repositoryName": repo["name"], "repositoryLocationName": location["name"]}
+
+
+def test_no_secret_value_reaches_the_ui(webserver):
+    selector = repository_selector(webserver)
     response = requests.post(
         f"{webserver}/graphql",
         json={
@@ -204,14 +207,7 @@ def test_no_secret_value_reaches_the_ui(webserver):
 
 
 def test_the_ask_job_launchpad_opens_on_an_example_question(webserver):
-    repos = graphql(webserver, QUERY)["sensorsOrError"]["nodes"]
-    (repo,) = repos
-    locations = requests.post(
-        f"{webserver}/graphql",
-        json={"query": "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"},
-        timeout=30,
-    ).json()["data"]["workspaceOrError"]["locationEntries"]
-    selector = {"repositoryName": repo["name"], "repositoryLocationName": locations[0]["name"]}
+    selector = repository_selector(webserver)
     body = requests.post(
         f"{webserver}/graphql",
         json={

@@ -77,34 +77,27 @@ def test_the_wheel_installed_without_the_source_tree_runs_the_pipeline(tmp_path)
     ).stdout.strip()
     assert where.startswith(str(venv)), where
     ozi = str(venv / "bin" / "ozi")
-    try:
-        demo = subprocess.run(
-            [ozi, "demo"], capture_output=True, text=True, cwd=work, env=env, timeout=900
+
+    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """`ozi <args>` from the wheel, in the folder without the source tree."""
+        return subprocess.run(
+            [ozi, *args], capture_output=True, text=True, cwd=work, env=env, timeout=timeout
         )
+
+    try:
+        demo = run("demo", timeout=900)
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
         assert "Demo done" in demo.stdout
         assert "check evaluations passed" in demo.stdout
-        counted = subprocess.run(
-            [ozi, "sql", "SELECT count(*) AS n FROM casts", "--json"],
-            capture_output=True,
-            text=True,
-            cwd=work,
-            env=env,
-        )
+        counted = run("sql", "SELECT count(*) AS n FROM casts", "--json")
         assert counted.returncode == 0, counted.stderr
         n = int(json.loads(counted.stdout)[0]["n"])
         assert n > 0
-        asked = subprocess.run(
-            [ozi, "ask", "How many casts were posted in total?", "--json"],
-            capture_output=True,
-            text=True,
-            cwd=work,
-            env=env,
-        )
+        asked = run("ask", "How many casts were posted in total?", "--json")
         assert asked.returncode == 0, asked.stderr
         answer = json.loads(asked.stdout)
         answer = answer[0] if isinstance(answer, list) else answer
         assert next(iter(answer["rows"][0].values())) == n and answer["lineage"]
     finally:
         for command in (["serve", "stop"], ["broker", "stop"]):
-            subprocess.run([ozi, *command], cwd=work, env=env, capture_output=True)
+            run(*command)

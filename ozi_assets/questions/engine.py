@@ -114,6 +114,15 @@ def run_sql(
     return guarded.sql, guarded.tables, _rows(columns, rows)
 
 
+def search_filter(time_range: TimeRange | None, fid: int | None) -> SearchFilter:
+    """The payload filter of a search: one author, and the time range in Unix seconds."""
+    return SearchFilter(
+        fid=fid,
+        since_s=int(time_range.start.timestamp()) if time_range else None,
+        until_s=int(time_range.end.timestamp()) if time_range else None,
+    )
+
+
 def search(
     services: Services,
     reading: Reading,
@@ -125,11 +134,7 @@ def search(
 ) -> SearchResult:
     """Casts closest in meaning to ``text`` (cosine ≥ ``min_score``), best first, optionally
     within a time range and by one author."""
-    flt = SearchFilter(
-        fid=fid,
-        since_s=int(time_range.start.timestamp()) if time_range else None,
-        until_s=int(time_range.end.timestamp()) if time_range else None,
-    )
+    flt = search_filter(time_range, fid)
     return services.vectors.search(
         text, flt, limit, min_score, services.embedder, reading.conn, reading.time_travel
     )
@@ -176,11 +181,7 @@ def hybrid_search(
     index = keywords.index_for(
         reading.conn, warehouse.catalog, reading.snapshot.id, warehouse.extension_directory
     )
-    flt = SearchFilter(
-        fid=fid,
-        since_s=int(time_range.start.timestamp()) if time_range else None,
-        until_s=int(time_range.end.timestamp()) if time_range else None,
-    )
+    flt = search_filter(time_range, fid)
     matched = keywords.covering(
         index.search(text, flt, MAX_FETCH_ROWS, ignore=CAST_WORDS), KEYWORD_COVERAGE
     )

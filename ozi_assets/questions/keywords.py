@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -187,18 +188,9 @@ class KeywordIndex:
         in Unix seconds, ``since_s`` inclusive, ``until_s`` exclusive). Terms are joined by
         OR: a cast with any of them scores, one with the rarer ones scores higher. Words of
         ``ignore`` (lower case) are left out of the query."""
-        clauses = ["score IS NOT NULL"]
         kept = " ".join(w for w in text.split() if w.lower().strip(_EDGES) not in ignore)
-        params: dict[str, object] = {"q": with_parts(kept, self.compounds), "k": limit}
-        if flt.fid is not None:
-            clauses.append("fid = $fid")
-            params["fid"] = flt.fid
-        if flt.since_s is not None:
-            clauses.append('"timestamp" >= to_timestamp($since)')
-            params["since"] = flt.since_s
-        if flt.until_s is not None:
-            clauses.append('"timestamp" < to_timestamp($until)')
-            params["until"] = flt.until_s
+        params: dict[str, Any] = {"q": with_parts(kept, self.compounds), "k": limit}
+        clauses = ["score IS NOT NULL", *flt.sql(params)]
         # With k1 = 0 BM25 ignores term frequency and length: the score is the sum of the
         # matched terms' IDF, which is what coverage compares.
         statement = f"""
