@@ -401,7 +401,9 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
                 # and says why.
                 page.goto(f"{base}/locations/ozi/sensors/kafka_window_sensor")
                 expect(page.get_by_text("0 runs requested").first).to_be_visible(timeout=120_000)
-                expect(page.get_by_text('"observed_lag": 0').first).to_be_visible()
+                # The cursor cell truncates its text to the width it gets; its full text is in
+                # the page.
+                expect(page.locator("body")).to_contain_text('"observed_lag": 0')
                 expect(page.get_by_text("Failure")).to_have_count(0)
                 page.screenshot(path=str(shots / "sensor.png"))
                 # A backfill's progress: the daemon runs the one `ozi backfill` submitted
