@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -133,3 +136,20 @@ def fingerprints(warehouse) -> dict[str, tuple]:
             table: conn.execute(f"SELECT count(*), sum(hash(t)) FROM {table} t").fetchone()
             for table in LAKE_TABLES
         }
+
+
+def stop_group(process: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Stop ``process`` and every process it started (it must have been started with
+    ``start_new_session=True``): SIGTERM to the group, SIGKILL to what is left after
+    ``timeout_s``. A stopped dagster-daemon can leave its code server behind, still trying to
+    reach a database the test has already shut down."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

@@ -20,7 +20,7 @@ import pytest
 from ozi_assets.definitions import build_definitions, build_resources
 from ozi_assets.partitions import stream_partitions
 from ozi_resources.warehouse import WarehouseError
-from ozi_tests.conftest import REPO, fingerprints, make_settings
+from ozi_tests.conftest import REPO, fingerprints, make_settings, stop_group
 from ozi_tests.servers import postgres_server, s3_server
 
 pytestmark = pytest.mark.slow
@@ -129,6 +129,7 @@ def test_postgres_catalog_and_s3_data_match_the_embedded_lake(
             env=dict(os.environ),
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     production = dataclasses.replace(
         make_settings(tmp_path / "production", running_broker.address),
@@ -182,8 +183,7 @@ def test_postgres_catalog_and_s3_data_match_the_embedded_lake(
             assert backfill.returncode == 0, backfill.stdout + backfill.stderr
             wait_for_runs(instance, lambda r: "dagster/backfill" in r.tags, 2, 600, log)
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
+        stop_group(daemon)
 
     assert fingerprints(warehouse) == expected
     # The data really is in the bucket, the catalog really in Postgres.

@@ -18,7 +18,14 @@ from ozi_assets.definitions import build_definitions, build_resources
 from ozi_assets.partitions import stream_partitions
 from ozi_resources.farcaster import Event
 from ozi_resources.warehouse import Commit
-from ozi_tests.conftest import REPO, SAMPLE_DIR, free_port, make_settings, wait_for_http
+from ozi_tests.conftest import (
+    REPO,
+    SAMPLE_DIR,
+    free_port,
+    make_settings,
+    stop_group,
+    wait_for_http,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -364,7 +371,7 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
     log = (tmp_path / "daemon.log").open("w")
     daemon = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     shots = tmp_path / "shots"
     shots.mkdir()
@@ -429,6 +436,5 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
             finally:
                 browser.close()
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
+        stop_group(daemon)
         log.close()

@@ -20,6 +20,11 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results.json")
+# The first set (dev and test splits), a tuning set written later by another hand (tune), and
+# a holdout set written with it that nobody tuning the planner reads (holdout).
+QUESTION_FILES = [
+    Path(__file__).with_name(name) for name in ("questions.yaml", "tuning.yaml", "holdout.yaml")
+]
 SAMPLE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "farcaster").resolve()
 
 
@@ -40,15 +45,44 @@ def build_world(home: Path):
     return settings
 
 
+def reuse_world(home: Path):
+    """The world ``build_world`` left in ``home``: its broker and vector owner started again."""
+    os.environ["OZI_HOME"] = str(home)
+    os.environ.setdefault("OZI_SAMPLE_DIR", str(SAMPLE / "warpy-2023-03"))
+    from ozi_assets import cli
+    from ozi_resources.settings import OziSettings
+
+    settings = OziSettings.from_env()
+    cli.ensure_broker(settings)
+    cli.start_owner(settings)
+    return settings
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="make eval", description=__doc__)
-    parser.add_argument("--split", choices=["dev", "test"], help="only this split")
-    parser.add_argument("--show-wrong", action="store_true", help="print each wrong answer")
+    parser.add_argument(
+        "--split", choices=["dev", "test", "tune", "holdout"], help="only this split"
+    )
+    parser.add_argument(
+        "--show-wrong",
+        action="store_true",
+        help="print each wrong answer (never for the holdout split, which nobody tuning reads)",
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="build the world in this folder once and reuse it on later runs (default: a "
+        "fresh temporary folder)",
+    )
     args = parser.parse_args(argv)
 
-    home = Path(tempfile.mkdtemp(prefix="ozi-eval-"))
+    home = args.home or Path(tempfile.mkdtemp(prefix="ozi-eval-"))
     try:
-        settings = build_world(home)
+        if args.home and (home / "lake" / "catalog.sqlite").exists():
+            settings = reuse_world(home)
+        else:
+            home.mkdir(parents=True, exist_ok=True)
+            settings = build_world(home)
     except BaseException:
         from ozi_resources import broker
 
@@ -63,7 +97,12 @@ def main(argv: list[str]) -> int:
 
     r = build_resources(settings)
     services = Services(r["warehouse"], r["vectors"], r["embedder"], r["llm"])
-    entries = [q for q in load_questions() if not args.split or q["split"] == args.split]
+    entries = [
+        q
+        for path in QUESTION_FILES
+        for q in load_questions(path)
+        if not args.split or q["split"] == args.split
+    ]
     graded, records = [], []
     started = time.perf_counter()
     try:
@@ -86,7 +125,7 @@ def main(argv: list[str]) -> int:
                     "has_lineage": bool(answer["lineage"]),
                 }
             )
-            if args.show_wrong and not verdict.correct:
+            if args.show_wrong and not verdict.correct and entry["split"] != "holdout":
                 print(f"WRONG {entry['id']}: {entry['question']}\n  {verdict.reason}")
     finally:
         processes.stop(home, OWNER)
