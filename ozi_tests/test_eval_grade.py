@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from ozi_tests.eval.grade import COMPARE_MODES, Grade, grade, normalize, summarize
+from ozi_tests.eval.truth import QUESTIONS as QUESTIONS_FILE
 from ozi_tests.eval.truth import load_questions
 
 HOUR3 = datetime(2023, 3, 4, 3, tzinfo=UTC)
@@ -408,3 +409,22 @@ def test_kind_mix_is_close_to_the_plan():
     assert 0.10 <= share["semantic"] <= 0.20
     assert 0.10 <= share["hybrid"] <= 0.20
     assert 0.03 <= share["unanswerable"] <= 0.08
+
+
+@pytest.mark.parametrize("name, split", [("tuning.yaml", "tune"), ("holdout.yaml", "holdout")])
+def test_later_sets_structure(name, split):
+    """The tuning and holdout sets: one split each, the same entry shape as questions.yaml,
+    their own intents (prefixed), ids unique across all three files."""
+    from ozi_tests.eval.run import QUESTION_FILES
+
+    entries = load_questions(QUESTIONS_FILE.with_name(name))
+    assert len(entries) >= 60
+    prefix = "t_" if split == "tune" else "h_"
+    for q in entries:
+        assert q.keys() >= REQUIRED, q.get("id")
+        assert q["split"] == split and q["intent"].startswith(prefix), q["id"]
+        assert q["id"].split("/")[0] == q["intent"], q["id"]
+        assert q["compare"] in KIND_MODES[q["kind"]], q["id"]
+        assert MODE_KEYS[q["compare"]] <= q.keys(), q["id"]
+    ids = [q["id"] for path in QUESTION_FILES for q in load_questions(path)]
+    assert len(ids) == len(set(ids))

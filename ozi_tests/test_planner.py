@@ -381,3 +381,39 @@ def test_the_model_reads_the_layer_catalogue():
 
     prompt = layer_prompt()
     assert all(f"- {name}:" in prompt for name in METRICS)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # who follows whom: the user before the verb follows, the user after it is followed
+        ("How many accounts does dwr follow?", "following, user = dwr"),
+        ("How many people follow dwr?", "followers, user = dwr"),
+        # "non-" negates what it is attached to
+        ("How many non-reply casts did dwr post?", "casts, user = dwr, not reply"),
+        # after "the word" the next word is the term, even one the planner knows otherwise
+        ("How many casts contain the word data?", "casts, term = data"),
+        # "got" as the passive's auxiliary
+        ("Whose casts got recast the most?", "recasts_received, by user, top 10"),
+        # a thread's length is its casts
+        ("Which thread is the longest?", "casts, by thread, top 10"),
+        # counting distinct people per group
+        ("Which hour had the most unique authors?", "distinct_authors, by hour, top 10"),
+        ("Which thread had the most distinct participants?", "distinct_authors, by thread, top 10"),
+        # "how many replies were …": the count is of the replies, not of the people
+        ("How many replies were people replying to their own casts?", "replies, not others"),
+        ("When was the earliest cast posted?", "first_cast_at"),
+        ("When did dwr post his most recent reply?", "last_cast_at, user = dwr, reply"),
+        ("How many casts brought up twitter?", "casts, term = twitter"),
+    ],
+)
+def test_readings(question, reading):
+    p = plan(question, CTX)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+def test_a_group_named_with_a_participle_is_not_an_unknown_author():
+    # "from X about" names an author; "from newcomers posting …" describes people
+    assert plan("What did nobody_here say about invites?", CTX).kind == "unanswered"
+    assert plan("find casts from newcomers posting their first cast", CTX).kind == "semantic"

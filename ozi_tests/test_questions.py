@@ -524,12 +524,13 @@ def test_eval_truths_hold_on_the_lake(world):
     """The evaluation set's hand-written truth runs on the real lake, is never empty, is
     graded correct when given back as an answer, and paraphrases of an intent agree."""
     from ozi_tests.eval.grade import grade
+    from ozi_tests.eval.run import QUESTION_FILES
     from ozi_tests.eval.truth import load_questions, truth_for
     from ozi_tests.test_eval_grade import answer, source
 
     seen: dict[str, tuple] = {}
     with world[1]["warehouse"].reader() as conn:
-        for q in load_questions():
+        for q in (q for path in QUESTION_FILES for q in load_questions(path)):
             rows, relevant = truth_for(q, conn)
             if q["compare"] == "refusal":
                 perfect = answer("unanswered")

@@ -48,9 +48,12 @@ ORDER_DESC = frozenset(
         "rank",
         "ranked",
         "ranking",
+        "longest",  # a thread's length is its casts
     ]
 )
-ORDER_ASC = frozenset(["least", "fewest", "lowest", "quietest", "minimum", "min", "bottom"])
+ORDER_ASC = frozenset(
+    ["least", "fewest", "lowest", "quietest", "minimum", "min", "bottom", "shortest"]
+)
 # Words that group by the dimension they introduce: "per hour", "by user", "each hour".
 PER = frozenset(["per", "by"])
 PER_ADJECTIVES = frozenset(["hourly", "daily"])
@@ -70,6 +73,7 @@ NEGATION = frozenset(
         "ignoring",
         "minus",
         "no",
+        "non",  # "non-reply casts" (the tokenizer splits the hyphen)
     ]
 )
 # The actor is someone other than the user the metric is about.
@@ -125,6 +129,9 @@ COMPARE = {
     "below": "<",
     "at_most": "<=",
 }
+# With "when": the earliest or the latest time of what is counted ("when was the first reply").
+FIRST = frozenset(["earliest", "first", "oldest"])
+LAST = frozenset(["latest", "last", "newest", "most_recent"])
 # Words after which an unknown word is a term to look for in the text.
 TERM_MARKERS = frozenset(
     [
@@ -148,8 +155,22 @@ TERM_MARKERS = frozenset(
         "mentions",
         "mentioning",
         "mentioned",
+        "brought_up",
+        "bring_up",
+        "brings_up",
+        "bringing_up",
+        "reference",
+        "references",
+        "referencing",
+        "referenced",
     ]
 )
+# Words after which the next word is the term, even one the planner knows otherwise ("the
+# word farcaster", "the term data"); TERM_MARKERS above give way to a known word ("contain
+# a link" is the link filter).
+STRONG_TERM_MARKERS = frozenset(["word", "words", "term", "phrase", "string", "named"])
+# Words that never stand for a term, even after a strong marker.
+FUNCTION_WORDS = frozenset(["a", "an", "the", "of", "in", "on", "at", "to", "for", "is", "are"])
 NUMBERS = {
     w: i
     for i, w in enumerate(
@@ -323,6 +344,7 @@ FILLER = frozenset(
         "s",
         "'s",
         "other",
+        "attached",  # "an image attached": the embed filter says it
     ]
 )
 
@@ -362,6 +384,11 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("in", "total"): "in_total",
     ("so", "far"): "so_far",
     ("all", "time"): "all_time",
+    ("most", "recent"): "most_recent",
+    ("brought", "up"): "brought_up",
+    ("bring", "up"): "bring_up",
+    ("brings", "up"): "brings_up",
+    ("bringing", "up"): "bringing_up",
 }
 
 # From the catalogue: every word of every metric, dimension and filter.

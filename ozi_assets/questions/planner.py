@@ -75,7 +75,8 @@ USER = r"@?([a-z0-9][a-z0-9_.-]*)"
 TOPIC_VERBS = (
     r"(?:talk|talked|talking|talks|post|posted|posting|posts|write|wrote|writing|writes|cast|"
     r"casted|casting|say|said|saying|says|mention|mentioned|mentioning|mentions|discuss|"
-    r"discussed|discussing|discusses|tweet|tweeted|chat|chatted)"
+    r"discussed|discussing|discusses|tweet|tweeted|chat|chatted|brought up|bring up|brings up|"
+    r"bringing up|referenced|referencing)"
 )
 
 
@@ -124,7 +125,8 @@ _SUBJECT = re.compile(
 )
 _RANKS = re.compile(rf"\b(?:{_RANKING}|more|often)\b")
 _INTRODUCER = re.compile(
-    rf"\b(?:{TOPIC_VERBS}\s+)?(?:about|on|regarding|concerning|discussing|mentioning)\s+(.+)"
+    rf"\b(?:{TOPIC_VERBS}\s+)?(?:about|on|regarding|concerning|discussing|mentioning|"
+    rf"brought up|bring up|brings up|bringing up|referencing)\s+(.+)"
 )
 _SAID = re.compile(r"\b(?:said|say|says|saying)\s+(?!about\b|on\b|regarding\b)(.+)")
 # What follows a topic and is not part of it: how the ranking is asked for, time words.
@@ -290,6 +292,7 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
     """How the dimension word at ``i`` is introduced: "per", "each", "which", "order",
     "count", "distinct" or "plain" (none of these within the three words before it)."""
     seen = 0
+    passed_noun = False
     for j in range(i - 1, max(-1, i - 5), -1):
         w = words[j]
         if w in lexicon.PER:
@@ -303,9 +306,12 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
         if w in lexicon.DISTINCT:
             return "distinct"
         if w in lexicon.COUNT_NOUN:
-            return "count"
+            # "how many replies were people …": the count is of the noun in between
+            return "plain" if passed_noun else "count"
         if w.isdigit() or w in lexicon.NUMBERS:
             continue
+        if w in lexicon.METRIC_NOUNS:
+            passed_noun = True
         if (
             w in _SKIPPABLE
             or w in lexicon.METRIC_VERBS
@@ -345,20 +351,34 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     compare: str | None = None
     negate = 0  # words left in which a negation applies
     term_next = False
+    term_forced = False  # after "the word": the next content word is the term
     mention_as_term = False
+    follow_at = user_at = -1  # "does dwr follow" (following) vs "follow dwr" (followers)
+    moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
+    asks_when = "when" in words
 
     for i, w in enumerate(words):
         prev = words[i - 1] if i else ""
         nxt = words[i + 1] if i + 1 < len(words) else ""
         negate = max(0, negate - 1)
         name = w.lstrip("@")
+        if term_forced and w not in lexicon.FUNCTION_WORDS:
+            term_forced = term_next = False
+            if w not in lexicon.GRAMMAR:
+                conditions.append(Condition("term", w, negated=bool(negate)))
+                continue
         if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
             users.append(name)
+            user_at = i
             term_next = False
             # "replies to dwr", "directed at dwr", "dwr's casts were recast": dwr receives
             after = words[i + 2] if nxt == "'s" and i + 2 < len(words) else ""
             if prev in ("to", "at") or after in lexicon.CAST_WORDS | {"casts", "posts"}:
                 received = True
+            continue
+        if asks_when and (w in lexicon.FIRST or w in lexicon.LAST):
+            moment = "first_cast_at" if w in lexicon.FIRST else "last_cast_at"
+            r.asks_number = True
             continue
         n = _number(w)
         if n is not None and (w.isdigit() or w not in lexicon.FILLER):
@@ -377,7 +397,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if negate:
                 others, negate = True, 0
             else:
-                self_words = True
+                self_words = True  # "replies to their own casts": the actor is the user
             continue
         if w in lexicon.OTHERS:
             others = True
@@ -405,6 +425,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.RECEIVED and not (w in lexicon.BE and nxt in lexicon.METRIC_VERBS):
             received = True
             continue
+        if w in lexicon.BE:
+            continue  # "got recast": the passive's auxiliary; the verb marks it received
         if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
             conditions.append(Condition(lexicon.FILTER_WORDS[w], negated=bool(negate)))
             negate, term_next = 0, False
@@ -447,6 +469,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.METRIC_VERBS:
             metric_name = lexicon.METRIC_VERBS[w]
+            if metric_name == "following":
+                follow_at = i
             if w in lexicon.TERM_MARKERS:
                 term_next = True  # "mention denver": a term, unless a user follows
                 mention_as_term = True
@@ -456,6 +480,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.TERM_MARKERS:
             term_next = True
+            term_forced = w in lexicon.STRONG_TERM_MARKERS
             continue
         if w == "or":
             union = True
@@ -474,11 +499,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     r.counts = r.asks_number
     r.asks_number = r.asks_number or bool(order) or having is not None
     r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
-    if self_words:
-        r.unknown.append("themselves")
     if r.unknown:
         return r
 
+    if moment is not None:
+        # "when was the first reply": the moment of the casts the nouns narrow down
+        narrowing = {"replies": Condition("reply"), "top_level_casts": Condition("top_level")}
+        for noun in dict.fromkeys(verbs + nouns):
+            if noun in narrowing:
+                conditions.append(narrowing[noun])
+            elif noun != "casts":
+                r.problem = f"the time of the first or last {noun} is not a metric"
+                return r
+        verbs, nouns = [], [moment]
     # The metric: a specific one beats plain casts (replies, recasts are casts too).
     named = list(dict.fromkeys(verbs + nouns))
     specific = [m for m in named if m != "casts"]
@@ -491,15 +524,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
     metric_name = specific[0] if specific else ("casts" if named else None)
+    if metric_name == "following" and user_at > follow_at >= 0:
+        metric_name = "followers"  # "how many people follow dwr": dwr is followed
+    group = _group(groups, order)
     if counted_users:
-        if metric_name in (None, "casts") and (named or time_range or conditions):
-            metric_name = "distinct_authors"
+        if metric_name in ("followers", "following"):
+            pass  # "how many accounts does dwr follow": the accounts are what is counted
+        elif metric_name in (None, "casts") and (named or time_range or conditions or group):
+            metric_name = "distinct_authors"  # "the hour with the most unique authors"
         elif metric_name is None:
             metric_name = "profiles"
         else:
             r.problem = f"counting users by {metric_name} is not a metric"
             return r
-    group = _group(groups, order)
     if metric_name is None and group and (order or r.asks_number):
         metric_name = "casts"  # "the busiest hour": activity is casts
     if metric_name is None and r.asks_number and conditions:
@@ -526,6 +563,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     conditions = [Condition("user", users[0]), *conditions] if users else conditions
     if others:
         conditions.append(Condition("others"))
+    elif self_words:
+        conditions.append(Condition("others", negated=True))
     if having is not None and having[0] == ">=" and having[1] <= 1 and group is None:
         having = None  # "at least one cast": true of everyone counted
     if having is not None and group is None:
@@ -592,7 +631,11 @@ def _outside_data(tr: TimeRange, ctx: Context) -> bool:
 def _unknown_author(q: str, ctx: Context) -> str | None:
     """A name standing where a search's author would ("what did X say about", "posts by X
     about") that is no user in the data; None when there is none."""
-    m = re.search(rf"\b(?:did|does|has|by|from)\s+{USER}\s+(?:{TOPIC_VERBS}|about)\b", q)
+    # "did X say", "has X written about", "casts by X about": X is named as the author. Not
+    # "casts from newcomers posting …", where the participle describes a group of people.
+    m = re.search(rf"\b(?:did|does|has)\s+{USER}\s+(?:{TOPIC_VERBS}|about)\b", q) or re.search(
+        rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q
+    )
     if not m:
         return None
     name = m.group(1)
