@@ -417,3 +417,18 @@ def test_a_group_named_with_a_participle_is_not_an_unknown_author():
     # "from X about" names an author; "from newcomers posting …" describes people
     assert plan("What did nobody_here say about invites?", CTX).kind == "unanswered"
     assert plan("find casts from newcomers posting their first cast", CTX).kind == "semantic"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("Who are the top 3 repliers?", "replies, by user, top 3"),
+        ("Top 5 recasters", "recasts, by user, top 5"),
+        ("How many people replied?", "distinct_authors, reply"),
+        ("How many casts have a web link?", "casts, has_link"),
+    ],
+)
+def test_agent_nouns_and_people_who_did_it(question, reading):
+    p = plan(question, CTX)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading

@@ -162,7 +162,16 @@ METRICS: dict[str, Metric] = {
             "casts",
             "count(*)",
             cast="t.hash",
-            nouns=("cast", "casts", "post", "posts", "message", "messages", "activity"),
+            nouns=(
+                "cast",
+                "casts",
+                "post",
+                "posts",
+                "message",
+                "messages",
+                "activity",
+                "content",
+            ),
             verbs=(
                 "cast",
                 "casted",

@@ -129,6 +129,18 @@ COMPARE = {
     "below": "<",
     "at_most": "<=",
 }
+# Nouns for the people who do what a metric counts: a user dimension and the metric at once
+# ("the top 3 repliers" ranks users by replies).
+AGENT_NOUNS = {
+    "repliers": "replies",
+    "responders": "replies",
+    "commenters": "replies",
+    "recasters": "recasts",
+    "resharers": "recasts",
+    "likers": "likes",
+    "reactors": "reactions",
+    "mentioners": "mentions",
+}
 # With "when": the earliest or the latest time of what is counted ("when was the first reply").
 FIRST = frozenset(["earliest", "first", "oldest"])
 LAST = frozenset(["latest", "last", "newest", "most_recent"])
@@ -345,6 +357,7 @@ FILLER = frozenset(
         "'s",
         "other",
         "attached",  # "an image attached": the embed filter says it
+        "web",  # "a web link"
     ]
 )
 
@@ -416,6 +429,7 @@ GRAMMAR = (
     | TERM_MARKERS
     | set(NUMBERS)
     | {"replied_to"}
+    | set(AGENT_NOUNS)
 )
 
 

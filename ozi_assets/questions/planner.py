@@ -406,6 +406,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             verbs.append("replies")
             received = True
             continue
+        if w in lexicon.AGENT_NOUNS:
+            verbs.append(lexicon.AGENT_NOUNS[w])
+            how = _introducer(words, i, ctx)
+            if how in ("count", "distinct") or (distinct and how == "plain"):
+                counted_users = True
+            elif how != "plain":
+                groups.append(("user", how, w))
+            continue
         if w in ("who", "whose"):
             groups.append(("user", "which", w))
             received = received or w == "whose"
@@ -532,6 +540,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             pass  # "how many accounts does dwr follow": the accounts are what is counted
         elif metric_name in (None, "casts") and (named or time_range or conditions or group):
             metric_name = "distinct_authors"  # "the hour with the most unique authors"
+        elif metric_name in ("replies", "top_level_casts"):
+            # "how many people replied": the distinct authors of those casts
+            conditions.append(Condition("reply" if metric_name == "replies" else "top_level"))
+            metric_name = "distinct_authors"
         elif metric_name is None:
             metric_name = "profiles"
         else:
