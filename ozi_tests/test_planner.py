@@ -432,3 +432,13 @@ def test_agent_nouns_and_people_who_did_it(question, reading):
     p = plan(question, CTX)
     assert p.query is not None, p.note
     assert p.query.describe() == reading
+
+
+def test_an_average_is_the_mean_over_the_groups_it_names():
+    p = plan("On average, how many casts did each author post?", CTX)
+    assert p.query is not None and p.query.describe() == "casts, average per user"
+    assert p.sql is not None and "AVG(casts)" in p.sql
+    guard(p.sql, PUBLIC_TABLES)
+    assert plan("average number of replies per hour", CTX).query.average_over == "hour"
+    # an average of nothing in particular is refused, not answered as a total
+    assert plan("What are the average casts?", CTX).kind == "unanswered"

@@ -23,6 +23,7 @@ Pure: no I/O. Every statement compiled here still goes through the SQL guard bef
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -587,10 +588,13 @@ class Query:
     order: Order | None = None
     limit: int | None = None
     having: tuple[Comparison, float] | None = None
+    average_over: str | None = None  # "on average per user": the mean of the metric's groups
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
         parts = [self.metric]
+        if self.average_over:
+            parts.append(f"average per {self.average_over}")
         if self.group_by:
             parts.append(f"by {self.group_by}")
         if self.having:
@@ -709,6 +713,18 @@ def compile_query(query: Query) -> exp.Select:
     """
     m = metric(query.metric)
     source = SOURCES[m.source]
+    if query.average_over is not None:
+        # The mean over the groups that have rows ("casts per author": authors who cast).
+        if query.group_by is not None:
+            raise LayerError("an average per group cannot be grouped again")
+        inner = compile_query(
+            dataclasses.replace(
+                query, group_by=query.average_over, average_over=None, order=None, limit=None
+            )
+        )
+        name = f"average_{m.name}_per_{query.average_over}"
+        mean = exp.func("avg", exp.column(m.name))
+        return exp.select(exp.alias_(mean, name)).from_(inner.subquery("g"))
     if query.group_by is not None and query.group_by not in m.dimensions:
         raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)

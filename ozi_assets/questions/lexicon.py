@@ -141,6 +141,8 @@ AGENT_NOUNS = {
     "reactors": "reactions",
     "mentioners": "mentions",
 }
+# The mean of a metric over the groups the question names ("on average per user").
+AVERAGE = frozenset(["average", "averages", "avg", "mean", "on_average", "typically"])
 # With "when": the earliest or the latest time of what is counted ("when was the first reply").
 FIRST = frozenset(["earliest", "first", "oldest"])
 LAST = frozenset(["latest", "last", "newest", "most_recent"])
@@ -398,6 +400,7 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("so", "far"): "so_far",
     ("all", "time"): "all_time",
     ("most", "recent"): "most_recent",
+    ("on", "average"): "on_average",
     ("brought", "up"): "brought_up",
     ("bring", "up"): "bring_up",
     ("brings", "up"): "brings_up",
@@ -430,6 +433,7 @@ GRAMMAR = (
     | set(NUMBERS)
     | {"replied_to"}
     | set(AGENT_NOUNS)
+    | AVERAGE
 )
 
 

@@ -163,6 +163,12 @@ def query_from_json(obj: Any, ctx: Context) -> layer.Query:
     limit = obj.get("limit")
     if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT):
         raise ValueError(f'"limit" must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}')
+    average_over = obj.get("average_over")
+    if average_over is not None and (
+        not isinstance(average_over, str) or average_over not in layer.DIMENSIONS
+    ):
+        known = ", ".join(layer.DIMENSIONS)
+        raise layer.LayerError(f"no dimension {average_over!r} to average over: {known}")
     return layer.Query(
         metric,
         group_by,
@@ -170,6 +176,7 @@ def query_from_json(obj: Any, ctx: Context) -> layer.Query:
         time_range,
         order,
         limit,
+        average_over=average_over,
     )
 
 
@@ -243,7 +250,8 @@ class LlmResource(dg.ConfigurableResource):
             'For a number or a ranking: {"kind": "analytic", "query": {"metric": ..., '
             '"group_by": null or a dimension, "filters": [{"filter": ..., "value": ..., '
             '"negated": false}], "since": null or ISO 8601 UTC, "until": null or ISO 8601 UTC, '
-            '"order": "desc" | "asc" | null, "limit": null or a number}} over the semantic '
+            '"order": "desc" | "asc" | null, "limit": null or a number, "average_over": null '
+            "or a dimension (the mean of the metric per that dimension)}} over the semantic "
             "layer below. Only when the layer cannot say it: "
             '{"kind": "analytic", "sql": "<one DuckDB SELECT>"} over these tables and views '
             "(timestamps are TIMESTAMPTZ in UTC; is_reply marks replies; "

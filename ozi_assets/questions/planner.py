@@ -355,6 +355,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     mention_as_term = False
     follow_at = user_at = -1  # "does dwr follow" (following) vs "follow dwr" (followers)
     moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
+    average = False  # "on average per user": the mean over the grouping
     asks_when = "when" in words
 
     for i, w in enumerate(words):
@@ -375,6 +376,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             after = words[i + 2] if nxt == "'s" and i + 2 < len(words) else ""
             if prev in ("to", "at") or after in lexicon.CAST_WORDS | {"casts", "posts"}:
                 received = True
+            continue
+        if w in lexicon.AVERAGE:
+            average = r.asks_number = True
             continue
         if asks_when and (w in lexicon.FIRST or w in lexicon.LAST):
             moment = "first_cast_at" if w in lexicon.FIRST else "last_cast_at"
@@ -566,6 +570,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
+    average_over = None
+    if average:
+        if group is None:
+            r.problem = "an average needs what it is per (per user, per hour, per day)"
+            return r
+        average_over, group, order = group, None, None
     if len(set(users)) > 1:
         r.problem = f"the question names more than one user ({', '.join(users)})"
         return r
@@ -595,6 +605,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         order,  # type: ignore[arg-type]
         limit,
         having,  # type: ignore[arg-type]
+        average_over,
     )
     return r
 
