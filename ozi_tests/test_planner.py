@@ -442,3 +442,20 @@ def test_an_average_is_the_mean_over_the_groups_it_names():
     assert plan("average number of replies per hour", CTX).query.average_over == "hour"
     # an average of nothing in particular is refused, not answered as a total
     assert plan("What are the average casts?", CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        # people ranked by what they did, in words the layer does not know: a topic of casts
+        ("Who welcomed new users the most?", "hybrid", "welcomed new users"),
+        ("Which people greeted newcomers most often?", "hybrid", "greeted newcomers"),
+        ("Top 3 accounts hyping NFTs", "hybrid", "hyping nfts"),
+        # a ranking by a metric the layer has, with a word it does not know: refused
+        ("Who has the most followers on Twitter?", "unanswered", None),
+        ("Who got the most replies from bots?", "unanswered", None),
+    ],
+)
+def test_people_ranked_by_what_they_did(question, kind, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == (kind, search), p.note

@@ -178,6 +178,40 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     )
 
 
+_RANKING_WORDS = re.compile(
+    rf"\b(?:the\s+)?(?:{_RANKING}|more|often)\b(?:\s+often)?|\bby (?:the )?(?:number|count) of "
+    r"(?:casts|posts|messages)\b|\b(?:top|first)\s+\d+\b|[?!.,]"
+)
+
+
+def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan | None:
+    """ "Who welcomed new users the most?", "Which people greeted newcomers most often?":
+    people ranked by a ranking word, and words the layer does not know that say what they
+    did. No metric of the layer is named beyond casts (then it is a question about that
+    metric, and its unknown words are refused), so what they did is a topic of their casts:
+    the question without its subject and ranking words is the search, and the authors of the
+    hits are ranked as in hybrid_topic_users."""
+    subject = _SUBJECT.search(q)
+    if subject is None or not _RANKS.search(q) or not reading.unknown:
+        return None
+    if any(m != "casts" for m in reading.metrics):
+        return None
+    topic = _clean_topic(_RANKING_WORDS.sub(" ", q[subject.end() :]))
+    if not topic:
+        return None
+    n = _top_n(q)
+    return Plan(
+        "hybrid",
+        "ranked_topic_users",
+        search=topic,
+        time_range=tr,
+        hybrid_sql=lambda hashes: users_of_casts_sql(hashes, n),
+        describe=lambda rows: _ranking(
+            rows, f"Users who cast most about {topic!r}{_suffix(tr)}", "casts_on_topic"
+        ),
+    )
+
+
 def _author(q: str, ctx: Context) -> tuple[str, int] | None:
     """The known user a search is restricted to: "what did dwr say about …", "casts by @dwr
     about …", "posts from dwr on …"; None when no known username stands there."""
@@ -240,6 +274,7 @@ class Reading:
     asks_number: bool = False
     counts: bool = False  # "how many", "count": a number, not a ranking
     problem: str | None = None
+    metrics: list[str] = field(default_factory=list)  # the metrics its words name
 
 
 QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
@@ -511,6 +546,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     r.counts = r.asks_number
     r.asks_number = r.asks_number or bool(order) or having is not None
     r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
+    r.metrics = list(dict.fromkeys(verbs + nouns))
     if r.unknown:
         return r
 
@@ -726,12 +762,20 @@ def plan(question: str, ctx: Context) -> Plan:
         return Plan(
             "unanswered", "semantic_topic", tried=tried, note=f"there is no user named {name!r}"
         )
+    # "Who has the most followers on Twitter?" ranks by a metric, not by a topic of casts
+    other_metric = any(m != "casts" for m in reading.metrics)
     for rule in (hybrid_topic_users, semantic_topic):
+        if rule is hybrid_topic_users and other_metric:
+            continue
         tried.append(rule.__name__)
         result = rule(q, ctx, tr)
         if result is not None:
             result.tried = tried
             return result
+    tried.append("ranked_topic_users")
+    if (ranked := ranked_topic_users(q, reading, tr)) is not None:
+        ranked.tried = tried
+        return ranked
     if reading.asks_number or NUMBER_WORDS.search(q):
         return _refusal(reading, tried)
     # Anything else is a search: the casts closest in meaning to the whole question.
