@@ -459,3 +459,17 @@ def test_an_average_is_the_mean_over_the_groups_it_names():
 def test_people_ranked_by_what_they_did(question, kind, search):
     p = plan(question, CTX)
     assert (p.kind, p.search) == (kind, search), p.note
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("How many of dwr's casts are replies?", "replies, user = dwr"),
+        ("How many of dwr's casts were recast?", "recasts_received, user = dwr"),
+        ("How many of dwr's casts got replies?", "replies_received, user = dwr"),
+    ],
+)
+def test_what_a_users_casts_are_against_what_they_got(question, reading):
+    p = plan(question, CTX)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading

@@ -171,12 +171,17 @@ def hybrid_search(
     fid: int | None = None,
 ) -> HybridResult:
     """Casts about ``text``: the vector list (the ``depth`` nearest casts with cosine ≥
-    SEMANTIC_MIN_SCORE) and the keyword list (BM25 matches, best first, holding at least
-    KEYWORD_COVERAGE of the query's keyword weight), both under the same payload filters
-    (author ``fid``, ``time_range``), fused by reciprocal rank fusion (k = RRF_K). The
-    keyword index is the one of the snapshot the reading is pinned to (built on its first
-    question). Raises what the vector search and the keyword index raise."""
-    found = search(services, reading, text, depth, SEMANTIC_MIN_SCORE, time_range, fid)
+    SEMANTIC_MIN_SCORE; any cosine when restricted to one author ``fid``) and the keyword
+    list (BM25 matches, best first, holding at least KEYWORD_COVERAGE of the query's keyword
+    weight), both under the same payload filters (author ``fid``, ``time_range``), fused by
+    reciprocal rank fusion (k = RRF_K). The keyword index is the one of the snapshot the
+    reading is pinned to (built on its first question). Raises what the vector search and
+    the keyword index raise."""
+    # Restricted to one author, every cast of theirs is a candidate, nearest first: the
+    # question asks what that person said, their casts are few, and a short reply ("@x is
+    # great") can be what they said about it while sharing no word and little cosine with it.
+    floor = SEMANTIC_MIN_SCORE if fid is None else -1.0
+    found = search(services, reading, text, depth, floor, time_range, fid)
     warehouse = services.warehouse
     index = keywords.index_for(
         reading.conn, warehouse.catalog, reading.snapshot.id, warehouse.extension_directory

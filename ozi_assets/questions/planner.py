@@ -277,6 +277,7 @@ class Reading:
     metrics: list[str] = field(default_factory=list)  # the metrics its words name
 
 
+COPULA = frozenset(["is", "are", "was", "were", "be", "been", "being"])
 QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
 HASHTAG = re.compile(r"#([a-z0-9_]+)")
 TOKEN = re.compile(r"[@]?[a-z0-9][a-z0-9_'.-]*")
@@ -391,6 +392,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     follow_at = user_at = -1  # "does dwr follow" (following) vs "follow dwr" (followers)
     moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
     average = False  # "on average per user": the mean over the grouping
+    owned = False  # "dwr's casts …": received unless a copula says what the casts are
     asks_when = "when" in words
 
     for i, w in enumerate(words):
@@ -411,6 +413,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             after = words[i + 2] if nxt == "'s" and i + 2 < len(words) else ""
             if prev in ("to", "at") or after in lexicon.CAST_WORDS | {"casts", "posts"}:
                 received = True
+                owned = after in lexicon.CAST_WORDS | {"casts", "posts"}
             continue
         if w in lexicon.AVERAGE:
             average = r.asks_number = True
@@ -506,6 +509,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
+            if owned and prev in COPULA and w.endswith("s") and metric_name != "casts":
+                # "how many of dwr's casts are replies": a plural noun after the copula says
+                # what the casts are ("were recast", "got replies": what they received)
+                received = owned = False
             if metric_name == "replies" and negate:
                 conditions.append(Condition("reply", negated=True))
                 negate = 0
