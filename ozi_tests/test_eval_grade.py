@@ -411,15 +411,21 @@ def test_kind_mix_is_close_to_the_plan():
     assert 0.03 <= share["unanswerable"] <= 0.08
 
 
-@pytest.mark.parametrize("name, split", [("tuning.yaml", "tune"), ("holdout.yaml", "holdout")])
-def test_later_sets_structure(name, split):
+@pytest.mark.parametrize(
+    "name, split, prefix",
+    [
+        ("tuning.yaml", "tune", "t_"),
+        ("tuning2.yaml", "tune", "u_"),
+        ("holdout.yaml", "holdout", "h_"),
+    ],
+)
+def test_later_sets_structure(name, split, prefix):
     """The tuning and holdout sets: one split each, the same entry shape as questions.yaml,
     their own intents (prefixed), ids unique across all three files."""
     from ozi_tests.eval.run import QUESTION_FILES
 
     entries = load_questions(QUESTIONS_FILE.with_name(name))
     assert len(entries) >= 60
-    prefix = "t_" if split == "tune" else "h_"
     for q in entries:
         assert q.keys() >= REQUIRED, q.get("id")
         assert q["split"] == split and q["intent"].startswith(prefix), q["id"]

@@ -23,7 +23,8 @@ RESULTS = Path(__file__).with_name("results.json")
 # The first set (dev and test splits), a tuning set written later by another hand (tune), and
 # a holdout set written with it that nobody tuning the planner reads (holdout).
 QUESTION_FILES = [
-    Path(__file__).with_name(name) for name in ("questions.yaml", "tuning.yaml", "holdout.yaml")
+    Path(__file__).with_name(name)
+    for name in ("questions.yaml", "tuning.yaml", "tuning2.yaml", "holdout.yaml")
 ]
 SAMPLE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "farcaster").resolve()
 
