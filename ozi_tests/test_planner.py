@@ -473,3 +473,48 @@ def test_what_a_users_casts_are_against_what_they_got(question, reading):
     p = plan(question, CTX)
     assert p.query is not None, p.note
     assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # terse questions whose every word is understood are queries
+        ("replies to dwr", "replies_received, user = dwr"),
+        ("casts w/ pics", "casts, has_image"),
+        ("casts/hour", "casts, by hour"),
+        ("users with 10+ casts", "casts, by user, with casts >= 10, top"),
+        # negations and inclusions in other words
+        ("How many casts aren't replies?", "casts, not reply"),
+        ("hourly count of messages, replies included", "casts, by hour"),
+        # synonyms of metrics, people and filters
+        ("total hearts?", "likes"),
+        ("how many different folks cast something?", "distinct_authors"),
+        ("unique posters", "distinct_authors"),
+        ("Count the responses authored by dwr", "replies, user = dwr"),
+        ("How many casts carry a web address?", "casts, has_link"),
+        ("How many casts have a picture embedded?", "casts, has_image"),
+        # received: a participle before its noun, what a user's stuff got
+        ("most reshared authors, top 3", "recasts_received, by user, top 3"),
+        ("how many times did dwr's stuff get reshared?", "recasts_received, user = dwr"),
+        # a dimension named by "with" or "that" in a ranking
+        ("the cast that drew the most replies", "replies_received, by cast, top 10"),
+        ("Count every cast whose UTC date is 2023-03-04", "casts, on 2023-03-04 (UTC)"),
+        ("the mean number of casts per distinct author", "casts, average per user"),
+        ("casts on the 4th", "casts, on 2023-03-04 (UTC)"),
+    ],
+)
+def test_wordings_of_the_same_queries(question, reading):
+    p = plan(question, CTX)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+def test_month_and_year_without_in_is_a_range():
+    ctx = Context(users=CTX.users, now=NOW, first=datetime(2023, 3, 3, 23, 45, tzinfo=UTC))
+    p = plan("casts feb 2023", ctx)
+    assert p.kind == "unanswered" and "outside" in (p.note or "")
+
+
+def test_ranking_by_the_number_of_casts_on_a_topic_is_a_topic_ranking():
+    p = plan("Rank accounts by the number of welcome messages they posted", CTX)
+    assert p.kind == "hybrid"

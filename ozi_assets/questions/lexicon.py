@@ -74,6 +74,14 @@ NEGATION = frozenset(
         "minus",
         "no",
         "non",  # "non-reply casts" (the tokenizer splits the hyphen)
+        "aren't",
+        "isn't",
+        "wasn't",
+        "weren't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "rather_than",
     ]
 )
 # The actor is someone other than the user the metric is about.
@@ -129,6 +137,10 @@ COMPARE = {
     "below": "<",
     "at_most": "<=",
 }
+# User words that mean people who cast: counted, they are distinct authors, not profiles.
+AUTHOR_WORDS = frozenset(
+    ["author", "authors", "poster", "posters", "caster", "casters", "creator", "creators"]
+)
 # Nouns for the people who do what a metric counts: a user dimension and the metric at once
 # ("the top 3 repliers" ranks users by replies).
 AGENT_NOUNS = {
@@ -360,6 +372,29 @@ FILLER = frozenset(
         "other",
         "attached",  # "an image attached": the embed filter says it
         "web",  # "a web link"
+        "carrying",
+        "carry",
+        "carries",
+        "hey",
+        "hi",
+        "provide",
+        "report",
+        "identify",
+        "whole",
+        "entire",
+        "actually",
+        "recorded",
+        "logged",
+        "single",
+        "went",
+        "put",
+        "left",
+        "date",
+        "names",
+        "w",  # "casts w/ pics"
+        "another",  # "replies to another cast" (other users: OTHERS)
+        "replies_included",  # "messages, replies included": casts, with their replies
+        "including_replies",
     ]
 )
 
@@ -401,6 +436,17 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("all", "time"): "all_time",
     ("most", "recent"): "most_recent",
     ("on", "average"): "on_average",
+    ("rather", "than"): "rather_than",
+    ("replies", "included"): "replies_included",
+    ("including", "replies"): "including_replies",
+    ("direct", "replies"): "replies",  # a reply is to its parent: every reply is direct
+    ("direct", "reply"): "reply",
+    ("direct", "responses"): "responses",
+    ("direct", "response"): "response",
+    ("new", "thread"): "thread",
+    ("new", "threads"): "threads",
+    ("new", "conversation"): "conversation",
+    ("new", "conversations"): "conversations",
     ("brought", "up"): "brought_up",
     ("bring", "up"): "bring_up",
     ("brings", "up"): "brings_up",

@@ -123,10 +123,10 @@ _SUBJECT = re.compile(
     rf"\b(?:who|(?:which|what)\s+(?:\d+\s+)?(?:{_PEOPLE})|(?:{_RANKING})\s+(?:the\s+)?"
     rf"(?:\d+\s+)?(?:{_PEOPLE}))\b"
 )
-_RANKS = re.compile(rf"\b(?:{_RANKING}|more|often)\b")
+_RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
 _INTRODUCER = re.compile(
     rf"\b(?:{TOPIC_VERBS}\s+)?(?:about|on|regarding|concerning|discussing|mentioning|"
-    rf"brought up|bring up|brings up|bringing up|referencing)\s+(.+)"
+    rf"brought up|bring up|brings up|bringing up|referencing|concern|concerns)\s+(.+)"
 )
 _SAID = re.compile(r"\b(?:said|say|says|saying)\s+(?!about\b|on\b|regarding\b)(.+)")
 # What follows a topic and is not part of it: how the ranking is asked for, time words.
@@ -197,6 +197,9 @@ def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan |
     if any(m != "casts" for m in reading.metrics):
         return None
     topic = _clean_topic(_RANKING_WORDS.sub(" ", q[subject.end() :]))
+    if not topic:
+        # "purple dao - most posts by which user?": the topic stands before the subject
+        topic = " ".join(w for w in reading.unknown if w not in lexicon.FILLER)
     if not topic:
         return None
     n = _top_n(q)
@@ -340,7 +343,8 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
         if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
             return "order"
         if w in lexicon.DISTINCT:
-            return "distinct"
+            # "per distinct author": grouped by authors, not counting them
+            return "per" if j and words[j - 1] in lexicon.PER | lexicon.EACH else "distinct"
         if w in lexicon.COUNT_NOUN:
             # "how many replies were people …": the count is of the noun in between
             return "plain" if passed_noun else "count"
@@ -394,6 +398,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     average = False  # "on average per user": the mean over the grouping
     owned = False  # "dwr's casts …": received unless a copula says what the casts are
     asks_when = "when" in words
+    ranked = any(
+        w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC or w in lexicon.COMPARE for w in words
+    )
 
     for i, w in enumerate(words):
         prev = words[i - 1] if i else ""
@@ -411,9 +418,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             term_next = False
             # "replies to dwr", "directed at dwr", "dwr's casts were recast": dwr receives
             after = words[i + 2] if nxt == "'s" and i + 2 < len(words) else ""
-            if prev in ("to", "at") or after in lexicon.CAST_WORDS | {"casts", "posts"}:
+            their_casts = after in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(after) == "casts"
+            if prev in ("to", "at") or their_casts:
                 received = True
-                owned = after in lexicon.CAST_WORDS | {"casts", "posts"}
+                owned = their_casts
             continue
         if w in lexicon.AVERAGE:
             average = r.asks_number = True
@@ -456,6 +464,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             elif how != "plain":
                 groups.append(("user", how, w))
             continue
+        if w == "whose" and (prev in lexicon.CAST_WORDS or prev in lexicon.METRIC_NOUNS):
+            continue  # "every cast whose date is …": a relative clause, not a question
         if w in ("who", "whose"):
             groups.append(("user", "which", w))
             received = received or w == "whose"
@@ -464,6 +474,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             received = True  # "their posts reshared": the subject owns the casts
             continue
         if w in lexicon.COUNT:
+            if prev == "by" or (prev == "the" and i > 1 and words[i - 2] == "by"):
+                order = order or "desc"  # "rank users by the number of …": a ranking
+                continue
             r.asks_number = True
             continue
         if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
@@ -478,6 +491,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.BE:
             continue  # "got recast": the passive's auxiliary; the verb marks it received
         if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
+            if (
+                lexicon.FILTER_WORDS[w] == "has_link"
+                and w.startswith("embed")
+                and any(lexicon.FILTER_WORDS.get(x) == "has_image" for x in words)
+            ):
+                continue  # "a picture embedded": the image filter already says it
             conditions.append(Condition(lexicon.FILTER_WORDS[w], negated=bool(negate)))
             negate, term_next = 0, False
             continue
@@ -485,6 +504,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             dim = lexicon.DIMENSION_WORDS[w]
             # "hourly", "daily" group by themselves
             how = "per" if w in lexicon.PER_ADJECTIVES else _introducer(words, i, ctx)
+            if how == "plain" and nxt in ("with", "that", "which") and ranked:
+                # "the cast with the most replies", "users with 10+ casts", "the cast that
+                # drew the most replies"
+                how = "which"
             if w in lexicon.CAST_WORDS:
                 if how in ("which", "order", "per"):
                     groups.append(("cast", how, w))
@@ -494,6 +517,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if dim == "user":
                 if how in ("count", "distinct") or (distinct and how == "plain"):
                     counted_users = True
+                    if w in lexicon.AUTHOR_WORDS:
+                        nouns.append("casts")  # "unique posters": people who cast
                 elif how != "plain":
                     groups.append(("user", how, w))
                 continue  # a plain "people" is whoever acts: no restriction
@@ -531,6 +556,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             verbs.append(metric_name)
             if prev in lexicon.BE and metric_name != "casts":
                 received = True  # passive: "were recast", "was mentioned"
+            if w.endswith("ed") and nxt in lexicon.DIMENSION_WORDS and metric_name != "casts":
+                received = True  # a participle before its noun: "the most reshared authors"
             continue
         if w in lexicon.TERM_MARKERS:
             term_next = True
@@ -731,12 +758,16 @@ def plan(question: str, ctx: Context) -> Plan:
     query, or its time range lies outside the data.
     """
     q = " ".join(question.lower().replace("’", "'").split())
+    q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
+    q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
     reading = read(rest, ctx, tr)
     tried = ["layer"]
-    if reading.query is not None and reading.asks_number:
+    # Every word understood and composing into one query: a query, even when asked tersely
+    # ("casts w/ pics", "replies to dwr"); its sources list the casts behind the number.
+    if reading.query is not None:
         if tr is not None and _outside_data(tr, ctx):
             first = f"{ctx.first:%Y-%m-%d %H:%M}" if ctx.first else "?"
             return Plan(

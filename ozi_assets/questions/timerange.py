@@ -46,7 +46,11 @@ HOUR = re.compile(rf"\b(?:(?:in|during) )?(?:the )?{STRICT_CLOCK}{ZONE}\s+hour\b
 AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
 BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to) {CLOCK}{ZONE}")
 ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
-IN_MONTH = re.compile(rf"\b(?:in|during) ({_MONTH})(?:,? (\d{{4}}))?\b")
+IN_MONTH = re.compile(
+    rf"\b(?:(?:in|during) ({_MONTH})(?:,? (\d{{4}}))?|({_MONTH}),? (\d{{4}}))\b"
+)  # "in March", "during march 2023", "feb 2023"
+# "on the 4th": that day of the month of the newest event
+DAY_OF_MONTH = re.compile(r"\b(?:on |for )?the (\d{1,2})(?:st|nd|rd|th)\b(?! (?:hour|minute))")
 IN_YEAR = re.compile(r"\b(?:in|during) (\d{4})\b")
 LAST_N = re.compile(r"\b(?:in the )?(?:last|past|previous) (?:(\d+) )?(hour|day|week)s?\b")
 TODAY = re.compile(r"\btoday\b")
@@ -147,10 +151,19 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
         label = f"on {start:%Y-%m-%d} (UTC)"
         return TimeRange(start, start + timedelta(days=1), label), m.span()
     if m := IN_MONTH.search(question):
-        year = int(m.group(2) or now.year)
-        start = datetime(year, MONTHS[m.group(1)], 1, tzinfo=UTC)
+        month, year_text = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        year = int(year_text or now.year)
+        start = datetime(year, MONTHS[month], 1, tzinfo=UTC)
         end = (start + timedelta(days=32)).replace(day=1)
         return TimeRange(start, end, f"in {start:%B %Y} (UTC)"), m.span()
+    if (m := DAY_OF_MONTH.search(question)) and 1 <= int(m.group(1)) <= 31:
+        try:
+            start = datetime(now.year, now.month, int(m.group(1)), tzinfo=UTC)
+        except ValueError:  # "the 31st" of a shorter month: not a date
+            start = None
+        if start is not None:
+            label = f"on {start:%Y-%m-%d} (UTC)"
+            return TimeRange(start, start + timedelta(days=1), label), m.span()
     if m := IN_YEAR.search(question):
         start = datetime(int(m.group(1)), 1, 1, tzinfo=UTC)
         end = start.replace(year=start.year + 1)
