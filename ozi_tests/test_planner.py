@@ -518,3 +518,18 @@ def test_month_and_year_without_in_is_a_range():
 def test_ranking_by_the_number_of_casts_on_a_topic_is_a_topic_ranking():
     p = plan("Rank accounts by the number of welcome messages they posted", CTX)
     assert p.kind == "hybrid"
+
+
+@pytest.mark.parametrize(
+    ("question", "note"),
+    [
+        ("satoshi_nakamoto casts", "no user named 'satoshi_nakamoto'"),
+        ("posts by nobody_here", "no user named 'nobody_here'"),
+        ("views on dwr's casts", "'views'"),
+    ],
+)
+def test_terse_questions_about_what_the_data_lacks_are_refused(question, note):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and note in (p.note or "")
+    # a terse question naming no user and no metric is still a search
+    assert plan("gm frens", CTX).kind == "semantic"

@@ -278,6 +278,7 @@ class Reading:
     counts: bool = False  # "how many", "count": a number, not a ranking
     problem: str | None = None
     metrics: list[str] = field(default_factory=list)  # the metrics its words name
+    users: list[str] = field(default_factory=list)  # the known users it names
 
 
 COPULA = frozenset(["is", "are", "was", "were", "be", "been", "being"])
@@ -581,6 +582,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     r.asks_number = r.asks_number or bool(order) or having is not None
     r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
     r.metrics = list(dict.fromkeys(verbs + nouns))
+    r.users = list(dict.fromkeys(users))
     if r.unknown:
         return r
 
@@ -815,6 +817,14 @@ def plan(question: str, ctx: Context) -> Plan:
         ranked.tried = tried
         return ranked
     if reading.asks_number or NUMBER_WORDS.search(q):
+        return _refusal(reading, tried)
+    # "satoshi_nakamoto casts", "posts by nobody_here": a name standing as the author
+    if m := re.search(rf"^{USER}(?:'s)?\s+(?:casts|posts)\b|\b(?:by|from)\s+{USER}\s*$", q):
+        name = m.group(1) or m.group(2)
+        if name in reading.unknown:
+            return Plan("unanswered", "layer", tried=tried, note=f"there is no user named {name!r}")
+    # "views on dwr's casts": a known user's casts measured by something the layer lacks
+    if reading.unknown and reading.users and reading.metrics:
         return _refusal(reading, tried)
     # Anything else is a search: the casts closest in meaning to the whole question.
     return Plan(
