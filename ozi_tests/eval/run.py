@@ -24,7 +24,7 @@ RESULTS = Path(__file__).with_name("results.json")
 # a holdout set written with it that nobody tuning the planner reads (holdout).
 QUESTION_FILES = [
     Path(__file__).with_name(name)
-    for name in ("questions.yaml", "tuning.yaml", "tuning2.yaml", "holdout.yaml")
+    for name in ("questions.yaml", "tuning.yaml", "tuning2.yaml", "tuning3.yaml", "holdout.yaml")
 ]
 SAMPLE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "farcaster").resolve()
 
