@@ -533,3 +533,44 @@ def test_terse_questions_about_what_the_data_lacks_are_refused(question, note):
     assert p.kind == "unanswered" and note in (p.note or "")
     # a terse question naming no user and no metric is still a search
     assert plan("gm frens", CTX).kind == "semantic"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("How many authors posted fewer than 2 casts?", "casts, count of users, with casts < 2"),
+        ("top 3 posters if we ignore briang", "casts, by user, top 3, not user = briang"),
+        ("total hearts on posts by dwr?", "likes_received, user = dwr"),
+        (
+            "Which of dwr's casts had the most engagement?",
+            "engagement, by cast, top 10, user = dwr",
+        ),
+        ("hours with over a hundred posts?", "casts, by hour, with casts > 100, top"),
+        # "himself" is emphatic unless it is what the replies are to
+        ("How many recasts did dwr make himself?", "recasts, user = dwr"),
+        (
+            "How many replies did dwr get, not counting himself?",
+            "replies_received, user = dwr, others",
+        ),
+        ("Which 3 accounts are @mentioned in the most casts?", "mentions, by user, top 3"),
+        ("which 5 hours had most posts? biggest first", "casts, by hour, top 5"),
+        (
+            "for every hour, the number of different users who wrote casts",
+            "distinct_authors, by hour",
+        ),
+    ],
+)
+def test_more_wordings(question, reading):
+    p = plan(question, CTX)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+def test_a_count_of_users_passing_a_threshold_compiles():
+    p = plan("How many users posted more than 10 casts?", CTX)
+    assert p.sql is not None and p.sql.startswith("SELECT COUNT(*) AS users FROM (")
+    guard(p.sql, PUBLIC_TABLES)
+
+
+def test_a_topic_named_before_the_subject():
+    assert plan("eth denver - who posted about it most", CTX).search == "eth denver"

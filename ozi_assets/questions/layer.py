@@ -188,6 +188,7 @@ METRICS: dict[str, Metric] = {
                 "writing",
                 "written",
                 "authored",
+                "prolific",  # "the most prolific casters"
                 "publish",
                 "published",
                 "share",
@@ -459,6 +460,7 @@ DIMENSIONS: dict[str, Dimension] = {
                 "participant",
                 "participants",
                 "folks",
+                "ppl",
                 "creator",
                 "creators",
                 "fid",
@@ -491,7 +493,13 @@ IMAGE = r"i\.imgur\.com|\.(png|jpe?g|gif|webp)(\?|$)"
 FILTERS: dict[str, Filter] = {
     f.name: f
     for f in (
-        Filter("user", "the user the metric is about", "{user} = {value}", takes_value=True),
+        Filter(
+            "user",
+            "the user the metric is about",
+            "{user} = {value}",
+            "{user} <> {value}",  # "leaving briang out"
+            takes_value=True,
+        ),
         Filter(
             "term",
             "the text contains a word (case-insensitive)",
@@ -598,12 +606,15 @@ class Query:
     limit: int | None = None
     having: tuple[Comparison, float] | None = None
     average_over: str | None = None  # "on average per user": the mean of the metric's groups
+    count_over: str | None = None  # "how many users posted > 10 casts": groups passing
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
         parts = [self.metric]
         if self.average_over:
             parts.append(f"average per {self.average_over}")
+        if self.count_over:
+            parts.append(f"count of {self.count_over}s")
         if self.group_by:
             parts.append(f"by {self.group_by}")
         if self.having:
@@ -722,6 +733,19 @@ def compile_query(query: Query) -> exp.Select:
     """
     m = metric(query.metric)
     source = SOURCES[m.source]
+    if query.count_over is not None:
+        # How many groups pass the threshold ("how many users posted fewer than 2 casts").
+        if query.group_by is not None:
+            raise LayerError("a count of groups cannot be grouped again")
+        inner = compile_query(
+            dataclasses.replace(
+                query, group_by=query.count_over, count_over=None, order=None, limit=None
+            )
+        )
+        name = f"{query.count_over}s"
+        return exp.select(exp.alias_(exp.func("count", exp.Star()), name)).from_(
+            inner.subquery("g")
+        )
     if query.average_over is not None:
         # The mean over the groups that have rows ("casts per author": authors who cast).
         if query.group_by is not None:

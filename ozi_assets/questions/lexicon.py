@@ -73,6 +73,9 @@ NEGATION = frozenset(
         "ignoring",
         "minus",
         "no",
+        "leaving",  # "leaving briang out"
+        "ignore",
+        "ignores",
         "non",  # "non-reply casts" (the tokenizer splits the hyphen)
         "aren't",
         "isn't",
@@ -98,7 +101,20 @@ OTHERS = frozenset(
     ]
 )
 # "replies to themselves": with a negation, the same as OTHERS.
-SELF = frozenset(["themselves", "themself", "self-replies", "self_replies", "own_casts"])
+SELF = frozenset(
+    [
+        "themselves",
+        "themself",
+        "himself",
+        "herself",
+        "self-replies",
+        "self_replies",
+        "own_casts",
+    ]
+)
+# SELF words that say it on their own; the others only after "to" ("replies to himself")
+# or a negation ("not counting himself"): "did vgr make himself" is emphatic.
+SELF_ALONE = frozenset(["self-replies", "self_replies", "own_casts"])
 # The metric is received by the user (or cast), not made: "replies dwr received".
 RECEIVED = frozenset(
     [
@@ -225,6 +241,7 @@ NUMBERS = {
         ]
     )
 }
+NUMBERS["hundred"] = 100
 FILLER = frozenset(
     [
         "a",
@@ -392,6 +409,12 @@ FILLER = frozenset(
         "date",
         "names",
         "w",  # "casts w/ pics"
+        "pls",
+        "plz",
+        "if",
+        "counting",  # "counting all of them" ("not counting" is a phrase)
+        "too",
+        "window",  # "in the time window 1:00-2:30"
         "another",  # "replies to another cast" (other users: OTHERS)
         "replies_included",  # "messages, replies included": casts, with their replies
         "including_replies",
@@ -436,6 +459,18 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("all", "time"): "all_time",
     ("most", "recent"): "most_recent",
     ("on", "average"): "on_average",
+    ("biggest", "first"): "biggest",
+    ("largest", "first"): "largest",
+    ("highest", "first"): "highest",
+    ("lowest", "first"): "lowest",
+    ("smallest", "first"): "fewest",
+    ("cast", "count"): "casts",
+    ("post", "count"): "posts",
+    ("reply", "count"): "replies",
+    ("recast", "count"): "recasts",
+    ("like", "count"): "likes",
+    ("replies", "count", "too"): "replies_included",
+    ("a", "hundred"): "hundred",
     ("rather", "than"): "rather_than",
     ("replies", "included"): "replies_included",
     ("including", "replies"): "including_replies",

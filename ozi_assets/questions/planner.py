@@ -162,6 +162,9 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
         return None
     quoted = [t.strip() for t in QUOTED.findall(rest) if t.strip()]
     topic = " ".join(quoted) or _topic_after(intro) or _topic_after(_SAID.search(rest))
+    if topic in ("it", "this", "that", "them", "those", "these"):
+        # "eth denver - who posted about it most": the topic stands before the subject
+        topic = _clean_topic(re.sub(r"[-:–—]+", " ", q[: subject.start()]))
     if not topic:
         return None
     n = _top_n(q)
@@ -291,7 +294,7 @@ def tokens(text: str) -> list[str]:
     """The words of a lower-case question: punctuation dropped, "'s" split off, hyphenated
     words split unless the lexicon knows them whole, known phrases joined with "_"."""
     words: list[str] = []
-    for raw in TOKEN.findall(text.replace("@-", "")):
+    for raw in TOKEN.findall(re.sub(r"@-?(?=mention)", "", text.replace("@-", ""))):
         word = raw.rstrip(".'-")
         tail = None
         if word.endswith("'s") and not lexicon.known(word):
@@ -398,6 +401,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
     average = False  # "on average per user": the mean over the grouping
     owned = False  # "dwr's casts …": received unless a copula says what the casts are
+    excluded: list[str] = []  # users left out
+    which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
+    # "likes on posts by dwr": what dwr's casts received
+    on_casts_by = re.search(r"\b(?:on|to) (?:\w+ )?(?:casts?|posts?) (?:by|from) @?\w", text)
     asks_when = "when" in words
     ranked = any(
         w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC or w in lexicon.COMPARE for w in words
@@ -414,6 +421,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 conditions.append(Condition("term", w, negated=bool(negate)))
                 continue
         if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
+            if negate:
+                excluded.append(name)  # "excluding briang", "if we ignore briang"
+                negate = 0
+                continue
             users.append(name)
             user_at = i
             term_next = False
@@ -447,9 +458,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.SELF:
             if negate:
                 others, negate = True, 0
-            else:
+            elif w in lexicon.SELF_ALONE or prev == "to":
                 self_words = True  # "replies to their own casts": the actor is the user
-            continue
+            continue  # else emphatic: "did vgr make himself"
         if w in lexicon.OTHERS:
             others = True
             continue
@@ -467,6 +478,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w == "whose" and (prev in lexicon.CAST_WORDS or prev in lexicon.METRIC_NOUNS):
             continue  # "every cast whose date is …": a relative clause, not a question
+        if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
+            continue  # "different users who wrote": a relative clause
         if w in ("who", "whose"):
             groups.append(("user", "which", w))
             received = received or w == "whose"
@@ -535,6 +548,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
+            if which_of and prev == "'s" and metric_name == "casts":
+                groups.append(("cast", "which", w))  # "which of dwr's casts …"
+                continue
             if owned and prev in COPULA and w.endswith("s") and metric_name != "casts":
                 # "how many of dwr's casts are replies": a plural noun after the copula says
                 # what the casts are ("were recast", "got replies": what they received)
@@ -611,6 +627,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name == "following" and user_at > follow_at >= 0:
         metric_name = "followers"  # "how many people follow dwr": dwr is followed
     group = _group(groups, order)
+    count_over = None
+    if (
+        counted_users
+        and having is not None
+        and group is None
+        and not (having[0] == ">=" and having[1] <= 1)
+    ):
+        # "how many authors posted fewer than 2 casts": the users passing the threshold
+        count_over, counted_users = "user", False
+        metric_name = metric_name or "casts"
     if counted_users:
         if metric_name in ("followers", "following"):
             pass  # "how many accounts does dwr follow": the accounts are what is counted
@@ -635,6 +661,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms
+    if on_casts_by and users:
+        received = True
     if received and m.received and (users or group in ("user", "cast")):
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
@@ -655,13 +683,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         r.problem = "a ranking of users restricted to one user is not a query the layer has"
         return r
     conditions = [Condition("user", users[0]), *conditions] if users else conditions
+    conditions += [Condition("user", name, negated=True) for name in dict.fromkeys(excluded)]
     if others:
         conditions.append(Condition("others"))
     elif self_words:
         conditions.append(Condition("others", negated=True))
     if having is not None and having[0] == ">=" and having[1] <= 1 and group is None:
         having = None  # "at least one cast": true of everyone counted
-    if having is not None and group is None:
+    if having is not None and group is None and count_over is None:
         r.problem = "a threshold needs something to compare (e.g. users)"
         return r
     limit = None
@@ -678,6 +707,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         limit,
         having,  # type: ignore[arg-type]
         average_over,
+        count_over,
     )
     return r
 
