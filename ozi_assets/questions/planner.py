@@ -125,7 +125,8 @@ _SUBJECT = re.compile(
 )
 _RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
 _INTRODUCER = re.compile(
-    rf"\b(?:{TOPIC_VERBS}\s+)?(?:about|on|regarding|concerning|discussing|mentioning|"
+    rf"\b(?:{TOPIC_VERBS}\s+)?(?:about|on|regarding|concerning|discussing|discussed|discusses|"
+    rf"mentioning|"
     rf"brought up|bring up|brings up|bringing up|referencing|concern|concerns)\s+(.+)"
 )
 _SAID = re.compile(r"\b(?:said|say|says|saying)\s+(?!about\b|on\b|regarding\b)(.+)")
