@@ -7,6 +7,7 @@ every Ozi process (CLI, Dagster daemon, webserver) finds the same one, and its o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -60,6 +61,27 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def owns_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the listening TCP socket on ``port`` (Linux: from
+    /proc/net/tcp* and the process's file descriptors); True where /proc cannot tell."""
+    inodes = set()
+    try:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as lines:
+                for line in list(lines)[1:]:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(f"socket:[{fields[9]}]")
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True  # no /proc here (or the process is gone): listening is all we know
+    for fd in fds:
+        with contextlib.suppress(OSError):  # a descriptor closed while we look
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+    return False
+
+
 def status(home: Path, name: str) -> ProcessState | None:
     """The running process ``name`` of this OZI_HOME, or None when there is none."""
     path = home / f"{name}.json"
@@ -92,25 +114,33 @@ def start(
     if running:
         return running
     home.mkdir(parents=True, exist_ok=True)
-    port = port if port and not listening(port) else free_port()
-    with open(home / f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(
-            command(port),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives the CLI that started it
-            env={**os.environ, **(env or {})},
-        )
-    deadline = time.monotonic() + timeout_s
-    while not listening(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise ProcessError(f"{name} did not start; see {home / f'{name}.log'}")
-        time.sleep(0.1)
-    state = ProcessState(pid=proc.pid, port=port)
-    (home / f"{name}.json").write_text(json.dumps(asdict(state)))
-    return state
+    preferred = port if port and not listening(port) else None
+    for candidate in (preferred, None) if preferred else (None,):
+        chosen = candidate or free_port()
+        with open(home / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                command(chosen),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives the CLI that started it
+                env={**os.environ, **(env or {})},
+            )
+        deadline = time.monotonic() + timeout_s
+        # Someone listening is not enough: another process may have taken the port between
+        # the check and the bind (two OZI_HOMEs starting at once), and this one then exits.
+        while not (proc.poll() is None and listening(chosen) and owns_port(proc.pid, chosen)):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if proc.poll() is None and listening(chosen) and owns_port(proc.pid, chosen):
+            state = ProcessState(pid=proc.pid, port=chosen)
+            (home / f"{name}.json").write_text(json.dumps(asdict(state)))
+            return state
+        proc.kill()
+        if candidate is None or time.monotonic() > deadline:
+            break  # a free port failed too, or time ran out: not a lost race
+    raise ProcessError(f"{name} did not start; see {home / f'{name}.log'}")
 
 
 def stop(home: Path, name: str) -> bool:

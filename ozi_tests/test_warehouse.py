@@ -60,3 +60,25 @@ def test_two_processes_committing_at_once_lose_nothing(tmp_path):
         commits = len(warehouse.snapshots(conn))
     assert rows == (80, 80)
     assert commits >= 81  # one snapshot per transaction, plus the schema's
+
+
+def test_a_port_is_owned_only_by_the_process_listening_on_it():
+    """`ozi serve` and the broker are started on a preferred port; when another OZI_HOME takes
+    it between the check and the bind, the one that lost must not be taken for the one
+    listening (the freshness bench once measured a vector shard that was not its own)."""
+    import os
+    import socket
+
+    from ozi_resources.processes import owns_port
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert owns_port(os.getpid(), port)
+        child = subprocess.Popen(["sleep", "30"])
+        try:
+            assert not owns_port(child.pid, port)
+        finally:
+            child.kill()
+            child.wait()
