@@ -22,6 +22,13 @@ NOW = datetime(2023, 3, 4, 6, 0, 27, tzinfo=UTC)
 CTX = Context(users={"dwr": 3, "briang": 548, "v": 2}, now=NOW)
 
 
+def reading_of(question: str) -> str:
+    """The query the planner reads ``question`` as, in words (fails when it reads none)."""
+    p = plan(question, CTX)
+    assert p.query is not None, p.note
+    return p.query.describe()
+
+
 @pytest.mark.parametrize(
     ("question", "kind", "rule"),
     [
@@ -408,9 +415,7 @@ def test_the_model_reads_the_layer_catalogue():
     ],
 )
 def test_readings(question, reading):
-    p = plan(question, CTX)
-    assert p.query is not None, p.note
-    assert p.query.describe() == reading
+    assert reading_of(question) == reading
 
 
 def test_a_group_named_with_a_participle_is_not_an_unknown_author():
@@ -429,9 +434,7 @@ def test_a_group_named_with_a_participle_is_not_an_unknown_author():
     ],
 )
 def test_agent_nouns_and_people_who_did_it(question, reading):
-    p = plan(question, CTX)
-    assert p.query is not None, p.note
-    assert p.query.describe() == reading
+    assert reading_of(question) == reading
 
 
 def test_an_average_is_the_mean_over_the_groups_it_names():
@@ -470,9 +473,7 @@ def test_people_ranked_by_what_they_did(question, kind, search):
     ],
 )
 def test_what_a_users_casts_are_against_what_they_got(question, reading):
-    p = plan(question, CTX)
-    assert p.query is not None, p.note
-    assert p.query.describe() == reading
+    assert reading_of(question) == reading
 
 
 @pytest.mark.parametrize(
@@ -504,9 +505,7 @@ def test_what_a_users_casts_are_against_what_they_got(question, reading):
     ],
 )
 def test_wordings_of_the_same_queries(question, reading):
-    p = plan(question, CTX)
-    assert p.query is not None, p.note
-    assert p.query.describe() == reading
+    assert reading_of(question) == reading
 
 
 def test_month_and_year_without_in_is_a_range():
@@ -561,9 +560,7 @@ def test_terse_questions_about_what_the_data_lacks_are_refused(question, note):
     ],
 )
 def test_more_wordings(question, reading):
-    p = plan(question, CTX)
-    assert p.query is not None, p.note
-    assert p.query.describe() == reading
+    assert reading_of(question) == reading
 
 
 def test_a_count_of_users_passing_a_threshold_compiles():

@@ -735,29 +735,14 @@ def compile_query(query: Query) -> exp.Select:
     source = SOURCES[m.source]
     if query.count_over is not None:
         # How many groups pass the threshold ("how many users posted fewer than 2 casts").
-        if query.group_by is not None:
-            raise LayerError("a count of groups cannot be grouped again")
-        inner = compile_query(
-            dataclasses.replace(
-                query, group_by=query.count_over, count_over=None, order=None, limit=None
-            )
-        )
-        name = f"{query.count_over}s"
-        return exp.select(exp.alias_(exp.func("count", exp.Star()), name)).from_(
-            inner.subquery("g")
-        )
+        count = exp.func("count", exp.Star())
+        return _over_groups(query, query.count_over, count, f"{query.count_over}s")
     if query.average_over is not None:
         # The mean over the groups that have rows ("casts per author": authors who cast).
-        if query.group_by is not None:
-            raise LayerError("an average per group cannot be grouped again")
-        inner = compile_query(
-            dataclasses.replace(
-                query, group_by=query.average_over, average_over=None, order=None, limit=None
-            )
-        )
-        name = f"average_{m.name}_per_{query.average_over}"
         mean = exp.func("avg", exp.column(m.name))
-        return exp.select(exp.alias_(mean, name)).from_(inner.subquery("g"))
+        return _over_groups(
+            query, query.average_over, mean, f"average_{m.name}_per_{query.average_over}"
+        )
     if query.group_by is not None and query.group_by not in m.dimensions:
         raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
@@ -794,6 +779,16 @@ def compile_query(query: Query) -> exp.Select:
     if query.limit is not None:
         select = select.limit(query.limit)
     return select
+
+
+def _over_groups(query: Query, dimension: str, aggregate: exp.Expr, name: str) -> exp.Select:
+    """``aggregate`` (named ``name``) over the rows of ``query`` grouped by ``dimension``."""
+    if query.group_by is not None:
+        raise LayerError(f"a figure over each {dimension} cannot be grouped again")
+    groups = dataclasses.replace(
+        query, group_by=dimension, average_over=None, count_over=None, order=None, limit=None
+    )
+    return exp.select(exp.alias_(aggregate, name)).from_(compile_query(groups).subquery("g"))
 
 
 def _number(value: float) -> exp.Expr:

@@ -168,11 +168,15 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
         topic = _clean_topic(re.sub(r"[-:–—]+", " ", q[: subject.start()]))
     if not topic:
         return None
-    n = _top_n(q)
+    return _topic_ranking("hybrid_topic_users", topic, tr, _top_n(q))
 
+
+def _topic_ranking(rule: str, topic: str, tr: TimeRange | None, n: int) -> Plan:
+    """A hybrid plan: the casts about ``topic`` (fused search), their authors ranked by how
+    many of them they wrote, at most ``n``."""
     return Plan(
         "hybrid",
-        "hybrid_topic_users",
+        rule,
         search=topic,
         time_range=tr,
         hybrid_sql=lambda hashes: users_of_casts_sql(hashes, n),
@@ -206,17 +210,7 @@ def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan |
         topic = " ".join(w for w in reading.unknown if w not in lexicon.FILLER)
     if not topic:
         return None
-    n = _top_n(q)
-    return Plan(
-        "hybrid",
-        "ranked_topic_users",
-        search=topic,
-        time_range=tr,
-        hybrid_sql=lambda hashes: users_of_casts_sql(hashes, n),
-        describe=lambda rows: _ranking(
-            rows, f"Users who cast most about {topic!r}{_suffix(tr)}", "casts_on_topic"
-        ),
-    )
+    return _topic_ranking("ranked_topic_users", topic, tr, _top_n(q))
 
 
 def _author(q: str, ctx: Context) -> tuple[str, int] | None:
