@@ -114,8 +114,8 @@ def start(
     if running:
         return running
     home.mkdir(parents=True, exist_ok=True)
-    preferred = port if port and not listening(port) else None
-    for candidate in (preferred, None) if preferred else (None,):
+    # the preferred port when free, else (or when another process wins it) any free one
+    for candidate in ([port] if port and not listening(port) else []) + [None]:
         chosen = candidate or free_port()
         with open(home / f"{name}.log", "ab") as log:
             proc = subprocess.Popen(
@@ -127,19 +127,22 @@ def start(
                 env={**os.environ, **(env or {})},
             )
         deadline = time.monotonic() + timeout_s
-        # Someone listening is not enough: another process may have taken the port between
-        # the check and the bind (two OZI_HOMEs starting at once), and this one then exits.
-        while not (proc.poll() is None and listening(chosen) and owns_port(proc.pid, chosen)):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                break
+
+        def ready(proc: subprocess.Popen = proc, chosen: int = chosen) -> bool:
+            # Someone listening is not enough: another process may have taken the port
+            # between the check and the bind (two OZI_HOMEs starting at once), and this one
+            # then exits.
+            return proc.poll() is None and listening(chosen) and owns_port(proc.pid, chosen)
+
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        if proc.poll() is None and listening(chosen) and owns_port(proc.pid, chosen):
+        if ready():
             state = ProcessState(pid=proc.pid, port=chosen)
             (home / f"{name}.json").write_text(json.dumps(asdict(state)))
             return state
         proc.kill()
-        if candidate is None or time.monotonic() > deadline:
-            break  # a free port failed too, or time ran out: not a lost race
+        if time.monotonic() > deadline:
+            break  # it never came up: not a lost race
     raise ProcessError(f"{name} did not start; see {home / f'{name}.log'}")
 
 

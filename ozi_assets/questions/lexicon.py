@@ -139,6 +139,8 @@ RECEIVED = frozenset(
 BE = frozenset(
     ["was", "were", "been", "be", "being", "is", "are", "got", "get"]
 )  # passive: "were recast"
+# The copula: "dwr's casts are replies" says what the casts are.
+COPULA = frozenset(["is", "are", "was", "were", "be", "been", "being"])
 POSSESSIVE = frozenset(["their", "his", "her", "its", "whose"])  # "had their posts reshared"
 COMPARE = {
     "more_than": ">",

@@ -279,7 +279,6 @@ class Reading:
     users: list[str] = field(default_factory=list)  # the known users it names
 
 
-COPULA = frozenset(["is", "are", "was", "were", "be", "been", "being"])
 QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
 HASHTAG = re.compile(r"#([a-z0-9_]+)")
 TOKEN = re.compile(r"[@]?[a-z0-9][a-z0-9_'.-]*")
@@ -405,6 +404,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC or w in lexicon.COMPARE for w in words
     )
 
+    def people(word: str, how: str) -> bool:
+        """A word for users introduced ``how``: True when they are counted ("how many
+        users"); a grouping otherwise ("per user", "which users"), none when plain."""
+        if how in ("count", "distinct") or (distinct and how == "plain"):
+            return True
+        if how != "plain":
+            groups.append(("user", how, word))
+        return False
+
     for i, w in enumerate(words):
         prev = words[i - 1] if i else ""
         nxt = words[i + 1] if i + 1 < len(words) else ""
@@ -465,11 +473,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.AGENT_NOUNS:
             verbs.append(lexicon.AGENT_NOUNS[w])
-            how = _introducer(words, i, ctx)
-            if how in ("count", "distinct") or (distinct and how == "plain"):
-                counted_users = True
-            elif how != "plain":
-                groups.append(("user", how, w))
+            counted_users = people(w, _introducer(words, i, ctx)) or counted_users
             continue
         if w == "whose" and (prev in lexicon.CAST_WORDS or prev in lexicon.METRIC_NOUNS):
             continue  # "every cast whose date is …": a relative clause, not a question
@@ -524,12 +528,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                     nouns.append("casts")
                 continue
             if dim == "user":
-                if how in ("count", "distinct") or (distinct and how == "plain"):
+                if people(w, how):
                     counted_users = True
                     if w in lexicon.AUTHOR_WORDS:
                         nouns.append("casts")  # "unique posters": people who cast
-                elif how != "plain":
-                    groups.append(("user", how, w))
                 continue  # a plain "people" is whoever acts: no restriction
             if dim == "channel" and how == "plain":
                 conditions.append(Condition("channel", negated=bool(negate)))
@@ -546,7 +548,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if which_of and prev == "'s" and metric_name == "casts":
                 groups.append(("cast", "which", w))  # "which of dwr's casts …"
                 continue
-            if owned and prev in COPULA and w.endswith("s") and metric_name != "casts":
+            if owned and prev in lexicon.COPULA and w.endswith("s") and metric_name != "casts":
                 # "how many of dwr's casts are replies": a plural noun after the copula says
                 # what the casts are ("were recast", "got replies": what they received)
                 received = owned = False
@@ -748,19 +750,22 @@ def _outside_data(tr: TimeRange, ctx: Context) -> bool:
     return tr.start > ctx.now or (ctx.first is not None and tr.end <= ctx.first)
 
 
-def _unknown_author(q: str, ctx: Context) -> str | None:
-    """A name standing where a search's author would ("what did X say about", "posts by X
-    about") that is no user in the data; None when there is none."""
+def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
+    """A name standing where an author would ("what did X say about", "posts by X about",
+    tersely "X casts" or "posts by X") that is no user in the data; None when there is none.
+    ``unknown``: the words the planner did not understand (a terse name must be one)."""
     # "did X say", "has X written about", "casts by X about": X is named as the author. Not
     # "casts from newcomers posting …", where the participle describes a group of people.
     m = re.search(rf"\b(?:did|does|has)\s+{USER}\s+(?:{TOPIC_VERBS}|about)\b", q) or re.search(
         rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q
     )
-    if not m:
-        return None
-    name = m.group(1)
-    generic = lexicon.FILLER | set(lexicon.DIMENSION_WORDS) | lexicon.OTHERS
-    return None if name in ctx.users or name in generic else name
+    if m:
+        name = m.group(1)
+        generic = lexicon.FILLER | set(lexicon.DIMENSION_WORDS) | lexicon.OTHERS
+        return None if name in ctx.users or name in generic else name
+    m = re.search(rf"^{USER}(?:'s)?\s+(?:casts|posts)\b|\b(?:by|from)\s+{USER}\s*$", q)
+    name = m and (m.group(1) or m.group(2))
+    return name if name and name in unknown else None
 
 
 def _refusal(reading: Reading, tried: list[str]) -> Plan:
@@ -823,7 +828,7 @@ def plan(question: str, ctx: Context) -> Plan:
         )
     if reading.counts and reading.unknown:
         return _refusal(reading, tried)
-    if name := _unknown_author(q, ctx):
+    if name := _unknown_author(q, ctx, reading.unknown):
         return Plan(
             "unanswered", "semantic_topic", tried=tried, note=f"there is no user named {name!r}"
         )
@@ -843,11 +848,6 @@ def plan(question: str, ctx: Context) -> Plan:
         return ranked
     if reading.asks_number or NUMBER_WORDS.search(q):
         return _refusal(reading, tried)
-    # "satoshi_nakamoto casts", "posts by nobody_here": a name standing as the author
-    if m := re.search(rf"^{USER}(?:'s)?\s+(?:casts|posts)\b|\b(?:by|from)\s+{USER}\s*$", q):
-        name = m.group(1) or m.group(2)
-        if name in reading.unknown:
-            return Plan("unanswered", "layer", tried=tried, note=f"there is no user named {name!r}")
     # "views on dwr's casts": a known user's casts measured by something the layer lacks
     if reading.unknown and reading.users and reading.metrics:
         return _refusal(reading, tried)

@@ -114,6 +114,19 @@ def _with_date(
     return default, match.end()
 
 
+def _day(start: datetime) -> TimeRange:
+    """The UTC calendar day starting at ``start``."""
+    return TimeRange(start, start + timedelta(days=1), f"on {start:%Y-%m-%d} (UTC)")
+
+
+def _of_month(now: datetime, day: int) -> datetime | None:
+    """Day ``day`` of ``now``'s month, or None when the month has no such day."""
+    try:
+        return datetime(now.year, now.month, day, tzinfo=UTC)
+    except ValueError:  # "the 31st" of a shorter month: not a date
+        return None
+
+
 def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int, int]] | None:
     """The time range a question names and the span of the question that says it, or None.
 
@@ -147,23 +160,15 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
         end = day + _clock(m.group(1))
         return TimeRange(FARCASTER_EPOCH, end, f"before {_fmt(end)} UTC"), (m.start(), end_at)
     if m := ON_DATE.search(question):
-        start = _date(m, now)
-        label = f"on {start:%Y-%m-%d} (UTC)"
-        return TimeRange(start, start + timedelta(days=1), label), m.span()
+        return _day(_date(m, now)), m.span()
     if m := IN_MONTH.search(question):
         month, year_text = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         year = int(year_text or now.year)
         start = datetime(year, MONTHS[month], 1, tzinfo=UTC)
         end = (start + timedelta(days=32)).replace(day=1)
         return TimeRange(start, end, f"in {start:%B %Y} (UTC)"), m.span()
-    if (m := DAY_OF_MONTH.search(question)) and 1 <= int(m.group(1)) <= 31:
-        try:
-            start = datetime(now.year, now.month, int(m.group(1)), tzinfo=UTC)
-        except ValueError:  # "the 31st" of a shorter month: not a date
-            start = None
-        if start is not None:
-            label = f"on {start:%Y-%m-%d} (UTC)"
-            return TimeRange(start, start + timedelta(days=1), label), m.span()
+    if (m := DAY_OF_MONTH.search(question)) and (start := _of_month(now, int(m.group(1)))):
+        return _day(start), m.span()
     if m := IN_YEAR.search(question):
         start = datetime(int(m.group(1)), 1, 1, tzinfo=UTC)
         end = start.replace(year=start.year + 1)

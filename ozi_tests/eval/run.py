@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results.json")
-# The first set (dev and test splits), a tuning set written later by another hand (tune), and
-# a holdout set written with it that nobody tuning the planner reads (holdout).
+# The first set (dev and test splits), three tuning sets written later by another hand (tune),
+# and a holdout set written with the first of them that nobody tuning the planner reads.
 QUESTION_FILES = [
     Path(__file__).with_name(name)
     for name in ("questions.yaml", "tuning.yaml", "tuning2.yaml", "tuning3.yaml", "holdout.yaml")
@@ -29,8 +29,10 @@ QUESTION_FILES = [
 SAMPLE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "farcaster").resolve()
 
 
-def build_world(home: Path):
-    """The sample, materialized in ``home``; returns the settings."""
+def build_world(home: Path, fresh: bool = True):
+    """The sample, materialized in ``home`` (``fresh``: replayed and materialized now; else
+    what an earlier call left there, its broker and vector owner started again); returns the
+    settings."""
     os.environ["OZI_HOME"] = str(home)
     os.environ.setdefault("OZI_SAMPLE_DIR", str(SAMPLE / "warpy-2023-03"))
     from ozi_assets import cli
@@ -38,23 +40,11 @@ def build_world(home: Path):
 
     settings = OziSettings.from_env()
     cli.ensure_broker(settings)
-    cli.produce_sample()
-    summaries = cli.backfill(settings)
-    if not all(s["success"] for s in summaries):
-        raise SystemExit("a window failed to materialize; see the output above")
-    cli.start_owner(settings)
-    return settings
-
-
-def reuse_world(home: Path):
-    """The world ``build_world`` left in ``home``: its broker and vector owner started again."""
-    os.environ["OZI_HOME"] = str(home)
-    os.environ.setdefault("OZI_SAMPLE_DIR", str(SAMPLE / "warpy-2023-03"))
-    from ozi_assets import cli
-    from ozi_resources.settings import OziSettings
-
-    settings = OziSettings.from_env()
-    cli.ensure_broker(settings)
+    if fresh:
+        cli.produce_sample()
+        summaries = cli.backfill(settings)
+        if not all(s["success"] for s in summaries):
+            raise SystemExit("a window failed to materialize; see the output above")
     cli.start_owner(settings)
     return settings
 
@@ -79,11 +69,9 @@ def main(argv: list[str]) -> int:
 
     home = args.home or Path(tempfile.mkdtemp(prefix="ozi-eval-"))
     try:
-        if args.home and (home / "lake" / "catalog.sqlite").exists():
-            settings = reuse_world(home)
-        else:
-            home.mkdir(parents=True, exist_ok=True)
-            settings = build_world(home)
+        home.mkdir(parents=True, exist_ok=True)
+        built = args.home is not None and (home / "lake" / "catalog.sqlite").exists()
+        settings = build_world(home, fresh=not built)
     except BaseException:
         from ozi_resources import broker
 
