@@ -530,8 +530,10 @@ def test_ranking_by_the_number_of_casts_on_a_topic_is_a_topic_ranking():
 def test_terse_questions_about_what_the_data_lacks_are_refused(question, note):
     p = plan(question, CTX)
     assert p.kind == "unanswered" and note in (p.note or "")
-    # a terse question naming no user and no metric is still a search
+    # a terse question naming no user and no metric is still a search, and so is a longer
+    # one whose first word is a verb
     assert plan("gm frens", CTX).kind == "semantic"
+    assert plan("Surface casts that discuss AI models.", CTX).kind == "semantic"
 
 
 @pytest.mark.parametrize(

@@ -763,7 +763,8 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
         name = m.group(1)
         generic = lexicon.FILLER | set(lexicon.DIMENSION_WORDS) | lexicon.OTHERS
         return None if name in ctx.users or name in generic else name
-    m = re.search(rf"^{USER}(?:'s)?\s+(?:casts|posts)\b|\b(?:by|from)\s+{USER}\s*$", q)
+    # Terse means the whole question: "Surface casts that discuss AI" starts with a verb.
+    m = re.search(rf"^{USER}(?:'s)?\s+(?:casts|posts)[?.!]*$|\b(?:by|from)\s+{USER}[?.!]*$", q)
     name = m and (m.group(1) or m.group(2))
     return name if name and name in unknown else None
 
