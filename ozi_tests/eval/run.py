@@ -20,11 +20,18 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results.json")
-# The first set (dev and test splits), three tuning sets written later by another hand (tune),
+# The first set (dev and test splits), four tuning sets written later by another hand (tune),
 # and a holdout set written with the first of them that nobody tuning the planner reads.
 QUESTION_FILES = [
     Path(__file__).with_name(name)
-    for name in ("questions.yaml", "tuning.yaml", "tuning2.yaml", "tuning3.yaml", "holdout.yaml")
+    for name in (
+        "questions.yaml",
+        "tuning.yaml",
+        "tuning2.yaml",
+        "tuning3.yaml",
+        "tuning4.yaml",
+        "holdout.yaml",
+    )
 ]
 SAMPLE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "farcaster").resolve()
 
