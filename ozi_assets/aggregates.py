@@ -87,9 +87,23 @@ def touched(
 
 
 def refresh(
-    conn: duckdb.DuckDBPyConnection, grid: WindowGrid, windows: list[int], hashes: list[str]
+    conn: duckdb.DuckDBPyConnection,
+    grid: WindowGrid,
+    windows: list[int],
+    hashes: list[str],
+    where: Callable[[str], str],
 ) -> None:
-    """Recompute the aggregates of ``windows`` and ``hashes`` from the clean tables."""
+    """Fold the clean rows chosen by ``where(alias)`` into the stage's state (each cast's
+    terms, each reaction key's latest message), then recompute the aggregates of ``windows``
+    and ``hashes`` from the clean tables and that state."""
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE batch_casts AS "
+        f"SELECT a.hash FROM cast_adds a WHERE {where('a')}"
+    )
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE batch_reaction_keys AS SELECT DISTINCT b.fid, "
+        f"b.reaction_type, b.target_hash FROM reaction_messages b WHERE {where('b')}"
+    )
     conn.register(
         "touched_windows",
         pd.DataFrame(
@@ -206,10 +220,12 @@ def aggregates(
         ranges = stream.next_batch(done, upstream, max_messages=2**62)
         if not ranges:
             return [], 0, 0
-        windows, hashes = touched(
-            conn, grid, lambda a: stream.position_filter(ranges, f"{a}.source_position")
-        )
-        refresh(conn, grid, windows, hashes)
+
+        def batch(alias: str) -> str:
+            return stream.position_filter(ranges, f"{alias}.source_position")
+
+        windows, hashes = touched(conn, grid, batch)
+        refresh(conn, grid, windows, hashes, batch)
         stream.save_offsets(conn, stream.AGGREGATES, topic, stream.advanced(done, ranges))
         return windows, len(hashes), sum(b - a for a, b in ranges.values())
 
@@ -219,9 +235,12 @@ def aggregates(
         literal = f"TIMESTAMPTZ '{grid.start_of(context.partition_key).isoformat()}'"
 
         def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[list[int], int]:
-            windows, hashes = touched(conn, grid, lambda a: f"{a}.window_start = {literal}")
+            def window(alias: str) -> str:
+                return f"{alias}.window_start = {literal}"
+
+            windows, hashes = touched(conn, grid, window)
             windows = sorted(set(windows) | {grid.index_of(context.partition_key)})
-            refresh(conn, grid, windows, hashes)
+            refresh(conn, grid, windows, hashes, window)
             return windows, len(hashes)
 
         rebuilt, rebuilt_casts = warehouse.write(Commit.of(context), rebuild)

@@ -432,34 +432,55 @@ def users_are_valid(
     )
 
 
-# Every clean table with the message it came from (source_position: Kafka partition << 40 |
-# offset); each decoded message type lands in exactly one of them (raw_decode.sql).
-CLEAN_ROWS = """
-SELECT source_position, hash, window_start FROM cast_adds
-UNION ALL SELECT source_position, hash, window_start FROM cast_removes
-UNION ALL SELECT source_position, hash, window_start FROM reaction_messages
-UNION ALL SELECT source_position, hash, window_start FROM user_data
-UNION ALL SELECT source_position, hash, window_start FROM links
-"""
+# Every clean table: each decoded message type lands in exactly one of them (raw_decode.sql),
+# with the message it came from (source_position: Kafka partition << 40 | offset).
+CLEAN_TABLES = ("cast_adds", "cast_removes", "reaction_messages", "user_data", "links")
+CLEAN_ROWS = "\nUNION ALL ".join(
+    f"SELECT source_position, hash, window_start FROM {t}" for t in CLEAN_TABLES
+)
 
-COUNTS = f"""
-WITH done AS (
-    -- What every clean stage has folded in: the check never counts a message still on its way.
-    SELECT kafka_partition, min(next_offset) AS next_offset FROM stage_offsets
-    WHERE topic = $t AND stage IN ('clean/casts', 'clean/reactions', 'clean/users')
-    GROUP BY kafka_partition HAVING count(*) = 3
-), read AS (
-    SELECT (r.kafka_partition::BIGINT << 40) + r.kafka_offset AS pos, r.message_hash AS hash,
-           r.dead_letter_reason IS NOT NULL AS dead
-    FROM raw_events r JOIN done d
-      ON d.kafka_partition = r.kafka_partition AND r.kafka_offset < d.next_offset
-    WHERE r.topic = $t AND r.window_start = $w
-), clean_rows AS ({CLEAN_ROWS}), rows AS (
-    SELECT c.source_position AS pos, c.hash FROM clean_rows c JOIN done d
-      ON d.kafka_partition = c.source_position >> 40
-     AND (c.source_position & 1099511627775) < d.next_offset
-    WHERE c.window_start = $w
-), first_copy AS (
+
+def reconciled_ranges(
+    warehouse: WarehouseResource,
+    conn: duckdb.DuckDBPyConnection,
+    topic: str,
+    run_id: str | None,
+) -> stream.Ranges:
+    """The offsets to reconcile, per Kafka partition: those every clean stage has folded in
+    (the check never counts a message still on its way), and for an incremental run
+    (``run_id``) only those not yet folded in at the snapshot before the run's first commit:
+    a batch reconciles its own messages, the window's close run and a rebuild all of them."""
+    now = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
+    floor: stream.Offsets = {}
+    if run_id is not None:
+        since = warehouse.first_snapshot_of_run(conn, run_id)
+        floor = (
+            now  # the run committed nothing: nothing new to reconcile
+            if since is None
+            else stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic, snapshot=since - 1)
+        )
+    return {p: (floor[p].next_offset if p in floor else 0, o.next_offset) for p, o in now.items()}
+
+
+def counts_sql(ranges: stream.Ranges) -> str:
+    """The reconciliation of the messages of ``ranges`` in the window $w of topic $t: one row
+    of counts and a sample of lost messages. Each range is its own scan (UNION ALL), so
+    DuckLake skips the files whose offset statistics lie outside it."""
+    branches = stream.offset_branches(ranges) or ["FALSE"]
+    read = "\nUNION ALL ".join(
+        "SELECT (kafka_partition::BIGINT << 40) + kafka_offset AS pos, message_hash AS hash, "
+        "dead_letter_reason IS NOT NULL AS dead FROM raw_events "
+        f"WHERE topic = $t AND window_start = $w AND {b}"
+        for b in branches
+    )
+    positions = [stream.position_filter({p: r}) for p, r in sorted(ranges.items())] or ["FALSE"]
+    rows = "\nUNION ALL ".join(
+        f"SELECT source_position AS pos, hash FROM {t} WHERE window_start = $w AND {f}"
+        for t in CLEAN_TABLES
+        for f in positions
+    )
+    return f"""
+WITH read AS ({read}), clean_rows AS ({CLEAN_ROWS}), rows AS ({rows}), first_copy AS (
     SELECT hash, min(source_position) AS pos FROM clean_rows
     WHERE hash IN (SELECT hash FROM read WHERE NOT dead AND pos NOT IN (SELECT pos FROM rows))
     GROUP BY hash
@@ -495,12 +516,19 @@ def messages_add_up(
 ) -> dg.AssetCheckResult:
     """Blocking: in the window's offsets that every clean stage has folded in, messages read
     = clean rows + duplicates (an earlier copy of the same hash owns the row) + dead letters,
-    and no clean row lacks its message. A failure is a bug in Ozi, never bad input (bad input
-    is dead-lettered); sample lost messages are in the metadata."""
+    and no clean row lacks its message. An incremental run reconciles the messages it folded
+    in (a batch costs its own messages); a rebuild and the window's close run reconcile the
+    whole window. A failure is a bug in Ozi, never bad input (bad input is dead-lettered);
+    sample lost messages are in the metadata."""
     window = window_grid().start_of(context.partition_key)
+    incremental = context.run.tags.get(stream.MODE_TAG) == stream.INCREMENTAL
+    scope = "messages this run folded in" if incremental else "the whole window"
     try:
         with warehouse.reader() as conn:
-            row = conn.execute(COUNTS, {"t": kafka.topic, "w": window}).fetchone()
+            ranges = reconciled_ranges(
+                warehouse, conn, kafka.topic, context.run.run_id if incremental else None
+            )
+            row = conn.execute(counts_sql(ranges), {"t": kafka.topic, "w": window}).fetchone()
     except Exception as err:  # any failure to count is shown as this partition's result
         return errored(context, err)
     assert row is not None  # an aggregate query always returns one row
@@ -516,6 +544,7 @@ def messages_add_up(
         ),
         metadata={
             "engine": dg.MetadataValue.text("duckdb"),
+            "scope": dg.MetadataValue.text(scope),
             "messages_read": dg.MetadataValue.int(read),
             "clean_rows": dg.MetadataValue.int(clean),
             "duplicates": dg.MetadataValue.int(duplicates),

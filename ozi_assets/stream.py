@@ -60,10 +60,14 @@ def run_mode(context: dg.AssetExecutionContext) -> str:
     return context.run.tags.get(MODE_TAG, REBUILD)
 
 
-def load_offsets(conn: duckdb.DuckDBPyConnection, stage: str, topic: str) -> Offsets:
-    """The stage's offsets per Kafka partition ({} before its first batch)."""
+def load_offsets(
+    conn: duckdb.DuckDBPyConnection, stage: str, topic: str, snapshot: int | None = None
+) -> Offsets:
+    """The stage's offsets per Kafka partition ({} before its first batch), at the lake's
+    ``snapshot`` (None: now)."""
+    at = "" if snapshot is None else f" AT (VERSION => {int(snapshot)})"
     rows = conn.execute(
-        "SELECT kafka_partition, next_offset, running_max_ms FROM stage_offsets "
+        f"SELECT kafka_partition, next_offset, running_max_ms FROM stage_offsets{at} "
         "WHERE stage = $s AND topic = $t",
         {"s": stage, "t": topic},
     ).fetchall()
@@ -83,12 +87,16 @@ def save_offsets(conn: duckdb.DuckDBPyConnection, stage: str, topic: str, offset
 
 
 def upstream_offsets(
-    conn: duckdb.DuckDBPyConnection, stages: tuple[str, ...], topic: str
+    conn: duckdb.DuckDBPyConnection,
+    stages: tuple[str, ...],
+    topic: str,
+    snapshot: int | None = None,
 ) -> Offsets:
-    """How far all of ``stages`` have come: the smallest next_offset per Kafka partition."""
+    """How far all of ``stages`` have come (at the lake's ``snapshot``; None: now): the
+    smallest next_offset per Kafka partition."""
     merged: Offsets = {}
     for i, stage in enumerate(stages):
-        offsets = load_offsets(conn, stage, topic)
+        offsets = load_offsets(conn, stage, topic, snapshot)
         if i == 0:
             merged = {p: PartitionOffset(o.next_offset) for p, o in offsets.items()}
             continue

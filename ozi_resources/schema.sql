@@ -161,6 +161,34 @@ CREATE TABLE IF NOT EXISTS cast_engagement (
     snapshot_recasts   BIGINT
 );
 
+-- The aggregates stage's own state, so a micro-batch costs its own messages rather than its
+-- window: every cast's terms, tokenized once when the cast is folded in, and every reaction
+-- key's latest message (the one that decides whether the reaction counts). Both are pure
+-- functions of the clean tables, rebuilt for a window when the window is rebuilt.
+CREATE TABLE IF NOT EXISTS cast_terms (
+    hash        VARCHAR     NOT NULL,
+    fid         BIGINT      NOT NULL,
+    "timestamp" TIMESTAMPTZ NOT NULL,  -- the cast's: its window is its event time's
+    kind        VARCHAR     NOT NULL,  -- 'term' | 'mention' | 'hashtag'
+    term        VARCHAR     NOT NULL,
+    uses        BIGINT      NOT NULL   -- occurrences in the cast's text
+);  -- key: (hash, kind, term)
+CREATE TABLE IF NOT EXISTS reaction_state (
+    fid             BIGINT      NOT NULL,
+    reaction_type   VARCHAR,
+    target_hash     VARCHAR,
+    target_fid      BIGINT,
+    hash            VARCHAR     NOT NULL,  -- the latest message's
+    message_type    VARCHAR     NOT NULL,  -- an add counts; a remove ends the reaction
+    "timestamp"     TIMESTAMPTZ NOT NULL,
+    source_position BIGINT      NOT NULL
+);  -- key: (fid, reaction_type, target_hash)
+-- A lake from before these tables has aggregates but no state: folding everything in again
+-- builds the state and recomputes every aggregate from the clean tables (once).
+DELETE FROM stage_offsets
+WHERE stage = 'aggregates'
+  AND NOT EXISTS (SELECT 1 FROM cast_terms) AND NOT EXISTS (SELECT 1 FROM reaction_state);
+
 -- embeddings stage: one vector per cast and model, the system of record for every vector
 -- index (the embedded Qdrant engine catches up from it; a Qdrant server is synced from it).
 -- content_sha256 is the sha256 of the text the vector was computed from: a cast whose text

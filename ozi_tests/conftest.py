@@ -124,6 +124,8 @@ LAKE_TABLES = (
     "cast_removes",
     "reaction_messages",
     "user_data",
+    "cast_terms",
+    "reaction_state",
     "cast_vectors",
     *PUBLIC_TABLES,
 )

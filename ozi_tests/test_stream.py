@@ -13,6 +13,8 @@ import dagster as dg
 import numpy as np
 import pytest
 
+from ozi_assets import stream
+from ozi_assets.aggregates import AGGREGATE_TABLES
 from ozi_assets.definitions import build_definitions, build_resources
 from ozi_resources import farcaster
 from ozi_resources.farcaster import Event
@@ -217,6 +219,39 @@ def test_a_run_killed_mid_batch_and_rerun_equals_an_uninterrupted_run(
     assert fingerprints(killed["warehouse"]) == expected
 
 
+def test_a_lake_from_before_the_aggregate_state_is_given_it_with_the_same_aggregates(
+    broker_address, sample_events, tmp_path
+):
+    """A lake of schema 4 had aggregates but no cast_terms or reaction_state. The next run's
+    process opens it, the schema's upgrade sends the aggregates stage back to the start, and
+    that run folds everything in again: the state is built and every aggregate comes out as
+    in a lake that always had it (here the old aggregates are emptied too, so nothing
+    passes by being left over)."""
+    settings, resources, defs = world(tmp_path, broker_address, "upgrade")
+    resources["kafka"].produce(sample_events[-1500:])
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("ingest_job").execute_in_process(
+            partition_key=LABEL, instance=instance, tags=INCREMENTAL
+        )
+        assert result.success
+    expected = fingerprints(resources["warehouse"])
+    assert expected["top_terms"][0] > 0
+    with resources["warehouse"].writer() as conn:
+        for table in ("cast_terms", "reaction_state", *AGGREGATE_TABLES):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("UPDATE ozi_schema SET version = 4")
+    env = {
+        **os.environ,
+        "OZI_HOME": str(settings.home),
+        "OZI_KAFKA_BOOTSTRAP": broker_address,
+        "OZI_KAFKA_TOPIC": "upgrade",
+        "OZI_KAFKA_DLQ_TOPIC": "upgrade.dlq",
+        "OZI_SAMPLE_DIR": str(SAMPLE_DIR),
+    }
+    subprocess.run([sys.executable, "-c", CHILD.format(label=LABEL)], cwd=REPO, env=env, check=True)
+    assert fingerprints(resources["warehouse"]) == expected
+
+
 def test_a_log_shorter_than_the_committed_offsets_fails_with_one_clear_line(
     broker_address, sample_events, tmp_path
 ):
@@ -354,8 +389,10 @@ def test_messages_add_up_per_window_and_a_lost_row_fails_the_blocking_check(
         assert counts["messages_read"] == (
             counts["clean_rows"] + counts["duplicates"] + counts["dead_letters"]
         )
-        # A bug that loses a row (here: deleted behind the pipeline's back) fails the check,
-        # and the window's aggregates are not computed.
+        assert check.metadata["scope"].value == "messages this run folded in"
+        # A bug that loses a row (here: deleted behind the pipeline's back, after its batch
+        # was reconciled) fails the check when the window's close run reconciles the whole
+        # window, and the window's aggregates are not computed.
         with resources["warehouse"].writer() as conn:
             for table in ("cast_adds", "reaction_messages", "user_data"):
                 found = conn.execute(
@@ -367,11 +404,15 @@ def test_messages_add_up_per_window_and_a_lost_row_fails_the_blocking_check(
                     break
             assert found is not None
         result = job.execute_in_process(
-            partition_key=LABEL, instance=instance, tags=INCREMENTAL, raise_on_error=False
+            partition_key=LABEL,
+            instance=instance,
+            tags={stream.MODE_TAG: stream.CLOSE},
+            raise_on_error=False,
         )
         (check,) = [
             e for e in result.get_asset_check_evaluations() if e.check_name == "messages_add_up"
         ]
+        assert check.metadata["scope"].value == "the whole window"
         assert not check.passed
         assert check.metadata["lost"].value == 1
         assert len(check.metadata["lost_sample"].records) == 1
