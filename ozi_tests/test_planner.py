@@ -251,9 +251,31 @@ def test_a_time_range_outside_the_data_is_refused_not_zero():
     assert p.kind == "unanswered"
 
 
-def test_two_metrics_or_two_users_are_refused():
+def test_two_metrics_are_refused_and_several_users_get_a_row_each():
     assert plan("How many likes and replies did dwr get?", CTX_SPAN).kind == "unanswered"
-    assert plan("How many casts did dwr and briang post?", CTX_SPAN).kind == "unanswered"
+    each = plan("How many casts did dwr and briang post?", CTX_SPAN).query
+    assert each is not None and each.group_by == "user" and each.order is None
+    assert each.conditions == (Condition("user", "dwr,briang"),)
+    sql = compile_sql(each)
+    assert "IN ('dwr', 'briang')" in sql
+    guard(sql, PUBLIC_TABLES)
+    # a comparative between named users orders them, the most first (or the fewest)
+    more = plan("who has more followers, dwr or briang?", CTX_SPAN).query
+    assert more is not None and (more.metric, more.group_by, more.order) == (
+        "followers",
+        "user",
+        "desc",
+    )
+    fewer = plan("did dwr or briang write fewer replies", CTX_SPAN).query
+    assert fewer is not None and (fewer.metric, fewer.order) == ("replies", "asc")
+    # several users in a figure over groups is not a query the layer has
+    assert plan("average casts per hour for dwr and briang", CTX_SPAN).kind == "unanswered"
+
+
+def test_a_name_with_a_quote_among_several_users_stays_a_literal():
+    sql = compile_sql(Query("casts", "user", (Condition("user", "dwr,o'brien"),)))
+    assert "IN ('dwr', 'o''brien')" in sql
+    guard(sql, PUBLIC_TABLES)
 
 
 def test_the_layer_compiles_each_metric_to_guarded_sql():
@@ -573,3 +595,72 @@ def test_a_count_of_users_passing_a_threshold_compiles():
 
 def test_a_topic_named_before_the_subject():
     assert plan("eth denver - who posted about it most", CTX).search == "eth denver"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the moment of the first or last cast, asked with "time" or of "who"
+        ("What is the timestamp of the most recent cast by dwr?", "last_cast_at, user = dwr"),
+        ("dwr last cast time", "last_cast_at, user = dwr"),
+        ("who posted the very last cast", "last_cast_at, by user, top 10"),
+        ("which user wrote the earliest reply?", "first_cast_at, by user, bottom 10, reply"),
+        # people counted by the reactions they gave
+        ("how many different people recast something?", "recasters"),
+        ("number of unique likers", "likers"),
+        # a link to a site, named or by host, in text or embeds
+        ("casts w/ youtube links", "casts, site = youtube"),
+        ("how many posts link to github.com?", "casts, site = github.com"),
+        # thresholds written with words and separators
+        (
+            "users with more than a thousand followers",
+            "followers, by user, with followers > 1000, top",
+        ),
+        (
+            "users whose follower count exceeds 1,000",
+            "followers, by user, with followers > 1000, top",
+        ),
+        # asides and requests ask for nothing
+        ("quick one - how many casts did dwr post? curious", "casts, user = dwr"),
+    ],
+)
+def test_more_ways_of_asking_read_as_one_query(question, reading):
+    got = plan(question, CTX_SPAN)
+    assert got.kind == "analytic", got.note
+    assert got.query is not None and got.query.describe() == reading
+    guard(got.sql, PUBLIC_TABLES)
+
+
+def test_a_site_filter_finds_links_in_text_and_embeds_on_any_of_its_hosts():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('a', 'watch https://www.youtube.com/watch?v=1', []::VARCHAR[]), "
+        "('b', 'short youtu.be/abc link', []::VARCHAR[]), "
+        "('c', 'i love youtube', []::VARCHAR[]), "
+        "('d', 'embed only', ['https://m.youtube.com/x']), "
+        "('e', 'https://notyoutube.com/x', []::VARCHAR[])) AS v(hash, text, embeds)"
+    )
+    sql = compile_sql(Query("casts", conditions=(Condition("site", "youtube"),)))
+    assert con.execute(sql).fetchone() == (3,)
+    sql = compile_sql(Query("casts", conditions=(Condition("site", "youtube.com,youtu.be"),)))
+    assert con.execute(sql).fetchone() == (3,)
+
+
+def test_a_user_property_the_data_lacks_is_refused_not_searched():
+    for question in ("dwr eth balance", "Return the account creation date of the user dwr."):
+        got = plan(question, CTX_SPAN)
+        assert got.kind == "unanswered" and "the data holds no" in (got.note or "")
+    # a topic of a user's casts is still a search
+    assert plan("what did dwr say about his wallet balance", CTX_SPAN).kind == "semantic"
+
+
+def test_who_ranked_on_a_topic_with_their_counts_is_a_topic_ranking():
+    got = plan(
+        "Which users cast most often about music? Return usernames with their counts.", CTX_SPAN
+    )
+    assert (got.kind, got.search) == ("hybrid", "music")
+    got = plan("Identify the author with the most casts about fonts", CTX_SPAN)
+    assert (got.kind, got.search) == ("hybrid", "fonts")

@@ -142,6 +142,7 @@ CAST_METRIC_FILTERS = (
     "reply",
     "top_level",
     "has_link",
+    "site",
     "has_image",
     "channel",
 )
@@ -370,6 +371,24 @@ METRICS: dict[str, Metric] = {
             dimensions=("user",),
             filters=("user",),
         ),
+        # "how many different people recast": the actors, not their reactions
+        *(
+            Metric(
+                name,
+                f"distinct users who {verb}",
+                "reactions",
+                "count(DISTINCT t.fid)",
+                where=where,
+                cast=REACTION_CAST,
+                dimensions=("hour", "day", "cast"),
+                filters=(),
+            )
+            for name, verb, where in (
+                ("reactors", "liked or recast", None),
+                ("recasters", "recast", "t.reaction_type = 'recast'"),
+                ("likers", "liked", "t.reaction_type = 'like'"),
+            )
+        ),
         Metric(
             "first_cast_at",
             "when the earliest cast was posted (UTC)",
@@ -436,7 +455,7 @@ DIMENSIONS: dict[str, Dimension] = {
     for d in (
         Dimension(
             "user",
-            "the user the metric is about",
+            "the user the metric is about (several: comma-separated, any of them)",
             "{user}",
             (
                 "user",
@@ -489,13 +508,17 @@ DIMENSIONS: dict[str, Dimension] = {
     )
 }
 
+# A cast's text and embedded URLs, lower-cased: where a link to a site can stand.
+LINKED_TEXT = "lower(concat_ws(' ', t.text, array_to_string(t.embeds, ' ')))"
+# Sites known by more than one host (short links, a renamed domain).
+SITE_HOSTS = {"youtube": ("youtu.be",), "twitter": ("x.com", "t.co"), "x": ("twitter.com",)}
 IMAGE = r"i\.imgur\.com|\.(png|jpe?g|gif|webp)(\?|$)"
 FILTERS: dict[str, Filter] = {
     f.name: f
     for f in (
         Filter(
             "user",
-            "the user the metric is about",
+            "the user the metric is about (several: comma-separated, any of them)",
             "{user} = {value}",
             "{user} <> {value}",  # "leaving briang out"
             takes_value=True,
@@ -540,6 +563,14 @@ FILTERS: dict[str, Filter] = {
                 "address",  # "a web address"
                 "addresses",
             ),
+        ),
+        Filter(
+            "site",
+            "the cast links to a site: a URL in its text or embeds on the site's host "
+            "(youtube: youtube.com, youtu.be; twitter: twitter.com, x.com)",
+            f"regexp_matches({LINKED_TEXT}, {{value}})",
+            f"NOT regexp_matches({LINKED_TEXT}, {{value}})",
+            takes_value=True,
         ),
         Filter(
             "has_image",
@@ -652,8 +683,26 @@ def _expr(template: str, **parts: exp.Expr | str | None) -> exp.Expr:
     return tree.transform(swap)
 
 
+def site_pattern(site: str) -> str:
+    """The regular expression for a URL on ``site``: a host name ("youtube.com") or a site's
+    name ("youtube": any host whose name is it, e.g. www.youtube.com, m.youtube.com, plus the
+    site's other hosts in SITE_HOSTS), with or without the scheme; several, comma-separated,
+    for a URL on any of them."""
+    names = []
+    for one in site.lower().split(","):  # several sites: a URL on any of them
+        one = one.strip().removeprefix("www.")
+        names += [one, *SITE_HOSTS.get(one, ())]
+    names = list(dict.fromkeys(names))
+    hosts = "|".join(
+        re.escape(n) if "." in n else rf"{re.escape(n)}(?:\.[a-z]{{2,}})+" for n in names
+    )
+    return rf"(?:^|[^a-z0-9.-])(?:[a-z0-9-]+\.)*(?:{hosts})(?:[/?#:\s]|$)"
+
+
 def _value_literal(condition: Condition) -> exp.Expr:
     value = condition.value or ""
+    if condition.filter == "site":
+        return exp.Literal.string(site_pattern(value))
     if condition.filter == "term":
         return exp.Literal.string(value.lower())
     if condition.filter == "hashtag":
@@ -678,6 +727,12 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
         template = f.negated if c.negated else f.condition
         if template is None:
             raise LayerError(f"the filter {c.filter} cannot be negated")
+        if c.filter == "user" and "," in (c.value or ""):
+            # several users ("dwr, jayce and ccarella"): usernames never hold a comma
+            names = [exp.Literal.string(n.strip().lstrip("@").lower()) for n in c.value.split(",")]
+            among = exp.In(this=_parse(m.user or "NULL").copy(), expressions=names)
+            conditions.append(exp.Not(this=among) if c.negated else among)
+            continue
         conditions.append(
             _expr(
                 template,

@@ -54,6 +54,44 @@ ORDER_DESC = frozenset(
 ORDER_ASC = frozenset(
     ["least", "fewest", "lowest", "quietest", "minimum", "min", "bottom", "shortest"]
 )
+# What people ask of a user that no profile or cast holds (a named user with one of these is
+# refused, not searched for): money, sign-up, personal details.
+NOT_HELD = frozenset(
+    [
+        "balance",
+        "balances",
+        "net_worth",
+        "worth",
+        "salary",
+        "income",
+        "signup",
+        "sign_up",
+        "registration",
+        "registered",
+        "creation",
+        "created",
+        "joined",
+        "join",
+        "age",
+        "birthday",
+        "email",
+        "phone",
+        "address",
+        "location",
+        "country",
+        "gender",
+        "password",
+        "ip",
+    ]
+)
+# What a link to a site is called after the site's name ("youtube links", "a youtube video").
+SITE_NOUNS = frozenset(["link", "links", "url", "urls", "video", "videos"])
+WH_WORDS = frozenset(["who", "whose", "what", "which", "when", "where", "how", "why"])
+# Comparatives order the users a question names ("who cast more, dwr or jayce").
+COMPARATIVE = {
+    **dict.fromkeys(["more", "greater", "higher", "bigger", "larger"], "desc"),
+    **dict.fromkeys(["fewer", "less", "lower", "smaller"], "asc"),
+}
 # Words that group by the dimension they introduce: "per hour", "by user", "each hour".
 PER = frozenset(["per", "by"])
 PER_ADJECTIVES = frozenset(["hourly", "daily"])
@@ -154,6 +192,9 @@ COMPARE = {
     "under": "<",
     "below": "<",
     "at_most": "<=",
+    "exceeds": ">",
+    "exceed": ">",
+    "exceeding": ">",
 }
 # User words that mean people who cast: counted, they are distinct authors, not profiles.
 AUTHOR_WORDS = frozenset(
@@ -175,7 +216,7 @@ AGENT_NOUNS = {
 AVERAGE = frozenset(["average", "averages", "avg", "mean", "on_average", "typically"])
 # With "when": the earliest or the latest time of what is counted ("when was the first reply").
 FIRST = frozenset(["earliest", "first", "oldest"])
-LAST = frozenset(["latest", "last", "newest", "most_recent"])
+LAST = frozenset(["latest", "last", "newest", "most_recent", "final"])
 # Words after which an unknown word is a term to look for in the text.
 TERM_MARKERS = frozenset(
     [
@@ -244,6 +285,7 @@ NUMBERS = {
     )
 }
 NUMBERS["hundred"] = 100
+NUMBERS["thousand"] = 1000
 FILLER = frozenset(
     [
         "a",
@@ -399,6 +441,45 @@ FILLER = frozenset(
         "provide",
         "report",
         "identify",
+        # requests and asides of chatty and formal questions, which ask for nothing by
+        # themselves: "quick one -", "u", "compute", "e.g."
+        "u",
+        "ya",
+        "quick",
+        "question",
+        "gimme",
+        "compare",
+        "compute",
+        "calculate",
+        "determine",
+        "know",
+        "wondering",
+        "curious",
+        "e.g",
+        "i.e",
+        "eg",
+        "ie",
+        "ones",
+        "way",
+        "round",
+        "around",
+        "respectively",
+        "respective",
+        "individually",
+        "separately",
+        "result",
+        "basically",
+        "rn",
+        "btw",
+        "lol",
+        "vs",
+        "versus",
+        "perform",
+        "performed",
+        "performing",
+        "very",
+        "really",
+        "timestamp",
         "whole",
         "entire",
         "actually",

@@ -121,7 +121,7 @@ _PEOPLE = "|".join(sorted(w for w in layer.DIMENSIONS["user"].words if w not in 
 _RANKING = "|".join(sorted(lexicon.ORDER_DESC))
 _SUBJECT = re.compile(
     rf"\b(?:who|(?:which|what)\s+(?:\d+\s+)?(?:{_PEOPLE})|(?:{_RANKING})\s+(?:the\s+)?"
-    rf"(?:\d+\s+)?(?:{_PEOPLE}))\b"
+    rf"(?:\d+\s+)?(?:{_PEOPLE})|(?:the|an?)\s+(?:{_PEOPLE})\s+with)\b"  # "the author with …"
 )
 _RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
 _INTRODUCER = re.compile(
@@ -132,7 +132,7 @@ _INTRODUCER = re.compile(
 _SAID = re.compile(r"\b(?:said|say|says|saying)\s+(?!about\b|on\b|regarding\b)(.+)")
 # What follows a topic and is not part of it: how the ranking is asked for, time words.
 _TOPIC_END = re.compile(
-    r"(?:,|\bby (?:the )?(?:number|count|how many)\b|\b(?:the )?most\b|\bmore\b|"
+    r"(?:,|[?!;(]|\.\s|\bby (?:the )?(?:number|count|how many)\b|\b(?:the )?most\b|\bmore\b|"
     r"\boften\b|\bin the data\b|\b(?:in|between|during|today|yesterday|last|past)\b).*$"
 )
 _TOPIC_START = re.compile(r"^(?:the |a |an )?(?:casts?|posts?|messages?) (?:about|on|regarding) ")
@@ -384,6 +384,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     users: list[str] = []
     counted_users = distinct = received = others = self_words = union = False
     order: str | None = None
+    comparative: str | None = None
     numbers: list[int] = []
     having: tuple[str, float] | None = None
     compare: str | None = None
@@ -399,7 +400,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
     # "likes on posts by dwr": what dwr's casts received
     on_casts_by = re.search(r"\b(?:on|to) (?:\w+ )?(?:casts?|posts?) (?:by|from) @?\w", text)
-    asks_when = "when" in words
+    # "when was the first reply", "the time of jayce's last cast"
+    asks_when = "when" in words or "timestamp" in words or "time" in words
+    asks_who = any(w in ("who", "whose", "which") for w in words)  # "who posted the last cast"
     ranked = any(
         w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC or w in lexicon.COMPARE for w in words
     )
@@ -438,10 +441,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 received = True
                 owned = their_casts
             continue
+        if w == "like" and nxt in lexicon.WH_WORDS:
+            continue  # "who was more active? like who posted more": a filler, not a like
         if w in lexicon.AVERAGE:
             average = r.asks_number = True
             continue
-        if asks_when and (w in lexicon.FIRST or w in lexicon.LAST):
+        if (w in lexicon.FIRST or w in lexicon.LAST) and (
+            asks_when
+            or (
+                asks_who
+                and (nxt in lexicon.CAST_WORDS or nxt in lexicon.METRIC_NOUNS or nxt == "one")
+            )
+        ):
+            # "when was the first …", "who posted the very last cast": a moment, not a filler
             moment = "first_cast_at" if w in lexicon.FIRST else "last_cast_at"
             r.asks_number = True
             continue
@@ -494,6 +506,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
             order = "desc" if w in lexicon.ORDER_DESC else "asc"
+            continue
+        if w in lexicon.COMPARATIVE:
+            comparative = lexicon.COMPARATIVE[w]  # orders named users: "who cast more"
             continue
         if w in lexicon.DISTINCT:
             distinct = True
@@ -578,7 +593,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             term_forced = w in lexicon.STRONG_TERM_MARKERS
             continue
         if w == "or":
-            union = True
+            # "a cast or reply" is any cast; "dwr or briang" names two users
+            union = union or nxt in lexicon.METRIC_NOUNS or nxt in lexicon.METRIC_VERBS
             continue
         if w in lexicon.FILLER or w in lexicon.EACH or w in lexicon.PER or w in lexicon.QUESTION:
             continue
@@ -589,8 +605,20 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 nouns = [n for n in nouns if n != "mentions"]
             term_next = mention_as_term = False
             continue
+        if _names_site(words, i):
+            conditions.append(Condition("site", w, negated=bool(negate)))
+            negate = 0
+            continue
+        if w in lexicon.SITE_NOUNS and i > 0 and _names_site(words, i - 1):
+            continue  # "a youtube video": the site said it
         r.unknown.append(w)
 
+    sites = [c for c in conditions if c.filter == "site" and not c.negated]
+    if sites:
+        # "youtube.com or youtu.be links": one site filter, any of them; a link to a site is
+        # a link, so has_link says nothing more
+        conditions = [c for c in conditions if c not in sites and c.filter != "has_link"]
+        conditions.append(Condition("site", ",".join(dict.fromkeys(c.value for c in sites))))
     r.counts = r.asks_number
     r.asks_number = r.asks_number or bool(order) or having is not None
     r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
@@ -609,6 +637,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 r.problem = f"the time of the first or last {noun} is not a metric"
                 return r
         verbs, nouns = [], [moment]
+        if any(d == "user" and how == "which" for d, how, _ in groups):
+            order = "desc" if moment == "last_cast_at" else "asc"  # "who posted the last cast"
     # The metric: a specific one beats plain casts (replies, recasts are casts too).
     named = list(dict.fromkeys(verbs + nouns))
     specific = [m for m in named if m != "casts"]
@@ -643,6 +673,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # "how many people replied": the distinct authors of those casts
             conditions.append(Condition("reply" if metric_name == "replies" else "top_level"))
             metric_name = "distinct_authors"
+        elif metric_name in REACTORS and not received:
+            metric_name = REACTORS[metric_name]  # "how many people recast": who did it
         elif metric_name is None:
             metric_name = "profiles"
         else:
@@ -673,10 +705,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             r.problem = "an average needs what it is per (per user, per hour, per day)"
             return r
         average_over, group, order = group, None, None
-    if len(set(users)) > 1:
-        r.problem = f"the question names more than one user ({', '.join(users)})"
-        return r
-    if users and group == "user":
+    several = len(set(users)) > 1
+    if several:
+        # "dwr, jayce and ccarella": each named user's figure ("who cast more, X or Y": in
+        # order, the most first)
+        if group not in (None, "user") or average_over or count_over:
+            r.problem = f"the question names more than one user ({', '.join(users)})"
+            return r
+        group, order = "user", order or comparative
+        users = [",".join(dict.fromkeys(users))]
+    if users and group == "user" and not several:
         r.problem = "a ranking of users restricted to one user is not a query the layer has"
         return r
     conditions = [Condition("user", users[0]), *conditions] if users else conditions
@@ -707,6 +745,30 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         count_over,
     )
     return r
+
+
+_HOST = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}$")
+
+
+def _names_site(words: list[str], i: int) -> bool:
+    """Whether the word at ``i`` names a site links go to: a host name ("youtube.com"), a
+    name before a link word ("youtube links", "a youtube video") or after "links to"."""
+    w = words[i]
+    if _HOST.match(w) and not w.replace(".", "").isdigit():
+        return True
+    if not re.fullmatch(r"[a-z0-9-]+", w) or w in lexicon.FILLER:
+        return False
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+    before = words[max(0, i - 3) : i]
+    return nxt in lexicon.SITE_NOUNS or (
+        bool(before)
+        and before[-1] in ("to", "from", "on")
+        and any(lexicon.FILTER_WORDS.get(b) == "has_link" for b in before)
+    )
+
+
+# The users who gave a kind of reaction, counted ("how many different people reshared").
+REACTORS = {"reactions": "reactors", "recasts": "recasters", "likes": "likers"}
 
 
 def _group(groups: list[tuple[str, str, str]], order: str | None) -> str | tuple[str, ...] | None:
@@ -791,6 +853,7 @@ def plan(question: str, ctx: Context) -> Plan:
     query, or its time range lies outside the data.
     """
     q = " ".join(question.lower().replace("’", "'").split())
+    q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
     found = find_time_range(q, ctx.now)
@@ -827,6 +890,14 @@ def plan(question: str, ctx: Context) -> Plan:
             tried=tried,
             query=reading.query,
         )
+    # "Which users cast most often about music? Return their counts": people ranked by casts
+    # on a topic the question introduces, even when it asks for the counts too
+    other_metric = any(m != "casts" for m in reading.metrics)
+    if reading.counts and reading.unknown and not other_metric:
+        tried.append("hybrid_topic_users")
+        if (ranked := hybrid_topic_users(q, ctx, tr)) is not None:
+            ranked.tried = tried
+            return ranked
     if reading.counts and reading.unknown:
         return _refusal(reading, tried)
     if name := _unknown_author(q, ctx, reading.unknown):
@@ -834,9 +905,8 @@ def plan(question: str, ctx: Context) -> Plan:
             "unanswered", "semantic_topic", tried=tried, note=f"there is no user named {name!r}"
         )
     # "Who has the most followers on Twitter?" ranks by a metric, not by a topic of casts
-    other_metric = any(m != "casts" for m in reading.metrics)
     for rule in (hybrid_topic_users, semantic_topic):
-        if rule is hybrid_topic_users and other_metric:
+        if rule is hybrid_topic_users and (other_metric or rule.__name__ in tried):
             continue
         tried.append(rule.__name__)
         result = rule(q, ctx, tr)
@@ -849,6 +919,16 @@ def plan(question: str, ctx: Context) -> Plan:
         return ranked
     if reading.asks_number or NUMBER_WORDS.search(q):
         return _refusal(reading, tried)
+    # "dwr eth balance", "the account creation date of ccarella": a property of a user the
+    # profiles do not hold, not a topic to search for
+    if reading.users and (lacking := [w for w in reading.unknown if w in lexicon.NOT_HELD]):
+        return Plan(
+            "unanswered",
+            "layer",
+            tried=tried,
+            note=f"the data holds no {lacking[0]} of a user: profiles hold a username, display "
+            "name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
+        )
     # "views on dwr's casts": a known user's casts measured by something the layer lacks
     if reading.unknown and reading.users and reading.metrics:
         return _refusal(reading, tried)
