@@ -491,7 +491,8 @@ def test_people_ranked_by_what_they_did(question, kind, search):
     [
         ("How many of dwr's casts are replies?", "replies, user = dwr"),
         ("How many of dwr's casts were recast?", "recasts_received, user = dwr"),
-        ("How many of dwr's casts got replies?", "replies_received, user = dwr"),
+        # the casts counted, those that drew a reply (not the replies they drew)
+        ("How many of dwr's casts got replies?", "casts, user = dwr, replied"),
     ],
 )
 def test_what_a_users_casts_are_against_what_they_got(question, reading):
@@ -664,3 +665,34 @@ def test_who_ranked_on_a_topic_with_their_counts_is_a_topic_ranking():
     assert (got.kind, got.search) == ("hybrid", "music")
     got = plan("Identify the author with the most casts about fonts", CTX_SPAN)
     assert (got.kind, got.search) == ("hybrid", "fonts")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("How many top-level casts got no replies at all?", "casts, top_level, not replied"),
+        ("original posts with zero replies, how many", "casts, top_level, not replied"),
+        ("How many casts with a link received at least one reply?", "casts, has_link, replied"),
+        ("how many unanswered casts did dwr post", "casts, user = dwr, not replied"),
+        # replies counted stay the metric
+        ("which cast got the most replies", "replies_received, by cast, top 10"),
+        ("how many replies did dwr's casts get", "replies_received, user = dwr"),
+    ],
+)
+def test_whether_casts_drew_replies_is_a_condition_on_them(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_replied_filter_counts_casts_by_their_direct_replies():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('a', NULL, false), ('b', 'a', true), ('c', 'b', true), ('d', NULL, false)) "
+        "AS v(hash, parent_hash, is_reply)"
+    )
+    replied = (Condition("replied"),)
+    assert con.execute(compile_sql(Query("casts", conditions=replied))).fetchone() == (2,)
+    lonely = (Condition("top_level"), Condition("replied", negated=True))
+    assert con.execute(compile_sql(Query("casts", conditions=lonely))).fetchone() == (1,)

@@ -143,6 +143,7 @@ CAST_METRIC_FILTERS = (
     "top_level",
     "has_link",
     "site",
+    "replied",
     "has_image",
     "channel",
 )
@@ -563,6 +564,13 @@ FILTERS: dict[str, Filter] = {
                 "address",  # "a web address"
                 "addresses",
             ),
+        ),
+        Filter(
+            "replied",
+            "the cast got at least one direct reply (self-replies included)",
+            "EXISTS (SELECT 1 FROM casts AS r WHERE r.parent_hash = t.hash)",
+            "NOT EXISTS (SELECT 1 FROM casts AS r WHERE r.parent_hash = t.hash)",
+            ("castreplied",),  # the planner's token for "got replies", "with no replies"
         ),
         Filter(
             "site",

@@ -747,6 +747,45 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     return r
 
 
+# "casts that got no replies", "posts with at least one reply", "unanswered casts": whether
+# the casts drew replies is a condition on them (the filter "replied"), not the replies
+# counted. Only after a word for casts: "how many replies did dwr get" counts replies.
+_REPLY = r"(?:repl(?:y|ies)|responses?|comments?|answers?)"
+_GOT = (
+    r"(?:(?:that|which|who)\s+)?(?:got|get|gets|getting|received|receive|receives|receiving|"
+    r"drew|draw|draws|had|has|have|having|attracted|with|without)"
+)
+_NO_REPLY = re.compile(
+    rf"\b(?:{_GOT}\s+(?:no|zero|0|not a single|not any)\s+{_REPLY}\b(?:\s+at all)?|"
+    rf"(?:that|which)\s+(?:nobody|no one|no-one)\s+(?:replied|responded|answered)\s+to\b|"
+    r"unanswered|unreplied)"
+)
+_SOME_REPLY = re.compile(
+    rf"\b{_GOT}\s+(?:(?:at least one|at least 1|one or more|1 or more|any|a|some)\s+)?"
+    rf"{_REPLY}\b"
+)
+_CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
+
+
+def _replies_as_condition(q: str) -> str:
+    """``q`` with "got no replies" written as "no castreplied" and "got replies" as
+    "castreplied" (the replied filter's token) where a word for casts comes before."""
+
+    def swap(pattern: re.Pattern[str], token: str, text: str) -> str:
+        match = pattern.search(text)
+        if match is None:
+            return text
+        # "unanswered casts": the adjective says it of the casts after it
+        where = text if match.group(0) in ("unanswered", "unreplied") else text[: match.start()]
+        if not _CAST_NOUN.search(where):
+            return text
+        negated = "without" in match.group(0).split()[:3] and token == "castreplied"
+        token = "no castreplied" if negated else token
+        return text[: match.start()] + f" {token} " + text[match.end() :]
+
+    return swap(_SOME_REPLY, "castreplied", swap(_NO_REPLY, "no castreplied", q))
+
+
 _HOST = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}$")
 
 
@@ -855,6 +894,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = " ".join(question.lower().replace("’", "'").split())
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
+    q = _replies_as_condition(q)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
