@@ -696,3 +696,28 @@ def test_the_replied_filter_counts_casts_by_their_direct_replies():
     assert con.execute(compile_sql(Query("casts", conditions=replied))).fetchone() == (2,)
     lonely = (Condition("top_level"), Condition("replied", negated=True))
     assert con.execute(compile_sql(Query("casts", conditions=lonely))).fetchone() == (1,)
+
+
+def test_a_display_name_written_as_a_proper_name_names_its_user():
+    ctx = Context(
+        users={"v": 2, "dwr": 3},
+        now=NOW,
+        display_names={"varun srinivasan": "v", "who is": "dwr"},
+    )
+    assert plan("Varun Srinivasan follower count?", ctx).query.describe() == "followers, user = v"
+    # lower case, a display name that is plain words is not read as a name
+    assert "user = dwr" not in (plan("who is the top poster?", ctx).query.describe())
+
+
+def test_display_names_are_those_one_user_has_of_two_words_or_more():
+    import duckdb
+
+    from ozi_assets.questions.engine import display_names
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES "
+        "('v', 'Varun Srinivasan'), ('dwr', 'Dan'), ('a', 'Same Name'), ('b', 'same name'), "
+        "(NULL, 'No Username')) AS t(username, display_name)"
+    )
+    assert display_names(con) == {"varun srinivasan": "v"}

@@ -97,7 +97,21 @@ def _context(conn: duckdb.DuckDBPyConnection) -> Context:
     ).fetchone()
     now = row[0] if row and row[0] else datetime.now(UTC)
     first = row[1].astimezone(UTC) if row and row[1] else None
-    return Context(users=users, now=now.astimezone(UTC), first=first)
+    return Context(
+        users=users, now=now.astimezone(UTC), first=first, display_names=display_names(conn)
+    )
+
+
+def display_names(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Lower-case display names of two words or more → lower-case username, for names no
+    two users share (an ambiguous name names nobody)."""
+    rows = conn.execute(
+        "SELECT lower(trim(display_name)) AS name, any_value(lower(username)) FROM users "
+        "WHERE username IS NOT NULL AND display_name IS NOT NULL "
+        "AND regexp_matches(trim(display_name), '\\w\\S*\\s+\\S*\\w') "
+        "GROUP BY name HAVING count(*) = 1"
+    ).fetchall()
+    return dict(rows)
 
 
 def _rows(columns: Sequence[str], rows: Sequence[tuple]) -> list[dict[str, Any]]:

@@ -60,6 +60,9 @@ class Context:
     users: Mapping[str, int]  # lower-case username → fid
     now: datetime
     first: datetime | None = None  # the oldest event; None: not known
+    # lower-case display names of two words or more → username ("varun srinivasan" → "v"):
+    # people are named that way too; one-word display names are too often plain words
+    display_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def literal(value: str) -> str:
@@ -786,6 +789,21 @@ def _replies_as_condition(q: str) -> str:
     return swap(_SOME_REPLY, "castreplied", swap(_NO_REPLY, "no castreplied", q))
 
 
+def _display_names_as_users(question: str, q: str, ctx: Context) -> str:
+    """``q`` (the lower-cased ``question``) with each display name the question writes as a
+    proper name (every word capitalized: "Varun Srinivasan", not "who is") written as the
+    @username."""
+    lowered = question.lower()
+    for name in sorted(ctx.display_names, key=len, reverse=True):
+        if name not in lowered:
+            continue
+        pattern = rf"(?<![\w@]){re.escape(name)}(?!\w)"
+        spans = [question[m.start() : m.end()] for m in re.finditer(pattern, lowered)]
+        if any(all(w[0].isupper() for w in span.split() if w[0].isalpha()) for span in spans):
+            q = re.sub(pattern, f"@{ctx.display_names[name]}", q)
+    return q
+
+
 _HOST = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}$")
 
 
@@ -895,6 +913,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
     q = _replies_as_condition(q)
+    q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
