@@ -721,3 +721,36 @@ def test_display_names_are_those_one_user_has_of_two_words_or_more():
         "(NULL, 'No Username')) AS t(username, display_name)"
     )
     assert display_names(con) == {"varun srinivasan": "v"}
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("How many new threads were started (casts with no parent)?", "top_level_casts, not reply"),
+        ("What's the number of casts that answer another cast?", "replies"),
+        ("What is the total number of recasts across all hours?", "recasts"),
+        ("Number of casts that reference the user dwr with an @", "mentions, user = dwr"),
+        (
+            "Top three people by original posts, replies excluded",
+            "casts, by user, top 3, top_level, not reply",
+        ),
+        ("How big is @dwr's audience, in followers?", "followers, user = dwr"),
+        ("how many people cast only once", "casts, count of users, with casts = 1"),
+        (
+            "how many users have exactly one cast, reply or not",
+            "casts, count of users, with casts = 1",
+        ),
+        (
+            "What post got the most interaction (replies, recasts and likes together)?",
+            "engagement, by cast, top 10",
+        ),
+    ],
+)
+def test_more_words_for_what_the_layer_has(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_an_exact_count_compiles_to_equality():
+    sql = compile_sql(Query("casts", "user", having=("=", 1), order="desc"))
+    assert "HAVING COUNT(*) = 1" in sql
+    guard(sql, PUBLIC_TABLES)

@@ -221,6 +221,10 @@ METRICS: dict[str, Metric] = {
                 "responded",
                 "comment",
                 "commented",
+                "answer",  # "casts that answer another cast"
+                "answered",
+                "answering",
+                "answers",
             ),
             received="replies_received",
             dimensions=CAST_DIMENSIONS,
@@ -345,7 +349,17 @@ METRICS: dict[str, Metric] = {
             user="t.handle",
             cast="t.hash",
             nouns=("mention", "mentions"),
-            verbs=("mention", "mentioned", "mentioning", "mentions", "tag", "tagged", "tagging"),
+            verbs=(
+                "mention",
+                "mentioned",
+                "mentioning",
+                "mentions",
+                "tag",
+                "tagged",
+                "tagging",
+                "reference",  # "casts that reference dwr with an @"
+                "references",
+            ),
             dimensions=("user", "hour", "day"),
             filters=("user", "term", "hashtag", "reply", "top_level"),
         ),
@@ -358,7 +372,14 @@ METRICS: dict[str, Metric] = {
             user="u.username",
             user_fid="t.fid",
             cast="t.hash",
-            nouns=("engagement", "engaging", "popular", "popularity"),
+            nouns=(
+                "engagement",
+                "engaging",
+                "popular",
+                "popularity",
+                "interaction",
+                "interactions",
+            ),
             dimensions=("user", "cast"),
             filters=("user",),
         ),
@@ -367,7 +388,7 @@ METRICS: dict[str, Metric] = {
             "a user's follower count (the newest profile snapshot; no history)",
             "users",
             "max(t.follower_count)",
-            nouns=("follower", "followers", "follower_count"),
+            nouns=("follower", "followers", "follower_count", "audience"),
             verbs=("followed",),
             dimensions=("user",),
             filters=("user",),
@@ -538,7 +559,13 @@ FILTERS: dict[str, Filter] = {
             "NOT regexp_matches({text}, {value})",
             takes_value=True,
         ),
-        Filter("reply", "the cast is a reply", "t.is_reply", "NOT t.is_reply"),
+        Filter(
+            "reply",
+            "the cast is a reply",
+            "t.is_reply",
+            "NOT t.is_reply",
+            ("parent", "parents"),  # "casts with no parent"
+        ),
         Filter(
             "top_level",
             "the cast starts a thread (is not a reply)",
@@ -619,7 +646,7 @@ FILTERS: dict[str, Filter] = {
 }
 
 Order = Literal["desc", "asc"]
-Comparison = Literal[">", ">=", "<", "<="]
+Comparison = Literal[">", ">=", "<", "<=", "="]
 
 
 @dataclass(frozen=True)
@@ -828,7 +855,7 @@ def compile_query(query: Query) -> exp.Select:
         select = select.where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
     if query.having:
         op, number = query.having
-        cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}[op]
+        cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}[op]
         select = select.having(cls(this=_parse(m.measure).copy(), expression=_number(number)))
     value_col, key_col = exp.column(value_name), exp.column(key_name)
     if query.order or query.having:

@@ -195,7 +195,10 @@ COMPARE = {
     "exceeds": ">",
     "exceed": ">",
     "exceeding": ">",
+    "exactly": "=",
 }
+# After what they leave out: "top posters, replies excluded".
+POST_NEGATION = frozenset(["excluded", "omitted", "aside"])
 # User words that mean people who cast: counted, they are distinct authors, not profiles.
 AUTHOR_WORDS = frozenset(
     ["author", "authors", "poster", "posters", "caster", "casters", "creator", "creators"]
@@ -472,6 +475,15 @@ FILLER = frozenset(
         "rn",
         "btw",
         "lol",
+        "big",
+        "appear",
+        "appears",
+        "appeared",
+        "occur",
+        "occurs",
+        "occurred",
+        "together",
+        "combined",
         "vs",
         "versus",
         "perform",
@@ -510,6 +522,8 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("how", "often"): "how_often",
     ("number", "of"): "number_of",
     ("more", "than"): "more_than",
+    ("across", "all"): "altogether",  # "recasts across all hours": the total
+    ("across", "every"): "altogether",
     ("greater", "than"): "greater_than",
     ("fewer", "than"): "fewer_than",
     ("less", "than"): "less_than",

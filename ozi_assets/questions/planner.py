@@ -470,6 +470,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.COMPARE:
             compare = lexicon.COMPARE[w]
             continue
+        if w in lexicon.POST_NEGATION and prev in lexicon.METRIC_NOUNS:
+            # "top posters, replies excluded": what came before is left out
+            left_out = lexicon.METRIC_NOUNS[prev]
+            if left_out in ("replies", "top_level_casts") and left_out in nouns:
+                nouns.remove(left_out)
+                conditions.append(
+                    Condition("reply" if left_out == "replies" else "top_level", negated=True)
+                )
+                continue
         if w in lexicon.NEGATION:
             negate = 4
             continue
@@ -647,6 +656,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     specific = [m for m in named if m != "casts"]
     if union and "casts" in named and set(specific) <= {"replies", "top_level_casts"}:
         specific = []  # "a cast or reply" is any cast
+    if "engagement" in specific:
+        # "the most interaction (replies, recasts and likes together)": the parts it sums
+        specific = [m for m in specific if m not in ENGAGEMENT_PARTS]
     for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
         if general in specific and narrow in specific:
             specific.remove(general)
@@ -824,6 +836,11 @@ def _names_site(words: list[str], i: int) -> bool:
     )
 
 
+# What engagement sums, named beside it.
+ENGAGEMENT_PARTS = frozenset(
+    ["replies", "recasts", "likes", "reactions"]
+    + [f"{m}_received" for m in ("replies", "recasts", "likes", "reactions")]
+)
 # The users who gave a kind of reaction, counted ("how many different people reshared").
 REACTORS = {"reactions": "reactors", "recasts": "recasters", "likes": "likers"}
 
@@ -912,6 +929,8 @@ def plan(question: str, ctx: Context) -> Plan:
     q = " ".join(question.lower().replace("’", "'").split())
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
+    q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
+    q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
