@@ -750,6 +750,17 @@ def test_more_words_for_what_the_layer_has(question, reading):
     assert _query(question).describe() == reading
 
 
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("what time of night were people recasting the most?", "recasts, by hour, top 10"),
+        ("how was dwr's posting spread over the hours?", "casts, by hour, user = dwr"),
+    ],
+)
+def test_hours_named_by_the_time_of_day_or_a_spread(question, reading):
+    assert _query(question).describe() == reading
+
+
 def test_an_exact_count_compiles_to_equality():
     sql = compile_sql(Query("casts", "user", having=("=", 1), order="desc"))
     assert "HAVING COUNT(*) = 1" in sql

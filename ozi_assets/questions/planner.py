@@ -931,6 +931,9 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
+    q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
+    # "how dwr's posting was spread over the hours": per hour
+    q = re.sub(r"\b(?:spread|distributed) (?:out )?(?:over|across) (?:the )?", "per ", q)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
