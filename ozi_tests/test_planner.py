@@ -765,3 +765,20 @@ def test_an_exact_count_compiles_to_equality():
     sql = compile_sql(Query("casts", "user", having=("=", 1), order="desc"))
     assert "HAVING COUNT(*) = 1" in sql
     guard(sql, PUBLIC_TABLES)
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        ("Which accounts posted the most welcome messages to newcomers?", "welcome to newcomers"),
+        ("Rank accounts by the number of welcome messages they posted.", "welcome"),
+        ("Top posters on the Purple DAO topic", "purple dao"),
+        ("Which users posted the most good-morning casts?", "good morning"),
+        # tersely, the topic between the ranking and the people
+        ("top music poster", "music"),
+        ("top wallet talker", "wallet"),
+    ],
+)
+def test_a_topic_ranking_searches_the_topic_not_how_it_was_cast(question, search):
+    got = plan(question, CTX_SPAN)
+    assert (got.kind, got.search) == ("hybrid", search), got.note

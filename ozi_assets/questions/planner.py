@@ -125,6 +125,8 @@ _RANKING = "|".join(sorted(lexicon.ORDER_DESC))
 _SUBJECT = re.compile(
     rf"\b(?:who|(?:which|what)\s+(?:\d+\s+)?(?:{_PEOPLE})|(?:{_RANKING})\s+(?:the\s+)?"
     rf"(?:\d+\s+)?(?:{_PEOPLE})|(?:the|an?)\s+(?:{_PEOPLE})\s+with)\b"  # "the author with …"
+    # tersely, the topic between the ranking and the people: "top music poster"
+    rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:{_PEOPLE}|posters?|talkers?)$"
 )
 _RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
 _INTRODUCER = re.compile(
@@ -174,9 +176,29 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     return _topic_ranking("hybrid_topic_users", topic, tr, _top_n(q))
 
 
+# Words of a ranking's topic that say how or what was cast, not what about: "the most posts
+# from ETH Denver", "welcome messages they posted", "the Purple DAO topic", "invite-related".
+_TOPIC_NOISE = frozenset(
+    """the a an topic topics subject conversation conversations discussion related stuff
+    post posts posted posting cast casts casted casting message messages wrote write writing
+    writes shared share sharing talk talked talking talks talker talkers poster posters
+    they their them""".split()
+)
+
+
+def _topic_core(topic: str) -> str:
+    """``topic`` without the words that say how it was cast (``_TOPIC_NOISE``, "by the number
+    of"); the topic itself when nothing else is left."""
+    text = re.sub(r"\bby (?:the )?(?:number|count) of\b", " ", topic)
+    text = re.sub(r"(?<=\w)-(?=\w)", " ", text)  # "good-morning", "invite-related"
+    core = " ".join(w for w in text.split() if w not in _TOPIC_NOISE)
+    return core or topic
+
+
 def _topic_ranking(rule: str, topic: str, tr: TimeRange | None, n: int) -> Plan:
     """A hybrid plan: the casts about ``topic`` (fused search), their authors ranked by how
     many of them they wrote, at most ``n``."""
+    topic = _topic_core(topic)
     return Plan(
         "hybrid",
         rule,
