@@ -179,10 +179,47 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
 # Words of a ranking's topic that say how or what was cast, not what about: "the most posts
 # from ETH Denver", "welcome messages they posted", "the Purple DAO topic", "invite-related".
 _TOPIC_NOISE = frozenset(
-    """the a an topic topics subject conversation conversations discussion related stuff
-    post posts posted posting cast casts casted casting message messages wrote write writing
-    writes shared share sharing talk talked talking talks talker talkers poster posters
-    they their them""".split()
+    [
+        "the",
+        "a",
+        "an",
+        "topic",
+        "topics",
+        "subject",
+        "conversation",
+        "conversations",
+        "discussion",
+        "related",
+        "stuff",
+        "post",
+        "posts",
+        "posted",
+        "posting",
+        "cast",
+        "casts",
+        "casted",
+        "casting",
+        "message",
+        "messages",
+        "wrote",
+        "write",
+        "writing",
+        "writes",
+        "shared",
+        "share",
+        "sharing",
+        "talk",
+        "talked",
+        "talking",
+        "talks",
+        "talker",
+        "talkers",
+        "poster",
+        "posters",
+        "they",
+        "their",
+        "them",
+    ]
 )
 
 
