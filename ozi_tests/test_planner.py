@@ -782,3 +782,42 @@ def test_an_exact_count_compiles_to_equality():
 def test_a_topic_ranking_searches_the_topic_not_how_it_was_cast(question, search):
     got = plan(question, CTX_SPAN)
     assert (got.kind, got.search) == ("hybrid", search), got.note
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # self-replies left out are "others", not "no replies"
+        (
+            "How many replies did dwr get from other people, not counting his replies to himself?",
+            "replies_received, user = dwr, others",
+        ),
+        (
+            "Count posts published in the hour starting at 03:00 UTC",
+            "casts, in the hour from 2023-03-04 03:00 UTC",
+        ),
+        ("Number of posts tagged #ethdenver", "casts, hashtag = ethdenver"),
+        ("In how many casts does the word 'ChatGPT' appear?", "casts, term = chatgpt"),
+        ("distinct people who replied to dwr", "repliers_received, user = dwr"),
+        # people who cast, counted by a profile figure: authors only
+        (
+            "how many of the people who cast something have more than a thousand followers?",
+            "followers, count of users, with followers > 1000, author",
+        ),
+    ],
+)
+def test_readings_that_gave_wrong_numbers(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_author_filter_keeps_profiles_that_cast():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE casts AS SELECT * FROM (VALUES (1), (1), (2)) AS v(fid)")
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a', 5000), (2, 'b', 10), "
+        "(3, 'c', 9000)) AS v(fid, username, follower_count)"
+    )
+    q = Query("followers", None, (Condition("author"),), having=(">", 1000), count_over="user")
+    assert con.execute(compile_sql(q)).fetchone() == (1,)

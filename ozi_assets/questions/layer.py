@@ -391,7 +391,7 @@ METRICS: dict[str, Metric] = {
             nouns=("follower", "followers", "follower_count", "audience"),
             verbs=("followed",),
             dimensions=("user",),
-            filters=("user",),
+            filters=("user", "author"),
         ),
         # "how many different people recast": the actors, not their reactions
         *(
@@ -435,7 +435,7 @@ METRICS: dict[str, Metric] = {
             nouns=("following", "followings", "follows"),
             verbs=("follow", "following"),
             dimensions=("user",),
-            filters=("user",),
+            filters=("user", "author"),
         ),
         Metric(
             "term_uses",
@@ -467,7 +467,20 @@ METRICS: dict[str, Metric] = {
             "users",
             "count(*)",
             dimensions=(),
-            filters=(),
+            filters=("author",),
+        ),
+        Metric(
+            "repliers_received",
+            "distinct users who replied to a user's casts (or to a cast), the user included",
+            "casts",
+            "count(DISTINCT t.fid)",
+            where="t.is_reply",
+            user=REPLIED_TO,
+            user_fid="t.parent_fid",
+            cast="t.parent_hash",
+            others="t.fid <> t.parent_fid",
+            dimensions=("user", "hour", "day", "cast"),
+            filters=("user", "others"),
         ),
     )
 }
@@ -591,6 +604,12 @@ FILTERS: dict[str, Filter] = {
                 "address",  # "a web address"
                 "addresses",
             ),
+        ),
+        Filter(
+            "author",
+            "the user cast at least once in the data (an author, not only a profile)",
+            "EXISTS (SELECT 1 FROM casts AS c WHERE c.fid = t.fid)",
+            "NOT EXISTS (SELECT 1 FROM casts AS c WHERE c.fid = t.fid)",
         ),
         Filter(
             "replied",

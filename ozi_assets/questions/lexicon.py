@@ -475,6 +475,8 @@ FILLER = frozenset(
         "rn",
         "btw",
         "lol",
+        "onwards",
+        "onward",
         "big",
         "appear",
         "appears",

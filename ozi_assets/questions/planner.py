@@ -343,6 +343,7 @@ class Reading:
 
 QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
 HASHTAG = re.compile(r"#([a-z0-9_]+)")
+QUOTED_TERM, HASHTAG_TERM = "quotedterm", "hashtagterm"  # where they stood, once taken
 TOKEN = re.compile(r"[@]?[a-z0-9][a-z0-9_'.-]*")
 
 
@@ -434,10 +435,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     conditions: list[Condition] = []
     for term in QUOTED.findall(text):
         conditions.append(Condition("term", term.strip()))
-    text = QUOTED.sub(" ", text)
+    # placeholders keep their place: "the word 'chatgpt' appears", "posts tagged #ethdenver"
+    text = QUOTED.sub(f" {QUOTED_TERM} ", text)
     for tag in HASHTAG.findall(text):
         conditions.append(Condition("hashtag", tag))
-    text = HASHTAG.sub(" ", text)
+    text = HASHTAG.sub(f" {HASHTAG_TERM} ", text)
     words = tokens(text)
 
     nouns: list[str] = []  # metrics named by a noun ("replies")
@@ -483,6 +485,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         nxt = words[i + 1] if i + 1 < len(words) else ""
         negate = max(0, negate - 1)
         name = w.lstrip("@")
+        if w in (QUOTED_TERM, HASHTAG_TERM):
+            term_forced = term_next = False  # a quoted term or a hashtag, already taken
+            continue
+        if nxt == HASHTAG_TERM and w in ("tag", "tagged", "tagging", "tags", "using", "with"):
+            continue  # "posts tagged #ethdenver": the hashtag, not a mention
         if term_forced and w not in lexicon.FUNCTION_WORDS:
             term_forced = term_next = False
             if w not in lexicon.GRAMMAR:
@@ -638,7 +645,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 # "how many of dwr's casts are replies": a plural noun after the copula says
                 # what the casts are ("were recast", "got replies": what they received)
                 received = owned = False
-            if metric_name == "replies" and negate:
+            if (
+                metric_name == "replies"
+                and negate
+                and any(x in lexicon.SELF for x in words[i + 1 : i + 4])
+            ):
+                others, negate = True, 0  # "not counting his replies to himself"
+            elif metric_name == "replies" and negate:
                 conditions.append(Condition("reply", negated=True))
                 negate = 0
             else:
@@ -743,6 +756,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             pass  # "how many accounts does dwr follow": the accounts are what is counted
         elif metric_name in (None, "casts") and (named or time_range or conditions or group):
             metric_name = "distinct_authors"  # "the hour with the most unique authors"
+        elif metric_name == "replies" and received and users:
+            metric_name = "repliers_received"  # "how many people replied to timdaub"
         elif metric_name in ("replies", "top_level_casts"):
             # "how many people replied": the distinct authors of those casts
             conditions.append(Condition("reply" if metric_name == "replies" else "top_level"))
@@ -761,6 +776,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name is None:
         r.problem = "the question names no metric"
         return r
+    if metric_name in ("followers", "following", "profiles") and "casts" in named:
+        # "how many of the people who cast have over 1,000 followers": authors only
+        conditions.append(Condition("author"))
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms

@@ -42,7 +42,12 @@ DASH = re.compile(
     rf"(?:\b(?:in |during )?the (?:\w+ )?(?:hours? )?)?(?<![\d:-]){CLOCK}{ZONE}\s*-\s*{CLOCK}"
     rf"(?![\d-]){ZONE}(?:\s+hours?)?"
 )
-HOUR = re.compile(rf"\b(?:(?:in|during) )?(?:the )?{STRICT_CLOCK}{ZONE}\s+hour\b")
+HOUR = re.compile(
+    rf"\b(?:(?:in|during) )?(?:the )?{STRICT_CLOCK}{ZONE}\s+hour\b"
+    # "the hour starting at 03:00 UTC"
+    rf"|\b(?:(?:in|during) )?the hour (?:starting|beginning|that starts|that begins|from) "
+    rf"(?:at )?{STRICT_CLOCK}{ZONE}"
+)
 AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
 BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to) {CLOCK}{ZONE}")
 ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
@@ -144,7 +149,7 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
             return TimeRange(start, end, label), (m.start(), end_at)
     if m := HOUR.search(question):
         day, end_at = _with_date(question, m, day_start, now)
-        start = day + _clock(m.group(1))
+        start = day + _clock(m.group(1) or m.group(2))
         end = start + timedelta(hours=1)
         return TimeRange(start, end, f"in the hour from {_fmt(start)} UTC"), (m.start(), end_at)
     if m := AFTER.search(question):
