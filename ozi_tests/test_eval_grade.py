@@ -418,6 +418,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning2.yaml", "tune", "u_"),
         ("tuning3.yaml", "tune", "v_"),
         ("tuning4.yaml", "tune", "w_"),
+        ("tuning5.yaml", "tune", "x_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )
