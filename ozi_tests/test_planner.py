@@ -821,3 +821,49 @@ def test_the_author_filter_keeps_profiles_that_cast():
     )
     q = Query("followers", None, (Condition("author"),), having=(">", 1000), count_over="user")
     assert con.execute(compile_sql(q)).fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # people ranked by what they directed at one user
+        ("who replied to dwr the most", "replies, by user, top 10, to_user = dwr"),
+        (
+            "Which person left the most comments on dwr's posts?",
+            "replies, by user, top 10, to_user = dwr",
+        ),
+        ("who recast dwr's casts the most", "recasts, by user, top 10, to_user = dwr"),
+        # any hashtag, by the word or written as one
+        ("how many casts use a hashtag", "casts, has_hashtag"),
+        ("How many posts had at least one #hashtag in them?", "casts, has_hashtag"),
+        ("How many casts use the #ETHDenver hashtag?", "casts, hashtag = ethdenver"),
+        ("how many people posted more than once?", "casts, count of users, with casts > 1"),
+    ],
+)
+def test_actions_directed_at_a_user_and_any_hashtag(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_whose_casts_a_user_recast_is_not_who_recast_the_user():
+    # greg recast them: ranking those who recast greg would answer another question
+    assert plan("whose casts did dwr recast", CTX_SPAN).query is None
+
+
+def test_the_to_user_and_has_hashtag_filters_on_rows():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS v(fid, username)"
+    )
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('x', 2, 'b', 1, true, 'reply #tag'), ('y', 2, 'b', 1, true, 'item #5'), "
+        "('z', 1, 'a', 2, true, 'back at you')) "
+        "AS v(hash, fid, username, parent_fid, is_reply, text)"
+    )
+    sql = compile_sql(Query("replies", "user", (Condition("to_user", "a"),), order="desc"))
+    assert con.execute(sql).fetchall() == [("b", 2)]
+    assert con.execute(
+        compile_sql(Query("casts", None, (Condition("has_hashtag"),)))
+    ).fetchone() == (1,)

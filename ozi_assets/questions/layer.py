@@ -105,6 +105,7 @@ class Metric:
     nouns: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ()
     received: str | None = None  # the metric this one becomes when it is received, not made
+    to: str | None = None  # the fid the action is directed at (replied to, reacted to)
     ranks: str | None = None  # the dimension "top N <metric>" ranks when none is named
     dimensions: tuple[str, ...] = ("user", "hour", "day")
     filters: tuple[str, ...] = ("user",)
@@ -144,6 +145,7 @@ CAST_METRIC_FILTERS = (
     "has_link",
     "site",
     "replied",
+    "has_hashtag",
     "has_image",
     "channel",
 )
@@ -151,7 +153,7 @@ CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
 # on request.
 REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
-REACTION_FILTERS = ("user", "others")
+REACTION_FILTERS = ("user", "others", "to_user")
 REACTION_CAST = "t.target_hash"
 REACTION_OTHERS = "t.fid <> t.target_fid"
 REPLIED_TO = "u.username"
@@ -227,8 +229,9 @@ METRICS: dict[str, Metric] = {
                 "answers",
             ),
             received="replies_received",
+            to="t.parent_fid",
             dimensions=CAST_DIMENSIONS,
-            filters=(*CAST_METRIC_FILTERS, "others"),
+            filters=(*CAST_METRIC_FILTERS, "others", "to_user"),
         ),
         Metric(
             "top_level_casts",
@@ -272,6 +275,7 @@ METRICS: dict[str, Metric] = {
             nouns=("reaction", "reactions", "engagements"),
             verbs=("react", "reacted", "reacting"),
             received="reactions_received",
+            to="t.target_fid",
             dimensions=REACTION_DIMENSIONS,
             filters=REACTION_FILTERS,
         ),
@@ -286,6 +290,7 @@ METRICS: dict[str, Metric] = {
             nouns=("recast", "recasts", "reshare", "reshares"),
             verbs=("recast", "recasted", "recasting", "reshare", "reshared", "resharing"),
             received="recasts_received",
+            to="t.target_fid",
             dimensions=REACTION_DIMENSIONS,
             filters=REACTION_FILTERS,
         ),
@@ -300,6 +305,7 @@ METRICS: dict[str, Metric] = {
             nouns=("like", "likes", "heart", "hearts"),
             verbs=("like", "liked", "liking", "hearted"),
             received="likes_received",
+            to="t.target_fid",
             dimensions=REACTION_DIMENSIONS,
             filters=REACTION_FILTERS,
         ),
@@ -606,6 +612,20 @@ FILTERS: dict[str, Filter] = {
             ),
         ),
         Filter(
+            "to_user",
+            "the user the action is directed at: whom a reply replies to, whose cast a reaction "
+            "reacts to",
+            "{to} = (SELECT fid FROM users WHERE lower(username) = {value})",
+            "{to} <> (SELECT fid FROM users WHERE lower(username) = {value})",
+            takes_value=True,
+        ),
+        Filter(
+            "has_hashtag",
+            "the text carries a #hashtag (a # and a letter: '#5' is a number)",
+            r"regexp_matches({text}, '(^|[^\w&])#[A-Za-z]')",
+            r"NOT regexp_matches({text}, '(^|[^\w&])#[A-Za-z]')",
+        ),
+        Filter(
             "author",
             "the user cast at least once in the data (an author, not only a profile)",
             "EXISTS (SELECT 1 FROM casts AS c WHERE c.fid = t.fid)",
@@ -794,6 +814,7 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
                 text=source.text,
                 user=m.user,
                 others=m.others,
+                to=m.to,
             )
             if "{" in template
             else _parse(template).copy()

@@ -289,6 +289,7 @@ NUMBERS = {
 }
 NUMBERS["hundred"] = 100
 NUMBERS["thousand"] = 1000
+NUMBERS.update(once=1, twice=2, thrice=3)  # "posted more than once"
 FILLER = frozenset(
     [
         "a",

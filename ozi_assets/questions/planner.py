@@ -438,7 +438,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     # placeholders keep their place: "the word 'chatgpt' appears", "posts tagged #ethdenver"
     text = QUOTED.sub(f" {QUOTED_TERM} ", text)
     for tag in HASHTAG.findall(text):
-        conditions.append(Condition("hashtag", tag))
+        # "#hashtag" itself: any hashtag ("posts with at least one #hashtag")
+        any_tag = tag in ("hashtag", "hashtags")
+        conditions.append(Condition("has_hashtag") if any_tag else Condition("hashtag", tag))
     text = HASHTAG.sub(f" {HASHTAG_TERM} ", text)
     words = tokens(text)
 
@@ -636,6 +638,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 continue
             groups.append((dim, how, w))
             continue
+        if (
+            w in ("hashtag", "hashtags")
+            and (not nxt or nxt in lexicon.FILLER or nxt in lexicon.FUNCTION_WORDS)
+            and not any(c.filter == "hashtag" for c in conditions)
+            and any(
+                x in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(x) == "casts" for x in words
+            )
+        ):
+            # "casts that use a hashtag": casts carrying one (a hashtag named after the word
+            # is a term: "the hashtag ethdenver")
+            conditions.append(Condition("has_hashtag", negated=bool(negate)))
+            negate = 0
+            continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
             if which_of and prev == "'s" and metric_name == "casts":
@@ -756,7 +771,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             pass  # "how many accounts does dwr follow": the accounts are what is counted
         elif metric_name in (None, "casts") and (named or time_range or conditions or group):
             metric_name = "distinct_authors"  # "the hour with the most unique authors"
-        elif metric_name == "replies" and received and users:
+        elif metric_name == "replies" and received and (users or group == "user"):
             metric_name = "repliers_received"  # "how many people replied to timdaub"
         elif metric_name in ("replies", "top_level_casts"):
             # "how many people replied": the distinct authors of those casts
@@ -807,8 +822,22 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         group, order = "user", order or comparative
         users = [",".join(dict.fromkeys(users))]
     if users and group == "user" and not several:
-        r.problem = "a ranking of users restricted to one user is not a query the layer has"
-        return r
+        made = next((x for x in layer.METRICS.values() if x.received == m.name), None)
+        # the user receives when named as such: "replied to X", "on X's posts" (in "whose
+        # casts did X recast", X is the one who recast)
+        before = words[user_at - 1] if user_at > 0 else ""
+        receives = (
+            before in ("to", "on", "at")
+            or before.endswith("_to")  # "replied_to"
+            or (user_at + 1 < len(words) and words[user_at + 1] == "'s")
+            or bool(on_casts_by)  # "responses to casts by X"
+        )
+        if made is None or made.to is None or not receives:
+            r.problem = "a ranking of users restricted to one user is not a query the layer has"
+            return r
+        # "who replied to jithinraj the most": the repliers ranked, their replies to him
+        m, users = made, []
+        conditions = [Condition("to_user", r.users[0]), *conditions]
     conditions = [Condition("user", users[0]), *conditions] if users else conditions
     conditions += [Condition("user", name, negated=True) for name in dict.fromkeys(excluded)]
     if others:
