@@ -867,3 +867,53 @@ def test_the_to_user_and_has_hashtag_filters_on_rows():
     assert con.execute(
         compile_sql(Query("casts", None, (Condition("has_hashtag"),)))
     ).fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading", "base"),
+    [
+        ("% of casts that are replies", "replies, as a percentage of casts", ()),
+        (
+            "What percentage of the casts authored by dwr are replies?",
+            "replies, as a percentage of casts, user = dwr",
+            (),
+        ),
+        (
+            "what share of top-level casts got replies",
+            "casts, as a percentage of casts where top_level, top_level, replied",
+            ("top_level",),
+        ),
+        ("percentage of casts with a link", "casts, as a percentage of casts, has_link", ()),
+    ],
+)
+def test_a_percentage_is_a_share_of_its_whole(question, reading, base):
+    query = _query(question)
+    assert (query.describe(), query.base) == (reading, base)
+
+
+def test_a_share_keeps_whose_casts_and_the_named_whole_in_its_denominator():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS v(fid, username)"
+    )
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('p', 1, 'a', NULL, false), ('q', 1, 'a', 'p', true), ('r', 1, 'a', 'p', true), "
+        "('s', 2, 'b', NULL, false)) AS v(hash, fid, username, parent_hash, is_reply)"
+    )
+    everyone = Query("replies", share=True)
+    assert con.execute(compile_sql(everyone)).fetchone() == (50.0,)
+    of_a = Query("replies", conditions=(Condition("user", "a"),), share=True)
+    assert con.execute(compile_sql(of_a)).fetchone() == (66.67,)
+    answered = Query(
+        "casts",
+        conditions=(Condition("top_level"), Condition("replied")),
+        share=True,
+        base=("top_level",),
+    )
+    assert con.execute(compile_sql(answered)).fetchone() == (50.0,)
+    guard(compile_sql(answered), PUBLIC_TABLES)
+    with pytest.raises(LayerError):
+        compile_sql(Query("replies", "hour", share=True))

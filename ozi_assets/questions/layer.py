@@ -590,7 +590,7 @@ FILTERS: dict[str, Filter] = {
             "the cast starts a thread (is not a reply)",
             "NOT t.is_reply",
             "t.is_reply",
-            ("top-level", "toplevel", "original", "root"),
+            ("top-level", "toplevel", "original", "originals", "root"),
         ),
         Filter(
             "has_link",
@@ -712,6 +712,10 @@ class Query:
     having: tuple[Comparison, float] | None = None
     average_over: str | None = None  # "on average per user": the mean of the metric's groups
     count_over: str | None = None  # "how many users posted > 10 casts": groups passing
+    # "what percentage of casts are replies": the metric as a percentage of its source's count
+    # under the conditions in ``base`` (filter names: who and whose casts are counted)
+    share: bool = False
+    base: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
@@ -720,6 +724,10 @@ class Query:
             parts.append(f"average per {self.average_over}")
         if self.count_over:
             parts.append(f"count of {self.count_over}s")
+        if self.share:
+            whole = SHARE_BASE.get(metric(self.metric).source, "?")
+            within = f" where {', '.join(self.base)}" if self.base else ""
+            parts.append(f"as a percentage of {whole}{within}")
         if self.group_by:
             parts.append(f"by {self.group_by}")
         if self.having:
@@ -863,6 +871,8 @@ def compile_query(query: Query) -> exp.Select:
     """
     m = metric(query.metric)
     source = SOURCES[m.source]
+    if query.share:
+        return _share(query, m)
     if query.count_over is not None:
         # How many groups pass the threshold ("how many users posted fewer than 2 casts").
         count = exp.func("count", exp.Star())
@@ -919,6 +929,37 @@ def _over_groups(query: Query, dimension: str, aggregate: exp.Expr, name: str) -
         query, group_by=dimension, average_over=None, count_over=None, order=None, limit=None
     )
     return exp.select(exp.alias_(aggregate, name)).from_(compile_query(groups).subquery("g"))
+
+
+# The count a share is a part of, by the metric's source.
+SHARE_BASE = {"casts": "casts", "reactions": "reactions"}
+# Filters that say whose rows are counted, so a share keeps them in its whole: "what
+# percentage of jayce's casts are replies" is out of jayce's casts.
+SCOPE_FILTERS = frozenset(["user", "to_user", "others"])
+
+
+def _share(query: Query, m: Metric) -> exp.Select:
+    """``query``'s figure as a percentage (0-100, two decimals) of the count of its source's
+    rows under the scope filters, the time range and the filters named in ``query.base``."""
+    base_metric = SHARE_BASE.get(m.source)
+    if base_metric is None or query.group_by or query.average_over or query.count_over:
+        raise LayerError(f"{m.name} has no share of a whole the layer counts")
+    part = dataclasses.replace(query, share=False, base=())
+    whole = Query(
+        base_metric,
+        conditions=tuple(
+            c for c in query.conditions if c.filter in SCOPE_FILTERS or c.filter in query.base
+        ),
+        time_range=query.time_range,
+    )
+    ratio = exp.Div(
+        this=exp.Mul(
+            this=exp.Literal.number("100.0"),
+            expression=exp.Subquery(this=compile_query(part)),
+        ),
+        expression=exp.func("nullif", exp.Subquery(this=compile_query(whole)), _number(0)),
+    )
+    return exp.select(exp.alias_(exp.func("round", ratio, _number(2)), "percent"))
 
 
 def _number(value: float) -> exp.Expr:

@@ -451,6 +451,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     counted_users = distinct = received = others = self_words = union = False
     order: str | None = None
     comparative: str | None = None
+    share, share_mark, base_end = False, 0, None  # "what percentage of …" (see sharetoken)
     numbers: list[int] = []
     having: tuple[str, float] | None = None
     compare: str | None = None
@@ -487,6 +488,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         nxt = words[i + 1] if i + 1 < len(words) else ""
         negate = max(0, negate - 1)
         name = w.lstrip("@")
+        if w == "sharetoken":
+            # the conditions named before the cast noun say what the whole is ("the share of
+            # top-level casts that got replies": of top-level casts)
+            share, share_mark, r.asks_number = True, len(conditions), True
+            continue
+        if (
+            share
+            and base_end is None
+            and (w in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(w) == "casts")
+        ):
+            base_end = len(conditions)
         if w in (QUOTED_TERM, HASHTAG_TERM):
             term_forced = term_next = False  # a quoted term or a hashtag, already taken
             continue
@@ -712,6 +724,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue  # "a youtube video": the site said it
         r.unknown.append(w)
 
+    share_base = tuple(c.filter for c in conditions[share_mark:base_end]) if base_end else ()
     sites = [c for c in conditions if c.filter == "site" and not c.negated]
     if sites:
         # "youtube.com or youtu.be links": one site filter, any of them; a link to a site is
@@ -864,6 +877,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         having,  # type: ignore[arg-type]
         average_over,
         count_over,
+        share,
+        share_base,
     )
     return r
 
@@ -1038,6 +1053,13 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
+    # "what percentage of casts are replies", "% of casts", "as a percentage": a share
+    q = re.sub(
+        r"\b(?:percent(?:age)?|proportion|fraction|pct|share)\s+of\b|%\s*of\b", " sharetoken of", q
+    )
+    q = re.sub(r"\b(?:as|in) (?:a )?(?:percent(?:age)?|%)", " sharetoken ", q)
+    if "sharetoken" in q:
+        q = re.sub(r"\s(?:x|\*) ?100\b", " ", q)  # "(replies / all casts x 100)"
     # "how dwr's posting was spread over the hours": per hour
     q = re.sub(r"\b(?:spread|distributed) (?:out )?(?:over|across) (?:the )?", "per ", q)
     q = _replies_as_condition(q)
