@@ -917,3 +917,29 @@ def test_a_share_keeps_whose_casts_and_the_named_whole_in_its_denominator():
     guard(compile_sql(answered), PUBLIC_TABLES)
     with pytest.raises(LayerError):
         compile_sql(Query("replies", "hour", share=True))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("Total posts published by the account dwr, replies included?", "casts, user = dwr"),
+        ("Of the posts after 4am UTC, which one got reshared the most?", None),
+        ("List the three profiles that follow the most accounts, in descending order", None),
+    ],
+)
+def test_a_user_named_after_its_noun_and_which_one_of_the_casts(question, reading):
+    query = _query(question)
+    if reading is not None:
+        assert query.describe() == reading
+    elif "which one" in question:
+        assert query.group_by == "cast"
+    else:
+        assert (query.group_by, query.order, query.limit) == ("user", "desc", 3)
+
+
+def test_a_count_the_layer_cannot_compose_is_refused_not_searched():
+    for question in (
+        "List the three authors with the highest number of casts mentioning another user",
+        "replies per original post on average",
+    ):
+        assert plan(question, CTX_SPAN).kind == "unanswered"

@@ -49,10 +49,11 @@ ORDER_DESC = frozenset(
         "ranked",
         "ranking",
         "longest",  # a thread's length is its casts
+        "descending",
     ]
 )
 ORDER_ASC = frozenset(
-    ["least", "fewest", "lowest", "quietest", "minimum", "min", "bottom", "shortest"]
+    ["least", "fewest", "lowest", "quietest", "minimum", "min", "bottom", "shortest", "ascending"]
 )
 # What people ask of a user that no profile or cast holds (a named user with one of these is
 # refused, not searched for): money, sign-up, personal details.
@@ -476,6 +477,8 @@ FILLER = frozenset(
         "rn",
         "btw",
         "lol",
+        "order",
+        "text",
         "onwards",
         "onward",
         "big",

@@ -452,6 +452,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     order: str | None = None
     comparative: str | None = None
     share, share_mark, base_end = False, 0, None  # "what percentage of …" (see sharetoken)
+    which_one = False  # "which one": a cast, unless the question compares users
     numbers: list[int] = []
     having: tuple[str, float] | None = None
     compare: str | None = None
@@ -488,6 +489,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         nxt = words[i + 1] if i + 1 < len(words) else ""
         negate = max(0, negate - 1)
         name = w.lstrip("@")
+        if (
+            w == "one"
+            and prev == "which"
+            and any(
+                x in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(x) == "casts" for x in words
+            )
+        ):
+            groups.append(("cast", "which", w))  # "of the posts …, which one got reshared"
+            which_one = True
+            continue
         if w == "sharetoken":
             # the conditions named before the cast noun say what the whole is ("the share of
             # top-level casts that got replies": of top-level casts)
@@ -622,6 +633,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.DIMENSION_WORDS and w not in ("who", "whose"):
             dim = lexicon.DIMENSION_WORDS[w]
+            if (
+                dim == "user"
+                and nxt.lstrip("@") in ctx.users
+                and (nxt.startswith("@") or not lexicon.known(nxt))
+            ):
+                continue  # "the account emmabwaldron": the user named next, not a grouping
             # "hourly", "daily" group by themselves
             how = "per" if w in lexicon.PER_ADJECTIVES else _introducer(words, i, ctx)
             if how == "plain" and nxt in ("with", "that", "which") and ranked:
@@ -819,6 +836,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
+    if m.name == "mentions" and group == "user" and any(w in lexicon.AUTHOR_WORDS for w in words):
+        # mentions per user are per mentioned handle; the authors who mention is another count
+        r.problem = "mentions are counted per mentioned user, not per author who mentions"
+        return r
     average_over = None
     if average:
         if group is None:
@@ -826,6 +847,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             return r
         average_over, group, order = group, None, None
     several = len(set(users)) > 1
+    if several and which_one and group == "cast":
+        group = None  # "between dwr and jayce, which one authored more casts": a user
     if several:
         # "dwr, jayce and ccarella": each named user's figure ("who cast more, X or Y": in
         # order, the most first)
@@ -1107,7 +1130,8 @@ def plan(question: str, ctx: Context) -> Plan:
         if (ranked := hybrid_topic_users(q, ctx, tr)) is not None:
             ranked.tried = tried
             return ranked
-    if reading.counts and reading.unknown:
+    if reading.counts and (reading.unknown or reading.problem):
+        # a count the words name but the layer cannot compose is refused, not searched
         return _refusal(reading, tried)
     if name := _unknown_author(q, ctx, reading.unknown):
         return Plan(
