@@ -139,6 +139,25 @@ def _waiting(
     )
 
 
+def _ingest_waiting(instance: dg.DagsterInstance | None) -> bool:
+    """Whether a requested ingest run has yet to reach the lake: one is queued, or two are under
+    way. The lake_writer pool is held per step (dagster.yaml), so a run starts its process
+    while the one before it still writes, and waits for the slot there: one writing and one
+    started behind it keep the lake busy without piling up processes on the machine."""
+    if instance is None:
+        return False
+    if _waiting(instance, ingest_job.name):
+        return True
+    started = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=ingest_job.name,
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+        ),
+        limit=2,
+    )
+    return len(started) >= 2
+
+
 def stream_lag(
     kafka: KafkaResource, warehouse: WarehouseResource, high: dict[int, int] | None = None
 ) -> tuple[dict[str, int], list[int | None]]:
@@ -187,7 +206,7 @@ def kafka_window_sensor(
     if not lag:
         return dg.SkipReason(f"topic {kafka.topic} does not exist yet: nothing produced")
     now = time.time()
-    plan = plan_run(cursor, lag, now, _waiting(context.instance, ingest_job.name))
+    plan = plan_run(cursor, lag, now, _ingest_waiting(context.instance))
     context.update_cursor(plan.cursor.dump())
     events = []
     if plan.observe:

@@ -145,3 +145,23 @@ def test_close_cursor_round_trips_and_survives_an_old_format():
     assert CloseCursor.parse(cursor.dump()) == cursor
     assert CloseCursor.parse('{"unknown": 1}') == CloseCursor()
     assert CloseCursor.parse(None) == CloseCursor()
+
+
+def test_an_ingest_run_is_requested_until_one_writes_and_one_waits_behind_it():
+    import dagster as dg
+    from dagster._core.test_utils import create_run_for_test
+
+    from ozi_assets.sensors import _ingest_waiting
+
+    started, starting = dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING
+    with dg.instance_for_test() as instance:
+        assert not _ingest_waiting(instance)
+        create_run_for_test(instance, job_name="ingest_job", status=started)
+        assert not _ingest_waiting(instance)  # one writes: the next may start behind it
+        create_run_for_test(instance, job_name="embed_job", status=started)
+        assert not _ingest_waiting(instance)  # other jobs do not count
+        create_run_for_test(instance, job_name="ingest_job", status=starting)
+        assert _ingest_waiting(instance)  # one writes and one waits for the slot
+    with dg.instance_for_test() as instance:
+        create_run_for_test(instance, job_name="ingest_job", status=dg.DagsterRunStatus.NOT_STARTED)
+        assert _ingest_waiting(instance)
