@@ -5,7 +5,10 @@ A run recomputes, from the clean tables, every window and cast that the clean ro
 since the last run touch (the aggregates stage keeps its own offsets, see stream.py): the
 windows their events fall in, the windows of the casts and reactions a remove cancels, and
 the casts replies and reactions point at. Each recomputation is a pure function of the clean
-tables, so re-runs, late data, removes and any run order end in the same rows.
+tables, so re-runs, late data, removes and any run order end in the same rows. So that a
+batch costs its own messages, the stage keeps state that is itself such a function
+(cast_terms: each cast's terms; reaction_state: each reaction key's latest message), folded
+in batch by batch and rebuilt with its window.
 """
 
 import functools

@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 
 from ozi_assets import stream
-from ozi_assets.clean import casts, reactions, users
+from ozi_assets.clean import CLEAN_TABLES, casts, reactions, users
 from ozi_assets.partitions import stream_partitions, window_grid
 from ozi_assets.table_metadata import cell
 from ozi_resources.kafka import KafkaResource
@@ -432,9 +432,8 @@ def users_are_valid(
     )
 
 
-# Every clean table: each decoded message type lands in exactly one of them (raw_decode.sql),
-# with the message it came from (source_position: Kafka partition << 40 | offset).
-CLEAN_TABLES = ("cast_adds", "cast_removes", "reaction_messages", "user_data", "links")
+# Every clean table (clean.CLEAN_TABLES; each decoded message type lands in exactly one of
+# them, raw_decode.sql) with the message it came from (Kafka partition << 40 | offset).
 CLEAN_ROWS = "\nUNION ALL ".join(
     f"SELECT source_position, hash, window_start FROM {t}" for t in CLEAN_TABLES
 )

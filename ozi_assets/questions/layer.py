@@ -153,7 +153,10 @@ CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
 # on request.
 REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
-REACTION_FILTERS = ("user", "others", "to_user")
+REACTION_FILTERS = ("user", "others")
+# Reactions made also say whose casts they went to ("who recast dwr the most"); received
+# ones are already about that user.
+MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user")
 REACTION_CAST = "t.target_hash"
 REACTION_OTHERS = "t.fid <> t.target_fid"
 REPLIED_TO = "u.username"
@@ -277,7 +280,7 @@ METRICS: dict[str, Metric] = {
             received="reactions_received",
             to="t.target_fid",
             dimensions=REACTION_DIMENSIONS,
-            filters=REACTION_FILTERS,
+            filters=MADE_REACTION_FILTERS,
         ),
         Metric(
             "recasts",
@@ -292,7 +295,7 @@ METRICS: dict[str, Metric] = {
             received="recasts_received",
             to="t.target_fid",
             dimensions=REACTION_DIMENSIONS,
-            filters=REACTION_FILTERS,
+            filters=MADE_REACTION_FILTERS,
         ),
         Metric(
             "likes",
@@ -307,7 +310,7 @@ METRICS: dict[str, Metric] = {
             received="likes_received",
             to="t.target_fid",
             dimensions=REACTION_DIMENSIONS,
-            filters=REACTION_FILTERS,
+            filters=MADE_REACTION_FILTERS,
         ),
         Metric(
             "reactions_received",

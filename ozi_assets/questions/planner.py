@@ -427,6 +427,11 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
     return "plain"
 
 
+def _names_casts(word: str) -> bool:
+    """Whether ``word`` is a word for casts: "cast", "posts", "messages", …"""
+    return word in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(word) == "casts"
+
+
 def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     """Read a lower-case question (time range already taken out) into a query over the
     semantic layer. Every word must be understood: the unknown ones are returned, and the
@@ -489,13 +494,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         nxt = words[i + 1] if i + 1 < len(words) else ""
         negate = max(0, negate - 1)
         name = w.lstrip("@")
-        if (
-            w == "one"
-            and prev == "which"
-            and any(
-                x in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(x) == "casts" for x in words
-            )
-        ):
+        if w == "one" and prev == "which" and any(_names_casts(x) for x in words):
             groups.append(("cast", "which", w))  # "of the posts …, which one got reshared"
             which_one = True
             continue
@@ -504,11 +503,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # top-level casts that got replies": of top-level casts)
             share, share_mark, r.asks_number = True, len(conditions), True
             continue
-        if (
-            share
-            and base_end is None
-            and (w in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(w) == "casts")
-        ):
+        if share and base_end is None and _names_casts(w):
             base_end = len(conditions)
         if w in (QUOTED_TERM, HASHTAG_TERM):
             term_forced = term_next = False  # a quoted term or a hashtag, already taken
@@ -530,7 +525,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             term_next = False
             # "replies to dwr", "directed at dwr", "dwr's casts were recast": dwr receives
             after = words[i + 2] if nxt == "'s" and i + 2 < len(words) else ""
-            their_casts = after in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(after) == "casts"
+            their_casts = _names_casts(after)
             if prev in ("to", "at") or their_casts:
                 received = True
                 owned = their_casts
@@ -671,9 +666,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             w in ("hashtag", "hashtags")
             and (not nxt or nxt in lexicon.FILLER or nxt in lexicon.FUNCTION_WORDS)
             and not any(c.filter == "hashtag" for c in conditions)
-            and any(
-                x in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(x) == "casts" for x in words
-            )
+            and any(_names_casts(x) for x in words)
         ):
             # "casts that use a hashtag": casts carrying one (a hashtag named after the word
             # is a term: "the hashtag ethdenver")
