@@ -151,6 +151,9 @@ defs.resolve_job_def("ingest_job").execute_in_process(
 """
 
 
+BATCH = 25  # messages a stage commits at a time in the crash test
+
+
 def raw_done(warehouse) -> int:
     if not warehouse.exists():
         return 0
@@ -167,10 +170,11 @@ def raw_done(warehouse) -> int:
 def test_a_run_killed_mid_batch_and_rerun_equals_an_uninterrupted_run(
     broker_address, sample_events, tmp_path
 ):
-    """SIGKILL lands while the raw stage is part way through the log (batches of 100
-    messages, one transaction each). The re-run (incremental, then embeddings) leaves every
-    table and the vectors identical to a run that was never interrupted."""
-    killed_settings, killed, defs = world(tmp_path / "killed", broker_address, "crash", 100)
+    """SIGKILL lands while the raw stage is part way through the log (batches of 25
+    messages, one transaction each: small, so the raw stage takes long enough for the poll
+    below to see it part way). The re-run (incremental, then embeddings) leaves every table
+    and the vectors identical to a run that was never interrupted."""
+    killed_settings, killed, defs = world(tmp_path / "killed", broker_address, "crash", BATCH)
     killed["kafka"].produce(sample_events[-1500:])  # the last hours: casts and recasts
     total = sum(killed["kafka"].high_watermarks().values())
     env = {
@@ -179,7 +183,7 @@ def test_a_run_killed_mid_batch_and_rerun_equals_an_uninterrupted_run(
         "OZI_KAFKA_BOOTSTRAP": broker_address,
         "OZI_KAFKA_TOPIC": "crash",
         "OZI_KAFKA_DLQ_TOPIC": "crash.dlq",
-        "OZI_BATCH_MESSAGES": "100",
+        "OZI_BATCH_MESSAGES": str(BATCH),
         "OZI_SAMPLE_DIR": str(SAMPLE_DIR),
     }
     child = subprocess.Popen(
@@ -207,7 +211,7 @@ def test_a_run_killed_mid_batch_and_rerun_equals_an_uninterrupted_run(
             )
             assert result.success
 
-    _, whole, whole_defs = world(tmp_path / "whole", broker_address, "crash", 100)
+    _, whole, whole_defs = world(tmp_path / "whole", broker_address, "crash", BATCH)
     with dg.instance_for_test() as instance:
         for name in ("ingest_job", "embed_job"):
             result = whole_defs.resolve_job_def(name).execute_in_process(
