@@ -41,7 +41,20 @@ FROM casts WHERE window_start = $w ORDER BY hash
 """
 
 
-EMBED_BATCH_MESSAGES = 10_000  # messages a batch: ~2k casts, a few seconds of the model
+# Messages a batch: ~500 casts, about 3 s of the model on one core. A cast becomes searchable
+# when its batch commits, so a smaller batch is sooner; each commit costs well under a second.
+EMBED_BATCH_MESSAGES = 2_500
+# A run the embedding sensor requests (tag LINGER_TAG) keeps embedding what clean/casts folds in
+# while it runs, and waits this long for more once caught up before it ends: under a steady
+# stream the next casts arrive within seconds, and a new run would cost them a process start
+# and a sensor tick (5-10 s). It starts no batch after RUN_BUDGET_S, so the window's
+# materialization (and its metadata in the UI) comes at least every few minutes. A run
+# launched by hand or by a backfill has no tag: it embeds up to where clean/casts stood when it
+# started, and ends.
+LINGER_TAG = "ozi/linger_s"
+EMBED_LINGER_S = 20.0
+RUN_BUDGET_S = 300.0
+POLL_S = 0.5  # how often a lingering run looks for newly folded casts
 
 BLOCKING_CHECKS = [
     dg.AssetCheckKey(dg.AssetKey(["clean", "casts"]), name)
@@ -177,47 +190,70 @@ def catch_up(
     embedder: EmbedderResource,
     vectors: VectorStoreResource,
     topic: str,
+    linger_s: float = 0.0,
+    budget_s: float = RUN_BUDGET_S,
 ) -> dict[str, Any]:
-    """Embed the casts folded into clean/casts since the embeddings stage's offsets, up to
-    where clean/casts stood when the run started (a run under a steady stream ends; the
-    sensor requests the next), batch by batch (EMBED_BATCH_MESSAGES messages each), each
-    batch's vectors with the new offsets in one transaction; delete the vectors of removed
-    casts. Casts of a window whose blocking check failed are held back (a rebuild of that
-    window embeds them once it passes)."""
+    """Embed the casts folded into clean/casts since the embeddings stage's offsets, batch by
+    batch (EMBED_BATCH_MESSAGES messages each), each batch's vectors with the new offsets in
+    one transaction; delete the vectors of removed casts. Casts of a window whose blocking
+    check failed are held back (a rebuild of that window embeds them once it passes).
+
+    With ``linger_s`` 0 the run embeds up to where clean/casts stood when it started. With
+    ``linger_s`` > 0 it follows clean/casts as it moves, and once caught up waits up to
+    ``linger_s`` seconds for more (polling every POLL_S); it starts no batch after
+    ``budget_s`` seconds. Returns counts (embedded, unchanged, deleted, held_back, batches,
+    lingered_s) and the window keys touched."""
     model = embedder.model_name
     totals = {"embedded": 0, "unchanged": 0, "deleted": 0, "held_back": 0, "batches": 0}
     windows: set[str] = set()
     grid = window_grid()
     if not warehouse.exists():
-        return {**totals, "windows": []}
+        return {**totals, "lingered_s": 0.0, "windows": []}
     with warehouse.reader() as conn:
         upstream = stream.load_offsets(conn, "clean/casts", topic)
+    started = time.monotonic()
+    idle_since: float | None = None
+    lingered = 0.0
     while True:
         with warehouse.reader() as conn:
+            if linger_s > 0:
+                upstream = stream.load_offsets(conn, "clean/casts", topic)
             done = stream.load_offsets(conn, stream.EMBEDDINGS, topic)
             ranges = stream.next_batch(done, upstream, EMBED_BATCH_MESSAGES)
-            if not ranges:
+            if ranges and linger_s > 0 and time.monotonic() - started >= budget_s:
+                break  # the budget is spent: the sensor's next run takes the rest
+            if ranges:
+                where = stream.position_filter(ranges, "a.source_position")
+                frame = conn.execute(
+                    'SELECT c.hash, c.fid, c.username, c.text, c."timestamp", c.parent_hash, '
+                    "c.is_reply, c.window_start FROM casts c WHERE c.hash IN "
+                    f"(SELECT a.hash FROM cast_adds a WHERE {where}) ORDER BY c.hash"
+                ).df()
+                gone = [
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT a.target_hash FROM cast_removes a WHERE {where}"
+                    ).fetchall()
+                ]
+                conn.register(
+                    "batch_hashes", pa.table({"hash": pa.array(frame["hash"], pa.string())})
+                )
+                stored = dict(
+                    conn.execute(
+                        "SELECT hash, content_sha256 FROM cast_vectors WHERE model = $m "
+                        "AND hash IN (SELECT hash FROM batch_hashes)",
+                        {"m": model},
+                    ).fetchall()
+                )
+        if not ranges:
+            now = time.monotonic()
+            idle_since = now if idle_since is None else idle_since
+            if linger_s <= 0 or now - idle_since >= linger_s or now - started >= budget_s:
                 break
-            where = stream.position_filter(ranges, "a.source_position")
-            frame = conn.execute(
-                'SELECT c.hash, c.fid, c.username, c.text, c."timestamp", c.parent_hash, '
-                "c.is_reply, c.window_start FROM casts c WHERE c.hash IN "
-                f"(SELECT a.hash FROM cast_adds a WHERE {where}) ORDER BY c.hash"
-            ).df()
-            gone = [
-                row[0]
-                for row in conn.execute(
-                    f"SELECT a.target_hash FROM cast_removes a WHERE {where}"
-                ).fetchall()
-            ]
-            conn.register("batch_hashes", pa.table({"hash": pa.array(frame["hash"], pa.string())}))
-            stored = dict(
-                conn.execute(
-                    "SELECT hash, content_sha256 FROM cast_vectors WHERE model = $m "
-                    "AND hash IN (SELECT hash FROM batch_hashes)",
-                    {"m": model},
-                ).fetchall()
-            )
+            time.sleep(POLL_S)
+            lingered += POLL_S
+            continue
+        idle_since = None
         if len(frame):
             keys = [
                 ts.strftime("%Y-%m-%d-%H:%M")
@@ -247,7 +283,12 @@ def catch_up(
             totals["unchanged"] += unchanged
             totals["deleted"] += len(gone)
             totals["batches"] += 1
-    return {**totals, "windows": sorted(windows)}
+            if linger_s > 0:  # a run that lasts minutes passes each batch on as it commits
+                with warehouse.reader() as conn:
+                    vectors.after_batch(
+                        conn, model, embedder.dimension, frame["hash"].tolist(), gone
+                    )
+    return {**totals, "lingered_s": lingered, "windows": sorted(windows)}
 
 
 @dg.asset(
@@ -274,7 +315,8 @@ def cast_embeddings(
     started = time.perf_counter()
     model = embedder.model_name
     dimension = embedder.dimension  # from the model's config: no model load for an idle run
-    summary = catch_up(context, warehouse, embedder, vectors, kafka.topic)
+    linger_s = float(context.run.tags.get(LINGER_TAG, 0) or 0)
+    summary = catch_up(context, warehouse, embedder, vectors, kafka.topic, linger_s)
     rebuilt: dict[str, int] = {}
     if stream.run_mode(context) == stream.REBUILD:
         failed = failed_blocking_checks(context.instance, context.partition_key)
@@ -336,6 +378,7 @@ def cast_embeddings(
         "deleted": dg.MetadataValue.int(summary["deleted"] + rebuilt.get("deleted", 0)),
         "held_back": dg.MetadataValue.int(summary["held_back"]),
         "batches": dg.MetadataValue.int(summary["batches"]),
+        "lingered_s": dg.MetadataValue.float(summary["lingered_s"]),
         "vectors_in_lake": dg.MetadataValue.int(int(total[0]) if total else 0),
         "lag_casts": dg.MetadataValue.int(lag.casts),
         "lag_seconds": dg.MetadataValue.float(lag.seconds),

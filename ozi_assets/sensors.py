@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 
 from ozi_assets import stream
-from ozi_assets.embeddings import embedding_lag
+from ozi_assets.embeddings import EMBED_LINGER_S, LINGER_TAG, embedding_lag
 from ozi_assets.jobs import embed_job, ingest_job, window_close_job
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
@@ -292,6 +292,7 @@ def embedding_sensor(
                 tags={
                     stream.MODE_TAG: stream.INCREMENTAL,
                     "ozi/trigger": "casts waiting for vectors",
+                    LINGER_TAG: str(EMBED_LINGER_S),
                     "ozi/lag": json.dumps(
                         {"casts": lag.casts, "seconds": lag.seconds}, sort_keys=True
                     ),

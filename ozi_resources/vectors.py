@@ -24,6 +24,7 @@ the lake, the index and the embeddings asset agree on what is current.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -78,7 +79,9 @@ class EmbedderResource(dg.ConfigurableResource):
 
     model_name: str = Field(default=DEFAULT_MODEL, description="Name stored with each vector.")
     model_path: str = Field(default="", description="Folder of the model (OZI_EMBEDDING_MODEL).")
-    batch_size: int = Field(default=64, description="Texts per forward pass.")
+    # 16, not 64: sentence-transformers sorts a call's texts by length, and smaller batches pad
+    # less; on cast-length texts with one thread, 165 texts/s against 140.
+    batch_size: int = Field(default=16, description="Texts per forward pass.")
 
     _model: Any = PrivateAttr(default=None)
 
@@ -750,6 +753,28 @@ class VectorStoreResource(dg.ConfigurableResource):
             return {"index": "qdrant-edge", **answer}
         except (OSError, ConnectionError, ValueError) as err:
             return {"index": "qdrant-edge", "note": f"shard owner not reached: {err}"}
+
+    def after_batch(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        model: str,
+        dimension: int,
+        hashes: Sequence[str],
+        gone: Sequence[str],
+    ) -> None:
+        """Pass one committed batch on to the index (``conn`` reads the snapshot with it):
+        a Qdrant server gets the lake's vectors of ``hashes`` upserted and ``gone`` deleted,
+        so a run that lasts minutes does not hold its vectors back until it ends; the
+        embedded shard's owner is asked to catch up now (as after_commit). Errors reaching
+        the index are left to after_commit at the run's end, which reconciles."""
+        if self.server:
+            index = self.server_index(model, dimension)
+            index.upsert(lake_rows(conn, model, hashes))
+            index.delete(gone)
+            return
+        # no owner: the shard catches up when one starts
+        with contextlib.suppress(OSError, ConnectionError, ValueError):
+            self.owner_request("/v1/vectors/sync", {"model": model, "wait": False})
 
     def search(
         self,

@@ -447,3 +447,75 @@ def test_a_stalled_confluent_read_goes_on_with_kafka_python(
     beyond = {p: (hw, hw + 1) for p, (_, hw) in ranges.items()}
     with pytest.raises(kafka_module.KafkaReadError, match="no message for"):
         list(kafka.batches(beyond))
+
+
+def test_an_embedding_run_from_the_sensor_follows_casts_folded_in_while_it_runs(
+    broker_address, sample_events, tmp_path
+):
+    """The embedding sensor's runs linger (LINGER_TAG): casts that an ingest run folds in
+    while the embedding run is under way get their vectors in that same run, batch by batch,
+    instead of waiting for the next run's process start. Without the tag a run embeds what
+    was there when it started, and ends."""
+    import threading
+
+    from ozi_assets.embeddings import LINGER_TAG
+
+    settings, resources, defs = world(tmp_path, broker_address, "linger")
+    # the casts in two halves, the first with every other message
+    cast_positions = [i for i, e in enumerate(sample_events) if "CAST_ADD" in e.message_type]
+    half = cast_positions[len(cast_positions) // 2]
+    resources["kafka"].produce(sample_events[:half])
+    ingest, embed = defs.resolve_job_def("ingest_job"), defs.resolve_job_def("embed_job")
+    assert ingest.execute_in_process(
+        partition_key=LABEL, instance=dg.DagsterInstance.ephemeral(), tags=INCREMENTAL
+    ).success
+
+    def vectors_and_casts() -> tuple[int, int]:
+        with resources["warehouse"].reader() as conn:
+            return conn.execute(
+                "SELECT (SELECT count(*) FROM cast_vectors), "
+                "(SELECT count(*) FROM casts WHERE trim(text) <> '')"
+            ).fetchone()
+
+    first_vectors, first_casts = 0, vectors_and_casts()[1]
+    outcome: dict = {}
+    lingering = threading.Thread(
+        target=lambda: outcome.update(
+            result=embed.execute_in_process(
+                partition_key=LABEL,
+                instance=dg.DagsterInstance.ephemeral(),
+                tags={**INCREMENTAL, LINGER_TAG: "20"},
+            )
+        )
+    )
+    lingering.start()
+    deadline = time.monotonic() + 300
+    while first_vectors < first_casts and time.monotonic() < deadline:
+        time.sleep(0.2)
+        first_vectors = vectors_and_casts()[0]
+    assert first_vectors == first_casts > 0 and lingering.is_alive()  # caught up, lingering
+
+    resources["kafka"].produce(sample_events[half:])
+    assert ingest.execute_in_process(
+        partition_key=LABEL, instance=dg.DagsterInstance.ephemeral(), tags=INCREMENTAL
+    ).success
+    lingering.join(timeout=300)
+    assert not lingering.is_alive()
+    result = outcome["result"]
+    assert result.success
+    (materialization,) = [
+        m
+        for m in result.asset_materializations_for_node("embeddings__casts")
+        if m.partition == LABEL
+    ]
+    vectors, casts = vectors_and_casts()
+    assert casts > first_casts and vectors == casts  # the later casts too, in the same run
+    assert materialization.metadata["embedded"].value == casts
+    assert materialization.metadata["lingered_s"].value > 0
+
+    # A run with no tag ends at once when nothing is waiting.
+    started = time.monotonic()
+    quiet = embed.execute_in_process(
+        partition_key=LABEL, instance=dg.DagsterInstance.ephemeral(), tags=INCREMENTAL
+    )
+    assert quiet.success and time.monotonic() - started < 20
