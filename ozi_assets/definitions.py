@@ -72,7 +72,9 @@ def build_resources(
             ),
         ),
         "embedder": EmbedderResource(
-            model_name=settings.embedding_model_name, model_path=settings.embedding_model_path
+            model_name=settings.embedding_model_name,
+            model_path=settings.embedding_model_path,
+            precision=settings.embed_precision,
         ),
         "vectors": VectorStoreResource(
             path=str(settings.vector_path),

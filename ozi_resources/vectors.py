@@ -82,6 +82,12 @@ class EmbedderResource(dg.ConfigurableResource):
     # 16, not 64: sentence-transformers sorts a call's texts by length, and smaller batches pad
     # less; on cast-length texts with one thread, 165 texts/s against 140.
     batch_size: int = Field(default=16, description="Texts per forward pass.")
+    precision: str = Field(
+        default="auto",
+        description="'fp32', 'bf16' (the forward pass under torch's bfloat16 autocast; "
+        "weights, pooling and normalization stay float32) or 'auto': bf16 on a CPU with "
+        "native bfloat16 (AMX or AVX512-BF16), else fp32 (OZI_EMBED_PRECISION).",
+    )
 
     _model: Any = PrivateAttr(default=None)
 
@@ -124,15 +130,42 @@ class EmbedderResource(dg.ConfigurableResource):
             raise ValueError(f"model {self.model_name} does not report its dimension")
         return int(dim)
 
+    def uses_bf16(self) -> bool:
+        """Whether encode() runs the forward pass in bfloat16 (see ``precision``). On this
+        machine's AMX cores that doubles the texts per second of all-MiniLM-L6-v2 (387
+        against 190 on one thread), with vectors within cosine 0.9999 of float32 ones; on a
+        CPU without native bfloat16 it would be slower, so 'auto' keeps float32 there."""
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        if self.precision != "auto":
+            return self.precision == "bf16"
+        import torch
+
+        native = [
+            getattr(torch.cpu, f, None)
+            for f in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        ]
+        return any(f() for f in native if f is not None)
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 vectors, shape (len(texts), dimension)."""
-        return self._load().encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
+        model = self._load()
+        import torch
+
+        precision = (
+            torch.autocast("cpu", dtype=torch.bfloat16)
+            if self.uses_bf16()
+            else contextlib.nullcontext()
         )
+        with precision:
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vectors  # float32: pooling and normalization run outside the autocast
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,28 @@ def test_vector_size_is_read_without_loading_the_model():
     assert done.stdout.split() == ["384", "False"]
 
 
+def test_bfloat16_vectors_agree_with_float32_ones(sample):
+    """The bf16 forward pass (the default where the CPU has native bfloat16) must give the
+    vectors float32 gives, for search's purposes: on 300 of the sample's casts each vector
+    within cosine 0.999 of its float32 twin, and nearly the same ten nearest casts."""
+    import numpy as np
+
+    from ozi_resources.vectors import EmbedderResource
+
+    casts = sample[0]
+    texts = [c["text"] for c in casts if c.get("text", "").strip()][:300]
+    full = EmbedderResource(precision="fp32").encode(texts)
+    half = EmbedderResource(precision="bf16").encode(texts)
+    assert full.shape == half.shape == (len(texts), 384) and half.dtype == np.float32
+    assert float((full * half).sum(axis=1).min()) > 0.999
+    nearest = [np.argsort(-(v @ v.T), axis=1)[:, 1:11] for v in (full, half)]
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(*nearest, strict=True)])
+    assert overlap > 0.9
+    assert EmbedderResource(precision="fp32").uses_bf16() is False
+    with pytest.raises(ValueError, match="precision"):
+        EmbedderResource(precision="fp16").uses_bf16()
+
+
 def owner_health(settings) -> dict:
     state = processes.status(settings.home, OWNER)
     assert state is not None, "ozi serve is not running"
