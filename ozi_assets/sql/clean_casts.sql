@@ -2,28 +2,45 @@
 -- for cast_adds and cast_removes; clean.py merges them (the earliest copy in the log wins).
 CREATE OR REPLACE TEMP TABLE staged_cast_adds AS
 WITH messages AS (
-    SELECT * FROM batch_messages
+    -- One call with a list of paths parses each message once; one ->> a field parsed it
+    -- once a field (about twice the time on 40k synthetic casts here, same rows).
+    SELECT *,
+        json_extract_string(msg, [
+            '$.hash',                                   -- 1
+            '$.data.fid',                               -- 2
+            '$.hydrated.username',                      -- 3
+            '$.hydrated.displayName',                   -- 4
+            '$.data.castAddBody.text',                  -- 5
+            '$.data.timestamp',                         -- 6
+            '$.data.castAddBody.parentCastId.hash',     -- 7
+            '$.data.castAddBody.parentCastId.fid',      -- 8
+            '$.data.castAddBody.parentUrl',             -- 9
+            '$.hydrated.threadHash',                    -- 10
+            '$.hydrated.counts.replies',                -- 11
+            '$.hydrated.counts.reactions',              -- 12
+            '$.hydrated.counts.recasts'                 -- 13
+        ]) AS s,
+        json_extract(msg, ['$.data.castAddBody.mentions', '$.data.castAddBody.embeds']) AS j
+    FROM batch_messages
     WHERE message_type = 'MESSAGE_TYPE_CAST_ADD'
 )
 SELECT
-    msg ->> '$.hash'                                           AS hash,
-    (msg ->> '$.data.fid')::BIGINT                             AS fid,
-    msg ->> '$.hydrated.username'                              AS author_username,
-    msg ->> '$.hydrated.displayName'                           AS author_display_name,
-    msg ->> '$.data.castAddBody.text'                          AS text,
-    farcaster_time(msg ->> '$.data.timestamp')     AS "timestamp",
-    msg ->> '$.data.castAddBody.parentCastId.hash'             AS parent_hash,
-    TRY_CAST(msg ->> '$.data.castAddBody.parentCastId.fid' AS BIGINT) AS parent_fid,
-    msg ->> '$.data.castAddBody.parentUrl'                     AS parent_url,
+    s[1]                                                AS hash,
+    s[2]::BIGINT                                        AS fid,
+    s[3]                                                AS author_username,
+    s[4]                                                AS author_display_name,
+    s[5]                                                AS text,
+    farcaster_time(s[6])                                AS "timestamp",
+    s[7]                                                AS parent_hash,
+    TRY_CAST(s[8] AS BIGINT)                            AS parent_fid,
+    s[9]                                                AS parent_url,
     -- the thread root: the source's when sent, the cast itself for a top-level cast
-    coalesce(msg ->> '$.hydrated.threadHash',
-             CASE WHEN msg ->> '$.data.castAddBody.parentCastId.hash' IS NULL
-                  THEN msg ->> '$.hash' END)                   AS thread_hash,
-    TRY_CAST(msg -> '$.data.castAddBody.mentions' AS BIGINT[]) AS mentions,
-    TRY_CAST(json_extract_string(msg, '$.data.castAddBody.embeds[*].url') AS VARCHAR[]) AS embeds,
-    TRY_CAST(msg ->> '$.hydrated.counts.replies' AS BIGINT)    AS snapshot_replies,
-    TRY_CAST(msg ->> '$.hydrated.counts.reactions' AS BIGINT)  AS snapshot_reactions,
-    TRY_CAST(msg ->> '$.hydrated.counts.recasts' AS BIGINT)    AS snapshot_recasts,
+    coalesce(s[10], CASE WHEN s[7] IS NULL THEN s[1] END) AS thread_hash,
+    TRY_CAST(j[1] AS BIGINT[])                          AS mentions,
+    TRY_CAST(json_extract_string(j[2], '$[*].url') AS VARCHAR[]) AS embeds,
+    TRY_CAST(s[11] AS BIGINT)                           AS snapshot_replies,
+    TRY_CAST(s[12] AS BIGINT)                           AS snapshot_reactions,
+    TRY_CAST(s[13] AS BIGINT)                           AS snapshot_recasts,
     window_start,
     source_position
 FROM messages

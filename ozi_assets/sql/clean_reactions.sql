@@ -2,20 +2,31 @@
 -- staged for reaction_messages; clean.py merges them (the earliest copy in the log wins).
 CREATE OR REPLACE TEMP TABLE staged_reaction_messages AS
 WITH messages AS (
-    SELECT * FROM batch_messages
+    -- one parse a message (see clean_casts.sql)
+    SELECT *,
+        json_extract_string(msg, [
+            '$.hash',                                   -- 1
+            '$.data.reactionBody.type',                 -- 2
+            '$.data.fid',                               -- 3
+            '$.hydrated.username',                      -- 4
+            '$.data.reactionBody.targetCastId.hash',    -- 5
+            '$.data.reactionBody.targetCastId.fid',     -- 6
+            '$.data.timestamp'                          -- 7
+        ]) AS s
+    FROM batch_messages
     WHERE message_type IN ('MESSAGE_TYPE_REACTION_ADD', 'MESSAGE_TYPE_REACTION_REMOVE')
 )
 SELECT
-    msg ->> '$.hash'                                            AS hash,
+    s[1]                                                AS hash,
     message_type,
-    CASE msg ->> '$.data.reactionBody.type'
+    CASE s[2]
         WHEN 'REACTION_TYPE_LIKE' THEN 'like'
-        WHEN 'REACTION_TYPE_RECAST' THEN 'recast' END           AS reaction_type,
-    (msg ->> '$.data.fid')::BIGINT                              AS fid,
-    msg ->> '$.hydrated.username'                               AS username,
-    msg ->> '$.data.reactionBody.targetCastId.hash'             AS target_hash,
-    TRY_CAST(msg ->> '$.data.reactionBody.targetCastId.fid' AS BIGINT) AS target_fid,
-    farcaster_time(msg ->> '$.data.timestamp')      AS "timestamp",
+        WHEN 'REACTION_TYPE_RECAST' THEN 'recast' END   AS reaction_type,
+    s[3]::BIGINT                                        AS fid,
+    s[4]                                                AS username,
+    s[5]                                                AS target_hash,
+    TRY_CAST(s[6] AS BIGINT)                            AS target_fid,
+    farcaster_time(s[7])                                AS "timestamp",
     window_start,
     source_position
 FROM messages
