@@ -1,4 +1,4 @@
-"""The sample replay into protocol messages (pure)."""
+"""The sample replay into protocol messages, and the clean scripts over it (pure)."""
 
 import json
 from collections import Counter
@@ -65,3 +65,67 @@ def test_live_restamp_moves_kafka_and_event_time_together(sample_events):
         assert json.loads(after.value)["data"]["timestamp"] == farcaster.to_farcaster_time(
             after.timestamp_ms
         )
+
+
+def test_the_clean_stage_reads_the_fields_a_message_has_and_defaults_the_rest():
+    """The clean scripts over DuckDB alone: a cast without embeds or mentions keys, one with
+    them, a follow without a link type. No embeds is an empty list (so "casts without links"
+    counts it), absent mentions are NULL, a link with no type is a follow."""
+    import duckdb
+    import pyarrow as pa
+
+    from ozi_assets import sql
+    from ozi_resources.warehouse import run_script
+
+    def cast(hash_byte: str, **body) -> dict:
+        message = farcaster.cast_message(
+            {"hash": "0x" + hash_byte * 32, "author": {"fid": 3}, "text": "gm", "timestamp": 0}
+        )
+        message["data"]["castAddBody"] = {"text": "gm", **body}
+        return message
+
+    link = {
+        "hash": "0x" + "d1" * 32,
+        "data": {
+            "type": farcaster.LINK_ADD,
+            "fid": 3,
+            "timestamp": 5,
+            "linkBody": {"targetFid": 9},
+        },
+    }
+    messages = [
+        (farcaster.CAST_ADD, cast("a1")),
+        (
+            farcaster.CAST_ADD,
+            cast("a2", embeds=[{"url": "https://x.org"}, {"castId": {}}], mentions=[7]),
+        ),
+        (farcaster.LINK_ADD, link),
+    ]
+    conn = duckdb.connect()
+    conn.register(
+        "batch",
+        pa.table(
+            {
+                "msg": [json.dumps(m) for _, m in messages],
+                "message_type": [t for t, _ in messages],
+                "source_position": list(range(len(messages))),
+            }
+        ),
+    )
+    conn.execute(
+        "CREATE TEMP VIEW batch_messages AS SELECT msg::JSON AS msg, message_type, "
+        "source_position, TIMESTAMPTZ '2023-03-04 00:00:00+00' AS window_start FROM batch"
+    )
+    conn.execute(
+        "CREATE MACRO farcaster_time(seconds) AS "
+        "TIMESTAMPTZ '2021-01-01 00:00:00+00' + to_seconds(seconds::BIGINT)"
+    )
+    run_script(conn, sql.load("clean_casts"))
+    run_script(conn, sql.load("clean_users"))
+    rows = conn.execute(
+        "SELECT right(hash, 2), embeds, mentions, thread_hash = hash FROM staged_cast_adds ORDER BY 1"
+    ).fetchall()
+    assert rows == [("a1", [], None, True), ("a2", ["https://x.org"], [7], True)]
+    assert conn.execute("SELECT link_type, target_fid FROM staged_links").fetchall() == [
+        ("follow", 9)
+    ]

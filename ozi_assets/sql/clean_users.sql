@@ -38,15 +38,20 @@ QUALIFY row_number() OVER (PARTITION BY hash ORDER BY source_position) = 1;
 
 CREATE OR REPLACE TEMP TABLE staged_links AS
 WITH messages AS (
-    SELECT * FROM batch_messages
+    SELECT *,
+        json_extract_string(msg, [
+            '$.hash', '$.data.fid', '$.data.linkBody.type', '$.data.linkBody.targetFid',
+            '$.data.timestamp'
+        ]) AS s
+    FROM batch_messages
     WHERE message_type = 'MESSAGE_TYPE_LINK_ADD'
 )
 SELECT
-    msg ->> '$.hash'                                       AS hash,
-    (msg ->> '$.data.fid')::BIGINT                         AS fid,
-    coalesce(msg ->> '$.data.linkBody.type', 'follow')     AS link_type,
-    (msg ->> '$.data.linkBody.targetFid')::BIGINT          AS target_fid,
-    farcaster_time(msg ->> '$.data.timestamp') AS "timestamp",
+    s[1]                                                AS hash,
+    s[2]::BIGINT                                        AS fid,
+    coalesce(s[3], 'follow')                            AS link_type,
+    s[4]::BIGINT                                        AS target_fid,
+    farcaster_time(s[5])                                AS "timestamp",
     window_start,
     source_position
 FROM messages
