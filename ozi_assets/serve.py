@@ -25,11 +25,9 @@ import argparse
 import base64
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -56,17 +54,7 @@ SYNC_INTERVAL_S = 1.0
 # Points appended since the last HNSW build are searched by brute force; past this many the
 # owner rebuilds the graph (in its sync thread: searches go on meanwhile).
 OPTIMIZE_AFTER_UNINDEXED = 20_000
-EMBED_MAX_TEXTS = 20_000  # one embeddings batch holds ~500 casts; this bounds a request's body
-# How much lower the embedding lane's batches are scheduled than everything else (Unix nice).
-BATCH_NICENESS = 10
-
-
-def lower_priority(niceness: int = BATCH_NICENESS) -> None:
-    """Give the calling thread (Linux schedules threads one by one) ``niceness`` more nice
-    levels; silently nothing where the platform has no per-thread priority."""
-    with contextlib.suppress(OSError, AttributeError):
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+EMBED_MAX_TEXTS = 20_000  # one embeddings batch holds ~2k casts; this bounds a request's body
 
 
 class VectorOwner:
@@ -199,13 +187,6 @@ def create_app(settings: OziSettings) -> FastAPI:
     owned._owner = owner
     services = Services(warehouse, owned, embedder, resources["llm"])
     stop = threading.Event()
-    # The embedding lane's batches run in one thread of lower priority: when the 2 cores are
-    # short, the stream's micro-batches (whose freshness is counted in seconds) and questions
-    # get them first, and the lane embeds with what is left, its lag reported. With one torch
-    # thread the model computes in the calling thread, so the priority holds for its work.
-    batches = ThreadPoolExecutor(
-        max_workers=1, thread_name_prefix="embed-batch", initializer=lower_priority
-    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -222,7 +203,6 @@ def create_app(settings: OziSettings) -> FastAPI:
             thread.start()
         yield
         stop.set()
-        batches.shutdown(wait=False, cancel_futures=True)
         if owner is not None:
             owner.wake.set()
         for thread in threads:
@@ -255,7 +235,7 @@ def create_app(settings: OziSettings) -> FastAPI:
             raise HTTPException(
                 404, f"this process embeds with {embedder.model_name}, not {body.model}"
             )
-        vectors = batches.submit(embedder.encode, body.texts).result().astype("<f4")
+        vectors = embedder.encode(body.texts).astype("<f4")
         return {
             "model": embedder.model_name,
             "dimension": int(vectors.shape[1]) if vectors.ndim == 2 else 0,

@@ -385,25 +385,3 @@ def test_the_question_page_in_a_real_browser(served, tmp_path):
         page.click("#go")
         expect(page.locator("#error")).to_have_text("401: unknown token")
         browser.close()
-
-
-def test_the_embedding_lane_runs_at_a_lower_priority_than_the_rest_of_ozi_serve():
-    """`ozi serve` embeds the lane's batches in a thread niced by BATCH_NICENESS; the
-    process's other threads (questions, the shard's catch-up) keep their priority."""
-    import os
-    import threading
-
-    from ozi_assets.serve import BATCH_NICENESS, lower_priority
-
-    seen: dict[str, int] = {}
-
-    def batch_thread() -> None:
-        lower_priority()
-        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    thread = threading.Thread(target=batch_thread)
-    thread.start()
-    thread.join()
-    assert seen["nice"] == min(before + BATCH_NICENESS, 19)
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
