@@ -2,12 +2,13 @@
 
 Vectors go to the lake table ``cast_vectors`` (the system of record, time travel included)
 and from there to the vector index: the embedded Qdrant engine's owner (``ozi serve``)
-catches up from the lake's snapshots, a Qdrant server is reconciled for the windows right
-after the commit. The asset runs in its own job (``embed_job``, requested by
+catches up from the lake's snapshots, a Qdrant server gets each batch as it commits and is
+reconciled for the run's windows at its end. The asset runs in its own job (``embed_job``, requested by
 ``embedding_sensor``) outside the ``lake_writer`` pool, so casts are visible in the tables
 without waiting for the model, and ingestion never waits behind it. It keeps its own stage
-offsets (stream.py): each run embeds the casts folded in since, batch by batch, and deletes
-the vectors of removed casts. Only new or changed casts are embedded: each vector keeps the
+offsets (stream.py): each run embeds the casts folded in since, as far as an ingest run's
+blocking checks have passed over them (FOLLOWS), batch by batch, and deletes the vectors of
+removed casts. Only new or changed casts are embedded: each vector keeps the
 sha256 of the text it was computed from, so a rebuild of a window embeds nothing new.
 
 When a blocking check of clean/casts failed for a window, its casts are held back: no vector
@@ -44,17 +45,24 @@ FROM casts WHERE window_start = $w ORDER BY hash
 # Messages a batch: ~500 casts, about 3 s of the model on one core. A cast becomes searchable
 # when its batch commits, so a smaller batch is sooner; each commit costs well under a second.
 EMBED_BATCH_MESSAGES = 2_500
-# A run the embedding sensor requests (tag LINGER_TAG) keeps embedding what clean/casts folds in
+# A run the embedding sensor requests (tag LINGER_TAG) keeps embedding what the stream folds in
 # while it runs, and waits this long for more once caught up before it ends: under a steady
 # stream the next casts arrive within seconds, and a new run would cost them a process start
 # and a sensor tick (5-10 s). It starts no batch after RUN_BUDGET_S, so the window's
 # materialization (and its metadata in the UI) comes at least every few minutes. A run
-# launched by hand or by a backfill has no tag: it embeds up to where clean/casts stood when it
+# launched by hand or by a backfill has no tag: it embeds up to where FOLLOWS stood when it
 # started, and ends.
 LINGER_TAG = "ozi/linger_s"
 EMBED_LINGER_S = 20.0
 RUN_BUDGET_S = 300.0
 POLL_S = 0.5  # how often a lingering run looks for newly folded casts
+
+# The stage whose offsets the embeddings follow: the aggregates, not clean/casts. An ingest
+# run commits clean/casts, then evaluates its blocking checks, then (only if they pass)
+# runs the aggregates step, so the aggregates' offsets never pass a batch whose checks are
+# still running or failed. Following clean/casts, a lingering run would embed casts a
+# second or two before their checks had said anything about them.
+FOLLOWS = stream.AGGREGATES
 
 BLOCKING_CHECKS = [
     dg.AssetCheckKey(dg.AssetKey(["clean", "casts"]), name)
@@ -193,13 +201,14 @@ def catch_up(
     linger_s: float = 0.0,
     budget_s: float = RUN_BUDGET_S,
 ) -> dict[str, Any]:
-    """Embed the casts folded into clean/casts since the embeddings stage's offsets, batch by
-    batch (EMBED_BATCH_MESSAGES messages each), each batch's vectors with the new offsets in
+    """Embed the casts folded into clean/casts since the embeddings stage's offsets, as far
+    as a run's blocking checks have passed over them (FOLLOWS), batch by batch
+    (EMBED_BATCH_MESSAGES messages each), each batch's vectors with the new offsets in
     one transaction; delete the vectors of removed casts. Casts of a window whose blocking
     check failed are held back (a rebuild of that window embeds them once it passes).
 
-    With ``linger_s`` 0 the run embeds up to where clean/casts stood when it started. With
-    ``linger_s`` > 0 it follows clean/casts as it moves, and once caught up waits up to
+    With ``linger_s`` 0 the run embeds up to where FOLLOWS stood when it started. With
+    ``linger_s`` > 0 it follows FOLLOWS as it moves, and once caught up waits up to
     ``linger_s`` seconds for more (polling every POLL_S); it starts no batch after
     ``budget_s`` seconds. Returns counts (embedded, unchanged, deleted, held_back, batches,
     lingered_s) and the window keys touched."""
@@ -210,14 +219,14 @@ def catch_up(
     if not warehouse.exists():
         return {**totals, "lingered_s": 0.0, "windows": []}
     with warehouse.reader() as conn:
-        upstream = stream.load_offsets(conn, "clean/casts", topic)
+        upstream = stream.load_offsets(conn, FOLLOWS, topic)
     started = time.monotonic()
     idle_since: float | None = None
     lingered = 0.0
     while True:
         with warehouse.reader() as conn:
             if linger_s > 0:
-                upstream = stream.load_offsets(conn, "clean/casts", topic)
+                upstream = stream.load_offsets(conn, FOLLOWS, topic)
             done = stream.load_offsets(conn, stream.EMBEDDINGS, topic)
             ranges = stream.next_batch(done, upstream, EMBED_BATCH_MESSAGES)
             if ranges and linger_s > 0 and time.monotonic() - started >= budget_s:
@@ -283,11 +292,12 @@ def catch_up(
             totals["unchanged"] += unchanged
             totals["deleted"] += len(gone)
             totals["batches"] += 1
-            if linger_s > 0:  # a run that lasts minutes passes each batch on as it commits
-                with warehouse.reader() as conn:
-                    vectors.after_batch(
-                        conn, model, embedder.dimension, frame["hash"].tolist(), gone
-                    )
+            with warehouse.reader() as conn:
+                problem = vectors.after_batch(
+                    conn, model, embedder.dimension, frame["hash"].tolist(), gone
+                )
+            if problem:
+                context.log.warning(problem)
     return {**totals, "lingered_s": lingered, "windows": sorted(windows)}
 
 

@@ -127,7 +127,7 @@ class OziSettings:
             embed_threads=_number(
                 environ, "OZI_EMBED_THREADS", max(1, (os.cpu_count() or 2) // 2), int
             ),
-            embed_precision=environ.get("OZI_EMBED_PRECISION") or "auto",
+            embed_precision=_choice(environ, "OZI_EMBED_PRECISION", ("auto", "fp32", "bf16")),
             llm_base_url=environ.get("OZI_LLM_BASE_URL", ""),
             llm_model=environ.get("OZI_LLM_MODEL", ""),
             llm_api_key=environ.get("OPENAI_API_KEY", ""),
@@ -178,6 +178,15 @@ def _number(environ: Mapping[str, str], name: str, default: N, kind: type[N]) ->
     except ValueError:
         what = "a whole number" if kind is int else "a number"
         raise ValueError(f"{name} must be {what}, got {text!r}") from None
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """``environ[name]``, one of ``choices`` (the first when unset or empty). Raises
+    ValueError naming the variable and the choices."""
+    text = environ.get(name) or choices[0]
+    if text not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {text!r}")
+    return text
 
 
 def build_partitions_def(settings: OziSettings) -> dg.TimeWindowPartitionsDefinition:

@@ -41,6 +41,7 @@ import pyarrow as pa
 from pydantic import Field, PrivateAttr
 
 from ozi_resources import processes
+from ozi_resources.warehouse import first_line
 
 if TYPE_CHECKING:
     import duckdb
@@ -84,9 +85,10 @@ class EmbedderResource(dg.ConfigurableResource):
     batch_size: int = Field(default=16, description="Texts per forward pass.")
     precision: str = Field(
         default="auto",
-        description="'fp32', 'bf16' (the forward pass under torch's bfloat16 autocast; "
-        "weights, pooling and normalization stay float32) or 'auto': bf16 on a CPU with "
-        "native bfloat16 (AMX or AVX512-BF16), else fp32 (OZI_EMBED_PRECISION).",
+        description="'fp32', 'bf16' (encode under torch's bfloat16 autocast: the weights "
+        "stay float32, matrix products and layer norms run in bfloat16; the vectors are "
+        "made unit length again in float32) or 'auto': bf16 on a CPU with native bfloat16 "
+        "(AMX or AVX512-BF16), else fp32 (OZI_EMBED_PRECISION).",
     )
 
     _model: Any = PrivateAttr(default=None)
@@ -165,7 +167,14 @@ class EmbedderResource(dg.ConfigurableResource):
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return vectors  # float32: pooling and normalization run outside the autocast
+        if self.uses_bf16() and len(vectors):
+            import numpy as np
+
+            # Normalized inside the autocast, the vectors are unit length only to bfloat16's
+            # precision (about 1e-3); cosine search and exact dot products want 1.
+            vectors = vectors.astype(np.float32)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
 
 
 @dataclass(frozen=True)
@@ -794,20 +803,26 @@ class VectorStoreResource(dg.ConfigurableResource):
         dimension: int,
         hashes: Sequence[str],
         gone: Sequence[str],
-    ) -> None:
+    ) -> str | None:
         """Pass one committed batch on to the index (``conn`` reads the snapshot with it):
         a Qdrant server gets the lake's vectors of ``hashes`` upserted and ``gone`` deleted,
-        so a run that lasts minutes does not hold its vectors back until it ends; the
-        embedded shard's owner is asked to catch up now (as after_commit). Errors reaching
-        the index are left to after_commit at the run's end, which reconciles."""
-        if self.server:
-            index = self.server_index(model, dimension)
-            index.upsert(lake_rows(conn, model, hashes))
-            index.delete(gone)
-            return
-        # no owner: the shard catches up when one starts
-        with contextlib.suppress(OSError, ConnectionError, ValueError):
-            self.owner_request("/v1/vectors/sync", {"model": model, "wait": False})
+        so a run that lasts minutes does not hold its vectors back until it ends, and a
+        removed cast's vector leaves the server whatever window it was in; the embedded
+        shard's owner is asked to catch up now (as after_commit). Returns None, or one line
+        saying why the index was not reached: the batch is committed in the lake either way,
+        and after_commit at the run's end (or the next run) reconciles the index."""
+        try:
+            if self.server:
+                index = self.server_index(model, dimension)
+                index.upsert(lake_rows(conn, model, hashes))
+                index.delete(gone)
+            else:
+                self.owner_request("/v1/vectors/sync", {"model": model, "wait": False})
+        except ConnectionError:
+            return None  # no owner runs: the shard catches up when one starts
+        except Exception as err:  # any client error: the lake holds the batch regardless
+            return f"vector index not updated after the batch: {first_line(err)}"
+        return None
 
     def search(
         self,

@@ -126,6 +126,7 @@ def test_bfloat16_vectors_agree_with_float32_ones(sample):
     full = EmbedderResource(precision="fp32").encode(texts)
     half = EmbedderResource(precision="bf16").encode(texts)
     assert full.shape == half.shape == (len(texts), 384) and half.dtype == np.float32
+    assert np.allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-5)
     assert float((full * half).sum(axis=1).min()) > 0.999
     nearest = [np.argsort(-(v @ v.T), axis=1)[:, 1:11] for v in (full, half)]
     overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(*nearest, strict=True)])

@@ -188,6 +188,14 @@ def test_a_bad_setting_is_one_line(ozi_sql, monkeypatch):
     )
 
 
+def test_a_setting_outside_its_choices_is_one_line(ozi_sql, monkeypatch):
+    monkeypatch.setenv("OZI_EMBED_PRECISION", "fp16")
+    assert_one_line_failure(
+        *ozi_sql("SELECT 1"),
+        "error: OZI_EMBED_PRECISION must be one of auto, fp32, bf16, got 'fp16'",
+    )
+
+
 def test_no_lake_yet_is_one_line(ozi_sql, monkeypatch, tmp_path):
     monkeypatch.setenv("OZI_HOME", str(tmp_path))
     assert_one_line_failure(*ozi_sql("SELECT 1"), "error: no warehouse at ")

@@ -222,6 +222,19 @@ def test_a_run_killed_mid_batch_and_rerun_equals_an_uninterrupted_run(
     assert expected["casts"][0] > 0 and expected["cast_vectors"][0] == expected["casts"][0]
     assert fingerprints(killed["warehouse"]) == expected
 
+    # Folded 25 messages at a time, the aggregates' state equals what a rebuild of every
+    # window makes from the window's rows at once.
+    folded = ("cast_terms", "reaction_state", *AGGREGATE_TABLES)
+    assert all(expected[t][0] > 0 for t in ("cast_terms", "reaction_state"))
+    with dg.instance_for_test() as instance:
+        for key in whole_defs.resolve_job_def("ingest_job").partitions_def.get_partition_keys():
+            rebuilt = whole_defs.resolve_job_def("ingest_job").execute_in_process(
+                partition_key=key, instance=instance
+            )
+            assert rebuilt.success
+    after = fingerprints(whole["warehouse"])
+    assert {t: after[t] for t in folded} == {t: expected[t] for t in folded}
+
 
 def test_a_lake_from_before_the_aggregate_state_is_given_it_with_the_same_aggregates(
     broker_address, sample_events, tmp_path
@@ -519,3 +532,40 @@ def test_an_embedding_run_from_the_sensor_follows_casts_folded_in_while_it_runs(
         partition_key=LABEL, instance=dg.DagsterInstance.ephemeral(), tags=INCREMENTAL
     )
     assert quiet.success and time.monotonic() - started < 20
+
+
+def test_embeddings_wait_for_the_ingest_runs_blocking_checks(
+    broker_address, sample_events, tmp_path
+):
+    """Casts an ingest run has folded into clean/casts but not yet checked (its blocking
+    checks and the aggregates step after them have not run) get no vector yet; once a run's
+    checks have passed over them, they do."""
+    settings, resources, defs = world(tmp_path, broker_address, "checked")
+    resources["kafka"].produce(sample_events)
+    instance = dg.DagsterInstance.ephemeral()
+    ingest, embed = defs.resolve_job_def("ingest_job"), defs.resolve_job_def("embed_job")
+    folded_only = ingest.execute_in_process(
+        partition_key=LABEL,
+        instance=instance,
+        tags=INCREMENTAL,
+        asset_selection=[dg.AssetKey(["raw", "farcaster_events"]), dg.AssetKey(["clean", "casts"])],
+    )
+    assert folded_only.success
+    early = embed.execute_in_process(partition_key=LABEL, instance=instance, tags=INCREMENTAL)
+    with resources["warehouse"].reader() as conn:
+        casts, vectors = conn.execute(
+            "SELECT (SELECT count(*) FROM casts), (SELECT count(*) FROM cast_vectors)"
+        ).fetchone()
+    assert early.success and casts == 888 and vectors == 0
+    assert ingest.execute_in_process(
+        partition_key=LABEL, instance=instance, tags=INCREMENTAL
+    ).success
+    assert embed.execute_in_process(
+        partition_key=LABEL, instance=instance, tags=INCREMENTAL
+    ).success
+    with resources["warehouse"].reader() as conn:
+        vectors, with_text = conn.execute(
+            "SELECT (SELECT count(*) FROM cast_vectors), "
+            "(SELECT count(*) FROM casts WHERE trim(text) <> '')"
+        ).fetchone()
+    assert vectors == with_text > 0
