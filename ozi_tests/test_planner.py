@@ -943,3 +943,53 @@ def test_a_count_the_layer_cannot_compose_is_refused_not_searched():
         "replies per original post on average",
     ):
         assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the people replying are counted; the users ranked receive the replies
+        (
+            "top 3 users by number of different people replying to them",
+            "repliers_received, by user, top 3",
+        ),
+        (
+            "whose posts got comments from the most different people?",
+            "repliers_received, by user, top 10",
+        ),
+        (
+            "which users got replies from the most distinct accounts",
+            "repliers_received, by user, top 10",
+        ),
+        (
+            "rank users by the number of distinct other accounts that replied to their casts",
+            "repliers_received, by user, top 10, others",
+        ),
+        (
+            "how many unique people responded to casts written by dwr",
+            "repliers_received, user = dwr",
+        ),
+        (
+            "how many different folks commented on dwr's posts? not the number of replies",
+            "repliers_received, user = dwr",
+        ),
+        (
+            "number of people who replied to briang, not the count of replies",
+            "repliers_received, user = briang",
+        ),
+        # "got replies" without "from" still says which casts drew some
+        ("whose posts got replies", "casts, by user, replied"),
+    ],
+)
+def test_distinct_repliers_are_counted_for_the_user_replied_to(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_users_one_user_replied_to_are_refused_not_counted_as_one():
+    # the distinct authors of dwr's replies would be 1: not what is asked
+    for question in (
+        "how many people did dwr reply to",
+        "how many different people did dwr reply to?",
+    ):
+        p = plan(question, CTX_SPAN)
+        assert p.kind == "unanswered" and "dwr" in (p.note or "")

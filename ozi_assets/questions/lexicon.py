@@ -181,6 +181,8 @@ BE = frozenset(
 # The copula: "dwr's casts are replies" says what the casts are.
 COPULA = frozenset(["is", "are", "was", "were", "be", "been", "being"])
 POSSESSIVE = frozenset(["their", "his", "her", "its", "whose"])  # "had their posts reshared"
+# After "to" or "at", the user a ranking groups by receives: "replying to them".
+OBJECT_PRONOUNS = frozenset(["them", "him", "her"])
 COMPARE = {
     "more_than": ">",
     "over": ">",

@@ -472,7 +472,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     excluded: list[str] = []  # users left out
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
     # "likes on posts by dwr": what dwr's casts received
-    on_casts_by = re.search(r"\b(?:on|to) (?:\w+ )?(?:casts?|posts?) (?:by|from) @?\w", text)
+    on_casts_by = re.search(
+        r"\b(?:on|to) (?:\w+ )?(?:casts?|posts?) (?:(?:authored|written|posted|made) )?"
+        r"(?:by|from) @?\w",
+        text,
+    )
     # "when was the first reply", "the time of jayce's last cast"
     asks_when = "when" in words or "timestamp" in words or "time" in words
     asks_who = any(w in ("who", "whose", "which") for w in words)  # "who posted the last cast"
@@ -576,6 +580,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue  # else emphatic: "did vgr make himself"
         if w in lexicon.OTHERS:
             others = True
+            if w.startswith("other_") and (prev in lexicon.COUNT_NOUN or prev in lexicon.DISTINCT):
+                counted_users = True  # "how many different other accounts replied"
+            continue
+        if w in lexicon.OBJECT_PRONOUNS and prev in ("to", "at"):
+            received = True  # "users ranked by the people replying to them"
             continue
         if w == "replied_to":
             verbs.append("replies")
@@ -611,7 +620,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.DISTINCT:
             distinct = True
             continue
-        if w in lexicon.RECEIVED and not (w in lexicon.BE and nxt in lexicon.METRIC_VERBS):
+        if w in lexicon.RECEIVED and not (
+            # "got posted" is a passive; "got replies" receives them
+            w in lexicon.BE and nxt in lexicon.METRIC_VERBS and nxt not in lexicon.METRIC_NOUNS
+        ):
             received = True
             continue
         if w in lexicon.BE:
@@ -675,6 +687,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
+            if negate and prev in lexicon.COUNT_NOUN:
+                negate = 0  # "the people, not the number of replies": not what is counted
+                continue
             if which_of and prev == "'s" and metric_name == "casts":
                 groups.append(("cast", "which", w))  # "which of dwr's casts …"
                 continue
@@ -794,7 +809,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             pass  # "how many accounts does dwr follow": the accounts are what is counted
         elif metric_name in (None, "casts") and (named or time_range or conditions or group):
             metric_name = "distinct_authors"  # "the hour with the most unique authors"
-        elif metric_name == "replies" and received and (users or group == "user"):
+        elif metric_name == "replies" and (received or on_casts_by) and (users or group == "user"):
             metric_name = "repliers_received"  # "how many people replied to timdaub"
         elif metric_name in ("replies", "top_level_casts"):
             # "how many people replied": the distinct authors of those casts
@@ -806,6 +821,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             metric_name = "profiles"
         else:
             r.problem = f"counting users by {metric_name} is not a metric"
+            return r
+        if metric_name == "distinct_authors" and len(set(users)) == 1:
+            # "how many people did dwr reply to": one author counted is 1; whom they acted
+            # on is not a count the layer has
+            r.problem = f"counting the users around one user ({users[0]}) is not a metric"
             return r
     if metric_name is None and group and (order or r.asks_number):
         metric_name = "casts"  # "the busiest hour": activity is casts
@@ -914,7 +934,7 @@ _NO_REPLY = re.compile(
 )
 _SOME_REPLY = re.compile(
     rf"\b{_GOT}\s+(?:(?:at least one|at least 1|one or more|1 or more|any|a|some)\s+)?"
-    rf"{_REPLY}\b"
+    rf"{_REPLY}\b(?!\s+from\b)"  # "got replies from the most people": the repliers count
 )
 _CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
 
