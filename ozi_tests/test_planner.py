@@ -993,3 +993,49 @@ def test_the_users_one_user_replied_to_are_refused_not_counted_as_one():
     ):
         p = plan(question, CTX_SPAN)
         assert p.kind == "unanswered" and "dwr" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("casts between half past two and half past three", (2, 30), (3, 30)),
+        ("posts from quarter past three to half past three (utc)", (3, 15), (3, 30)),
+        ("casts between a quarter to three and three o'clock", (2, 45), (3, 0)),
+        ("casts between ten past one and 20 minutes to two", (1, 10), (1, 40)),
+        ("how many casts from two to three am", (2, 0), (3, 0)),
+        ("casts between one and two utc", (1, 0), (2, 0)),
+        # a length from a clock time
+        ("reshares in the first half hour after 4am utc", (4, 0), (4, 30)),
+        ("recasts in the 20 minutes after 2:10am", (2, 10), (2, 30)),
+        ("casts in the hour following two am", (2, 0), (3, 0)),
+        ("likes in the first 15 minutes from 5am", (5, 0), (5, 15)),
+        # the length written beside a range says nothing more
+        ("casts timestamped within the fifteen-minute window 03:15-03:30 utc", (3, 15), (3, 30)),
+        ("casts in the quarter hour from quarter past three to half past three", (3, 15), (3, 30)),
+        # digits and "to" stay a range of hours
+        ("which account posted the most from 4 to 5 am utc", (4, 0), (5, 0)),
+    ],
+)
+def test_clock_times_in_words(question, start, end):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.time_range is not None, p.note
+    day = datetime(2023, 3, 4, tzinfo=UTC)
+    assert (p.time_range.start, p.time_range.end) == (
+        day.replace(hour=start[0], minute=start[1]),
+        day.replace(hour=end[0], minute=end[1]),
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # a moment is no range, and its digits are not the numbers 7 and 30
+        "how many casts were there at half past seven",
+        "how many casts at 4:15",
+        # numbers that are neither a threshold nor how many to list
+        "how many users posted between two and five casts",
+        "how many replies did dwr get on his 2 casts",
+    ],
+)
+def test_times_and_numbers_the_query_would_drop_are_refused(question):
+    assert plan(question, CTX_SPAN).kind == "unanswered"

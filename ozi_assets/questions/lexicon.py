@@ -500,6 +500,7 @@ FILLER = frozenset(
         "very",
         "really",
         "timestamp",
+        "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
         "whole",
         "entire",
         "actually",

@@ -22,7 +22,7 @@ from sqlglot import exp
 from ozi_assets.questions import layer, lexicon
 from ozi_assets.questions.answer import Kind
 from ozi_assets.questions.layer import Condition, LayerError, Query
-from ozi_assets.questions.timerange import TimeRange, find_time_range
+from ozi_assets.questions.timerange import TimeRange, find_time_range, written_clock
 
 DEFAULT_TOP_N = 10
 MAX_TOP_N = 100
@@ -344,7 +344,8 @@ class Reading:
 QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
 HASHTAG = re.compile(r"#([a-z0-9_]+)")
 QUOTED_TERM, HASHTAG_TERM = "quotedterm", "hashtagterm"  # where they stood, once taken
-TOKEN = re.compile(r"[@]?[a-z0-9][a-z0-9_'.-]*")
+# A clock time no range took is one word ("at 7:30"): unknown, not the numbers 7 and 30.
+TOKEN = re.compile(r"\d{1,2}:\d{2}(?:am|pm)?|[@]?[a-z0-9][a-z0-9_'.-]*")
 
 
 def tokens(text: str) -> list[str]:
@@ -901,7 +902,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     limit = None
     if group and order:
         limit = min(numbers[0], MAX_TOP_N) if numbers else DEFAULT_TOP_N
-    elif group and having:
+    elif any(n != 1 for n in numbers):
+        # a number that is neither a threshold nor how many to list ("users who posted
+        # between two and five casts") says something the query would leave out ("one" is
+        # also a pronoun: "start a new thread rather than reply to one")
+        r.problem = f"the number {numbers[0]} is not a threshold or a count to list"
+        return r
+    if group and having and not order:
         order = "desc"
     r.query = Query(
         m.name,
@@ -1101,6 +1108,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
+    q = written_clock(q)  # "half past three" → "3:30"
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
