@@ -1039,3 +1039,41 @@ def test_clock_times_in_words(question, start, end):
 )
 def test_times_and_numbers_the_query_would_drop_are_refused(question):
     assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("median casts per author", "casts, median per user"),
+        ("whats the median number of posts per person?", "casts, median per user"),
+        (
+            "Compute the median of the per-author cast counts (replies included)",
+            "casts, median per user",
+        ),
+        (
+            "what is the typical number of replies per thread, as a median",
+            "replies, median per thread",
+        ),
+        ("median recasts per hour between 01:00 and 03:00", None),
+        # a profile is one user: its average needs no "per"
+        ("avg follower count of authors", "followers, average per user, author"),
+        ("median follower count of people who posted", "followers, median per user, author"),
+    ],
+)
+def test_medians_and_averages_over_users(question, reading):
+    query = _query(question)
+    if reading is not None:
+        assert query.describe() == reading
+    else:
+        assert (query.metric, query.average_over, query.median) == ("recasts", "hour", True)
+
+
+def test_a_median_compiles_over_the_groups():
+    sql = compile_sql(Query("casts", average_over="user", median=True))
+    assert sql.startswith("SELECT MEDIAN(casts) AS median_casts_per_user FROM (SELECT")
+    guard(sql, PUBLIC_TABLES)
+
+
+def test_a_median_of_nothing_in_particular_is_refused():
+    for question in ("median casts", "what's the median cast"):
+        assert plan(question, CTX_SPAN).kind == "unanswered"

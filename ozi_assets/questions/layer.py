@@ -714,6 +714,7 @@ class Query:
     limit: int | None = None
     having: tuple[Comparison, float] | None = None
     average_over: str | None = None  # "on average per user": the mean of the metric's groups
+    median: bool = False  # with average_over: the median of the groups, not their mean
     count_over: str | None = None  # "how many users posted > 10 casts": groups passing
     # "what percentage of casts are replies": the metric as a percentage of its source's count
     # under the conditions in ``base`` (filter names: who and whose casts are counted)
@@ -724,7 +725,7 @@ class Query:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
         parts = [self.metric]
         if self.average_over:
-            parts.append(f"average per {self.average_over}")
+            parts.append(f"{'median' if self.median else 'average'} per {self.average_over}")
         if self.count_over:
             parts.append(f"count of {self.count_over}s")
         if self.share:
@@ -881,10 +882,12 @@ def compile_query(query: Query) -> exp.Select:
         count = exp.func("count", exp.Star())
         return _over_groups(query, query.count_over, count, f"{query.count_over}s")
     if query.average_over is not None:
-        # The mean over the groups that have rows ("casts per author": authors who cast).
-        mean = exp.func("avg", exp.column(m.name))
+        # The mean (or median) over the groups that have rows ("casts per author": authors
+        # who cast).
+        statistic = "median" if query.median else "average"
+        mean = exp.func("median" if query.median else "avg", exp.column(m.name))
         return _over_groups(
-            query, query.average_over, mean, f"average_{m.name}_per_{query.average_over}"
+            query, query.average_over, mean, f"{statistic}_{m.name}_per_{query.average_over}"
         )
     if query.group_by is not None and query.group_by not in m.dimensions:
         raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
@@ -929,7 +932,13 @@ def _over_groups(query: Query, dimension: str, aggregate: exp.Expr, name: str) -
     if query.group_by is not None:
         raise LayerError(f"a figure over each {dimension} cannot be grouped again")
     groups = dataclasses.replace(
-        query, group_by=dimension, average_over=None, count_over=None, order=None, limit=None
+        query,
+        group_by=dimension,
+        average_over=None,
+        median=False,
+        count_over=None,
+        order=None,
+        limit=None,
     )
     return exp.select(exp.alias_(aggregate, name)).from_(compile_query(groups).subquery("g"))
 

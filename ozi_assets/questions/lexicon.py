@@ -219,7 +219,9 @@ AGENT_NOUNS = {
     "mentioners": "mentions",
 }
 # The mean of a metric over the groups the question names ("on average per user").
-AVERAGE = frozenset(["average", "averages", "avg", "mean", "on_average", "typically"])
+AVERAGE = frozenset(["average", "averages", "avg", "mean", "on_average", "typical", "typically"])
+# The middle of a metric over the groups ("the median number of casts per author").
+MEDIAN = frozenset(["median", "medians"])
 # With "when": the earliest or the latest time of what is counted ("when was the first reply").
 FIRST = frozenset(["earliest", "first", "oldest"])
 LAST = frozenset(["latest", "last", "newest", "most_recent", "final"])
@@ -501,6 +503,7 @@ FILLER = frozenset(
         "really",
         "timestamp",
         "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
+        "whats",  # "whats the median …": what is
         "whole",
         "entire",
         "actually",
@@ -621,6 +624,7 @@ GRAMMAR = (
     | {"replied_to"}
     | set(AGENT_NOUNS)
     | AVERAGE
+    | MEDIAN
 )
 
 

@@ -469,6 +469,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     follow_at = user_at = -1  # "does dwr follow" (following) vs "follow dwr" (followers)
     moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
     average = False  # "on average per user": the mean over the grouping
+    median = False  # "the median … per user": the median over it
     owned = False  # "dwr's casts …": received unless a copula says what the casts are
     excluded: list[str] = []  # users left out
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
@@ -537,8 +538,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w == "like" and nxt in lexicon.WH_WORDS:
             continue  # "who was more active? like who posted more": a filler, not a like
-        if w in lexicon.AVERAGE:
+        if w in lexicon.AVERAGE or w in lexicon.MEDIAN:
             average = r.asks_number = True
+            median = median or w in lexicon.MEDIAN
             continue
         if (w in lexicon.FIRST or w in lexicon.LAST) and (
             asks_when
@@ -855,6 +857,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         r.problem = "mentions are counted per mentioned user, not per author who mentions"
         return r
     average_over = None
+    if average and group is None and m.source == "users":
+        group = "user"  # "the average follower count of authors": a profile is one user
     if average:
         if group is None:
             r.problem = "an average needs what it is per (per user, per hour, per day)"
@@ -919,6 +923,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         limit,
         having,  # type: ignore[arg-type]
         average_over,
+        median,
         count_over,
         share,
         share_base,
