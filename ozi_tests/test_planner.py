@@ -1077,3 +1077,69 @@ def test_a_median_compiles_over_the_groups():
 def test_a_median_of_nothing_in_particular_is_refused():
     for question in ("median casts", "what's the median cast"):
         assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # both: the users of one metric with a row of the other
+        (
+            "number of users who both posted and recasted",
+            "casts, count of users, users with recasts",
+        ),
+        (
+            "how many people wrote at least one cast and also boosted somebody's cast?",
+            "casts, count of users, users with recasts",
+        ),
+        (
+            "count the accounts that appear both as cast authors and as recasters",
+            "casts, count of users, users with recasts",
+        ),
+        ("users who both liked and recast", "likes, by user, users with recasts"),
+        # only one kind of cast: never the other
+        (
+            "how many people only ever commented and never started their own thread?",
+            "replies, count of users, users without top_level_casts",
+        ),
+        (
+            "count the distinct authors all of whose casts are replies",
+            "replies, count of users, users without top_level_casts",
+        ),
+        (
+            "how many users posted nothing but top-level casts, i.e. none of them is a reply",
+            "top_level_casts, count of users, users without replies",
+        ),
+        ("authors who only replied", "replies, by user, users without top_level_casts"),
+        # never
+        (
+            "how many users posted but never recast anything",
+            "casts, count of users, users without recasts",
+        ),
+        ("how many people never posted", "profiles, count of users, users without casts"),
+        ("how many casts never got a reply", "casts, not replied"),
+    ],
+)
+def test_users_told_apart_by_what_else_they_did(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many users never replied to dwr",  # whom they replied to is not kept
+        "how many users posted only images",  # every cast of theirs: not composed
+        "how many users never posted a link",  # not the authors of casts without one
+        "how many users both posted and followed",  # a profile figure is no action
+        "how many casts did dwr never",  # never of nothing
+    ],
+)
+def test_user_sets_the_layer_cannot_compose_are_refused(question):
+    assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+def test_users_with_another_metric_compile_to_a_subquery():
+    sql = compile_sql(Query("casts", count_over="user", users_with=(("replies", True),)))
+    assert "NOT t.username IN (SELECT username FROM (SELECT" in sql
+    guard(sql, PUBLIC_TABLES)
+    with pytest.raises(LayerError):
+        compile_sql(Query("casts", "hour", users_with=(("replies", True),)))

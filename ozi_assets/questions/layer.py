@@ -291,7 +291,18 @@ METRICS: dict[str, Metric] = {
             cast=REACTION_CAST,
             others=REACTION_OTHERS,
             nouns=("recast", "recasts", "reshare", "reshares"),
-            verbs=("recast", "recasted", "recasting", "reshare", "reshared", "resharing"),
+            verbs=(
+                "recast",
+                "recasted",
+                "recasting",
+                "reshare",
+                "reshared",
+                "resharing",
+                "boost",  # "boosted somebody's cast"
+                "boosted",
+                "boosting",
+                "boosts",
+            ),
             received="recasts_received",
             to="t.target_fid",
             dimensions=REACTION_DIMENSIONS,
@@ -475,7 +486,7 @@ METRICS: dict[str, Metric] = {
             "users with a profile in the data",
             "users",
             "count(*)",
-            dimensions=(),
+            dimensions=("user",),  # "people who never posted": profiles, per user
             filters=("author",),
         ),
         Metric(
@@ -720,6 +731,9 @@ class Query:
     # under the conditions in ``base`` (filter names: who and whose casts are counted)
     share: bool = False
     base: tuple[str, ...] = ()
+    # Grouped by user: only the users who have (False) or have not (True) a row of each named
+    # metric ("people who cast and also recast", "authors who never replied")
+    users_with: tuple[tuple[str, bool], ...] = ()
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
@@ -734,6 +748,8 @@ class Query:
             parts.append(f"as a percentage of {whole}{within}")
         if self.group_by:
             parts.append(f"by {self.group_by}")
+        for other, without in self.users_with:
+            parts.append(f"users {'without' if without else 'with'} {other}")
         if self.having:
             parts.append(f"with {self.metric} {self.having[0]} {self.having[1]:g}")
         if self.order:
@@ -891,6 +907,8 @@ def compile_query(query: Query) -> exp.Select:
         )
     if query.group_by is not None and query.group_by not in m.dimensions:
         raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
+    if query.users_with and query.group_by != "user":
+        raise LayerError("users with or without another metric need a figure per user")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
     select = _from(m, source, needs_user)
     measure = _parse(m.measure).copy()
@@ -909,6 +927,8 @@ def compile_query(query: Query) -> exp.Select:
     if d.name in ("user", "cast", "thread", "channel"):
         # a row without a user, cast, thread or channel is not a group anyone asked about
         select = select.where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
+    for other, without in query.users_with:
+        select = select.where(_users_of(key, other, without, query))
     if query.having:
         op, number = query.having
         cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}[op]
@@ -925,6 +945,15 @@ def compile_query(query: Query) -> exp.Select:
     if query.limit is not None:
         select = select.limit(query.limit)
     return select
+
+
+def _users_of(key: exp.Expr, other: str, without: bool, query: Query) -> exp.Expr:
+    """``key`` (a username) is (``without``: is not) among the users with a row of the metric
+    ``other`` in ``query``'s time range; their own filters do not apply to it."""
+    users = compile_query(Query(other, "user", time_range=query.time_range))
+    names = exp.select("username").from_(users.subquery("w"))
+    among = exp.In(this=key.copy(), query=exp.Subquery(this=names))
+    return exp.Not(this=among) if without else among
 
 
 def _over_groups(query: Query, dimension: str, aggregate: exp.Expr, name: str) -> exp.Select:

@@ -123,6 +123,7 @@ NEGATION = frozenset(
         "don't",
         "doesn't",
         "didn't",
+        "none",  # "none of them is a reply"
         "rather_than",
     ]
 )
@@ -220,6 +221,8 @@ AGENT_NOUNS = {
 }
 # The mean of a metric over the groups the question names ("on average per user").
 AVERAGE = frozenset(["average", "averages", "avg", "mean", "on_average", "typical", "typically"])
+# The users counted never did what follows ("people who never replied").
+NEVER = frozenset(["never"])
 # The middle of a metric over the groups ("the median number of casts per author").
 MEDIAN = frozenset(["median", "medians"])
 # With "when": the earliest or the latest time of what is counted ("when was the first reply").
@@ -504,6 +507,7 @@ FILLER = frozenset(
         "timestamp",
         "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
         "whats",  # "whats the median …": what is
+        "both",  # "users who both cast and recast" (planner._BOTH reads it)
         "whole",
         "entire",
         "actually",
@@ -587,6 +591,11 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("direct", "reply"): "reply",
     ("direct", "responses"): "responses",
     ("direct", "response"): "response",
+    # "posted but never recast" ("all but replies" is not filler)
+    ("but", "never"): "never",
+    ("nothing", "but"): "only",  # "posted nothing but replies"
+    ("own", "thread"): "thread",  # "never started their own thread"
+    ("own", "threads"): "threads",
     ("new", "thread"): "thread",
     ("new", "threads"): "threads",
     ("new", "conversation"): "conversation",
@@ -625,6 +634,7 @@ GRAMMAR = (
     | set(AGENT_NOUNS)
     | AVERAGE
     | MEDIAN
+    | NEVER
 )
 
 

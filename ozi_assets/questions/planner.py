@@ -472,6 +472,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     median = False  # "the median … per user": the median over it
     owned = False  # "dwr's casts …": received unless a copula says what the casts are
     excluded: list[str] = []  # users left out
+    count_over: str | None = None  # "how many users posted > 10 casts": the groups counted
+    never = 0  # words left in which "never" applies: "people who never replied"
+    lacking: list[str] = []  # metrics the users counted never made a row of
+    never_cast = False  # "never posted": casts, unless "top level" follows
+    never_said = False
+    never_filters: list[str] = []  # "never got a reply": a filter negated
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
     # "likes on posts by dwr": what dwr's casts received
     on_casts_by = re.search(
@@ -499,7 +505,30 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         prev = words[i - 1] if i else ""
         nxt = words[i + 1] if i + 1 < len(words) else ""
         negate = max(0, negate - 1)
+        never = max(0, never - 1)
         name = w.lstrip("@")
+        if w in lexicon.NEVER:
+            never, never_said = 4, True
+            continue
+        lacked = lexicon.METRIC_VERBS.get(w) or lexicon.METRIC_NOUNS.get(w)
+        lacked = lacked or lexicon.AGENT_NOUNS.get(w) or ("replies" if w == "replied_to" else None)
+        if never and lacked:
+            if lacked == "casts":
+                never_cast = True  # "never posted top level": what follows may narrow it
+                continue
+            lacking.append(lacked)
+            never, never_cast = 0, False
+            continue
+        if never and lexicon.FILTER_WORDS.get(w) in KIND_FILTERS:
+            lacking.append(KIND_FILTERS[lexicon.FILTER_WORDS[w]])
+            never, never_cast = 0, False
+            continue
+        if never and w in lexicon.FILTER_WORDS:
+            # "casts that never got a reply": not replied (of users, see below)
+            conditions.append(Condition(lexicon.FILTER_WORDS[w], negated=True))
+            never_filters.append(w)
+            never = 0
+            continue
         if w == "one" and prev == "which" and any(_names_casts(x) for x in words):
             groups.append(("cast", "which", w))  # "of the posts …, which one got reshared"
             which_one = True
@@ -573,7 +602,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 )
                 continue
         if w in lexicon.NEGATION:
-            negate = 4
+            negate = 6 if w == "none" else 4  # "none of them is a reply"
             continue
         if w in lexicon.SELF:
             if negate:
@@ -597,8 +626,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             verbs.append(lexicon.AGENT_NOUNS[w])
             counted_users = people(w, _introducer(words, i, ctx)) or counted_users
             continue
-        if w == "whose" and (prev in lexicon.CAST_WORDS or prev in lexicon.METRIC_NOUNS):
-            continue  # "every cast whose date is …": a relative clause, not a question
+        if w == "whose" and (
+            prev in lexicon.CAST_WORDS or prev in lexicon.METRIC_NOUNS or prev == "of"
+        ):
+            continue  # "every cast whose date is …", "all of whose casts": a relative clause
         if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
             continue  # "different users who wrote": a relative clause
         if w in ("who", "whose"):
@@ -752,6 +783,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue  # "a youtube video": the site said it
         r.unknown.append(w)
 
+    if never_cast:
+        lacking.append("casts")  # "people who never posted"
     share_base = tuple(c.filter for c in conditions[share_mark:base_end]) if base_end else ()
     sites = [c for c in conditions if c.filter == "site" and not c.negated]
     if sites:
@@ -779,6 +812,33 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         verbs, nouns = [], [moment]
         if any(d == "user" and how == "which" for d, how, _ in groups):
             order = "desc" if moment == "last_cast_at" else "asc"  # "who posted the last cast"
+    users_with: tuple[tuple[str, bool], ...] = ()
+    about_users = counted_users or any(lexicon.DIMENSION_WORDS.get(w) == "user" for w in words)
+    if never_said and not (lacking or never_filters):
+        r.problem = "the question says 'never' of nothing the layer counts"
+        return r
+    if about_users and never_filters:
+        # "users who never posted a link" are not the authors of casts without one
+        r.problem = f"users who never posted casts with a {never_filters[0]} are not a metric"
+        return r
+    if about_users and moment is None:
+        # "people who only replied", "authors who never started a thread", "users who both
+        # cast and recast": users with (or without) rows of a second metric
+        sets = _user_sets(text, verbs + nouns, conditions, lacking, users)
+        if isinstance(sets, str):
+            r.problem = sets
+            return r
+        if sets is not None:
+            primary, conditions, users_with = sets
+            verbs, nouns = [], [primary]
+            if counted_users:
+                count_over, counted_users = "user", False
+                groups = [g for g in groups if g[0] != "user"]  # "the authors … who posted"
+            elif not any(d == "user" and how != "plain" for d, how, _ in groups):
+                groups.append(("user", "which", "users"))  # "authors with only replies"
+    elif lacking:
+        r.problem = f"'never' names no users ({', '.join(lacking)})"
+        return r
     # The metric: a specific one beats plain casts (replies, recasts are casts too).
     named = list(dict.fromkeys(verbs + nouns))
     specific = [m for m in named if m != "casts"]
@@ -797,7 +857,6 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name == "following" and user_at > follow_at >= 0:
         metric_name = "followers"  # "how many people follow dwr": dwr is followed
     group = _group(groups, order)
-    count_over = None
     if (
         counted_users
         and having is not None
@@ -927,8 +986,72 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         count_over,
         share,
         share_base,
+        users_with,
     )
     return r
+
+
+# The two kinds of casts: a user's casts are only replies when they started no thread.
+KIND_FILTERS = {"reply": "replies", "top_level": "top_level_casts"}
+COMPLEMENT = {"replies": "top_level_casts", "top_level_casts": "replies"}
+_ONLY = re.compile(r"\b(?:only|solely|exclusively|nothing but|all of (?:whose|their))\b")
+_BOTH = re.compile(r"\b(?:both|and also|as well as)\b")
+
+
+def _user_sets(
+    text: str,
+    named: list[str],
+    conditions: list[Condition],
+    lacking: list[str],
+    users: list[str],
+) -> tuple[str, list[Condition], tuple[tuple[str, bool], ...]] | str | None:
+    """Users told apart by what else they did: (the metric counted per user, the conditions
+    left, users_with) or None when the question does not say. "people who only replied":
+    replies by users with no top-level cast; "authors who never replied": casts by users
+    with no reply; "users who both cast and recast": casts by users with a recast. A string
+    says why the words do not make such a query."""
+    kinds = [c for c in conditions if c.filter in KIND_FILTERS]
+    rest = [c for c in conditions if c.filter not in KIND_FILTERS]
+    # "never started their own thread": the thread is what they never started
+    positive = list(
+        dict.fromkeys(
+            m
+            for m in [m for m in named if m in COMPLEMENT]
+            + [KIND_FILTERS[c.filter] for c in kinds if not c.negated]
+            if m not in lacking
+        )
+    )
+    negative = list(dict.fromkeys(lacking + [KIND_FILTERS[c.filter] for c in kinds if c.negated]))
+    others = [m for m in dict.fromkeys(named) if m not in COMPLEMENT and m != "casts"]
+    only = _ONLY.search(text) is not None
+    if only and rest:
+        # "users who posted only images": every cast of theirs has one, which the layer
+        # does not compose
+        return f"users all of whose casts match {rest[0].filter} are not a metric"
+    if only and len(positive) == 1 and not negative and not others:
+        negative = [COMPLEMENT[positive[0]]]  # "only replied": never started a thread
+    both = _BOTH.search(text) and len(set(named)) == 2
+    if (lacking or (only and negative) or both) and users:
+        return "users with or without another metric, for a named user, is not a metric"
+    snapshot = any(layer.SOURCES[layer.METRICS[m].source].time is None for m in [*named, *lacking])
+    if snapshot and (lacking or both):
+        return "a profile figure tells no users apart by what they did"
+    if lacking or (only and negative):
+        if set(positive) & set(negative):
+            return f"the question says both {positive[0]} and no {positive[0]}"
+        if len(positive) > 1 or len(others) > 1:
+            return "the question names more than one metric for the users"
+        # "people who never posted": every profile is someone who could have
+        cast = "casts" if "casts" in named and "casts" not in lacking else "profiles"
+        primary = positive[0] if positive else (others[0] if others else cast)
+        return primary, rest, tuple((m, True) for m in negative)
+    metrics = list(dict.fromkeys(named))
+    if both:
+        # "both posted and recast": the users of the first with a row of the second
+        primary = "casts" if "casts" in metrics else metrics[0]
+        other = next(m for m in metrics if m != primary)
+        return primary, conditions, ((other, False),)
+    return None
 
 
 # "casts that got no replies", "posts with at least one reply", "unanswered casts": whether
