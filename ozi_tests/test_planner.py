@@ -1143,3 +1143,33 @@ def test_users_with_another_metric_compile_to_a_subquery():
     guard(sql, PUBLIC_TABLES)
     with pytest.raises(LayerError):
         compile_sql(Query("casts", "hour", users_with=(("replies", True),)))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("who did the last recast", "last recasts at, by user, top 10"),
+        (
+            "Who was the most recent person to reshare something?",
+            "last recasts at, by user, top 10",
+        ),
+        ("Identify the user who performed the latest recast", "last recasts at, by user, top 10"),
+        ("who was the first person to like a cast", "first likes at, by user, bottom 10"),
+        ("when was the last like", "last likes at"),
+        ("when did dwr get his first like", "first likes_received at, user = dwr"),
+        # casts keep their own moment metrics
+        ("when was the first reply", "first_cast_at, reply"),
+        ("who posted the last cast", "last_cast_at, by user, top 10"),
+    ],
+)
+def test_the_first_or_last_row_of_any_metric(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_moment_of_two_metrics_or_of_a_profile_is_refused():
+    assert plan("when was the last like or recast dwr got", CTX_SPAN).kind == "unanswered"
+    with pytest.raises(LayerError):
+        compile_sql(Query("followers", "user", moment="last"))
+    sql = compile_sql(Query("recasts", "user", order="desc", limit=1, moment="last"))
+    assert 'MAX(t."timestamp") AS last_recasts_at' in sql
+    guard(sql, PUBLIC_TABLES)

@@ -734,10 +734,13 @@ class Query:
     # Grouped by user: only the users who have (False) or have not (True) a row of each named
     # metric ("people who cast and also recast", "authors who never replied")
     users_with: tuple[tuple[str, bool], ...] = ()
+    # "the last recast", "who liked first": the time of the metric's first or last row (in
+    # its groups), not their count
+    moment: Literal["first", "last"] | None = None
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
-        parts = [self.metric]
+        parts = [f"{self.moment} {self.metric} at" if self.moment else self.metric]
         if self.average_over:
             parts.append(f"{'median' if self.median else 'average'} per {self.average_over}")
         if self.count_over:
@@ -913,6 +916,11 @@ def compile_query(query: Query) -> exp.Select:
     select = _from(m, source, needs_user)
     measure = _parse(m.measure).copy()
     value_name = m.name
+    if query.moment is not None:
+        if source.time is None or query.having:
+            raise LayerError(f"{m.name} has no first or last time the layer can compare")
+        measure = exp.func("min" if query.moment == "first" else "max", _parse(source.time))
+        value_name = f"{query.moment}_{m.name}_at"
     where = _where(query, m, source)
     if where:
         select = select.where(exp.and_(*where))

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlglot import exp
 
@@ -575,7 +575,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             asks_when
             or (
                 asks_who
-                and (nxt in lexicon.CAST_WORDS or nxt in lexicon.METRIC_NOUNS or nxt == "one")
+                and (
+                    nxt in lexicon.CAST_WORDS
+                    or nxt in lexicon.METRIC_NOUNS
+                    or nxt == "one"
+                    # "who was the most recent person to reshare"
+                    or lexicon.DIMENSION_WORDS.get(nxt) == "user"
+                )
             )
         ):
             # "when was the first …", "who posted the very last cast": a moment, not a filler
@@ -800,16 +806,25 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if r.unknown:
         return r
 
+    moment_of: Literal["first", "last"] | None = None
     if moment is not None:
         # "when was the first reply": the moment of the casts the nouns narrow down
         narrowing = {"replies": Condition("reply"), "top_level_casts": Condition("top_level")}
-        for noun in dict.fromkeys(verbs + nouns):
-            if noun in narrowing:
-                conditions.append(narrowing[noun])
-            elif noun != "casts":
-                r.problem = f"the time of the first or last {noun} is not a metric"
-                return r
-        verbs, nouns = [], [moment]
+        named_now = list(dict.fromkeys(verbs + nouns))
+        beyond = [n for n in named_now if n not in narrowing and n != "casts"]
+        if len(beyond) == 1:
+            # "who did the last recast", "when did dwr get his first like": that metric's
+            # first or last row
+            moment_of = "first" if moment == "first_cast_at" else "last"
+        elif beyond:
+            r.problem = f"the question names more than one metric ({', '.join(beyond)})"
+            return r
+        else:
+            conditions.extend(narrowing[n] for n in named_now if n in narrowing)
+            verbs, nouns = [], [moment]
+        names_user = any(lexicon.DIMENSION_WORDS.get(w) == "user" for w in words)
+        if asks_who and not asks_when and names_user and all(d != "user" for d, _, _ in groups):
+            groups.append(("user", "which", "who"))  # "the user who did the last recast"
         if any(d == "user" and how == "which" for d, how, _ in groups):
             order = "desc" if moment == "last_cast_at" else "asc"  # "who posted the last cast"
     users_with: tuple[tuple[str, bool], ...] = ()
@@ -987,6 +1002,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         share,
         share_base,
         users_with,
+        moment_of,
     )
     return r
 
