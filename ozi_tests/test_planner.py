@@ -844,9 +844,34 @@ def test_actions_directed_at_a_user_and_any_hashtag(question, reading):
     assert _query(question).describe() == reading
 
 
-def test_whose_casts_a_user_recast_is_not_who_recast_the_user():
-    # greg recast them: ranking those who recast greg would answer another question
-    assert plan("whose casts did dwr recast", CTX_SPAN).query is None
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # dwr recast them: ranking those who recast dwr would answer another question
+        ("whose casts did dwr recast", "recasts, by to_user, user = dwr"),
+        (
+            "list the distinct authors whose casts were recast by the user dwr",
+            "recasts, by to_user, user = dwr",
+        ),
+        ("whose posts did briang like", "likes, by to_user, user = briang"),
+        ("who did dwr reply to the most", "replies, by to_user, top 10, user = dwr"),
+        ("which users did dwr reply to", "replies, by to_user, user = dwr"),
+        # the other way round: dwr receives
+        ("who replied to dwr the most", "replies, by user, top 10, to_user = dwr"),
+    ],
+)
+def test_whose_casts_a_user_recast_is_not_who_recast_the_user(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_users_acted_on_group_by_the_target_fid():
+    sql = compile_sql(Query("recasts", "to_user", (Condition("user", "dwr"),)))
+    assert "LEFT JOIN users AS v ON v.fid = t.target_fid" in sql
+    guard(sql, PUBLIC_TABLES)
+    with pytest.raises(LayerError):  # a reaction received is already about its target
+        compile_sql(Query("recasts_received", "to_user"))
+    # a ranking of one user's users the layer cannot say is still refused
+    assert plan("which users did dwr follow the most", CTX_SPAN).kind == "unanswered"
 
 
 def test_the_to_user_and_has_hashtag_filters_on_rows():

@@ -153,6 +153,8 @@ CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
 # on request.
 REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
+# Reactions made also group by whose casts they went to.
+MADE_REACTION_DIMENSIONS = (*REACTION_DIMENSIONS, "to_user")
 REACTION_FILTERS = ("user", "others")
 # Reactions made also say whose casts they went to ("who recast dwr the most"); received
 # ones are already about that user.
@@ -233,7 +235,7 @@ METRICS: dict[str, Metric] = {
             ),
             received="replies_received",
             to="t.parent_fid",
-            dimensions=CAST_DIMENSIONS,
+            dimensions=(*CAST_DIMENSIONS, "to_user"),
             filters=(*CAST_METRIC_FILTERS, "others", "to_user"),
         ),
         Metric(
@@ -279,7 +281,7 @@ METRICS: dict[str, Metric] = {
             verbs=("react", "reacted", "reacting"),
             received="reactions_received",
             to="t.target_fid",
-            dimensions=REACTION_DIMENSIONS,
+            dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
         Metric(
@@ -305,7 +307,7 @@ METRICS: dict[str, Metric] = {
             ),
             received="recasts_received",
             to="t.target_fid",
-            dimensions=REACTION_DIMENSIONS,
+            dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
         Metric(
@@ -320,7 +322,7 @@ METRICS: dict[str, Metric] = {
             verbs=("like", "liked", "liking", "hearted"),
             received="likes_received",
             to="t.target_fid",
-            dimensions=REACTION_DIMENSIONS,
+            dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
         Metric(
@@ -559,6 +561,13 @@ DIMENSIONS: dict[str, Dimension] = {
         ),
         Dimension(
             "cast", "the cast the metric is about (its hash)", "{cast}", ("cast", "post", "message")
+        ),
+        # "whose casts did greg recast", "which users did dwr reply to"
+        Dimension(
+            "to_user",
+            "the user the action is directed at: whose cast was replied to or reacted to",
+            "v.username",
+            (),
         ),
     )
 }
@@ -868,7 +877,7 @@ def _timestamp(iso: str) -> exp.Expr:
     return exp.Cast(this=exp.Literal.string(iso), to=exp.DataType.build("TIMESTAMPTZ"))
 
 
-def _from(m: Metric, source: Source, needs_user: bool) -> exp.Select:
+def _from(m: Metric, source: Source, needs_user: bool, to_user: bool = False) -> exp.Select:
     table: exp.Expr
     if source.sql.lstrip().upper().startswith("SELECT"):
         table = exp.Subquery(this=_parse(source.sql).copy(), alias=exp.TableAlias(this="t"))
@@ -879,6 +888,13 @@ def _from(m: Metric, source: Source, needs_user: bool) -> exp.Select:
         select = select.join(
             exp.Table(this=exp.to_identifier("users"), alias=exp.TableAlias(this="u")),
             on=_expr("u.fid = {fid}", fid=m.user_fid),
+            join_type="LEFT",
+        )
+    if to_user:
+        # the user the action went to, by the fid it names
+        select = select.join(
+            exp.Table(this=exp.to_identifier("users"), alias=exp.TableAlias(this="v")),
+            on=_expr("v.fid = {fid}", fid=m.to),
             join_type="LEFT",
         )
     return select
@@ -913,7 +929,7 @@ def compile_query(query: Query) -> exp.Select:
     if query.users_with and query.group_by != "user":
         raise LayerError("users with or without another metric need a figure per user")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
-    select = _from(m, source, needs_user)
+    select = _from(m, source, needs_user, to_user=query.group_by == "to_user")
     measure = _parse(m.measure).copy()
     value_name = m.name
     if query.moment is not None:
@@ -929,10 +945,11 @@ def compile_query(query: Query) -> exp.Select:
     d = DIMENSIONS[query.group_by]
     key = _expr(d.expr, time=source.time, user=m.user, cast=m.cast)
     key_name = {"user": "username", "cast": "hash", "thread": "thread_hash"}.get(d.name, d.name)
+    key_name = "to_username" if d.name == "to_user" else key_name
     select = select.select(exp.alias_(key, key_name), exp.alias_(measure, value_name))
     # by the expression, not the alias: the alias may also name a column of t or u
     select = select.group_by(key.copy())
-    if d.name in ("user", "cast", "thread", "channel"):
+    if d.name in ("user", "to_user", "cast", "thread", "channel"):
         # a row without a user, cast, thread or channel is not a group anyone asked about
         select = select.where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
     for other, without in query.users_with:

@@ -492,10 +492,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC or w in lexicon.COMPARE for w in words
     )
 
+    # "list the distinct authors": a listing, not a count
+    listing = any(w in LISTING for w in words) and not any(w in lexicon.COUNT for w in words)
+
     def people(word: str, how: str) -> bool:
         """A word for users introduced ``how``: True when they are counted ("how many
         users"); a grouping otherwise ("per user", "which users"), none when plain."""
-        if how in ("count", "distinct") or (distinct and how == "plain"):
+        if how == "distinct" and listing:
+            how = "which"
+        elif how in ("count", "distinct") or (distinct and how == "plain"):
             return True
         if how != "plain":
             groups.append(("user", how, word))
@@ -960,12 +965,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             or (user_at + 1 < len(words) and words[user_at + 1] == "'s")
             or bool(on_casts_by)  # "responses to casts by X"
         )
-        if made is None or made.to is None or not receives:
+        actor = made or m
+        if not receives and "to_user" in actor.dimensions:
+            # "whose casts did greg recast", "which users did dwr reply to": the users the
+            # named user acted on
+            m, group = actor, "to_user"
+        elif made is None or made.to is None or not receives:
             r.problem = "a ranking of users restricted to one user is not a query the layer has"
             return r
-        # "who replied to jithinraj the most": the repliers ranked, their replies to him
-        m, users = made, []
-        conditions = [Condition("to_user", r.users[0]), *conditions]
+        else:
+            # "who replied to jithinraj the most": the repliers ranked, their replies to him
+            m, users = made, []
+            conditions = [Condition("to_user", r.users[0]), *conditions]
     conditions = [Condition("user", users[0]), *conditions] if users else conditions
     conditions += [Condition("user", name, negated=True) for name in dict.fromkeys(excluded)]
     if others:
@@ -1007,6 +1018,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     return r
 
 
+# Requests for the rows themselves: "list the distinct authors whose …" names them.
+LISTING = frozenset(["list", "show", "name", "display"])
 # The two kinds of casts: a user's casts are only replies when they started no thread.
 KIND_FILTERS = {"reply": "replies", "top_level": "top_level_casts"}
 COMPLEMENT = {"replies": "top_level_casts", "top_level_casts": "replies"}
