@@ -964,7 +964,7 @@ def test_a_user_named_after_its_noun_and_which_one_of_the_casts(question, readin
 
 def test_a_count_the_layer_cannot_compose_is_refused_not_searched():
     for question in (
-        "List the three authors with the highest number of casts mentioning another user",
+        "which authors mention dwr the most",
         "replies per original post on average",
     ):
         assert plan(question, CTX_SPAN).kind == "unanswered"
@@ -1198,3 +1198,22 @@ def test_a_moment_of_two_metrics_or_of_a_profile_is_refused():
     sql = compile_sql(Query("recasts", "user", order="desc", limit=1, moment="last"))
     assert 'MAX(t."timestamp") AS last_recasts_at' in sql
     guard(sql, PUBLIC_TABLES)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the authors who mention others: their casts that mention anyone
+        ("top 3 users who tag others the most", "casts, by user, top 3, has_mention"),
+        ("who mentions other people the most", "casts, by user, top 10, has_mention"),
+        (
+            "List the three authors with the highest number of casts mentioning another user",
+            "casts, by user, top 3, has_mention",
+        ),
+        ("which posters mention users the most", "casts, by user, top 10, has_mention"),
+        # the mentioned user is still the one mentions are about
+        ("which user was mentioned the most", "mentions, by user, top 10"),
+    ],
+)
+def test_the_authors_who_mention_others(question, reading):
+    assert _query(question).describe() == reading

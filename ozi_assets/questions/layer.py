@@ -148,6 +148,7 @@ CAST_METRIC_FILTERS = (
     "has_hashtag",
     "has_image",
     "channel",
+    "has_mention",
 )
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
@@ -696,6 +697,12 @@ FILTERS: dict[str, Filter] = {
             "t.parent_url IS NOT NULL",
             "t.parent_url IS NULL",
             ("channel", "channels", "parent_url"),
+        ),
+        Filter(
+            "has_mention",
+            "the cast @-mentions at least one user (its mentions list)",
+            "len(t.mentions) > 0",
+            "len(t.mentions) = 0",
         ),
         Filter(
             "others",

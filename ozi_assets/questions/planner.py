@@ -931,10 +931,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
-    if m.name == "mentions" and group == "user" and any(w in lexicon.AUTHOR_WORDS for w in words):
-        # mentions per user are per mentioned handle; the authors who mention is another count
-        r.problem = "mentions are counted per mentioned user, not per author who mentions"
-        return r
+    if m.name == "mentions" and group == "user" and (
+        others or any(w in lexicon.AUTHOR_WORDS for w in words)
+    ):
+        # mentions per user are per mentioned handle: the authors who mention others
+        # ("who tags others the most", "authors with the most casts mentioning someone")
+        # are ranked by their casts that mention anyone
+        m, others = layer.METRICS["casts"], False
+        conditions = [*conditions, Condition("has_mention")]
     average_over = None
     if average and group is None and m.source == "users":
         group = "user"  # "the average follower count of authors": a profile is one user
