@@ -1217,3 +1217,27 @@ def test_a_moment_of_two_metrics_or_of_a_profile_is_refused():
 )
 def test_the_authors_who_mention_others(question, reading):
     assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("number of threads dwr replied in", "threads, user = dwr, reply"),
+        (
+            "How many distinct threads contain at least one reply authored by dwr?",
+            "threads, user = dwr, reply",
+        ),
+        ("in how many conversations did dwr reply", "threads, user = dwr, reply"),
+        ("how many different threads did briang comment in", "threads, user = briang, reply"),
+        ("how many threads had a reply from dwr", "threads, user = dwr, reply"),
+        # threads counted alone are the casts that start them
+        ("how many threads did dwr start", "top_level_casts, user = dwr"),
+        ("how many threads are there", "top_level_casts"),
+    ],
+)
+def test_the_threads_a_user_replied_in(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_threads_with_another_metric_are_refused():
+    assert plan("how many threads did dwr like", CTX_SPAN).kind == "unanswered"

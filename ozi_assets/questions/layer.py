@@ -264,6 +264,14 @@ METRICS: dict[str, Metric] = {
             filters=(*CAST_METRIC_FILTERS, "others"),
         ),
         Metric(
+            "threads",
+            "distinct threads the casts are in (by their root cast)",
+            "casts",
+            "count(DISTINCT t.thread_hash)",
+            dimensions=("user", "hour", "day", "channel"),
+            filters=CAST_METRIC_FILTERS,
+        ),
+        Metric(
             "distinct_authors",
             "distinct users who cast (fids)",
             "casts",

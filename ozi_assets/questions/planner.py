@@ -477,6 +477,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     lacking: list[str] = []  # metrics the users counted never made a row of
     never_cast = False  # "never posted": casts, unless "top level" follows
     never_said = False
+    threads_counted = False  # "the number of threads dwr replied in"
     never_filters: list[str] = []  # "never got a reply": a filter negated
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
     # "likes on posts by dwr": what dwr's casts received
@@ -716,6 +717,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 # threads counted are the casts that start them
                 if "top_level_casts" not in verbs:
                     nouns.append("top_level_casts")
+                threads_counted = threads_counted or how == "count"
+                continue
+            if dim == "thread" and how == "distinct":
+                threads_counted = True  # "how many distinct threads contain a reply by dwr"
+                nouns.append("top_level_casts")
                 continue
             groups.append((dim, how, w))
             continue
@@ -870,6 +876,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
         if general in specific and narrow in specific:
             specific.remove(general)
+    if threads_counted and set(specific) == {"replies", "top_level_casts"}:
+        # "how many threads did dwr reply in": the threads of those replies, not the ones
+        # they started
+        specific = ["threads"]
+        conditions.append(Condition("reply"))
     if len(specific) > 1:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
