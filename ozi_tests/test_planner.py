@@ -1241,3 +1241,24 @@ def test_the_threads_a_user_replied_in(question, reading):
 
 def test_threads_with_another_metric_are_refused():
     assert plan("how many threads did dwr like", CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "casts by device iphone vs android",
+        "Break down the casts by the client application used to publish them.",
+        "replies per language",
+        "likes broken down by country",
+    ],
+)
+def test_a_grouping_the_layer_lacks_is_refused_not_searched(question):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "unanswered", p
+
+
+def test_a_plain_word_before_casts_is_a_topic_and_a_handle_is_a_user():
+    for question in ("nft casts", "moon posts"):
+        assert plan(question, CTX_SPAN).kind == "semantic"
+    assert plan("satoshi_nakamoto casts", CTX_SPAN).kind == "unanswered"
+    assert _query("dwr casts").describe() == "casts, user = dwr"

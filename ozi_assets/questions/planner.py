@@ -339,6 +339,7 @@ class Reading:
     problem: str | None = None
     metrics: list[str] = field(default_factory=list)  # the metrics its words name
     users: list[str] = field(default_factory=list)  # the known users it names
+    by_unknown: str | None = None  # "casts by device": a grouping by a word not understood
 
 
 QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
@@ -799,6 +800,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.SITE_NOUNS and i > 0 and _names_site(words, i - 1):
             continue  # "a youtube video": the site said it
         r.unknown.append(w)
+        before = [x for x in words[max(0, i - 3) : i] if x not in lexicon.FILLER]
+        if r.by_unknown is None and before and before[-1] in lexicon.PER | lexicon.EACH:
+            r.by_unknown = w  # "break down the casts by the client application"
 
     if never_cast:
         lacking.append("casts")  # "people who never posted"
@@ -942,8 +946,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
-    if m.name == "mentions" and group == "user" and (
-        others or any(w in lexicon.AUTHOR_WORDS for w in words)
+    if (
+        m.name == "mentions"
+        and group == "user"
+        and (others or any(w in lexicon.AUTHOR_WORDS for w in words))
     ):
         # mentions per user are per mentioned handle: the authors who mention others
         # ("who tags others the most", "authors with the most casts mentioning someone")
@@ -1238,6 +1244,8 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     # Terse means the whole question: "Surface casts that discuss AI" starts with a verb.
     m = re.search(rf"^{USER}(?:'s)?\s+(?:casts|posts)[?.!]*$|\b(?:by|from)\s+{USER}[?.!]*$", q)
     name = m and (m.group(1) or m.group(2))
+    if m and m.group(1) and not re.search(r"^@|[0-9_.]", m.group(0)):
+        return None  # "nft casts", "moon posts": a plain word before casts is their topic
     return name if name and name in unknown else None
 
 
@@ -1354,6 +1362,15 @@ def plan(question: str, ctx: Context) -> Plan:
             tried=tried,
             note=f"the data holds no {lacking[0]} of a user: profiles hold a username, display "
             "name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
+        )
+    # "casts by device", "break the casts down by client app": a grouping the layer lacks
+    if reading.by_unknown and reading.metrics:
+        return Plan(
+            "unanswered",
+            "layer",
+            tried=tried,
+            note=f"the layer cannot group by {reading.by_unknown!r}: it groups by user, hour, "
+            "day, channel, thread and cast (`ozi metrics` lists what it knows)",
         )
     # "views on dwr's casts": a known user's casts measured by something the layer lacks
     if reading.unknown and reading.users and reading.metrics:
