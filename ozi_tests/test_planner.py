@@ -1262,3 +1262,76 @@ def test_a_plain_word_before_casts_is_a_topic_and_a_handle_is_a_user():
         assert plan(question, CTX_SPAN).kind == "semantic"
     assert plan("satoshi_nakamoto casts", CTX_SPAN).kind == "unanswered"
     assert _query("dwr casts").describe() == "casts, user = dwr"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a thread named by the words of its first cast, and by its author
+        (
+            "how many people in the everyday wallet thread",
+            "distinct_authors, in_thread = everyday wallet",
+        ),
+        (
+            'Count the authors in the thread rooted at the cast "What\'s your everyday wallet?"',
+            "distinct_authors, in_thread = what's your everyday wallet?",
+        ),
+        ("how many replies did the gm thread get", "replies, in_thread = gm"),
+        # leaving one thread out
+        (
+            "Not counting his livestream thread, how many casts did briang post?",
+            "casts, user = briang, not in_thread = livestream",
+        ),
+        (
+            "Apart from briang's unlonely livestream thread, which thread is the longest?",
+            "casts, by thread, top 10, not in_thread = @briang unlonely livestream",
+        ),
+        (
+            "biggest conversation thread other than the livestream one?",
+            "casts, by thread, top 10, not in_thread = livestream",
+        ),
+        # a cast named by its words and its author
+        (
+            "who recast dwr's BuilderDAO #113 cast",
+            "recasts, by user, named_cast = @dwr builderdao #113",
+        ),
+        (
+            "how many replies did briang's unlonely livestream post get",
+            "replies_received, named_cast = @briang unlonely livestream",
+        ),
+        ("how many likes did dwr's farcaster invites post get", None),
+    ],
+)
+def test_a_thread_or_cast_named_by_its_words(question, reading):
+    if reading is None:
+        assert plan(question, CTX_SPAN).kind == "unanswered"  # "farcaster" is no topic word
+    else:
+        assert _query(question).describe() == reading
+
+
+def test_a_verb_after_an_unknown_name_is_no_named_cast():
+    # "post" is the verb here: the unknown name is refused, not taken for a cast's words
+    for name in ("nobody_here", "elonmusk"):
+        p = plan(f"How many casts did {name} post?", CTX_SPAN)
+        assert p.kind == "unanswered" and name in (p.note or "")
+
+
+def test_named_casts_match_every_word_and_the_author():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('r1', 'briang', 'unlonely meetup livestream!', 'r1', 1), "
+        "('r2', 'timdaub', 'watching the livestream', 'r2', 2), "
+        "('c1', 'dwr', 'nice', 'r1', 3)) AS v(hash, username, text, thread_hash, fid)"
+    )
+
+    def run(value, negated=False):
+        q = Query("casts", conditions=(Condition("in_thread", value, negated),))
+        return con.execute(compile_sql(q)).fetchone()[0]
+
+    assert run("livestream") == 3
+    assert run("@briang unlonely livestream") == 2
+    assert run("@briang livestream", negated=True) == 1
+    assert run("unlonely nothing") == 0

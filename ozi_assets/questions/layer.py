@@ -149,6 +149,8 @@ CAST_METRIC_FILTERS = (
     "has_image",
     "channel",
     "has_mention",
+    "in_thread",
+    "named_cast",
 )
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
@@ -156,7 +158,7 @@ CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
 # Reactions made also group by whose casts they went to.
 MADE_REACTION_DIMENSIONS = (*REACTION_DIMENSIONS, "to_user")
-REACTION_FILTERS = ("user", "others")
+REACTION_FILTERS = ("user", "others", "named_cast")
 # Reactions made also say whose casts they went to ("who recast dwr the most"); received
 # ones are already about that user.
 MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user")
@@ -586,6 +588,14 @@ LINKED_TEXT = "lower(concat_ws(' ', t.text, array_to_string(t.embeds, ' ')))"
 # Sites known by more than one host (short links, a renamed domain).
 SITE_HOSTS = {"youtube": ("youtu.be",), "twitter": ("x.com", "t.co"), "x": ("twitter.com",)}
 IMAGE = r"i\.imgur\.com|\.(png|jpe?g|gif|webp)(\?|$)"
+# The casts a value names: each of its words is in the text (a curly apostrophe read as a
+# straight one, as the planner reads questions), a word "@name" is the author.
+NAMED_CASTS = (
+    "SELECT r.hash FROM casts AS r WHERE list_bool_and([CASE WHEN starts_with(w, '@') "
+    "THEN lower(r.username) = substr(w, 2) "
+    "ELSE contains(replace(lower(r.text), '\u2019', ''''), w) END "
+    "FOR w IN string_split({value}, ' ')])"
+)
 FILTERS: dict[str, Filter] = {
     f.name: f
     for f in (
@@ -705,6 +715,22 @@ FILTERS: dict[str, Filter] = {
             "t.parent_url IS NOT NULL",
             "t.parent_url IS NULL",
             ("channel", "channels", "parent_url"),
+        ),
+        Filter(
+            "in_thread",
+            "the cast is in the thread whose root cast holds every word of the value (case-"
+            "insensitive; a word '@name' is the root's author): 'the everyday wallet thread'",
+            f"t.thread_hash IN ({NAMED_CASTS})",
+            f"NOT t.thread_hash IN ({NAMED_CASTS})",  # "apart from the livestream thread"
+            takes_value=True,
+        ),
+        Filter(
+            "named_cast",
+            "the cast the metric is about holds every word of the value (a word '@name' is its "
+            "author): 'ccarella's BuilderDAO cast'",
+            f"{{cast}} IN ({NAMED_CASTS})",
+            f"NOT {{cast}} IN ({NAMED_CASTS})",
+            takes_value=True,
         ),
         Filter(
             "has_mention",
@@ -832,8 +858,8 @@ def _value_literal(condition: Condition) -> exp.Expr:
     value = condition.value or ""
     if condition.filter == "site":
         return exp.Literal.string(site_pattern(value))
-    if condition.filter == "term":
-        return exp.Literal.string(value.lower())
+    if condition.filter in ("term", "in_thread", "named_cast"):
+        return exp.Literal.string(" ".join(value.lower().split()))
     if condition.filter == "hashtag":
         return exp.Literal.string(rf"(?i)#{re.escape(value.lstrip('#'))}\b")
     return exp.Literal.string(value.lstrip("@").lower())
@@ -870,6 +896,7 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
                 user=m.user,
                 others=m.others,
                 to=m.to,
+                cast=m.cast,
             )
             if "{" in template
             else _parse(template).copy()

@@ -125,6 +125,8 @@ NEGATION = frozenset(
         "didn't",
         "none",  # "none of them is a reply"
         "rather_than",
+        "apart_from",  # "apart from briang's livestream thread"
+        "other_than",  # "the biggest thread other than the livestream one"
     ]
 )
 # The actor is someone other than the user the metric is about.
@@ -591,9 +593,13 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("direct", "reply"): "reply",
     ("direct", "responses"): "responses",
     ("direct", "response"): "response",
+    ("apart", "from"): "apart_from",
+    ("other", "than"): "other_than",
     # "posted but never recast" ("all but replies" is not filler)
     ("but", "never"): "never",
     ("nothing", "but"): "only",  # "posted nothing but replies"
+    ("conversation", "thread"): "thread",  # "the biggest conversation thread"
+    ("conversation", "threads"): "threads",
     ("own", "thread"): "thread",  # "never started their own thread"
     ("own", "threads"): "threads",
     ("new", "thread"): "thread",

@@ -166,8 +166,8 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     intro = _INTRODUCER.search(rest)
     if not (_RANKS.search(q) or (intro and re.match(rf"\s*{TOPIC_VERBS}\s", rest))):
         return None
-    quoted = [t.strip() for t in QUOTED.findall(rest) if t.strip()]
-    topic = " ".join(quoted) or _topic_after(intro) or _topic_after(_SAID.search(rest))
+    terms = [t.strip() for t in quoted(rest) if t.strip()]
+    topic = " ".join(terms) or _topic_after(intro) or _topic_after(_SAID.search(rest))
     if topic in ("it", "this", "that", "them", "those", "these"):
         # "eth denver - who posted about it most": the topic stands before the subject
         topic = _clean_topic(re.sub(r"[-:–—]+", " ", q[: subject.start()]))
@@ -342,7 +342,15 @@ class Reading:
     by_unknown: str | None = None  # "casts by device": a grouping by a word not understood
 
 
-QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
+# A double-quoted term may hold apostrophes: "What's your everyday wallet and why?"
+QUOTED = re.compile(r"(?:(?<=\s)|^)(?:\"([^\"]+)\"|'([^']+)')(?=[\s?.!,;:)]|$)")
+
+
+def quoted(text: str) -> list[str]:
+    """The quoted terms of ``text``, in order."""
+    return [m.group(1) or m.group(2) for m in QUOTED.finditer(text)]
+
+
 HASHTAG = re.compile(r"#([a-z0-9_]+)")
 QUOTED_TERM, HASHTAG_TERM = "quotedterm", "hashtagterm"  # where they stood, once taken
 # A clock time no range took is one word ("at 7:30"): unknown, not the numbers 7 and 30.
@@ -440,14 +448,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     query is then not to be run."""
     r = Reading()
     conditions: list[Condition] = []
-    for term in QUOTED.findall(text):
+    # "the thread rooted at the cast 'What's your everyday wallet…'": the quote names it
+    text = _ROOTED.sub(lambda m: f"{m.group(2)} {m.group(1)}", text)
+    for term in quoted(text):
         conditions.append(Condition("term", term.strip()))
+    placeholders = list(conditions)  # the quoted terms, then the hashtags, in order
     # placeholders keep their place: "the word 'chatgpt' appears", "posts tagged #ethdenver"
     text = QUOTED.sub(f" {QUOTED_TERM} ", text)
     for tag in HASHTAG.findall(text):
         # "#hashtag" itself: any hashtag ("posts with at least one #hashtag")
         any_tag = tag in ("hashtag", "hashtags")
         conditions.append(Condition("has_hashtag") if any_tag else Condition("hashtag", tag))
+        placeholders.append(conditions[-1])
     text = HASHTAG.sub(f" {HASHTAG_TERM} ", text)
     words = tokens(text)
 
@@ -496,6 +508,39 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
 
     # "list the distinct authors": a listing, not a count
     listing = any(w in LISTING for w in words) and not any(w in lexicon.COUNT for w in words)
+
+    unknown_at: list[int] = []  # where each unknown word stood
+    user_seen: list[tuple[int, str, bool]] = []  # (where, name, left out) of each user named
+
+    def name_of(i: int) -> tuple[str, bool] | None:
+        """The words naming the thread or cast whose noun is at ``i`` ("the everyday wallet
+        thread", "briang's unlonely livestream thread", "ccarella's BuilderDAO #113 cast"),
+        as a named-cast value, and whether its author was named as left out; None when no
+        word the planner does not know stands right before it. Those words are understood
+        now, and the author is no longer a user the question is about."""
+        j = i - 1
+        while j >= 0 and (j in unknown_at or words[j] in (QUOTED_TERM, HASHTAG_TERM)):
+            j -= 1
+        if j == i - 1 or j < 0 or words[j] not in NAMING:
+            return None  # "did nobody_here post": a verb, not a named cast
+        named = []
+        for at in range(j + 1, i):
+            if words[at] in (QUOTED_TERM, HASHTAG_TERM):
+                # the nth placeholder is the nth quoted term or hashtag taken
+                seen = sum(x in (QUOTED_TERM, HASHTAG_TERM) for x in words[:at])
+                taken = placeholders[seen]
+                conditions.remove(taken)
+                named.append(taken.value if taken.filter == "term" else f"#{taken.value}")
+            else:
+                r.unknown.remove(words[at])
+                unknown_at.remove(at)
+                named.append(words[at])
+        left_out = False
+        if j >= 1 and words[j] == "'s" and user_seen and user_seen[-1][0] == j - 1:
+            _, owner, left_out = user_seen.pop()
+            (excluded if left_out else users).remove(owner)
+            named.insert(0, f"@{owner}")
+        return " ".join(named), left_out
 
     def people(word: str, how: str) -> bool:
         """A word for users introduced ``how``: True when they are counted ("how many
@@ -560,9 +605,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
             if negate:
                 excluded.append(name)  # "excluding briang", "if we ignore briang"
+                user_seen.append((i, name, True))
                 negate = 0
                 continue
             users.append(name)
+            user_seen.append((i, name, False))
             user_at = i
             term_next = False
             # "replies to dwr", "directed at dwr", "dwr's casts were recast": dwr receives
@@ -571,6 +618,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if prev in ("to", "at") or their_casts:
                 received = True
                 owned = their_casts
+            continue
+        if (
+            lexicon.DIMENSION_WORDS.get(w) in ("thread", "cast")
+            or (w == "one" and any(lexicon.DIMENSION_WORDS.get(x) == "thread" for x in words))
+        ) and (named := name_of(i)):
+            # "not counting his livestream thread", "who recast ccarella's BuilderDAO cast",
+            # "other than the livestream one"
+            dim = "thread" if w == "one" else lexicon.DIMENSION_WORDS[w]
+            value, left_out = named
+            which = "in_thread" if dim == "thread" else "named_cast"
+            conditions.append(Condition(which, value, negated=bool(negate) or left_out))
+            negate = 0
             continue
         if w == "like" and nxt in lexicon.WH_WORDS:
             continue  # "who was more active? like who posted more": a filler, not a like
@@ -675,6 +734,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.BE:
             continue  # "got recast": the passive's auxiliary; the verb marks it received
+        if w in lexicon.FILTER_WORDS and nxt == "'s":
+            continue  # "the root's author": the root cast, not a filter on the casts
         if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
             if (
                 lexicon.FILTER_WORDS[w] == "has_link"
@@ -800,6 +861,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.SITE_NOUNS and i > 0 and _names_site(words, i - 1):
             continue  # "a youtube video": the site said it
         r.unknown.append(w)
+        unknown_at.append(i)
         before = [x for x in words[max(0, i - 3) : i] if x not in lexicon.FILLER]
         if r.by_unknown is None and before and before[-1] in lexicon.PER | lexicon.EACH:
             r.by_unknown = w  # "break down the casts by the client application"
@@ -939,7 +1001,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         group = m.ranks  # "the top 10 terms" ranks terms
     if on_casts_by and users:
         received = True
-    if received and m.received and (users or group in ("user", "cast")):
+    names_cast = any(c.filter == "named_cast" for c in conditions)  # "the gm post got"
+    if received and m.received and (users or group in ("user", "cast") or names_cast):
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
         m = layer.METRICS["replies_received"]  # replies per cast are the replies it got
@@ -1039,6 +1102,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     return r
 
 
+# What stands before the words naming a thread or cast: "the everyday wallet thread", "his
+# livestream thread", "ccarella's BuilderDAO cast".
+NAMING = frozenset(["the", "that", "this", "his", "her", "their", "its", "'s"])
+# "the thread rooted at the cast 'gm'" → "'gm' thread": the quote before the noun it names
+_ROOTED = re.compile(
+    r"\b(threads?|conversations?)\s+(?:that\s+)?(?:rooted|started|starting|beginning|began|"
+    r"begins|starts)\s+(?:at|with|from|by)\s+(?:the\s+)?(?:cast\s+)?(\"[^\"]+\"|'[^']+')"
+)
 # Requests for the rows themselves: "list the distinct authors whose …" names them.
 LISTING = frozenset(["list", "show", "name", "display"])
 # The two kinds of casts: a user's casts are only replies when they started no thread.
