@@ -1335,3 +1335,38 @@ def test_named_casts_match_every_word_and_the_author():
     assert run("@briang unlonely livestream") == 2
     assert run("@briang livestream", negated=True) == 1
     assert run("unlonely nothing") == 0
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # "which N" without a noun ranks users; with "casts", casts
+        (
+            "Among the people who posted, which three have the most followers?",
+            "followers, by user, top 3, author",
+        ),
+        ("which five posted the most", "casts, by user, top 5"),
+        ("what 2 casts got the most likes", "likes_received, by cast, top 2"),
+        ("which 3 hours had the most casts", "casts, by hour, top 3"),
+        # the cast named past its author, and its hash asked for
+        (
+            "Identify the cast by dwr that received the most replies and return its hash",
+            "replies_received, by cast, top 10, user = dwr",
+        ),
+        # words that say nothing more
+        (
+            "count the casts with a link to youtube, whether in the text or as an embed",
+            "casts, site = youtube",
+        ),
+        ("among the full hours, which hour had the fewest casts", "casts, by hour, bottom 10"),
+        ("distinct users per hour, replies also count", "distinct_authors, by hour"),
+    ],
+)
+def test_small_words_of_rankings(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_day_is_a_date():
+    sql = compile_sql(Query("casts", "day"))
+    assert "CAST(TIMEZONE('UTC', t.\"timestamp\") AS DATE) AS day" in sql
+    guard(sql, PUBLIC_TABLES)

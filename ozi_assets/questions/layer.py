@@ -560,7 +560,13 @@ DIMENSIONS: dict[str, Dimension] = {
         ),
         Dimension("term", "a term or hashtag", "t.term", ()),
         Dimension("hour", "UTC hour", "date_trunc('hour', {time})", ("hour", "hours", "hourly")),
-        Dimension("day", "UTC day", "date_trunc('day', {time})", ("day", "days", "daily")),
+        # a calendar date, not the timestamp of its midnight: "2023-03-03"
+        Dimension(
+            "day",
+            "UTC day (a date)",
+            "CAST(timezone('UTC', {time}) AS DATE)",
+            ("day", "days", "daily"),
+        ),
         Dimension(
             "channel", "channel (the cast's parent URL)", "t.parent_url", ("channel", "channels")
         ),
@@ -571,7 +577,10 @@ DIMENSIONS: dict[str, Dimension] = {
             ("thread", "threads", "conversation", "conversations"),
         ),
         Dimension(
-            "cast", "the cast the metric is about (its hash)", "{cast}", ("cast", "post", "message")
+            "cast",
+            "the cast the metric is about (its hash)",
+            "{cast}",
+            ("cast", "post", "message", "hash"),  # "return its hash"
         ),
         # "whose casts did greg recast", "which users did dwr reply to"
         Dimension(

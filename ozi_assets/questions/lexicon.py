@@ -509,6 +509,7 @@ FILLER = frozenset(
         "timestamp",
         "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
         "whats",  # "whats the median …": what is
+        "whether",  # "whether in the text or as an embed"
         "both",  # "users who both cast and recast" (planner._BOTH reads it)
         "whole",
         "entire",
@@ -598,6 +599,10 @@ PHRASES: dict[tuple[str, ...], str] = {
     # "posted but never recast" ("all but replies" is not filler)
     ("but", "never"): "never",
     ("nothing", "but"): "only",  # "posted nothing but replies"
+    ("full", "hours"): "hours",  # "among the full hours from 00:00 to 06:00"
+    ("full", "hour"): "hour",
+    ("replies", "also", "count"): "replies_included",
+    ("replies", "also", "counted"): "replies_included",
     ("conversation", "thread"): "thread",  # "the biggest conversation thread"
     ("conversation", "threads"): "threads",
     ("own", "thread"): "thread",  # "never started their own thread"

@@ -660,6 +660,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 having, compare = (compare, float(n)), None
             else:
                 numbers.append(n)
+                if prev in lexicon.QUESTION and lexicon.METRIC_NOUNS.get(nxt) == "casts":
+                    groups.append(("cast", "which", w))  # "what 2 casts got the most likes"
+                elif prev in lexicon.QUESTION and not (
+                    nxt in lexicon.DIMENSION_WORDS or nxt in lexicon.METRIC_NOUNS
+                ):
+                    groups.append(("user", "which", w))  # "which three have the most followers"
             continue
         if w in lexicon.COMPARE:
             compare = lexicon.COMPARE[w]
@@ -756,7 +762,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 continue  # "the account emmabwaldron": the user named next, not a grouping
             # "hourly", "daily" group by themselves
             how = "per" if w in lexicon.PER_ADJECTIVES else _introducer(words, i, ctx)
-            if how == "plain" and nxt in ("with", "that", "which") and ranked:
+            # "the cast by billzh that received the most replies": past its author
+            beyond = words[i + 3] if nxt in ("by", "from") and i + 3 < len(words) else nxt
+            if how == "plain" and beyond in ("with", "that", "which") and ranked:
                 # "the cast with the most replies", "users with 10+ casts", "the cast that
                 # drew the most replies"
                 how = "which"
