@@ -1370,3 +1370,55 @@ def test_a_day_is_a_date():
     sql = compile_sql(Query("casts", "day"))
     assert "CAST(TIMEZONE('UTC', t.\"timestamp\") AS DATE) AS day" in sql
     guard(sql, PUBLIC_TABLES)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "most recast cast posted 4-5am utc",
+            "recasts, by cast, top 10, casts posted between 2023-03-04 04:00 and "
+            "2023-03-04 05:00 UTC",
+        ),
+        (
+            "Of the posts that went up between 4am and 5am UTC, which one got reshared the most?",
+            "recasts_received, by cast, top 10, casts posted between 2023-03-04 04:00 and "
+            "2023-03-04 05:00 UTC",
+        ),
+        (
+            "Among casts published from 04:00 to 05:00 UTC, which received the most likes?",
+            "likes_received, by cast, top 10, casts posted between 2023-03-04 04:00 and "
+            "2023-03-04 05:00 UTC",
+        ),
+        # without a verb of posting the range is when the likes happened
+        (
+            "which cast got the most likes between 4 and 5am",
+            "likes_received, by cast, top 10, between 2023-03-04 04:00 and 2023-03-04 05:00 UTC",
+        ),
+        ("among users, which posted the most", "casts, by user, top 10"),
+    ],
+)
+def test_a_time_range_of_the_casts_ranked(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_time_of_the_casts_compiles_to_their_posting_time():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', TIMESTAMPTZ '2023-03-04 04:30:00+00'), "
+        "('b', TIMESTAMPTZ '2023-03-04 03:30:00+00')) AS v(hash, \"timestamp\")"
+    )
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES ('a', 'recast', TIMESTAMPTZ "
+        "'2023-03-04 05:30:00+00'), ('b', 'recast', TIMESTAMPTZ '2023-03-04 04:30:00+00')) "
+        'AS v(target_hash, reaction_type, "timestamp")'
+    )
+    tr = parse_time_range("between 04:00 and 05:00 utc on march 4, 2023", NOW)
+    by_cast = Query("recasts", "cast", time_range=tr, order="desc", limit=5, cast_time=True)
+    assert con.execute(compile_sql(by_cast)).fetchall() == [("a", 1)]
+    by_reaction = Query("recasts", "cast", time_range=tr, order="desc", limit=5)
+    assert con.execute(compile_sql(by_reaction)).fetchall() == [("b", 1)]
+    with pytest.raises(LayerError):
+        compile_sql(Query("followers", "user", time_range=tr, cast_time=True))

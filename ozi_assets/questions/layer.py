@@ -796,6 +796,9 @@ class Query:
     # "the last recast", "who liked first": the time of the metric's first or last row (in
     # its groups), not their count
     moment: Literal["first", "last"] | None = None
+    # the time range is when the cast the metric is about was posted ("the most recast cast
+    # posted 4-5am"), not when its rows happened
+    cast_time: bool = False
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
@@ -820,7 +823,8 @@ class Query:
             value = f" = {c.value}" if c.value is not None else ""
             parts.append(f"{'not ' if c.negated else ''}{c.filter}{value}")
         if self.time_range:
-            parts.append(self.time_range.label)
+            posted = "casts posted " if self.cast_time else ""
+            parts.append(posted + self.time_range.label)
         return ", ".join(p.strip() for p in parts)
 
 
@@ -914,13 +918,17 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
         if source.time is None:
             raise LayerError(f"{m.name} is a snapshot with no history: it has no time range")
         start, end = query.time_range.start, query.time_range.end
-        column = _parse(source.time)
-        conditions.append(
-            exp.and_(
-                exp.GTE(this=column.copy(), expression=_timestamp(start.isoformat())),
-                exp.LT(this=column.copy(), expression=_timestamp(end.isoformat())),
-            )
+        column = _parse('c."timestamp"' if query.cast_time else source.time)
+        within = exp.and_(
+            exp.GTE(this=column.copy(), expression=_timestamp(start.isoformat())),
+            exp.LT(this=column.copy(), expression=_timestamp(end.isoformat())),
         )
+        if query.cast_time:
+            if m.cast is None:
+                raise LayerError(f"{m.name} is about no cast whose time could be asked")
+            posted = exp.select("c.hash").from_("casts AS c").where(within)
+            within = exp.In(this=_parse(m.cast).copy(), query=exp.Subquery(this=posted))
+        conditions.append(within)
     return conditions
 
 

@@ -599,6 +599,8 @@ PHRASES: dict[tuple[str, ...], str] = {
     # "posted but never recast" ("all but replies" is not filler)
     ("but", "never"): "never",
     ("nothing", "but"): "only",  # "posted nothing but replies"
+    ("went", "up"): "posted",  # "posts that went up between 4 and 5"
+    ("go", "up"): "post",
     ("full", "hours"): "hours",  # "among the full hours from 00:00 to 06:00"
     ("full", "hour"): "hour",
     ("replies", "also", "count"): "replies_included",

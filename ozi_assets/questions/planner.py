@@ -437,6 +437,17 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
     return "plain"
 
 
+def _antecedent(before: list[str]) -> str | None:
+    """The dimension a bare "which" refers back to: the last word for casts or users before
+    it ("of the posts …, which got", "among users, which posted"), or None."""
+    for w in reversed(before):
+        if _names_casts(w):
+            return "cast"
+        if lexicon.DIMENSION_WORDS.get(w) == "user" and w not in ("who", "whose"):
+            return "user"
+    return None
+
+
 def _names_casts(word: str) -> bool:
     """Whether ``word`` is a word for casts: "cast", "posts", "messages", …"""
     return word in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(word) == "casts"
@@ -710,6 +721,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue  # "every cast whose date is …", "all of whose casts": a relative clause
         if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
             continue  # "different users who wrote": a relative clause
+        if (
+            w == "which"
+            and (nxt in lexicon.RECEIVED or nxt in lexicon.METRIC_VERBS or nxt in lexicon.BE)
+            and (antecedent := _antecedent(words[:i]))
+        ):
+            # "among casts published …, which received the most recasts": which of them
+            groups.append((antecedent, "which", w))
+            continue
         if w in ("who", "whose"):
             groups.append(("user", "which", w))
             received = received or w == "whose"
@@ -883,6 +902,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # a link, so has_link says nothing more
         conditions = [c for c in conditions if c not in sites and c.filter != "has_link"]
         conditions.append(Condition("site", ",".join(dict.fromkeys(c.value for c in sites))))
+    posted = "casts" in verbs  # "casts posted 4-5am": the time may be the casts'
     r.counts = r.asks_number
     r.asks_number = r.asks_number or bool(order) or having is not None
     r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
@@ -1080,6 +1100,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if having is not None and group is None and count_over is None:
         r.problem = "a threshold needs something to compare (e.g. users)"
         return r
+    # "the most recast cast posted 4-5am", "posts that went up between 4 and 5, which one got
+    # reshared": the time range says when the casts ranked were posted
+    cast_time = bool(time_range and group == "cast" and posted and m.cast not in (None, "t.hash"))
     limit = None
     if group and order:
         limit = min(numbers[0], MAX_TOP_N) if numbers else DEFAULT_TOP_N
@@ -1106,6 +1129,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         share_base,
         users_with,
         moment_of,
+        cast_time,
     )
     return r
 
