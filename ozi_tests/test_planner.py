@@ -1422,3 +1422,38 @@ def test_the_time_of_the_casts_compiles_to_their_posting_time():
     assert con.execute(compile_sql(by_reaction)).fetchall() == [("b", 1)]
     with pytest.raises(LayerError):
         compile_sql(Query("followers", "user", time_range=tr, cast_time=True))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "follower count of the most active poster",
+            "followers, author, of the user first by casts",
+        ),
+        (
+            "the guy who posted the most — how many followers has he got?",
+            "followers, author, of the user first by casts",
+        ),
+        (
+            "Report the follower count of the author with the highest number of casts",
+            "followers, author, of the user first by casts",
+        ),
+        (
+            "how many likes did the most active poster get",
+            "likes_received, of the user first by casts",
+        ),
+        # the ranking is of the figure asked: no nesting
+        ("which user has the most followers", "followers, by user, top 10"),
+        ("who recast dwr's casts the most", "recasts, by user, top 10, to_user = dwr"),
+    ],
+)
+def test_a_figure_of_the_user_a_ranking_puts_first(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_followers_of_several_top_posters_are_refused():
+    p = plan("how many followers do the 3 most active posters have", CTX_SPAN)
+    assert p.kind == "unanswered"
+    with pytest.raises(LayerError):
+        compile_sql(Query("followers", top_user=Query("casts", "user")))

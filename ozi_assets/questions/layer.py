@@ -552,6 +552,8 @@ DIMENSIONS: dict[str, Dimension] = {
                 "creators",
                 "fid",
                 "fids",
+                "guy",  # "the guy who posted the most"
+                "guys",
                 "profile",
                 "profiles",
                 "who",
@@ -799,6 +801,9 @@ class Query:
     # the time range is when the cast the metric is about was posted ("the most recast cast
     # posted 4-5am"), not when its rows happened
     cast_time: bool = False
+    # "the follower count of the most active poster": only the user this query (grouped by
+    # user, ranked, limit 1) puts first
+    top_user: Query | None = None
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
@@ -822,6 +827,8 @@ class Query:
         for c in self.conditions:
             value = f" = {c.value}" if c.value is not None else ""
             parts.append(f"{'not ' if c.negated else ''}{c.filter}{value}")
+        if self.top_user:
+            parts.append(f"of the user first by {self.top_user.metric}")
         if self.time_range:
             posted = "casts posted " if self.cast_time else ""
             parts.append(posted + self.time_range.label)
@@ -914,6 +921,14 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
             if "{" in template
             else _parse(template).copy()
         )
+    if query.top_user is not None:
+        top = query.top_user
+        if top.group_by != "user" or top.limit != 1 or top.order is None:
+            raise LayerError("the top user is the first of a ranking of users (limit 1)")
+        first = exp.select("username").from_(compile_query(top).subquery("top_user"))
+        conditions.append(
+            exp.EQ(this=_parse(m.user or "NULL"), expression=exp.Subquery(this=first))
+        )
     if query.time_range:
         if source.time is None:
             raise LayerError(f"{m.name} is a snapshot with no history: it has no time range")
@@ -988,6 +1003,7 @@ def compile_query(query: Query) -> exp.Select:
     if query.users_with and query.group_by != "user":
         raise LayerError("users with or without another metric need a figure per user")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
+    needs_user = needs_user or query.top_user is not None
     select = _from(m, source, needs_user, to_user=query.group_by == "to_user")
     measure = _parse(m.measure).copy()
     value_name = m.name
@@ -1107,7 +1123,7 @@ def sources_sql(query: Query) -> str | None:
     source = SOURCES[m.source]
     if query.group_by is not None or not source.casts:
         return None
-    needs_user = any(c.filter == "user" for c in query.conditions)
+    needs_user = any(c.filter == "user" for c in query.conditions) or query.top_user is not None
     select = _from(m, source, needs_user)
     where = _where(query, m, source)
     if where:

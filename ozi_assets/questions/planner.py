@@ -437,6 +437,43 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
     return "plain"
 
 
+# One person a ranking picks: "the most active poster", "the guy who posted the most".
+SINGLE_PEOPLE = frozenset(
+    ["poster", "author", "user", "account", "person", "guy", "caster", "creator", "member"]
+)
+
+
+def _metric_of(word: str) -> str | None:
+    return (
+        lexicon.METRIC_NOUNS.get(word)
+        or lexicon.METRIC_VERBS.get(word)
+        or lexicon.AGENT_NOUNS.get(word)
+    )
+
+
+def _ranked_metric(text: str) -> str | None:
+    """The metric a question's ranking word is about, within its clause: the first metric
+    word in the three after it ("the most active poster", "the highest number of casts"),
+    else in the three before it ("the guy who posted the most — how many followers …");
+    None without a ranking word or a metric near it."""
+    for clause in re.split(r"[—–:;?!,]|\s-\s", text):
+        words = tokens(clause)
+        at = next(
+            (i for i, w in enumerate(words) if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC),
+            None,
+        )
+        if at is None:
+            continue
+        for w in words[at + 1 : at + 4]:
+            if metric := _metric_of(w):
+                return metric
+        for w in reversed(words[max(0, at - 3) : at]):
+            if w in lexicon.METRIC_VERBS:  # "posted the most"; not "dwr's casts the most"
+                return lexicon.METRIC_VERBS[w]
+        return None
+    return None
+
+
 def _antecedent(before: list[str]) -> str | None:
     """The dimension a bare "which" refers back to: the last word for casts or users before
     it ("of the posts …, which got", "among users, which posted"), or None."""
@@ -982,6 +1019,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name == "following" and user_at > follow_at >= 0:
         metric_name = "followers"  # "how many people follow dwr": dwr is followed
     group = _group(groups, order)
+    top_user = None
+    one_person = not numbers and any(w in SINGLE_PEOPLE for w in words)
+    by_casts = order and metric_name not in (None, "casts") and _ranked_metric(text) == "casts"
+    if by_casts and not one_person and metric_name in ("followers", "following"):
+        # "the followers of the 3 most active posters": one figure per poster of a ranking
+        r.problem = f"the {metric_name} of several users ranked by casts is not a query"
+        return r
+    if by_casts and one_person:
+        # "the follower count of the most active poster": the ranking picks the user, the
+        # other metric is asked of them
+        top_user = Query("casts", "user", time_range=time_range, order=order, limit=1)  # type: ignore[arg-type]
+        group, order, groups = None, None, []
     if (
         counted_users
         and having is not None
@@ -1030,7 +1079,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if on_casts_by and users:
         received = True
     names_cast = any(c.filter == "named_cast" for c in conditions)  # "the gm post got"
-    if received and m.received and (users or group in ("user", "cast") or names_cast):
+    if received and m.received and (users or group in ("user", "cast") or names_cast or top_user):
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
         m = layer.METRICS["replies_received"]  # replies per cast are the replies it got
@@ -1130,6 +1179,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         users_with,
         moment_of,
         cast_time,
+        top_user,
     )
     return r
 
