@@ -1457,3 +1457,73 @@ def test_the_followers_of_several_top_posters_are_refused():
     assert p.kind == "unanswered"
     with pytest.raises(LayerError):
         compile_sql(Query("followers", top_user=Query("casts", "user")))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "What is the average number of replies per top-level cast, i.e. all replies divided "
+            "by the number of top-level casts?",
+            "(replies) divided by (casts, top_level)",
+        ),
+        (
+            "replies per original post on average (total replies / total top-level casts)",
+            "(replies) divided by (casts, top_level)",
+        ),
+        ("ratio of likes to recasts", "(likes) divided by (recasts)"),
+        (
+            "what's the likes-to-recasts ratio for dwr",
+            "(likes, user = dwr) divided by (recasts, user = dwr)",
+        ),
+        (
+            "dwr's replies divided by his casts",
+            "(replies, user = dwr) divided by (casts, user = dwr)",
+        ),
+        ("dwr's replies divided by all casts", "(replies, user = dwr) divided by (casts)"),
+    ],
+)
+def test_a_ratio_of_two_figures(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_ratio_with_words_not_understood_is_refused():
+    for question in ("likes divided by the number of bananas", "ratio of likes to recasts on lens"):
+        assert plan(question, CTX_SPAN).kind == "unanswered"
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES (true), (true), (false)) AS v(is_reply)"
+    )
+    ratio = Query("replies", ratio_to=Query("top_level_casts"))
+    assert con.execute(compile_sql(ratio)).fetchone() == (2.0,)
+    assert con.execute(
+        compile_sql(
+            Query(
+                "replies", ratio_to=Query("replies", conditions=(Condition("reply", negated=True),))
+            )
+        )
+    ).fetchone() == (None,)
+    with pytest.raises(LayerError):
+        compile_sql(Query("replies", ratio_to=Query("casts", "hour")))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "Count the distinct casting authors whose follower_count exceeds 1,000.",
+            "followers, count of users, with followers > 1000, author",
+        ),
+        ("which three ppl follow the most other accounts?", "following, by user, top 3"),
+        # a slash between topic words is no ratio
+        ("how many casts mention 'ai' / 'chatgpt'", None),
+    ],
+)
+def test_authors_whose_and_whom_one_follows(question, reading):
+    p = plan(question, CTX_SPAN)
+    if reading is None:
+        assert p.query is None or p.query.ratio_to is None
+    else:
+        assert _query(question).describe() == reading

@@ -804,10 +804,25 @@ class Query:
     # "the follower count of the most active poster": only the user this query (grouped by
     # user, ranked, limit 1) puts first
     top_user: Query | None = None
+    # "all replies divided by the number of top-level casts": this query's figure over that
+    # one's (both ungrouped)
+    ratio_to: Query | None = None
+
+    def _filters(self) -> list[str]:
+        return [
+            f"{'not ' if c.negated else ''}{c.filter}{f' = {c.value}' if c.value else ''}"
+            for c in self.conditions
+        ]
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
         parts = [f"{self.moment} {self.metric} at" if self.moment else self.metric]
+        if self.ratio_to:
+            parts = [
+                f"({', '.join(p for p in [self.metric, *self._filters()])}) divided by "
+                f"({self.ratio_to.describe()})"
+            ]
+            return ", ".join([*parts, *([self.time_range.label] if self.time_range else [])])
         if self.average_over:
             parts.append(f"{'median' if self.median else 'average'} per {self.average_over}")
         if self.count_over:
@@ -986,6 +1001,8 @@ def compile_query(query: Query) -> exp.Select:
     source = SOURCES[m.source]
     if query.share:
         return _share(query, m)
+    if query.ratio_to is not None:
+        return _ratio(query)
     if query.count_over is not None:
         # How many groups pass the threshold ("how many users posted fewer than 2 casts").
         count = exp.func("count", exp.Star())
@@ -1101,6 +1118,24 @@ def _share(query: Query, m: Metric) -> exp.Select:
         expression=exp.func("nullif", exp.Subquery(this=compile_query(whole)), _number(0)),
     )
     return exp.select(exp.alias_(exp.func("round", ratio, _number(2)), "percent"))
+
+
+def _ratio(query: Query) -> exp.Select:
+    """``query``'s figure divided by ``query.ratio_to``'s (four decimals; NULL when the
+    divisor is 0); both ungrouped figures, each with its own filters."""
+    below = query.ratio_to
+    assert below is not None
+    above = dataclasses.replace(query, ratio_to=None)
+    for part in (above, below):
+        if part.group_by or part.average_over or part.count_over or part.share or part.ratio_to:
+            raise LayerError("a ratio is of two single figures (no grouping)")
+    ratio = exp.Div(
+        this=exp.Cast(
+            this=exp.Subquery(this=compile_query(above)), to=exp.DataType.build("DOUBLE")
+        ),
+        expression=exp.func("nullif", exp.Subquery(this=compile_query(below)), _number(0)),
+    )
+    return exp.select(exp.alias_(exp.func("round", ratio, _number(4)), "ratio"))
 
 
 def _number(value: float) -> exp.Expr:

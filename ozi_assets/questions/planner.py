@@ -11,6 +11,7 @@ Pure functions: the caller passes the known usernames and the newest event time.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -753,8 +754,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             counted_users = people(w, _introducer(words, i, ctx)) or counted_users
             continue
         if w == "whose" and (
-            prev in lexicon.CAST_WORDS or prev in lexicon.METRIC_NOUNS or prev == "of"
-        ):
+            prev in lexicon.CAST_WORDS
+            or prev in lexicon.METRIC_NOUNS
+            or prev == "of"
+            or (lexicon.DIMENSION_WORDS.get(prev) == "user" and counted_users)
+        ):  # "count the authors whose follower count exceeds 1000"
             continue  # "every cast whose date is …", "all of whose casts": a relative clause
         if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
             continue  # "different users who wrote": a relative clause
@@ -1140,6 +1144,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             conditions = [Condition("to_user", r.users[0]), *conditions]
     conditions = [Condition("user", users[0]), *conditions] if users else conditions
     conditions += [Condition("user", name, negated=True) for name in dict.fromkeys(excluded)]
+    if others and m.name in ("followers", "following"):
+        others = False  # "follow the most other accounts": whom one follows is someone else
     if others:
         conditions.append(Condition("others"))
     elif self_words:
@@ -1275,6 +1281,49 @@ _SOME_REPLY = re.compile(
     rf"{_REPLY}\b(?!\s+from\b)"  # "got replies from the most people": the repliers count
 )
 _CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
+
+
+# "A divided by B", "(A / B)", "the ratio of A to B", "the A-to-B ratio": the two sides
+# between the clause marks around them.
+_RATIO = (
+    re.compile(r"(?:^|[,(;:]|\bi\.?e\.?|\bie\b)\s*([^,(;:]+?)\s+(?:divided by|/|÷)\s+([^,);:?]+)"),
+    re.compile(r"\bratio (?:of|between) ([^,;:?]+?) (?:to|and) ([^,);:?]+)"),
+    re.compile(r"(?:^|[,(;:]|\bthe\b)\s*([a-z0-9 -]+?)[ -]to[ -]([a-z0-9 -]+?) ratio\b"),
+)
+
+
+def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | None:
+    """The ratio a question states, as a query (the first side's figure with ``ratio_to``
+    the second's), a string saying why its words make none, or None when it states none.
+    Each side must read as one ungrouped figure, and the words around them must all be
+    understood ("replies per top-level cast on average (total replies / total top-level
+    casts)" restates it)."""
+    match = next((m for p in _RATIO if (m := p.search(q))), None)
+    if match is None or "sharetoken" in q:
+        return None  # "(replies / all casts x 100)" of a percentage is that percentage
+    sides = [read(side, ctx, tr) for side in (match.group(1), match.group(2))]
+    if any(side.query is None for side in sides):
+        return None  # "ai / chatgpt", "dwr / jayce": a slash between words, not figures
+    for side in sides:
+        if side.query.group_by or side.query.average_over:  # type: ignore[union-attr]
+            return f"{match.group(0).strip()!r} is not a ratio of two figures the layer has"
+    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
+    if around.unknown:
+        return f"the words {', '.join(repr(w) for w in around.unknown)} are not understood"
+    above, below = (side.query for side in sides)
+    assert above is not None and below is not None
+    # "the likes-to-recasts ratio for dwr": the user around is each side's; "dwr's replies
+    # divided by his casts": "his" is the user of the other side
+    scope = [Condition("user", u) for u in around.users]
+    for side, other, text in ((0, 1, match.group(1)), (1, 0, match.group(2))):
+        names = sides[side].users
+        if not names and re.search(r"\b(?:his|her|their|its)\b", text):
+            names = sides[other].users
+        extra = [Condition("user", u) for u in names if u not in sides[side].users]
+        query = above if side == 0 else below
+        query = dataclasses.replace(query, conditions=(*scope, *extra, *query.conditions))
+        above, below = (query, below) if side == 0 else (above, query)
+    return dataclasses.replace(above, ratio_to=below)
 
 
 def _replies_as_condition(q: str) -> str:
@@ -1446,6 +1495,14 @@ def plan(question: str, ctx: Context) -> Plan:
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
     reading = read(rest, ctx, tr)
+    if (ratio := _ratio_reading(rest, ctx, tr)) is not None:
+        # "all replies divided by the number of top-level casts": a ratio of two figures
+        reading = Reading(
+            query=ratio if isinstance(ratio, Query) else None,
+            asks_number=True,
+            counts=True,
+            problem=ratio if isinstance(ratio, str) else None,
+        )
     tried = ["layer"]
     # Every word understood and composing into one query: a query, even when asked tersely
     # ("casts w/ pics", "replies to dwr"); its sources list the casts behind the number.
