@@ -128,6 +128,19 @@ def test_questions_without_a_ranked_topic_are_not_hybrid(question):
 
 
 @pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # the topic stands before the subject, or in the clause before the one that asks
+        ("summer of protocols who posted most", "summer protocols"),
+        ("who's the biggest F1 fan here, as in who posted the most about it?", "f1"),
+        ("Which accounts are most engaged in the @purple conversation, by casts?", "@purple"),
+    ],
+)
+def test_a_ranked_topic_named_away_from_its_verb(question, topic):
+    assert plan(question, CTX).search == topic
+
+
+@pytest.mark.parametrize(
     ("question", "topic", "fid"),
     [
         ("How does ccarella talk about @purple?", "@purple", 472),
@@ -186,6 +199,11 @@ def _found(index, text, **kwargs):
         ("welcome", {"0x4"}),  # not a stop word here
         ("invitations", {"0x7"}),  # stemmed: invites, inviting
         ("the", set()),  # only stop words: nothing
+        # digits leave an empty term, which would match every cast ending like "Who's":
+        # only runs of two letters or more are searched
+        ("formula1", set()),
+        ("f1", set()),
+        ("web3 denver", {"0x1", "0x2", "0x3"}),
     ],
 )
 def test_keyword_index_matches_terms_compounds_and_stems(keyword_index, text, hashes):

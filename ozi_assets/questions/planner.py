@@ -170,8 +170,15 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     terms = [t.strip() for t in quoted(rest) if t.strip()]
     topic = " ".join(terms) or _topic_after(intro) or _topic_after(_SAID.search(rest))
     if topic in ("it", "this", "that", "them", "those", "these"):
-        # "eth denver - who posted about it most": the topic stands before the subject
+        # "eth denver - who posted about it most": the topic stands before the subject;
+        # "who's the biggest f1 fan here, as in who posted the most about it": in the clause
+        # before the one that asks
         topic = _clean_topic(re.sub(r"[-:–—]+", " ", q[: subject.start()]))
+        if not topic:
+            first = re.split(r"[,;:?—–]", q)[0]
+            topic = " ".join(
+                w for w in tokens(first) if not lexicon.known(w) and w not in ctx.users
+            )
     if not topic:
         return None
     return _topic_ranking("hybrid_topic_users", topic, tr, _top_n(q))
@@ -220,17 +227,30 @@ _TOPIC_NOISE = frozenset(
         "they",
         "their",
         "them",
+        # "who is most engaged in the @purple conversation", "the biggest f1 fan"
+        "engaged",
+        "involved",
+        "fan",
+        "fans",
+        "are",
+        "is",
+        "in",
+        "by",
     ]
 )
+
+
+def _content(topic: str) -> str:
+    """``topic`` without the words that say how it was cast; "" when nothing else is left."""
+    text = re.sub(r"\bby (?:the )?(?:number|count) of\b", " ", topic)
+    text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
+    return " ".join(w for w in text.split() if w not in _TOPIC_NOISE)
 
 
 def _topic_core(topic: str) -> str:
     """``topic`` without the words that say how it was cast (``_TOPIC_NOISE``, "by the number
     of"); the topic itself when nothing else is left."""
-    text = re.sub(r"\bby (?:the )?(?:number|count) of\b", " ", topic)
-    text = re.sub(r"(?<=\w)-(?=\w)", " ", text)  # "good-morning", "invite-related"
-    core = " ".join(w for w in text.split() if w not in _TOPIC_NOISE)
-    return core or topic
+    return _content(topic) or topic  # "good-morning", "invite-related": hyphens split
 
 
 def _topic_ranking(rule: str, topic: str, tr: TimeRange | None, n: int) -> Plan:
@@ -268,8 +288,9 @@ def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan |
     if any(m != "casts" for m in reading.metrics):
         return None
     topic = _clean_topic(_RANKING_WORDS.sub(" ", q[subject.end() :]))
-    if not topic:
-        # "purple dao - most posts by which user?": the topic stands before the subject
+    if not _content(topic):
+        # "purple dao - most posts by which user?", "summer of protocols who posted most":
+        # the topic stands before the subject
         topic = " ".join(w for w in reading.unknown if w not in lexicon.FILLER)
     if not topic:
         return None
