@@ -1527,3 +1527,32 @@ def test_authors_whose_and_whom_one_follows(question, reading):
         assert p.query is None or p.query.ratio_to is None
     else:
         assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a topic set before a dash and named after it by a pronoun
+        ("web3 - how many casts say it", "casts, term = web3"),
+        ("zora: how many posts mention it?", "casts, term = zora"),
+        ("how many casts said 'gm'", "casts, term = gm"),
+        # a known word or user before the dash is no topic
+        ("dwr: how many casts did he post", "casts, user = dwr"),
+    ],
+)
+def test_a_topic_named_by_a_pronoun(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_mean_as_a_verb_is_no_average():
+    p = plan("what does 'self-sovereign' even mean? did anybody explain it?", CTX_SPAN)
+    assert p.kind == "semantic"
+    assert _query("what is the mean number of casts per user").describe() == (
+        "casts, average per user"
+    )
+
+
+def test_a_quoted_term_or_hashtag_after_mention_is_text_not_an_at_mention():
+    assert _query("how many casts mention 'gm'").describe() == "casts, term = gm"
+    assert _query("how many casts mention #ethdenver").describe() == "casts, hashtag = ethdenver"
+    assert _query("how many casts mention dwr").describe() == "mentions, user = dwr"

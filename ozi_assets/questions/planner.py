@@ -71,6 +71,8 @@ def literal(value: str) -> str:
     return exp.Literal.string(value).sql(dialect="duckdb")
 
 
+# "what does 'self-sovereign' even mean": the verb, not the average
+_MEAN_VERB = re.compile(r"\b(?:does|do|did)\b[^?.]*?\bmean\b")
 NUMBER_WORDS = re.compile(
     r"\b(how many|how much|how often|count|number of|total|average|mean|median|percent|"
     r"percentage|ratio|sum)\b"
@@ -664,9 +666,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             base_end = len(conditions)
         if w in (QUOTED_TERM, HASHTAG_TERM):
             term_forced = term_next = False  # a quoted term or a hashtag, already taken
+            if mention_as_term:
+                # "how many casts mention 'gm'" or "#gm": casts with it, not @-mentions
+                verbs = [v for v in verbs if v != "mentions"]
+                nouns = [n for n in nouns if n != "mentions"]
+                mention_as_term = False
             continue
         if nxt == HASHTAG_TERM and w in ("tag", "tagged", "tagging", "tags", "using", "with"):
             continue  # "posts tagged #ethdenver": the hashtag, not a mention
+        if nxt == QUOTED_TERM and w in ("say", "says", "said", "saying"):
+            continue  # "how many casts say 'web3'": the quoted term is what they say
         if term_forced and w not in lexicon.FUNCTION_WORDS:
             term_forced = term_next = False
             if w not in lexicon.GRAMMAR:
@@ -703,6 +712,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w == "like" and nxt in lexicon.WH_WORDS:
             continue  # "who was more active? like who posted more": a filler, not a like
+        if w == "mean" and any(x in ("does", "do", "did") for x in words[:i]):
+            r.unknown.append(w)  # "what does 'self-sovereign' mean": a verb, not an average
+            unknown_at.append(i)
+            continue
         if w in lexicon.AVERAGE or w in lexicon.MEDIAN:
             average = r.asks_number = True
             median = median or w in lexicon.MEDIAN
@@ -1347,6 +1360,23 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
     return dataclasses.replace(above, ratio_to=below)
 
 
+_HEADED = re.compile(r"^([^-–—:?]{2,40}?)\s*[-–—:]\s+(.*\b(?:it|this|that)\b.*)$")
+
+
+def _pronoun_topic(q: str, ctx: Context) -> str:
+    """ "web3 - how many casts say it": a topic set before a dash, which the question after
+    it names by a pronoun, written as a quoted term in the pronoun's place. Only when every
+    word of the head is one the planner does not know (a topic, not "dwr:" or "casts -")."""
+    m = _HEADED.match(q)
+    if m is None:
+        return q
+    head = tokens(m.group(1))
+    if not head or any(lexicon.known(w) or w.lstrip("@") in ctx.users for w in head):
+        return q
+    tail = re.sub(r"\b(?:it|this|that)\b", f"'{' '.join(head)}'", m.group(2), count=1)
+    return tail
+
+
 def _replies_as_condition(q: str) -> str:
     """``q`` with "got no replies" written as "no castreplied" and "got replies" as
     "castreplied" (the replied filter's token) where a word for casts comes before."""
@@ -1508,6 +1538,7 @@ def plan(question: str, ctx: Context) -> Plan:
         q = re.sub(r"\s(?:x|\*) ?100\b", " ", q)  # "(replies / all casts x 100)"
     # "how dwr's posting was spread over the hours": per hour
     q = re.sub(r"\b(?:spread|distributed) (?:out )?(?:over|across) (?:the )?", "per ", q)
+    q = _pronoun_topic(q, ctx)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
@@ -1582,7 +1613,7 @@ def plan(question: str, ctx: Context) -> Plan:
     if (ranked := ranked_topic_users(q, reading, tr)) is not None:
         ranked.tried = tried
         return ranked
-    if reading.asks_number or NUMBER_WORDS.search(q):
+    if reading.asks_number or NUMBER_WORDS.search(_MEAN_VERB.sub(" ", q)):
         return _refusal(reading, tried)
     # "dwr eth balance", "the account creation date of ccarella": a property of a user the
     # profiles do not hold, not a topic to search for
