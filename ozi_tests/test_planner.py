@@ -1556,3 +1556,33 @@ def test_a_quoted_term_or_hashtag_after_mention_is_text_not_an_at_mention():
     assert _query("how many casts mention 'gm'").describe() == "casts, term = gm"
     assert _query("how many casts mention #ethdenver").describe() == "casts, hashtag = ethdenver"
     assert _query("how many casts mention dwr").describe() == "mentions, user = dwr"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("when was the last reply to dwr", "last replies_received at, user = dwr"),
+        ("when was dwr's last reply", "last_cast_at, user = dwr, reply"),
+        (
+            "how many users replied but never liked anything",
+            "replies, count of users, users without likes",
+        ),
+        (
+            "how many users posted both replies and top-level casts",
+            "casts, count of users, users with replies, top_level",
+        ),
+    ],
+)
+def test_moments_and_user_sets_of_other_wordings(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "who liked the most recent cast",  # the cast is the last one, not the like
+        "how many people only liked casts",  # liked and did nothing else: not composed
+    ],
+)
+def test_moments_and_user_sets_the_layer_cannot_say_are_refused(question):
+    assert plan(question, CTX_SPAN).kind == "unanswered"

@@ -553,6 +553,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     mention_as_term = False
     follow_at = user_at = -1  # "does dwr follow" (following) vs "follow dwr" (followers)
     moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
+    moment_noun = ""  # the noun after "first" or "last"
     average = False  # "on average per user": the mean over the grouping
     median = False  # "the median … per user": the median over it
     owned = False  # "dwr's casts …": received unless a copula says what the casts are
@@ -735,6 +736,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         ):
             # "when was the first …", "who posted the very last cast": a moment, not a filler
             moment = "first_cast_at" if w in lexicon.FIRST else "last_cast_at"
+            moment_noun = nxt
             r.asks_number = True
             continue
         n = _number(w)
@@ -992,6 +994,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         narrowing = {"replies": Condition("reply"), "top_level_casts": Condition("top_level")}
         named_now = list(dict.fromkeys(verbs + nouns))
         beyond = [n for n in named_now if n not in narrowing and n != "casts"]
+        if not beyond and received and "replies" in named_now:
+            beyond = ["replies"]  # "when was the last reply to dwr": one dwr received
+        if beyond and _names_casts(moment_noun):
+            # "who liked the most recent cast": the cast is first or last, not the like
+            r.problem = f"the {beyond[0]} of the first or last cast is not a query the layer has"
+            return r
         if len(beyond) == 1:
             # "who did the last recast", "when did dwr get his first like": that metric's
             # first or last row
@@ -1267,6 +1275,9 @@ def _user_sets(
     negative = list(dict.fromkeys(lacking + [KIND_FILTERS[c.filter] for c in kinds if c.negated]))
     others = [m for m in dict.fromkeys(named) if m not in COMPLEMENT and m != "casts"]
     only = _ONLY.search(text) is not None
+    if only and others and not positive and not lacking:
+        # "people who only liked casts": liked and did nothing else, which is not composed
+        return f"users who only made {others[0]} are not a metric"
     if only and rest:
         # "users who posted only images": every cast of theirs has one, which the layer
         # does not compose
