@@ -1586,3 +1586,33 @@ def test_moments_and_user_sets_of_other_wordings(question, reading):
 )
 def test_moments_and_user_sets_the_layer_cannot_say_are_refused(question):
     assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the cast acted on, named by its words after the noun: the replies or likes made to it
+        (
+            "Who posted the earliest response to dwr's cast \"What's your everyday wallet?\"",
+            "first replies at, by user, bottom 10, "
+            "to_named_cast = @dwr what's your everyday wallet?",
+        ),
+        ("when was the first reply to the gm cast", "first replies at, to_named_cast = gm"),
+        (
+            "how many replies did dwr's wallet cast get",
+            "replies_received, named_cast = @dwr wallet",
+        ),
+        ("who liked dwr's 'gm' cast", "likes, by user, named_cast = @dwr gm"),
+    ],
+)
+def test_the_cast_acted_on_named_by_its_words(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_named_cast_acted_on_compiles_to_its_hash():
+    q = Query("replies", "user", (Condition("to_named_cast", "@dwr wallet"),))
+    sql = compile_sql(q)
+    assert "t.parent_hash IN (SELECT r.hash FROM casts AS r" in sql
+    guard(sql, PUBLIC_TABLES)
+    with pytest.raises(LayerError):  # the first cast's time has no cast acted on
+        compile_sql(Query("first_cast_at", conditions=(Condition("to_named_cast", "gm"),)))

@@ -106,6 +106,7 @@ class Metric:
     verbs: tuple[str, ...] = ()
     received: str | None = None  # the metric this one becomes when it is received, not made
     to: str | None = None  # the fid the action is directed at (replied to, reacted to)
+    to_cast: str | None = None  # the hash of the cast the action is directed at
     ranks: str | None = None  # the dimension "top N <metric>" ranks when none is named
     dimensions: tuple[str, ...] = ("user", "hour", "day")
     filters: tuple[str, ...] = ("user",)
@@ -161,7 +162,7 @@ MADE_REACTION_DIMENSIONS = (*REACTION_DIMENSIONS, "to_user")
 REACTION_FILTERS = ("user", "others", "named_cast")
 # Reactions made also say whose casts they went to ("who recast dwr the most"); received
 # ones are already about that user.
-MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user")
+MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user", "to_named_cast")
 REACTION_CAST = "t.target_hash"
 REACTION_OTHERS = "t.fid <> t.target_fid"
 REPLIED_TO = "u.username"
@@ -238,8 +239,9 @@ METRICS: dict[str, Metric] = {
             ),
             received="replies_received",
             to="t.parent_fid",
+            to_cast="t.parent_hash",
             dimensions=(*CAST_DIMENSIONS, "to_user"),
-            filters=(*CAST_METRIC_FILTERS, "others", "to_user"),
+            filters=(*CAST_METRIC_FILTERS, "others", "to_user", "to_named_cast"),
         ),
         Metric(
             "top_level_casts",
@@ -292,6 +294,7 @@ METRICS: dict[str, Metric] = {
             verbs=("react", "reacted", "reacting"),
             received="reactions_received",
             to="t.target_fid",
+            to_cast=REACTION_CAST,
             dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
@@ -318,6 +321,7 @@ METRICS: dict[str, Metric] = {
             ),
             received="recasts_received",
             to="t.target_fid",
+            to_cast=REACTION_CAST,
             dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
@@ -333,6 +337,7 @@ METRICS: dict[str, Metric] = {
             verbs=("like", "liked", "liking", "hearted"),
             received="likes_received",
             to="t.target_fid",
+            to_cast=REACTION_CAST,
             dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
@@ -744,6 +749,14 @@ FILTERS: dict[str, Filter] = {
             takes_value=True,
         ),
         Filter(
+            "to_named_cast",
+            "the cast the action is directed at (replied to, reacted to) holds every word of the "
+            "value (a word '@name' is its author): 'replies to jithinraj's wallet cast'",
+            f"{{to_cast}} IN ({NAMED_CASTS})",
+            f"NOT {{to_cast}} IN ({NAMED_CASTS})",
+            takes_value=True,
+        ),
+        Filter(
             "has_mention",
             "the cast @-mentions at least one user (its mentions list)",
             "len(t.mentions) > 0",
@@ -893,7 +906,7 @@ def _value_literal(condition: Condition) -> exp.Expr:
     value = condition.value or ""
     if condition.filter == "site":
         return exp.Literal.string(site_pattern(value))
-    if condition.filter in ("term", "in_thread", "named_cast"):
+    if condition.filter in ("term", "in_thread", "named_cast", "to_named_cast"):
         return exp.Literal.string(" ".join(value.lower().split()))
     if condition.filter == "hashtag":
         return exp.Literal.string(rf"(?i)#{re.escape(value.lstrip('#'))}\b")
@@ -932,6 +945,7 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
                 others=m.others,
                 to=m.to,
                 cast=m.cast,
+                to_cast=m.to_cast,
             )
             if "{" in template
             else _parse(template).copy()

@@ -520,8 +520,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     query is then not to be run."""
     r = Reading()
     conditions: list[Condition] = []
-    # "the thread rooted at the cast 'What's your everyday wallet…'": the quote names it
+    # "the thread rooted at the cast 'What's your everyday wallet…'", "jithinraj's cast
+    # 'What's …'": the quote names it, and goes before the noun it names
     text = _ROOTED.sub(lambda m: f"{m.group(2)} {m.group(1)}", text)
+    text = _QUOTE_AFTER.sub(lambda m: f"{m.group(2)} {m.group(1)}", text)
     for term in quoted(text):
         conditions.append(Condition("term", term.strip()))
     placeholders = list(conditions)  # the quoted terms, then the hashtags, in order
@@ -585,10 +587,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     unknown_at: list[int] = []  # where each unknown word stood
     user_seen: list[tuple[int, str, bool]] = []  # (where, name, left out) of each user named
 
-    def name_of(i: int) -> tuple[str, bool] | None:
+    def name_of(i: int) -> tuple[str, bool, bool] | None:
         """The words naming the thread or cast whose noun is at ``i`` ("the everyday wallet
         thread", "briang's unlonely livestream thread", "ccarella's BuilderDAO #113 cast"),
-        as a named-cast value, and whether its author was named as left out; None when no
+        as a named-cast value, whether its author was named as left out and whether the
+        cast is what the metric acts on ("replies to …'s cast"); None when no
         word the planner does not know stands right before it. Those words are understood
         now, and the author is no longer a user the question is about."""
         j = i - 1
@@ -608,12 +611,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 r.unknown.remove(words[at])
                 unknown_at.remove(at)
                 named.append(words[at])
-        left_out = False
+        left_out, start = False, j
         if j >= 1 and words[j] == "'s" and user_seen and user_seen[-1][0] == j - 1:
             _, owner, left_out = user_seen.pop()
             (excluded if left_out else users).remove(owner)
             named.insert(0, f"@{owner}")
-        return " ".join(named), left_out
+            start = j - 1
+        # "a response to jithinraj's cast 'What's your …'": the cast acted on
+        to = start >= 1 and words[start - 1] in ("to", "on")
+        return " ".join(named), left_out, to
 
     def people(word: str, how: str) -> bool:
         """A word for users introduced ``how``: True when they are counted ("how many
@@ -706,8 +712,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # "not counting his livestream thread", "who recast ccarella's BuilderDAO cast",
             # "other than the livestream one"
             dim = "thread" if w == "one" else lexicon.DIMENSION_WORDS[w]
-            value, left_out = named
+            value, left_out, acted_on = named
             which = "in_thread" if dim == "thread" else "named_cast"
+            if dim == "cast" and acted_on:
+                # the replies or reactions made to that cast: the made metric, on its target
+                which, received, owned = "to_named_cast", False, False
             conditions.append(Condition(which, value, negated=bool(negate) or left_out))
             negate = 0
             continue
@@ -994,8 +1003,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         narrowing = {"replies": Condition("reply"), "top_level_casts": Condition("top_level")}
         named_now = list(dict.fromkeys(verbs + nouns))
         beyond = [n for n in named_now if n not in narrowing and n != "casts"]
-        if not beyond and received and "replies" in named_now:
-            beyond = ["replies"]  # "when was the last reply to dwr": one dwr received
+        acted_on = any(c.filter == "to_named_cast" for c in conditions)
+        if not beyond and (received or acted_on) and "replies" in named_now:
+            # "when was the last reply to dwr": one dwr received; "the earliest response to
+            # jithinraj's cast '…'": the replies to it
+            beyond = ["replies"]
         if beyond and _names_casts(moment_noun):
             # "who liked the most recent cast": the cast is first or last, not the like
             r.problem = f"the {beyond[0]} of the first or last cast is not a query the layer has"
@@ -1240,6 +1252,7 @@ _ROOTED = re.compile(
     r"\b(threads?|conversations?)\s+(?:that\s+)?(?:rooted|started|starting|beginning|began|"
     r"begins|starts)\s+(?:at|with|from|by)\s+(?:the\s+)?(?:cast\s+)?(\"[^\"]+\"|'[^']+')"
 )
+_QUOTE_AFTER = re.compile(r"\b(cast|post|message|thread|conversation)\s+(\"[^\"]+\"|'[^']+')")
 # Requests for the rows themselves: "list the distinct authors whose …" names them.
 LISTING = frozenset(["list", "show", "name", "display"])
 # The two kinds of casts: a user's casts are only replies when they started no thread.
