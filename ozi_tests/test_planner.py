@@ -1616,3 +1616,31 @@ def test_a_named_cast_acted_on_compiles_to_its_hash():
     guard(sql, PUBLIC_TABLES)
     with pytest.raises(LayerError):  # the first cast's time has no cast acted on
         compile_sql(Query("first_cast_at", conditions=(Condition("to_named_cast", "gm"),)))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # every handle in one cast
+        ("casts mentioning both @dwr and @purple", "casts, term = @dwr, term = @purple"),
+        (
+            "Count the casts in which both the dwr account and the purple account are mentioned.",
+            "casts, term = @dwr, term = @purple",
+        ),
+        (
+            "how many casts tag dwr and briang at the same time",
+            "casts, term = @dwr, term = @briang",
+        ),
+        # a handle with no profile is still one casts mention
+        ("how many casts mention @purple", "mentions, user = purple"),
+        # without "both", each user's own count
+        ("how many casts mention dwr and briang", "mentions, by user, user = dwr,briang"),
+    ],
+)
+def test_casts_mentioning_several_handles_at_once(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_handle_with_no_profile_is_no_author():
+    # "@purple" is a handle casts mention; as an author it is no user in the data
+    assert plan("how many casts did @purple post", CTX_SPAN).kind == "unanswered"

@@ -511,6 +511,7 @@ FILLER = frozenset(
         "whats",  # "whats the median …": what is
         "whether",  # "whether in the text or as an embed"
         "both",  # "users who both cast and recast" (planner._BOTH reads it)
+        "same_time",
         "whole",
         "entire",
         "actually",
@@ -599,6 +600,7 @@ PHRASES: dict[tuple[str, ...], str] = {
     # "posted but never recast" ("all but replies" is not filler)
     ("but", "never"): "never",
     ("nothing", "but"): "only",  # "posted nothing but replies"
+    ("same", "time"): "same_time",  # "at the same time": planner._BOTH reads it
     ("went", "up"): "posted",  # "posts that went up between 4 and 5"
     ("go", "up"): "post",
     ("full", "hours"): "hours",  # "among the full hours from 00:00 to 06:00"

@@ -585,6 +585,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     listing = any(w in LISTING for w in words) and not any(w in lexicon.COUNT for w in words)
 
     unknown_at: list[int] = []  # where each unknown word stood
+    mentioning = any(_metric_of(w) == "mentions" for w in words)
     user_seen: list[tuple[int, str, bool]] = []  # (where, name, left out) of each user named
 
     def name_of(i: int) -> tuple[str, bool, bool] | None:
@@ -688,6 +689,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if w not in lexicon.GRAMMAR:
                 conditions.append(Condition("term", w, negated=bool(negate)))
                 continue
+        if (
+            mentioning
+            and name not in ctx.users
+            and not lexicon.known(name)
+            and (w.startswith("@") or nxt in ("account", "handle"))
+        ):
+            # "@purple", "the purple account": a handle casts mention, with or without a
+            # profile (mentions are the handles written in the text)
+            users.append(name)
+            user_seen.append((i, name, False))
+            continue
         if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
             if negate:
                 excluded.append(name)  # "excluding briang", "if we ignore briang"
@@ -1163,6 +1175,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             return r
         average_over, group, order = group, None, None
     several = len(set(users)) > 1
+    if several and m.name == "mentions" and _BOTH.search(text):
+        # "casts mentioning both @noun40 and @purple": the casts naming every handle
+        m, several = layer.METRICS["casts"], False
+        conditions = [*conditions, *(Condition("term", f"@{u}") for u in dict.fromkeys(users))]
+        users = []
     if several and which_one and group == "cast":
         group = None  # "between dwr and jayce, which one authored more casts": a user
     if several:
@@ -1259,7 +1276,7 @@ LISTING = frozenset(["list", "show", "name", "display"])
 KIND_FILTERS = {"reply": "replies", "top_level": "top_level_casts"}
 COMPLEMENT = {"replies": "top_level_casts", "top_level_casts": "replies"}
 _ONLY = re.compile(r"\b(?:only|solely|exclusively|nothing but|all of (?:whose|their))\b")
-_BOTH = re.compile(r"\b(?:both|and also|as well as)\b")
+_BOTH = re.compile(r"\b(?:both|and also|as well as|at the same time)\b")
 
 
 def _user_sets(
@@ -1297,7 +1314,8 @@ def _user_sets(
         return f"users all of whose casts match {rest[0].filter} are not a metric"
     if only and len(positive) == 1 and not negative and not others:
         negative = [COMPLEMENT[positive[0]]]  # "only replied": never started a thread
-    both = _BOTH.search(text) and len(set(named)) == 2
+    # "both" of two users ("casts mentioning both dwr and v") is not of two metrics
+    both = _BOTH.search(text) and len(set(named)) == 2 and len(set(users)) < 2
     if (lacking or (only and negative) or both) and users:
         return "users with or without another metric, for a named user, is not a metric"
     snapshot = any(layer.SOURCES[layer.METRICS[m].source].time is None for m in [*named, *lacking])
