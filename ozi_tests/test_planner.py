@@ -1644,3 +1644,25 @@ def test_casts_mentioning_several_handles_at_once(question, reading):
 def test_a_handle_with_no_profile_is_no_author():
     # "@purple" is a handle casts mention; as an author it is no user in the data
     assert plan("how many casts did @purple post", CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("replies per recast", "(replies) divided by (recasts)"),
+        ("casts per like", "(casts) divided by (likes)"),
+        # per a dimension's word it is still a grouping
+        ("casts per hour", "casts, by hour"),
+        ("likes per cast on average", "likes, average per cast"),
+    ],
+)
+def test_per_a_metric_is_a_ratio_and_per_a_dimension_a_grouping(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_rankings_and_ratios_that_name_no_one_figure_are_refused():
+    for question in (
+        "how many replies per recast did dwr get",  # whose each side is, is not said
+        "followers of the least active poster",  # many tie at one cast
+    ):
+        assert plan(question, CTX_SPAN).kind == "unanswered"

@@ -1096,6 +1096,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # "the followers of the 3 most active posters": one figure per poster of a ranking
         r.problem = f"the {metric_name} of several users ranked by casts is not a query"
         return r
+    if by_casts and one_person and order == "asc":
+        # "the least active poster": many users tie at one cast, so none is the one
+        r.problem = "the user a ranking puts last ties with many others"
+        return r
     if by_casts and one_person:
         # "the follower count of the most active poster": the ranking picks the user, the
         # other metric is asked of them
@@ -1365,6 +1369,8 @@ _RATIO = (
     re.compile(r"(?:^|[,(;:]|\bi\.?e\.?|\bie\b)\s*([^,(;:]+?)\s+(?:divided by|/|÷)\s+([^,);:?]+)"),
     re.compile(r"\bratio (?:of|between) ([^,;:?]+?) (?:to|and) ([^,);:?]+)"),
     re.compile(r"(?:^|[,(;:]|\bthe\b)\s*([a-z0-9 -]+?)[ -]to[ -]([a-z0-9 -]+?) ratio\b"),
+    # "replies per recast": per a metric's noun, not a dimension's (see _ratio_reading)
+    re.compile(r"(?:^|[,(;:])\s*([^,(;:]+?)\s+per\s+([^,);:?]+)"),
 )
 
 
@@ -1377,9 +1383,16 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
     match = next((m for p in _RATIO if (m := p.search(q))), None)
     if match is None or "sharetoken" in q:
         return None  # "(replies / all casts x 100)" of a percentage is that percentage
+    if match.re is _RATIO[-1]:
+        after = tokens(match.group(2))
+        if not after or after[0] in lexicon.DIMENSION_WORDS or after[0] not in lexicon.METRIC_NOUNS:
+            return None  # "casts per hour", "replies per cast": a grouping
     sides = [read(side, ctx, tr) for side in (match.group(1), match.group(2))]
     if any(side.query is None for side in sides):
         return None  # "ai / chatgpt", "dwr / jayce": a slash between words, not figures
+    if match.re is _RATIO[-1] and any(side.users for side in sides):
+        # "how many replies per recast did dwr get": whose each side is, is not said
+        return "a ratio said with 'per' and a user is not read: say 'A divided by B'"
     for side in sides:
         if side.query.group_by or side.query.average_over:  # type: ignore[union-attr]
             return f"{match.group(0).strip()!r} is not a ratio of two figures the layer has"
