@@ -1666,3 +1666,12 @@ def test_rankings_and_ratios_that_name_no_one_figure_are_refused():
         "followers of the least active poster",  # many tie at one cast
     ):
         assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+def test_a_thread_the_question_does_not_name_is_refused():
+    for question in ("how many casts in that thread", "how many replies were in the conversation"):
+        p = plan(question, CTX_SPAN)
+        assert p.kind == "unanswered" and "which" in (p.note or "")
+    assert _query("how many people in the gm thread").describe() == (
+        "distinct_authors, in_thread = gm"
+    )

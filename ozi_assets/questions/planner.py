@@ -900,6 +900,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if dim == "channel" and how == "plain":
                 conditions.append(Condition("channel", negated=bool(negate)))
                 continue
+            if (
+                dim == "thread"
+                and how == "plain"
+                and w in ("thread", "conversation")
+                and prev in ("the", "that", "this")
+                and i > 1
+                and words[i - 2] in ("in", "from", "of")
+            ):
+                # "how many casts in that thread": a thread the question does not name
+                r.problem = f"the question does not say which {w} it means"
+                return r
             if dim == "thread" and (how in ("plain", "count") or "top_level_casts" in verbs):
                 # threads counted are the casts that start them
                 if "top_level_casts" not in verbs:
