@@ -234,3 +234,21 @@ def test_ignored_words_are_left_out_of_the_query(keyword_index):
         "0x2",
         "0x3",
     }
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # after "discussing", "that discuss", "that mention" as after "about"
+        ("casts discussing Tesla", "tesla"),
+        ("Retrieve casts that discuss self-sovereign identity", "self-sovereign identity"),
+        # the topic ends with its sentence
+        ("was anyone talking about F1? what were they saying about the season?", "f1"),
+        ("casts about dr. seuss", "dr seuss"),
+        # "about that": the words before say what "that" is
+        ("someone was making fonts, can you find the posts about that", "making fonts"),
+    ],
+)
+def test_a_search_topic_after_other_words_for_it(question, topic):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", topic)

@@ -319,20 +319,29 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
         )
         or re.search(
             r"\b(?:casts?|posts?|messages?|anything|something)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
-            r"\s+(?:about|on|regarding|mentioning)\s+(.+)",
+            r"\s+(?:about|on|regarding|mentioning|discussing|(?:that|which)\s+(?:discuss|discusses"
+            r"|mention|mentions|talk about|talks about))\s+(.+)",
             q,
         )
         or re.search(r"^(?:find|show|search|search for|look for|show me)\s+(?:me\s+)?(.+)", q)
     )
     if not m:
         return None
+    # the topic ends with its sentence: "talking about F1? what were they saying …"
+    topic = re.split(r"[?!]", m.group(1))[0]
     topic = _clean_topic(
         re.sub(
             r"\b(between|during|today|yesterday|in the last|in the past|on (?:march|\d{4}-)).*$",
             "",
-            m.group(1),
+            topic,
         )
     )
+    if topic in ("it", "this", "that", "them", "those", "these"):
+        # "someone was making fonts, can you find the posts about that": the words of the
+        # question the planner does not know say what "that" is
+        topic = " ".join(
+            w for w in tokens(q[: m.start()]) if not lexicon.known(w) and w not in ctx.users
+        )
     if not topic:
         return None
     author = _author(q, ctx)
