@@ -1675,3 +1675,20 @@ def test_a_thread_the_question_does_not_name_is_refused():
     assert _query("how many people in the gm thread").describe() == (
         "distinct_authors, in_thread = gm"
     )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "daily cast counts for march 3rd and march 4th",
+        "how many casts from 2023-03-03 to 2023-03-04",
+        "casts between 3 March and 4 March 2023",
+    ],
+)
+def test_two_whole_dates_are_one_range(question):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.time_range is not None, p.note
+    assert (p.time_range.start, p.time_range.end) == (
+        datetime(2023, 3, 3, tzinfo=UTC),
+        datetime(2023, 3, 5, tzinfo=UTC),
+    )

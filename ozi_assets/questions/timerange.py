@@ -53,6 +53,13 @@ HOUR = re.compile(
 AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
 BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to) {CLOCK}{ZONE}")
 ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
+# "for march 3rd and march 4th", "between 3 March and 4 March", "from March 3 to March 4":
+# both days whole (the second date's groups are named with a trailing "_b")
+DATES = re.compile(
+    rf"\b(?:(?:on|during|for|between|from) )?{DATE}\s*(?:and|to|through|until|-)\s*"
+    + re.sub(r"\(\?P<(\w+)>", r"(?P<\1_b>", DATE)
+    + ZONE
+)
 IN_MONTH = re.compile(
     rf"\b(?:(?:in|during) ({_MONTH})(?:,? (\d{{4}}))?|({_MONTH}),? (\d{{4}}))\b"
 )  # "in March", "during march 2023", "feb 2023"
@@ -184,12 +191,15 @@ class TimeRange:
         )
 
 
-def _date(match: re.Match[str], now: datetime) -> datetime:
-    if match.group("iso"):
-        return datetime.fromisoformat(match.group("iso")).replace(tzinfo=UTC)
-    month = match.group("month") or match.group("month2")
-    day = match.group("day") or match.group("day2")
-    year = int(match.group("year") or match.group("year2") or now.year)
+def _date(match: re.Match[str], now: datetime, suffix: str = "") -> datetime:
+    def group(name: str) -> str | None:
+        return match.group(name + suffix)
+
+    if group("iso"):
+        return datetime.fromisoformat(group("iso") or "").replace(tzinfo=UTC)
+    month = group("month") or group("month2") or ""
+    day = group("day") or group("day2") or "1"
+    year = int(group("year") or group("year2") or now.year)
     return datetime(year, MONTHS[month], int(day), tzinfo=UTC)
 
 
@@ -244,6 +254,11 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
     unreadable range is simply not found (and its words are left for the planner to judge).
     """
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # two whole dates first: "from 2023-03-03 to 2023-03-04" holds no clock time
+    if (m := DATES.search(question)) and (first := _date(m, now)) <= (last := _date(m, now, "_b")):
+        end = last + timedelta(days=1)
+        label = f"from {first:%Y-%m-%d} to {last:%Y-%m-%d} (UTC, whole days)"
+        return TimeRange(first, end, label), m.span()
     for pattern in (FROM_TO, DASH):
         if m := pattern.search(question):
             day, end_at = _with_date(question, m, day_start, now)
