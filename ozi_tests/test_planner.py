@@ -1692,3 +1692,24 @@ def test_two_whole_dates_are_one_range(question):
         datetime(2023, 3, 3, tzinfo=UTC),
         datetime(2023, 3, 5, tzinfo=UTC),
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("how many casts since march 3", datetime(2023, 3, 3, tzinfo=UTC), None),
+        ("how many casts after 2023-03-03", datetime(2023, 3, 4, tzinfo=UTC), None),
+        ("how many casts before 4 March 2023", None, datetime(2023, 3, 4, tzinfo=UTC)),
+        # "from" one date is that day
+        ("casts from March 4", datetime(2023, 3, 4, tzinfo=UTC), datetime(2023, 3, 5, tzinfo=UTC)),
+    ],
+)
+def test_a_date_after_since_or_before_is_no_clock_time(question, start, end):
+    p = plan(question, CTX_SPAN)
+    assert p.time_range is not None, p.note
+    if start is not None:
+        assert p.time_range.start == start
+    if end is not None:
+        assert p.time_range.end == end
+    else:
+        assert p.time_range.end > NOW  # to the newest event, included

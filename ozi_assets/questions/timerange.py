@@ -53,6 +53,8 @@ HOUR = re.compile(
 AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
 BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to) {CLOCK}{ZONE}")
 ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
+# "since March 3", "after 2023-03-03", "before 4 March": a date, not a clock time, after the word
+SINCE_DATE = re.compile(rf"\b(since|after|later than|before|until|till|prior to) {DATE}{ZONE}")
 # "for march 3rd and march 4th", "between 3 March and 4 March", "from March 3 to March 4":
 # both days whole (the second date's groups are named with a trailing "_b")
 DATES = re.compile(
@@ -254,11 +256,19 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
     unreadable range is simply not found (and its words are left for the planner to judge).
     """
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    # two whole dates first: "from 2023-03-03 to 2023-03-04" holds no clock time
+    # dates first: "from 2023-03-03 to 2023-03-04", "since March 3" hold no clock time
     if (m := DATES.search(question)) and (first := _date(m, now)) <= (last := _date(m, now, "_b")):
         end = last + timedelta(days=1)
         label = f"from {first:%Y-%m-%d} to {last:%Y-%m-%d} (UTC, whole days)"
         return TimeRange(first, end, label), m.span()
+    if m := SINCE_DATE.search(question):
+        day, word = _date(m, now), m.group(1)
+        if word in ("before", "until", "till", "prior to"):
+            return TimeRange(FARCASTER_EPOCH, day, f"before {day:%Y-%m-%d} (UTC)"), m.span()
+        start = day + timedelta(days=1) if word in ("after", "later than") else day
+        end = now + timedelta(microseconds=1)  # to the newest event, included
+        label = f"from {start:%Y-%m-%d} (UTC) to {_fmt(now)} UTC, the newest data"
+        return TimeRange(start, end, label), m.span()
     for pattern in (FROM_TO, DASH):
         if m := pattern.search(question):
             day, end_at = _with_date(question, m, day_start, now)
