@@ -1713,3 +1713,33 @@ def test_a_date_after_since_or_before_is_no_clock_time(question, start, end):
         assert p.time_range.end == end
     else:
         assert p.time_range.end > NOW  # to the newest event, included
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # "only one", "just two": exactly that many
+        ("users with only one cast", "casts, by user, with casts = 1, top"),
+        ("how many users only cast once", "casts, count of users, with casts = 1"),
+        ("how many users have just two casts", "casts, count of users, with casts = 2"),
+        # a word for authors after a ranking word ranks by casts
+        (
+            "how many replies did the top poster receive",
+            "replies_received, of the user first by casts",
+        ),
+        ("how many likes did the top caster get", "likes_received, of the user first by casts"),
+    ],
+)
+def test_exact_counts_and_the_top_poster(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many users have one cast",  # "one" of a noun is a number the query must use
+        "how many users both replied and were mentioned",  # which is received is not read
+    ],
+)
+def test_numbers_and_received_user_sets_not_read_are_refused(question):
+    assert plan(question, CTX_SPAN).kind == "unanswered"

@@ -498,7 +498,8 @@ def _ranked_metric(text: str) -> str | None:
         if at is None:
             continue
         for w in words[at + 1 : at + 4]:
-            if metric := _metric_of(w):
+            # "the top poster": a word for authors ranks by casts
+            if metric := _metric_of(w) or ("casts" if w in lexicon.AUTHOR_WORDS else None):
                 return metric
         for w in reversed(words[max(0, at - 3) : at]):
             if w in lexicon.METRIC_VERBS:  # "posted the most"; not "dwr's casts the most"
@@ -556,6 +557,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     share, share_mark, base_end = False, 0, None  # "what percentage of …" (see sharetoken)
     which_one = False  # "which one": a cast, unless the question compares users
     numbers: list[int] = []
+    pronouns = 0  # of those numbers, the word "one" standing for a thing named before
     having: tuple[str, float] | None = None
     compare: str | None = None
     negate = 0  # words left in which a negation applies
@@ -775,6 +777,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 having, compare = (compare, float(n)), None
             else:
                 numbers.append(n)
+                if w == "one" and not (_names_casts(nxt) or nxt in lexicon.METRIC_NOUNS):
+                    pronouns += 1  # "reply to one", "which one": no number of anything
                 if prev in lexicon.QUESTION and lexicon.METRIC_NOUNS.get(nxt) == "casts":
                     groups.append(("cast", "which", w))  # "what 2 casts got the most likes"
                 elif prev in lexicon.QUESTION and not (
@@ -1075,6 +1079,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if isinstance(sets, str):
             r.problem = sets
             return r
+        if sets is not None and received:
+            # "users who both replied and were mentioned": which metric is received is
+            # not read
+            r.problem = "users told apart by a metric they received are not a query"
+            return r
         if sets is not None:
             primary, conditions, users_with = sets
             verbs, nouns = [], [primary]
@@ -1256,10 +1265,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     limit = None
     if group and order:
         limit = min(numbers[0], MAX_TOP_N) if numbers else DEFAULT_TOP_N
-    elif any(n != 1 for n in numbers):
+    elif len(numbers) > pronouns:
         # a number that is neither a threshold nor how many to list ("users who posted
-        # between two and five casts") says something the query would leave out ("one" is
-        # also a pronoun: "start a new thread rather than reply to one")
+        # between two and five casts", "users with one cast") says something the query
+        # would leave out ("one" is also a pronoun: "start a new thread rather than reply to
+        # one")
         r.problem = f"the number {numbers[0]} is not a threshold or a count to list"
         return r
     if group and having and not order:
@@ -1602,6 +1612,10 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
+    q = re.sub(r"\b(?:only|just) (\w+) once\b", r"\1 exactly 1 times", q)  # "only cast once"
+    # "users with only one cast", "just two replies": a number of them exactly
+    q = re.sub(r"\b(?:only|just) (?=(?:one|two|three|four|five|a single|\d+) \w)", "exactly ", q)
+    q = re.sub(r"\bexactly a single\b", "exactly 1", q)
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
     # "what percentage of casts are replies", "% of casts", "as a percentage": a share
