@@ -1743,3 +1743,17 @@ def test_exact_counts_and_the_top_poster(question, reading):
 )
 def test_numbers_and_received_user_sets_not_read_are_refused(question):
     assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("Count the posts that talk about ChatGPT by name.", "casts, term = chatgpt"),
+        ("how many casts wrote about purple dao by name", "casts, term = purple dao"),
+        ("who talked about zora by name the most", "casts, by user, top 10, term = zora"),
+    ],
+)
+def test_a_topic_named_by_name_is_a_term(question, reading):
+    assert _query(question).describe() == reading
+    # without "by name" a count of casts about a topic is not a term count: refused
+    assert plan("how many casts talk about zora", CTX_SPAN).kind == "unanswered"

@@ -1627,6 +1627,13 @@ def plan(question: str, ctx: Context) -> Plan:
         q = re.sub(r"\s(?:x|\*) ?100\b", " ", q)  # "(replies / all casts x 100)"
     # "how dwr's posting was spread over the hours": per hour
     q = re.sub(r"\b(?:spread|distributed) (?:out )?(?:over|across) (?:the )?", "per ", q)
+    # "the posts that talk about ChatGPT by name": the word itself, a term
+    q = re.sub(
+        r"\b(?:talk|talks|talked|talking|write|writes|wrote|speak|speaks|spoke)\s+about\s+"
+        r"([^,?.!;'\"]+?)\s+by name\b",
+        r"mention '\1'",
+        q,
+    )
     q = _pronoun_topic(q, ctx)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
