@@ -252,3 +252,17 @@ def test_ignored_words_are_left_out_of_the_query(keyword_index):
 def test_a_search_topic_after_other_words_for_it(question, topic):
     p = plan(question, CTX)
     assert (p.kind, p.search) == ("semantic", topic)
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # every cast is on Farcaster: its name says nothing of a topic
+        ("casts about Farcaster invites", "invites"),
+        ("Which accounts posted the most about Farcaster invitations?", "invitations"),
+        # unless it is the whole topic
+        ("What are people saying about Farcaster?", "farcaster"),
+    ],
+)
+def test_the_platform_name_is_no_topic_word(question, topic):
+    assert plan(question, CTX).search == topic

@@ -229,6 +229,8 @@ _TOPIC_NOISE = frozenset(
         "they",
         "their",
         "them",
+        # every cast is on Farcaster: "Farcaster invites" are invites
+        "farcaster",
         # "who is most engaged in the @purple conversation", "the biggest f1 fan"
         "engaged",
         "involved",
@@ -342,6 +344,8 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
         topic = " ".join(
             w for w in tokens(q[: m.start()]) if not lexicon.known(w) and w not in ctx.users
         )
+    # every cast is on Farcaster: "casts about Farcaster invites" are about invites
+    topic = " ".join(w for w in topic.split() if w != "farcaster") or topic
     if not topic:
         return None
     author = _author(q, ctx)
