@@ -128,6 +128,19 @@ def test_questions_without_a_ranked_topic_are_not_hybrid(question):
 
 
 @pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # the topic stands before the subject, or in the clause before the one that asks
+        ("summer of protocols who posted most", "summer protocols"),
+        ("who's the biggest F1 fan here, as in who posted the most about it?", "f1"),
+        ("Which accounts are most engaged in the @purple conversation, by casts?", "@purple"),
+    ],
+)
+def test_a_ranked_topic_named_away_from_its_verb(question, topic):
+    assert plan(question, CTX).search == topic
+
+
+@pytest.mark.parametrize(
     ("question", "topic", "fid"),
     [
         ("How does ccarella talk about @purple?", "@purple", 472),
@@ -186,6 +199,11 @@ def _found(index, text, **kwargs):
         ("welcome", {"0x4"}),  # not a stop word here
         ("invitations", {"0x7"}),  # stemmed: invites, inviting
         ("the", set()),  # only stop words: nothing
+        # digits leave an empty term, which would match every cast ending like "Who's":
+        # only runs of two letters or more are searched
+        ("formula1", set()),
+        ("f1", set()),
+        ("web3 denver", {"0x1", "0x2", "0x3"}),
     ],
 )
 def test_keyword_index_matches_terms_compounds_and_stems(keyword_index, text, hashes):
@@ -216,3 +234,35 @@ def test_ignored_words_are_left_out_of_the_query(keyword_index):
         "0x2",
         "0x3",
     }
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # after "discussing", "that discuss", "that mention" as after "about"
+        ("casts discussing Tesla", "tesla"),
+        ("Retrieve casts that discuss self-sovereign identity", "self-sovereign identity"),
+        # the topic ends with its sentence
+        ("was anyone talking about F1? what were they saying about the season?", "f1"),
+        ("casts about dr. seuss", "dr seuss"),
+        # "about that": the words before say what "that" is
+        ("someone was making fonts, can you find the posts about that", "making fonts"),
+    ],
+)
+def test_a_search_topic_after_other_words_for_it(question, topic):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", topic)
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # every cast is on Farcaster: its name says nothing of a topic
+        ("casts about Farcaster invites", "invites"),
+        ("Which accounts posted the most about Farcaster invitations?", "invitations"),
+        # unless it is the whole topic
+        ("What are people saying about Farcaster?", "farcaster"),
+    ],
+)
+def test_the_platform_name_is_no_topic_word(question, topic):
+    assert plan(question, CTX).search == topic

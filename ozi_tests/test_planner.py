@@ -844,9 +844,34 @@ def test_actions_directed_at_a_user_and_any_hashtag(question, reading):
     assert _query(question).describe() == reading
 
 
-def test_whose_casts_a_user_recast_is_not_who_recast_the_user():
-    # greg recast them: ranking those who recast greg would answer another question
-    assert plan("whose casts did dwr recast", CTX_SPAN).query is None
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # dwr recast them: ranking those who recast dwr would answer another question
+        ("whose casts did dwr recast", "recasts, by to_user, user = dwr"),
+        (
+            "list the distinct authors whose casts were recast by the user dwr",
+            "recasts, by to_user, user = dwr",
+        ),
+        ("whose posts did briang like", "likes, by to_user, user = briang"),
+        ("who did dwr reply to the most", "replies, by to_user, top 10, user = dwr"),
+        ("which users did dwr reply to", "replies, by to_user, user = dwr"),
+        # the other way round: dwr receives
+        ("who replied to dwr the most", "replies, by user, top 10, to_user = dwr"),
+    ],
+)
+def test_whose_casts_a_user_recast_is_not_who_recast_the_user(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_users_acted_on_group_by_the_target_fid():
+    sql = compile_sql(Query("recasts", "to_user", (Condition("user", "dwr"),)))
+    assert "LEFT JOIN users AS v ON v.fid = t.target_fid" in sql
+    guard(sql, PUBLIC_TABLES)
+    with pytest.raises(LayerError):  # a reaction received is already about its target
+        compile_sql(Query("recasts_received", "to_user"))
+    # a ranking of one user's users the layer cannot say is still refused
+    assert plan("which users did dwr follow the most", CTX_SPAN).kind == "unanswered"
 
 
 def test_the_to_user_and_has_hashtag_filters_on_rows():
@@ -939,7 +964,796 @@ def test_a_user_named_after_its_noun_and_which_one_of_the_casts(question, readin
 
 def test_a_count_the_layer_cannot_compose_is_refused_not_searched():
     for question in (
-        "List the three authors with the highest number of casts mentioning another user",
+        "which authors mention dwr the most",
         "replies per original post on average",
     ):
         assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the people replying are counted; the users ranked receive the replies
+        (
+            "top 3 users by number of different people replying to them",
+            "repliers_received, by user, top 3",
+        ),
+        (
+            "whose posts got comments from the most different people?",
+            "repliers_received, by user, top 10",
+        ),
+        (
+            "which users got replies from the most distinct accounts",
+            "repliers_received, by user, top 10",
+        ),
+        (
+            "rank users by the number of distinct other accounts that replied to their casts",
+            "repliers_received, by user, top 10, others",
+        ),
+        (
+            "how many unique people responded to casts written by dwr",
+            "repliers_received, user = dwr",
+        ),
+        (
+            "how many different folks commented on dwr's posts? not the number of replies",
+            "repliers_received, user = dwr",
+        ),
+        (
+            "number of people who replied to briang, not the count of replies",
+            "repliers_received, user = briang",
+        ),
+        # "got replies" without "from" still says which casts drew some
+        ("whose posts got replies", "casts, by user, replied"),
+    ],
+)
+def test_distinct_repliers_are_counted_for_the_user_replied_to(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_users_one_user_replied_to_are_refused_not_counted_as_one():
+    # the distinct authors of dwr's replies would be 1: not what is asked
+    for question in (
+        "how many people did dwr reply to",
+        "how many different people did dwr reply to?",
+    ):
+        p = plan(question, CTX_SPAN)
+        assert p.kind == "unanswered" and "dwr" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("casts between half past two and half past three", (2, 30), (3, 30)),
+        ("posts from quarter past three to half past three (utc)", (3, 15), (3, 30)),
+        ("casts between a quarter to three and three o'clock", (2, 45), (3, 0)),
+        ("casts between ten past one and 20 minutes to two", (1, 10), (1, 40)),
+        ("how many casts from two to three am", (2, 0), (3, 0)),
+        ("casts between one and two utc", (1, 0), (2, 0)),
+        # a length from a clock time
+        ("reshares in the first half hour after 4am utc", (4, 0), (4, 30)),
+        ("recasts in the 20 minutes after 2:10am", (2, 10), (2, 30)),
+        ("casts in the hour following two am", (2, 0), (3, 0)),
+        ("likes in the first 15 minutes from 5am", (5, 0), (5, 15)),
+        # the length written beside a range says nothing more
+        ("casts timestamped within the fifteen-minute window 03:15-03:30 utc", (3, 15), (3, 30)),
+        ("casts in the quarter hour from quarter past three to half past three", (3, 15), (3, 30)),
+        # digits and "to" stay a range of hours
+        ("which account posted the most from 4 to 5 am utc", (4, 0), (5, 0)),
+    ],
+)
+def test_clock_times_in_words(question, start, end):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.time_range is not None, p.note
+    day = datetime(2023, 3, 4, tzinfo=UTC)
+    assert (p.time_range.start, p.time_range.end) == (
+        day.replace(hour=start[0], minute=start[1]),
+        day.replace(hour=end[0], minute=end[1]),
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # a moment is no range, and its digits are not the numbers 7 and 30
+        "how many casts were there at half past seven",
+        "how many casts at 4:15",
+        # numbers that are neither a threshold nor how many to list
+        "how many users posted between two and five casts",
+        "how many replies did dwr get on his 2 casts",
+    ],
+)
+def test_times_and_numbers_the_query_would_drop_are_refused(question):
+    assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("median casts per author", "casts, median per user"),
+        ("whats the median number of posts per person?", "casts, median per user"),
+        (
+            "Compute the median of the per-author cast counts (replies included)",
+            "casts, median per user",
+        ),
+        (
+            "what is the typical number of replies per thread, as a median",
+            "replies, median per thread",
+        ),
+        ("median recasts per hour between 01:00 and 03:00", None),
+        # a profile is one user: its average needs no "per"
+        ("avg follower count of authors", "followers, average per user, author"),
+        ("median follower count of people who posted", "followers, median per user, author"),
+    ],
+)
+def test_medians_and_averages_over_users(question, reading):
+    query = _query(question)
+    if reading is not None:
+        assert query.describe() == reading
+    else:
+        assert (query.metric, query.average_over, query.median) == ("recasts", "hour", True)
+
+
+def test_a_median_compiles_over_the_groups():
+    sql = compile_sql(Query("casts", average_over="user", median=True))
+    assert sql.startswith("SELECT MEDIAN(casts) AS median_casts_per_user FROM (SELECT")
+    guard(sql, PUBLIC_TABLES)
+
+
+def test_a_median_of_nothing_in_particular_is_refused():
+    for question in ("median casts", "what's the median cast"):
+        assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # both: the users of one metric with a row of the other
+        (
+            "number of users who both posted and recasted",
+            "casts, count of users, users with recasts",
+        ),
+        (
+            "how many people wrote at least one cast and also boosted somebody's cast?",
+            "casts, count of users, users with recasts",
+        ),
+        (
+            "count the accounts that appear both as cast authors and as recasters",
+            "casts, count of users, users with recasts",
+        ),
+        ("users who both liked and recast", "likes, by user, users with recasts"),
+        # only one kind of cast: never the other
+        (
+            "how many people only ever commented and never started their own thread?",
+            "replies, count of users, users without top_level_casts",
+        ),
+        (
+            "count the distinct authors all of whose casts are replies",
+            "replies, count of users, users without top_level_casts",
+        ),
+        (
+            "how many users posted nothing but top-level casts, i.e. none of them is a reply",
+            "top_level_casts, count of users, users without replies",
+        ),
+        ("authors who only replied", "replies, by user, users without top_level_casts"),
+        # never
+        (
+            "how many users posted but never recast anything",
+            "casts, count of users, users without recasts",
+        ),
+        ("how many people never posted", "profiles, count of users, users without casts"),
+        ("how many casts never got a reply", "casts, not replied"),
+    ],
+)
+def test_users_told_apart_by_what_else_they_did(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many users never replied to dwr",  # whom they replied to is not kept
+        "how many users posted only images",  # every cast of theirs: not composed
+        "how many users never posted a link",  # not the authors of casts without one
+        "how many users both posted and followed",  # a profile figure is no action
+        "how many casts did dwr never",  # never of nothing
+    ],
+)
+def test_user_sets_the_layer_cannot_compose_are_refused(question):
+    assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+def test_users_with_another_metric_compile_to_a_subquery():
+    sql = compile_sql(Query("casts", count_over="user", users_with=(("replies", True),)))
+    assert "NOT t.username IN (SELECT username FROM (SELECT" in sql
+    guard(sql, PUBLIC_TABLES)
+    with pytest.raises(LayerError):
+        compile_sql(Query("casts", "hour", users_with=(("replies", True),)))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("who did the last recast", "last recasts at, by user, top 10"),
+        (
+            "Who was the most recent person to reshare something?",
+            "last recasts at, by user, top 10",
+        ),
+        ("Identify the user who performed the latest recast", "last recasts at, by user, top 10"),
+        ("who was the first person to like a cast", "first likes at, by user, bottom 10"),
+        ("when was the last like", "last likes at"),
+        ("when did dwr get his first like", "first likes_received at, user = dwr"),
+        # casts keep their own moment metrics
+        ("when was the first reply", "first_cast_at, reply"),
+        ("who posted the last cast", "last_cast_at, by user, top 10"),
+    ],
+)
+def test_the_first_or_last_row_of_any_metric(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_moment_of_two_metrics_or_of_a_profile_is_refused():
+    assert plan("when was the last like or recast dwr got", CTX_SPAN).kind == "unanswered"
+    with pytest.raises(LayerError):
+        compile_sql(Query("followers", "user", moment="last"))
+    sql = compile_sql(Query("recasts", "user", order="desc", limit=1, moment="last"))
+    assert 'MAX(t."timestamp") AS last_recasts_at' in sql
+    guard(sql, PUBLIC_TABLES)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the authors who mention others: their casts that mention anyone
+        ("top 3 users who tag others the most", "casts, by user, top 3, has_mention"),
+        ("who mentions other people the most", "casts, by user, top 10, has_mention"),
+        (
+            "List the three authors with the highest number of casts mentioning another user",
+            "casts, by user, top 3, has_mention",
+        ),
+        ("which posters mention users the most", "casts, by user, top 10, has_mention"),
+        # the mentioned user is still the one mentions are about
+        ("which user was mentioned the most", "mentions, by user, top 10"),
+    ],
+)
+def test_the_authors_who_mention_others(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("number of threads dwr replied in", "threads, user = dwr, reply"),
+        (
+            "How many distinct threads contain at least one reply authored by dwr?",
+            "threads, user = dwr, reply",
+        ),
+        ("in how many conversations did dwr reply", "threads, user = dwr, reply"),
+        ("how many different threads did briang comment in", "threads, user = briang, reply"),
+        ("how many threads had a reply from dwr", "threads, user = dwr, reply"),
+        # threads counted alone are the casts that start them
+        ("how many threads did dwr start", "top_level_casts, user = dwr"),
+        ("how many threads are there", "top_level_casts"),
+    ],
+)
+def test_the_threads_a_user_replied_in(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_threads_with_another_metric_are_refused():
+    assert plan("how many threads did dwr like", CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "casts by device iphone vs android",
+        "Break down the casts by the client application used to publish them.",
+        "replies per language",
+        "likes broken down by country",
+    ],
+)
+def test_a_grouping_the_layer_lacks_is_refused_not_searched(question):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "unanswered", p
+
+
+def test_a_plain_word_before_casts_is_a_topic_and_a_handle_is_a_user():
+    for question in ("nft casts", "moon posts"):
+        assert plan(question, CTX_SPAN).kind == "semantic"
+    assert plan("satoshi_nakamoto casts", CTX_SPAN).kind == "unanswered"
+    assert _query("dwr casts").describe() == "casts, user = dwr"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a thread named by the words of its first cast, and by its author
+        (
+            "how many people in the everyday wallet thread",
+            "distinct_authors, in_thread = everyday wallet",
+        ),
+        (
+            'Count the authors in the thread rooted at the cast "What\'s your everyday wallet?"',
+            "distinct_authors, in_thread = what's your everyday wallet?",
+        ),
+        ("how many replies did the gm thread get", "replies, in_thread = gm"),
+        # leaving one thread out
+        (
+            "Not counting his livestream thread, how many casts did briang post?",
+            "casts, user = briang, not in_thread = livestream",
+        ),
+        (
+            "Apart from briang's unlonely livestream thread, which thread is the longest?",
+            "casts, by thread, top 10, not in_thread = @briang unlonely livestream",
+        ),
+        (
+            "biggest conversation thread other than the livestream one?",
+            "casts, by thread, top 10, not in_thread = livestream",
+        ),
+        # a cast named by its words and its author
+        (
+            "who recast dwr's BuilderDAO #113 cast",
+            "recasts, by user, named_cast = @dwr builderdao #113",
+        ),
+        (
+            "how many replies did briang's unlonely livestream post get",
+            "replies_received, named_cast = @briang unlonely livestream",
+        ),
+        ("how many likes did dwr's farcaster invites post get", None),
+    ],
+)
+def test_a_thread_or_cast_named_by_its_words(question, reading):
+    if reading is None:
+        assert plan(question, CTX_SPAN).kind == "unanswered"  # "farcaster" is no topic word
+    else:
+        assert _query(question).describe() == reading
+
+
+def test_a_verb_after_an_unknown_name_is_no_named_cast():
+    # "post" is the verb here: the unknown name is refused, not taken for a cast's words
+    for name in ("nobody_here", "elonmusk"):
+        p = plan(f"How many casts did {name} post?", CTX_SPAN)
+        assert p.kind == "unanswered" and name in (p.note or "")
+
+
+def test_named_casts_match_every_word_and_the_author():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('r1', 'briang', 'unlonely meetup livestream!', 'r1', 1), "
+        "('r2', 'timdaub', 'watching the livestream', 'r2', 2), "
+        "('c1', 'dwr', 'nice', 'r1', 3)) AS v(hash, username, text, thread_hash, fid)"
+    )
+
+    def run(value, negated=False):
+        q = Query("casts", conditions=(Condition("in_thread", value, negated),))
+        return con.execute(compile_sql(q)).fetchone()[0]
+
+    assert run("livestream") == 3
+    assert run("@briang unlonely livestream") == 2
+    assert run("@briang livestream", negated=True) == 1
+    assert run("unlonely nothing") == 0
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # "which N" without a noun ranks users; with "casts", casts
+        (
+            "Among the people who posted, which three have the most followers?",
+            "followers, by user, top 3, author",
+        ),
+        ("which five posted the most", "casts, by user, top 5"),
+        ("what 2 casts got the most likes", "likes_received, by cast, top 2"),
+        ("which 3 hours had the most casts", "casts, by hour, top 3"),
+        # the cast named past its author, and its hash asked for
+        (
+            "Identify the cast by dwr that received the most replies and return its hash",
+            "replies_received, by cast, top 10, user = dwr",
+        ),
+        # words that say nothing more
+        (
+            "count the casts with a link to youtube, whether in the text or as an embed",
+            "casts, site = youtube",
+        ),
+        ("among the full hours, which hour had the fewest casts", "casts, by hour, bottom 10"),
+        ("distinct users per hour, replies also count", "distinct_authors, by hour"),
+    ],
+)
+def test_small_words_of_rankings(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_day_is_a_date():
+    sql = compile_sql(Query("casts", "day"))
+    assert "CAST(TIMEZONE('UTC', t.\"timestamp\") AS DATE) AS day" in sql
+    guard(sql, PUBLIC_TABLES)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "most recast cast posted 4-5am utc",
+            "recasts, by cast, top 10, casts posted between 2023-03-04 04:00 and "
+            "2023-03-04 05:00 UTC",
+        ),
+        (
+            "Of the posts that went up between 4am and 5am UTC, which one got reshared the most?",
+            "recasts_received, by cast, top 10, casts posted between 2023-03-04 04:00 and "
+            "2023-03-04 05:00 UTC",
+        ),
+        (
+            "Among casts published from 04:00 to 05:00 UTC, which received the most likes?",
+            "likes_received, by cast, top 10, casts posted between 2023-03-04 04:00 and "
+            "2023-03-04 05:00 UTC",
+        ),
+        # without a verb of posting the range is when the likes happened
+        (
+            "which cast got the most likes between 4 and 5am",
+            "likes_received, by cast, top 10, between 2023-03-04 04:00 and 2023-03-04 05:00 UTC",
+        ),
+        ("among users, which posted the most", "casts, by user, top 10"),
+    ],
+)
+def test_a_time_range_of_the_casts_ranked(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_time_of_the_casts_compiles_to_their_posting_time():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', TIMESTAMPTZ '2023-03-04 04:30:00+00'), "
+        "('b', TIMESTAMPTZ '2023-03-04 03:30:00+00')) AS v(hash, \"timestamp\")"
+    )
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES ('a', 'recast', TIMESTAMPTZ "
+        "'2023-03-04 05:30:00+00'), ('b', 'recast', TIMESTAMPTZ '2023-03-04 04:30:00+00')) "
+        'AS v(target_hash, reaction_type, "timestamp")'
+    )
+    tr = parse_time_range("between 04:00 and 05:00 utc on march 4, 2023", NOW)
+    by_cast = Query("recasts", "cast", time_range=tr, order="desc", limit=5, cast_time=True)
+    assert con.execute(compile_sql(by_cast)).fetchall() == [("a", 1)]
+    by_reaction = Query("recasts", "cast", time_range=tr, order="desc", limit=5)
+    assert con.execute(compile_sql(by_reaction)).fetchall() == [("b", 1)]
+    with pytest.raises(LayerError):
+        compile_sql(Query("followers", "user", time_range=tr, cast_time=True))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "follower count of the most active poster",
+            "followers, author, of the user first by casts",
+        ),
+        (
+            "the guy who posted the most — how many followers has he got?",
+            "followers, author, of the user first by casts",
+        ),
+        (
+            "Report the follower count of the author with the highest number of casts",
+            "followers, author, of the user first by casts",
+        ),
+        (
+            "how many likes did the most active poster get",
+            "likes_received, of the user first by casts",
+        ),
+        # the ranking is of the figure asked: no nesting
+        ("which user has the most followers", "followers, by user, top 10"),
+        ("who recast dwr's casts the most", "recasts, by user, top 10, to_user = dwr"),
+    ],
+)
+def test_a_figure_of_the_user_a_ranking_puts_first(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_the_followers_of_several_top_posters_are_refused():
+    p = plan("how many followers do the 3 most active posters have", CTX_SPAN)
+    assert p.kind == "unanswered"
+    with pytest.raises(LayerError):
+        compile_sql(Query("followers", top_user=Query("casts", "user")))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "What is the average number of replies per top-level cast, i.e. all replies divided "
+            "by the number of top-level casts?",
+            "(replies) divided by (casts, top_level)",
+        ),
+        (
+            "replies per original post on average (total replies / total top-level casts)",
+            "(replies) divided by (casts, top_level)",
+        ),
+        ("ratio of likes to recasts", "(likes) divided by (recasts)"),
+        (
+            "what's the likes-to-recasts ratio for dwr",
+            "(likes, user = dwr) divided by (recasts, user = dwr)",
+        ),
+        (
+            "dwr's replies divided by his casts",
+            "(replies, user = dwr) divided by (casts, user = dwr)",
+        ),
+        ("dwr's replies divided by all casts", "(replies, user = dwr) divided by (casts)"),
+    ],
+)
+def test_a_ratio_of_two_figures(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_ratio_with_words_not_understood_is_refused():
+    for question in ("likes divided by the number of bananas", "ratio of likes to recasts on lens"):
+        assert plan(question, CTX_SPAN).kind == "unanswered"
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES (true), (true), (false)) AS v(is_reply)"
+    )
+    ratio = Query("replies", ratio_to=Query("top_level_casts"))
+    assert con.execute(compile_sql(ratio)).fetchone() == (2.0,)
+    assert con.execute(
+        compile_sql(
+            Query(
+                "replies", ratio_to=Query("replies", conditions=(Condition("reply", negated=True),))
+            )
+        )
+    ).fetchone() == (None,)
+    with pytest.raises(LayerError):
+        compile_sql(Query("replies", ratio_to=Query("casts", "hour")))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "Count the distinct casting authors whose follower_count exceeds 1,000.",
+            "followers, count of users, with followers > 1000, author",
+        ),
+        ("which three ppl follow the most other accounts?", "following, by user, top 3"),
+        # a slash between topic words is no ratio
+        ("how many casts mention 'ai' / 'chatgpt'", None),
+    ],
+)
+def test_authors_whose_and_whom_one_follows(question, reading):
+    p = plan(question, CTX_SPAN)
+    if reading is None:
+        assert p.query is None or p.query.ratio_to is None
+    else:
+        assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a topic set before a dash and named after it by a pronoun
+        ("web3 - how many casts say it", "casts, term = web3"),
+        ("zora: how many posts mention it?", "casts, term = zora"),
+        ("how many casts said 'gm'", "casts, term = gm"),
+        # a known word or user before the dash is no topic
+        ("dwr: how many casts did he post", "casts, user = dwr"),
+    ],
+)
+def test_a_topic_named_by_a_pronoun(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_mean_as_a_verb_is_no_average():
+    p = plan("what does 'self-sovereign' even mean? did anybody explain it?", CTX_SPAN)
+    assert p.kind == "semantic"
+    assert _query("what is the mean number of casts per user").describe() == (
+        "casts, average per user"
+    )
+
+
+def test_a_quoted_term_or_hashtag_after_mention_is_text_not_an_at_mention():
+    assert _query("how many casts mention 'gm'").describe() == "casts, term = gm"
+    assert _query("how many casts mention #ethdenver").describe() == "casts, hashtag = ethdenver"
+    assert _query("how many casts mention dwr").describe() == "mentions, user = dwr"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("when was the last reply to dwr", "last replies_received at, user = dwr"),
+        ("when was dwr's last reply", "last_cast_at, user = dwr, reply"),
+        (
+            "how many users replied but never liked anything",
+            "replies, count of users, users without likes",
+        ),
+        (
+            "how many users posted both replies and top-level casts",
+            "casts, count of users, users with replies, top_level",
+        ),
+    ],
+)
+def test_moments_and_user_sets_of_other_wordings(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "who liked the most recent cast",  # the cast is the last one, not the like
+        "how many people only liked casts",  # liked and did nothing else: not composed
+    ],
+)
+def test_moments_and_user_sets_the_layer_cannot_say_are_refused(question):
+    assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the cast acted on, named by its words after the noun: the replies or likes made to it
+        (
+            "Who posted the earliest response to dwr's cast \"What's your everyday wallet?\"",
+            "first replies at, by user, bottom 10, "
+            "to_named_cast = @dwr what's your everyday wallet?",
+        ),
+        ("when was the first reply to the gm cast", "first replies at, to_named_cast = gm"),
+        (
+            "how many replies did dwr's wallet cast get",
+            "replies_received, named_cast = @dwr wallet",
+        ),
+        ("who liked dwr's 'gm' cast", "likes, by user, named_cast = @dwr gm"),
+    ],
+)
+def test_the_cast_acted_on_named_by_its_words(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_named_cast_acted_on_compiles_to_its_hash():
+    q = Query("replies", "user", (Condition("to_named_cast", "@dwr wallet"),))
+    sql = compile_sql(q)
+    assert "t.parent_hash IN (SELECT r.hash FROM casts AS r" in sql
+    guard(sql, PUBLIC_TABLES)
+    with pytest.raises(LayerError):  # the first cast's time has no cast acted on
+        compile_sql(Query("first_cast_at", conditions=(Condition("to_named_cast", "gm"),)))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # every handle in one cast
+        ("casts mentioning both @dwr and @purple", "casts, term = @dwr, term = @purple"),
+        (
+            "Count the casts in which both the dwr account and the purple account are mentioned.",
+            "casts, term = @dwr, term = @purple",
+        ),
+        (
+            "how many casts tag dwr and briang at the same time",
+            "casts, term = @dwr, term = @briang",
+        ),
+        # a handle with no profile is still one casts mention
+        ("how many casts mention @purple", "mentions, user = purple"),
+        # without "both", each user's own count
+        ("how many casts mention dwr and briang", "mentions, by user, user = dwr,briang"),
+    ],
+)
+def test_casts_mentioning_several_handles_at_once(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_handle_with_no_profile_is_no_author():
+    # "@purple" is a handle casts mention; as an author it is no user in the data
+    assert plan("how many casts did @purple post", CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("replies per recast", "(replies) divided by (recasts)"),
+        ("casts per like", "(casts) divided by (likes)"),
+        # per a dimension's word it is still a grouping
+        ("casts per hour", "casts, by hour"),
+        ("likes per cast on average", "likes, average per cast"),
+    ],
+)
+def test_per_a_metric_is_a_ratio_and_per_a_dimension_a_grouping(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_rankings_and_ratios_that_name_no_one_figure_are_refused():
+    for question in (
+        "how many replies per recast did dwr get",  # whose each side is, is not said
+        "followers of the least active poster",  # many tie at one cast
+    ):
+        assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+def test_a_thread_the_question_does_not_name_is_refused():
+    for question in ("how many casts in that thread", "how many replies were in the conversation"):
+        p = plan(question, CTX_SPAN)
+        assert p.kind == "unanswered" and "which" in (p.note or "")
+    assert _query("how many people in the gm thread").describe() == (
+        "distinct_authors, in_thread = gm"
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "daily cast counts for march 3rd and march 4th",
+        "how many casts from 2023-03-03 to 2023-03-04",
+        "casts between 3 March and 4 March 2023",
+    ],
+)
+def test_two_whole_dates_are_one_range(question):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.time_range is not None, p.note
+    assert (p.time_range.start, p.time_range.end) == (
+        datetime(2023, 3, 3, tzinfo=UTC),
+        datetime(2023, 3, 5, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("how many casts since march 3", datetime(2023, 3, 3, tzinfo=UTC), None),
+        ("how many casts after 2023-03-03", datetime(2023, 3, 4, tzinfo=UTC), None),
+        ("how many casts before 4 March 2023", None, datetime(2023, 3, 4, tzinfo=UTC)),
+        # "from" one date is that day
+        ("casts from March 4", datetime(2023, 3, 4, tzinfo=UTC), datetime(2023, 3, 5, tzinfo=UTC)),
+    ],
+)
+def test_a_date_after_since_or_before_is_no_clock_time(question, start, end):
+    p = plan(question, CTX_SPAN)
+    assert p.time_range is not None, p.note
+    if start is not None:
+        assert p.time_range.start == start
+    if end is not None:
+        assert p.time_range.end == end
+    else:
+        assert p.time_range.end > NOW  # to the newest event, included
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # "only one", "just two": exactly that many
+        ("users with only one cast", "casts, by user, with casts = 1, top"),
+        ("how many users only cast once", "casts, count of users, with casts = 1"),
+        ("how many users have just two casts", "casts, count of users, with casts = 2"),
+        # a word for authors after a ranking word ranks by casts
+        (
+            "how many replies did the top poster receive",
+            "replies_received, of the user first by casts",
+        ),
+        ("how many likes did the top caster get", "likes_received, of the user first by casts"),
+    ],
+)
+def test_exact_counts_and_the_top_poster(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many users have one cast",  # "one" of a noun is a number the query must use
+        "how many users both replied and were mentioned",  # which is received is not read
+    ],
+)
+def test_numbers_and_received_user_sets_not_read_are_refused(question):
+    assert plan(question, CTX_SPAN).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("Count the posts that talk about ChatGPT by name.", "casts, term = chatgpt"),
+        ("how many casts wrote about purple dao by name", "casts, term = purple dao"),
+        ("who talked about zora by name the most", "casts, by user, top 10, term = zora"),
+    ],
+)
+def test_a_topic_named_by_name_is_a_term(question, reading):
+    assert _query(question).describe() == reading
+    # without "by name" a count of casts about a topic is not a term count: refused
+    assert plan("how many casts talk about zora", CTX_SPAN).kind == "unanswered"

@@ -114,6 +114,18 @@ def with_parts(text: str, known: Mapping[str, tuple[str, ...]]) -> str:
     return " ".join([text, *extra])
 
 
+# The runs of letters the index's tokenizer keeps (it drops digits and punctuation).
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+
+
+def query_terms(text: str) -> str:
+    """The words of ``text`` a keyword query can match: its runs of two letters or more.
+    The tokenizer drops digits and punctuation, and a word that ends in them ("formula1",
+    "f1") leaves an empty term that matches every cast ending the same way ("That's"); a
+    one-letter run ("f") names nothing."""
+    return " ".join(_LETTERS.findall(text))
+
+
 @dataclass(frozen=True)
 class KeywordHit:
     """A cast that shares terms with the query. ``score`` is its BM25 score (> 0, larger is
@@ -189,7 +201,9 @@ class KeywordIndex:
         OR: a cast with any of them scores, one with the rarer ones scores higher. Words of
         ``ignore`` (lower case) are left out of the query."""
         kept = " ".join(w for w in text.split() if w.lower().strip(_EDGES) not in ignore)
-        params: dict[str, Any] = {"q": with_parts(kept, self.compounds), "k": limit}
+        params: dict[str, Any] = {"q": query_terms(with_parts(kept, self.compounds)), "k": limit}
+        if not params["q"]:
+            return []
         clauses = ["score IS NOT NULL", *flt.sql(params)]
         # With k1 = 0 BM25 ignores term frequency and length: the score is the sum of the
         # matched terms' IDF, which is what coverage compares.

@@ -106,6 +106,7 @@ class Metric:
     verbs: tuple[str, ...] = ()
     received: str | None = None  # the metric this one becomes when it is received, not made
     to: str | None = None  # the fid the action is directed at (replied to, reacted to)
+    to_cast: str | None = None  # the hash of the cast the action is directed at
     ranks: str | None = None  # the dimension "top N <metric>" ranks when none is named
     dimensions: tuple[str, ...] = ("user", "hour", "day")
     filters: tuple[str, ...] = ("user",)
@@ -148,15 +149,20 @@ CAST_METRIC_FILTERS = (
     "has_hashtag",
     "has_image",
     "channel",
+    "has_mention",
+    "in_thread",
+    "named_cast",
 )
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
 # on request.
 REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
-REACTION_FILTERS = ("user", "others")
+# Reactions made also group by whose casts they went to.
+MADE_REACTION_DIMENSIONS = (*REACTION_DIMENSIONS, "to_user")
+REACTION_FILTERS = ("user", "others", "named_cast")
 # Reactions made also say whose casts they went to ("who recast dwr the most"); received
 # ones are already about that user.
-MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user")
+MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user", "to_named_cast")
 REACTION_CAST = "t.target_hash"
 REACTION_OTHERS = "t.fid <> t.target_fid"
 REPLIED_TO = "u.username"
@@ -233,8 +239,9 @@ METRICS: dict[str, Metric] = {
             ),
             received="replies_received",
             to="t.parent_fid",
-            dimensions=CAST_DIMENSIONS,
-            filters=(*CAST_METRIC_FILTERS, "others", "to_user"),
+            to_cast="t.parent_hash",
+            dimensions=(*CAST_DIMENSIONS, "to_user"),
+            filters=(*CAST_METRIC_FILTERS, "others", "to_user", "to_named_cast"),
         ),
         Metric(
             "top_level_casts",
@@ -261,6 +268,14 @@ METRICS: dict[str, Metric] = {
             filters=(*CAST_METRIC_FILTERS, "others"),
         ),
         Metric(
+            "threads",
+            "distinct threads the casts are in (by their root cast)",
+            "casts",
+            "count(DISTINCT t.thread_hash)",
+            dimensions=("user", "hour", "day", "channel"),
+            filters=CAST_METRIC_FILTERS,
+        ),
+        Metric(
             "distinct_authors",
             "distinct users who cast (fids)",
             "casts",
@@ -279,7 +294,8 @@ METRICS: dict[str, Metric] = {
             verbs=("react", "reacted", "reacting"),
             received="reactions_received",
             to="t.target_fid",
-            dimensions=REACTION_DIMENSIONS,
+            to_cast=REACTION_CAST,
+            dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
         Metric(
@@ -291,10 +307,22 @@ METRICS: dict[str, Metric] = {
             cast=REACTION_CAST,
             others=REACTION_OTHERS,
             nouns=("recast", "recasts", "reshare", "reshares"),
-            verbs=("recast", "recasted", "recasting", "reshare", "reshared", "resharing"),
+            verbs=(
+                "recast",
+                "recasted",
+                "recasting",
+                "reshare",
+                "reshared",
+                "resharing",
+                "boost",  # "boosted somebody's cast"
+                "boosted",
+                "boosting",
+                "boosts",
+            ),
             received="recasts_received",
             to="t.target_fid",
-            dimensions=REACTION_DIMENSIONS,
+            to_cast=REACTION_CAST,
+            dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
         Metric(
@@ -309,7 +337,8 @@ METRICS: dict[str, Metric] = {
             verbs=("like", "liked", "liking", "hearted"),
             received="likes_received",
             to="t.target_fid",
-            dimensions=REACTION_DIMENSIONS,
+            to_cast=REACTION_CAST,
+            dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
         Metric(
@@ -475,7 +504,7 @@ METRICS: dict[str, Metric] = {
             "users with a profile in the data",
             "users",
             "count(*)",
-            dimensions=(),
+            dimensions=("user",),  # "people who never posted": profiles, per user
             filters=("author",),
         ),
         Metric(
@@ -528,6 +557,8 @@ DIMENSIONS: dict[str, Dimension] = {
                 "creators",
                 "fid",
                 "fids",
+                "guy",  # "the guy who posted the most"
+                "guys",
                 "profile",
                 "profiles",
                 "who",
@@ -536,7 +567,13 @@ DIMENSIONS: dict[str, Dimension] = {
         ),
         Dimension("term", "a term or hashtag", "t.term", ()),
         Dimension("hour", "UTC hour", "date_trunc('hour', {time})", ("hour", "hours", "hourly")),
-        Dimension("day", "UTC day", "date_trunc('day', {time})", ("day", "days", "daily")),
+        # a calendar date, not the timestamp of its midnight: "2023-03-03"
+        Dimension(
+            "day",
+            "UTC day (a date)",
+            "CAST(timezone('UTC', {time}) AS DATE)",
+            ("day", "days", "daily"),
+        ),
         Dimension(
             "channel", "channel (the cast's parent URL)", "t.parent_url", ("channel", "channels")
         ),
@@ -547,7 +584,17 @@ DIMENSIONS: dict[str, Dimension] = {
             ("thread", "threads", "conversation", "conversations"),
         ),
         Dimension(
-            "cast", "the cast the metric is about (its hash)", "{cast}", ("cast", "post", "message")
+            "cast",
+            "the cast the metric is about (its hash)",
+            "{cast}",
+            ("cast", "post", "message", "hash"),  # "return its hash"
+        ),
+        # "whose casts did greg recast", "which users did dwr reply to"
+        Dimension(
+            "to_user",
+            "the user the action is directed at: whose cast was replied to or reacted to",
+            "v.username",
+            (),
         ),
     )
 }
@@ -557,6 +604,14 @@ LINKED_TEXT = "lower(concat_ws(' ', t.text, array_to_string(t.embeds, ' ')))"
 # Sites known by more than one host (short links, a renamed domain).
 SITE_HOSTS = {"youtube": ("youtu.be",), "twitter": ("x.com", "t.co"), "x": ("twitter.com",)}
 IMAGE = r"i\.imgur\.com|\.(png|jpe?g|gif|webp)(\?|$)"
+# The casts a value names: each of its words is in the text (a curly apostrophe read as a
+# straight one, as the planner reads questions), a word "@name" is the author.
+NAMED_CASTS = (
+    "SELECT r.hash FROM casts AS r WHERE list_bool_and([CASE WHEN starts_with(w, '@') "
+    "THEN lower(r.username) = substr(w, 2) "
+    "ELSE contains(replace(lower(r.text), '\u2019', ''''), w) END "
+    "FOR w IN string_split({value}, ' ')])"
+)
 FILTERS: dict[str, Filter] = {
     f.name: f
     for f in (
@@ -678,6 +733,36 @@ FILTERS: dict[str, Filter] = {
             ("channel", "channels", "parent_url"),
         ),
         Filter(
+            "in_thread",
+            "the cast is in the thread whose root cast holds every word of the value (case-"
+            "insensitive; a word '@name' is the root's author): 'the everyday wallet thread'",
+            f"t.thread_hash IN ({NAMED_CASTS})",
+            f"NOT t.thread_hash IN ({NAMED_CASTS})",  # "apart from the livestream thread"
+            takes_value=True,
+        ),
+        Filter(
+            "named_cast",
+            "the cast the metric is about holds every word of the value (a word '@name' is its "
+            "author): 'ccarella's BuilderDAO cast'",
+            f"{{cast}} IN ({NAMED_CASTS})",
+            f"NOT {{cast}} IN ({NAMED_CASTS})",
+            takes_value=True,
+        ),
+        Filter(
+            "to_named_cast",
+            "the cast the action is directed at (replied to, reacted to) holds every word of the "
+            "value (a word '@name' is its author): 'replies to jithinraj's wallet cast'",
+            f"{{to_cast}} IN ({NAMED_CASTS})",
+            f"NOT {{to_cast}} IN ({NAMED_CASTS})",
+            takes_value=True,
+        ),
+        Filter(
+            "has_mention",
+            "the cast @-mentions at least one user (its mentions list)",
+            "len(t.mentions) > 0",
+            "len(t.mentions) = 0",
+        ),
+        Filter(
             "others",
             "the actor is someone other than the user the metric is about",
             "{others}",
@@ -714,17 +799,45 @@ class Query:
     limit: int | None = None
     having: tuple[Comparison, float] | None = None
     average_over: str | None = None  # "on average per user": the mean of the metric's groups
+    median: bool = False  # with average_over: the median of the groups, not their mean
     count_over: str | None = None  # "how many users posted > 10 casts": groups passing
     # "what percentage of casts are replies": the metric as a percentage of its source's count
     # under the conditions in ``base`` (filter names: who and whose casts are counted)
     share: bool = False
     base: tuple[str, ...] = ()
+    # Grouped by user: only the users who have (False) or have not (True) a row of each named
+    # metric ("people who cast and also recast", "authors who never replied")
+    users_with: tuple[tuple[str, bool], ...] = ()
+    # "the last recast", "who liked first": the time of the metric's first or last row (in
+    # its groups), not their count
+    moment: Literal["first", "last"] | None = None
+    # the time range is when the cast the metric is about was posted ("the most recast cast
+    # posted 4-5am"), not when its rows happened
+    cast_time: bool = False
+    # "the follower count of the most active poster": only the user this query (grouped by
+    # user, ranked, limit 1) puts first
+    top_user: Query | None = None
+    # "all replies divided by the number of top-level casts": this query's figure over that
+    # one's (both ungrouped)
+    ratio_to: Query | None = None
+
+    def _filters(self) -> list[str]:
+        return [
+            f"{'not ' if c.negated else ''}{c.filter}{f' = {c.value}' if c.value else ''}"
+            for c in self.conditions
+        ]
 
     def describe(self) -> str:
         """The query in words, e.g. "replies_received by user, top 5, where user = dwr"."""
-        parts = [self.metric]
+        parts = [f"{self.moment} {self.metric} at" if self.moment else self.metric]
+        if self.ratio_to:
+            parts = [
+                f"({', '.join(p for p in [self.metric, *self._filters()])}) divided by "
+                f"({self.ratio_to.describe()})"
+            ]
+            return ", ".join([*parts, *([self.time_range.label] if self.time_range else [])])
         if self.average_over:
-            parts.append(f"average per {self.average_over}")
+            parts.append(f"{'median' if self.median else 'average'} per {self.average_over}")
         if self.count_over:
             parts.append(f"count of {self.count_over}s")
         if self.share:
@@ -733,6 +846,8 @@ class Query:
             parts.append(f"as a percentage of {whole}{within}")
         if self.group_by:
             parts.append(f"by {self.group_by}")
+        for other, without in self.users_with:
+            parts.append(f"users {'without' if without else 'with'} {other}")
         if self.having:
             parts.append(f"with {self.metric} {self.having[0]} {self.having[1]:g}")
         if self.order:
@@ -740,8 +855,11 @@ class Query:
         for c in self.conditions:
             value = f" = {c.value}" if c.value is not None else ""
             parts.append(f"{'not ' if c.negated else ''}{c.filter}{value}")
+        if self.top_user:
+            parts.append(f"of the user first by {self.top_user.metric}")
         if self.time_range:
-            parts.append(self.time_range.label)
+            posted = "casts posted " if self.cast_time else ""
+            parts.append(posted + self.time_range.label)
         return ", ".join(p.strip() for p in parts)
 
 
@@ -788,8 +906,8 @@ def _value_literal(condition: Condition) -> exp.Expr:
     value = condition.value or ""
     if condition.filter == "site":
         return exp.Literal.string(site_pattern(value))
-    if condition.filter == "term":
-        return exp.Literal.string(value.lower())
+    if condition.filter in ("term", "in_thread", "named_cast", "to_named_cast"):
+        return exp.Literal.string(" ".join(value.lower().split()))
     if condition.filter == "hashtag":
         return exp.Literal.string(rf"(?i)#{re.escape(value.lstrip('#'))}\b")
     return exp.Literal.string(value.lstrip("@").lower())
@@ -826,21 +944,35 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
                 user=m.user,
                 others=m.others,
                 to=m.to,
+                cast=m.cast,
+                to_cast=m.to_cast,
             )
             if "{" in template
             else _parse(template).copy()
+        )
+    if query.top_user is not None:
+        top = query.top_user
+        if top.group_by != "user" or top.limit != 1 or top.order is None:
+            raise LayerError("the top user is the first of a ranking of users (limit 1)")
+        first = exp.select("username").from_(compile_query(top).subquery("top_user"))
+        conditions.append(
+            exp.EQ(this=_parse(m.user or "NULL"), expression=exp.Subquery(this=first))
         )
     if query.time_range:
         if source.time is None:
             raise LayerError(f"{m.name} is a snapshot with no history: it has no time range")
         start, end = query.time_range.start, query.time_range.end
-        column = _parse(source.time)
-        conditions.append(
-            exp.and_(
-                exp.GTE(this=column.copy(), expression=_timestamp(start.isoformat())),
-                exp.LT(this=column.copy(), expression=_timestamp(end.isoformat())),
-            )
+        column = _parse('c."timestamp"' if query.cast_time else source.time)
+        within = exp.and_(
+            exp.GTE(this=column.copy(), expression=_timestamp(start.isoformat())),
+            exp.LT(this=column.copy(), expression=_timestamp(end.isoformat())),
         )
+        if query.cast_time:
+            if m.cast is None:
+                raise LayerError(f"{m.name} is about no cast whose time could be asked")
+            posted = exp.select("c.hash").from_("casts AS c").where(within)
+            within = exp.In(this=_parse(m.cast).copy(), query=exp.Subquery(this=posted))
+        conditions.append(within)
     return conditions
 
 
@@ -848,7 +980,7 @@ def _timestamp(iso: str) -> exp.Expr:
     return exp.Cast(this=exp.Literal.string(iso), to=exp.DataType.build("TIMESTAMPTZ"))
 
 
-def _from(m: Metric, source: Source, needs_user: bool) -> exp.Select:
+def _from(m: Metric, source: Source, needs_user: bool, to_user: bool = False) -> exp.Select:
     table: exp.Expr
     if source.sql.lstrip().upper().startswith("SELECT"):
         table = exp.Subquery(this=_parse(source.sql).copy(), alias=exp.TableAlias(this="t"))
@@ -859,6 +991,13 @@ def _from(m: Metric, source: Source, needs_user: bool) -> exp.Select:
         select = select.join(
             exp.Table(this=exp.to_identifier("users"), alias=exp.TableAlias(this="u")),
             on=_expr("u.fid = {fid}", fid=m.user_fid),
+            join_type="LEFT",
+        )
+    if to_user:
+        # the user the action went to, by the fid it names
+        select = select.join(
+            exp.Table(this=exp.to_identifier("users"), alias=exp.TableAlias(this="v")),
+            on=_expr("v.fid = {fid}", fid=m.to),
             join_type="LEFT",
         )
     return select
@@ -876,22 +1015,34 @@ def compile_query(query: Query) -> exp.Select:
     source = SOURCES[m.source]
     if query.share:
         return _share(query, m)
+    if query.ratio_to is not None:
+        return _ratio(query)
     if query.count_over is not None:
         # How many groups pass the threshold ("how many users posted fewer than 2 casts").
         count = exp.func("count", exp.Star())
         return _over_groups(query, query.count_over, count, f"{query.count_over}s")
     if query.average_over is not None:
-        # The mean over the groups that have rows ("casts per author": authors who cast).
-        mean = exp.func("avg", exp.column(m.name))
+        # The mean (or median) over the groups that have rows ("casts per author": authors
+        # who cast).
+        statistic = "median" if query.median else "average"
+        mean = exp.func("median" if query.median else "avg", exp.column(m.name))
         return _over_groups(
-            query, query.average_over, mean, f"average_{m.name}_per_{query.average_over}"
+            query, query.average_over, mean, f"{statistic}_{m.name}_per_{query.average_over}"
         )
     if query.group_by is not None and query.group_by not in m.dimensions:
         raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
+    if query.users_with and query.group_by != "user":
+        raise LayerError("users with or without another metric need a figure per user")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
-    select = _from(m, source, needs_user)
+    needs_user = needs_user or query.top_user is not None
+    select = _from(m, source, needs_user, to_user=query.group_by == "to_user")
     measure = _parse(m.measure).copy()
     value_name = m.name
+    if query.moment is not None:
+        if source.time is None or query.having:
+            raise LayerError(f"{m.name} has no first or last time the layer can compare")
+        measure = exp.func("min" if query.moment == "first" else "max", _parse(source.time))
+        value_name = f"{query.moment}_{m.name}_at"
     where = _where(query, m, source)
     if where:
         select = select.where(exp.and_(*where))
@@ -900,12 +1051,15 @@ def compile_query(query: Query) -> exp.Select:
     d = DIMENSIONS[query.group_by]
     key = _expr(d.expr, time=source.time, user=m.user, cast=m.cast)
     key_name = {"user": "username", "cast": "hash", "thread": "thread_hash"}.get(d.name, d.name)
+    key_name = "to_username" if d.name == "to_user" else key_name
     select = select.select(exp.alias_(key, key_name), exp.alias_(measure, value_name))
     # by the expression, not the alias: the alias may also name a column of t or u
     select = select.group_by(key.copy())
-    if d.name in ("user", "cast", "thread", "channel"):
+    if d.name in ("user", "to_user", "cast", "thread", "channel"):
         # a row without a user, cast, thread or channel is not a group anyone asked about
         select = select.where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
+    for other, without in query.users_with:
+        select = select.where(_users_of(key, other, without, query))
     if query.having:
         op, number = query.having
         cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}[op]
@@ -924,12 +1078,27 @@ def compile_query(query: Query) -> exp.Select:
     return select
 
 
+def _users_of(key: exp.Expr, other: str, without: bool, query: Query) -> exp.Expr:
+    """``key`` (a username) is (``without``: is not) among the users with a row of the metric
+    ``other`` in ``query``'s time range; their own filters do not apply to it."""
+    users = compile_query(Query(other, "user", time_range=query.time_range))
+    names = exp.select("username").from_(users.subquery("w"))
+    among = exp.In(this=key.copy(), query=exp.Subquery(this=names))
+    return exp.Not(this=among) if without else among
+
+
 def _over_groups(query: Query, dimension: str, aggregate: exp.Expr, name: str) -> exp.Select:
     """``aggregate`` (named ``name``) over the rows of ``query`` grouped by ``dimension``."""
     if query.group_by is not None:
         raise LayerError(f"a figure over each {dimension} cannot be grouped again")
     groups = dataclasses.replace(
-        query, group_by=dimension, average_over=None, count_over=None, order=None, limit=None
+        query,
+        group_by=dimension,
+        average_over=None,
+        median=False,
+        count_over=None,
+        order=None,
+        limit=None,
     )
     return exp.select(exp.alias_(aggregate, name)).from_(compile_query(groups).subquery("g"))
 
@@ -965,6 +1134,24 @@ def _share(query: Query, m: Metric) -> exp.Select:
     return exp.select(exp.alias_(exp.func("round", ratio, _number(2)), "percent"))
 
 
+def _ratio(query: Query) -> exp.Select:
+    """``query``'s figure divided by ``query.ratio_to``'s (four decimals; NULL when the
+    divisor is 0); both ungrouped figures, each with its own filters."""
+    below = query.ratio_to
+    assert below is not None
+    above = dataclasses.replace(query, ratio_to=None)
+    for part in (above, below):
+        if part.group_by or part.average_over or part.count_over or part.share or part.ratio_to:
+            raise LayerError("a ratio is of two single figures (no grouping)")
+    ratio = exp.Div(
+        this=exp.Cast(
+            this=exp.Subquery(this=compile_query(above)), to=exp.DataType.build("DOUBLE")
+        ),
+        expression=exp.func("nullif", exp.Subquery(this=compile_query(below)), _number(0)),
+    )
+    return exp.select(exp.alias_(exp.func("round", ratio, _number(4)), "ratio"))
+
+
 def _number(value: float) -> exp.Expr:
     return exp.Literal.number(int(value) if float(value).is_integer() else value)
 
@@ -985,7 +1172,7 @@ def sources_sql(query: Query) -> str | None:
     source = SOURCES[m.source]
     if query.group_by is not None or not source.casts:
         return None
-    needs_user = any(c.filter == "user" for c in query.conditions)
+    needs_user = any(c.filter == "user" for c in query.conditions) or query.top_user is not None
     select = _from(m, source, needs_user)
     where = _where(query, m, source)
     if where:

@@ -123,7 +123,10 @@ NEGATION = frozenset(
         "don't",
         "doesn't",
         "didn't",
+        "none",  # "none of them is a reply"
         "rather_than",
+        "apart_from",  # "apart from briang's livestream thread"
+        "other_than",  # "the biggest thread other than the livestream one"
     ]
 )
 # The actor is someone other than the user the metric is about.
@@ -181,6 +184,8 @@ BE = frozenset(
 # The copula: "dwr's casts are replies" says what the casts are.
 COPULA = frozenset(["is", "are", "was", "were", "be", "been", "being"])
 POSSESSIVE = frozenset(["their", "his", "her", "its", "whose"])  # "had their posts reshared"
+# After "to" or "at", the user a ranking groups by receives: "replying to them".
+OBJECT_PRONOUNS = frozenset(["them", "him", "her"])
 COMPARE = {
     "more_than": ">",
     "over": ">",
@@ -217,7 +222,11 @@ AGENT_NOUNS = {
     "mentioners": "mentions",
 }
 # The mean of a metric over the groups the question names ("on average per user").
-AVERAGE = frozenset(["average", "averages", "avg", "mean", "on_average", "typically"])
+AVERAGE = frozenset(["average", "averages", "avg", "mean", "on_average", "typical", "typically"])
+# The users counted never did what follows ("people who never replied").
+NEVER = frozenset(["never"])
+# The middle of a metric over the groups ("the median number of casts per author").
+MEDIAN = frozenset(["median", "medians"])
 # With "when": the earliest or the latest time of what is counted ("when was the first reply").
 FIRST = frozenset(["earliest", "first", "oldest"])
 LAST = frozenset(["latest", "last", "newest", "most_recent", "final"])
@@ -498,6 +507,11 @@ FILLER = frozenset(
         "very",
         "really",
         "timestamp",
+        "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
+        "whats",  # "whats the median …": what is
+        "whether",  # "whether in the text or as an embed"
+        "both",  # "users who both cast and recast" (planner._BOTH reads it)
+        "same_time",
         "whole",
         "entire",
         "actually",
@@ -581,6 +595,22 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("direct", "reply"): "reply",
     ("direct", "responses"): "responses",
     ("direct", "response"): "response",
+    ("apart", "from"): "apart_from",
+    ("other", "than"): "other_than",
+    # "posted but never recast" ("all but replies" is not filler)
+    ("but", "never"): "never",
+    ("nothing", "but"): "only",  # "posted nothing but replies"
+    ("same", "time"): "same_time",  # "at the same time": planner._BOTH reads it
+    ("went", "up"): "posted",  # "posts that went up between 4 and 5"
+    ("go", "up"): "post",
+    ("full", "hours"): "hours",  # "among the full hours from 00:00 to 06:00"
+    ("full", "hour"): "hour",
+    ("replies", "also", "count"): "replies_included",
+    ("replies", "also", "counted"): "replies_included",
+    ("conversation", "thread"): "thread",  # "the biggest conversation thread"
+    ("conversation", "threads"): "threads",
+    ("own", "thread"): "thread",  # "never started their own thread"
+    ("own", "threads"): "threads",
     ("new", "thread"): "thread",
     ("new", "threads"): "threads",
     ("new", "conversation"): "conversation",
@@ -618,6 +648,8 @@ GRAMMAR = (
     | {"replied_to"}
     | set(AGENT_NOUNS)
     | AVERAGE
+    | MEDIAN
+    | NEVER
 )
 
 

@@ -11,18 +11,19 @@ Pure functions: the caller passes the known usernames and the newest event time.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlglot import exp
 
 from ozi_assets.questions import layer, lexicon
 from ozi_assets.questions.answer import Kind
 from ozi_assets.questions.layer import Condition, LayerError, Query
-from ozi_assets.questions.timerange import TimeRange, find_time_range
+from ozi_assets.questions.timerange import TimeRange, find_time_range, written_clock
 
 DEFAULT_TOP_N = 10
 MAX_TOP_N = 100
@@ -70,6 +71,8 @@ def literal(value: str) -> str:
     return exp.Literal.string(value).sql(dialect="duckdb")
 
 
+# "what does 'self-sovereign' even mean": the verb, not the average
+_MEAN_VERB = re.compile(r"\b(?:does|do|did)\b[^?.]*?\bmean\b")
 NUMBER_WORDS = re.compile(
     r"\b(how many|how much|how often|count|number of|total|average|mean|median|percent|"
     r"percentage|ratio|sum)\b"
@@ -166,11 +169,18 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     intro = _INTRODUCER.search(rest)
     if not (_RANKS.search(q) or (intro and re.match(rf"\s*{TOPIC_VERBS}\s", rest))):
         return None
-    quoted = [t.strip() for t in QUOTED.findall(rest) if t.strip()]
-    topic = " ".join(quoted) or _topic_after(intro) or _topic_after(_SAID.search(rest))
+    terms = [t.strip() for t in quoted(rest) if t.strip()]
+    topic = " ".join(terms) or _topic_after(intro) or _topic_after(_SAID.search(rest))
     if topic in ("it", "this", "that", "them", "those", "these"):
-        # "eth denver - who posted about it most": the topic stands before the subject
+        # "eth denver - who posted about it most": the topic stands before the subject;
+        # "who's the biggest f1 fan here, as in who posted the most about it": in the clause
+        # before the one that asks
         topic = _clean_topic(re.sub(r"[-:–—]+", " ", q[: subject.start()]))
+        if not topic:
+            first = re.split(r"[,;:?—–]", q)[0]
+            topic = " ".join(
+                w for w in tokens(first) if not lexicon.known(w) and w not in ctx.users
+            )
     if not topic:
         return None
     return _topic_ranking("hybrid_topic_users", topic, tr, _top_n(q))
@@ -219,17 +229,32 @@ _TOPIC_NOISE = frozenset(
         "they",
         "their",
         "them",
+        # every cast is on Farcaster: "Farcaster invites" are invites
+        "farcaster",
+        # "who is most engaged in the @purple conversation", "the biggest f1 fan"
+        "engaged",
+        "involved",
+        "fan",
+        "fans",
+        "are",
+        "is",
+        "in",
+        "by",
     ]
 )
+
+
+def _content(topic: str) -> str:
+    """``topic`` without the words that say how it was cast; "" when nothing else is left."""
+    text = re.sub(r"\bby (?:the )?(?:number|count) of\b", " ", topic)
+    text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
+    return " ".join(w for w in text.split() if w not in _TOPIC_NOISE)
 
 
 def _topic_core(topic: str) -> str:
     """``topic`` without the words that say how it was cast (``_TOPIC_NOISE``, "by the number
     of"); the topic itself when nothing else is left."""
-    text = re.sub(r"\bby (?:the )?(?:number|count) of\b", " ", topic)
-    text = re.sub(r"(?<=\w)-(?=\w)", " ", text)  # "good-morning", "invite-related"
-    core = " ".join(w for w in text.split() if w not in _TOPIC_NOISE)
-    return core or topic
+    return _content(topic) or topic  # "good-morning", "invite-related": hyphens split
 
 
 def _topic_ranking(rule: str, topic: str, tr: TimeRange | None, n: int) -> Plan:
@@ -267,8 +292,9 @@ def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan |
     if any(m != "casts" for m in reading.metrics):
         return None
     topic = _clean_topic(_RANKING_WORDS.sub(" ", q[subject.end() :]))
-    if not topic:
-        # "purple dao - most posts by which user?": the topic stands before the subject
+    if not _content(topic):
+        # "purple dao - most posts by which user?", "summer of protocols who posted most":
+        # the topic stands before the subject
         topic = " ".join(w for w in reading.unknown if w not in lexicon.FILLER)
     if not topic:
         return None
@@ -295,20 +321,31 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
         )
         or re.search(
             r"\b(?:casts?|posts?|messages?|anything|something)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
-            r"\s+(?:about|on|regarding|mentioning)\s+(.+)",
+            r"\s+(?:about|on|regarding|mentioning|discussing|(?:that|which)\s+(?:discuss|discusses"
+            r"|mention|mentions|talk about|talks about))\s+(.+)",
             q,
         )
         or re.search(r"^(?:find|show|search|search for|look for|show me)\s+(?:me\s+)?(.+)", q)
     )
     if not m:
         return None
+    # the topic ends with its sentence: "talking about F1? what were they saying …"
+    topic = re.split(r"[?!]", m.group(1))[0]
     topic = _clean_topic(
         re.sub(
             r"\b(between|during|today|yesterday|in the last|in the past|on (?:march|\d{4}-)).*$",
             "",
-            m.group(1),
+            topic,
         )
     )
+    if topic in ("it", "this", "that", "them", "those", "these"):
+        # "someone was making fonts, can you find the posts about that": the words of the
+        # question the planner does not know say what "that" is
+        topic = " ".join(
+            w for w in tokens(q[: m.start()]) if not lexicon.known(w) and w not in ctx.users
+        )
+    # every cast is on Farcaster: "casts about Farcaster invites" are about invites
+    topic = " ".join(w for w in topic.split() if w != "farcaster") or topic
     if not topic:
         return None
     author = _author(q, ctx)
@@ -339,12 +376,22 @@ class Reading:
     problem: str | None = None
     metrics: list[str] = field(default_factory=list)  # the metrics its words name
     users: list[str] = field(default_factory=list)  # the known users it names
+    by_unknown: str | None = None  # "casts by device": a grouping by a word not understood
 
 
-QUOTED = re.compile(r"(?:(?<=\s)|^)[\"']([^\"']+)[\"'](?=[\s?.!,;:)]|$)")
+# A double-quoted term may hold apostrophes: "What's your everyday wallet and why?"
+QUOTED = re.compile(r"(?:(?<=\s)|^)(?:\"([^\"]+)\"|'([^']+)')(?=[\s?.!,;:)]|$)")
+
+
+def quoted(text: str) -> list[str]:
+    """The quoted terms of ``text``, in order."""
+    return [m.group(1) or m.group(2) for m in QUOTED.finditer(text)]
+
+
 HASHTAG = re.compile(r"#([a-z0-9_]+)")
 QUOTED_TERM, HASHTAG_TERM = "quotedterm", "hashtagterm"  # where they stood, once taken
-TOKEN = re.compile(r"[@]?[a-z0-9][a-z0-9_'.-]*")
+# A clock time no range took is one word ("at 7:30"): unknown, not the numbers 7 and 30.
+TOKEN = re.compile(r"\d{1,2}:\d{2}(?:am|pm)?|[@]?[a-z0-9][a-z0-9_'.-]*")
 
 
 def tokens(text: str) -> list[str]:
@@ -427,6 +474,55 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
     return "plain"
 
 
+# One person a ranking picks: "the most active poster", "the guy who posted the most".
+SINGLE_PEOPLE = frozenset(
+    ["poster", "author", "user", "account", "person", "guy", "caster", "creator", "member"]
+)
+
+
+def _metric_of(word: str) -> str | None:
+    return (
+        lexicon.METRIC_NOUNS.get(word)
+        or lexicon.METRIC_VERBS.get(word)
+        or lexicon.AGENT_NOUNS.get(word)
+    )
+
+
+def _ranked_metric(text: str) -> str | None:
+    """The metric a question's ranking word is about, within its clause: the first metric
+    word in the three after it ("the most active poster", "the highest number of casts"),
+    else in the three before it ("the guy who posted the most — how many followers …");
+    None without a ranking word or a metric near it."""
+    for clause in re.split(r"[—–:;?!,]|\s-\s", text):
+        words = tokens(clause)
+        at = next(
+            (i for i, w in enumerate(words) if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC),
+            None,
+        )
+        if at is None:
+            continue
+        for w in words[at + 1 : at + 4]:
+            # "the top poster": a word for authors ranks by casts
+            if metric := _metric_of(w) or ("casts" if w in lexicon.AUTHOR_WORDS else None):
+                return metric
+        for w in reversed(words[max(0, at - 3) : at]):
+            if w in lexicon.METRIC_VERBS:  # "posted the most"; not "dwr's casts the most"
+                return lexicon.METRIC_VERBS[w]
+        return None
+    return None
+
+
+def _antecedent(before: list[str]) -> str | None:
+    """The dimension a bare "which" refers back to: the last word for casts or users before
+    it ("of the posts …, which got", "among users, which posted"), or None."""
+    for w in reversed(before):
+        if _names_casts(w):
+            return "cast"
+        if lexicon.DIMENSION_WORDS.get(w) == "user" and w not in ("who", "whose"):
+            return "user"
+    return None
+
+
 def _names_casts(word: str) -> bool:
     """Whether ``word`` is a word for casts: "cast", "posts", "messages", …"""
     return word in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(word) == "casts"
@@ -438,14 +534,20 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     query is then not to be run."""
     r = Reading()
     conditions: list[Condition] = []
-    for term in QUOTED.findall(text):
+    # "the thread rooted at the cast 'What's your everyday wallet…'", "jithinraj's cast
+    # 'What's …'": the quote names it, and goes before the noun it names
+    text = _ROOTED.sub(lambda m: f"{m.group(2)} {m.group(1)}", text)
+    text = _QUOTE_AFTER.sub(lambda m: f"{m.group(2)} {m.group(1)}", text)
+    for term in quoted(text):
         conditions.append(Condition("term", term.strip()))
+    placeholders = list(conditions)  # the quoted terms, then the hashtags, in order
     # placeholders keep their place: "the word 'chatgpt' appears", "posts tagged #ethdenver"
     text = QUOTED.sub(f" {QUOTED_TERM} ", text)
     for tag in HASHTAG.findall(text):
         # "#hashtag" itself: any hashtag ("posts with at least one #hashtag")
         any_tag = tag in ("hashtag", "hashtags")
         conditions.append(Condition("has_hashtag") if any_tag else Condition("hashtag", tag))
+        placeholders.append(conditions[-1])
     text = HASHTAG.sub(f" {HASHTAG_TERM} ", text)
     words = tokens(text)
 
@@ -459,6 +561,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     share, share_mark, base_end = False, 0, None  # "what percentage of …" (see sharetoken)
     which_one = False  # "which one": a cast, unless the question compares users
     numbers: list[int] = []
+    pronouns = 0  # of those numbers, the word "one" standing for a thing named before
     having: tuple[str, float] | None = None
     compare: str | None = None
     negate = 0  # words left in which a negation applies
@@ -467,12 +570,25 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     mention_as_term = False
     follow_at = user_at = -1  # "does dwr follow" (following) vs "follow dwr" (followers)
     moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
+    moment_noun = ""  # the noun after "first" or "last"
     average = False  # "on average per user": the mean over the grouping
+    median = False  # "the median … per user": the median over it
     owned = False  # "dwr's casts …": received unless a copula says what the casts are
     excluded: list[str] = []  # users left out
+    count_over: str | None = None  # "how many users posted > 10 casts": the groups counted
+    never = 0  # words left in which "never" applies: "people who never replied"
+    lacking: list[str] = []  # metrics the users counted never made a row of
+    never_cast = False  # "never posted": casts, unless "top level" follows
+    never_said = False
+    threads_counted = False  # "the number of threads dwr replied in"
+    never_filters: list[str] = []  # "never got a reply": a filter negated
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
     # "likes on posts by dwr": what dwr's casts received
-    on_casts_by = re.search(r"\b(?:on|to) (?:\w+ )?(?:casts?|posts?) (?:by|from) @?\w", text)
+    on_casts_by = re.search(
+        r"\b(?:on|to) (?:\w+ )?(?:casts?|posts?) (?:(?:authored|written|posted|made) )?"
+        r"(?:by|from) @?\w",
+        text,
+    )
     # "when was the first reply", "the time of jayce's last cast"
     asks_when = "when" in words or "timestamp" in words or "time" in words
     asks_who = any(w in ("who", "whose", "which") for w in words)  # "who posted the last cast"
@@ -480,10 +596,53 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC or w in lexicon.COMPARE for w in words
     )
 
+    # "list the distinct authors": a listing, not a count
+    listing = any(w in LISTING for w in words) and not any(w in lexicon.COUNT for w in words)
+
+    unknown_at: list[int] = []  # where each unknown word stood
+    mentioning = any(_metric_of(w) == "mentions" for w in words)
+    user_seen: list[tuple[int, str, bool]] = []  # (where, name, left out) of each user named
+
+    def name_of(i: int) -> tuple[str, bool, bool] | None:
+        """The words naming the thread or cast whose noun is at ``i`` ("the everyday wallet
+        thread", "briang's unlonely livestream thread", "ccarella's BuilderDAO #113 cast"),
+        as a named-cast value, whether its author was named as left out and whether the
+        cast is what the metric acts on ("replies to …'s cast"); None when no
+        word the planner does not know stands right before it. Those words are understood
+        now, and the author is no longer a user the question is about."""
+        j = i - 1
+        while j >= 0 and (j in unknown_at or words[j] in (QUOTED_TERM, HASHTAG_TERM)):
+            j -= 1
+        if j == i - 1 or j < 0 or words[j] not in NAMING:
+            return None  # "did nobody_here post": a verb, not a named cast
+        named = []
+        for at in range(j + 1, i):
+            if words[at] in (QUOTED_TERM, HASHTAG_TERM):
+                # the nth placeholder is the nth quoted term or hashtag taken
+                seen = sum(x in (QUOTED_TERM, HASHTAG_TERM) for x in words[:at])
+                taken = placeholders[seen]
+                conditions.remove(taken)
+                named.append(taken.value if taken.filter == "term" else f"#{taken.value}")
+            else:
+                r.unknown.remove(words[at])
+                unknown_at.remove(at)
+                named.append(words[at])
+        left_out, start = False, j
+        if j >= 1 and words[j] == "'s" and user_seen and user_seen[-1][0] == j - 1:
+            _, owner, left_out = user_seen.pop()
+            (excluded if left_out else users).remove(owner)
+            named.insert(0, f"@{owner}")
+            start = j - 1
+        # "a response to jithinraj's cast 'What's your …'": the cast acted on
+        to = start >= 1 and words[start - 1] in ("to", "on")
+        return " ".join(named), left_out, to
+
     def people(word: str, how: str) -> bool:
         """A word for users introduced ``how``: True when they are counted ("how many
         users"); a grouping otherwise ("per user", "which users"), none when plain."""
-        if how in ("count", "distinct") or (distinct and how == "plain"):
+        if how == "distinct" and listing:
+            how = "which"
+        elif how in ("count", "distinct") or (distinct and how == "plain"):
             return True
         if how != "plain":
             groups.append(("user", how, word))
@@ -493,7 +652,30 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         prev = words[i - 1] if i else ""
         nxt = words[i + 1] if i + 1 < len(words) else ""
         negate = max(0, negate - 1)
+        never = max(0, never - 1)
         name = w.lstrip("@")
+        if w in lexicon.NEVER:
+            never, never_said = 4, True
+            continue
+        lacked = lexicon.METRIC_VERBS.get(w) or lexicon.METRIC_NOUNS.get(w)
+        lacked = lacked or lexicon.AGENT_NOUNS.get(w) or ("replies" if w == "replied_to" else None)
+        if never and lacked:
+            if lacked == "casts":
+                never_cast = True  # "never posted top level": what follows may narrow it
+                continue
+            lacking.append(lacked)
+            never, never_cast = 0, False
+            continue
+        if never and lexicon.FILTER_WORDS.get(w) in KIND_FILTERS:
+            lacking.append(KIND_FILTERS[lexicon.FILTER_WORDS[w]])
+            never, never_cast = 0, False
+            continue
+        if never and w in lexicon.FILTER_WORDS:
+            # "casts that never got a reply": not replied (of users, see below)
+            conditions.append(Condition(lexicon.FILTER_WORDS[w], negated=True))
+            never_filters.append(w)
+            never = 0
+            continue
         if w == "one" and prev == "which" and any(_names_casts(x) for x in words):
             groups.append(("cast", "which", w))  # "of the posts …, which one got reshared"
             which_one = True
@@ -507,20 +689,40 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             base_end = len(conditions)
         if w in (QUOTED_TERM, HASHTAG_TERM):
             term_forced = term_next = False  # a quoted term or a hashtag, already taken
+            if mention_as_term:
+                # "how many casts mention 'gm'" or "#gm": casts with it, not @-mentions
+                verbs = [v for v in verbs if v != "mentions"]
+                nouns = [n for n in nouns if n != "mentions"]
+                mention_as_term = False
             continue
         if nxt == HASHTAG_TERM and w in ("tag", "tagged", "tagging", "tags", "using", "with"):
             continue  # "posts tagged #ethdenver": the hashtag, not a mention
+        if nxt == QUOTED_TERM and w in ("say", "says", "said", "saying"):
+            continue  # "how many casts say 'web3'": the quoted term is what they say
         if term_forced and w not in lexicon.FUNCTION_WORDS:
             term_forced = term_next = False
             if w not in lexicon.GRAMMAR:
                 conditions.append(Condition("term", w, negated=bool(negate)))
                 continue
+        if (
+            mentioning
+            and name not in ctx.users
+            and not lexicon.known(name)
+            and (w.startswith("@") or nxt in ("account", "handle"))
+        ):
+            # "@purple", "the purple account": a handle casts mention, with or without a
+            # profile (mentions are the handles written in the text)
+            users.append(name)
+            user_seen.append((i, name, False))
+            continue
         if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
             if negate:
                 excluded.append(name)  # "excluding briang", "if we ignore briang"
+                user_seen.append((i, name, True))
                 negate = 0
                 continue
             users.append(name)
+            user_seen.append((i, name, False))
             user_at = i
             term_next = False
             # "replies to dwr", "directed at dwr", "dwr's casts were recast": dwr receives
@@ -530,20 +732,47 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 received = True
                 owned = their_casts
             continue
+        if (
+            lexicon.DIMENSION_WORDS.get(w) in ("thread", "cast")
+            or (w == "one" and any(lexicon.DIMENSION_WORDS.get(x) == "thread" for x in words))
+        ) and (named := name_of(i)):
+            # "not counting his livestream thread", "who recast ccarella's BuilderDAO cast",
+            # "other than the livestream one"
+            dim = "thread" if w == "one" else lexicon.DIMENSION_WORDS[w]
+            value, left_out, acted_on = named
+            which = "in_thread" if dim == "thread" else "named_cast"
+            if dim == "cast" and acted_on:
+                # the replies or reactions made to that cast: the made metric, on its target
+                which, received, owned = "to_named_cast", False, False
+            conditions.append(Condition(which, value, negated=bool(negate) or left_out))
+            negate = 0
+            continue
         if w == "like" and nxt in lexicon.WH_WORDS:
             continue  # "who was more active? like who posted more": a filler, not a like
-        if w in lexicon.AVERAGE:
+        if w == "mean" and any(x in ("does", "do", "did") for x in words[:i]):
+            r.unknown.append(w)  # "what does 'self-sovereign' mean": a verb, not an average
+            unknown_at.append(i)
+            continue
+        if w in lexicon.AVERAGE or w in lexicon.MEDIAN:
             average = r.asks_number = True
+            median = median or w in lexicon.MEDIAN
             continue
         if (w in lexicon.FIRST or w in lexicon.LAST) and (
             asks_when
             or (
                 asks_who
-                and (nxt in lexicon.CAST_WORDS or nxt in lexicon.METRIC_NOUNS or nxt == "one")
+                and (
+                    nxt in lexicon.CAST_WORDS
+                    or nxt in lexicon.METRIC_NOUNS
+                    or nxt == "one"
+                    # "who was the most recent person to reshare"
+                    or lexicon.DIMENSION_WORDS.get(nxt) == "user"
+                )
             )
         ):
             # "when was the first …", "who posted the very last cast": a moment, not a filler
             moment = "first_cast_at" if w in lexicon.FIRST else "last_cast_at"
+            moment_noun = nxt
             r.asks_number = True
             continue
         n = _number(w)
@@ -552,6 +781,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 having, compare = (compare, float(n)), None
             else:
                 numbers.append(n)
+                if w == "one" and not (_names_casts(nxt) or nxt in lexicon.METRIC_NOUNS):
+                    pronouns += 1  # "reply to one", "which one": no number of anything
+                if prev in lexicon.QUESTION and lexicon.METRIC_NOUNS.get(nxt) == "casts":
+                    groups.append(("cast", "which", w))  # "what 2 casts got the most likes"
+                elif prev in lexicon.QUESTION and not (
+                    nxt in lexicon.DIMENSION_WORDS or nxt in lexicon.METRIC_NOUNS
+                ):
+                    groups.append(("user", "which", w))  # "which three have the most followers"
             continue
         if w in lexicon.COMPARE:
             compare = lexicon.COMPARE[w]
@@ -566,7 +803,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 )
                 continue
         if w in lexicon.NEGATION:
-            negate = 4
+            negate = 6 if w == "none" else 4  # "none of them is a reply"
             continue
         if w in lexicon.SELF:
             if negate:
@@ -576,6 +813,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue  # else emphatic: "did vgr make himself"
         if w in lexicon.OTHERS:
             others = True
+            if w.startswith("other_") and (prev in lexicon.COUNT_NOUN or prev in lexicon.DISTINCT):
+                counted_users = True  # "how many different other accounts replied"
+            continue
+        if w in lexicon.OBJECT_PRONOUNS and prev in ("to", "at"):
+            received = True  # "users ranked by the people replying to them"
             continue
         if w == "replied_to":
             verbs.append("replies")
@@ -585,10 +827,23 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             verbs.append(lexicon.AGENT_NOUNS[w])
             counted_users = people(w, _introducer(words, i, ctx)) or counted_users
             continue
-        if w == "whose" and (prev in lexicon.CAST_WORDS or prev in lexicon.METRIC_NOUNS):
-            continue  # "every cast whose date is …": a relative clause, not a question
+        if w == "whose" and (
+            prev in lexicon.CAST_WORDS
+            or prev in lexicon.METRIC_NOUNS
+            or prev == "of"
+            or (lexicon.DIMENSION_WORDS.get(prev) == "user" and counted_users)
+        ):  # "count the authors whose follower count exceeds 1000"
+            continue  # "every cast whose date is …", "all of whose casts": a relative clause
         if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
             continue  # "different users who wrote": a relative clause
+        if (
+            w == "which"
+            and (nxt in lexicon.RECEIVED or nxt in lexicon.METRIC_VERBS or nxt in lexicon.BE)
+            and (antecedent := _antecedent(words[:i]))
+        ):
+            # "among casts published …, which received the most recasts": which of them
+            groups.append((antecedent, "which", w))
+            continue
         if w in ("who", "whose"):
             groups.append(("user", "which", w))
             received = received or w == "whose"
@@ -611,11 +866,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.DISTINCT:
             distinct = True
             continue
-        if w in lexicon.RECEIVED and not (w in lexicon.BE and nxt in lexicon.METRIC_VERBS):
+        if w in lexicon.RECEIVED and not (
+            # "got posted" is a passive; "got replies" receives them
+            w in lexicon.BE and nxt in lexicon.METRIC_VERBS and nxt not in lexicon.METRIC_NOUNS
+        ):
             received = True
             continue
         if w in lexicon.BE:
             continue  # "got recast": the passive's auxiliary; the verb marks it received
+        if w in lexicon.FILTER_WORDS and nxt == "'s":
+            continue  # "the root's author": the root cast, not a filter on the casts
         if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
             if (
                 lexicon.FILTER_WORDS[w] == "has_link"
@@ -636,7 +896,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 continue  # "the account emmabwaldron": the user named next, not a grouping
             # "hourly", "daily" group by themselves
             how = "per" if w in lexicon.PER_ADJECTIVES else _introducer(words, i, ctx)
-            if how == "plain" and nxt in ("with", "that", "which") and ranked:
+            # "the cast by billzh that received the most replies": past its author
+            beyond = words[i + 3] if nxt in ("by", "from") and i + 3 < len(words) else nxt
+            if how == "plain" and beyond in ("with", "that", "which") and ranked:
                 # "the cast with the most replies", "users with 10+ casts", "the cast that
                 # drew the most replies"
                 how = "which"
@@ -655,10 +917,26 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if dim == "channel" and how == "plain":
                 conditions.append(Condition("channel", negated=bool(negate)))
                 continue
+            if (
+                dim == "thread"
+                and how == "plain"
+                and w in ("thread", "conversation")
+                and prev in ("the", "that", "this")
+                and i > 1
+                and words[i - 2] in ("in", "from", "of")
+            ):
+                # "how many casts in that thread": a thread the question does not name
+                r.problem = f"the question does not say which {w} it means"
+                return r
             if dim == "thread" and (how in ("plain", "count") or "top_level_casts" in verbs):
                 # threads counted are the casts that start them
                 if "top_level_casts" not in verbs:
                     nouns.append("top_level_casts")
+                threads_counted = threads_counted or how == "count"
+                continue
+            if dim == "thread" and how == "distinct":
+                threads_counted = True  # "how many distinct threads contain a reply by dwr"
+                nouns.append("top_level_casts")
                 continue
             groups.append((dim, how, w))
             continue
@@ -675,6 +953,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
+            if negate and prev in lexicon.COUNT_NOUN:
+                negate = 0  # "the people, not the number of replies": not what is counted
+                continue
             if which_of and prev == "'s" and metric_name == "casts":
                 groups.append(("cast", "which", w))  # "which of dwr's casts …"
                 continue
@@ -733,7 +1014,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.SITE_NOUNS and i > 0 and _names_site(words, i - 1):
             continue  # "a youtube video": the site said it
         r.unknown.append(w)
+        unknown_at.append(i)
+        before = [x for x in words[max(0, i - 3) : i] if x not in lexicon.FILLER]
+        if r.by_unknown is None and before and before[-1] in lexicon.PER | lexicon.EACH:
+            r.by_unknown = w  # "break down the casts by the client application"
 
+    if never_cast:
+        lacking.append("casts")  # "people who never posted"
     share_base = tuple(c.filter for c in conditions[share_mark:base_end]) if base_end else ()
     sites = [c for c in conditions if c.filter == "site" and not c.negated]
     if sites:
@@ -741,6 +1028,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # a link, so has_link says nothing more
         conditions = [c for c in conditions if c not in sites and c.filter != "has_link"]
         conditions.append(Condition("site", ",".join(dict.fromkeys(c.value for c in sites))))
+    posted = "casts" in verbs  # "casts posted 4-5am": the time may be the casts'
     r.counts = r.asks_number
     r.asks_number = r.asks_number or bool(order) or having is not None
     r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
@@ -749,18 +1037,68 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if r.unknown:
         return r
 
+    moment_of: Literal["first", "last"] | None = None
     if moment is not None:
         # "when was the first reply": the moment of the casts the nouns narrow down
         narrowing = {"replies": Condition("reply"), "top_level_casts": Condition("top_level")}
-        for noun in dict.fromkeys(verbs + nouns):
-            if noun in narrowing:
-                conditions.append(narrowing[noun])
-            elif noun != "casts":
-                r.problem = f"the time of the first or last {noun} is not a metric"
-                return r
-        verbs, nouns = [], [moment]
+        named_now = list(dict.fromkeys(verbs + nouns))
+        beyond = [n for n in named_now if n not in narrowing and n != "casts"]
+        acted_on = any(c.filter == "to_named_cast" for c in conditions)
+        if not beyond and (received or acted_on) and "replies" in named_now:
+            # "when was the last reply to dwr": one dwr received; "the earliest response to
+            # jithinraj's cast '…'": the replies to it
+            beyond = ["replies"]
+        if beyond and _names_casts(moment_noun):
+            # "who liked the most recent cast": the cast is first or last, not the like
+            r.problem = f"the {beyond[0]} of the first or last cast is not a query the layer has"
+            return r
+        if len(beyond) == 1:
+            # "who did the last recast", "when did dwr get his first like": that metric's
+            # first or last row
+            moment_of = "first" if moment == "first_cast_at" else "last"
+        elif beyond:
+            r.problem = f"the question names more than one metric ({', '.join(beyond)})"
+            return r
+        else:
+            conditions.extend(narrowing[n] for n in named_now if n in narrowing)
+            verbs, nouns = [], [moment]
+        names_user = any(lexicon.DIMENSION_WORDS.get(w) == "user" for w in words)
+        if asks_who and not asks_when and names_user and all(d != "user" for d, _, _ in groups):
+            groups.append(("user", "which", "who"))  # "the user who did the last recast"
         if any(d == "user" and how == "which" for d, how, _ in groups):
             order = "desc" if moment == "last_cast_at" else "asc"  # "who posted the last cast"
+    users_with: tuple[tuple[str, bool], ...] = ()
+    about_users = counted_users or any(lexicon.DIMENSION_WORDS.get(w) == "user" for w in words)
+    if never_said and not (lacking or never_filters):
+        r.problem = "the question says 'never' of nothing the layer counts"
+        return r
+    if about_users and never_filters:
+        # "users who never posted a link" are not the authors of casts without one
+        r.problem = f"users who never posted casts with a {never_filters[0]} are not a metric"
+        return r
+    if about_users and moment is None:
+        # "people who only replied", "authors who never started a thread", "users who both
+        # cast and recast": users with (or without) rows of a second metric
+        sets = _user_sets(text, verbs + nouns, conditions, lacking, users)
+        if isinstance(sets, str):
+            r.problem = sets
+            return r
+        if sets is not None and received:
+            # "users who both replied and were mentioned": which metric is received is
+            # not read
+            r.problem = "users told apart by a metric they received are not a query"
+            return r
+        if sets is not None:
+            primary, conditions, users_with = sets
+            verbs, nouns = [], [primary]
+            if counted_users:
+                count_over, counted_users = "user", False
+                groups = [g for g in groups if g[0] != "user"]  # "the authors … who posted"
+            elif not any(d == "user" and how != "plain" for d, how, _ in groups):
+                groups.append(("user", "which", "users"))  # "authors with only replies"
+    elif lacking:
+        r.problem = f"'never' names no users ({', '.join(lacking)})"
+        return r
     # The metric: a specific one beats plain casts (replies, recasts are casts too).
     named = list(dict.fromkeys(verbs + nouns))
     specific = [m for m in named if m != "casts"]
@@ -772,6 +1110,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
         if general in specific and narrow in specific:
             specific.remove(general)
+    if threads_counted and set(specific) == {"replies", "top_level_casts"}:
+        # "how many threads did dwr reply in": the threads of those replies, not the ones
+        # they started
+        specific = ["threads"]
+        conditions.append(Condition("reply"))
     if len(specific) > 1:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
@@ -779,7 +1122,22 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name == "following" and user_at > follow_at >= 0:
         metric_name = "followers"  # "how many people follow dwr": dwr is followed
     group = _group(groups, order)
-    count_over = None
+    top_user = None
+    one_person = not numbers and any(w in SINGLE_PEOPLE for w in words)
+    by_casts = order and metric_name not in (None, "casts") and _ranked_metric(text) == "casts"
+    if by_casts and not one_person and metric_name in ("followers", "following"):
+        # "the followers of the 3 most active posters": one figure per poster of a ranking
+        r.problem = f"the {metric_name} of several users ranked by casts is not a query"
+        return r
+    if by_casts and one_person and order == "asc":
+        # "the least active poster": many users tie at one cast, so none is the one
+        r.problem = "the user a ranking puts last ties with many others"
+        return r
+    if by_casts and one_person:
+        # "the follower count of the most active poster": the ranking picks the user, the
+        # other metric is asked of them
+        top_user = Query("casts", "user", time_range=time_range, order=order, limit=1)  # type: ignore[arg-type]
+        group, order, groups = None, None, []
     if (
         counted_users
         and having is not None
@@ -794,7 +1152,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             pass  # "how many accounts does dwr follow": the accounts are what is counted
         elif metric_name in (None, "casts") and (named or time_range or conditions or group):
             metric_name = "distinct_authors"  # "the hour with the most unique authors"
-        elif metric_name == "replies" and received and (users or group == "user"):
+        elif metric_name == "replies" and (received or on_casts_by) and (users or group == "user"):
             metric_name = "repliers_received"  # "how many people replied to timdaub"
         elif metric_name in ("replies", "top_level_casts"):
             # "how many people replied": the distinct authors of those casts
@@ -806,6 +1164,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             metric_name = "profiles"
         else:
             r.problem = f"counting users by {metric_name} is not a metric"
+            return r
+        if metric_name == "distinct_authors" and len(set(users)) == 1:
+            # "how many people did dwr reply to": one author counted is 1; whom they acted
+            # on is not a count the layer has
+            r.problem = f"counting the users around one user ({users[0]}) is not a metric"
             return r
     if metric_name is None and group and (order or r.asks_number):
         metric_name = "casts"  # "the busiest hour": activity is casts
@@ -822,24 +1185,38 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         group = m.ranks  # "the top 10 terms" ranks terms
     if on_casts_by and users:
         received = True
-    if received and m.received and (users or group in ("user", "cast")):
+    names_cast = any(c.filter == "named_cast" for c in conditions)  # "the gm post got"
+    if received and m.received and (users or group in ("user", "cast") or names_cast or top_user):
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
         m = layer.METRICS["replies_received"]  # replies per cast are the replies it got
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
-    if m.name == "mentions" and group == "user" and any(w in lexicon.AUTHOR_WORDS for w in words):
-        # mentions per user are per mentioned handle; the authors who mention is another count
-        r.problem = "mentions are counted per mentioned user, not per author who mentions"
-        return r
+    if (
+        m.name == "mentions"
+        and group == "user"
+        and (others or any(w in lexicon.AUTHOR_WORDS for w in words))
+    ):
+        # mentions per user are per mentioned handle: the authors who mention others
+        # ("who tags others the most", "authors with the most casts mentioning someone")
+        # are ranked by their casts that mention anyone
+        m, others = layer.METRICS["casts"], False
+        conditions = [*conditions, Condition("has_mention")]
     average_over = None
+    if average and group is None and m.source == "users":
+        group = "user"  # "the average follower count of authors": a profile is one user
     if average:
         if group is None:
             r.problem = "an average needs what it is per (per user, per hour, per day)"
             return r
         average_over, group, order = group, None, None
     several = len(set(users)) > 1
+    if several and m.name == "mentions" and _BOTH.search(text):
+        # "casts mentioning both @noun40 and @purple": the casts naming every handle
+        m, several = layer.METRICS["casts"], False
+        conditions = [*conditions, *(Condition("term", f"@{u}") for u in dict.fromkeys(users))]
+        users = []
     if several and which_one and group == "cast":
         group = None  # "between dwr and jayce, which one authored more casts": a user
     if several:
@@ -861,14 +1238,22 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             or (user_at + 1 < len(words) and words[user_at + 1] == "'s")
             or bool(on_casts_by)  # "responses to casts by X"
         )
-        if made is None or made.to is None or not receives:
+        actor = made or m
+        if not receives and "to_user" in actor.dimensions:
+            # "whose casts did greg recast", "which users did dwr reply to": the users the
+            # named user acted on
+            m, group = actor, "to_user"
+        elif made is None or made.to is None or not receives:
             r.problem = "a ranking of users restricted to one user is not a query the layer has"
             return r
-        # "who replied to jithinraj the most": the repliers ranked, their replies to him
-        m, users = made, []
-        conditions = [Condition("to_user", r.users[0]), *conditions]
+        else:
+            # "who replied to jithinraj the most": the repliers ranked, their replies to him
+            m, users = made, []
+            conditions = [Condition("to_user", r.users[0]), *conditions]
     conditions = [Condition("user", users[0]), *conditions] if users else conditions
     conditions += [Condition("user", name, negated=True) for name in dict.fromkeys(excluded)]
+    if others and m.name in ("followers", "following"):
+        others = False  # "follow the most other accounts": whom one follows is someone else
     if others:
         conditions.append(Condition("others"))
     elif self_words:
@@ -878,10 +1263,20 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if having is not None and group is None and count_over is None:
         r.problem = "a threshold needs something to compare (e.g. users)"
         return r
+    # "the most recast cast posted 4-5am", "posts that went up between 4 and 5, which one got
+    # reshared": the time range says when the casts ranked were posted
+    cast_time = bool(time_range and group == "cast" and posted and m.cast not in (None, "t.hash"))
     limit = None
     if group and order:
         limit = min(numbers[0], MAX_TOP_N) if numbers else DEFAULT_TOP_N
-    elif group and having:
+    elif len(numbers) > pronouns:
+        # a number that is neither a threshold nor how many to list ("users who posted
+        # between two and five casts", "users with one cast") says something the query
+        # would leave out ("one" is also a pronoun: "start a new thread rather than reply to
+        # one")
+        r.problem = f"the number {numbers[0]} is not a threshold or a count to list"
+        return r
+    if group and having and not order:
         order = "desc"
     r.query = Query(
         m.name,
@@ -892,11 +1287,94 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         limit,
         having,  # type: ignore[arg-type]
         average_over,
+        median,
         count_over,
         share,
         share_base,
+        users_with,
+        moment_of,
+        cast_time,
+        top_user,
     )
     return r
+
+
+# What stands before the words naming a thread or cast: "the everyday wallet thread", "his
+# livestream thread", "ccarella's BuilderDAO cast".
+NAMING = frozenset(["the", "that", "this", "his", "her", "their", "its", "'s"])
+# "the thread rooted at the cast 'gm'" → "'gm' thread": the quote before the noun it names
+_ROOTED = re.compile(
+    r"\b(threads?|conversations?)\s+(?:that\s+)?(?:rooted|started|starting|beginning|began|"
+    r"begins|starts)\s+(?:at|with|from|by)\s+(?:the\s+)?(?:cast\s+)?(\"[^\"]+\"|'[^']+')"
+)
+_QUOTE_AFTER = re.compile(r"\b(cast|post|message|thread|conversation)\s+(\"[^\"]+\"|'[^']+')")
+# Requests for the rows themselves: "list the distinct authors whose …" names them.
+LISTING = frozenset(["list", "show", "name", "display"])
+# The two kinds of casts: a user's casts are only replies when they started no thread.
+KIND_FILTERS = {"reply": "replies", "top_level": "top_level_casts"}
+COMPLEMENT = {"replies": "top_level_casts", "top_level_casts": "replies"}
+_ONLY = re.compile(r"\b(?:only|solely|exclusively|nothing but|all of (?:whose|their))\b")
+_BOTH = re.compile(r"\b(?:both|and also|as well as|at the same time)\b")
+
+
+def _user_sets(
+    text: str,
+    named: list[str],
+    conditions: list[Condition],
+    lacking: list[str],
+    users: list[str],
+) -> tuple[str, list[Condition], tuple[tuple[str, bool], ...]] | str | None:
+    """Users told apart by what else they did: (the metric counted per user, the conditions
+    left, users_with) or None when the question does not say. "people who only replied":
+    replies by users with no top-level cast; "authors who never replied": casts by users
+    with no reply; "users who both cast and recast": casts by users with a recast. A string
+    says why the words do not make such a query."""
+    kinds = [c for c in conditions if c.filter in KIND_FILTERS]
+    rest = [c for c in conditions if c.filter not in KIND_FILTERS]
+    # "never started their own thread": the thread is what they never started
+    positive = list(
+        dict.fromkeys(
+            m
+            for m in [m for m in named if m in COMPLEMENT]
+            + [KIND_FILTERS[c.filter] for c in kinds if not c.negated]
+            if m not in lacking
+        )
+    )
+    negative = list(dict.fromkeys(lacking + [KIND_FILTERS[c.filter] for c in kinds if c.negated]))
+    others = [m for m in dict.fromkeys(named) if m not in COMPLEMENT and m != "casts"]
+    only = _ONLY.search(text) is not None
+    if only and others and not positive and not lacking:
+        # "people who only liked casts": liked and did nothing else, which is not composed
+        return f"users who only made {others[0]} are not a metric"
+    if only and rest:
+        # "users who posted only images": every cast of theirs has one, which the layer
+        # does not compose
+        return f"users all of whose casts match {rest[0].filter} are not a metric"
+    if only and len(positive) == 1 and not negative and not others:
+        negative = [COMPLEMENT[positive[0]]]  # "only replied": never started a thread
+    # "both" of two users ("casts mentioning both dwr and v") is not of two metrics
+    both = _BOTH.search(text) and len(set(named)) == 2 and len(set(users)) < 2
+    if (lacking or (only and negative) or both) and users:
+        return "users with or without another metric, for a named user, is not a metric"
+    snapshot = any(layer.SOURCES[layer.METRICS[m].source].time is None for m in [*named, *lacking])
+    if snapshot and (lacking or both):
+        return "a profile figure tells no users apart by what they did"
+    if lacking or (only and negative):
+        if set(positive) & set(negative):
+            return f"the question says both {positive[0]} and no {positive[0]}"
+        if len(positive) > 1 or len(others) > 1:
+            return "the question names more than one metric for the users"
+        # "people who never posted": every profile is someone who could have
+        cast = "casts" if "casts" in named and "casts" not in lacking else "profiles"
+        primary = positive[0] if positive else (others[0] if others else cast)
+        return primary, rest, tuple((m, True) for m in negative)
+    metrics = list(dict.fromkeys(named))
+    if both:
+        # "both posted and recast": the users of the first with a row of the second
+        primary = "casts" if "casts" in metrics else metrics[0]
+        other = next(m for m in metrics if m != primary)
+        return primary, conditions, ((other, False),)
+    return None
 
 
 # "casts that got no replies", "posts with at least one reply", "unanswered casts": whether
@@ -914,9 +1392,78 @@ _NO_REPLY = re.compile(
 )
 _SOME_REPLY = re.compile(
     rf"\b{_GOT}\s+(?:(?:at least one|at least 1|one or more|1 or more|any|a|some)\s+)?"
-    rf"{_REPLY}\b"
+    rf"{_REPLY}\b(?!\s+from\b)"  # "got replies from the most people": the repliers count
 )
 _CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
+
+
+# "A divided by B", "(A / B)", "the ratio of A to B", "the A-to-B ratio": the two sides
+# between the clause marks around them.
+_RATIO = (
+    re.compile(r"(?:^|[,(;:]|\bi\.?e\.?|\bie\b)\s*([^,(;:]+?)\s+(?:divided by|/|÷)\s+([^,);:?]+)"),
+    re.compile(r"\bratio (?:of|between) ([^,;:?]+?) (?:to|and) ([^,);:?]+)"),
+    re.compile(r"(?:^|[,(;:]|\bthe\b)\s*([a-z0-9 -]+?)[ -]to[ -]([a-z0-9 -]+?) ratio\b"),
+    # "replies per recast": per a metric's noun, not a dimension's (see _ratio_reading)
+    re.compile(r"(?:^|[,(;:])\s*([^,(;:]+?)\s+per\s+([^,);:?]+)"),
+)
+
+
+def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | None:
+    """The ratio a question states, as a query (the first side's figure with ``ratio_to``
+    the second's), a string saying why its words make none, or None when it states none.
+    Each side must read as one ungrouped figure, and the words around them must all be
+    understood ("replies per top-level cast on average (total replies / total top-level
+    casts)" restates it)."""
+    match = next((m for p in _RATIO if (m := p.search(q))), None)
+    if match is None or "sharetoken" in q:
+        return None  # "(replies / all casts x 100)" of a percentage is that percentage
+    if match.re is _RATIO[-1]:
+        after = tokens(match.group(2))
+        if not after or after[0] in lexicon.DIMENSION_WORDS or after[0] not in lexicon.METRIC_NOUNS:
+            return None  # "casts per hour", "replies per cast": a grouping
+    sides = [read(side, ctx, tr) for side in (match.group(1), match.group(2))]
+    if any(side.query is None for side in sides):
+        return None  # "ai / chatgpt", "dwr / jayce": a slash between words, not figures
+    if match.re is _RATIO[-1] and any(side.users for side in sides):
+        # "how many replies per recast did dwr get": whose each side is, is not said
+        return "a ratio said with 'per' and a user is not read: say 'A divided by B'"
+    for side in sides:
+        if side.query.group_by or side.query.average_over:  # type: ignore[union-attr]
+            return f"{match.group(0).strip()!r} is not a ratio of two figures the layer has"
+    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
+    if around.unknown:
+        return f"the words {', '.join(repr(w) for w in around.unknown)} are not understood"
+    above, below = (side.query for side in sides)
+    assert above is not None and below is not None
+    # "the likes-to-recasts ratio for dwr": the user around is each side's; "dwr's replies
+    # divided by his casts": "his" is the user of the other side
+    scope = [Condition("user", u) for u in around.users]
+    for side, other, text in ((0, 1, match.group(1)), (1, 0, match.group(2))):
+        names = sides[side].users
+        if not names and re.search(r"\b(?:his|her|their|its)\b", text):
+            names = sides[other].users
+        extra = [Condition("user", u) for u in names if u not in sides[side].users]
+        query = above if side == 0 else below
+        query = dataclasses.replace(query, conditions=(*scope, *extra, *query.conditions))
+        above, below = (query, below) if side == 0 else (above, query)
+    return dataclasses.replace(above, ratio_to=below)
+
+
+_HEADED = re.compile(r"^([^-–—:?]{2,40}?)\s*[-–—:]\s+(.*\b(?:it|this|that)\b.*)$")
+
+
+def _pronoun_topic(q: str, ctx: Context) -> str:
+    """ "web3 - how many casts say it": a topic set before a dash, which the question after
+    it names by a pronoun, written as a quoted term in the pronoun's place. Only when every
+    word of the head is one the planner does not know (a topic, not "dwr:" or "casts -")."""
+    m = _HEADED.match(q)
+    if m is None:
+        return q
+    head = tokens(m.group(1))
+    if not head or any(lexicon.known(w) or w.lstrip("@") in ctx.users for w in head):
+        return q
+    tail = re.sub(r"\b(?:it|this|that)\b", f"'{' '.join(head)}'", m.group(2), count=1)
+    return tail
 
 
 def _replies_as_condition(q: str) -> str:
@@ -1039,6 +1586,8 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     # Terse means the whole question: "Surface casts that discuss AI" starts with a verb.
     m = re.search(rf"^{USER}(?:'s)?\s+(?:casts|posts)[?.!]*$|\b(?:by|from)\s+{USER}[?.!]*$", q)
     name = m and (m.group(1) or m.group(2))
+    if m and m.group(1) and not re.search(r"^@|[0-9_.]", m.group(0)):
+        return None  # "nft casts", "moon posts": a plain word before casts is their topic
     return name if name and name in unknown else None
 
 
@@ -1067,6 +1616,10 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
+    q = re.sub(r"\b(?:only|just) (\w+) once\b", r"\1 exactly 1 times", q)  # "only cast once"
+    # "users with only one cast", "just two replies": a number of them exactly
+    q = re.sub(r"\b(?:only|just) (?=(?:one|two|three|four|five|a single|\d+) \w)", "exactly ", q)
+    q = re.sub(r"\bexactly a single\b", "exactly 1", q)
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
     # "what percentage of casts are replies", "% of casts", "as a percentage": a share
@@ -1078,13 +1631,30 @@ def plan(question: str, ctx: Context) -> Plan:
         q = re.sub(r"\s(?:x|\*) ?100\b", " ", q)  # "(replies / all casts x 100)"
     # "how dwr's posting was spread over the hours": per hour
     q = re.sub(r"\b(?:spread|distributed) (?:out )?(?:over|across) (?:the )?", "per ", q)
+    # "the posts that talk about ChatGPT by name": the word itself, a term
+    q = re.sub(
+        r"\b(?:talk|talks|talked|talking|write|writes|wrote|speak|speaks|spoke)\s+about\s+"
+        r"([^,?.!;'\"]+?)\s+by name\b",
+        r"mention '\1'",
+        q,
+    )
+    q = _pronoun_topic(q, ctx)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
+    q = written_clock(q)  # "half past three" → "3:30"
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
     reading = read(rest, ctx, tr)
+    if (ratio := _ratio_reading(rest, ctx, tr)) is not None:
+        # "all replies divided by the number of top-level casts": a ratio of two figures
+        reading = Reading(
+            query=ratio if isinstance(ratio, Query) else None,
+            asks_number=True,
+            counts=True,
+            problem=ratio if isinstance(ratio, str) else None,
+        )
     tried = ["layer"]
     # Every word understood and composing into one query: a query, even when asked tersely
     # ("casts w/ pics", "replies to dwr"); its sources list the casts behind the number.
@@ -1143,7 +1713,7 @@ def plan(question: str, ctx: Context) -> Plan:
     if (ranked := ranked_topic_users(q, reading, tr)) is not None:
         ranked.tried = tried
         return ranked
-    if reading.asks_number or NUMBER_WORDS.search(q):
+    if reading.asks_number or NUMBER_WORDS.search(_MEAN_VERB.sub(" ", q)):
         return _refusal(reading, tried)
     # "dwr eth balance", "the account creation date of ccarella": a property of a user the
     # profiles do not hold, not a topic to search for
@@ -1154,6 +1724,15 @@ def plan(question: str, ctx: Context) -> Plan:
             tried=tried,
             note=f"the data holds no {lacking[0]} of a user: profiles hold a username, display "
             "name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
+        )
+    # "casts by device", "break the casts down by client app": a grouping the layer lacks
+    if reading.by_unknown and reading.metrics:
+        return Plan(
+            "unanswered",
+            "layer",
+            tried=tried,
+            note=f"the layer cannot group by {reading.by_unknown!r}: it groups by user, hour, "
+            "day, channel, thread and cast (`ozi metrics` lists what it knows)",
         )
     # "views on dwr's casts": a known user's casts measured by something the layer lacks
     if reading.unknown and reading.users and reading.metrics:

@@ -1,6 +1,8 @@
 """Time ranges in questions: "today", "last 7 days", "between 03:00 and 04:00 UTC on March 4,
 2023", "the 3am UTC hour of March 4", "after 5am UTC on March 4", "before 02:00 UTC",
-"on 2023-03-04", "on 4 March 2023", "in December 2022", "in 2022".
+"on 2023-03-04", "on 4 March 2023", "in December 2022", "in 2022", "the first half hour
+after 4am"; clock times in words ("half past three") once ``written_clock`` wrote them as
+digits.
 
 Relative ranges count back from the data's newest event, not the wall clock: on a replayed
 sample "today" is the day the data ends, and on a live stream the two are seconds apart. The
@@ -51,6 +53,15 @@ HOUR = re.compile(
 AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
 BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to) {CLOCK}{ZONE}")
 ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
+# "since March 3", "after 2023-03-03", "before 4 March": a date, not a clock time, after the word
+SINCE_DATE = re.compile(rf"\b(since|after|later than|before|until|till|prior to) {DATE}{ZONE}")
+# "for march 3rd and march 4th", "between 3 March and 4 March", "from March 3 to March 4":
+# both days whole (the second date's groups are named with a trailing "_b")
+DATES = re.compile(
+    rf"\b(?:(?:on|during|for|between|from) )?{DATE}\s*(?:and|to|through|until|-)\s*"
+    + re.sub(r"\(\?P<(\w+)>", r"(?P<\1_b>", DATE)
+    + ZONE
+)
 IN_MONTH = re.compile(
     rf"\b(?:(?:in|during) ({_MONTH})(?:,? (\d{{4}}))?|({_MONTH}),? (\d{{4}}))\b"
 )  # "in March", "during march 2023", "feb 2023"
@@ -60,7 +71,110 @@ IN_YEAR = re.compile(r"\b(?:in|during) (\d{4})\b")
 LAST_N = re.compile(r"\b(?:in the )?(?:last|past|previous) (?:(\d+) )?(hour|day|week)s?\b")
 TODAY = re.compile(r"\btoday\b")
 YESTERDAY = re.compile(r"\byesterday\b")
+# A length of time after a clock time: "the first half hour after 4am", "the 15 minutes
+# from 03:15", "the hour following 2am".
+DURATION = (
+    r"(?P<n>\d+|an?|one|two|three|four|five|ten|fifteen|twenty|thirty|forty[- ]five|sixty|"
+    r"ninety)?\s*(?P<unit>half[- ]?(?:an? )?hour|quarter[- ]?(?:of an? )?hour|minutes?|mins?|"
+    r"hours?)"
+)
+DURATION_FROM = re.compile(
+    rf"\b(?:(?:in|during|within|over) )?the (?:first |next )?{DURATION}"
+    rf" (?:after|from|following|since|starting at|beginning at) {CLOCK}{ZONE}"
+)
 FARCASTER_EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
+
+# Clock times and lengths written in words, and the digits they stand for.
+_HOUR_NAMES = ("zero", "one", "two", "three", "four", "five", "six")
+_HOUR_NAMES += ("seven", "eight", "nine", "ten", "eleven", "twelve")
+_HOUR_WORDS = {w: i for i, w in enumerate(_HOUR_NAMES)}
+_HOUR_WORD = "|".join(_HOUR_WORDS)
+_MINUTE_WORDS = {"five": 5, "ten": 10, "twenty": 20, "twenty-five": 25, "twenty five": 25}
+_COUNT_WORDS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "ten": 10,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty five": 45,
+    "forty-five": 45,
+    "sixty": 60,
+    "ninety": 90,
+}
+# "half past three", "a quarter to four", "ten past two", "20 minutes to 5". Not "from 4 to 5"
+# nor "from ten to two": before "to" only a quarter or minutes said as such.
+_AMOUNT_PAST = r"(half|quarter|a quarter|(?:twenty[- ])?five|ten|twenty)|(\d{1,2}) minutes"
+_AMOUNT_TO = r"(quarter|a quarter)|((?:twenty[- ])?five|ten|twenty|\d{1,2}) minutes"
+_PAST = re.compile(
+    rf"(?:\b(?:{_AMOUNT_PAST}) (past|after)|\b(?:{_AMOUNT_TO}) (to|before|of)) "
+    rf"({_HOUR_WORD}|\d{{1,2}})\b(?!:)"
+)
+_WORD_CLOCK = re.compile(rf"\b({_HOUR_WORD})(?=\s*(?:am|pm|a\.m\.|p\.m\.|o'clock)\b)")
+# "from two to three", "between one and two": hours, as in "from 2 to 3"
+_WORD_RANGE = re.compile(
+    rf"\b(from|between) ({_HOUR_WORD}) (to|and|until|till) ({_HOUR_WORD})\b"
+    r"(?=\s*(?:$|[?.,!;(]|(?:am|pm|a\.m\.|p\.m\.|utc|gmt|o'clock|on|hours?)\b))"
+)  # not "between two and five casts"
+# "the fifteen-minute window 03:15-03:30", "in the quarter hour from 3:15 to 3:30": the
+# length of a range written out beside it says nothing more
+_WINDOW = re.compile(
+    r"\b(?:(?:in|within|during|over) )?the (?:(?:\d+|[a-z]+(?:[- ][a-z]+)?)[- ]minutes?|"
+    r"quarter[- ]hour|half[- ]hour|one[- ]hour|hour[- ]long)(?: (?:window|period|interval|span|"
+    r"slot|stretch|block))?\s+(?=(?:from |between )?\d)"
+)
+
+
+def written_clock(question: str) -> str:
+    """``question`` (lower case) with clock times written in words as digits: "half past
+    three" → "3:30", "quarter to four" → "3:45", "ten past two" → "2:10", "three pm" → "3 pm";
+    and the length of a range written beside it dropped ("the fifteen-minute window
+    03:15-03:30" → "03:15-03:30"). Other text is left as it is."""
+
+    def past(m: re.Match[str]) -> str:
+        amount = next(g for g in (m.group(1), m.group(2), m.group(4), m.group(5)) if g)
+        relation, hour_text = m.group(3) or m.group(6), m.group(7)
+        hour = _HOUR_WORDS.get(hour_text)
+        hour = int(hour_text) if hour is None else hour
+        if amount.isdigit():
+            minutes = int(amount)
+        else:
+            minutes = {"half": 30, "quarter": 15, "a quarter": 15}.get(amount) or _MINUTE_WORDS[
+                amount.replace("-", " ")
+            ]
+        if not 0 < minutes < 60 or hour > 23:
+            return m.group(0)
+        if relation in ("to", "before", "of"):
+            if amount == "half":
+                return m.group(0)  # "half to four" is not said
+            hour, minutes = (hour - 1) % 24, 60 - minutes
+        return f"{hour}:{minutes:02d}"
+
+    text = _PAST.sub(past, question)
+    text = _WORD_RANGE.sub(
+        lambda m: f"{m.group(1)} {_HOUR_WORDS[m.group(2)]} {m.group(3)} {_HOUR_WORDS[m.group(4)]}",
+        text,
+    )
+    text = _WORD_CLOCK.sub(lambda m: str(_HOUR_WORDS[m.group(1)]), text)
+    text = re.sub(r"\b([ap])\.m\.", r"\1m", text)
+    return _WINDOW.sub("", text)
+
+
+def _duration(n: str | None, unit: str) -> timedelta:
+    count = _COUNT_WORDS.get((n or "a").replace("-", " "))
+    count = int(n) if count is None and n else (count or 1)
+    if unit.startswith("half"):
+        return timedelta(minutes=30 * count)
+    if unit.startswith("quarter"):
+        return timedelta(minutes=15 * count)
+    if unit.startswith("min"):
+        return timedelta(minutes=count)
+    return timedelta(hours=count)
 
 
 @dataclass(frozen=True)
@@ -79,12 +193,15 @@ class TimeRange:
         )
 
 
-def _date(match: re.Match[str], now: datetime) -> datetime:
-    if match.group("iso"):
-        return datetime.fromisoformat(match.group("iso")).replace(tzinfo=UTC)
-    month = match.group("month") or match.group("month2")
-    day = match.group("day") or match.group("day2")
-    year = int(match.group("year") or match.group("year2") or now.year)
+def _date(match: re.Match[str], now: datetime, suffix: str = "") -> datetime:
+    def group(name: str) -> str | None:
+        return match.group(name + suffix)
+
+    if group("iso"):
+        return datetime.fromisoformat(group("iso") or "").replace(tzinfo=UTC)
+    month = group("month") or group("month2") or ""
+    day = group("day") or group("day2") or "1"
+    year = int(group("year") or group("year2") or now.year)
     return datetime(year, MONTHS[month], int(day), tzinfo=UTC)
 
 
@@ -139,6 +256,19 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
     unreadable range is simply not found (and its words are left for the planner to judge).
     """
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # dates first: "from 2023-03-03 to 2023-03-04", "since March 3" hold no clock time
+    if (m := DATES.search(question)) and (first := _date(m, now)) <= (last := _date(m, now, "_b")):
+        end = last + timedelta(days=1)
+        label = f"from {first:%Y-%m-%d} to {last:%Y-%m-%d} (UTC, whole days)"
+        return TimeRange(first, end, label), m.span()
+    if m := SINCE_DATE.search(question):
+        day, word = _date(m, now), m.group(1)
+        if word in ("before", "until", "till", "prior to"):
+            return TimeRange(FARCASTER_EPOCH, day, f"before {day:%Y-%m-%d} (UTC)"), m.span()
+        start = day + timedelta(days=1) if word in ("after", "later than") else day
+        end = now + timedelta(microseconds=1)  # to the newest event, included
+        label = f"from {start:%Y-%m-%d} (UTC) to {_fmt(now)} UTC, the newest data"
+        return TimeRange(start, end, label), m.span()
     for pattern in (FROM_TO, DASH):
         if m := pattern.search(question):
             day, end_at = _with_date(question, m, day_start, now)
@@ -152,6 +282,12 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
         start = day + _clock(m.group(1) or m.group(2))
         end = start + timedelta(hours=1)
         return TimeRange(start, end, f"in the hour from {_fmt(start)} UTC"), (m.start(), end_at)
+    if m := DURATION_FROM.search(question):
+        day, end_at = _with_date(question, m, day_start, now)
+        start = day + _clock(m.group(3))
+        end = start + _duration(m.group("n"), m.group("unit"))
+        label = f"between {_fmt(start)} and {_fmt(end)} UTC"
+        return TimeRange(start, end, label), (m.start(), end_at)
     if m := AFTER.search(question):
         day, end_at = _with_date(question, m, day_start, now)
         start = day + _clock(m.group(1))
@@ -197,5 +333,5 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
 
 def parse_time_range(question: str, now: datetime) -> TimeRange | None:
     """The time range a question names, or None (see ``find_time_range``)."""
-    found = find_time_range(question, now)
+    found = find_time_range(written_clock(question), now)
     return found[0] if found else None
