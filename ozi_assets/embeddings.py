@@ -3,12 +3,12 @@
 Vectors go to the lake table ``cast_vectors`` (the system of record, time travel included)
 and from there to the vector index: the embedded Qdrant engine's owner (``ozi serve``)
 catches up from the lake's snapshots, a Qdrant server gets each batch as it commits and is
-reconciled for the run's windows at its end. The asset runs in its own job (``embed_job``, requested by
-``embedding_sensor``) outside the ``lake_writer`` pool, so casts are visible in the tables
-without waiting for the model, and ingestion never waits behind it. It keeps its own stage
-offsets (stream.py): each run embeds the casts folded in since, as far as an ingest run's
-blocking checks have passed over them (FOLLOWS), batch by batch, and deletes the vectors of
-removed casts. Only new or changed casts are embedded: each vector keeps the
+reconciled for the run's windows at its end. The asset runs in its own job (``embed_job``,
+requested by ``embedding_sensor``) outside the ``lake_writer`` pool, so casts are visible in
+the tables without waiting for the model, and ingestion never waits behind it. It keeps its
+own stage offsets (stream.py): each run embeds the casts folded in since, as far as an ingest
+run's blocking checks have passed over them (FOLLOWS), batch by batch, and deletes the
+vectors of removed casts. Only new or changed casts are embedded: each vector keeps the
 sha256 of the text it was computed from, so a rebuild of a window embeds nothing new.
 
 When a blocking check of clean/casts failed for a window, its casts are held back: no vector

@@ -123,7 +123,8 @@ def test_the_clean_stage_reads_the_fields_a_message_has_and_defaults_the_rest():
     run_script(conn, sql.load("clean_casts"))
     run_script(conn, sql.load("clean_users"))
     rows = conn.execute(
-        "SELECT right(hash, 2), embeds, mentions, thread_hash = hash FROM staged_cast_adds ORDER BY 1"
+        "SELECT right(hash, 2), embeds, mentions, thread_hash = hash "
+        "FROM staged_cast_adds ORDER BY 1"
     ).fetchall()
     assert rows == [("a1", [], None, True), ("a2", ["https://x.org"], [7], True)]
     assert conn.execute("SELECT link_type, target_fid FROM staged_links").fetchall() == [

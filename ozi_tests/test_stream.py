@@ -473,7 +473,7 @@ def test_an_embedding_run_from_the_sensor_follows_casts_folded_in_while_it_runs(
 
     from ozi_assets.embeddings import LINGER_TAG
 
-    settings, resources, defs = world(tmp_path, broker_address, "linger")
+    _, resources, defs = world(tmp_path, broker_address, "linger")
     # the casts in two halves, the first with every other message
     cast_positions = [i for i, e in enumerate(sample_events) if "CAST_ADD" in e.message_type]
     half = cast_positions[len(cast_positions) // 2]
@@ -540,7 +540,7 @@ def test_embeddings_wait_for_the_ingest_runs_blocking_checks(
     """Casts an ingest run has folded into clean/casts but not yet checked (its blocking
     checks and the aggregates step after them have not run) get no vector yet; once a run's
     checks have passed over them, they do."""
-    settings, resources, defs = world(tmp_path, broker_address, "checked")
+    _, resources, defs = world(tmp_path, broker_address, "checked")
     resources["kafka"].produce(sample_events)
     instance = dg.DagsterInstance.ephemeral()
     ingest, embed = defs.resolve_job_def("ingest_job"), defs.resolve_job_def("embed_job")
