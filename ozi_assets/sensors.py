@@ -141,9 +141,9 @@ def _waiting(
 
 def _ingest_waiting(instance: dg.DagsterInstance | None) -> bool:
     """Whether a requested ingest run has yet to reach the lake: one is queued, or two are under
-    way. The lake_writer pool is held per step (dagster.yaml), so a run starts its process
-    while the one before it still writes, and waits for the slot there: one writing and one
-    started behind it keep the lake busy without piling up processes on the machine."""
+    way. The lake_writer pool is held per step (dagster.yaml), so the queue may launch a run
+    while the one before it runs its checks (which hold no slot); two under way keep the lake
+    busy without piling up processes on the machine."""
     if instance is None:
         return False
     if _waiting(instance, ingest_job.name):

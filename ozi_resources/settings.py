@@ -52,6 +52,9 @@ from typing import TypeVar
 import dagster as dg
 
 PARTITION_FMT = "%Y-%m-%d-%H:%M"
+# The embedding model's precisions (OZI_EMBED_PRECISION, EmbedderResource.precision), the
+# default first.
+PRECISIONS = ("auto", "fp32", "bf16")
 N = TypeVar("N", int, float)
 
 
@@ -127,7 +130,7 @@ class OziSettings:
             embed_threads=_number(
                 environ, "OZI_EMBED_THREADS", max(1, (os.cpu_count() or 2) // 2), int
             ),
-            embed_precision=_choice(environ, "OZI_EMBED_PRECISION", ("auto", "fp32", "bf16")),
+            embed_precision=_choice(environ, "OZI_EMBED_PRECISION", PRECISIONS),
             llm_base_url=environ.get("OZI_LLM_BASE_URL", ""),
             llm_model=environ.get("OZI_LLM_MODEL", ""),
             llm_api_key=environ.get("OPENAI_API_KEY", ""),
