@@ -171,6 +171,46 @@ def window_preview(
     return entries
 
 
+def catch_up(
+    conn: duckdb.DuckDBPyConnection, grid: WindowGrid, topic: str
+) -> tuple[list[int], int, int]:
+    """Fold in every clean row the aggregates stage has not seen (inside the caller's
+    transaction, with the stage's new offsets). Returns (indices of the windows refreshed,
+    casts refreshed, messages folded in)."""
+    done = stream.load_offsets(conn, stream.AGGREGATES, topic)
+    upstream = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
+    # One batch for all that is new: the cost is in the windows refreshed, not the rows.
+    ranges = stream.next_batch(done, upstream, max_messages=2**62)
+    if not ranges:
+        return [], 0, 0
+
+    def batch(alias: str) -> str:
+        return stream.position_filter(ranges, f"{alias}.source_position")
+
+    windows, hashes = touched(conn, grid, batch)
+    refresh(conn, grid, windows, hashes, batch)
+    stream.save_offsets(conn, stream.AGGREGATES, topic, stream.advanced(done, ranges))
+    return windows, len(hashes), sum(b - a for a, b in ranges.values())
+
+
+def window_metadata(
+    warehouse: WarehouseResource, grid: WindowGrid, partitions: set[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """{table: {partition: metadata}}: each aggregate table's entries (row count, preview)
+    for each window of ``partitions``."""
+    return {
+        table: table_metadata.by_window(
+            warehouse,
+            grid,
+            partitions,
+            table,
+            column=WINDOW_COLUMN.get(table, "window_start"),
+            more=functools.partial(window_preview, table, grid),
+        )
+        for table in AGGREGATE_TABLES
+    }
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -216,23 +256,9 @@ def aggregates(
     grid = window_grid()
     topic = kafka.topic
 
-    def catch_up(conn: duckdb.DuckDBPyConnection) -> tuple[list[int], int, int]:
-        done = stream.load_offsets(conn, stream.AGGREGATES, topic)
-        upstream = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
-        # One batch for all that is new: the cost is in the windows refreshed, not the rows.
-        ranges = stream.next_batch(done, upstream, max_messages=2**62)
-        if not ranges:
-            return [], 0, 0
-
-        def batch(alias: str) -> str:
-            return stream.position_filter(ranges, f"{alias}.source_position")
-
-        windows, hashes = touched(conn, grid, batch)
-        refresh(conn, grid, windows, hashes, batch)
-        stream.save_offsets(conn, stream.AGGREGATES, topic, stream.advanced(done, ranges))
-        return windows, len(hashes), sum(b - a for a, b in ranges.values())
-
-    windows, casts_refreshed, folded = warehouse.write(Commit.of(context), catch_up)
+    windows, casts_refreshed, folded = warehouse.write(
+        Commit.of(context), lambda conn: catch_up(conn, grid, topic)
+    )
     windows_set = set(windows)
     if stream.run_mode(context) == stream.REBUILD:
         literal = f"TIMESTAMPTZ '{grid.start_of(context.partition_key).isoformat()}'"
@@ -250,17 +276,7 @@ def aggregates(
         windows_set |= set(rebuilt)
         casts_refreshed += rebuilt_casts
     refreshed = sorted(grid.keys[w] for w in windows_set)
-    previews = {
-        table: table_metadata.by_window(
-            warehouse,
-            grid,
-            {context.partition_key, *refreshed},
-            table,
-            column=WINDOW_COLUMN.get(table, "window_start"),
-            more=functools.partial(window_preview, table, grid),
-        )
-        for table in AGGREGATE_TABLES
-    }
+    previews = window_metadata(warehouse, grid, {context.partition_key, *refreshed})
     seconds = round(time.perf_counter() - started, 3)
     keys = [dg.AssetKey(["aggregates", t]) for t in AGGREGATE_TABLES]
     report_windows(

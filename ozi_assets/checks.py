@@ -11,6 +11,7 @@ Dagster loads the definitions.
 
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
@@ -23,6 +24,7 @@ from ozi_assets.partitions import stream_partitions, window_grid
 from ozi_assets.table_metadata import cell
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import WarehouseResource, bound, first_line
+from ozi_resources.windows import WindowGrid
 
 # Partitioned asset checks are a Dagster preview feature, chosen knowingly (a check per window
 # is what the UI should show); the README says so. Say it once there, not on every import.
@@ -47,6 +49,21 @@ class Validation:
     passed: bool
     evaluated: int
     failures: list[dict[str, Any]]  # one a failed expectation, with sample failing rows
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A check of a clean table's rows in one window: ``query`` selects them (``$w``,
+    ``$w_end``: the window's bounds), ``expectations`` judge them. The same check runs as a
+    Dagster asset check and on every batch of ``stream_job`` (follow.py)."""
+
+    asset: dg.AssetKey
+    name: str
+    query: str
+    expectations: list[Expectation]
+    suite: str  # the great-expectations suite's name
+    severity: dg.AssetCheckSeverity
+    table: str  # the table the query reads, whose change feed scopes a batch's rows
 
 
 def validate(frame: pd.DataFrame, expectations: list[Expectation], suite: str) -> Validation:
@@ -281,22 +298,21 @@ def added_by_run(
     since = warehouse.first_snapshot_of_run(conn, run_id)
     if since is None:
         return f"SELECT * FROM ({query}) AS q WHERE false"
-    now = warehouse.current_snapshot(conn).id
+    return added_between(query, table, since, warehouse.current_snapshot(conn).id)
+
+
+def added_between(query: str, table: str, first: int, last: int) -> str:
+    """``query`` narrowed to the hashes of rows inserted into ``table`` by the snapshots
+    ``first`` to ``last`` (inclusive; integers, never input)."""
     return (
         f"SELECT * FROM ({query}) AS q WHERE q.hash IN (SELECT hash FROM "
-        f"ducklake_table_changes('lake', 'main', '{table}', {since}, {now}) "
+        f"ducklake_table_changes('lake', 'main', '{table}', {int(first)}, {int(last)}) "
         "WHERE change_type IN ('insert', 'update_postimage'))"
     )
 
 
 def run_check(
-    context: dg.AssetCheckExecutionContext,
-    warehouse: WarehouseResource,
-    query: str,
-    expectations: list[Expectation],
-    suite: str,
-    severity: dg.AssetCheckSeverity,
-    table: str,
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, check: RowCheck
 ) -> dg.AssetCheckResult:
     """Validate rows of the window (``query`` over ``table`` with $w, $w_end bound to the
     window): in an incremental run, in DuckDB and only the rows the run added (a batch's
@@ -304,18 +320,19 @@ def run_check(
     great-expectations suite."""
     grid = window_grid()
     key = context.partition_key
-    params = bound(query, {"w": grid.start_of(key), "w_end": grid.end_of(key)})
+    params = bound(check.query, {"w": grid.start_of(key), "w_end": grid.end_of(key)})
     incremental = context.run.tags.get(stream.MODE_TAG) == stream.INCREMENTAL
     try:
         with warehouse.reader() as conn:
             if incremental:
-                scoped = added_by_run(warehouse, conn, query, table, context.run.run_id)
-                validation = validate_sql(conn, scoped, params, expectations)
-                return check_result(validation, severity, "duckdb", "rows this run added")
-            validation = validate(conn.execute(query, params).df(), expectations, suite)
+                scoped = added_by_run(warehouse, conn, check.query, check.table, context.run.run_id)
+                validation = validate_sql(conn, scoped, params, check.expectations)
+                return check_result(validation, check.severity, "duckdb", "rows this run added")
+            frame = conn.execute(check.query, params).df()
+            validation = validate(frame, check.expectations, check.suite)
     except Exception as err:  # any failure to validate is shown as this partition's result
         return errored(context, err)
-    return check_result(validation, severity, "great-expectations", "the whole window")
+    return check_result(validation, check.severity, "great-expectations", "the whole window")
 
 
 def _not_null(*columns: str) -> list[Expectation]:
@@ -338,25 +355,41 @@ CAST_RULES = [
 ]
 
 
+CASTS_VALID = RowCheck(
+    casts.key,
+    "casts_are_valid",
+    """SELECT hash, fid, text, "timestamp", parent_hash, parent_fid,
+              octet_length(encode(text)) AS text_bytes,
+              (parent_hash IS NULL) = (parent_fid IS NULL) AS parent_consistent,
+              parent_hash IS NOT NULL OR thread_hash = hash AS thread_known
+       FROM cast_adds WHERE window_start = $w""",
+    CAST_RULES,
+    "casts",
+    dg.AssetCheckSeverity.ERROR,
+    "cast_adds",
+)
+
+
 @dg.asset_check(asset=casts, blocking=True, partitions_def=stream_partitions)
 def casts_are_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     """Blocking: unique non-null 0x-hex hashes, fid > 0, text of at most 1,024 bytes, parent
     hash and fid both set or both NULL, a known thread for top-level casts."""
-    return run_check(
-        context,
-        warehouse,
-        """SELECT hash, fid, text, "timestamp", parent_hash, parent_fid,
-                  octet_length(encode(text)) AS text_bytes,
-                  (parent_hash IS NULL) = (parent_fid IS NULL) AS parent_consistent,
-                  parent_hash IS NOT NULL OR thread_hash = hash AS thread_known
-           FROM cast_adds WHERE window_start = $w""",
-        CAST_RULES,
-        "casts",
-        dg.AssetCheckSeverity.ERROR,
-        "cast_adds",
-    )
+    return run_check(context, warehouse, CASTS_VALID)
+
+
+CASTS_IN_WINDOW = RowCheck(
+    casts.key,
+    "casts_are_in_window",
+    """SELECT hash, "timestamp",
+              "timestamp" >= $w AND "timestamp" < $w_end + INTERVAL 5 MINUTE AS in_window
+       FROM cast_adds WHERE window_start = $w""",
+    [Expectation("ExpectColumnValuesToBeInSet", {"column": "in_window", "value_set": [True]})],
+    "casts_window",
+    dg.AssetCheckSeverity.WARN,
+    "cast_adds",
+)
 
 
 @dg.asset_check(asset=casts, partitions_def=stream_partitions)
@@ -366,17 +399,7 @@ def casts_are_in_window(
     """Warning: cast timestamps fall inside the window that read them. A late event (older than
     its window) is legitimate, and its own window's aggregates are refreshed, but many of them
     point at a producer whose clock or replay order is off."""
-    return run_check(
-        context,
-        warehouse,
-        """SELECT hash, "timestamp",
-                  "timestamp" >= $w AND "timestamp" < $w_end + INTERVAL 5 MINUTE AS in_window
-           FROM cast_adds WHERE window_start = $w""",
-        [Expectation("ExpectColumnValuesToBeInSet", {"column": "in_window", "value_set": [True]})],
-        "casts_window",
-        dg.AssetCheckSeverity.WARN,
-        "cast_adds",
-    )
+    return run_check(context, warehouse, CASTS_IN_WINDOW)
 
 
 REACTION_RULES = [
@@ -391,21 +414,24 @@ REACTION_RULES = [
 ]
 
 
+REACTIONS_VALID = RowCheck(
+    reactions.key,
+    "reactions_are_valid",
+    """SELECT hash, fid, reaction_type, target_hash, "timestamp"
+       FROM reaction_messages WHERE window_start = $w""",
+    REACTION_RULES,
+    "reactions",
+    dg.AssetCheckSeverity.ERROR,
+    "reaction_messages",
+)
+
+
 @dg.asset_check(asset=reactions, blocking=True, partitions_def=stream_partitions)
 def reactions_are_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     """Blocking: unique 0x-hex hashes, a like or recast type, fid > 0, a 0x-hex target."""
-    return run_check(
-        context,
-        warehouse,
-        """SELECT hash, fid, reaction_type, target_hash, "timestamp"
-           FROM reaction_messages WHERE window_start = $w""",
-        REACTION_RULES,
-        "reactions",
-        dg.AssetCheckSeverity.ERROR,
-        "reaction_messages",
-    )
+    return run_check(context, warehouse, REACTIONS_VALID)
 
 
 USER_RULES = [
@@ -416,20 +442,23 @@ USER_RULES = [
 ]
 
 
+USERS_VALID = RowCheck(
+    users.key,
+    "users_are_valid",
+    "SELECT hash, fid, field, value, follower_count FROM user_data WHERE window_start = $w",
+    USER_RULES,
+    "users",
+    dg.AssetCheckSeverity.ERROR,
+    "user_data",
+)
+
+
 @dg.asset_check(asset=users, blocking=True, partitions_def=stream_partitions)
 def users_are_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     """Blocking: unique message hashes, fid > 0, a named field, non-negative follower counts."""
-    return run_check(
-        context,
-        warehouse,
-        "SELECT hash, fid, field, value, follower_count FROM user_data WHERE window_start = $w",
-        USER_RULES,
-        "users",
-        dg.AssetCheckSeverity.ERROR,
-        "user_data",
-    )
+    return run_check(context, warehouse, USERS_VALID)
 
 
 # Every clean table (clean.CLEAN_TABLES; each decoded message type lands in exactly one of
@@ -527,9 +556,21 @@ def messages_add_up(
             ranges = reconciled_ranges(
                 warehouse, conn, kafka.topic, context.run.run_id if incremental else None
             )
-            row = conn.execute(counts_sql(ranges), {"t": kafka.topic, "w": window}).fetchone()
+            return reconcile(conn, kafka.topic, window, ranges, scope)
     except Exception as err:  # any failure to count is shown as this partition's result
         return errored(context, err)
+
+
+def reconcile(
+    conn: duckdb.DuckDBPyConnection,
+    topic: str,
+    window: datetime,
+    ranges: stream.Ranges,
+    scope: str,
+) -> dg.AssetCheckResult:
+    """messages read = clean rows + duplicates + dead letters, for the messages of ``ranges``
+    in ``window`` (its start); ``scope`` says which messages those are, in words."""
+    row = conn.execute(counts_sql(ranges), {"t": topic, "w": window}).fetchone()
     assert row is not None  # an aggregate query always returns one row
     read, clean, duplicates, dead, lost, orphans, sample = row
     return dg.AssetCheckResult(
@@ -564,6 +605,9 @@ def messages_add_up(
     )
 
 
+# The checks of the rows each batch adds, in the order they run (stream_job, follow.py).
+ROW_CHECKS = (CASTS_VALID, CASTS_IN_WINDOW, REACTIONS_VALID, USERS_VALID)
+
 all_checks = [
     casts_are_valid,
     casts_are_in_window,
@@ -571,6 +615,56 @@ all_checks = [
     reactions_are_valid,
     users_are_valid,
 ]
+
+
+def evaluation(
+    result: dg.AssetCheckResult, asset: dg.AssetKey, name: str, blocking: bool, partition: str
+) -> dg.AssetCheckEvaluation:
+    """``result`` as the evaluation of the check ``name`` on ``asset``'s ``partition``, for an
+    op to log (stream_job's batches)."""
+    return dg.AssetCheckEvaluation(
+        asset_key=asset,
+        check_name=name,
+        passed=result.passed,
+        severity=result.severity,
+        description=result.description,
+        metadata=result.metadata,
+        blocking=blocking,
+        partition=partition,
+    )
+
+
+def check_batch(
+    warehouse: WarehouseResource,
+    conn: duckdb.DuckDBPyConnection,
+    topic: str,
+    grid: WindowGrid,
+    first: int,
+    windows: set[int],
+) -> list[dg.AssetCheckEvaluation]:
+    """The checks of what the lake snapshots from ``first`` to the newest added, in each of
+    ``windows`` (grid indices): every RowCheck on the rows they inserted (in DuckDB), and the
+    reconciliation of the messages they folded in. One evaluation per check and window; a
+    batch costs its own rows, as an incremental run's checks do."""
+    last = warehouse.current_snapshot(conn).id
+    floor = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic, snapshot=first - 1)
+    ranges = {
+        p: (floor[p].next_offset if p in floor else 0, o.next_offset)
+        for p, o in stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic).items()
+    }
+    out = []
+    for w in sorted(windows):
+        key = grid.keys[w]
+        bounds = {"w": grid.start_of(key), "w_end": grid.end_of(key)}
+        for check in ROW_CHECKS:
+            scoped = added_between(check.query, check.table, first, last)
+            validation = validate_sql(conn, scoped, bound(check.query, bounds), check.expectations)
+            result = check_result(validation, check.severity, "duckdb", "rows of one batch")
+            blocking = check.severity == dg.AssetCheckSeverity.ERROR
+            out.append(evaluation(result, check.asset, check.name, blocking, key))
+        result = reconcile(conn, topic, bounds["w"], ranges, "messages of one batch")
+        out.append(evaluation(result, casts.key, "messages_add_up", True, key))
+    return out
 
 
 @dg.asset(

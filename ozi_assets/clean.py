@@ -25,6 +25,14 @@ from ozi_resources.windows import WindowGrid
 
 # Every clean table is keyed by message hash and ordered by source_position.
 CLEAN_TABLES = ("cast_adds", "cast_removes", "reaction_messages", "user_data", "links")
+# Each clean stage (stream.CLEAN_STAGES, named as its asset): its script and the tables it
+# writes, the first being the one its materializations describe. Casts first: they are what
+# a live stream waits to see.
+STAGES = {
+    "clean/casts": ("clean_casts", ("cast_adds", "cast_removes")),
+    "clean/reactions": ("clean_reactions", ("reaction_messages",)),
+    "clean/users": ("clean_users", ("user_data", "links")),
+}
 
 
 def keep_earliest(conn: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -63,16 +71,18 @@ def staged_windows(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> 
 
 def fold_in(
     warehouse: WarehouseResource,
-    context: dg.AssetExecutionContext,
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
     stage: str,
     script: str,
     tables: tuple[str, ...],
     topic: str,
     batch_messages: int,
+    commit: Commit | None = None,
 ) -> tuple[int, set[int]]:
     """Fold the raw rows the stage has not seen into ``tables``, batch by batch, each batch
-    with the stage's new offsets in one transaction. Returns (messages folded in, windows
-    whose rows changed)."""
+    with the stage's new offsets in one transaction (committed as ``commit``; default: the
+    asset's). Returns (messages folded in, windows whose rows changed, as window starts in
+    Unix ms)."""
     folded = 0
     windows: set[int] = set()
     while True:
@@ -90,7 +100,7 @@ def fold_in(
             stream.save_offsets(conn, stage, topic, stream.advanced(done, ranges))
             return sum(b - a for a, b in ranges.values()), staged_windows(conn, tables)
 
-        result = warehouse.write(Commit.of(context), work)
+        result = warehouse.write(commit or Commit.of(context), work)
         if result is None:
             return folded, windows
         folded += result[0]
@@ -159,12 +169,11 @@ def materialize(
     warehouse: WarehouseResource,
     kafka: KafkaResource,
     stage: str,
-    script: str,
-    tables: tuple[str, ...],
 ) -> dg.MaterializeResult:
-    """Catch the stage up with the raw stage; in a rebuild run, rebuild the run's window too.
-    Every other window whose rows changed is reported as materialized."""
+    """Catch the stage (a key of STAGES) up with the raw stage; in a rebuild run, rebuild the
+    run's window too. Every other window whose rows changed is reported as materialized."""
     started = time.perf_counter()
+    script, tables = STAGES[stage]
     folded, windows = fold_in(
         warehouse, context, stage, script, tables, kafka.topic, kafka.batch_messages
     )
@@ -209,9 +218,7 @@ def casts(
     username, text, timestamp (UTC), parent_hash / parent_fid (NULL for top-level casts),
     thread_hash, mentions, embeds and the source's snapshot counters. CAST_REMOVE messages go
     to ``cast_removes`` and hide their target from the view. Source: raw/farcaster_events."""
-    return materialize(
-        context, warehouse, kafka, "clean/casts", "clean_casts", ("cast_adds", "cast_removes")
-    )
+    return materialize(context, warehouse, kafka, "clean/casts")
 
 
 @dg.asset(
@@ -229,9 +236,7 @@ def reactions(
     """Likes and recasts of the window (table ``reaction_messages``, public view ``reactions``
     with hash, reaction_type 'like' | 'recast', fid, target_hash, timestamp). A reaction
     counts while its latest message is an add. Source: raw/farcaster_events."""
-    return materialize(
-        context, warehouse, kafka, "clean/reactions", "clean_reactions", ("reaction_messages",)
-    )
+    return materialize(context, warehouse, kafka, "clean/reactions")
 
 
 @dg.asset(
@@ -249,6 +254,4 @@ def users(
     """Profile fields of the window (table ``user_data``, one row per USER_DATA_ADD; public
     view ``users`` with the latest fid, username, display_name, bio, follower_count) and
     follows (``links``). Source: raw/farcaster_events."""
-    return materialize(
-        context, warehouse, kafka, "clean/users", "clean_users", ("user_data", "links")
-    )
+    return materialize(context, warehouse, kafka, "clean/users")

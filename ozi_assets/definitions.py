@@ -10,6 +10,7 @@ from ozi_assets.ask import answers_automation_sensor, ask_job, standing_answers
 from ozi_assets.checks import all_checks, window_close
 from ozi_assets.clean import casts, reactions, users
 from ozi_assets.embeddings import cast_embeddings
+from ozi_assets.follow import stream_job
 from ozi_assets.housekeeping import lake_housekeeping_job, lake_housekeeping_schedule
 from ozi_assets.jobs import embed_job, ingest_job, window_close_job
 from ozi_assets.questions.llm import LlmResource
@@ -103,7 +104,7 @@ def build_definitions(settings: OziSettings) -> dg.Definitions:
             standing_answers,
         ],
         asset_checks=all_checks,
-        jobs=[ingest_job, embed_job, window_close_job, ask_job, lake_housekeeping_job],
+        jobs=[ingest_job, stream_job, embed_job, window_close_job, ask_job, lake_housekeeping_job],
         schedules=[lake_housekeeping_schedule],
         sensors=[
             kafka_window_sensor,

@@ -266,18 +266,20 @@ class CatchUp:
 
 
 def catch_up(
-    context: dg.AssetExecutionContext,
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
     kafka: KafkaResource,
     warehouse: WarehouseResource,
     grid: WindowGrid,
+    commit: Commit | None = None,
 ) -> CatchUp:
     """Read every partition from its committed offset to the high watermark seen now, batch by
-    batch, one lake transaction per batch.
+    batch, one lake transaction per batch (committed as ``commit``; default: the asset's).
 
     Retention that deleted offsets before they were read is recorded in ``kafka_log_gaps`` and
     logged with the count; a log shorter than the committed offsets (a broker that lost its
     log) raises LogResetError instead of mixing two logs' offsets."""
     summary = CatchUp()
+    commit = commit or Commit.of(context)
     high = kafka.high_watermarks()
     if not high:
         return summary
@@ -310,14 +312,14 @@ def catch_up(
             f"{summary.lost} messages were deleted by retention before Ozi read them: "
             + ", ".join(f"partition {p} offsets {a}..{b - 1}" for p, a, b, _ in gaps)
         )
-        warehouse.write(Commit.of(context), lambda conn: record_gaps(conn, kafka.topic, gaps))
+        warehouse.write(commit, lambda conn: record_gaps(conn, kafka.topic, gaps))
         for p, _, nxt, _ in gaps:
             done.setdefault(p, PartitionOffset()).next_offset = nxt
     ranges = {p: (done.get(p, PartitionOffset()).next_offset, hw) for p, hw in high.items()}
     for slices in kafka.batches(ranges, kafka.batch_messages):
         now_ms = int(time.time() * 1000)
         result = warehouse.write(
-            Commit.of(context),
+            commit,
             lambda conn, s=slices, t=now_ms: append_batch(conn, kafka, grid, s, t),
         )
         summary.batches += 1

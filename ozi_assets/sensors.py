@@ -1,12 +1,13 @@
 """Near-real-time runs: sensors that compare how far the log and each stage have come and
-request incremental runs.
+request runs.
 
 ``kafka_window_sensor`` compares the topic's high watermarks with the offsets the stages
 committed in the lake (no message is read, so a tick costs the same at any backlog) and
-requests an incremental ``ingest_job`` run when enough messages wait or the oldest has waited
-long enough. ``embedding_sensor`` compares the embeddings stage with clean/casts and requests
-``embed_job`` runs, so vectors catch up in their own lane. Both say why they skip, with the lag
-per Kafka partition, and report the lag to Dagster as asset observations.
+requests a ``stream_job`` run (follow.py: one run that follows the stream until it pauses)
+when enough messages wait or the oldest has waited long enough, and none is under way.
+``embedding_sensor`` compares the embeddings stage with the stage it follows and requests
+``embed_job`` runs, so vectors catch up in their own lane. Both say why they skip, with the
+lag per Kafka partition, and report the lag to Dagster as asset observations.
 
 ``window_close_sensor`` follows the watermark (the newest timestamp read minus the allowed
 lateness, or, once no message has arrived for ``idle_close_s``, the wall clock minus the
@@ -28,7 +29,8 @@ import numpy as np
 
 from ozi_assets import stream
 from ozi_assets.embeddings import EMBED_LINGER_S, LINGER_TAG, embedding_lag
-from ozi_assets.jobs import embed_job, ingest_job, window_close_job
+from ozi_assets.follow import stream_job
+from ozi_assets.jobs import embed_job, window_close_job
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import WarehouseError, WarehouseResource
@@ -98,7 +100,10 @@ def plan_run(
     waited = now - new.pending_since
     if queued:
         return RunPlan(
-            new, False, f"lag {total} ({describe(lag)}); a requested run is queued", observe
+            new,
+            False,
+            f"lag {total} ({describe(lag)}); a requested run is queued or under way",
+            observe,
         )
     if total < min_messages and waited < max_delay_s:
         return RunPlan(
@@ -139,23 +144,11 @@ def _waiting(
     )
 
 
-def _ingest_waiting(instance: dg.DagsterInstance | None) -> bool:
-    """Whether a requested ingest run has yet to reach the lake: one is queued, or two are under
-    way. The lake_writer pool is held per step (dagster.yaml), so the queue may launch a run
-    while the one before it runs its checks (which hold no slot); two under way keep the lake
-    busy without piling up processes on the machine."""
-    if instance is None:
-        return False
-    if _waiting(instance, ingest_job.name):
-        return True
-    started = instance.get_runs(
-        filters=dg.RunsFilter(
-            job_name=ingest_job.name,
-            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
-        ),
-        limit=2,
-    )
-    return len(started) >= 2
+def _follower_under_way(instance: dg.DagsterInstance | None) -> bool:
+    """Whether a stream_job run is queued or under way: it follows the stream until the
+    stream pauses, so it reads what waits now; a second would only queue for the writer
+    slot behind it."""
+    return _waiting(instance, stream_job.name, UNDER_WAY)
 
 
 def stream_lag(
@@ -192,21 +185,22 @@ def stream_lag(
 
 
 @dg.sensor(
-    job=ingest_job,
+    job=stream_job,
     minimum_interval_seconds=1,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Compares the topic's high watermarks with the offsets the stages committed "
-    "and requests an incremental run when messages wait; reports consumer lag.",
+    "and requests a stream_job run (which follows the stream until it pauses) when messages "
+    "wait and none is under way; reports consumer lag.",
 )
 def kafka_window_sensor(
     context: dg.SensorEvaluationContext, kafka: KafkaResource, warehouse: WarehouseResource
 ):
     cursor = SensorCursor.parse(context.cursor)
-    lag, running = stream_lag(kafka, warehouse)
+    lag, _ = stream_lag(kafka, warehouse)
     if not lag:
         return dg.SkipReason(f"topic {kafka.topic} does not exist yet: nothing produced")
     now = time.time()
-    plan = plan_run(cursor, lag, now, _ingest_waiting(context.instance))
+    plan = plan_run(cursor, lag, now, _follower_under_way(context.instance))
     context.update_cursor(plan.cursor.dump())
     events = []
     if plan.observe:
@@ -223,12 +217,10 @@ def kafka_window_sensor(
         if events:
             return dg.SensorResult(asset_events=events, skip_reason=plan.reason)
         return dg.SkipReason(plan.reason)
-    window = label_window(window_grid(), running, now)
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"incremental@{now:.3f}",
-                partition_key=window,
+                run_key=f"follow@{now:.3f}",
                 tags={
                     stream.MODE_TAG: stream.INCREMENTAL,
                     "ozi/trigger": "new messages",

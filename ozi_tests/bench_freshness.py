@@ -10,7 +10,7 @@ snapshot its vector first appeared in. A cast's delay is that moment minus the m
 live producer sent it (its Kafka timestamp). Every cast produced counts: one not visible when
 the bench ends counts with the time it had waited by then (a lower bound).
 
-Figures: p50/p95 per minute of the stream, overall, and the duration of each ingest and
+Figures: p50/p95 per minute of the stream, overall, and the duration of each stream and
 embeddings run. ``OZI_BENCH_FRESHNESS`` sets "rate:seconds,…" (default "500:180").
 """
 
@@ -156,6 +156,7 @@ def one_run(rate: int, seconds: int) -> dict:
         processes.stop(home, OWNER)
         broker.stop(home)
     runs = run_durations(home)
+    batches = stream_batches(home)
     # Every cast produced counts, by its send time: one not visible by the end counts with
     # the time it had waited then (a lower bound), so a stream that falls behind shows it
     # instead of leaving its slowest casts out.
@@ -202,10 +203,12 @@ def one_run(rate: int, seconds: int) -> dict:
         "to_vectors_p95_by_minute": {
             m: percentile(v, 95) for m, v in sorted(vector_minute.items())
         },
+        "stream_runs": len(runs["stream_job"]),
+        "stream_run_seconds": runs["stream_job"],
+        "stream_runs_stopped_because": batches["stopped_because"],
+        "stream_batch_seconds_p50_by_run": batches["p50"],
+        "stream_batch_seconds_max_by_run": batches["max"],
         "ingest_runs": len(runs["ingest_job"]),
-        "ingest_run_seconds_p50": percentile(runs["ingest_job"], 50),
-        "ingest_run_seconds_max": max(runs["ingest_job"], default=None),
-        "ingest_run_seconds_first_last": [runs["ingest_job"][:3], runs["ingest_job"][-3:]],
         "embed_runs": len(runs["embed_job"]),
         "embed_run_seconds_p50": percentile(runs["embed_job"], 50),
         "embed_run_seconds_max": max(runs["embed_job"], default=None),
@@ -247,13 +250,33 @@ def run_durations(home: Path) -> dict[str, list[float]]:
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
-    out: dict[str, list[float]] = {"ingest_job": [], "embed_job": []}
+    out: dict[str, list[float]] = {"stream_job": [], "ingest_job": [], "embed_job": []}
     with dg.DagsterInstance.get() as instance:
         for name in out:
             records = instance.get_run_records(dg.RunsFilter(job_name=name))
             for record in sorted(records, key=lambda r: r.create_timestamp):
                 if record.start_time and record.end_time:
                     out[name].append(round(record.end_time - record.start_time, 1))
+    return out
+
+
+def stream_batches(home: Path) -> dict[str, list]:
+    """Per stream_job run (oldest first): its batches' p50 and max seconds and why it
+    stopped, from the op's output metadata."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    out: dict[str, list] = {"p50": [], "max": [], "stopped_because": []}
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(dg.RunsFilter(job_name="stream_job"))
+        for record in sorted(records, key=lambda r: r.create_timestamp):
+            for entry in instance.all_logs(record.dagster_run.run_id):
+                event = entry.dagster_event
+                if event and event.event_type_value == "STEP_OUTPUT":
+                    metadata = {k: v.value for k, v in event.event_specific_data.metadata.items()}
+                    out["p50"].append(metadata.get("batch_seconds_p50"))
+                    out["max"].append(metadata.get("batch_seconds_max"))
+                    out["stopped_because"].append(metadata.get("stopped_because"))
     return out
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from ozi_assets.checks import all_checks
 from ozi_assets.definitions import build_definitions, build_resources
 from ozi_assets.partitions import stream_partitions
 from ozi_assets.sensors import kafka_window_sensor, window_close_sensor
 from ozi_tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
+
+# A stream_job run that ends as soon as it has caught up and the stream pauses.
+FOLLOW_ONCE = {"ops": {"follow_stream": {"config": {"linger_s": 0.0}}}}
 
 FINGERPRINT = """
 SELECT (SELECT count(*) FROM casts), (SELECT count(*) FROM casts WHERE parent_hash IS NOT NULL),
@@ -51,10 +55,12 @@ def fingerprint(resources):
 
 def test_pipeline_end_to_end(env, sample_events, tmp_path):
     settings, resources, job = env
+    follow_job = build_definitions(settings).resolve_job_def("stream_job")
     kafka = resources["kafka"]
     kafka.produce(sample_events)
     with dg.instance_for_test() as instance:
-        # The sensor sees the lag without reading a message and asks for one incremental run.
+        # The sensor sees the lag without reading a message and asks for a run that follows
+        # the stream (here it ends as soon as the stream pauses).
         with dg.build_sensor_context(
             instance=instance,
             resources={"kafka": kafka, "warehouse": resources["warehouse"]},
@@ -62,12 +68,16 @@ def test_pipeline_end_to_end(env, sample_events, tmp_path):
             result = kafka_window_sensor(context)
             assert isinstance(result, dg.SensorResult)
             (request,) = result.run_requests or []
+            assert request.job_name in (None, "stream_job")
             assert request.tags["ozi/mode"] == "incremental"
-            assert request.partition_key == "2023-03-04-06:00"  # the newest window: a label
-            run = job.execute_in_process(
-                partition_key=request.partition_key, instance=instance, tags=request.tags
+            run = follow_job.execute_in_process(
+                instance=instance, tags=request.tags, run_config=FOLLOW_ONCE
             )
             assert run.success
+            evaluations = run.get_asset_check_evaluations()
+            names = {spec.name for check in all_checks for spec in check.check_specs}
+            assert {e.check_name for e in evaluations} == names
+            assert all(e.passed for e in evaluations)
             first = fingerprint(resources)
             casts, replies, recasts, authors, hour_03, users = first[:6]
             assert (casts, replies, recasts, authors, hour_03) == (888, 696, 112, 221, 219)

@@ -145,8 +145,8 @@ def test_postgres_catalog_and_s3_data_match_the_embedded_lake(
     try:
         with dg.DagsterInstance.get() as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            # The sensors see the lag and request incremental runs, ingestion and embeddings
-            # in their own lanes, until every stage has caught up with the log.
+            # The sensors see the lag and request runs that follow the stream, ingestion and
+            # embeddings in their own lanes, until every stage has caught up with the log.
             deadline = time.monotonic() + 600
             while stage_totals(warehouse) != {stage: total for stage in STAGES}:
                 if time.monotonic() > deadline:
@@ -155,7 +155,12 @@ def test_postgres_catalog_and_s3_data_match_the_embedded_lake(
                     )
                 time.sleep(2)
             sensor_runs = wait_for_runs(
-                instance, lambda r: r.tags.get("ozi/trigger") == "new messages", 1, 600, log
+                instance,
+                lambda r: r.tags.get("ozi/trigger") == "new messages",
+                1,
+                600,
+                log,
+                job_name="stream_job",
             )
             assert all(r.tags["ozi/mode"] == "incremental" for r in sensor_runs)
             embed_runs = wait_for_runs(instance, lambda r: True, 1, 600, log, job_name="embed_job")

@@ -147,21 +147,22 @@ def test_close_cursor_round_trips_and_survives_an_old_format():
     assert CloseCursor.parse(None) == CloseCursor()
 
 
-def test_an_ingest_run_is_requested_until_one_writes_and_one_waits_behind_it():
+def test_a_stream_run_is_requested_only_when_none_is_queued_or_under_way():
     import dagster as dg
     from dagster._core.test_utils import create_run_for_test
 
-    from ozi_assets.sensors import _ingest_waiting
+    from ozi_assets.sensors import _follower_under_way
 
-    started, starting = dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING
     with dg.instance_for_test() as instance:
-        assert not _ingest_waiting(instance)
-        create_run_for_test(instance, job_name="ingest_job", status=started)
-        assert not _ingest_waiting(instance)  # one writes: the next may start behind it
-        create_run_for_test(instance, job_name="embed_job", status=started)
-        assert not _ingest_waiting(instance)  # other jobs do not count
-        create_run_for_test(instance, job_name="ingest_job", status=starting)
-        assert _ingest_waiting(instance)  # one writes and one waits for the slot
-    with dg.instance_for_test() as instance:
-        create_run_for_test(instance, job_name="ingest_job", status=dg.DagsterRunStatus.NOT_STARTED)
-        assert _ingest_waiting(instance)
+        assert not _follower_under_way(instance)
+        create_run_for_test(instance, job_name="ingest_job", status=dg.DagsterRunStatus.STARTED)
+        create_run_for_test(instance, job_name="embed_job", status=dg.DagsterRunStatus.STARTED)
+        assert not _follower_under_way(instance)  # other jobs do not follow the stream
+        create_run_for_test(instance, job_name="stream_job", status=dg.DagsterRunStatus.SUCCESS)
+        assert not _follower_under_way(instance)  # one that ended reads nothing more
+        create_run_for_test(instance, job_name="stream_job", status=dg.DagsterRunStatus.STARTED)
+        assert _follower_under_way(instance)
+    for status in (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING):
+        with dg.instance_for_test() as instance:
+            create_run_for_test(instance, job_name="stream_job", status=status)
+            assert _follower_under_way(instance)

@@ -569,3 +569,104 @@ def test_embeddings_wait_for_the_ingest_runs_blocking_checks(
             "(SELECT count(*) FROM casts WHERE trim(text) <> '')"
         ).fetchone()
     assert vectors == with_text > 0
+
+
+def follow_config(linger_s: float) -> dict:
+    return {"ops": {"follow_stream": {"config": {"linger_s": linger_s}}}}
+
+
+def test_a_stream_run_follows_the_stream_and_writes_what_incremental_runs_write(
+    broker_address, sample_events, tmp_path
+):
+    """One stream_job run reads the first half, then the second half produced while it runs
+    (it lingers for more), in separate batches; its tables and offsets, and the vectors an
+    embeddings run then makes, equal those of one incremental ingest_job run over the whole."""
+    import threading
+
+    events = sample_events[-1500:]
+    _, live, defs = world(tmp_path / "live", broker_address, "follow", 200)
+    live["kafka"].produce(events[:700])
+
+    def second_half() -> None:
+        deadline = time.monotonic() + 120
+        while raw_done(live["warehouse"]) < 700 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        live["kafka"].produce(events[700:])
+
+    producer = threading.Thread(target=second_half)
+    producer.start()
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("stream_job").execute_in_process(
+            instance=instance, run_config=follow_config(5.0)
+        )
+        producer.join()
+        assert result.success
+        (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+        metadata = {k: v.value for k, v in output.event_specific_data.metadata.items()}
+        assert metadata["messages"] == 1500
+        assert metadata["batches"] >= 2  # the second half came in a later batch
+        assert metadata["stopped_because"] == "no message for 5s"
+        evaluations = result.get_asset_check_evaluations()
+        assert evaluations and all(e.passed for e in evaluations)
+        written = {
+            e.asset_key.to_user_string(): e.partition
+            for e in result.get_asset_materialization_events()
+            for e in [e.event_specific_data.materialization]
+        }
+        assert {"raw/farcaster_events", "clean/casts", "aggregates/hourly_activity"} <= set(written)
+        assert (
+            defs.resolve_job_def("embed_job")
+            .execute_in_process(partition_key=LABEL, instance=instance, tags=INCREMENTAL)
+            .success
+        )
+
+    _, whole, whole_defs = world(tmp_path / "whole", broker_address, "follow", 200)
+    with dg.instance_for_test() as instance:
+        for name in ("ingest_job", "embed_job"):
+            assert (
+                whole_defs.resolve_job_def(name)
+                .execute_in_process(partition_key=LABEL, instance=instance, tags=INCREMENTAL)
+                .success
+            )
+    expected = fingerprints(whole["warehouse"])
+    assert expected["casts"][0] > 0 and expected["cast_vectors"][0] == expected["casts"][0]
+    assert fingerprints(live["warehouse"]) == expected
+
+
+def test_a_failing_blocking_check_stops_the_stream_run_before_the_aggregates(
+    broker_address, sample_events, tmp_path, monkeypatch
+):
+    """A bug the blocking checks catch (here: a casts expectation no cast can meet, put in
+    their place) fails the run with the check's evaluation on record, and the aggregates
+    never fold the batch in, as a blocking asset check stops ingest_job."""
+    import dataclasses
+
+    from ozi_assets import checks
+    from ozi_assets.checks import Expectation
+
+    impossible = dataclasses.replace(
+        checks.CASTS_VALID,
+        expectations=[
+            Expectation("ExpectColumnValuesToBeBetween", {"column": "fid", "max_value": 0})
+        ],
+    )
+    monkeypatch.setattr(checks, "ROW_CHECKS", (impossible, *checks.ROW_CHECKS[1:]))
+    _, resources, defs = world(tmp_path, broker_address, "blocked")
+    resources["kafka"].produce(sample_events[-300:])
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("stream_job").execute_in_process(
+            instance=instance, run_config=follow_config(0.0), raise_on_error=False
+        )
+        assert not result.success
+        evaluations = [
+            e.dagster_event.event_specific_data
+            for e in instance.all_logs(result.run_id)
+            if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+        failed = [e for e in evaluations if not e.passed]
+        assert failed and {e.check_name for e in failed} == {"casts_are_valid"}
+        assert all(e.partition for e in failed)
+    with resources["warehouse"].reader() as conn:
+        assert conn.execute("SELECT count(*) FROM casts").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM hourly_activity").fetchone()[0] == 0
+        assert stream.load_offsets(conn, stream.AGGREGATES, "blocked") == {}

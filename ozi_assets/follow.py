@@ -1,0 +1,307 @@
+"""``stream_job``: one run that follows the stream, micro-batch after micro-batch.
+
+Why a run that stays: on 2 cores a Dagster run spends about ten seconds before its first step
+(the sensor's tick, the queue, a new process importing the code, the lake attached). With one
+run per micro-batch, a message waited for the next run's start as well as its steps: casts
+p95 18 s at 500 events/s (bench/results.json). A run of ``stream_job`` pays that once. Its one
+op holds the lake_writer slot and loops: raw → clean (casts first) → the batch's checks →
+aggregates, polling the topic's high watermarks every ``POLL_S`` when nothing is new. It ends
+when no message came for ``linger_s``, when it has run ``budget_s`` (so the UI's
+materializations and a new version of the code arrive at least that often), or when a run of
+``ingest_job`` (a backfill, a materialization from the UI) waits for the writer slot;
+``kafka_window_sensor`` starts the next one when messages wait again.
+
+The loop calls the stage functions ``ingest_job``'s assets call (raw.catch_up, clean.fold_in,
+aggregates.catch_up), so it writes the same rows and offsets as incremental runs (tested),
+and each batch is one lake transaction with its offsets: a run killed anywhere re-does at most
+the batch that did not commit.
+
+What the UI sees: at most every ``REPORT_EVERY_S``, and when the run ends, a materialization of
+each asset for each window it changed since the last report, and the latest evaluation of each
+check for each window. A blocking check that fails on a batch is logged at once and fails the
+run before the aggregates fold that batch in, as a blocking asset check stops ``ingest_job``.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import numpy as np
+
+from ozi_assets import aggregates, checks, clean, raw, stream
+from ozi_assets.partitions import window_grid
+from ozi_resources.kafka import KafkaResource
+from ozi_resources.warehouse import Commit, WarehouseResource
+from ozi_resources.windows import WindowGrid
+
+POLL_S = 0.25  # how often an idle loop reads the high watermarks (two metadata requests)
+# The aggregates are refreshed at most this often while messages keep coming (and at once when
+# the stream pauses): their cost is in the windows refreshed, not the rows, and casts must not
+# wait behind them (4-10 s a refresh at 2,000 events/s on 2 cores).
+AGGREGATE_EVERY_S = 5.0
+REPORT_EVERY_S = 10.0  # materializations and check evaluations, at most this often
+WRITER_WANTED_EVERY_S = 2.0  # how often the loop asks the run queue for a waiting ingest run
+
+RAW_KEY = raw.farcaster_events.key
+AGGREGATE_KEYS = [dg.AssetKey(["aggregates", t]) for t in aggregates.AGGREGATE_TABLES]
+
+
+class FollowConfig(dg.Config):
+    """How long a ``stream_job`` run follows the stream."""
+
+    linger_s: float = 20.0  # end after this long with no new message
+    budget_s: float = 600.0  # start no batch after this long
+
+
+@dataclass
+class Changes:
+    """What the loop changed since its last report."""
+
+    windows: dict[str, set[int]] = field(default_factory=dict)  # asset → grid indices
+    messages: dict[str, int] = field(default_factory=dict)  # asset → messages folded in
+    evaluations: dict[tuple[str, str], dg.AssetCheckEvaluation] = field(default_factory=dict)
+    batches: int = 0
+
+    def add(self, asset: str, windows: set[int], messages: int) -> None:
+        self.windows.setdefault(asset, set()).update(windows)
+        self.messages[asset] = self.messages.get(asset, 0) + messages
+
+    def empty(self) -> bool:
+        return not self.batches and not any(self.windows.values())
+
+
+@dataclass
+class Totals:
+    """What the whole run did, for its log and the op's output metadata."""
+
+    batches: int = 0
+    messages: int = 0
+    dead_lettered: int = 0
+    late: int = 0
+    aggregate_refreshes: int = 0
+    batch_seconds: list[float] = field(default_factory=list)
+    stopped_because: str = ""
+
+
+def _indices(grid: WindowGrid, starts_ms: set[int]) -> set[int]:
+    """Grid indices of windows given by their start (Unix ms)."""
+    return set(grid.window_of(np.array(sorted(starts_ms), np.int64)).tolist())
+
+
+def _writer_wanted(instance: dg.DagsterInstance) -> bool:
+    """Whether a run of ingest_job waits in the queue: it needs the writer slot this run
+    holds."""
+    return bool(
+        instance.get_runs(
+            filters=dg.RunsFilter(
+                job_name="ingest_job",
+                statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
+            ),
+            limit=1,
+        )
+    )
+
+
+def _report(
+    context: dg.OpExecutionContext,
+    warehouse: WarehouseResource,
+    topic: str,
+    grid: WindowGrid,
+    c: Changes,
+) -> None:
+    """Log a materialization of each asset for each window in ``c``, with the window's table
+    metadata, then the checks' latest evaluations."""
+    keys = {w for ws in c.windows.values() for w in ws}
+    partitions = {grid.keys[w] for w in keys}
+    if partitions:
+        raw_meta = raw.window_metadata(warehouse, topic, grid, partitions)
+        clean_meta = {
+            stage: clean.window_metadata(warehouse, grid, partitions, tables)
+            for stage, (_, tables) in clean.STAGES.items()
+        }
+        agg_meta = aggregates.window_metadata(warehouse, grid, partitions)
+    for asset, windows in sorted(c.windows.items()):
+        for w in sorted(windows):
+            key = grid.keys[w]
+            if asset == stream.RAW:
+                targets = [(RAW_KEY, raw_meta[key])]
+            elif asset == stream.AGGREGATES:
+                targets = [(k, agg_meta[k.path[-1]][key]) for k in AGGREGATE_KEYS]
+            else:
+                targets = [(dg.AssetKey(asset.split("/")), clean_meta[asset][key])]
+            for asset_key, meta in targets:
+                context.log_event(
+                    dg.AssetMaterialization(
+                        asset_key=asset_key,
+                        partition=key,
+                        description="followed by stream_job",
+                        metadata={
+                            **meta,
+                            "mode": dg.MetadataValue.text("follow"),
+                            "messages_folded_in": dg.MetadataValue.int(c.messages.get(asset, 0)),
+                        },
+                    )
+                )
+    for evaluation in c.evaluations.values():
+        context.log_event(evaluation)
+
+
+def _batch(
+    context: dg.OpExecutionContext,
+    kafka: KafkaResource,
+    warehouse: WarehouseResource,
+    grid: WindowGrid,
+    changes: Changes,
+) -> raw.CatchUp:
+    """Read what is new up to the high watermarks, fold it into the clean tables and check
+    it. Raises dg.Failure when a blocking check fails."""
+    run_id = context.run_id
+    with warehouse.writer() as conn:  # the writer: it creates the lake on the first run
+        first = warehouse.current_snapshot(conn).id + 1
+    summary = raw.catch_up(
+        context, kafka, warehouse, grid, Commit(run_id, (stream.RAW + "/farcaster_events",))
+    )
+    changes.add(stream.RAW, summary.windows, summary.messages)
+    checked = set(summary.windows)
+    folded_any = summary.messages > 0
+    for stage, (script, tables) in clean.STAGES.items():
+        folded, starts = clean.fold_in(
+            warehouse,
+            context,
+            stage,
+            script,
+            tables,
+            kafka.topic,
+            kafka.batch_messages,
+            Commit(run_id, (stage,)),
+        )
+        windows = _indices(grid, starts) if starts else set()
+        changes.add(stage, windows, folded)
+        checked |= windows
+        folded_any = folded_any or folded > 0
+    if not folded_any:
+        return summary
+    with warehouse.reader() as conn:
+        evaluations = checks.check_batch(warehouse, conn, kafka.topic, grid, first, checked)
+    changes.batches += 1
+    for e in evaluations:
+        changes.evaluations[(e.check_name, e.partition or "")] = e
+    failed = [e for e in evaluations if e.blocking and not e.passed]
+    if failed:
+        for e in failed:
+            context.log_event(e)
+        raise dg.Failure(
+            description="blocking check failed, the batch's aggregates were not computed: "
+            + "; ".join(f"{e.check_name} on {e.partition}: {e.description}" for e in failed)
+        )
+    return summary
+
+
+@dg.op(
+    pool="lake_writer",
+    description="Follows the topic: raw → clean → checks → aggregates, batch after batch, "
+    "while messages keep coming (stream.py, follow.py).",
+)
+def follow_stream(
+    context: dg.OpExecutionContext,
+    config: FollowConfig,
+    kafka: KafkaResource,
+    warehouse: WarehouseResource,
+) -> dg.Output[None]:
+    """Follow the stream until it pauses for ``config.linger_s`` or ``config.budget_s`` has
+    passed. Output metadata: batches, messages, dead letters, late messages, aggregate
+    refreshes, the batches' seconds (p50, max) and why the loop stopped."""
+    grid = window_grid()
+    totals = Totals()
+    changes = Changes()
+    started = last_message = last_report = last_asked = time.monotonic()
+    last_aggregate = 0.0
+    pending = False  # clean rows the aggregates have not folded in yet
+    committed: dict[int, int] | None = None  # the raw stage's offsets after the last batch
+    agg_commit = Commit(context.run_id, tuple(k.to_user_string() for k in AGGREGATE_KEYS))
+    while True:
+        now = time.monotonic()
+        high = kafka.high_watermarks()
+        new = committed is None or any(hw > committed.get(p, 0) for p, hw in high.items())
+        if new:
+            batch_started = time.perf_counter()
+            summary = _batch(context, kafka, warehouse, grid, changes)
+            committed = summary.committed or committed or {}
+            if summary.messages:
+                last_message = now
+                pending = True
+                totals.batches += 1
+                totals.messages += summary.messages
+                totals.dead_lettered += summary.dead_lettered
+                totals.late += sum(summary.late.values())
+                totals.batch_seconds.append(time.perf_counter() - batch_started)
+        now = time.monotonic()
+        if pending and (not new or now - last_aggregate >= AGGREGATE_EVERY_S):
+            windows, _, folded = warehouse.write(
+                agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic)
+            )
+            changes.add(stream.AGGREGATES, set(windows), folded)
+            totals.aggregate_refreshes += 1
+            last_aggregate, pending = time.monotonic(), False
+        if not changes.empty() and now - last_report >= REPORT_EVERY_S:
+            _report(context, warehouse, kafka.topic, grid, changes)
+            changes, last_report = Changes(), now
+        if new:
+            if now - started >= config.budget_s:
+                totals.stopped_because = f"ran its budget of {config.budget_s:.0f}s"
+                break
+        else:
+            if now - last_message >= config.linger_s:
+                totals.stopped_because = f"no message for {config.linger_s:.0f}s"
+                break
+            if now - started >= config.budget_s:
+                totals.stopped_because = f"ran its budget of {config.budget_s:.0f}s"
+                break
+        if now - last_asked >= WRITER_WANTED_EVERY_S:
+            last_asked = now
+            if _writer_wanted(context.instance):
+                totals.stopped_because = "an ingest_job run waits for the writer slot"
+                break
+        if not new:
+            try:
+                time.sleep(POLL_S)
+            except dg.DagsterExecutionInterruptedError:
+                totals.stopped_because = "stopped while waiting"
+                break  # nothing is half done
+    if pending:
+        windows, _, folded = warehouse.write(
+            agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic)
+        )
+        changes.add(stream.AGGREGATES, set(windows), folded)
+        totals.aggregate_refreshes += 1
+    if not changes.empty():
+        _report(context, warehouse, kafka.topic, grid, changes)
+    context.log.info(
+        f"followed the stream for {time.monotonic() - started:.0f}s: {totals.messages} messages "
+        f"in {totals.batches} batches; stopped: {totals.stopped_because}"
+    )
+    seconds = sorted(totals.batch_seconds)
+    metadata: dict[str, Any] = {
+        "batches": dg.MetadataValue.int(totals.batches),
+        "messages": dg.MetadataValue.int(totals.messages),
+        "dead_lettered": dg.MetadataValue.int(totals.dead_lettered),
+        "late_messages": dg.MetadataValue.int(totals.late),
+        "aggregate_refreshes": dg.MetadataValue.int(totals.aggregate_refreshes),
+        "batch_seconds_p50": dg.MetadataValue.float(
+            round(seconds[len(seconds) // 2], 3) if seconds else 0.0
+        ),
+        "batch_seconds_max": dg.MetadataValue.float(round(seconds[-1], 3) if seconds else 0.0),
+        "stopped_because": dg.MetadataValue.text(totals.stopped_because),
+    }
+    return dg.Output(None, metadata=metadata)
+
+
+@dg.job(
+    tags={stream.MODE_TAG: stream.INCREMENTAL},
+    executor_def=dg.in_process_executor,
+    description="Follows the Kafka topic in one run: raw → clean → checks → aggregates, batch "
+    "after batch, while messages keep coming (requested by kafka_window_sensor).",
+)
+def stream_job() -> None:
+    follow_stream()
