@@ -81,7 +81,14 @@ class Totals:
     late: int = 0
     aggregate_refreshes: int = 0
     batch_seconds: list[float] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # phase → seconds in all
     stopped_because: str = ""
+
+    def timed(self, phase: str, started: float) -> None:
+        """Add the seconds since ``started`` (time.perf_counter) to ``phase``."""
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + (
+            time.perf_counter() - started
+        )
 
 
 def _indices(grid: WindowGrid, starts_ms: set[int]) -> set[int]:
@@ -153,19 +160,23 @@ def _batch(
     warehouse: WarehouseResource,
     grid: WindowGrid,
     changes: Changes,
+    totals: Totals,
 ) -> raw.CatchUp:
     """Read what is new up to the high watermarks, fold it into the clean tables and check
     it. Raises dg.Failure when a blocking check fails."""
     run_id = context.run_id
+    started = time.perf_counter()
     with warehouse.writer() as conn:  # the writer: it creates the lake on the first run
         first = warehouse.current_snapshot(conn).id + 1
     summary = raw.catch_up(
         context, kafka, warehouse, grid, Commit(run_id, (stream.RAW + "/farcaster_events",))
     )
     changes.add(stream.RAW, summary.windows, summary.messages)
+    totals.timed(stream.RAW, started)
     checked = set(summary.windows)
     folded_any = summary.messages > 0
     for stage, (script, tables) in clean.STAGES.items():
+        started = time.perf_counter()
         folded, starts = clean.fold_in(
             warehouse,
             context,
@@ -176,14 +187,17 @@ def _batch(
             kafka.batch_messages,
             Commit(run_id, (stage,)),
         )
+        totals.timed(stage, started)
         windows = _indices(grid, starts) if starts else set()
         changes.add(stage, windows, folded)
         checked |= windows
         folded_any = folded_any or folded > 0
     if not folded_any:
         return summary
+    started = time.perf_counter()
     with warehouse.reader() as conn:
         evaluations = checks.check_batch(warehouse, conn, kafka.topic, grid, first, checked)
+    totals.timed("checks", started)
     changes.batches += 1
     for e in evaluations:
         changes.evaluations[(e.check_name, e.partition or "")] = e
@@ -226,7 +240,7 @@ def follow_stream(
         new = committed is None or any(hw > committed.get(p, 0) for p, hw in high.items())
         if new:
             batch_started = time.perf_counter()
-            summary = _batch(context, kafka, warehouse, grid, changes)
+            summary = _batch(context, kafka, warehouse, grid, changes, totals)
             committed = summary.committed or committed or {}
             if summary.messages:
                 last_message = now
@@ -238,14 +252,18 @@ def follow_stream(
                 totals.batch_seconds.append(time.perf_counter() - batch_started)
         now = time.monotonic()
         if pending and (not new or now - last_aggregate >= AGGREGATE_EVERY_S):
+            started_phase = time.perf_counter()
             windows, _, folded = warehouse.write(
                 agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic)
             )
             changes.add(stream.AGGREGATES, set(windows), folded)
             totals.aggregate_refreshes += 1
+            totals.timed(stream.AGGREGATES, started_phase)
             last_aggregate, pending = time.monotonic(), False
         if not changes.empty() and now - last_report >= REPORT_EVERY_S:
+            started_phase = time.perf_counter()
             _report(context, warehouse, kafka.topic, grid, changes)
+            totals.timed("report", started_phase)
             changes, last_report = Changes(), now
         if new:
             if now - started >= config.budget_s:
@@ -293,6 +311,9 @@ def follow_stream(
         ),
         "batch_seconds_max": dg.MetadataValue.float(round(seconds[-1], 3) if seconds else 0.0),
         "stopped_because": dg.MetadataValue.text(totals.stopped_because),
+        "seconds_by_phase": dg.MetadataValue.json(
+            {k: round(v, 2) for k, v in totals.phase_seconds.items()}
+        ),
     }
     return dg.Output(None, metadata=metadata)
 

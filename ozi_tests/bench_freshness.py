@@ -208,6 +208,7 @@ def one_run(rate: int, seconds: int) -> dict:
         "stream_runs_stopped_because": batches["stopped_because"],
         "stream_batch_seconds_p50_by_run": batches["p50"],
         "stream_batch_seconds_max_by_run": batches["max"],
+        "stream_seconds_by_phase_by_run": batches["phases"],
         "ingest_runs": len(runs["ingest_job"]),
         "embed_runs": len(runs["embed_job"]),
         "embed_run_seconds_p50": percentile(runs["embed_job"], 50),
@@ -266,7 +267,7 @@ def stream_batches(home: Path) -> dict[str, list]:
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
-    out: dict[str, list] = {"p50": [], "max": [], "stopped_because": []}
+    out: dict[str, list] = {"p50": [], "max": [], "stopped_because": [], "phases": []}
     with dg.DagsterInstance.get() as instance:
         records = instance.get_run_records(dg.RunsFilter(job_name="stream_job"))
         for record in sorted(records, key=lambda r: r.create_timestamp):
@@ -277,6 +278,7 @@ def stream_batches(home: Path) -> dict[str, list]:
                     out["p50"].append(metadata.get("batch_seconds_p50"))
                     out["max"].append(metadata.get("batch_seconds_max"))
                     out["stopped_because"].append(metadata.get("stopped_because"))
+                    out["phases"].append(metadata.get("seconds_by_phase"))
     return out
 
 
