@@ -69,38 +69,44 @@ def staged_windows(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> 
     return {row[0] for row in conn.execute(union).fetchall()}
 
 
+def fold_batch(
+    conn: duckdb.DuckDBPyConnection, stage: str, topic: str, batch_messages: int
+) -> tuple[int, set[int]] | None:
+    """Fold the next batch of raw rows the stage (a key of STAGES) has not seen into its
+    tables, with the stage's new offsets, inside the caller's transaction: at most
+    ``batch_messages`` messages. Returns (messages folded in, window starts in Unix ms of the
+    rows that changed), or None when the stage has caught up with the raw stage."""
+    script, tables = STAGES[stage]
+    done = stream.load_offsets(conn, stage, topic)
+    ranges = stream.next_batch(done, stream.load_offsets(conn, stream.RAW, topic), batch_messages)
+    if not ranges:
+        return None
+    stage_batch(conn, script, stream.offset_branches(ranges))
+    for table in tables:
+        keep_earliest(conn, table)
+    stream.save_offsets(conn, stage, topic, stream.advanced(done, ranges))
+    return sum(b - a for a, b in ranges.values()), staged_windows(conn, tables)
+
+
 def fold_in(
     warehouse: WarehouseResource,
     context: dg.AssetExecutionContext | dg.OpExecutionContext,
     stage: str,
-    script: str,
-    tables: tuple[str, ...],
     topic: str,
     batch_messages: int,
     commit: Commit | None = None,
 ) -> tuple[int, set[int]]:
-    """Fold the raw rows the stage has not seen into ``tables``, batch by batch, each batch
+    """Fold the raw rows the stage has not seen into its tables, batch by batch, each batch
     with the stage's new offsets in one transaction (committed as ``commit``; default: the
     asset's). Returns (messages folded in, windows whose rows changed, as window starts in
     Unix ms)."""
     folded = 0
     windows: set[int] = set()
     while True:
-
-        def work(conn: duckdb.DuckDBPyConnection) -> tuple[int, set[int]] | None:
-            done = stream.load_offsets(conn, stage, topic)
-            ranges = stream.next_batch(
-                done, stream.load_offsets(conn, stream.RAW, topic), batch_messages
-            )
-            if not ranges:
-                return None
-            stage_batch(conn, script, stream.offset_branches(ranges))
-            for table in tables:
-                keep_earliest(conn, table)
-            stream.save_offsets(conn, stage, topic, stream.advanced(done, ranges))
-            return sum(b - a for a, b in ranges.values()), staged_windows(conn, tables)
-
-        result = warehouse.write(commit or Commit.of(context), work)
+        result = warehouse.write(
+            commit or Commit.of(context),
+            lambda conn: fold_batch(conn, stage, topic, batch_messages),
+        )
         if result is None:
             return folded, windows
         folded += result[0]
@@ -174,9 +180,7 @@ def materialize(
     run's window too. Every other window whose rows changed is reported as materialized."""
     started = time.perf_counter()
     script, tables = STAGES[stage]
-    folded, windows = fold_in(
-        warehouse, context, stage, script, tables, kafka.topic, kafka.batch_messages
-    )
+    folded, windows = fold_in(warehouse, context, stage, kafka.topic, kafka.batch_messages)
     grid = window_grid()
     touched = set(grid.window_of(np.array(sorted(windows), np.int64)).tolist())
     if stream.run_mode(context) == stream.REBUILD:

@@ -263,6 +263,7 @@ class CatchUp:
     lost: int = 0  # offsets deleted by retention before they were read
     high_watermarks: dict[int, int] = field(default_factory=dict)
     committed: dict[int, int] = field(default_factory=dict)
+    also: list[Any] = field(default_factory=list)  # what catch_up's ``also`` returned, a batch
 
 
 def catch_up(
@@ -271,9 +272,13 @@ def catch_up(
     warehouse: WarehouseResource,
     grid: WindowGrid,
     commit: Commit | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
 ) -> CatchUp:
     """Read every partition from its committed offset to the high watermark seen now, batch by
     batch, one lake transaction per batch (committed as ``commit``; default: the asset's).
+    ``also(conn)`` runs in each batch's transaction after the append (stream_job folds the
+    batch into the clean tables there: one commit, not one a stage); its results are in
+    ``CatchUp.also``.
 
     Retention that deleted offsets before they were read is recorded in ``kafka_log_gaps`` and
     logged with the count; a log shorter than the committed offsets (a broker that lost its
@@ -318,10 +323,14 @@ def catch_up(
     ranges = {p: (done.get(p, PartitionOffset()).next_offset, hw) for p, hw in high.items()}
     for slices in kafka.batches(ranges, kafka.batch_messages):
         now_ms = int(time.time() * 1000)
-        result = warehouse.write(
-            commit,
-            lambda conn, s=slices, t=now_ms: append_batch(conn, kafka, grid, s, t),
-        )
+
+        def work(conn: duckdb.DuckDBPyConnection, s=slices, t=now_ms) -> tuple[BatchResult, Any]:
+            appended = append_batch(conn, kafka, grid, s, t)
+            return appended, also(conn) if also else None
+
+        result, extra = warehouse.write(commit, work)
+        if also:
+            summary.also.append(extra)
         summary.batches += 1
         summary.messages += result.messages
         summary.dead_lettered += result.dead_lettered
