@@ -404,6 +404,188 @@ def test_a_model_query_filtering_on_a_value_the_question_never_named_is_not_grou
     assert query_grounding_error("How many casts did @dwr post?", copied) is None
 
 
+HOUR = {"since": "2023-03-04T04:00:00Z", "until": "2023-03-04T05:00:00Z"}
+TOP_POSTER = Query("casts", "user", order="desc", limit=1)
+
+
+@pytest.mark.parametrize(
+    ("reply", "query"),
+    [
+        (
+            {"metric": "casts", "average_over": "user", "median": True},
+            Query("casts", average_over="user", median=True),
+        ),
+        (
+            {"metric": "casts", "count_over": "user", "having": [">=", 3]},
+            Query("casts", count_over="user", having=(">=", 3.0)),
+        ),
+        (
+            {
+                "metric": "replies",
+                "filters": [{"filter": "user", "value": "dwr"}, {"filter": "has_link"}],
+                "share": True,
+                "base": ["has_link"],
+            },
+            Query(
+                "replies",
+                conditions=(Condition("user", "dwr"), Condition("has_link")),
+                share=True,
+                base=("has_link",),
+            ),
+        ),
+        (
+            {
+                "metric": "casts",
+                "group_by": "user",
+                "users_with": [{"metric": "recasts"}, {"metric": "replies", "without": True}],
+            },
+            Query("casts", "user", users_with=(("recasts", False), ("replies", True))),
+        ),
+        (
+            {"metric": "casts", "moment": "last", "filters": [{"filter": "user", "value": "v"}]},
+            Query("casts", conditions=(Condition("user", "v"),), moment="last"),
+        ),
+        (
+            {
+                "metric": "followers",
+                "top_user": {"metric": "casts", "group_by": "user", "order": "desc", "limit": 1},
+            },
+            Query("followers", top_user=TOP_POSTER),
+        ),
+        (
+            {"metric": "replies", "ratio_to": {"metric": "top_level_casts"}},
+            Query("replies", ratio_to=Query("top_level_casts")),
+        ),
+        (
+            {
+                "metric": "replies",
+                "group_by": "to_user",
+                "filters": [{"filter": "in_thread", "value": "everyday wallet"}],
+            },
+            Query("replies", "to_user", conditions=(Condition("in_thread", "everyday wallet"),)),
+        ),
+        (
+            {"metric": "casts", "filters": [{"filter": "has_mention", "negated": True}]},
+            Query("casts", conditions=(Condition("has_mention", None, True),)),
+        ),
+    ],
+)
+def test_a_model_query_may_use_every_field_the_offline_planner_uses(reply, query):
+    from ozi_assets.questions.llm import query_from_json
+
+    assert query_from_json(reply, CTX) == query
+    guard(compile_sql(query), PUBLIC_TABLES)
+
+
+def test_a_model_query_may_ask_when_casts_were_posted():
+    from ozi_assets.questions.llm import query_from_json
+
+    q = query_from_json(
+        {
+            "metric": "recasts_received",
+            "group_by": "cast",
+            "order": "desc",
+            "limit": 1,
+            "cast_time": True,
+            **HOUR,
+        },
+        CTX,
+    )
+    assert (
+        q.cast_time and q.time_range and q.time_range.start == datetime(2023, 3, 4, 4, tzinfo=UTC)
+    )
+    assert "casts posted between" in q.describe()
+    guard(compile_sql(q), PUBLIC_TABLES)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        # a misspelt field is refused, never ignored (the median would silently be a mean)
+        ({"metric": "casts", "average_over": "user", "medain": True}, "unknown fields: medain"),
+        ({"metric": "casts", "average_over": "user", "median": "yes"}, '"median" must be true'),
+        ({"metric": "casts", "median": True}, '"median" needs "average_over"'),
+        ({"metric": "casts", "count_over": "planet"}, "no dimension 'planet' for \"count_over\""),
+        ({"metric": "casts", "group_by": "user", "having": ">10"}, '"having" must be'),
+        ({"metric": "casts", "group_by": "user", "having": ["~", 10]}, '"having" must be'),
+        ({"metric": "casts", "group_by": "user", "having": [">", "ten"]}, '"having" must be'),
+        ({"metric": "casts", "group_by": "user", "having": [">", True]}, '"having" must be'),
+        ({"metric": "replies", "base": ["has_link"]}, "filters the query does not have"),
+        (
+            {"metric": "replies", "filters": [{"filter": "has_link"}], "base": ["has_link"]},
+            '"base" needs "share"',
+        ),
+        ({"metric": "replies", "share": 1}, '"share" must be true'),
+        ({"metric": "casts", "group_by": "user", "users_with": [{"metric": "tweets"}]}, "tweets"),
+        (
+            {
+                "metric": "casts",
+                "group_by": "user",
+                "users_with": [{"metric": "replies", "never": True}],
+            },
+            '"users_with" items',
+        ),
+        ({"metric": "casts", "moment": "middle"}, '"moment"'),
+        ({"metric": "casts", "cast_time": True}, '"cast_time" needs'),
+        ({"metric": "followers", "top_user": {"metric": "casts"}}, '"top_user" must rank'),
+        ({"metric": "followers", "top_user": "briang"}, '"query" must be an object'),
+        (
+            {"metric": "replies", "ratio_to": {"metric": "casts", "ratio_to": {"metric": "casts"}}},
+            "nested query cannot",
+        ),
+        ({"metric": "casts", "filters": {"filter": "has_link"}}, '"filters" must be a list'),
+        ({"metric": "casts", "filters": [{"filter": "has_link", "value": "x"}]}, "takes no value"),
+        ({"metric": "casts", "filters": [{"filter": "user"}]}, "filter user needs a value"),
+        ({"metric": "casts", "filters": [{"filter": "user", "value": True}]}, "must be text"),
+        ({"metric": "casts", "filters": [{"filter": "user", "value": " "}]}, "must be text"),
+        (
+            {"metric": "casts", "filters": [{"filter": "has_link", "negated": "no"}]},
+            '"negated" of filter has_link',
+        ),
+        ({"metric": "casts", "filters": [{"filter": "reply", "not": True}]}, "unknown fields: not"),
+        ({"metric": "casts", "limit": True}, '"limit"'),
+    ],
+)
+def test_a_malformed_newer_field_is_refused_in_one_line(reply, message):
+    from ozi_assets.questions.llm import query_from_json
+
+    with pytest.raises(ValueError, match=message) as refused:
+        query_from_json(reply, CTX)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_model_query_is_grounded_in_every_part_of_the_question():
+    from ozi_assets.questions.llm import query_from_json, query_grounding_error
+
+    def grounded(question, reply):
+        return query_grounding_error(question, query_from_json(reply, CTX)) is None
+
+    ranked_in = {
+        "metric": "followers",
+        "top_user": {
+            "metric": "casts",
+            "group_by": "user",
+            "order": "desc",
+            "limit": 1,
+            "filters": [{"filter": "term", "value": "gm"}],
+        },
+    }
+    assert grounded("Followers of whoever wrote gm the most?", ranked_in)
+    assert not grounded("Followers of whoever posted the most?", ranked_in)
+    ratio = {
+        "metric": "casts",
+        "filters": [{"filter": "user", "value": "dwr"}],
+        "ratio_to": {"metric": "casts", "filters": [{"filter": "user", "value": "v"}]},
+    }
+    assert not grounded("dwr's casts over briang's?", ratio)
+    several = {"metric": "casts", "filters": [{"filter": "user", "value": "dwr, v"}]}
+    assert grounded("How many casts did dwr and v post together?", several)
+    assert not grounded("How many casts did dwr and briang post together?", several)
+    thread = {"metric": "casts", "filters": [{"filter": "in_thread", "value": "everyday @dwr"}]}
+    assert grounded("Casts in dwr's thread about his everyday carry", thread)
+    assert not grounded("Casts in dwr's wallet thread", thread)
+
+
 def test_the_model_reads_the_layer_catalogue():
     from ozi_assets.questions.layer import METRICS
     from ozi_assets.questions.llm import layer_prompt
