@@ -1939,3 +1939,54 @@ def test_a_topic_named_by_name_is_a_term(question, reading):
     assert _query(question).describe() == reading
     # without "by name" a count of casts about a topic is not a term count: refused
     assert plan("how many casts talk about zora", CTX_SPAN).kind == "unanswered"
+
+
+# -- typos of catalogue words ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # one letter missing, swapped or extra in a catalogue word of five letters or more
+        ("How many folowers does briang have?", "followers, user = briang"),
+        ("Who got the most relpies?", "replies_received, by user, top 10"),
+        ("top 3 recsaters", "recasts, by user, top 3"),
+        # a quoted or marked term is what the casts say, never corrected
+        ("How many casts from dwr mention mints?", "casts, user = dwr, term = mints"),
+    ],
+)
+def test_a_typo_of_a_catalogue_word_is_read_as_that_word(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_the_answer_says_which_typo_it_read_as_which_word():
+    p = plan("How many folowers does briang have?", CTX)
+    assert "'folowers' as 'followers'" in p.describe([{"followers": 548}])
+    p = plan("How many followers does briang have?", CTX)
+    assert "Read" not in p.describe([{"followers": 548}])
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        # "minutes" is no catalogue word: "minuts" is not read as "minus" (a grammar word)
+        ("How many minuts did dwr post?", "'minuts'"),
+        # two catalogue words one edit away (reactions, reactors): ambiguous, so refused
+        ("How many reactons did dwr make?", "'reactons'"),
+        # four letters: too short to tell a typo from another word
+        ("How many lkes did dwr get?", "'lkes'"),
+    ],
+)
+def test_a_word_that_is_no_clear_typo_is_refused_and_named(question, named):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and named in (p.note or "")
+
+
+def test_a_username_is_never_read_as_a_typo():
+    ctx = Context(users={"poasts": 7, "dwr": 3}, now=NOW)
+    assert plan("How many casts did poasts write?", ctx).query == Query(
+        "casts", conditions=(Condition("user", "poasts"),)
+    )
+    # one edit from that username is no typo of it: usernames are not the vocabulary
+    p = plan("How many casts did poastss write?", ctx)
+    assert p.kind == "unanswered" and "'poastss'" in (p.note or "")

@@ -1566,6 +1566,16 @@ def describer(query: Query) -> Callable[[Rows], str]:
     return describe
 
 
+def _reading_typos_as(
+    describe: Callable[[Rows], str], corrected: Mapping[str, str]
+) -> Callable[[Rows], str]:
+    """``describe``, its sentence saying which words were read as typos of which."""
+    if not corrected:
+        return describe
+    said = ", ".join(f"{typo!r} as {word!r}" for typo, word in corrected.items())
+    return lambda rows: f"{describe(rows)} (Read {said}.)"
+
+
 def _outside_data(tr: TimeRange, ctx: Context) -> bool:
     return tr.start > ctx.now or (ctx.first is not None and tr.end <= ctx.first)
 
@@ -1655,6 +1665,17 @@ def plan(question: str, ctx: Context) -> Plan:
             counts=True,
             problem=ratio if isinstance(ratio, str) else None,
         )
+    corrected: dict[str, str] = {}
+    if reading.query is None and reading.unknown:
+        # "more folowers: greg or mk": a typo of a catalogue word is read as that word, but
+        # only when the whole question then reads as one query; else the word stays unknown
+        # and the refusal names it as written
+        fixes = {w: fix for w in reading.unknown if (fix := lexicon.correction(w, ctx.users))}
+        if fixes:
+            fixed = re.sub(r"\b[a-z]+\b", lambda m: fixes.get(m.group(0), m.group(0)), rest)
+            again = read(fixed, ctx, tr)
+            if again.query is not None:
+                reading, corrected = again, fixes
     tried = ["layer"]
     # Every word understood and composing into one query: a query, even when asked tersely
     # ("casts w/ pics", "replies to dwr"); its sources list the casts behind the number.
@@ -1681,7 +1702,7 @@ def plan(question: str, ctx: Context) -> Plan:
             sql=sql,
             sources_sql=sources,
             time_range=tr,
-            describe=describer(reading.query),
+            describe=_reading_typos_as(describer(reading.query), corrected),
             tried=tried,
             query=reading.query,
         )
