@@ -1941,7 +1941,7 @@ def test_a_topic_named_by_name_is_a_term(question, reading):
     assert plan("how many casts talk about zora", CTX_SPAN).kind == "unanswered"
 
 
-# -- typos of catalogue words ------------------------------------------------------------
+# -- typos, plain people ranked, thresholds after their number, how-often adjectives --------
 
 
 @pytest.mark.parametrize(
@@ -1990,3 +1990,18 @@ def test_a_username_is_never_read_as_a_typo():
     # one edit from that username is no typo of it: usernames are not the vocabulary
     p = plan("How many casts did poastss write?", ctx)
     assert p.kind == "unanswered" and "'poastss'" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the people a ranking names, without "which" or "per", are what it ranks
+        ("Show me the accounts that reshared the most", "recasts, by user, top 10"),
+        ("the people who replied to briang the most", "replies, by user, top 10, to_user = briang"),
+        ("Identify the members who posted most frequently", "casts, by user, top 10"),
+        # near miss: a plain "people" without a ranking is whoever acts, not a grouping
+        ("How many replies did people post?", "replies"),
+    ],
+)
+def test_plain_people_with_a_ranking_are_ranked(question, reading):
+    assert reading_of(question) == reading

@@ -600,6 +600,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     listing = any(w in LISTING for w in words) and not any(w in lexicon.COUNT for w in words)
 
     unknown_at: list[int] = []  # where each unknown word stood
+    plain_people = False  # "the people who …": users named without "per", "which" or a count
     mentioning = any(_metric_of(w) == "mentions" for w in words)
     user_seen: list[tuple[int, str, bool]] = []  # (where, name, left out) of each user named
 
@@ -640,12 +641,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     def people(word: str, how: str) -> bool:
         """A word for users introduced ``how``: True when they are counted ("how many
         users"); a grouping otherwise ("per user", "which users"), none when plain."""
+        nonlocal plain_people
         if how == "distinct" and listing:
             how = "which"
         elif how in ("count", "distinct") or (distinct and how == "plain"):
             return True
         if how != "plain":
             groups.append(("user", how, word))
+        plain_people = plain_people or how == "plain"
         return False
 
     for i, w in enumerate(words):
@@ -1183,6 +1186,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms
+    if group is None and order and plain_people and not asks_when and top_user is None:
+        # "list the people who replied most often": a ranking of the people it names, not
+        # one number ("when did people post the most" asks for a time)
+        group = "user" if "user" in m.dimensions else None
     if on_casts_by and users:
         received = True
     names_cast = any(c.filter == "named_cast" for c in conditions)  # "the gm post got"
