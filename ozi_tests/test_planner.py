@@ -2005,3 +2005,33 @@ def test_a_username_is_never_read_as_a_typo():
 )
 def test_plain_people_with_a_ranking_are_ranked(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many users wrote 4 or more casts", "casts, count of users, with casts >= 4"),
+        ("which authors posted 3 or fewer replies", "replies, by user, with replies <= 3, top"),
+        ("How many authors posted two or more times", "casts, count of users, with casts >= 2"),
+    ],
+)
+def test_a_comparison_after_its_number_is_a_threshold(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many repeat posters", "casts, count of users, with casts >= 2"),
+        ("list repeat casters", "casts, by user, with casts >= 2, top"),
+        ("rank the one-time repliers", "replies, by user, with replies = 1, top 10"),
+    ],
+)
+def test_how_often_adjectives_before_people_are_thresholds(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_how_often_adjectives_before_a_word_naming_no_metric_are_refused():
+    # "repeat users" could be users who came back: no metric says what is repeated
+    p = plan("how many repeat users", CTX)
+    assert p.kind == "unanswered" and "'repeat'" in (p.note or "")

@@ -195,6 +195,8 @@ COMPARE = {
     "greater_than": ">",
     "at_least": ">=",
     "or_more": ">=",
+    "or_fewer": "<=",
+    "or_less": "<=",
     "fewer_than": "<",
     "less_than": "<",
     "under": "<",
@@ -204,6 +206,17 @@ COMPARE = {
     "exceed": ">",
     "exceeding": ">",
     "exactly": "=",
+}
+# Comparisons said after their number: "two or more casts", "5 or fewer replies".
+POSTFIX_COMPARE = frozenset(["or_more", "or_fewer", "or_less"])
+# Adjectives that say how often the people after them did what they are named for: "repeat
+# posters" cast at least twice, "one-time repliers" replied exactly once. Only before a word
+# that names what they did (AUTHOR_WORDS, AGENT_NOUNS): "repeat users" says no metric.
+HOW_OFTEN = {
+    "repeat": "at least 2",
+    "one-time": "exactly 1",
+    "one-off": "exactly 1",
+    "onetime": "exactly 1",
 }
 # After what they leave out: "top posters, replies excluded".
 POST_NEGATION = frozenset(["excluded", "omitted", "aside"])
@@ -552,6 +565,8 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("at", "least"): "at_least",
     ("at", "most"): "at_most",
     ("or", "more"): "or_more",
+    ("or", "fewer"): "or_fewer",
+    ("or", "less"): "or_less",
     ("not", "counting"): "not_counting",
     ("leaving", "out"): "leaving_out",
     ("left", "out"): "leaving_out",

@@ -793,6 +793,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 ):
                     groups.append(("user", "which", w))  # "which three have the most followers"
             continue
+        if w in lexicon.POSTFIX_COMPARE and numbers and _number(prev) is not None:
+            # "two or more casts": the number before is the threshold
+            pronouns -= prev == "one" and pronouns > 0
+            having = (lexicon.COMPARE[w], float(numbers.pop()))
+            continue
         if w in lexicon.COMPARE:
             compare = lexicon.COMPARE[w]
             continue
@@ -1456,6 +1461,19 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
     return dataclasses.replace(above, ratio_to=below)
 
 
+_HOW_OFTEN = re.compile(
+    rf"\b({'|'.join(map(re.escape, lexicon.HOW_OFTEN))})\s+"
+    rf"({'|'.join(sorted(lexicon.AUTHOR_WORDS | set(lexicon.AGENT_NOUNS)))})\b"
+)
+
+
+def _how_often(match: re.Match[str]) -> str:
+    """ "repeat posters" → "posters with at least 2 casts", "one-time repliers" → "repliers
+    with exactly 1 replies": the people, then how many of what they are named for."""
+    how, people = match.groups()
+    return f"{people} with {lexicon.HOW_OFTEN[how]} {lexicon.AGENT_NOUNS.get(people, 'casts')}"
+
+
 _HEADED = re.compile(r"^([^-–—:?]{2,40}?)\s*[-–—:]\s+(.*\b(?:it|this|that)\b.*)$")
 
 
@@ -1655,6 +1673,7 @@ def plan(question: str, ctx: Context) -> Plan:
         r"mention '\1'",
         q,
     )
+    q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
     q = _pronoun_topic(q, ctx)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
