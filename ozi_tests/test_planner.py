@@ -2035,3 +2035,26 @@ def test_how_often_adjectives_before_a_word_naming_no_metric_are_refused():
     # "repeat users" could be users who came back: no metric says what is repeated
     p = plan("how many repeat users", CTX)
     assert p.kind == "unanswered" and "'repeat'" in (p.note or "")
+
+
+# A username that is also a filler word ("rn": right now), and one that is a function word.
+FILLER_NAMES = Context(users={"rn": 11, "dwr": 3, "briang": 548, "by": 12}, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("How many replies did rn write?", "replies, user = rn"),
+        ("count rn's casts", "casts, user = rn"),
+        ("Who replied more: rn or briang?", "replies, by user, top 10, user = rn,briang"),
+        ("recasts by rn", "recasts, user = rn"),
+        # where no user stands, the word is still filler: "posted rn" is "posted right now"
+        ("How many casts were posted rn?", "casts"),
+        # a function word is never a name, even when someone is called that
+        ("casts by hour", "casts, by hour"),
+    ],
+)
+def test_a_username_that_is_a_filler_word_is_read_where_a_user_stands(question, reading):
+    p = plan(question, FILLER_NAMES)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading

@@ -474,6 +474,36 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
     return "plain"
 
 
+# Words after which a user stands as the subject or the author: "did rn post", "casts by rn".
+_USER_BEFORE = frozenset(["did", "does", "has", "by", "from"])
+# Filler words that stay filler even where a user could stand ("casts by the hour").
+_NEVER_A_NAME = lexicon.FUNCTION_WORDS | lexicon.WH_WORDS | {"do", "did", "does", "has", "had"}
+
+
+def _user_slot(words: list[str], i: int, ctx: Context) -> bool:
+    """Whether the filler word at ``i`` is a username standing where a user does: after
+    "did" or "by", before "'s", or beside another user with "or" / "and" ("how many casts
+    did rn post", "rn's casts", "rn or dwr"). Filler carries no meaning, so a username that
+    is one (rn: "right now") would otherwise be dropped and the question answered for
+    everyone."""
+    w = words[i]
+    if w not in lexicon.FILLER or w in _NEVER_A_NAME or w not in ctx.users:
+        return False
+    prev = words[i - 1] if i else ""
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+
+    def other_user(at: int) -> bool:
+        word = words[at] if 0 <= at < len(words) else ""
+        return word.lstrip("@") in ctx.users and (word.startswith("@") or not lexicon.known(word))
+
+    return (
+        prev in _USER_BEFORE
+        or nxt == "'s"
+        or (nxt in ("or", "and") and other_user(i + 2))
+        or (prev in ("or", "and") and other_user(i - 2))
+    )
+
+
 # One person a ranking picks: "the most active poster", "the guy who posted the most".
 SINGLE_PEOPLE = frozenset(
     ["poster", "author", "user", "account", "person", "guy", "caster", "creator", "member"]
@@ -718,7 +748,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             users.append(name)
             user_seen.append((i, name, False))
             continue
-        if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
+        if (w.startswith("@") or not lexicon.known(w) or _user_slot(words, i, ctx)) and (
+            name in ctx.users
+        ):
             if negate:
                 excluded.append(name)  # "excluding briang", "if we ignore briang"
                 user_seen.append((i, name, True))
