@@ -2058,3 +2058,24 @@ def test_a_username_that_is_a_filler_word_is_read_where_a_user_stands(question, 
     p = plan(question, FILLER_NAMES)
     assert p.query is not None, p.note
     assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # joining a conversation is replying in it
+        ("how many threads did briang chime in", "threads, user = briang, reply"),
+        ("who chimed in the most", "replies, by user, top 10"),
+        (
+            "In how many distinct conversations did v jump in with a response?",
+            "threads, user = v, reply",
+        ),
+    ],
+)
+def test_jumping_or_chiming_in_is_replying(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_jump_that_is_no_reply_leaves_its_other_words_unknown():
+    p = plan("how many casts jump in price", CTX)
+    assert p.kind == "unanswered" and "'price'" in (p.note or "")

@@ -632,6 +632,12 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("new", "threads"): "threads",
     ("new", "conversation"): "conversation",
     ("new", "conversations"): "conversations",
+    # joining someone's conversation is replying in it: "how many threads did dwr jump in"
+    **{
+        (verb, particle): "replied"
+        for verb in ("jump", "jumped", "jumps", "jumping", "chime", "chimed", "chimes", "chiming")
+        for particle in ("in", "into")
+    },
     ("brought", "up"): "brought_up",
     ("bring", "up"): "bring_up",
     ("brings", "up"): "brings_up",
