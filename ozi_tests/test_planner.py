@@ -2048,6 +2048,11 @@ FILLER_NAMES = Context(users={"rn": 11, "dwr": 3, "briang": 548, "by": 12}, now=
         ("count rn's casts", "casts, user = rn"),
         ("Who replied more: rn or briang?", "replies, by user, top 10, user = rn,briang"),
         ("recasts by rn", "recasts, user = rn"),
+        ("how many responses to rn were there", "replies_received, user = rn"),
+        ("casts tagging rn", "mentions, user = rn"),
+        ("rn reply count", "replies, user = rn"),
+        # "up to rn" is "until now": no metric's "to"
+        ("How many casts were posted up to rn?", "casts"),
         # where no user stands, the word is still filler: "posted rn" is "posted right now"
         ("How many casts were posted rn?", "casts"),
         # a function word is never a name, even when someone is called that
@@ -2079,3 +2084,19 @@ def test_jumping_or_chiming_in_is_replying(question, reading):
 def test_a_jump_that_is_no_reply_leaves_its_other_words_unknown():
     p = plan("how many casts jump in price", CTX)
     assert p.kind == "unanswered" and "'price'" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("How many casts did m-j-r post?", "casts, user = m-j-r"),
+        ("replies to @m-j-r", "replies_received, user = m-j-r"),
+        # a hyphenated word that names nobody is still split into its words
+        ("How many non-reply casts did dwr post?", "casts, user = dwr, not reply"),
+    ],
+)
+def test_a_hyphenated_username_stays_one_word(question, reading):
+    ctx = Context(users={"m-j-r": 8, "dwr": 3}, now=NOW)
+    p = plan(question, ctx)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading

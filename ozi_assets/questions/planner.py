@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -394,16 +394,17 @@ QUOTED_TERM, HASHTAG_TERM = "quotedterm", "hashtagterm"  # where they stood, onc
 TOKEN = re.compile(r"\d{1,2}:\d{2}(?:am|pm)?|[@]?[a-z0-9][a-z0-9_'.-]*")
 
 
-def tokens(text: str) -> list[str]:
+def tokens(text: str, names: Container[str] = ()) -> list[str]:
     """The words of a lower-case question: punctuation dropped, "'s" split off, hyphenated
-    words split unless the lexicon knows them whole, known phrases joined with "_"."""
+    words split unless the lexicon knows them whole or they are one of ``names`` (usernames
+    such as "m-j-r"), known phrases joined with "_"."""
     words: list[str] = []
     for raw in TOKEN.findall(re.sub(r"@-?(?=mention)", "", text.replace("@-", ""))):
         word = raw.rstrip(".'-")
         tail = None
         if word.endswith("'s") and not lexicon.known(word):
             word, tail = word[:-2], "'s"
-        if "-" in word and not lexicon.known(word):
+        if "-" in word and not lexicon.known(word) and word.lstrip("@") not in names:
             words.extend(part for part in word.split("-") if part)
         else:
             words.append(word)
@@ -474,18 +475,23 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
     return "plain"
 
 
-# Words after which a user stands as the subject or the author: "did rn post", "casts by rn".
-_USER_BEFORE = frozenset(["did", "does", "has", "by", "from"])
+# Words after which a user stands: the subject or the author ("did rn post", "casts by rn"),
+# the user acted on ("replied to rn", "casts mentioning rn").
+_USER_BEFORE = frozenset(
+    ["did", "does", "has", "by", "from", "replied_to"]
+    + [w for w, m in {**lexicon.METRIC_VERBS, **lexicon.METRIC_NOUNS}.items() if m == "mentions"]
+)
 # Filler words that stay filler even where a user could stand ("casts by the hour").
 _NEVER_A_NAME = lexicon.FUNCTION_WORDS | lexicon.WH_WORDS | {"do", "did", "does", "has", "had"}
 
 
 def _user_slot(words: list[str], i: int, ctx: Context) -> bool:
     """Whether the filler word at ``i`` is a username standing where a user does: after
-    "did" or "by", before "'s", or beside another user with "or" / "and" ("how many casts
-    did rn post", "rn's casts", "rn or dwr"). Filler carries no meaning, so a username that
-    is one (rn: "right now") would otherwise be dropped and the question answered for
-    everyone."""
+    "did", "by", a verb of mentioning or a metric's "to", before "'s", first before a
+    metric's noun, or beside another user with "or" / "and" ("how many casts did rn post",
+    "rn's casts", "replies to rn", "rn reply count", "rn or dwr"). Filler carries no meaning,
+    so a username that is one (rn: "right now") would otherwise be dropped and the question
+    answered for everyone."""
     w = words[i]
     if w not in lexicon.FILLER or w in _NEVER_A_NAME or w not in ctx.users:
         return False
@@ -499,6 +505,9 @@ def _user_slot(words: list[str], i: int, ctx: Context) -> bool:
     return (
         prev in _USER_BEFORE
         or nxt == "'s"
+        or (i == 0 and nxt in lexicon.METRIC_NOUNS)  # "rn reply count"
+        # "replies to rn", not "posted up to rn"
+        or (prev == "to" and i > 1 and _metric_of(words[i - 2]) is not None)
         or (nxt in ("or", "and") and other_user(i + 2))
         or (prev in ("or", "and") and other_user(i - 2))
     )
@@ -579,7 +588,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         conditions.append(Condition("has_hashtag") if any_tag else Condition("hashtag", tag))
         placeholders.append(conditions[-1])
     text = HASHTAG.sub(f" {HASHTAG_TERM} ", text)
-    words = tokens(text)
+    words = tokens(text, ctx.users)
 
     nouns: list[str] = []  # metrics named by a noun ("replies")
     verbs: list[str] = []  # metrics named by a verb ("recast")
