@@ -2100,3 +2100,21 @@ def test_a_hyphenated_username_stays_one_word(question, reading):
     p = plan(question, ctx)
     assert p.query is not None, p.note
     assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a big following is an audience: followers
+        ("which account has the largest following?", "followers, by user, top 10"),
+        # near miss: following someone is still the accounts a user follows
+        ("who is following the most accounts", "following, by user, top 10"),
+        # casts are sent, and chatty or talkative people cast
+        ("number of posts briang sent", "casts, user = briang"),
+        ("top 3 most talkative accounts", "casts, by user, top 3"),
+        # a specific metric still beats casts: likes sent are likes given
+        ("how many likes did dwr send", "likes, user = dwr"),
+    ],
+)
+def test_more_words_for_casting_and_for_an_audience(question, reading):
+    assert reading_of(question) == reading

@@ -210,6 +210,12 @@ METRICS: dict[str, Metric] = {
                 "active",
                 "made",
                 "make",
+                "send",  # "casts sent by dwr"
+                "sent",
+                "sending",
+                "sends",
+                "talkative",  # "the most talkative user"
+                "chatty",
             ),
             dimensions=CAST_DIMENSIONS,
             filters=CAST_METRIC_FILTERS,

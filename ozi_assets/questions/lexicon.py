@@ -218,6 +218,11 @@ HOW_OFTEN = {
     "one-off": "exactly 1",
     "onetime": "exactly 1",
 }
+# Idioms, written as the plain words the planner reads: a "following" that is an audience
+# ("the biggest following": followers, not the accounts a user follows).
+IDIOMS = {
+    r"\b(biggest|largest|bigger|larger|big|large|huge|greatest) following\b": r"\1 audience",
+}
 # After what they leave out: "top posters, replies excluded".
 POST_NEGATION = frozenset(["excluded", "omitted", "aside"])
 # User words that mean people who cast: counted, they are distinct authors, not profiles.

@@ -1715,6 +1715,8 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
+    for idiom, plain in lexicon.IDIOMS.items():
+        q = re.sub(idiom, plain, q)
     q = _pronoun_topic(q, ctx)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
