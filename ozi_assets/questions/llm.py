@@ -544,7 +544,7 @@ class LlmResource(dg.ConfigurableResource):
             return self._validate(question, repaired, conn, ctx)
         except Exception as second:
             raise LlmUnusable(
-                f"first plan: {first_error}; repaired plan: {type(second).__name__}: "
+                f"first plan: {_short(first_error)}; repaired plan: {type(second).__name__}: "
                 f"{_short(str(second))}"
             ) from second
 
