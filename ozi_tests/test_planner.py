@@ -2118,3 +2118,26 @@ def test_a_hyphenated_username_stays_one_word(question, reading):
 )
 def test_more_words_for_casting_and_for_an_audience(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the users counted, restated after a colon: still one count of users
+        (
+            "count the authors: people with at least 3 replies",
+            "replies, count of users, with replies >= 3",
+        ),
+        (
+            "count the repeat casters: accounts with 2 or more casts",
+            "casts, count of users, with casts >= 2",
+        ),
+    ],
+)
+def test_counted_users_restated_after_a_colon_are_counted_once(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_counted_users_grouped_per_user_are_still_refused():
+    p = plan("how many users per user posted more than 3 casts", CTX)
+    assert p.kind == "unanswered"

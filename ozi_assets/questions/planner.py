@@ -1187,14 +1187,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # other metric is asked of them
         top_user = Query("casts", "user", time_range=time_range, order=order, limit=1)  # type: ignore[arg-type]
         group, order, groups = None, None, []
+    per_user = any(d == "user" and how in ("per", "each") for d, how, _ in groups)
     if (
         counted_users
         and having is not None
-        and group is None
+        and (group is None or (group == "user" and not per_user))
         and not (having[0] == ">=" and having[1] <= 1)
     ):
         # "how many authors posted fewer than 2 casts": the users passing the threshold
-        count_over, counted_users = "user", False
+        # (counted users are not grouped by user too: "count the posters: users with 3+
+        # casts" restates whom it counts)
+        count_over, counted_users, group = "user", False, None
         metric_name = metric_name or "casts"
     if counted_users:
         if metric_name in ("followers", "following"):
