@@ -2141,3 +2141,20 @@ def test_counted_users_restated_after_a_colon_are_counted_once(question, reading
 def test_counted_users_grouped_per_user_are_still_refused():
     p = plan("how many users per user posted more than 3 casts", CTX)
     assert p.kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("reply leaders", "replies, by user, top 10"),
+        ("the recast leaderboard", "recasts, by user, top 10"),
+    ],
+)
+def test_leaders_of_a_metric_are_its_top_users(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_leaders_of_something_are_no_ranking():
+    # the leaders of a DAO lead it; no metric ranks them
+    p = plan("who are the leaders of the builderdao", CTX)
+    assert p.kind != "analytic" and p.rule != "ranked_topic_users"

@@ -222,6 +222,8 @@ HOW_OFTEN = {
 # ("the biggest following": followers, not the accounts a user follows).
 IDIOMS = {
     r"\b(biggest|largest|bigger|larger|big|large|huge|greatest) following\b": r"\1 audience",
+    # "reply leaders", "the recast leaderboard": the users a metric ranks first
+    r"\bleaders\b(?!\s+(?:of|at|in)\b)|\bleaderboard\b": "top users",
 }
 # After what they leave out: "top posters, replies excluded".
 POST_NEGATION = frozenset(["excluded", "omitted", "aside"])
