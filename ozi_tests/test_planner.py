@@ -2158,3 +2158,16 @@ def test_leaders_of_something_are_no_ranking():
     # the leaders of a DAO lead it; no metric ranks them
     p = plan("who are the leaders of the builderdao", CTX)
     assert p.kind != "analytic" and p.rule != "ranked_topic_users"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a tally names what it counts, as "count" does
+        ("tally the casters with at least 2 casts", "casts, count of users, with casts >= 2"),
+        # near miss: a tally per group is still each group's figure
+        ("tally up the recasts by user", "recasts, by user"),
+    ],
+)
+def test_a_tally_counts_what_it_names(question, reading):
+    assert reading_of(question) == reading

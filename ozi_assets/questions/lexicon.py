@@ -32,7 +32,7 @@ COUNT = frozenset(
     ]
 )
 # The counting words that name what they count next: "how many users", "number of people".
-COUNT_NOUN = frozenset(["how_many", "number_of", "count", "total"])
+COUNT_NOUN = frozenset(["how_many", "number_of", "count", "total", "tally"])
 ORDER_DESC = frozenset(
     [
         "most",
