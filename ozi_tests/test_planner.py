@@ -291,7 +291,7 @@ def test_the_layer_compiles_each_metric_to_guarded_sql():
 
 def test_the_layer_writes_values_as_literals():
     sql = compile_sql(Query("casts", conditions=(Condition("term", "it's 50%"),)))
-    assert "'it''s 50%'" in sql
+    assert r"'it''s\ 50%'" in sql  # quoted, and every character of the term literal
     sql = compile_sql(Query("casts", conditions=(Condition("hashtag", "eth(denver"),)))
     assert r"#eth\(denver" in sql
     guard(sql, PUBLIC_TABLES)
@@ -2171,3 +2171,37 @@ def test_leaders_of_something_are_no_ranking():
 )
 def test_a_tally_counts_what_it_names(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("term", "hits"),
+    [
+        # three letters or fewer: a whole word, not a piece of another
+        ("gm", ["gm frens"]),
+        ("AI", ["AI is here", "the ai, again"]),
+        # longer: inside words too, so forms and compounds are found
+        ("invite", ["invites are out"]),
+        ("denver", ["ETHDenver!"]),
+        # every character is literal
+        ("c++", ["c++ or rust"]),
+    ],
+)
+def test_a_short_term_is_a_whole_word_and_a_longer_one_any_part(term, hits):
+    import duckdb
+
+    con = duckdb.connect()
+    texts = [
+        "paradigm shift",
+        "gm frens",
+        "she said hello",
+        "AI is here",
+        "the ai, again",
+        "invites are out",
+        "ETHDenver!",
+        "c++ or rust",
+    ]
+    con.execute("CREATE TABLE casts (text VARCHAR)")
+    con.executemany("INSERT INTO casts VALUES (?)", [[t] for t in texts])
+    where = compile_sql(Query("casts", conditions=(Condition("term", term),))).split("WHERE")[1]
+    found = con.execute(f"SELECT text FROM casts AS t WHERE {where}").fetchall()
+    assert sorted(r[0] for r in found) == sorted(hits)
