@@ -170,6 +170,9 @@ def keyword_index(tmp_path_factory):
         (6, 30, "cy", "2023-03-04 05:30:00+00", "Purple dao: a long cast " + "word " * 40),
         (7, 40, "di", "2023-03-04 06:00:00+00", "invites are back, inviting friends now"),
         (8, 40, "di", "2023-03-04 06:10:00+00", "my favourite cast today"),
+        (9, 50, "ed", "2023-03-04 06:20:00+00", "my ENS name is up"),
+        (10, 50, "ed", "2023-03-04 06:30:00+00", "https://en.m.wikipedia.org/wiki/Ens?hl=en-GB"),
+        (11, 60, "fa", "2023-03-04 06:40:00+00", "new episode on youtube.com/watch?v=Ens"),
     ]
     reader = duckdb.connect()
     reader.execute(
@@ -204,6 +207,11 @@ def _found(index, text, **kwargs):
         ("formula1", set()),
         ("f1", set()),
         ("web3 denver", {"0x1", "0x2", "0x3"}),
+        # "ens" stems to "en": only the cast that names it, not codes in URLs ("en.m.",
+        # "hl=en-GB", "?v=Ens"), which are cut to their site
+        ("ENS", {"0x9"}),
+        ("wikipedia", {"0x10"}),
+        ("youtube", {"0x11"}),
     ],
 )
 def test_keyword_index_matches_terms_compounds_and_stems(keyword_index, text, hashes):
@@ -266,3 +274,20 @@ def test_a_search_topic_after_other_words_for_it(question, topic):
 )
 def test_the_platform_name_is_no_topic_word(question, topic):
     assert plan(question, CTX).search == topic
+
+
+@pytest.mark.parametrize(
+    ("text", "indexed"),
+    [
+        ("see https://en.m.wikipedia.org/wiki/Chicken_Dance ok", "see wikipedia.org ok"),
+        ("https://chrome.google.com/webstore/detail/x?hl=en-GB", "google.com"),
+        ("summerofprotocols.com is live", "summerofprotocols.com is live"),
+        ("www.youtube.com/watch?v=abc", "youtube.com"),
+        # words with a dot that are no URL stay as written
+        ("e.g. node.js, i.e. that", "e.g. node.js, i.e. that"),
+    ],
+)
+def test_urls_are_indexed_by_their_site_only(text, indexed):
+    from ozi_assets.questions.keywords import site_only
+
+    assert site_only(text) == indexed

@@ -291,7 +291,7 @@ def test_the_layer_compiles_each_metric_to_guarded_sql():
 
 def test_the_layer_writes_values_as_literals():
     sql = compile_sql(Query("casts", conditions=(Condition("term", "it's 50%"),)))
-    assert "'it''s 50%'" in sql
+    assert r"'it''s\ 50%'" in sql  # quoted, and every character of the term literal
     sql = compile_sql(Query("casts", conditions=(Condition("hashtag", "eth(denver"),)))
     assert r"#eth\(denver" in sql
     guard(sql, PUBLIC_TABLES)
@@ -402,6 +402,188 @@ def test_a_model_query_filtering_on_a_value_the_question_never_named_is_not_grou
     )
     assert query_grounding_error("How many casts did briang post?", copied)
     assert query_grounding_error("How many casts did @dwr post?", copied) is None
+
+
+HOUR = {"since": "2023-03-04T04:00:00Z", "until": "2023-03-04T05:00:00Z"}
+TOP_POSTER = Query("casts", "user", order="desc", limit=1)
+
+
+@pytest.mark.parametrize(
+    ("reply", "query"),
+    [
+        (
+            {"metric": "casts", "average_over": "user", "median": True},
+            Query("casts", average_over="user", median=True),
+        ),
+        (
+            {"metric": "casts", "count_over": "user", "having": [">=", 3]},
+            Query("casts", count_over="user", having=(">=", 3.0)),
+        ),
+        (
+            {
+                "metric": "replies",
+                "filters": [{"filter": "user", "value": "dwr"}, {"filter": "has_link"}],
+                "share": True,
+                "base": ["has_link"],
+            },
+            Query(
+                "replies",
+                conditions=(Condition("user", "dwr"), Condition("has_link")),
+                share=True,
+                base=("has_link",),
+            ),
+        ),
+        (
+            {
+                "metric": "casts",
+                "group_by": "user",
+                "users_with": [{"metric": "recasts"}, {"metric": "replies", "without": True}],
+            },
+            Query("casts", "user", users_with=(("recasts", False), ("replies", True))),
+        ),
+        (
+            {"metric": "casts", "moment": "last", "filters": [{"filter": "user", "value": "v"}]},
+            Query("casts", conditions=(Condition("user", "v"),), moment="last"),
+        ),
+        (
+            {
+                "metric": "followers",
+                "top_user": {"metric": "casts", "group_by": "user", "order": "desc", "limit": 1},
+            },
+            Query("followers", top_user=TOP_POSTER),
+        ),
+        (
+            {"metric": "replies", "ratio_to": {"metric": "top_level_casts"}},
+            Query("replies", ratio_to=Query("top_level_casts")),
+        ),
+        (
+            {
+                "metric": "replies",
+                "group_by": "to_user",
+                "filters": [{"filter": "in_thread", "value": "everyday wallet"}],
+            },
+            Query("replies", "to_user", conditions=(Condition("in_thread", "everyday wallet"),)),
+        ),
+        (
+            {"metric": "casts", "filters": [{"filter": "has_mention", "negated": True}]},
+            Query("casts", conditions=(Condition("has_mention", None, True),)),
+        ),
+    ],
+)
+def test_a_model_query_may_use_every_field_the_offline_planner_uses(reply, query):
+    from ozi_assets.questions.llm import query_from_json
+
+    assert query_from_json(reply, CTX) == query
+    guard(compile_sql(query), PUBLIC_TABLES)
+
+
+def test_a_model_query_may_ask_when_casts_were_posted():
+    from ozi_assets.questions.llm import query_from_json
+
+    q = query_from_json(
+        {
+            "metric": "recasts_received",
+            "group_by": "cast",
+            "order": "desc",
+            "limit": 1,
+            "cast_time": True,
+            **HOUR,
+        },
+        CTX,
+    )
+    assert (
+        q.cast_time and q.time_range and q.time_range.start == datetime(2023, 3, 4, 4, tzinfo=UTC)
+    )
+    assert "casts posted between" in q.describe()
+    guard(compile_sql(q), PUBLIC_TABLES)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        # a misspelt field is refused, never ignored (the median would silently be a mean)
+        ({"metric": "casts", "average_over": "user", "medain": True}, "unknown fields: medain"),
+        ({"metric": "casts", "average_over": "user", "median": "yes"}, '"median" must be true'),
+        ({"metric": "casts", "median": True}, '"median" needs "average_over"'),
+        ({"metric": "casts", "count_over": "planet"}, "no dimension 'planet' for \"count_over\""),
+        ({"metric": "casts", "group_by": "user", "having": ">10"}, '"having" must be'),
+        ({"metric": "casts", "group_by": "user", "having": ["~", 10]}, '"having" must be'),
+        ({"metric": "casts", "group_by": "user", "having": [">", "ten"]}, '"having" must be'),
+        ({"metric": "casts", "group_by": "user", "having": [">", True]}, '"having" must be'),
+        ({"metric": "replies", "base": ["has_link"]}, "filters the query does not have"),
+        (
+            {"metric": "replies", "filters": [{"filter": "has_link"}], "base": ["has_link"]},
+            '"base" needs "share"',
+        ),
+        ({"metric": "replies", "share": 1}, '"share" must be true'),
+        ({"metric": "casts", "group_by": "user", "users_with": [{"metric": "tweets"}]}, "tweets"),
+        (
+            {
+                "metric": "casts",
+                "group_by": "user",
+                "users_with": [{"metric": "replies", "never": True}],
+            },
+            '"users_with" items',
+        ),
+        ({"metric": "casts", "moment": "middle"}, '"moment"'),
+        ({"metric": "casts", "cast_time": True}, '"cast_time" needs'),
+        ({"metric": "followers", "top_user": {"metric": "casts"}}, '"top_user" must rank'),
+        ({"metric": "followers", "top_user": "briang"}, '"query" must be an object'),
+        (
+            {"metric": "replies", "ratio_to": {"metric": "casts", "ratio_to": {"metric": "casts"}}},
+            "nested query cannot",
+        ),
+        ({"metric": "casts", "filters": {"filter": "has_link"}}, '"filters" must be a list'),
+        ({"metric": "casts", "filters": [{"filter": "has_link", "value": "x"}]}, "takes no value"),
+        ({"metric": "casts", "filters": [{"filter": "user"}]}, "filter user needs a value"),
+        ({"metric": "casts", "filters": [{"filter": "user", "value": True}]}, "must be text"),
+        ({"metric": "casts", "filters": [{"filter": "user", "value": " "}]}, "must be text"),
+        (
+            {"metric": "casts", "filters": [{"filter": "has_link", "negated": "no"}]},
+            '"negated" of filter has_link',
+        ),
+        ({"metric": "casts", "filters": [{"filter": "reply", "not": True}]}, "unknown fields: not"),
+        ({"metric": "casts", "limit": True}, '"limit"'),
+    ],
+)
+def test_a_malformed_newer_field_is_refused_in_one_line(reply, message):
+    from ozi_assets.questions.llm import query_from_json
+
+    with pytest.raises(ValueError, match=message) as refused:
+        query_from_json(reply, CTX)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_model_query_is_grounded_in_every_part_of_the_question():
+    from ozi_assets.questions.llm import query_from_json, query_grounding_error
+
+    def grounded(question, reply):
+        return query_grounding_error(question, query_from_json(reply, CTX)) is None
+
+    ranked_in = {
+        "metric": "followers",
+        "top_user": {
+            "metric": "casts",
+            "group_by": "user",
+            "order": "desc",
+            "limit": 1,
+            "filters": [{"filter": "term", "value": "gm"}],
+        },
+    }
+    assert grounded("Followers of whoever wrote gm the most?", ranked_in)
+    assert not grounded("Followers of whoever posted the most?", ranked_in)
+    ratio = {
+        "metric": "casts",
+        "filters": [{"filter": "user", "value": "dwr"}],
+        "ratio_to": {"metric": "casts", "filters": [{"filter": "user", "value": "v"}]},
+    }
+    assert not grounded("dwr's casts over briang's?", ratio)
+    several = {"metric": "casts", "filters": [{"filter": "user", "value": "dwr, v"}]}
+    assert grounded("How many casts did dwr and v post together?", several)
+    assert not grounded("How many casts did dwr and briang post together?", several)
+    thread = {"metric": "casts", "filters": [{"filter": "in_thread", "value": "everyday @dwr"}]}
+    assert grounded("Casts in dwr's thread about his everyday carry", thread)
+    assert not grounded("Casts in dwr's wallet thread", thread)
 
 
 def test_the_model_reads_the_layer_catalogue():
@@ -1757,3 +1939,269 @@ def test_a_topic_named_by_name_is_a_term(question, reading):
     assert _query(question).describe() == reading
     # without "by name" a count of casts about a topic is not a term count: refused
     assert plan("how many casts talk about zora", CTX_SPAN).kind == "unanswered"
+
+
+# -- typos, plain people ranked, thresholds after their number, how-often adjectives --------
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # one letter missing, swapped or extra in a catalogue word of five letters or more
+        ("How many folowers does briang have?", "followers, user = briang"),
+        ("Who got the most relpies?", "replies_received, by user, top 10"),
+        ("top 3 recsaters", "recasts, by user, top 3"),
+        # a quoted or marked term is what the casts say, never corrected
+        ("How many casts from dwr mention mints?", "casts, user = dwr, term = mints"),
+    ],
+)
+def test_a_typo_of_a_catalogue_word_is_read_as_that_word(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_the_answer_says_which_typo_it_read_as_which_word():
+    p = plan("How many folowers does briang have?", CTX)
+    assert "'folowers' as 'followers'" in p.describe([{"followers": 548}])
+    p = plan("How many followers does briang have?", CTX)
+    assert "Read" not in p.describe([{"followers": 548}])
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        # "minutes" is no catalogue word: "minuts" is not read as "minus" (a grammar word)
+        ("How many minuts did dwr post?", "'minuts'"),
+        # two catalogue words one edit away (reactions, reactors): ambiguous, so refused
+        ("How many reactons did dwr make?", "'reactons'"),
+        # four letters: too short to tell a typo from another word
+        ("How many lkes did dwr get?", "'lkes'"),
+    ],
+)
+def test_a_word_that_is_no_clear_typo_is_refused_and_named(question, named):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and named in (p.note or "")
+
+
+def test_a_username_is_never_read_as_a_typo():
+    ctx = Context(users={"poasts": 7, "dwr": 3}, now=NOW)
+    assert plan("How many casts did poasts write?", ctx).query == Query(
+        "casts", conditions=(Condition("user", "poasts"),)
+    )
+    # one edit from that username is no typo of it: usernames are not the vocabulary
+    p = plan("How many casts did poastss write?", ctx)
+    assert p.kind == "unanswered" and "'poastss'" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the people a ranking names, without "which" or "per", are what it ranks
+        ("Show me the accounts that reshared the most", "recasts, by user, top 10"),
+        ("the people who replied to briang the most", "replies, by user, top 10, to_user = briang"),
+        ("Identify the members who posted most frequently", "casts, by user, top 10"),
+        # near miss: a plain "people" without a ranking is whoever acts, not a grouping
+        ("How many replies did people post?", "replies"),
+    ],
+)
+def test_plain_people_with_a_ranking_are_ranked(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many users wrote 4 or more casts", "casts, count of users, with casts >= 4"),
+        ("which authors posted 3 or fewer replies", "replies, by user, with replies <= 3, top"),
+        ("How many authors posted two or more times", "casts, count of users, with casts >= 2"),
+    ],
+)
+def test_a_comparison_after_its_number_is_a_threshold(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many repeat posters", "casts, count of users, with casts >= 2"),
+        ("list repeat casters", "casts, by user, with casts >= 2, top"),
+        ("rank the one-time repliers", "replies, by user, with replies = 1, top 10"),
+    ],
+)
+def test_how_often_adjectives_before_people_are_thresholds(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_how_often_adjectives_before_a_word_naming_no_metric_are_refused():
+    # "repeat users" could be users who came back: no metric says what is repeated
+    p = plan("how many repeat users", CTX)
+    assert p.kind == "unanswered" and "'repeat'" in (p.note or "")
+
+
+# A username that is also a filler word ("rn": right now), and one that is a function word.
+FILLER_NAMES = Context(users={"rn": 11, "dwr": 3, "briang": 548, "by": 12}, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("How many replies did rn write?", "replies, user = rn"),
+        ("count rn's casts", "casts, user = rn"),
+        ("Who replied more: rn or briang?", "replies, by user, top 10, user = rn,briang"),
+        ("recasts by rn", "recasts, user = rn"),
+        ("how many responses to rn were there", "replies_received, user = rn"),
+        ("casts tagging rn", "mentions, user = rn"),
+        ("rn reply count", "replies, user = rn"),
+        # "up to rn" is "until now": no metric's "to"
+        ("How many casts were posted up to rn?", "casts"),
+        # where no user stands, the word is still filler: "posted rn" is "posted right now"
+        ("How many casts were posted rn?", "casts"),
+        # a function word is never a name, even when someone is called that
+        ("casts by hour", "casts, by hour"),
+    ],
+)
+def test_a_username_that_is_a_filler_word_is_read_where_a_user_stands(question, reading):
+    p = plan(question, FILLER_NAMES)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # joining a conversation is replying in it
+        ("how many threads did briang chime in", "threads, user = briang, reply"),
+        ("who chimed in the most", "replies, by user, top 10"),
+        (
+            "In how many distinct conversations did v jump in with a response?",
+            "threads, user = v, reply",
+        ),
+    ],
+)
+def test_jumping_or_chiming_in_is_replying(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_jump_that_is_no_reply_leaves_its_other_words_unknown():
+    p = plan("how many casts jump in price", CTX)
+    assert p.kind == "unanswered" and "'price'" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("How many casts did m-j-r post?", "casts, user = m-j-r"),
+        ("replies to @m-j-r", "replies_received, user = m-j-r"),
+        # a hyphenated word that names nobody is still split into its words
+        ("How many non-reply casts did dwr post?", "casts, user = dwr, not reply"),
+    ],
+)
+def test_a_hyphenated_username_stays_one_word(question, reading):
+    ctx = Context(users={"m-j-r": 8, "dwr": 3}, now=NOW)
+    p = plan(question, ctx)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a big following is an audience: followers
+        ("which account has the largest following?", "followers, by user, top 10"),
+        # near miss: following someone is still the accounts a user follows
+        ("who is following the most accounts", "following, by user, top 10"),
+        # casts are sent, and chatty or talkative people cast
+        ("number of posts briang sent", "casts, user = briang"),
+        ("top 3 most talkative accounts", "casts, by user, top 3"),
+        # a specific metric still beats casts: likes sent are likes given
+        ("how many likes did dwr send", "likes, user = dwr"),
+    ],
+)
+def test_more_words_for_casting_and_for_an_audience(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the users counted, restated after a colon: still one count of users
+        (
+            "count the authors: people with at least 3 replies",
+            "replies, count of users, with replies >= 3",
+        ),
+        (
+            "count the repeat casters: accounts with 2 or more casts",
+            "casts, count of users, with casts >= 2",
+        ),
+    ],
+)
+def test_counted_users_restated_after_a_colon_are_counted_once(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_counted_users_grouped_per_user_are_still_refused():
+    p = plan("how many users per user posted more than 3 casts", CTX)
+    assert p.kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("reply leaders", "replies, by user, top 10"),
+        ("the recast leaderboard", "recasts, by user, top 10"),
+    ],
+)
+def test_leaders_of_a_metric_are_its_top_users(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_leaders_of_something_are_no_ranking():
+    # the leaders of a DAO lead it; no metric ranks them
+    p = plan("who are the leaders of the builderdao", CTX)
+    assert p.kind != "analytic" and p.rule != "ranked_topic_users"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a tally names what it counts, as "count" does
+        ("tally the casters with at least 2 casts", "casts, count of users, with casts >= 2"),
+        # near miss: a tally per group is still each group's figure
+        ("tally up the recasts by user", "recasts, by user"),
+    ],
+)
+def test_a_tally_counts_what_it_names(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("term", "hits"),
+    [
+        # three letters or fewer: a whole word, not a piece of another
+        ("gm", ["gm frens"]),
+        ("AI", ["AI is here", "the ai, again"]),
+        # longer: inside words too, so forms and compounds are found
+        ("invite", ["invites are out"]),
+        ("denver", ["ETHDenver!"]),
+        # every character is literal
+        ("c++", ["c++ or rust"]),
+    ],
+)
+def test_a_short_term_is_a_whole_word_and_a_longer_one_any_part(term, hits):
+    import duckdb
+
+    con = duckdb.connect()
+    texts = [
+        "paradigm shift",
+        "gm frens",
+        "she said hello",
+        "AI is here",
+        "the ai, again",
+        "invites are out",
+        "ETHDenver!",
+        "c++ or rust",
+    ]
+    con.execute("CREATE TABLE casts (text VARCHAR)")
+    con.executemany("INSERT INTO casts VALUES (?)", [[t] for t in texts])
+    where = compile_sql(Query("casts", conditions=(Condition("term", term),))).split("WHERE")[1]
+    found = con.execute(f"SELECT text FROM casts AS t WHERE {where}").fetchall()
+    assert sorted(r[0] for r in found) == sorted(hits)

@@ -536,6 +536,29 @@ def test_llm_path_answers_right_through_guard_and_fallback(world, llm_server):
     assert {"offline-fallback", "offline-over-llm"} & set(planners)
 
 
+def test_llm_plans_using_the_layers_newer_fields_answer_or_fall_back_in_one_line(world, llm_server):
+    """Questions whose layer query needs a median, a threshold over users or a user's last
+    cast: the model may answer them (its query holds those fields, parsed strictly), or its
+    plan is refused in one line and the offline planner answers. Either way the figure is the
+    offline planner's, and no refusal carries a traceback."""
+    offline = services(world)
+    svc = services(world, llm_server)
+    for question in (
+        "What is the median number of casts per author?",
+        "How many users posted more than 10 casts?",
+        "When did dwr post his last cast?",
+    ):
+        expected = ask(offline, question)
+        assert expected.kind == "analytic" and expected.rows, expected.answer
+        a = ask(svc, question)
+        assert a.planner in ("llm:gemma3-270m", "offline-fallback", "offline-over-llm")
+        # the model's SQL may name its columns differently: the figure is what must agree
+        assert next(iter(a.rows[0].values())) == next(iter(expected.rows[0].values())), a.answer
+        if a.planner == "offline-fallback":
+            reason = a.answer.split("LLM plan unusable", 1)[1]
+            assert "Traceback" not in reason and "\n" not in reason.strip(), reason
+
+
 def test_llm_endpoint_down_falls_back(world):
     down = LlmResource(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", timeout_s=3)
     a = ask(services(world, down), "How many casts did dwr post?")

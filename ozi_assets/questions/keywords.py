@@ -114,6 +114,28 @@ def with_parts(text: str, known: Mapping[str, tuple[str, ...]]) -> str:
     return " ".join([text, *extra])
 
 
+# A URL (with or without its scheme): its host's labels, and any path, query or fragment.
+_URL = re.compile(
+    r"(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?::\d+)?([/?#][^\s]*)?", re.IGNORECASE
+)
+
+
+def site_only(text: str) -> str:
+    """``text`` with each URL cut to its site's name and top-level domain:
+    "https://en.m.wikipedia.org/wiki/Chicken_Dance" → "wikipedia.org". A URL's path, query
+    and subdomains are ids and codes ("hl=en-GB", "en.m."), which stemmed match short topic
+    words ("ENS" stems to "en") in casts that never name them; the site itself ("youtube",
+    "summerofprotocols") stays, as people name it."""
+
+    def cut(match: re.Match[str]) -> str:
+        host = match.group(1)
+        if match.group(2) is None and host.count(".") == 1:
+            return match.group(0)  # "node.js", "warpcast.com": nothing to cut
+        return ".".join(host.split(".")[-2:])
+
+    return _URL.sub(cut, text)
+
+
 # The runs of letters the index's tokenizer keeps (it drops digits and punctuation).
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 
@@ -174,7 +196,7 @@ class KeywordIndex:
         # Nothing this connection runs needs files or the network: the casts arrive as Arrow.
         conn.execute("SET enable_external_access = false")
         casts = reader.execute(_DOCUMENTS).fetch_arrow_table()
-        texts = casts.column("text").to_pylist()
+        texts = [site_only(t) for t in casts.column("text").to_pylist()]
         self.compounds = compounds(texts)
         words = pa.array([with_parts(t, self.compounds) for t in texts], pa.string())
         conn.register("lake_casts", casts.append_column("words", words))

@@ -210,6 +210,12 @@ METRICS: dict[str, Metric] = {
                 "active",
                 "made",
                 "make",
+                "send",  # "casts sent by dwr"
+                "sent",
+                "sending",
+                "sends",
+                "talkative",  # "the most talkative user"
+                "chatty",
             ),
             dimensions=CAST_DIMENSIONS,
             filters=CAST_METRIC_FILTERS,
@@ -624,9 +630,10 @@ FILTERS: dict[str, Filter] = {
         ),
         Filter(
             "term",
-            "the text contains a word (case-insensitive)",
-            "contains(lower({text}), {value})",
-            "NOT contains(lower({text}), {value})",
+            "the text contains a word (case-insensitive; a word of three letters or fewer as a "
+            "whole word: 'gm' is not in 'paradigm')",
+            "regexp_matches(lower({text}), {value})",
+            "NOT regexp_matches(lower({text}), {value})",
             takes_value=True,
         ),
         Filter(
@@ -902,11 +909,30 @@ def site_pattern(site: str) -> str:
     return rf"(?:^|[^a-z0-9.-])(?:[a-z0-9-]+\.)*(?:{hosts})(?:[/?#:\s]|$)"
 
 
+# Terms this short are whole words: as substrings they stand inside unrelated words ("ai"
+# in "said", "gm" in "paradigm", "eth" in "together"). Longer ones match inside words, so
+# "invite" finds "invites" and "denver" finds "ETHDenver".
+SHORT_TERM = 3
+
+
+def term_pattern(term: str) -> str:
+    """The regular expression for a term in lower-cased text: the term's words as written
+    (spaces collapsed, every character literal), bounded as a whole word when it is
+    SHORT_TERM characters or fewer and starts and ends with a letter or digit."""
+    words = " ".join(term.lower().split())
+    pattern = re.escape(words)
+    if len(words) <= SHORT_TERM and words[:1].isalnum() and words[-1:].isalnum():
+        return rf"\b{pattern}\b"
+    return pattern
+
+
 def _value_literal(condition: Condition) -> exp.Expr:
     value = condition.value or ""
     if condition.filter == "site":
         return exp.Literal.string(site_pattern(value))
-    if condition.filter in ("term", "in_thread", "named_cast", "to_named_cast"):
+    if condition.filter == "term":
+        return exp.Literal.string(term_pattern(value))
+    if condition.filter in ("in_thread", "named_cast", "to_named_cast"):
         return exp.Literal.string(" ".join(value.lower().split()))
     if condition.filter == "hashtag":
         return exp.Literal.string(rf"(?i)#{re.escape(value.lstrip('#'))}\b")

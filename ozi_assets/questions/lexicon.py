@@ -10,6 +10,8 @@ one, so nothing with meaning is dropped by accident.
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from ozi_assets.questions.layer import DIMENSIONS, FILTERS, METRICS
 
 # "how many", "count", "total": the question asks for a number.
@@ -30,7 +32,7 @@ COUNT = frozenset(
     ]
 )
 # The counting words that name what they count next: "how many users", "number of people".
-COUNT_NOUN = frozenset(["how_many", "number_of", "count", "total"])
+COUNT_NOUN = frozenset(["how_many", "number_of", "count", "total", "tally"])
 ORDER_DESC = frozenset(
     [
         "most",
@@ -193,6 +195,8 @@ COMPARE = {
     "greater_than": ">",
     "at_least": ">=",
     "or_more": ">=",
+    "or_fewer": "<=",
+    "or_less": "<=",
     "fewer_than": "<",
     "less_than": "<",
     "under": "<",
@@ -202,6 +206,24 @@ COMPARE = {
     "exceed": ">",
     "exceeding": ">",
     "exactly": "=",
+}
+# Comparisons said after their number: "two or more casts", "5 or fewer replies".
+POSTFIX_COMPARE = frozenset(["or_more", "or_fewer", "or_less"])
+# Adjectives that say how often the people after them did what they are named for: "repeat
+# posters" cast at least twice, "one-time repliers" replied exactly once. Only before a word
+# that names what they did (AUTHOR_WORDS, AGENT_NOUNS): "repeat users" says no metric.
+HOW_OFTEN = {
+    "repeat": "at least 2",
+    "one-time": "exactly 1",
+    "one-off": "exactly 1",
+    "onetime": "exactly 1",
+}
+# Idioms, written as the plain words the planner reads: a "following" that is an audience
+# ("the biggest following": followers, not the accounts a user follows).
+IDIOMS = {
+    r"\b(biggest|largest|bigger|larger|big|large|huge|greatest) following\b": r"\1 audience",
+    # "reply leaders", "the recast leaderboard": the users a metric ranks first
+    r"\bleaders\b(?!\s+(?:of|at|in)\b)|\bleaderboard\b": "top users",
 }
 # After what they leave out: "top posters, replies excluded".
 POST_NEGATION = frozenset(["excluded", "omitted", "aside"])
@@ -550,6 +572,8 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("at", "least"): "at_least",
     ("at", "most"): "at_most",
     ("or", "more"): "or_more",
+    ("or", "fewer"): "or_fewer",
+    ("or", "less"): "or_less",
     ("not", "counting"): "not_counting",
     ("leaving", "out"): "leaving_out",
     ("left", "out"): "leaving_out",
@@ -615,6 +639,12 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("new", "threads"): "threads",
     ("new", "conversation"): "conversation",
     ("new", "conversations"): "conversations",
+    # joining someone's conversation is replying in it: "how many threads did dwr jump in"
+    **{
+        (verb, particle): "replied"
+        for verb in ("jump", "jumped", "jumps", "jumping", "chime", "chimed", "chimes", "chiming")
+        for particle in ("in", "into")
+    },
     ("brought", "up"): "brought_up",
     ("bring", "up"): "bring_up",
     ("brings", "up"): "brings_up",
@@ -663,3 +693,54 @@ def known(word: str) -> bool:
         or word in DIMENSION_WORDS
         or word in FILTER_WORDS
     )
+
+
+# Typo tolerance: a word the planner does not know is read as a word of the catalogue (a
+# metric, dimension or filter word, an agent noun, a ranking or averaging word) when one
+# letter is missing, extra, swapped with its neighbour or different ("folowers", "recsats").
+# Only for words of TYPO_MIN_LENGTH letters or more, where one edit seldom turns one real word
+# into another; only when exactly one such word is that close; never into a grammar word
+# ("mints" is no typo of "minus": a negation or a comparison would change the question).
+TYPO_MIN_LENGTH = 5
+VOCABULARY = frozenset(
+    w
+    for w in (
+        *METRIC_NOUNS,
+        *METRIC_VERBS,
+        *DIMENSION_WORDS,
+        *FILTER_WORDS,
+        *AGENT_NOUNS,
+        *ORDER_DESC,
+        *ORDER_ASC,
+        *AVERAGE,
+        *MEDIAN,
+    )
+    if w.isalpha() and len(w) >= TYPO_MIN_LENGTH - 1
+)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ by one edit: a letter inserted, deleted, replaced, or two
+    neighbouring letters swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def correction(word: str, names: Container[str]) -> str | None:
+    """The vocabulary word ``word`` is a typo of, or None: ``word`` has TYPO_MIN_LENGTH
+    letters or more, is neither a vocabulary word nor one of ``names`` (usernames: a
+    handle is never a typo), and exactly one vocabulary word is one edit away."""
+    if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or known(word) or word in names:
+        return None
+    near = [v for v in VOCABULARY if _one_edit(word, v)]
+    return near[0] if len(near) == 1 else None

@@ -10,8 +10,12 @@ it replies with one JSON object. For a number or a ranking that is a query over 
      "order": "desc", "limit": 5}}
 
 which the layer compiles (an unknown metric, or a dimension or filter the metric lacks, is
-refused in the layer's words); only what the layer cannot say comes as ``{"kind":
-"analytic", "sql": "..."}`` over the public schema. ``{"kind": "semantic" | "hybrid",
+refused in the layer's words). The query may use every field of ``layer.Query`` the offline
+planner uses (median, count_over, having, share and base, users_with, moment, cast_time, and
+top_user / ratio_to as nested queries; QUERY_FIELDS says what each means); a key the query
+does not know, or a value of the wrong type, is refused in one line naming it, never ignored.
+Only what the layer cannot say comes as ``{"kind": "analytic", "sql": "..."}`` over the
+public schema. ``{"kind": "semantic" | "hybrid",
 "search": "..."}`` asks what casts say about a topic. Every plan is grounded (a value it
 filters on must come from the question), goes through the same SQL guard as everything else,
 then a dry run (EXPLAIN) on the reader. A plan that fails gets one repair round with the
@@ -106,6 +110,51 @@ def grounding_error(question: str, sql: str | None, search: str | None) -> str |
 
 
 MAX_LIMIT = 1000
+# The keys a model's query object may hold (the module docstring and the prompt name them);
+# any other key is refused rather than ignored, so a misspelt field never drops a condition.
+QUERY_KEYS = frozenset(
+    [
+        "metric",
+        "group_by",
+        "filters",
+        "since",
+        "until",
+        "order",
+        "limit",
+        "average_over",
+        "median",
+        "count_over",
+        "having",
+        "share",
+        "base",
+        "users_with",
+        "moment",
+        "cast_time",
+        "top_user",
+        "ratio_to",
+    ]
+)
+FILTER_KEYS = frozenset(["filter", "value", "negated"])
+# What each field beyond the basic ones means, for the prompt (layer.Query says the same).
+QUERY_FIELDS = {
+    "average_over": "a dimension: the mean of the metric over its groups ('casts per user')",
+    "median": "true: with average_over, the median of the groups instead of their mean",
+    "count_over": "a dimension: how many of its groups there are ('how many users posted "
+    'more than 10 casts\': count_over user, having [">", 10])',
+    "having": "[one of >, >=, <, <=, =, a number]: keep the groups whose metric compares so",
+    "share": "true: the metric as a percentage of all casts (or reactions) ('what share of "
+    "casts are replies')",
+    "base": "filter names of this query that also narrow the whole a share is taken of",
+    "users_with": '[{"metric": a metric, "without": false}]: grouped by user, only the users '
+    "who have (without: true, who have not) a row of that metric ('authors who never replied')",
+    "moment": '"first" or "last": the time of the first or last row of the metric, not its '
+    "count ('when did dwr last cast')",
+    "cast_time": "true: since/until say when the cast the metric is about was posted",
+    "top_user": "a query ranking users (group_by user, order, limit 1): only the user it puts "
+    "first ('the followers of the most active poster')",
+    "ratio_to": "a query: this query's figure divided by that one's (both ungrouped)",
+}
+COMPARISONS = (">", ">=", "<", "<=", "=")
 
 
 def _moment(value: Any, name: str) -> datetime:
@@ -118,36 +167,80 @@ def _moment(value: Any, name: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def query_from_json(obj: Any, ctx: Context) -> layer.Query:
-    """A layer Query from the model's ``query`` object (shape in the module docstring).
+def _flag(obj: dict[str, Any], name: str) -> bool:
+    """A true/false field (absent or null: false); anything else is refused."""
+    value = obj.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f'"{name}" must be true or false, got {value!r}')
+    return value
 
-    Raises ValueError naming the field when a field has the wrong type, and LayerError (in
-    the layer's words) when the metric, dimension or a filter is not in the catalogue. A
-    missing ``since`` is the oldest event, a missing ``until`` just after the newest.
+
+def _dimension(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is not None and (not isinstance(value, str) or value not in layer.DIMENSIONS):
+        known = ", ".join(layer.DIMENSIONS)
+        raise layer.LayerError(f'no dimension {value!r} for "{name}"; the layer\'s: {known}')
+    return value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _conditions(items: Any) -> tuple[layer.Condition, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise ValueError('"filters" must be a list of objects')
+    conditions = []
+    for item in items:
+        name = item.get("filter") if isinstance(item, dict) else None
+        if not isinstance(name, str) or name not in layer.FILTERS:
+            raise layer.LayerError(f"no filter {name!r}; the layer's: {', '.join(layer.FILTERS)}")
+        if extra := set(item) - FILTER_KEYS:
+            raise ValueError(f"filter {name} has unknown fields: {', '.join(sorted(extra))}")
+        value = item.get("value")
+        if value is not None and (
+            not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip()
+        ):
+            raise ValueError(f"the value of filter {name} must be text, got {value!r}")
+        if layer.FILTERS[name].takes_value and value is None:
+            raise ValueError(f"filter {name} needs a value")
+        if not layer.FILTERS[name].takes_value and value is not None:
+            raise ValueError(f"filter {name} takes no value, got {value!r}")
+        negated = item.get("negated", False)
+        if not isinstance(negated, bool | None):
+            raise ValueError(f'"negated" of filter {name} must be true or false, got {negated!r}')
+        conditions.append(
+            layer.Condition(name, None if value is None else str(value), bool(negated))
+        )
+    return tuple(conditions)
+
+
+def query_from_json(obj: Any, ctx: Context, nested: bool = False) -> layer.Query:
+    """A layer Query from the model's ``query`` object (shape in the module docstring; the
+    fields beyond it in the prompt: ``median``, ``count_over``, ``having`` as ``[">", 10]``,
+    ``share`` with ``base`` (filter names), ``users_with`` as ``[{"metric": ..., "without":
+    false}]``, ``moment`` ("first" | "last"), ``cast_time``, and ``top_user`` / ``ratio_to``,
+    each a query object of its own that holds neither of those two).
+
+    Raises ValueError naming the field when a field is unknown or has the wrong type, and
+    LayerError (in the layer's words) when a metric, dimension or filter is not in the
+    catalogue. A missing ``since`` is the oldest event, a missing ``until`` just after the
+    newest.
     """
     if not isinstance(obj, dict):
         raise ValueError('"query" must be an object')
+    if extra := set(obj) - QUERY_KEYS:
+        raise ValueError(f"the query has unknown fields: {', '.join(sorted(map(str, extra)))}")
     metric = obj.get("metric")
     if not isinstance(metric, str) or metric not in layer.METRICS:
         known = ", ".join(layer.METRICS)
         raise layer.LayerError(f"no metric {metric!r} in the layer; its metrics: {known}")
-    group_by = obj.get("group_by")
-    if group_by is not None and (not isinstance(group_by, str) or group_by not in layer.DIMENSIONS):
-        known = ", ".join(layer.DIMENSIONS)
-        raise layer.LayerError(f"no dimension {group_by!r}; the layer's dimensions: {known}")
-    conditions = []
-    for item in obj.get("filters") or []:
-        name = item.get("filter") if isinstance(item, dict) else None
-        if not isinstance(name, str) or name not in layer.FILTERS:
-            raise layer.LayerError(f"no filter {name!r}; the layer's: {', '.join(layer.FILTERS)}")
-        value = item.get("value")
-        if value is not None and not isinstance(value, str | int):
-            raise ValueError(f"the value of filter {name} must be text, got {value!r}")
-        conditions.append(
-            layer.Condition(
-                name, None if value is None else str(value), bool(item.get("negated", False))
-            )
-        )
+    group_by = _dimension(obj, "group_by")
+    conditions = _conditions(obj.get("filters"))
     time_range = None
     since, until = obj.get("since"), obj.get("until")
     if since is not None or until is not None:
@@ -161,36 +254,114 @@ def query_from_json(obj: Any, ctx: Context) -> layer.Query:
     if order not in (None, "desc", "asc"):
         raise ValueError(f'"order" must be "desc", "asc" or null, got {order!r}')
     limit = obj.get("limit")
-    if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT):
-        raise ValueError(f'"limit" must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}')
-    average_over = obj.get("average_over")
-    if average_over is not None and (
-        not isinstance(average_over, str) or average_over not in layer.DIMENSIONS
+    if limit is not None and (
+        not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT
     ):
-        known = ", ".join(layer.DIMENSIONS)
-        raise layer.LayerError(f"no dimension {average_over!r} to average over: {known}")
+        raise ValueError(f'"limit" must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}')
+    average_over = _dimension(obj, "average_over")
+    median = _flag(obj, "median")
+    if median and average_over is None:
+        raise ValueError('"median" needs "average_over" (the groups it is the median of)')
+    count_over = _dimension(obj, "count_over")
+    having = obj.get("having")
+    if having is not None:
+        if not (
+            isinstance(having, list)
+            and len(having) == 2
+            and having[0] in COMPARISONS
+            and _number(having[1])
+        ):
+            raise ValueError(
+                f'"having" must be [one of {", ".join(COMPARISONS)}, a number], got {having!r}'
+            )
+        having = (having[0], float(having[1]))
+    share = _flag(obj, "share")
+    base = obj.get("base") or []
+    if not isinstance(base, list) or not all(isinstance(b, str) for b in base):
+        raise ValueError(f'"base" must be a list of filter names, got {base!r}')
+    if unknown := [b for b in base if b not in {c.filter for c in conditions}]:
+        raise ValueError(f'"base" names filters the query does not have: {", ".join(unknown)}')
+    if base and not share:
+        raise ValueError('"base" needs "share": true')
+    users_with = []
+    for item in obj.get("users_with") or []:
+        other = item.get("metric") if isinstance(item, dict) else None
+        if not isinstance(other, str) or other not in layer.METRICS:
+            raise layer.LayerError(f'no metric {other!r} in "users_with"')
+        if set(item) - {"metric", "without"}:
+            raise ValueError(f'"users_with" items hold "metric" and "without", got {item!r}')
+        users_with.append((other, _flag(item, "without")))
+    moment = obj.get("moment")
+    if moment not in (None, "first", "last"):
+        raise ValueError(f'"moment" must be "first", "last" or null, got {moment!r}')
+    cast_time = _flag(obj, "cast_time")
+    if cast_time and time_range is None:
+        raise ValueError('"cast_time" needs "since" or "until" (when the casts were posted)')
+    nested_queries = {}
+    for name in ("top_user", "ratio_to"):
+        if obj.get(name) is None:
+            continue
+        if nested:
+            raise ValueError(f'a nested query cannot hold "{name}" again')
+        nested_queries[name] = query_from_json(obj[name], ctx, nested=True)
+    top = nested_queries.get("top_user")
+    if top is not None and (top.group_by != "user" or top.limit != 1 or top.order is None):
+        raise ValueError('"top_user" must rank users: group_by user, an order, limit 1')
     return layer.Query(
         metric,
         group_by,
-        tuple(conditions),
+        conditions,
         time_range,
         order,
         limit,
+        having=having,
         average_over=average_over,
+        median=median,
+        count_over=count_over,
+        share=share,
+        base=tuple(base),
+        users_with=tuple(users_with),
+        moment=moment,
+        cast_time=cast_time,
+        top_user=top,
+        ratio_to=nested_queries.get("ratio_to"),
     )
+
+
+def _named(value: str, question: str, whole_word: bool) -> bool:
+    if not whole_word:
+        return value in question
+    return re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w-])", question) is not None
+
+
+def _values_named(condition: layer.Condition) -> list[tuple[str, bool]]:
+    """The parts of a filter's value the question must name, each with whether it must stand
+    as a whole word: each user of a list (a short name like "v" is not named by "over"), each
+    word of a cast's description (an "@name" word by its name, whole), else the value whole."""
+    value = (condition.value or "").lower()
+    if condition.filter in ("user", "to_user"):
+        return [(v.strip().lstrip("@"), True) for v in value.split(",") if v.strip()]
+    if condition.filter in ("in_thread", "named_cast", "to_named_cast"):
+        return [(w.lstrip("@"), w.startswith("@")) for w in value.split()]
+    return [(value.strip().lstrip("@#"), False)]
 
 
 def query_grounding_error(question: str, query: layer.Query) -> str | None:
     """Why a layer query is not grounded in the question, or None: every filter value (a
-    user, a term, a channel) must occur in the question. The compiled SQL holds the layer's
-    own literals, so it is the query that is checked, not its SQL."""
+    user, a term, a channel, each word naming a cast), in the query and in the queries it
+    holds (top user, ratio), must occur in the question (a user as a whole word). The
+    compiled SQL holds the layer's own literals, so it is the query that is checked, not its
+    SQL."""
     q = question.lower()
-    for condition in query.conditions:
-        if condition.value is not None and condition.value.lower().lstrip("@#") not in q:
-            return (
-                f"the query filters {condition.filter} on {condition.value!r}, which the "
-                "question does not mention"
-            )
+    for part in (query, query.top_user, query.ratio_to):
+        if part is None:
+            continue
+        for condition in part.conditions:
+            if not all(_named(v, q, whole) for v, whole in _values_named(condition)):
+                return (
+                    f"the query filters {condition.filter} on {condition.value!r}, which the "
+                    "question does not mention"
+                )
     return None
 
 
@@ -250,9 +421,9 @@ class LlmResource(dg.ConfigurableResource):
             'For a number or a ranking: {"kind": "analytic", "query": {"metric": ..., '
             '"group_by": null or a dimension, "filters": [{"filter": ..., "value": ..., '
             '"negated": false}], "since": null or ISO 8601 UTC, "until": null or ISO 8601 UTC, '
-            '"order": "desc" | "asc" | null, "limit": null or a number, "average_over": null '
-            "or a dimension (the mean of the metric per that dimension)}} over the semantic "
-            "layer below. Only when the layer cannot say it: "
+            '"order": "desc" | "asc" | null, "limit": null or a number, and only when the '
+            "question asks for it any of the query fields listed after the filters}} over the "
+            "semantic layer below. Only when the layer cannot say it: "
             '{"kind": "analytic", "sql": "<one DuckDB SELECT>"} over these tables and views '
             "(timestamps are TIMESTAMPTZ in UTC; is_reply marks replies; "
             "reactions.reaction_type is 'like' or 'recast'):\n"
@@ -373,7 +544,7 @@ class LlmResource(dg.ConfigurableResource):
             return self._validate(question, repaired, conn, ctx)
         except Exception as second:
             raise LlmUnusable(
-                f"first plan: {first_error}; repaired plan: {type(second).__name__}: "
+                f"first plan: {_short(first_error)}; repaired plan: {type(second).__name__}: "
                 f"{_short(str(second))}"
             ) from second
 
@@ -391,7 +562,13 @@ def layer_prompt() -> str:
     lines.append("Dimensions:")
     lines += [f"- {d['name']}: {d['description']}" for d in cat["dimensions"]]
     lines.append("Filters (value: the user, term, hashtag or channel named in the question):")
-    lines += [f"- {f['name']}: {f['description']}" for f in cat["filters"]]
+    lines += [
+        f"- {f['name']}: {f['description']}"
+        + (" (needs a value)" if layer.FILTERS[f["name"]].takes_value else " (no value)")
+        for f in cat["filters"]
+    ]
+    lines.append("Query fields beyond metric, group_by, filters, since, until, order, limit:")
+    lines += [f"- {name}: {meaning}" for name, meaning in QUERY_FIELDS.items()]
     return "\n".join(lines)
 
 

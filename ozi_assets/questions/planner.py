@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -394,16 +394,17 @@ QUOTED_TERM, HASHTAG_TERM = "quotedterm", "hashtagterm"  # where they stood, onc
 TOKEN = re.compile(r"\d{1,2}:\d{2}(?:am|pm)?|[@]?[a-z0-9][a-z0-9_'.-]*")
 
 
-def tokens(text: str) -> list[str]:
+def tokens(text: str, names: Container[str] = ()) -> list[str]:
     """The words of a lower-case question: punctuation dropped, "'s" split off, hyphenated
-    words split unless the lexicon knows them whole, known phrases joined with "_"."""
+    words split unless the lexicon knows them whole or they are one of ``names`` (usernames
+    such as "m-j-r"), known phrases joined with "_"."""
     words: list[str] = []
     for raw in TOKEN.findall(re.sub(r"@-?(?=mention)", "", text.replace("@-", ""))):
         word = raw.rstrip(".'-")
         tail = None
         if word.endswith("'s") and not lexicon.known(word):
             word, tail = word[:-2], "'s"
-        if "-" in word and not lexicon.known(word):
+        if "-" in word and not lexicon.known(word) and word.lstrip("@") not in names:
             words.extend(part for part in word.split("-") if part)
         else:
             words.append(word)
@@ -472,6 +473,44 @@ def _introducer(words: list[str], i: int, ctx: Context) -> str:
             continue
         break
     return "plain"
+
+
+# Words after which a user stands: the subject or the author ("did rn post", "casts by rn"),
+# the user acted on ("replied to rn", "casts mentioning rn").
+_USER_BEFORE = frozenset(
+    ["did", "does", "has", "by", "from", "replied_to"]
+    + [w for w, m in {**lexicon.METRIC_VERBS, **lexicon.METRIC_NOUNS}.items() if m == "mentions"]
+)
+# Filler words that stay filler even where a user could stand ("casts by the hour").
+_NEVER_A_NAME = lexicon.FUNCTION_WORDS | lexicon.WH_WORDS | {"do", "did", "does", "has", "had"}
+
+
+def _user_slot(words: list[str], i: int, ctx: Context) -> bool:
+    """Whether the filler word at ``i`` is a username standing where a user does: after
+    "did", "by", a verb of mentioning or a metric's "to", before "'s", first before a
+    metric's noun, or beside another user with "or" / "and" ("how many casts did rn post",
+    "rn's casts", "replies to rn", "rn reply count", "rn or dwr"). Filler carries no meaning,
+    so a username that is one (rn: "right now") would otherwise be dropped and the question
+    answered for everyone."""
+    w = words[i]
+    if w not in lexicon.FILLER or w in _NEVER_A_NAME or w not in ctx.users:
+        return False
+    prev = words[i - 1] if i else ""
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+
+    def other_user(at: int) -> bool:
+        word = words[at] if 0 <= at < len(words) else ""
+        return word.lstrip("@") in ctx.users and (word.startswith("@") or not lexicon.known(word))
+
+    return (
+        prev in _USER_BEFORE
+        or nxt == "'s"
+        or (i == 0 and nxt in lexicon.METRIC_NOUNS)  # "rn reply count"
+        # "replies to rn", not "posted up to rn"
+        or (prev == "to" and i > 1 and _metric_of(words[i - 2]) is not None)
+        or (nxt in ("or", "and") and other_user(i + 2))
+        or (prev in ("or", "and") and other_user(i - 2))
+    )
 
 
 # One person a ranking picks: "the most active poster", "the guy who posted the most".
@@ -549,7 +588,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         conditions.append(Condition("has_hashtag") if any_tag else Condition("hashtag", tag))
         placeholders.append(conditions[-1])
     text = HASHTAG.sub(f" {HASHTAG_TERM} ", text)
-    words = tokens(text)
+    words = tokens(text, ctx.users)
 
     nouns: list[str] = []  # metrics named by a noun ("replies")
     verbs: list[str] = []  # metrics named by a verb ("recast")
@@ -600,6 +639,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     listing = any(w in LISTING for w in words) and not any(w in lexicon.COUNT for w in words)
 
     unknown_at: list[int] = []  # where each unknown word stood
+    plain_people = False  # "the people who …": users named without "per", "which" or a count
     mentioning = any(_metric_of(w) == "mentions" for w in words)
     user_seen: list[tuple[int, str, bool]] = []  # (where, name, left out) of each user named
 
@@ -640,12 +680,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     def people(word: str, how: str) -> bool:
         """A word for users introduced ``how``: True when they are counted ("how many
         users"); a grouping otherwise ("per user", "which users"), none when plain."""
+        nonlocal plain_people
         if how == "distinct" and listing:
             how = "which"
         elif how in ("count", "distinct") or (distinct and how == "plain"):
             return True
         if how != "plain":
             groups.append(("user", how, word))
+        plain_people = plain_people or how == "plain"
         return False
 
     for i, w in enumerate(words):
@@ -715,7 +757,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             users.append(name)
             user_seen.append((i, name, False))
             continue
-        if (w.startswith("@") or not lexicon.known(w)) and name in ctx.users:
+        if (w.startswith("@") or not lexicon.known(w) or _user_slot(words, i, ctx)) and (
+            name in ctx.users
+        ):
             if negate:
                 excluded.append(name)  # "excluding briang", "if we ignore briang"
                 user_seen.append((i, name, True))
@@ -789,6 +833,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                     nxt in lexicon.DIMENSION_WORDS or nxt in lexicon.METRIC_NOUNS
                 ):
                     groups.append(("user", "which", w))  # "which three have the most followers"
+            continue
+        if w in lexicon.POSTFIX_COMPARE and numbers and _number(prev) is not None:
+            # "two or more casts": the number before is the threshold
+            pronouns -= prev == "one" and pronouns > 0
+            having = (lexicon.COMPARE[w], float(numbers.pop()))
             continue
         if w in lexicon.COMPARE:
             compare = lexicon.COMPARE[w]
@@ -1138,14 +1187,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # other metric is asked of them
         top_user = Query("casts", "user", time_range=time_range, order=order, limit=1)  # type: ignore[arg-type]
         group, order, groups = None, None, []
+    per_user = any(d == "user" and how in ("per", "each") for d, how, _ in groups)
     if (
         counted_users
         and having is not None
-        and group is None
+        and (group is None or (group == "user" and not per_user))
         and not (having[0] == ">=" and having[1] <= 1)
     ):
         # "how many authors posted fewer than 2 casts": the users passing the threshold
-        count_over, counted_users = "user", False
+        # (counted users are not grouped by user too: "count the posters: users with 3+
+        # casts" restates whom it counts)
+        count_over, counted_users, group = "user", False, None
         metric_name = metric_name or "casts"
     if counted_users:
         if metric_name in ("followers", "following"):
@@ -1183,6 +1235,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms
+    if group is None and order and plain_people and not asks_when and top_user is None:
+        # "list the people who replied most often": a ranking of the people it names, not
+        # one number ("when did people post the most" asks for a time)
+        group = "user" if "user" in m.dimensions else None
     if on_casts_by and users:
         received = True
     names_cast = any(c.filter == "named_cast" for c in conditions)  # "the gm post got"
@@ -1449,6 +1505,19 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
     return dataclasses.replace(above, ratio_to=below)
 
 
+_HOW_OFTEN = re.compile(
+    rf"\b({'|'.join(map(re.escape, lexicon.HOW_OFTEN))})\s+"
+    rf"({'|'.join(sorted(lexicon.AUTHOR_WORDS | set(lexicon.AGENT_NOUNS)))})\b"
+)
+
+
+def _how_often(match: re.Match[str]) -> str:
+    """ "repeat posters" → "posters with at least 2 casts", "one-time repliers" → "repliers
+    with exactly 1 replies": the people, then how many of what they are named for."""
+    how, people = match.groups()
+    return f"{people} with {lexicon.HOW_OFTEN[how]} {lexicon.AGENT_NOUNS.get(people, 'casts')}"
+
+
 _HEADED = re.compile(r"^([^-–—:?]{2,40}?)\s*[-–—:]\s+(.*\b(?:it|this|that)\b.*)$")
 
 
@@ -1566,6 +1635,16 @@ def describer(query: Query) -> Callable[[Rows], str]:
     return describe
 
 
+def _reading_typos_as(
+    describe: Callable[[Rows], str], corrected: Mapping[str, str]
+) -> Callable[[Rows], str]:
+    """``describe``, its sentence saying which words were read as typos of which."""
+    if not corrected:
+        return describe
+    said = ", ".join(f"{typo!r} as {word!r}" for typo, word in corrected.items())
+    return lambda rows: f"{describe(rows)} (Read {said}.)"
+
+
 def _outside_data(tr: TimeRange, ctx: Context) -> bool:
     return tr.start > ctx.now or (ctx.first is not None and tr.end <= ctx.first)
 
@@ -1638,6 +1717,9 @@ def plan(question: str, ctx: Context) -> Plan:
         r"mention '\1'",
         q,
     )
+    q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
+    for idiom, plain in lexicon.IDIOMS.items():
+        q = re.sub(idiom, plain, q)
     q = _pronoun_topic(q, ctx)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
@@ -1655,6 +1737,17 @@ def plan(question: str, ctx: Context) -> Plan:
             counts=True,
             problem=ratio if isinstance(ratio, str) else None,
         )
+    corrected: dict[str, str] = {}
+    if reading.query is None and reading.unknown:
+        # "more folowers: greg or mk": a typo of a catalogue word is read as that word, but
+        # only when the whole question then reads as one query; else the word stays unknown
+        # and the refusal names it as written
+        fixes = {w: fix for w in reading.unknown if (fix := lexicon.correction(w, ctx.users))}
+        if fixes:
+            fixed = re.sub(r"\b[a-z]+\b", lambda m: fixes.get(m.group(0), m.group(0)), rest)
+            again = read(fixed, ctx, tr)
+            if again.query is not None:
+                reading, corrected = again, fixes
     tried = ["layer"]
     # Every word understood and composing into one query: a query, even when asked tersely
     # ("casts w/ pics", "replies to dwr"); its sources list the casts behind the number.
@@ -1681,7 +1774,7 @@ def plan(question: str, ctx: Context) -> Plan:
             sql=sql,
             sources_sql=sources,
             time_range=tr,
-            describe=describer(reading.query),
+            describe=_reading_typos_as(describer(reading.query), corrected),
             tried=tried,
             query=reading.query,
         )
