@@ -37,6 +37,7 @@ AGGREGATE_TABLES = (
     "top_terms",
     "cast_engagement",
 )
+AGGREGATE_KEYS = [dg.AssetKey(["aggregates", t]) for t in AGGREGATE_TABLES]
 # Social-media filler that English stop-word lists do not carry.
 EXTRA_STOPWORDS = ("just", "like", "get", "got", "gonna", "it's", "i'm", "don't", "that's")
 
@@ -278,10 +279,9 @@ def aggregates(
     refreshed = sorted(grid.keys[w] for w in windows_set)
     previews = window_metadata(warehouse, grid, {context.partition_key, *refreshed})
     seconds = round(time.perf_counter() - started, 3)
-    keys = [dg.AssetKey(["aggregates", t]) for t in AGGREGATE_TABLES]
     report_windows(
         context,
-        keys,
+        AGGREGATE_KEYS,
         grid,
         windows_set,
         {"messages_folded_in": dg.MetadataValue.int(folded)},

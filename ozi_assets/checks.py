@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 
 from ozi_assets import stream
@@ -63,7 +64,8 @@ class RowCheck:
     expectations: list[Expectation]
     suite: str  # the great-expectations suite's name
     severity: dg.AssetCheckSeverity
-    table: str  # the table the query reads, whose change feed scopes a batch's rows
+    table: str  # the table the query reads, whose rows a batch's checks are scoped to
+    blocking: bool  # a failure stops the aggregates (and so the embeddings) of its rows
 
 
 def validate(frame: pd.DataFrame, expectations: list[Expectation], suite: str) -> Validation:
@@ -367,10 +369,11 @@ CASTS_VALID = RowCheck(
     "casts",
     dg.AssetCheckSeverity.ERROR,
     "cast_adds",
+    True,
 )
 
 
-@dg.asset_check(asset=casts, blocking=True, partitions_def=stream_partitions)
+@dg.asset_check(asset=casts, blocking=CASTS_VALID.blocking, partitions_def=stream_partitions)
 def casts_are_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
@@ -389,10 +392,11 @@ CASTS_IN_WINDOW = RowCheck(
     "casts_window",
     dg.AssetCheckSeverity.WARN,
     "cast_adds",
+    False,
 )
 
 
-@dg.asset_check(asset=casts, partitions_def=stream_partitions)
+@dg.asset_check(asset=casts, blocking=CASTS_IN_WINDOW.blocking, partitions_def=stream_partitions)
 def casts_are_in_window(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
@@ -423,10 +427,13 @@ REACTIONS_VALID = RowCheck(
     "reactions",
     dg.AssetCheckSeverity.ERROR,
     "reaction_messages",
+    True,
 )
 
 
-@dg.asset_check(asset=reactions, blocking=True, partitions_def=stream_partitions)
+@dg.asset_check(
+    asset=reactions, blocking=REACTIONS_VALID.blocking, partitions_def=stream_partitions
+)
 def reactions_are_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
@@ -450,10 +457,11 @@ USERS_VALID = RowCheck(
     "users",
     dg.AssetCheckSeverity.ERROR,
     "user_data",
+    True,
 )
 
 
-@dg.asset_check(asset=users, blocking=True, partitions_def=stream_partitions)
+@dg.asset_check(asset=users, blocking=USERS_VALID.blocking, partitions_def=stream_partitions)
 def users_are_valid(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
@@ -478,15 +486,24 @@ def reconciled_ranges(
     (the check never counts a message still on its way), and for an incremental run
     (``run_id``) only those not yet folded in at the snapshot before the run's first commit:
     a batch reconciles its own messages, the window's close run and a rebuild all of them."""
-    now = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
     floor: stream.Offsets = {}
     if run_id is not None:
         since = warehouse.first_snapshot_of_run(conn, run_id)
         floor = (
-            now  # the run committed nothing: nothing new to reconcile
-            if since is None
+            stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
+            if since is None  # the run committed nothing: nothing new to reconcile
             else stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic, snapshot=since - 1)
         )
+    return folded_since(conn, topic, floor)
+
+
+def folded_since(
+    conn: duckdb.DuckDBPyConnection, topic: str, floor: stream.Offsets
+) -> stream.Ranges:
+    """Per Kafka partition, the offsets from ``floor`` up to where every clean stage stands
+    now: the messages folded into all clean tables since the clean stages stood at
+    ``floor`` ({}: since the start)."""
+    now = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
     return {p: (floor[p].next_offset if p in floor else 0, o.next_offset) for p, o in now.items()}
 
 
@@ -635,36 +652,40 @@ def evaluation(
 
 
 def check_batch(
-    warehouse: WarehouseResource,
     conn: duckdb.DuckDBPyConnection,
     topic: str,
     grid: WindowGrid,
-    first: int,
-    windows: set[int],
-) -> list[dg.AssetCheckEvaluation]:
-    """The checks of what the lake snapshots from ``first`` to the newest added, in each of
-    ``windows`` (grid indices): every RowCheck on the rows they inserted (in DuckDB), and the
-    reconciliation of the messages they folded in. One evaluation per check and window; a
-    batch costs its own rows, as an incremental run's checks do."""
-    last = warehouse.current_snapshot(conn).id
-    floor = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic, snapshot=first - 1)
-    ranges = {
-        p: (floor[p].next_offset if p in floor else 0, o.next_offset)
-        for p, o in stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic).items()
-    }
+    floor: stream.Offsets,
+) -> tuple[list[dg.AssetCheckEvaluation], bool]:
+    """The checks of the messages folded into the clean tables since the clean stages stood
+    at ``floor`` (see folded_since), in every window those messages were read in: each
+    RowCheck on their rows (in DuckDB), and their reconciliation. Scoped by the messages'
+    positions, so a batch costs its own rows. Returns (one evaluation per check and window,
+    whether there was anything to check)."""
+    ranges = {p: r for p, r in folded_since(conn, topic, floor).items() if r[1] > r[0]}
+    if not ranges:
+        return [], False
+    positions = stream.position_filter(ranges)
+    branches = " UNION ".join(
+        f"SELECT DISTINCT window_start FROM raw_events WHERE topic = $t AND {b}"
+        for b in stream.offset_branches(ranges)
+    )
+    windows = [row[0] for row in conn.execute(branches, {"t": topic}).fetchall()]
     out = []
-    for w in sorted(windows):
-        key = grid.keys[w]
+    for start in sorted(windows):
+        key = grid.keys[int(grid.window_of(np.array([int(start.timestamp() * 1000)]))[0])]
         bounds = {"w": grid.start_of(key), "w_end": grid.end_of(key)}
         for check in ROW_CHECKS:
-            scoped = added_between(check.query, check.table, first, last)
+            scoped = (
+                f"SELECT * FROM ({check.query}) AS q WHERE q.hash IN "
+                f"(SELECT hash FROM {check.table} WHERE {positions})"
+            )
             validation = validate_sql(conn, scoped, bound(check.query, bounds), check.expectations)
-            result = check_result(validation, check.severity, "duckdb", "rows of one batch")
-            blocking = check.severity == dg.AssetCheckSeverity.ERROR
-            out.append(evaluation(result, check.asset, check.name, blocking, key))
+            result = check_result(validation, check.severity, "duckdb", "messages of one batch")
+            out.append(evaluation(result, check.asset, check.name, check.blocking, key))
         result = reconcile(conn, topic, bounds["w"], ranges, "messages of one batch")
         out.append(evaluation(result, casts.key, "messages_add_up", True, key))
-    return out
+    return out, True
 
 
 @dg.asset(

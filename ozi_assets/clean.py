@@ -63,6 +63,12 @@ def stage_batch(conn: duckdb.DuckDBPyConnection, script: str, branches: list[str
     run_script(conn, sql.load(script))
 
 
+def window_indices(grid: WindowGrid, starts_ms: set[int]) -> set[int]:
+    """Grid indices of the windows given by their start (Unix ms), as fold_batch returns
+    them."""
+    return set(grid.window_of(np.array(sorted(starts_ms), np.int64)).tolist())
+
+
 def staged_windows(conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> set[int]:
     """Windows (start, Unix ms) of the staged rows."""
     union = " UNION ".join(f"SELECT epoch_ms(window_start) FROM staged_{t}" for t in tables)
@@ -182,7 +188,7 @@ def materialize(
     script, tables = STAGES[stage]
     folded, windows = fold_in(warehouse, context, stage, kafka.topic, kafka.batch_messages)
     grid = window_grid()
-    touched = set(grid.window_of(np.array(sorted(windows), np.int64)).tolist())
+    touched = window_indices(grid, windows)
     if stream.run_mode(context) == stream.REBUILD:
         rebuild(warehouse, context, stage, script, tables, kafka.topic)
     tables_by_window = window_metadata(

@@ -11,15 +11,23 @@ materializations and a new version of the code arrive at least that often), or w
 ``ingest_job`` (a backfill, a materialization from the UI) waits for the writer slot;
 ``kafka_window_sensor`` starts the next one when messages wait again.
 
-The loop calls the stage functions ``ingest_job``'s assets call (raw.catch_up, clean.fold_in,
-aggregates.catch_up), so it writes the same rows and offsets as incremental runs (tested),
-and each batch is one lake transaction with its offsets: a run killed anywhere re-does at most
-the batch that did not commit.
+The loop calls the stage functions ``ingest_job``'s assets call (raw.catch_up with
+clean.fold_batch inside each raw batch's transaction, aggregates.catch_up), so it writes the
+same rows and offsets as incremental runs (tested). A batch of raw and clean rows is one lake
+transaction with both stages' offsets: a run killed anywhere re-does at most the batch that
+did not commit.
 
-What the UI sees: at most every ``REPORT_EVERY_S``, and when the run ends, a materialization of
-each asset for each window it changed since the last report, and the latest evaluation of each
-check for each window. A blocking check that fails on a batch is logged at once and fails the
-run before the aggregates fold that batch in, as a blocking asset check stops ``ingest_job``.
+Checks: every batch's messages are checked (checks.check_batch) before the aggregates may
+fold them in, and the embeddings follow the aggregates. A run's first batch also checks
+everything the clean stages hold that the aggregates have not folded in (a run before it
+may have died between its commit and its checks, or failed them): so a failing batch keeps
+failing every run until its window is rebuilt, as a blocking asset check stops
+``ingest_job``.
+
+What the UI sees: at most every ``REPORT_EVERY_S``, and when the run ends (also by an error),
+a materialization of each asset for each window it changed since the last report, and each
+check's evaluation for each window (a failure is kept over later passes until reported, and a
+blocking failure is logged at once).
 """
 
 import time
@@ -28,7 +36,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import numpy as np
+from pydantic import Field
 
 from ozi_assets import aggregates, checks, clean, raw, stream
 from ozi_assets.partitions import window_grid
@@ -44,34 +52,46 @@ AGGREGATE_EVERY_S = 5.0
 # Materializations and check evaluations at most this often: each report reads every table's
 # row counts and previews for the windows changed (about 10% of the loop at every 10 s).
 REPORT_EVERY_S = 30.0
-WRITER_WANTED_EVERY_S = 2.0  # how often the loop asks the run queue for a waiting ingest run
-
 RAW_KEY = raw.farcaster_events.key
-AGGREGATE_KEYS = [dg.AssetKey(["aggregates", t]) for t in aggregates.AGGREGATE_TABLES]
+WRITER_WANTED_EVERY_S = 2.0  # how often the loop asks the run queue for a waiting writer
+# The jobs that write the lake besides this one (the lake_writer pool): when a run of one
+# waits in the queue, the loop ends so that it gets the slot.
+WRITING_JOBS = ("ingest_job", "lake_housekeeping_job")
 
 
 class FollowConfig(dg.Config):
     """How long a ``stream_job`` run follows the stream."""
 
-    linger_s: float = 20.0  # end after this long with no new message
-    budget_s: float = 600.0  # start no batch after this long
+    linger_s: float = Field(
+        default=20.0, description="End after this many seconds with no new message."
+    )
+    budget_s: float = Field(
+        default=600.0, description="Start no batch after this many seconds of running."
+    )
 
 
 @dataclass
 class Changes:
     """What the loop changed since its last report."""
 
-    windows: dict[str, set[int]] = field(default_factory=dict)  # asset → grid indices
-    messages: dict[str, int] = field(default_factory=dict)  # asset → messages folded in
+    windows: dict[str, set[int]] = field(default_factory=dict)  # stage → grid indices
+    messages: dict[str, int] = field(default_factory=dict)  # stage → messages folded in
     evaluations: dict[tuple[str, str], dg.AssetCheckEvaluation] = field(default_factory=dict)
-    batches: int = 0
 
-    def add(self, asset: str, windows: set[int], messages: int) -> None:
-        self.windows.setdefault(asset, set()).update(windows)
-        self.messages[asset] = self.messages.get(asset, 0) + messages
+    def add(self, stage: str, windows: set[int], messages: int) -> None:
+        self.windows.setdefault(stage, set()).update(windows)
+        self.messages[stage] = self.messages.get(stage, 0) + messages
+
+    def evaluated(self, evaluation: dg.AssetCheckEvaluation) -> None:
+        """Keep ``evaluation`` for the report, unless a failure of the same check and window
+        is waiting to be reported: each covers one batch, and a pass must not hide it."""
+        key = (evaluation.check_name, evaluation.partition or "")
+        kept = self.evaluations.get(key)
+        if kept is None or kept.passed:
+            self.evaluations[key] = evaluation
 
     def empty(self) -> bool:
-        return not self.batches and not any(self.windows.values())
+        return not self.evaluations and not any(self.windows.values())
 
 
 @dataclass
@@ -94,22 +114,13 @@ class Totals:
         )
 
 
-def _indices(grid: WindowGrid, starts_ms: set[int]) -> set[int]:
-    """Grid indices of windows given by their start (Unix ms)."""
-    return set(grid.window_of(np.array(sorted(starts_ms), np.int64)).tolist())
-
-
 def _writer_wanted(instance: dg.DagsterInstance) -> bool:
-    """Whether a run of ingest_job waits in the queue: it needs the writer slot this run
-    holds."""
-    return bool(
-        instance.get_runs(
-            filters=dg.RunsFilter(
-                job_name="ingest_job",
-                statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
-            ),
-            limit=1,
-        )
+    """Whether a run of another job that writes the lake waits in the queue: it needs the
+    writer slot this run holds."""
+    waiting = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
+    return any(
+        instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=waiting), limit=1)
+        for job in WRITING_JOBS
     )
 
 
@@ -120,36 +131,37 @@ def _report(
     grid: WindowGrid,
     c: Changes,
 ) -> None:
-    """Log a materialization of each asset for each window in ``c``, with the window's table
-    metadata, then the checks' latest evaluations."""
-    keys = {w for ws in c.windows.values() for w in ws}
-    partitions = {grid.keys[w] for w in keys}
-    if partitions:
-        raw_meta = raw.window_metadata(warehouse, topic, grid, partitions)
-        clean_meta = {
-            stage: clean.window_metadata(warehouse, grid, partitions, tables)
-            for stage, (_, tables) in clean.STAGES.items()
-        }
-        agg_meta = aggregates.window_metadata(warehouse, grid, partitions)
-    for asset, windows in sorted(c.windows.items()):
-        for w in sorted(windows):
-            key = grid.keys[w]
-            if asset == stream.RAW:
-                targets = [(RAW_KEY, raw_meta[key])]
-            elif asset == stream.AGGREGATES:
-                targets = [(k, agg_meta[k.path[-1]][key]) for k in AGGREGATE_KEYS]
-            else:
-                targets = [(dg.AssetKey(asset.split("/")), clean_meta[asset][key])]
-            for asset_key, meta in targets:
+    """Log a materialization of each asset for each window in ``c`` it changed, with the
+    window's table metadata, then the checks' evaluations."""
+
+    def partitions(stage: str) -> set[str]:
+        return {grid.keys[w] for w in c.windows.get(stage, set())}
+
+    for stage, windows in sorted(c.windows.items()):
+        if not windows:
+            continue
+        if stage == stream.RAW:
+            meta = raw.window_metadata(warehouse, topic, grid, partitions(stage))
+            targets = [(RAW_KEY, meta)]
+        elif stage == stream.AGGREGATES:
+            by_table = aggregates.window_metadata(warehouse, grid, partitions(stage))
+            targets = [(k, by_table[k.path[-1]]) for k in aggregates.AGGREGATE_KEYS]
+        else:
+            meta = clean.window_metadata(warehouse, grid, partitions(stage), clean.STAGES[stage][1])
+            targets = [(dg.AssetKey(stage.split("/")), meta)]
+        for asset_key, by_window in targets:
+            for key in sorted(partitions(stage)):
                 context.log_event(
                     dg.AssetMaterialization(
                         asset_key=asset_key,
                         partition=key,
                         description="followed by stream_job",
                         metadata={
-                            **meta,
+                            **by_window[key],
                             "mode": dg.MetadataValue.text("follow"),
-                            "messages_folded_in": dg.MetadataValue.int(c.messages.get(asset, 0)),
+                            "messages_folded_in_all_windows": dg.MetadataValue.int(
+                                c.messages.get(stage, 0)
+                            ),
                         },
                     )
                 )
@@ -165,15 +177,21 @@ def _batch(
     changes: Changes,
     totals: Totals,
     first_batch: bool,
-) -> raw.CatchUp:
+) -> tuple[raw.CatchUp, bool]:
     """Read what is new up to the high watermarks and fold it into the clean tables, raw and
     clean in one transaction a batch (one commit, where ingest_job's steps make four), then
-    check it. ``first_batch``: also fold in what an earlier run left in raw_events (it died
-    between its commits). Raises dg.Failure when a blocking check fails."""
+    check it. The run's ``first_batch`` also folds in what an earlier run left in raw_events
+    and checks everything the aggregates have not folded in (see the module's docstring).
+    Returns (what the raw stage read, whether clean rows were checked: the aggregates then
+    have something to fold in). Raises dg.Failure when a blocking check fails."""
     run_id = context.run_id
     started = time.perf_counter()
     with warehouse.writer() as conn:  # the writer: it creates the lake on the first run
-        first = warehouse.current_snapshot(conn).id + 1
+        floor = (
+            stream.load_offsets(conn, stream.AGGREGATES, kafka.topic)
+            if first_batch
+            else stream.upstream_offsets(conn, stream.CLEAN_STAGES, kafka.topic)
+        )
 
     def fold(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, set[int]] | None]:
         return {
@@ -190,20 +208,13 @@ def _batch(
         also=fold,
     )
     changes.add(stream.RAW, summary.windows, summary.messages)
-    checked = set(summary.windows)
-    folded_any = summary.messages > 0
     leftovers = first_batch
     for folds in summary.also:
         for stage, result in folds.items():
-            if result is None:
-                continue
-            folded, starts = result
-            windows = _indices(grid, starts) if starts else set()
-            changes.add(stage, windows, folded)
-            checked |= windows
-            folded_any = folded_any or folded > 0
-            # a full batch: the stage was behind the raw stage by more than this batch
-            leftovers = leftovers or folded >= kafka.batch_messages
+            if result is not None:
+                changes.add(stage, clean.window_indices(grid, result[1]), result[0])
+                # a full batch: the stage was behind the raw stage by more than this batch
+                leftovers = leftovers or result[0] >= kafka.batch_messages
     if leftovers:
         for stage in clean.STAGES:
             folded, starts = clean.fold_in(
@@ -214,20 +225,14 @@ def _batch(
                 kafka.batch_messages,
                 Commit(run_id, (stage,)),
             )
-            windows = _indices(grid, starts) if starts else set()
-            changes.add(stage, windows, folded)
-            checked |= windows
-            folded_any = folded_any or folded > 0
+            changes.add(stage, clean.window_indices(grid, starts), folded)
     totals.timed("raw and clean", started)
-    if not folded_any:
-        return summary
     started = time.perf_counter()
     with warehouse.reader() as conn:
-        evaluations = checks.check_batch(warehouse, conn, kafka.topic, grid, first, checked)
+        evaluations, checked = checks.check_batch(conn, kafka.topic, grid, floor)
     totals.timed("checks", started)
-    changes.batches += 1
     for e in evaluations:
-        changes.evaluations[(e.check_name, e.partition or "")] = e
+        changes.evaluated(e)
     failed = [e for e in evaluations if e.blocking and not e.passed]
     if failed:
         for e in failed:
@@ -236,7 +241,7 @@ def _batch(
             description="blocking check failed, the batch's aggregates were not computed: "
             + "; ".join(f"{e.check_name} on {e.partition}: {e.description}" for e in failed)
         )
-    return summary
+    return summary, checked
 
 
 @dg.op(
@@ -250,78 +255,83 @@ def follow_stream(
     kafka: KafkaResource,
     warehouse: WarehouseResource,
 ) -> dg.Output[None]:
-    """Follow the stream until it pauses for ``config.linger_s`` or ``config.budget_s`` has
-    passed. Output metadata: batches, messages, dead letters, late messages, aggregate
-    refreshes, the batches' seconds (p50, max) and why the loop stopped."""
+    """Follow the stream until it pauses for ``config.linger_s``, ``config.budget_s`` has
+    passed, or another writer waits. Output metadata: batches, messages, dead letters, late
+    messages, aggregate refreshes, the batches' seconds (p50, max), seconds by phase and why
+    the loop stopped. Raises dg.Failure when a blocking check fails, and what the stages
+    raise (LogResetError, KafkaReadError, WarehouseError); what was committed before is
+    reported either way."""
     grid = window_grid()
     totals = Totals()
     changes = Changes()
     started = last_message = last_report = last_asked = time.monotonic()
     last_aggregate = 0.0
-    pending = False  # clean rows the aggregates have not folded in yet
+    pending = False  # checked clean rows the aggregates have not folded in yet
     committed: dict[int, int] | None = None  # the raw stage's offsets after the last batch
-    agg_commit = Commit(context.run_id, tuple(k.to_user_string() for k in AGGREGATE_KEYS))
-    while True:
-        now = time.monotonic()
-        high = kafka.high_watermarks()
-        new = committed is None or any(hw > committed.get(p, 0) for p, hw in high.items())
-        if new:
-            batch_started = time.perf_counter()
-            summary = _batch(context, kafka, warehouse, grid, changes, totals, committed is None)
-            committed = summary.committed or committed or {}
-            if summary.messages:
-                last_message = now
-                pending = True
-                totals.batches += 1
-                totals.messages += summary.messages
-                totals.dead_lettered += summary.dead_lettered
-                totals.late += sum(summary.late.values())
-                totals.batch_seconds.append(time.perf_counter() - batch_started)
-        now = time.monotonic()
-        if pending and (not new or now - last_aggregate >= AGGREGATE_EVERY_S):
-            started_phase = time.perf_counter()
-            windows, _, folded = warehouse.write(
-                agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic)
-            )
-            changes.add(stream.AGGREGATES, set(windows), folded)
-            totals.aggregate_refreshes += 1
-            totals.timed(stream.AGGREGATES, started_phase)
-            last_aggregate, pending = time.monotonic(), False
-        if not changes.empty() and now - last_report >= REPORT_EVERY_S:
-            started_phase = time.perf_counter()
-            _report(context, warehouse, kafka.topic, grid, changes)
-            totals.timed("report", started_phase)
-            changes, last_report = Changes(), now
-        if new:
-            if now - started >= config.budget_s:
-                totals.stopped_because = f"ran its budget of {config.budget_s:.0f}s"
-                break
-        else:
-            if now - last_message >= config.linger_s:
-                totals.stopped_because = f"no message for {config.linger_s:.0f}s"
-                break
-            if now - started >= config.budget_s:
-                totals.stopped_because = f"ran its budget of {config.budget_s:.0f}s"
-                break
-        if now - last_asked >= WRITER_WANTED_EVERY_S:
-            last_asked = now
-            if _writer_wanted(context.instance):
-                totals.stopped_because = "an ingest_job run waits for the writer slot"
-                break
-        if not new:
-            try:
-                time.sleep(POLL_S)
-            except dg.DagsterExecutionInterruptedError:
-                totals.stopped_because = "stopped while waiting"
-                break  # nothing is half done
-    if pending:
+    agg_commit = Commit(
+        context.run_id, tuple(k.to_user_string() for k in aggregates.AGGREGATE_KEYS)
+    )
+
+    def fold_aggregates() -> None:
+        phase = time.perf_counter()
         windows, _, folded = warehouse.write(
             agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic)
         )
         changes.add(stream.AGGREGATES, set(windows), folded)
         totals.aggregate_refreshes += 1
-    if not changes.empty():
-        _report(context, warehouse, kafka.topic, grid, changes)
+        totals.timed(stream.AGGREGATES, phase)
+
+    try:
+        while True:
+            now = time.monotonic()
+            high = kafka.high_watermarks()
+            new = committed is None or any(hw > committed.get(p, 0) for p, hw in high.items())
+            if new:
+                batch_started = time.perf_counter()
+                summary, checked = _batch(
+                    context, kafka, warehouse, grid, changes, totals, committed is None
+                )
+                committed = summary.committed or committed or {}
+                pending = pending or checked
+                if summary.messages:
+                    last_message = now
+                    totals.batches += 1
+                    totals.messages += summary.messages
+                    totals.dead_lettered += summary.dead_lettered
+                    totals.late += sum(summary.late.values())
+                    totals.batch_seconds.append(time.perf_counter() - batch_started)
+            now = time.monotonic()
+            if pending and (not new or now - last_aggregate >= AGGREGATE_EVERY_S):
+                fold_aggregates()
+                last_aggregate, pending = time.monotonic(), False
+            if not changes.empty() and now - last_report >= REPORT_EVERY_S:
+                phase = time.perf_counter()
+                _report(context, warehouse, kafka.topic, grid, changes)
+                totals.timed("report", phase)
+                changes, last_report = Changes(), now
+            if now - started >= config.budget_s:
+                totals.stopped_because = f"ran its budget of {config.budget_s:.0f}s"
+                break
+            if not new and now - last_message >= config.linger_s:
+                totals.stopped_because = f"no message for {config.linger_s:.0f}s"
+                break
+            if now - last_asked >= WRITER_WANTED_EVERY_S:
+                last_asked = now
+                if _writer_wanted(context.instance):
+                    totals.stopped_because = "another writer waits for the lake's writer slot"
+                    break
+            if not new:
+                try:
+                    time.sleep(POLL_S)
+                except dg.DagsterExecutionInterruptedError:
+                    totals.stopped_because = "stopped while waiting"
+                    break  # nothing is half done
+        if pending:
+            fold_aggregates()
+    finally:
+        # also on an error: what was committed is shown (the aggregates are not folded then)
+        if not changes.empty():
+            _report(context, warehouse, kafka.topic, grid, changes)
     context.log.info(
         f"followed the stream for {time.monotonic() - started:.0f}s: {totals.messages} messages "
         f"in {totals.batches} batches; stopped: {totals.stopped_because}"

@@ -10,9 +10,11 @@ never does one twice.
 A run works in one of two modes, chosen by the ``ozi/mode`` tag:
 
 - ``incremental`` (the sensors' runs): each stage catches up with the stage before it, batch by
-  batch. A run's cost follows its new messages, not the size of the windows they fall in. The
-  run's partition is only a label (the newest window); every window the batches touched is
-  reported as materialized.
+  batch. A run's cost follows its new messages, not the size of the windows they fall in.
+  ``stream_job`` (follow.py, requested by kafka_window_sensor) does this in one op that keeps
+  following the stream while messages come; an ``ingest_job`` run tagged so does it once,
+  its partition only a label. Either reports every window the batches touched as
+  materialized.
 - ``rebuild`` (the default: the UI's materialize, a backfill, ``ozi backfill``): catch up first,
   then rebuild the run's window from its whole offset range. The result is the same rows the
   incremental path wrote (tested).

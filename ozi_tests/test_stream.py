@@ -666,7 +666,51 @@ def test_a_failing_blocking_check_stops_the_stream_run_before_the_aggregates(
         failed = [e for e in evaluations if not e.passed]
         assert failed and {e.check_name for e in failed} == {"casts_are_valid"}
         assert all(e.partition for e in failed)
+        # The next run, with nothing new on the topic, checks the same rows again (they are
+        # not in the aggregates) and fails again: the batch keeps blocking.
+        again = defs.resolve_job_def("stream_job").execute_in_process(
+            instance=instance, run_config=follow_config(0.0), raise_on_error=False
+        )
+        assert not again.success
     with resources["warehouse"].reader() as conn:
         assert conn.execute("SELECT count(*) FROM casts").fetchone()[0] > 0
         assert conn.execute("SELECT count(*) FROM hourly_activity").fetchone()[0] == 0
         assert stream.load_offsets(conn, stream.AGGREGATES, "blocked") == {}
+
+
+def test_a_stream_run_checks_and_aggregates_what_an_earlier_run_left_unchecked(
+    broker_address, sample_events, tmp_path
+):
+    """Clean rows committed by a run that stopped before its checks (here: an incremental
+    ingest_job run of raw and clean only) are checked and folded into the aggregates by the
+    next stream run, though the topic has nothing new for it."""
+    _, resources, defs = world(tmp_path, broker_address, "leftover")
+    resources["kafka"].produce(sample_events[-300:])
+    raw_and_clean = [
+        dg.AssetKey(["raw", "farcaster_events"]),
+        *(dg.AssetKey(stage.split("/")) for stage in stream.CLEAN_STAGES),
+    ]
+    with dg.instance_for_test() as instance:
+        assert (
+            defs.resolve_job_def("ingest_job")
+            .execute_in_process(
+                partition_key=LABEL,
+                instance=instance,
+                tags=INCREMENTAL,
+                asset_selection=raw_and_clean,
+            )
+            .success
+        )
+        with resources["warehouse"].reader() as conn:
+            assert stream.load_offsets(conn, stream.AGGREGATES, "leftover") == {}
+        result = defs.resolve_job_def("stream_job").execute_in_process(
+            instance=instance, run_config=follow_config(0.0)
+        )
+        assert result.success
+        evaluations = result.get_asset_check_evaluations()
+        assert {e.check_name for e in evaluations} >= {"casts_are_valid", "messages_add_up"}
+        assert all(e.passed for e in evaluations)
+    with resources["warehouse"].reader() as conn:
+        clean = stream.upstream_offsets(conn, stream.CLEAN_STAGES, "leftover")
+        assert stream.load_offsets(conn, stream.AGGREGATES, "leftover") == clean
+        assert conn.execute("SELECT count(*) FROM hourly_activity").fetchone()[0] > 0
