@@ -2205,3 +2205,47 @@ def test_a_short_term_is_a_whole_word_and_a_longer_one_any_part(term, hits):
     where = compile_sql(Query("casts", conditions=(Condition("term", term),))).split("WHERE")[1]
     found = con.execute(f"SELECT text FROM casts AS t WHERE {where}").fetchall()
     assert sorted(r[0] for r in found) == sorted(hits)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # courtesies around a question ask for nothing by themselves
+        ("I'd like to know the total count of casts.", "casts"),
+        ("I would like to know how many casts there are.", "casts"),
+        ("i want to know how many recasts there were", "recasts"),
+        ("I'm wondering how many replies there are.", "replies"),
+        ("Would you mind telling me how many likes there were?", "likes"),
+        ("Any idea how many casts contain a link?", "casts, has_link"),
+        ("Please state the total number of casts recorded.", "casts"),
+        ("Kindly provide the number of distinct posters in the dataset.", "distinct_authors"),
+        ("Hello! How many casts are there?", "casts"),
+        ("How many casts are there? Thanks.", "casts"),
+        ("How many casts exist in this data set, roughly?", "casts"),
+        ("How many posts are dated March 4th?", "casts, on 2023-03-04 (UTC)"),
+        ("I'd like to see pcdkd's hourly cast counts.", "casts, by hour, user = pcdkd"),
+        # near miss: the likes asked for after the courtesy are still likes
+        ("I would like to know how many likes there were.", "likes"),
+    ],
+)
+def test_courtesies_around_a_question_are_not_read(question, reading):
+    ctx = Context(users={**CTX.users, "pcdkd": 15}, now=NOW)
+    p = plan(question, ctx)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        # a greeting is one only with its punctuation: "good morning casts" are gm casts
+        ("good morning casts: who posted the most?", "hybrid", "good morning"),
+        # thanks said in the question, not around it, is its topic
+        ("Who said thanks the most?", "hybrid", "thanks"),
+        # a word that may change the question is still refused
+        ("How many casts are available?", "unanswered", None),
+    ],
+)
+def test_courtesy_words_inside_a_question_keep_their_meaning(question, kind, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == (kind, search), p.note

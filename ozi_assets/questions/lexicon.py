@@ -225,6 +225,22 @@ IDIOMS = {
     # "reply leaders", "the recast leaderboard": the users a metric ranks first
     r"\bleaders\b(?!\s+(?:of|at|in)\b)|\bleaderboard\b": "top users",
 }
+# Courtesies around a question, which ask for nothing by themselves: a greeting, "I'd like
+# to know …", "would you mind telling me …", "please state …", a closing "thanks!". Only as
+# whole phrases, so their words keep their meaning elsewhere: "I would like to know how many
+# casts" asks for casts, not likes; "who said thanks the most" still ranks a topic.
+COURTESIES = (
+    # a greeting only with its punctuation: "good morning casts" are gm casts
+    r"^(?:hello|hi|hey|hiya|greetings|good (?:morning|afternoon|evening))(?: there)?[,!.:]+",
+    r"\b(?:i|we)(?:'d| would) (?:like|love|want)(?: to (?:know|see|learn|find out|get|have))?\b",
+    r"\b(?:i|we) (?:want|need|wanna)(?: to (?:know|see|learn|find out))?\b",
+    r"\b(?:i'm|i am|i was|we're|we are|we were) (?:wondering|curious)(?: (?:to know|about))?\b",
+    r"\b(?:would|do) you mind (?:telling|showing|giving|letting) me(?: know)?\b",
+    r"\bany idea\b",
+    r"\b(?:please|kindly) (?:state|indicate|specify|share|confirm|tell)\b",
+    r"(?:^|[,.;:!?])\s*(?:many )?(?:thanks|thank you|thx|ty|cheers)(?: (?:a lot|so much|very much|"
+    r"in advance))?\s*(?:[.!,]+|$)",
+)
 # After what they leave out: "top posters, replies excluded".
 POST_NEGATION = frozenset(["excluded", "omitted", "aside"])
 # User words that mean people who cast: counted, they are distinct authors, not profiles.
@@ -474,6 +490,7 @@ FILLER = frozenset(
         "carries",
         "hey",
         "hi",
+        "hello",
         "provide",
         "report",
         "identify",
@@ -555,6 +572,21 @@ FILLER = frozenset(
         "another",  # "replies to another cast" (other users: OTHERS)
         "replies_included",  # "messages, replies included": casts, with their replies
         "including_replies",
+        # how a question is asked or what it says of the data, which changes no figure:
+        # "kindly tell me", "how many casts exist", "roughly how many", "posts dated March 4"
+        "kindly",
+        "telling",
+        "exist",
+        "exists",
+        "existed",
+        "existing",
+        "provided",
+        "supplied",
+        "approximately",
+        "approx",
+        "roughly",
+        "dated",
+        "inside",
     ]
 )
 
@@ -645,6 +677,11 @@ PHRASES: dict[tuple[str, ...], str] = {
         for verb in ("jump", "jumped", "jumps", "jumping", "chime", "chimed", "chimes", "chiming")
         for particle in ("in", "into")
     },
+    ("data", "set"): "dataset",
+    ("took", "place"): "happened",  # "casts that took place between 3 and 4"
+    ("take", "place"): "happen",
+    ("takes", "place"): "happen",
+    ("taking", "place"): "happen",
     ("brought", "up"): "brought_up",
     ("bring", "up"): "bring_up",
     ("brings", "up"): "brings_up",

@@ -1692,6 +1692,8 @@ def plan(question: str, ctx: Context) -> Plan:
     query, or its time range lies outside the data.
     """
     q = " ".join(question.lower().replace("’", "'").split())
+    for courtesy in lexicon.COURTESIES:
+        q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
