@@ -2249,3 +2249,63 @@ def test_courtesies_around_a_question_are_not_read(question, reading):
 def test_courtesy_words_inside_a_question_keep_their_meaning(question, kind, search):
     p = plan(question, CTX)
     assert (p.kind, p.search) == (kind, search), p.note
+
+
+HOUR_3 = "between 2023-03-04 03:00 and 2023-03-04 04:00 UTC"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a date and its time written together, ISO 8601 included
+        (
+            "How many casts were posted from 2023-03-04T03:00Z to 2023-03-04T04:00Z?",
+            "casts, " + HOUR_3,
+        ),
+        ("casts between 2023-03-04T03:00:00Z and 2023-03-04T04:00:00Z", "casts, " + HOUR_3),
+        ("How many casts between 2023-03-04 03:00 and 2023-03-04 04:00?", "casts, " + HOUR_3),
+        (
+            "casts from 2023-03-03 23:00 to 2023-03-04 01:00",
+            "casts, between 2023-03-03 23:00 and 2023-03-04 01:00 UTC",
+        ),
+        ("casts after 2023-03-04 05:00 UTC", "casts, from 2023-03-04 05:00 UTC to that day's end"),
+        ("How many casts were posted between 03:00:00 and 04:00:00 UTC?", "casts, " + HOUR_3),
+        # the part of the day as am or pm
+        ("How many casts were posted between 3 and 4 in the morning?", "casts, " + HOUR_3),
+        # a date written before its time range, or apart from it
+        (
+            "How many casts were posted on March 4th, 2023 between 03:00 and 04:00 UTC?",
+            "casts, " + HOUR_3,
+        ),
+        ("How many casts were posted 2023-03-04 between 03:00 and 04:00?", "casts, " + HOUR_3),
+        ("On March 4, how many casts were posted between 3am and 4am?", "casts, " + HOUR_3),
+        ("Number of casts between 03:00 and 04:00 UTC on the 4th", "casts, " + HOUR_3),
+        (
+            "How many casts did dwr post on the 4th between 3 and 4am?",
+            "casts, user = dwr, " + HOUR_3,
+        ),
+        ("How many casts took place between 3 and 4 o'clock UTC?", "casts, " + HOUR_3),
+        # whole days are still whole days
+        (
+            "how many casts from 2023-03-03 to 2023-03-04",
+            "casts, from 2023-03-03 to 2023-03-04 (UTC, whole days)",
+        ),
+    ],
+)
+def test_dates_and_times_written_many_ways(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # two questions, each with its own time: the date is not the clock's
+        "How many casts were posted on March 3 and how many after 5am?",
+        # a range of more than a day with times is not read as one of less
+        "How many casts between 2023-03-03 01:00 and 2023-03-04 02:00?",
+        # a clock time that is no range
+        "How many casts were posted on March 4th at 3am?",
+    ],
+)
+def test_dates_and_times_that_make_no_one_range_are_refused(question):
+    assert plan(question, CTX).kind == "unanswered"

@@ -23,7 +23,12 @@ from sqlglot import exp
 from ozi_assets.questions import layer, lexicon
 from ozi_assets.questions.answer import Kind
 from ozi_assets.questions.layer import Condition, LayerError, Query
-from ozi_assets.questions.timerange import TimeRange, find_time_range, written_clock
+from ozi_assets.questions.timerange import (
+    TimeRange,
+    find_time_range,
+    written_clock,
+    written_dates,
+)
 
 DEFAULT_TOP_N = 10
 MAX_TOP_N = 100
@@ -1727,6 +1732,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
     q = written_clock(q)  # "half past three" → "3:30"
+    q = written_dates(q, ctx.now)  # "2023-03-04T03:00Z" → "03:00 utc on 2023-03-04"
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
