@@ -2309,3 +2309,54 @@ def test_dates_and_times_written_many_ways(question, reading):
 )
 def test_dates_and_times_that_make_no_one_range_are_refused(question):
     assert plan(question, CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a volume of casts is their number
+        ("What was the cast volume per hour?", "casts, by hour"),
+        ("What is the total volume of replies?", "replies"),
+        # individual users are distinct ones; standalone casts start threads
+        ("How many individual users cast?", "distinct_authors"),
+        ("How many standalone casts were posted?", "casts, top_level"),
+        # every link goes to another site
+        ("How many casts include an external link?", "casts, has_link"),
+        ("How many casts contain links to websites?", "casts, has_link"),
+        # near miss: a site that is named is still that site
+        ("How many casts link to youtube?", "casts, site = youtube"),
+        # likes and recasts together are reactions; with replies, what a cast drew is engagement
+        ("Which cast had the most likes and recasts?", "reactions, by cast, top 10"),
+        ("How many reactions (likes and recasts) were there?", "reactions"),
+        ("How many replies and reactions did dwr get?", "engagement, user = dwr"),
+        # an inverted passive: dwr was recast, so dwr's casts received them
+        ("How many times was dwr recast?", "recasts_received, user = dwr"),
+        ("How many times did dwr recast?", "recasts, user = dwr"),
+        # the accounts followed by a user are whom the user follows
+        ("Number of accounts followed by dwr", "following, user = dwr"),
+        ("How many people is dwr followed by?", "followers, user = dwr"),
+        # how many times people did something counts the times, not the people
+        ("How many times did people reply to dwr?", "replies_received, user = dwr"),
+        ("How many people replied to dwr?", "repliers_received, user = dwr"),
+        # whom a cast mentions is someone else
+        ("how many posts tag other users?", "mentions"),
+    ],
+)
+def test_other_words_for_common_metrics(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        # casts with replies, or casts that start threads? Not said
+        ("How many parent casts are there?", "parent"),
+        # replies and reactions a user made are two metrics, not what a cast drew
+        ("How many replies and reactions did dwr make?", None),
+    ],
+)
+def test_words_for_common_metrics_that_say_too_little_are_refused(question, word):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered"
+    if word:
+        assert repr(word) in (p.note or "")

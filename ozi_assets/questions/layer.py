@@ -655,7 +655,7 @@ FILTERS: dict[str, Filter] = {
             "the cast starts a thread (is not a reply)",
             "NOT t.is_reply",
             "t.is_reply",
-            ("top-level", "toplevel", "original", "originals", "root"),
+            ("top-level", "toplevel", "original", "originals", "root", "standalone", "stand-alone"),
         ),
         Filter(
             "has_link",

@@ -87,6 +87,22 @@ NOT_HELD = frozenset(
         "ip",
     ]
 )
+# What every link goes to, after a link word: "casts with links to websites" are casts with
+# links, not links to a site named "websites".
+ANY_SITE = frozenset(
+    [
+        "website",
+        "websites",
+        "site",
+        "sites",
+        "webpage",
+        "webpages",
+        "page",
+        "pages",
+        "web",
+        "internet",
+    ]
+)
 # What a link to a site is called after the site's name ("youtube links", "a youtube video").
 SITE_NOUNS = frozenset(["link", "links", "url", "urls", "video", "videos"])
 WH_WORDS = frozenset(["who", "whose", "what", "which", "when", "where", "how", "why"])
@@ -100,7 +116,7 @@ PER = frozenset(["per", "by"])
 PER_ADJECTIVES = frozenset(["hourly", "daily"])
 EACH = frozenset(["each", "every", "for_each", "for_every", "across", "breakdown", "break_down"])
 QUESTION = frozenset(["which", "what"])
-DISTINCT = frozenset(["distinct", "different", "unique"])
+DISTINCT = frozenset(["distinct", "different", "unique", "individual"])
 NEGATION = frozenset(
     [
         "not",
@@ -591,6 +607,9 @@ FILLER = frozenset(
 )
 
 PHRASES: dict[tuple[str, ...], str] = {
+    # "how many times did people reply": the times counted, not the people
+    ("how", "many", "times"): "how_often",
+    ("how", "many", "time"): "how_often",
     ("how", "many"): "how_many",
     ("how", "much"): "how_much",
     ("how", "often"): "how_often",
@@ -678,6 +697,27 @@ PHRASES: dict[tuple[str, ...], str] = {
         for particle in ("in", "into")
     },
     ("data", "set"): "dataset",
+    # a volume of casts is their number: "the cast volume per hour", "the volume of replies"
+    ("volume", "of"): "number_of",
+    **{
+        (noun, "volume"): plural
+        for noun, plural in (
+            ("cast", "casts"),
+            ("casting", "casts"),
+            ("post", "posts"),
+            ("posting", "posts"),
+            ("message", "messages"),
+            ("reply", "replies"),
+            ("recast", "recasts"),
+            ("reaction", "reactions"),
+        )
+    },
+    # every link goes to another site: "an external link", "outbound urls"
+    **{
+        (adjective, noun): noun
+        for adjective in ("external", "outbound", "outgoing", "outside")
+        for noun in ("link", "links", "url", "urls")
+    },
     ("took", "place"): "happened",  # "casts that took place between 3 and 4"
     ("take", "place"): "happen",
     ("takes", "place"): "happen",

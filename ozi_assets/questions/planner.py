@@ -524,6 +524,12 @@ SINGLE_PEOPLE = frozenset(
 )
 
 
+def _inverted_passive(words: list[str], i: int, user_at: int) -> bool:
+    """Whether the verb at ``i`` is a question's inverted passive: a copula, the user just
+    named, the verb ("how many times was dwr recast", "is dwr mentioned")."""
+    return user_at == i - 1 and i > 1 and words[i - 2] in lexicon.COPULA
+
+
 def _metric_of(word: str) -> str | None:
     return (
         lexicon.METRIC_NOUNS.get(word)
@@ -930,6 +936,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue  # "got recast": the passive's auxiliary; the verb marks it received
         if w in lexicon.FILTER_WORDS and nxt == "'s":
             continue  # "the root's author": the root cast, not a filter on the casts
+        if lexicon.FILTER_WORDS.get(w) == "reply" and _names_casts(nxt):
+            # "parent casts": casts that have replies, or that start threads? Not said
+            r.unknown.append(w)
+            unknown_at.append(i)
+            continue
         if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
             if (
                 lexicon.FILTER_WORDS[w] == "has_link"
@@ -1007,6 +1018,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
+            if w in lexicon.METRIC_VERBS and _inverted_passive(words, i, user_at):
+                received = True  # "how many times was dwr recast": the verb, passive
             if negate and prev in lexicon.COUNT_NOUN:
                 negate = 0  # "the people, not the number of replies": not what is counted
                 continue
@@ -1031,6 +1044,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if w in lexicon.TERM_MARKERS:
                 term_next = mention_as_term = True  # "mentions denver": a term
             continue
+        if (
+            w == "followed"
+            and nxt == "by"
+            and i + 2 < len(words)
+            and words[i + 2].lstrip("@") in ctx.users
+        ):
+            verbs.append("following")  # "the accounts followed by dwr": whom dwr follows
+            continue
         if w in lexicon.METRIC_VERBS:
             metric_name = lexicon.METRIC_VERBS[w]
             if metric_name == "following":
@@ -1039,7 +1060,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 term_next = True  # "mention denver": a term, unless a user follows
                 mention_as_term = True
             verbs.append(metric_name)
-            if prev in lexicon.BE and metric_name != "casts":
+            if metric_name != "casts" and (
+                prev in lexicon.BE or _inverted_passive(words, i, user_at)
+            ):
                 received = True  # passive: "were recast", "was mentioned"
             if w.endswith("ed") and nxt in lexicon.DIMENSION_WORDS and metric_name != "casts":
                 received = True  # a participle before its noun: "the most reshared authors"
@@ -1061,6 +1084,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 nouns = [n for n in nouns if n != "mentions"]
             term_next = mention_as_term = False
             continue
+        if w in lexicon.ANY_SITE and any(
+            lexicon.FILTER_WORDS.get(b) == "has_link" for b in words[max(0, i - 4) : i]
+        ):
+            continue  # "links to websites": a link goes to a site, so says nothing more
         if _names_site(words, i):
             conditions.append(Condition("site", w, negated=bool(negate)))
             negate = 0
@@ -1161,6 +1188,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if "engagement" in specific:
         # "the most interaction (replies, recasts and likes together)": the parts it sums
         specific = [m for m in specific if m not in ENGAGEMENT_PARTS]
+    parts = set(specific)
+    if {"likes", "recasts"} <= parts <= {"likes", "recasts", "reactions"}:
+        specific = ["reactions"]  # "likes and recasts", "reactions (likes and recasts)"
+    elif (
+        "replies" in parts
+        and ("reactions" in parts or {"likes", "recasts"} <= parts)
+        and parts <= ENGAGEMENT_PARTS
+        and (received or any(d == "cast" for d, _, _ in groups))
+    ):
+        # "the cast that drew the most replies and reactions": what engagement sums, received
+        # (replies and reactions a user made are two metrics)
+        specific = ["engagement"]
     for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
         if general in specific and narrow in specific:
             specific.remove(general)
@@ -1264,6 +1303,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # are ranked by their casts that mention anyone
         m, others = layer.METRICS["casts"], False
         conditions = [*conditions, Condition("has_mention")]
+    if m.name == "mentions" and others and group is None:
+        others = False  # "posts that tag other users": whom a cast mentions is someone else
     average_over = None
     if average and group is None and m.source == "users":
         group = "user"  # "the average follower count of authors": a profile is one user
