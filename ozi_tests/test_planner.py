@@ -2360,3 +2360,43 @@ def test_words_for_common_metrics_that_say_too_little_are_refused(question, word
     assert p.kind == "unanswered"
     if word:
         assert repr(word) in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("Between the hours of 3 and 4 UTC, how many casts were posted?", "casts, " + HOUR_3),
+        ("How many casts were posted within the 03:00–04:00 UTC window?", "casts, " + HOUR_3),
+        ("Count casts with timestamps between 03:00 and 04:00 UTC.", "casts, " + HOUR_3),
+        ("How many separate accounts posted?", "distinct_authors"),
+        ("How many root-level casts?", "casts, top_level"),
+        ("What is the most engaged-with cast?", "engagement, by cast, top 10"),
+        ("Which cast sparked the most replies?", "replies_received, by cast, top 10"),
+        ("Who is the most prolific replier?", "replies, by user, top 10"),
+        ("Casts per calendar day", "casts, by day"),
+        ("How many casts on each date?", "casts, by day"),
+        ("What time of day saw the most casts?", "casts, by hour, top 10"),
+        # "when" with a ranking asks for the hour
+        ("When were people most active?", "casts, by hour, top 10"),
+        # near miss: "when" with the first or last is a moment
+        ("When did dwr post his first cast?", "first_cast_at, user = dwr"),
+        ("What is the date of the first cast?", "first_cast_at"),
+        # people following a user are the user's followers; the user following, whom they follow
+        ("How many people are following dwr?", "followers, user = dwr"),
+        ("How many accounts is dwr following?", "following, user = dwr"),
+    ],
+)
+def test_more_wordings_of_common_intents(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        ("What are people talking about regarding AI?", "ai"),
+        ("Show casts related to rugby league.", "rugby league"),
+    ],
+)
+def test_a_topic_after_a_second_introducer(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", search)

@@ -116,7 +116,7 @@ PER = frozenset(["per", "by"])
 PER_ADJECTIVES = frozenset(["hourly", "daily"])
 EACH = frozenset(["each", "every", "for_each", "for_every", "across", "breakdown", "break_down"])
 QUESTION = frozenset(["which", "what"])
-DISTINCT = frozenset(["distinct", "different", "unique", "individual"])
+DISTINCT = frozenset(["distinct", "different", "unique", "individual", "separate"])
 NEGATION = frozenset(
     [
         "not",
@@ -194,6 +194,14 @@ RECEIVED = frozenset(
         "earned",
         "attracted",
         "directed",
+        # what a cast set off: "the cast that sparked the most replies"
+        "sparked",
+        "garnered",
+        "amassed",
+        "accumulated",
+        "provoked",
+        "prompted",
+        "triggered",
     ]
 )
 BE = frozenset(
@@ -266,6 +274,15 @@ AUTHOR_WORDS = frozenset(
 # Nouns for the people who do what a metric counts: a user dimension and the metric at once
 # ("the top 3 repliers" ranks users by replies).
 AGENT_NOUNS = {
+    # one of them: "the most prolific replier", "the top recaster"
+    "replier": "replies",
+    "responder": "replies",
+    "commenter": "replies",
+    "recaster": "recasts",
+    "resharer": "recasts",
+    "liker": "likes",
+    "reactor": "reactions",
+    "mentioner": "mentions",
     "repliers": "replies",
     "responders": "replies",
     "commenters": "replies",
@@ -563,6 +580,12 @@ FILLER = frozenset(
         "really",
         "timestamp",
         "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
+        "timestamps",
+        # "which hour saw the most casts": the hour had them
+        "saw",
+        "seen",
+        "sees",
+        "witnessed",
         "whats",  # "whats the median …": what is
         "whether",  # "whether in the text or as an embed"
         "both",  # "users who both cast and recast" (planner._BOTH reads it)
@@ -697,6 +720,17 @@ PHRASES: dict[tuple[str, ...], str] = {
         for particle in ("in", "into")
     },
     ("data", "set"): "dataset",
+    ("root", "level"): "top-level",
+    ("engaged", "with"): "engaging",  # "the most engaged-with cast"
+    ("racked", "up"): "got",
+    ("calendar", "day"): "day",
+    ("calendar", "days"): "days",
+    # a date is a day: "casts on each date", "replies by date"
+    **{
+        (word, date): "daily"
+        for word in ("each", "every", "per", "by")
+        for date in ("date", "dates")
+    },
     # a volume of casts is their number: "the cast volume per hour", "the volume of replies"
     ("volume", "of"): "number_of",
     **{

@@ -326,7 +326,8 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
         )
         or re.search(
             r"\b(?:casts?|posts?|messages?|anything|something)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
-            r"\s+(?:about|on|regarding|mentioning|discussing|(?:that|which)\s+(?:discuss|discusses"
+            r"\s+(?:about|on|regarding|concerning|(?:related|relating) to|mentioning|discussing|"
+            r"(?:that|which)\s+(?:discuss|discusses"
             r"|mention|mentions|talk about|talks about))\s+(.+)",
             q,
         )
@@ -349,6 +350,8 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
         topic = " ".join(
             w for w in tokens(q[: m.start()]) if not lexicon.known(w) and w not in ctx.users
         )
+    # "talking about regarding AI": a second introducer is none of the topic
+    topic = re.sub(r"^(?:regarding|concerning|about|on|(?:related|relating) to) ", "", topic)
     # every cast is on Farcaster: "casts about Farcaster invites" are about invites
     topic = " ".join(w for w in topic.split() if w != "farcaster") or topic
     if not topic:
@@ -640,7 +643,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         text,
     )
     # "when was the first reply", "the time of jayce's last cast"
-    asks_when = "when" in words or "timestamp" in words or "time" in words
+    asks_when = any(w in ("when", "timestamp", "time", "date") for w in words)
     asks_who = any(w in ("who", "whose", "which") for w in words)  # "who posted the last cast"
     ranked = any(
         w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC or w in lexicon.COMPARE for w in words
@@ -1018,6 +1021,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
+            if metric_name == "following" and (
+                prev in lexicon.BE or lexicon.DIMENSION_WORDS.get(prev) == "user"
+            ):
+                follow_at = i  # "people are following dwr": the verb, dwr is followed
             if w in lexicon.METRIC_VERBS and _inverted_passive(words, i, user_at):
                 received = True  # "how many times was dwr recast": the verb, passive
             if negate and prev in lexicon.COUNT_NOUN:
@@ -1279,6 +1286,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms
+    if group is None and order and asks_when and moment is None and "hour" in m.dimensions:
+        group = "hour"  # "when were people most active": the hour they were
     if group is None and order and plain_people and not asks_when and top_user is None:
         # "list the people who replied most often": a ranking of the people it names, not
         # one number ("when did people post the most" asks for a time)
@@ -1738,6 +1747,8 @@ def plan(question: str, ctx: Context) -> Plan:
     query, or its time range lies outside the data.
     """
     q = " ".join(question.lower().replace("’", "'").split())
+    q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
+    q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
     for courtesy in lexicon.COURTESIES:
         q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
