@@ -2400,3 +2400,26 @@ def test_more_wordings_of_common_intents(question, reading):
 def test_a_topic_after_a_second_introducer(question, search):
     p = plan(question, CTX)
     assert (p.kind, p.search) == ("semantic", search)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a user's casts, with the possessive written any way, got what they got
+        ("Which user's casts were recast the most?", "recasts_received, by user, top 10"),
+        ("Which users' casts were recast the most?", "recasts_received, by user, top 10"),
+        # near miss: the users who recast made the recasts
+        ("Which users recast the most?", "recasts, by user, top 10"),
+        # non-native wordings: "who" after casts relates to them; "most cast" ranks casts
+        ("give number of casts who are not reply", "casts, not reply"),
+        ("what is hour with most cast?", "casts, by hour, top 10"),
+        ("What number of casts belong to pcdkd?", "casts, user = pcdkd"),
+        # near miss: "which cast" still names a cast
+        ("which cast got most replies?", "replies_received, by cast, top 10"),
+    ],
+)
+def test_possessives_and_non_native_wordings(question, reading):
+    ctx = Context(users={**CTX.users, "pcdkd": 15}, now=NOW)
+    p = plan(question, ctx)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading

@@ -204,6 +204,9 @@ RECEIVED = frozenset(
         "triggered",
     ]
 )
+# Verbs that are their own past participle, so "were recast" is a passive though "recast"
+# is also a noun.
+OWN_PARTICIPLE = frozenset(["recast", "broadcast"])
 BE = frozenset(
     ["was", "were", "been", "be", "being", "is", "are", "got", "get"]
 )  # passive: "were recast"
@@ -720,6 +723,9 @@ PHRASES: dict[tuple[str, ...], str] = {
         for particle in ("in", "into")
     },
     ("data", "set"): "dataset",
+    ("belong", "to"): "by",  # "casts that belong to pcdkd"
+    ("belongs", "to"): "by",
+    ("belonging", "to"): "by",
     ("root", "level"): "top-level",
     ("engaged", "with"): "engaging",  # "the most engaged-with cast"
     ("racked", "up"): "got",

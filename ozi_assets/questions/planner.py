@@ -410,7 +410,9 @@ def tokens(text: str, names: Container[str] = ()) -> list[str]:
     for raw in TOKEN.findall(re.sub(r"@-?(?=mention)", "", text.replace("@-", ""))):
         word = raw.rstrip(".'-")
         tail = None
-        if word.endswith("'s") and not lexicon.known(word):
+        if raw.endswith("s'") and word.endswith("s") and not lexicon.known(raw):
+            tail = "'s"  # "users' casts": a plural's possessive
+        if tail is None and word.endswith("'s") and not lexicon.known(word):
             word, tail = word[:-2], "'s"
         if "-" in word and not lexicon.known(word) and word.lstrip("@") not in names:
             words.extend(part for part in word.split("-") if part)
@@ -897,6 +899,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             or (lexicon.DIMENSION_WORDS.get(prev) == "user" and counted_users)
         ):  # "count the authors whose follower count exceeds 1000"
             continue  # "every cast whose date is …", "all of whose casts": a relative clause
+        if w == "who" and (lexicon.DIMENSION_WORDS.get(prev) == "user" or _names_casts(prev)):
+            # "different users who wrote", "casts who are not replies": a relative clause
+            continue
         if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
             continue  # "different users who wrote": a relative clause
         if (
@@ -971,11 +976,20 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 # drew the most replies"
                 how = "which"
             if w in lexicon.CAST_WORDS:
+                if how == "order" and any(d != "cast" for d, _, _ in groups):
+                    nouns.append("casts")  # "the hour with most cast": the casts ranked
+                    continue
                 if how in ("which", "order", "per"):
                     groups.append(("cast", how, w))
                 else:
                     nouns.append("casts")
                 continue
+            if (
+                dim == "user"
+                and nxt == "'s"
+                and _names_casts(words[i + 2] if i + 2 < len(words) else "")
+            ):
+                received = True  # "which user's casts were recast": what their casts got
             if dim == "user":
                 if people(w, how):
                     counted_users = True
@@ -1025,7 +1039,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 prev in lexicon.BE or lexicon.DIMENSION_WORDS.get(prev) == "user"
             ):
                 follow_at = i  # "people are following dwr": the verb, dwr is followed
-            if w in lexicon.METRIC_VERBS and _inverted_passive(words, i, user_at):
+            if w in lexicon.OWN_PARTICIPLE and (
+                prev in lexicon.BE or _inverted_passive(words, i, user_at)
+            ):
                 received = True  # "how many times was dwr recast": the verb, passive
             if negate and prev in lexicon.COUNT_NOUN:
                 negate = 0  # "the people, not the number of replies": not what is counted
