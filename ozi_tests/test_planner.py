@@ -2423,3 +2423,17 @@ def test_possessives_and_non_native_wordings(question, reading):
     p = plan(question, ctx)
     assert p.query is not None, p.note
     assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # "cast" after people is what they did
+        ("When did the largest number of unique users cast?", "distinct_authors, by hour, top 10"),
+        ("Which user cast the most?", "casts, by user, top 10"),
+        # near miss: "which cast" still names one
+        ("Which cast got the most replies?", "replies_received, by cast, top 10"),
+    ],
+)
+def test_cast_after_people_is_the_verb(question, reading):
+    assert reading_of(question) == reading

@@ -976,6 +976,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 # drew the most replies"
                 how = "which"
             if w in lexicon.CAST_WORDS:
+                if w in lexicon.METRIC_VERBS and lexicon.DIMENSION_WORDS.get(prev) == "user":
+                    verbs.append("casts")  # "when did the most unique users cast": the verb
+                    continue
                 if how == "order" and any(d != "cast" for d, _, _ in groups):
                     nouns.append("casts")  # "the hour with most cast": the casts ranked
                     continue
