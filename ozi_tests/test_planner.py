@@ -2437,3 +2437,38 @@ def test_possessives_and_non_native_wordings(question, reading):
 )
 def test_cast_after_people_is_the_verb(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("Who are the three most recast users?", "recasts_received, by user, top 3"),
+        # near miss: users who recast made the recasts
+        ("Who recast the most users?", "recasts, by user, top 10"),
+        ("Which day had more casts?", "casts, by day, top 10"),
+        # near miss: "more than" is a threshold
+        ("Which hours had more than 100 casts?", "casts, by hour, with casts > 100, top"),
+        ("Who were the most frequent posters?", "casts, by user, top 10"),
+        ("Most interacted-with cast?", "engagement, by cast, top 10"),
+        (
+            "How many casts in the final hour of the data?",
+            "casts, in the last 1 hour (to 2023-03-04 06:00 UTC, the newest data)",
+        ),
+    ],
+)
+def test_rankings_and_ranges_in_other_words(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        ("Who wrote most on the subject of wallets?", "hybrid", "wallets"),
+        ("Who were the top Denver posters?", "hybrid", "denver"),
+        ("Summarize the conversation about Purple.", "semantic", "purple"),
+        ("What's the chatter about rugby league?", "semantic", "rugby league"),
+    ],
+)
+def test_topics_introduced_in_other_words(question, kind, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == (kind, search)

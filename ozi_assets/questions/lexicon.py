@@ -584,6 +584,7 @@ FILLER = frozenset(
         "timestamp",
         "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
         "timestamps",
+        "frequent",  # "the most frequent posters": the ranking says it
         # "which hour saw the most casts": the hour had them
         "saw",
         "seen",
@@ -728,6 +729,7 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("belonging", "to"): "by",
     ("root", "level"): "top-level",
     ("engaged", "with"): "engaging",  # "the most engaged-with cast"
+    ("interacted", "with"): "engaging",
     ("racked", "up"): "got",
     ("calendar", "day"): "day",
     ("calendar", "days"): "days",

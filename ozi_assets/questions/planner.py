@@ -243,6 +243,8 @@ _TOPIC_NOISE = frozenset(
         "fans",
         "are",
         "is",
+        "were",  # "who were the top Denver posters"
+        "was",
         "in",
         "by",
     ]
@@ -325,7 +327,9 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
             q,
         )
         or re.search(
-            r"\b(?:casts?|posts?|messages?|anything|something)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
+            # "the conversation about Purple", "the chatter about rugby league"
+            r"\b(?:casts?|posts?|messages?|anything|something|conversations?|discussions?|"
+            r"chatter|buzz|talk|opinions?|thoughts|sentiment)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
             r"\s+(?:about|on|regarding|concerning|(?:related|relating) to|mentioning|discussing|"
             r"(?:that|which)\s+(?:discuss|discusses"
             r"|mention|mentions|talk about|talks about))\s+(.+)",
@@ -1043,7 +1047,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             ):
                 follow_at = i  # "people are following dwr": the verb, dwr is followed
             if w in lexicon.OWN_PARTICIPLE and (
-                prev in lexicon.BE or _inverted_passive(words, i, user_at)
+                prev in lexicon.BE
+                or _inverted_passive(words, i, user_at)
+                or lexicon.DIMENSION_WORDS.get(nxt) == "user"  # "the most recast users"
             ):
                 received = True  # "how many times was dwr recast": the verb, passive
             if negate and prev in lexicon.COUNT_NOUN:
@@ -1305,6 +1311,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms
+    if order is None and comparative and group and group != "user":
+        order = comparative  # "which day had more casts": the groups compared, most first
     if group is None and order and asks_when and moment is None and "hour" in m.dimensions:
         group = "hour"  # "when were people most active": the hour they were
     if group is None and order and plain_people and not asks_when and top_user is None:
@@ -1768,6 +1776,13 @@ def plan(question: str, ctx: Context) -> Plan:
     q = " ".join(question.lower().replace("’", "'").split())
     q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
     q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
+    # "on the subject of wallets", "with regard to AI": about
+    q = re.sub(
+        r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
+        r"|\bin relation to\b|\bas regards\b",
+        "about",
+        q,
+    )
     for courtesy in lexicon.COURTESIES:
         q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"

@@ -72,7 +72,7 @@ IN_MONTH = re.compile(
 # "on the 4th": that day of the month of the newest event
 DAY_OF_MONTH = re.compile(r"\b(?:on |for )?the (\d{1,2})(?:st|nd|rd|th)\b(?! (?:hour|minute))")
 IN_YEAR = re.compile(r"\b(?:in|during) (\d{4})\b")
-LAST_N = re.compile(r"\b(?:in the )?(?:last|past|previous) (?:(\d+) )?(hour|day|week)s?\b")
+LAST_N = re.compile(r"\b(?:in the )?(?:last|past|previous|final) (?:(\d+) )?(hour|day|week)s?\b")
 TODAY = re.compile(r"\btoday\b")
 YESTERDAY = re.compile(r"\byesterday\b")
 # A length of time after a clock time: "the first half hour after 4am", "the 15 minutes
