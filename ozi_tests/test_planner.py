@@ -2472,3 +2472,27 @@ def test_rankings_and_ranges_in_other_words(question, reading):
 def test_topics_introduced_in_other_words(question, kind, search):
     p = plan(question, CTX)
     assert (p.kind, p.search) == (kind, search)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # formal requests and totals said other ways
+        ("Return the hourly distribution of casts.", "casts, by hour"),
+        ("Enumerate the casts per hour for dwr.", "casts, by hour, user = dwr"),
+        ("How many replies are present in the dataset?", "replies"),
+        ("How many replies can be found in the data?", "replies"),
+        ("How many recasts are there, all told?", "recasts"),
+        ("What's the sum of all recasts?", "recasts"),
+        ("what's the grand total of casts?", "casts"),
+        # one filter said twice is said once
+        ("How many casts contain a link or URL?", "casts, has_link"),
+    ],
+)
+def test_formal_requests_and_totals(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_breakdown_by_nothing_is_refused_not_a_total():
+    p = plan("What is the distribution of casts?", CTX)
+    assert p.kind == "unanswered" and "breakdown" in (p.note or "")

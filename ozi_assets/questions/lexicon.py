@@ -29,6 +29,7 @@ COUNT = frozenset(
         "totals",
         "tally",
         "amount",
+        "sum",  # "the sum of all recasts"
     ]
 )
 # The counting words that name what they count next: "how many users", "number of people".
@@ -114,7 +115,9 @@ COMPARATIVE = {
 # Words that group by the dimension they introduce: "per hour", "by user", "each hour".
 PER = frozenset(["per", "by"])
 PER_ADJECTIVES = frozenset(["hourly", "daily"])
-EACH = frozenset(["each", "every", "for_each", "for_every", "across", "breakdown", "break_down"])
+EACH = frozenset(
+    ["each", "every", "for_each", "for_every", "across", "breakdown", "break_down", "distribution"]
+)
 QUESTION = frozenset(["which", "what"])
 DISTINCT = frozenset(["distinct", "different", "unique", "individual", "separate"])
 NEGATION = frozenset(
@@ -585,6 +588,8 @@ FILLER = frozenset(
         "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
         "timestamps",
         "frequent",  # "the most frequent posters": the ranking says it
+        "enumerate",
+        "present",  # "how many replies are present in the data"
         # "which hour saw the most casts": the hour had them
         "saw",
         "seen",
@@ -724,6 +729,11 @@ PHRASES: dict[tuple[str, ...], str] = {
         for particle in ("in", "into")
     },
     ("data", "set"): "dataset",
+    ("be", "found"): "be",  # "how many replies can be found in the data"
+    ("all", "told"): "altogether",
+    ("in", "sum"): "in_total",
+    ("sum", "of"): "number_of",
+    ("grand", "total"): "total",
     ("belong", "to"): "by",  # "casts that belong to pcdkd"
     ("belongs", "to"): "by",
     ("belonging", "to"): "by",

@@ -1247,6 +1247,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name == "following" and user_at > follow_at >= 0:
         metric_name = "followers"  # "how many people follow dwr": dwr is followed
     group = _group(groups, order)
+    if group is None and any(w in ("breakdown", "break_down", "distribution") for w in words):
+        # "the distribution of casts": by what is not said, and a total is no breakdown
+        r.problem = "a breakdown needs what it is by (per hour, per day, per user)"
+        r.asks_number = True
+        return r
     top_user = None
     one_person = not numbers and any(w in SINGLE_PEOPLE for w in words)
     by_casts = order and metric_name not in (None, "casts") and _ranked_metric(text) == "casts"
@@ -1419,7 +1424,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     r.query = Query(
         m.name,
         group,
-        tuple(conditions),
+        tuple(dict.fromkeys(conditions)),  # "a link or URL" says the link once
         time_range,
         order,  # type: ignore[arg-type]
         limit,
