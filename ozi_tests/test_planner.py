@@ -2496,3 +2496,44 @@ def test_formal_requests_and_totals(question, reading):
 def test_a_breakdown_by_nothing_is_refused_not_a_total():
     p = plan("What is the distribution of casts?", CTX)
     assert p.kind == "unanswered" and "breakdown" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("pcdkd casts 3am to 4am", "casts, user = pcdkd, " + HOUR_3),
+        ("How many casts were posted up to 1am?", "casts, before 2023-03-04 01:00 UTC"),
+        ("How many casts were posted on Saturday, March 4?", "casts, on 2023-03-04 (UTC)"),
+        ("How many casts were posted on Sat 4 Mar 2023?", "casts, on 2023-03-04 (UTC)"),
+        ("How many casts were posted on 2023/03/04?", "casts, on 2023-03-04 (UTC)"),
+        ("How many casts were posted on the fourth of March?", "casts, on 2023-03-04 (UTC)"),
+        ("How many casts did pcdkd post March fourth?", "casts, user = pcdkd, on 2023-03-04 (UTC)"),
+        (
+            "How many casts from 11pm on March 3 to 1am on March 4?",
+            "casts, between 2023-03-03 23:00 and 2023-03-04 01:00 UTC",
+        ),
+    ],
+)
+def test_more_ways_of_writing_a_date_or_a_range(question, reading):
+    ctx = Context(users={**CTX.users, "pcdkd": 15}, now=NOW)
+    p = plan(question, ctx)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # a weekday that is not the date's: which of the two was meant is not said
+        "How many casts were posted on Friday, March 4?",
+        # day and month in either order: not read
+        "How many casts were posted on 3/4?",
+    ],
+)
+def test_dates_that_contradict_or_are_ambiguous_are_refused(question):
+    assert plan(question, CTX).kind == "unanswered"
+
+
+def test_two_numbers_with_to_are_no_clock_range():
+    p = plan("Which users posted 2 to 3 casts?", CTX)
+    assert p.time_range is None

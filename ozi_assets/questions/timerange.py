@@ -55,7 +55,7 @@ HOUR = re.compile(
     rf"(?:at )?{STRICT_CLOCK}{ZONE}"
 )
 AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
-BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to) {CLOCK}{ZONE}")
+BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to|up to|up until) {CLOCK}{ZONE}")
 ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
 # "since March 3", "after 2023-03-03", "before 4 March": a date, not a clock time, after the word
 SINCE_DATE = re.compile(rf"\b(since|after|later than|before|until|till|prior to) {DATE}{ZONE}")
@@ -189,6 +189,68 @@ _DATE_TIME_RANGE = re.compile(
     rf"{_renamed(_DATE_TIME, '_b')}"
 )
 _ONE_DATE_TIME = re.compile(rf"\b{_DATE_TIME}")
+# The time first: "from 11pm on March 3 to 1am on March 4".
+_TIME_DATE = rf"(?P<clock>{STRICT_CLOCK}){ZONE},?\s+(?:on\s+|of\s+)?{DATE}"
+_TIME_DATE_RANGE = re.compile(
+    rf"\b(?P<word>between|from) {_renamed(_TIME_DATE, '_a')}\s*(?:and|to|until|till|-)\s*"
+    rf"{_renamed(_TIME_DATE, '_b')}"
+)
+# A range of two clock times said without "from" or "between": "3am to 4am", "03:00 until
+# 04:00" (both unmistakably times: "2 to 3 casts" is no range).
+_BARE_RANGE = re.compile(
+    rf"(?<!from )(?<!between )(?<![\w:])({STRICT_CLOCK}{ZONE}\s+(?:to|until|till)\s+{STRICT_CLOCK})"
+)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY = {name: i for i, name in enumerate(_WEEKDAYS)}
+WEEKDAY.update({name[:3]: i for i, name in enumerate(_WEEKDAYS)})
+WEEKDAY.update(tue=1, tues=1, thur=3, thurs=3)
+# A weekday written before its date: "Saturday, March 4", "Sat 4 Mar 2023".
+_WEEKDAY_DATE = re.compile(
+    rf"\b(?P<weekday>{'|'.join(sorted(WEEKDAY, key=len, reverse=True))})\.?,?\s+"
+    rf"(?=(?P<date>{DATE}))"
+)
+_ORDINALS = (
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+    "twenty-first",
+    "twenty-second",
+    "twenty-third",
+    "twenty-fourth",
+    "twenty-fifth",
+    "twenty-sixth",
+    "twenty-seventh",
+    "twenty-eighth",
+    "twenty-ninth",
+    "thirtieth",
+    "thirty-first",
+)
+ORDINAL = {name: i + 1 for i, name in enumerate(_ORDINALS)}
+_ORDINAL = "|".join(sorted(ORDINAL, key=len, reverse=True))
+# An ordinal day in words beside its month: "the fourth of March", "March fourth".
+_ORDINAL_DATE = re.compile(
+    rf"\b(?P<day>{_ORDINAL})(?= of (?:{_MONTH})\b)|\b(?P<month>{_MONTH}) (?P<day2>{_ORDINAL})\b"
+)
+
+
+_DATE_ONLY = re.compile(DATE)
 
 
 def written_dates(question: str, now: datetime) -> str:
@@ -199,7 +261,30 @@ def written_dates(question: str, now: datetime) -> str:
     range when they are on one day or cross one midnight; and a date written apart from the
     one time range that names none moved beside it ("On March 4, how many casts between 3
     and 4am" → "how many casts between 3 and 4am on march 4")."""
-    text = re.sub(r"\b(\d{4}-\d{2}-\d{2})t(?=\d{1,2}:\d{2})", r"\1 ", question)
+    text = re.sub(
+        r"\b(\d{4})/(\d{1,2})/(\d{1,2})\b",  # "2023/03/04": year first, so not ambiguous
+        lambda m: f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}",
+        question,
+    )
+    text = _ORDINAL_DATE.sub(
+        lambda m: (
+            f"{ORDINAL[m.group('day')]}th"
+            if m.group("day")
+            else f"{m.group('month')} {ORDINAL[m.group('day2')]}th"
+        ),
+        text,
+    )
+
+    def weekday(m: re.Match[str]) -> str:
+        # said only when it is that date's weekday; another weekday is left for the planner
+        # to refuse, since which of the two was meant is not said
+        date = _DATE_ONLY.match(m.group("date"))
+        right = date is not None and _date(date, now).weekday() == WEEKDAY[m.group("weekday")]
+        return "" if right else m.group(0)
+
+    text = _WEEKDAY_DATE.sub(weekday, text)
+    text = _BARE_RANGE.sub(r"from \1", text)
+    text = re.sub(r"\b(\d{4}-\d{2}-\d{2})t(?=\d{1,2}:\d{2})", r"\1 ", text)
     text = re.sub(r"\b(\d{1,2}:\d{2}):\d{2}(?:\.\d+)?(?!\d)", r"\1", text)
     text = re.sub(r"\b(\d{1,2}:\d{2}) ?z\b", r"\1 utc", text)
 
@@ -223,6 +308,7 @@ def written_dates(question: str, now: datetime) -> str:
         return f"{m.group('word')} {clocks} on {first:%Y-%m-%d}"
 
     text = _DATE_TIME_RANGE.sub(date_time_range, text)
+    text = _TIME_DATE_RANGE.sub(date_time_range, text)
     text = _ONE_DATE_TIME.sub(lambda m: f"{m.group('clock')} on {_date(m, now):%Y-%m-%d}", text)
     return _date_beside_its_clock(text)
 
