@@ -2537,3 +2537,40 @@ def test_dates_that_contradict_or_are_ambiguous_are_refused(question):
 def test_two_numbers_with_to_are_no_clock_range():
     p = plan("Which users posted 2 to 3 casts?", CTX)
     assert p.time_range is None
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # addressed to a user is directed at them, not a typo of the link word "addresses"
+        ("How many replies were addressed to dwr?", "replies_received, user = dwr"),
+        ("How many replies did dwr's posts attract?", "replies_received, user = dwr"),
+        (
+            "How many replies did briang post to his own casts?",
+            "replies, user = briang, not others",
+        ),
+        ("Number of followers in dwr's follower base", "followers, user = dwr"),
+        # near miss: a web address is still a link
+        ("How many casts have a web address?", "casts, has_link"),
+    ],
+)
+def test_replies_to_a_user_and_followers_in_other_words(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        # where it was said is every cast's: not part of the topic
+        ("What are people saying about Denver in this dataset?", "semantic", "denver"),
+        ("Could you find casts about wallets for me?", "semantic", "wallets"),
+        ("Casts about Purple DAO, please", "semantic", "purple dao"),
+        # "what people said" without a ranking is what they said
+        ("Please show me what people said about invites.", "semantic", "invites"),
+        # near miss: with a ranking it ranks the people
+        ("What people talked about Denver the most?", "hybrid", "denver"),
+    ],
+)
+def test_a_topic_without_where_or_how_it_was_asked(question, kind, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == (kind, search)

@@ -195,8 +195,12 @@ RECEIVED = frozenset(
         "drawn",
         "earn",
         "earned",
+        "attract",
+        "attracts",
+        "attracting",
         "attracted",
         "directed",
+        "addressed",  # "replies addressed to dwr" (not a typo of the link word "addresses")
         # what a cast set off: "the cast that sparked the most replies"
         "sparked",
         "garnered",
@@ -729,6 +733,9 @@ PHRASES: dict[tuple[str, ...], str] = {
         for particle in ("in", "into")
     },
     ("data", "set"): "dataset",
+    ("own", "casts"): "own_casts",  # "replies briang posted to his own casts"
+    ("own", "posts"): "own_casts",
+    ("follower", "base"): "followers",
     ("be", "found"): "be",  # "how many replies can be found in the data"
     ("all", "told"): "altogether",
     ("in", "sum"): "in_total",

@@ -92,8 +92,15 @@ TOPIC_VERBS = (
 
 
 def _clean_topic(topic: str) -> str:
-    topic = re.sub(r"\b(the most|most|the least|lately|recently|please)\b", " ", topic)
-    topic = re.sub(r"[?!.\"']+", " ", topic)
+    topic = re.sub(r"\b(the most|most|the least|lately|recently|please|for me)\b", " ", topic)
+    # where it was said, which every cast shares: "… in this dataset", "… across the sample"
+    topic = re.sub(
+        r"\b(?:in|within|across|from|of) (?:this|the|our|your) (?:whole |entire )?"
+        r"(?:data ?set|sample|data|farcaster (?:data|sample))\b",
+        " ",
+        topic,
+    )
+    topic = re.sub(r"[?!.,\"']+", " ", topic)
     return " ".join(topic.split())
 
 
@@ -174,6 +181,8 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     intro = _INTRODUCER.search(rest)
     if not (_RANKS.search(q) or (intro and re.match(rf"\s*{TOPIC_VERBS}\s", rest))):
         return None
+    if subject.group(0).startswith("what") and not _RANKS.search(q):
+        return None  # "show me what people said about invites": what they said, no ranking
     terms = [t.strip() for t in quoted(rest) if t.strip()]
     topic = " ".join(terms) or _topic_after(intro) or _topic_after(_SAID.search(rest))
     if topic in ("it", "this", "that", "them", "those", "these"):
