@@ -2574,3 +2574,21 @@ def test_replies_to_a_user_and_followers_in_other_words(question, reading):
 def test_a_topic_without_where_or_how_it_was_asked(question, kind, search):
     p = plan(question, CTX)
     assert (p.kind, p.search) == (kind, search)
+
+
+@pytest.mark.parametrize(
+    ("question", "problem"),
+    [
+        # every cast is one cast: a ranking of casts by casts says nothing
+        ("Which cast performed best?", "ranking casts needs"),
+        # a ranking of nothing would be one total
+        ("What are the top casts?", "a ranking needs what it ranks"),
+    ],
+)
+def test_rankings_that_rank_nothing_are_refused_not_a_total(question, problem):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and problem in (p.note or "")
+
+
+def test_a_ranking_by_what_casts_got_still_ranks_them():
+    assert reading_of("Which cast got the most replies?") == "replies_received, by cast, top 10"

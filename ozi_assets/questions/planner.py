@@ -1340,6 +1340,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
         m = layer.METRICS["replies_received"]  # replies per cast are the replies it got
+    if order and group is None and top_user is None and moment_of is None and not average:
+        # "what are the top casts": a ranking of nothing is one total, which it did not ask
+        r.problem = "a ranking needs what it ranks (users, hours, days, casts)"
+        return r
+    if m.name == "casts" and group == "cast" and order:
+        # "which cast performed best": every cast is one cast, so the ranking says nothing;
+        # what it would rank by (replies, recasts, engagement) is not said
+        r.problem = "ranking casts needs what they are ranked by (replies, recasts, reactions)"
+        return r
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
