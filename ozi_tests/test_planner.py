@@ -2592,3 +2592,26 @@ def test_rankings_that_rank_nothing_are_refused_not_a_total(question, problem):
 
 def test_a_ranking_by_what_casts_got_still_ranks_them():
     assert reading_of("Which cast got the most replies?") == "replies_received, by cast, top 10"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # plural casts ranked by what they got are the casts ranked
+        ("What were the most popular casts?", "engagement, by cast, top 10"),
+        ("What were dwr's most popular casts?", "engagement, by cast, top 10, user = dwr"),
+        # two users compared with "which one" are users, not casts
+        (
+            "Between dwr and briang, which one authored the greater number of casts?",
+            "casts, by user, top 10, user = dwr,briang",
+        ),
+    ],
+)
+def test_what_a_ranking_ranks_when_it_names_casts_or_users(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_popular_casts_on_a_day_outside_the_data_are_refused():
+    ctx = Context(users=CTX.users, now=NOW, first=datetime(2023, 3, 3, 23, 45, tzinfo=UTC))
+    p = plan("What were the most popular casts on March 10, 2023?", ctx)
+    assert p.kind == "unanswered" and "outside" in (p.note or "")

@@ -1340,15 +1340,6 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
         m = layer.METRICS["replies_received"]  # replies per cast are the replies it got
-    if order and group is None and top_user is None and moment_of is None and not average:
-        # "what are the top casts": a ranking of nothing is one total, which it did not ask
-        r.problem = "a ranking needs what it ranks (users, hours, days, casts)"
-        return r
-    if m.name == "casts" and group == "cast" and order:
-        # "which cast performed best": every cast is one cast, so the ranking says nothing;
-        # what it would rank by (replies, recasts, engagement) is not said
-        r.problem = "ranking casts needs what they are ranked by (replies, recasts, reactions)"
-        return r
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
@@ -1423,6 +1414,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         having = None  # "at least one cast": true of everyone counted
     if having is not None and group is None and count_over is None:
         r.problem = "a threshold needs something to compare (e.g. users)"
+        return r
+    plural_casts = any(lexicon.METRIC_NOUNS.get(w) == "casts" and w.endswith("s") for w in words)
+    if order and group is None and "cast" in m.dimensions and m.name != "casts" and plural_casts:
+        group = "cast"  # "the most popular casts": the casts ranked by it
+    if order and group is None and top_user is None and moment_of is None and not average:
+        # "what are the top casts": a ranking of nothing is one total, which it did not ask
+        r.problem = "a ranking needs what it ranks (users, hours, days, casts)"
+        return r
+    if m.name == "casts" and group == "cast" and order:
+        # "which cast performed best": every cast is one cast, so the ranking says nothing;
+        # what it would rank by (replies, recasts, engagement) is not said
+        r.problem = "ranking casts needs what they are ranked by (replies, recasts, reactions)"
         return r
     # "the most recast cast posted 4-5am", "posts that went up between 4 and 5, which one got
     # reshared": the time range says when the casts ranked were posted
