@@ -2615,3 +2615,21 @@ def test_popular_casts_on_a_day_outside_the_data_are_refused():
     ctx = Context(users=CTX.users, now=NOW, first=datetime(2023, 3, 3, 23, 45, tzinfo=UTC))
     p = plan("What were the most popular casts on March 10, 2023?", ctx)
     assert p.kind == "unanswered" and "outside" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("ok so who got the most replies??", "replies_received, by user, top 10"),
+        ("lol how many recasts tho", "recasts"),
+        ("how many casts r replies", "replies"),
+        ("number of casts per hr", "casts, by hour"),
+    ],
+)
+def test_chatty_wordings(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_chatty_word_that_is_a_username_stays_the_user():
+    p = plan("how many casts did r post?", Context(users={"r": 7}, now=NOW))
+    assert p.query is not None and p.query.describe() == "casts, user = r"

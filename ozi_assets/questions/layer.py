@@ -572,7 +572,12 @@ DIMENSIONS: dict[str, Dimension] = {
             ),
         ),
         Dimension("term", "a term or hashtag", "t.term", ()),
-        Dimension("hour", "UTC hour", "date_trunc('hour', {time})", ("hour", "hours", "hourly")),
+        Dimension(
+            "hour",
+            "UTC hour",
+            "date_trunc('hour', {time})",
+            ("hour", "hours", "hourly", "hr", "hrs"),
+        ),
         # a calendar date, not the timestamp of its midnight: "2023-03-03"
         Dimension(
             "day",

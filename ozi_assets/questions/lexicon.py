@@ -541,6 +541,12 @@ FILLER = frozenset(
         # themselves: "quick one -", "u", "compute", "e.g."
         "u",
         "ya",
+        "r",  # "how many casts r replies": are
+        "ok",
+        "okay",
+        "yo",
+        "tho",
+        "though",
         "quick",
         "question",
         "gimme",
