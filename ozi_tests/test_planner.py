@@ -2633,3 +2633,13 @@ def test_chatty_wordings(question, reading):
 def test_a_chatty_word_that_is_a_username_stays_the_user():
     p = plan("how many casts did r post?", Context(users={"r": 7}, now=NOW))
     assert p.query is not None and p.query.describe() == "casts, user = r"
+
+
+def test_replies_that_are_top_level_casts_are_refused_not_zero():
+    # the replies top-level casts got are not replies that are top-level (which are none)
+    p = plan("How many replies did the top level casts get?", CTX)
+    assert p.kind == "unanswered" and "top_level" in (p.note or "")
+    # near miss: top-level casts without their replies are still counted
+    assert reading_of("How many top-level casts, not counting replies?") == (
+        "casts, top_level, not reply"
+    )

@@ -1418,6 +1418,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     plural_casts = any(lexicon.METRIC_NOUNS.get(w) == "casts" and w.endswith("s") for w in words)
     if order and group is None and "cast" in m.dimensions and m.name != "casts" and plural_casts:
         group = "cast"  # "the most popular casts": the casts ranked by it
+    kinds = {c.filter for c in conditions if c.filter in KIND_FILTERS and not c.negated}
+    if (m.name, kinds) in (("replies", {"top_level"}), ("top_level_casts", {"reply"})):
+        # "how many replies did the top-level casts get": replies are no top-level casts, and
+        # the kind of cast a reply went to is not a filter the layer has
+        r.problem = f"{m.name} that are {kinds.pop()} casts are none: what they went to is not read"
+        return r
     if order and group is None and top_user is None and moment_of is None and not average:
         # "what are the top casts": a ranking of nothing is one total, which it did not ask
         r.problem = "a ranking needs what it ranks (users, hours, days, casts)"
