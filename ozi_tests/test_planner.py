@@ -2205,3 +2205,441 @@ def test_a_short_term_is_a_whole_word_and_a_longer_one_any_part(term, hits):
     where = compile_sql(Query("casts", conditions=(Condition("term", term),))).split("WHERE")[1]
     found = con.execute(f"SELECT text FROM casts AS t WHERE {where}").fetchall()
     assert sorted(r[0] for r in found) == sorted(hits)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # courtesies around a question ask for nothing by themselves
+        ("I'd like to know the total count of casts.", "casts"),
+        ("I would like to know how many casts there are.", "casts"),
+        ("i want to know how many recasts there were", "recasts"),
+        ("I'm wondering how many replies there are.", "replies"),
+        ("Would you mind telling me how many likes there were?", "likes"),
+        ("Any idea how many casts contain a link?", "casts, has_link"),
+        ("Please state the total number of casts recorded.", "casts"),
+        ("Kindly provide the number of distinct posters in the dataset.", "distinct_authors"),
+        ("Hello! How many casts are there?", "casts"),
+        ("How many casts are there? Thanks.", "casts"),
+        ("How many casts exist in this data set, roughly?", "casts"),
+        ("How many posts are dated March 4th?", "casts, on 2023-03-04 (UTC)"),
+        ("I'd like to see pcdkd's hourly cast counts.", "casts, by hour, user = pcdkd"),
+        # near miss: the likes asked for after the courtesy are still likes
+        ("I would like to know how many likes there were.", "likes"),
+    ],
+)
+def test_courtesies_around_a_question_are_not_read(question, reading):
+    ctx = Context(users={**CTX.users, "pcdkd": 15}, now=NOW)
+    p = plan(question, ctx)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        # a greeting is one only with its punctuation: "good morning casts" are gm casts
+        ("good morning casts: who posted the most?", "hybrid", "good morning"),
+        # thanks said in the question, not around it, is its topic
+        ("Who said thanks the most?", "hybrid", "thanks"),
+        # a word that may change the question is still refused
+        ("How many casts are available?", "unanswered", None),
+    ],
+)
+def test_courtesy_words_inside_a_question_keep_their_meaning(question, kind, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == (kind, search), p.note
+
+
+HOUR_3 = "between 2023-03-04 03:00 and 2023-03-04 04:00 UTC"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a date and its time written together, ISO 8601 included
+        (
+            "How many casts were posted from 2023-03-04T03:00Z to 2023-03-04T04:00Z?",
+            "casts, " + HOUR_3,
+        ),
+        ("casts between 2023-03-04T03:00:00Z and 2023-03-04T04:00:00Z", "casts, " + HOUR_3),
+        ("How many casts between 2023-03-04 03:00 and 2023-03-04 04:00?", "casts, " + HOUR_3),
+        (
+            "casts from 2023-03-03 23:00 to 2023-03-04 01:00",
+            "casts, between 2023-03-03 23:00 and 2023-03-04 01:00 UTC",
+        ),
+        ("casts after 2023-03-04 05:00 UTC", "casts, from 2023-03-04 05:00 UTC to that day's end"),
+        ("How many casts were posted between 03:00:00 and 04:00:00 UTC?", "casts, " + HOUR_3),
+        # the part of the day as am or pm
+        ("How many casts were posted between 3 and 4 in the morning?", "casts, " + HOUR_3),
+        # a date written before its time range, or apart from it
+        (
+            "How many casts were posted on March 4th, 2023 between 03:00 and 04:00 UTC?",
+            "casts, " + HOUR_3,
+        ),
+        ("How many casts were posted 2023-03-04 between 03:00 and 04:00?", "casts, " + HOUR_3),
+        ("On March 4, how many casts were posted between 3am and 4am?", "casts, " + HOUR_3),
+        ("Number of casts between 03:00 and 04:00 UTC on the 4th", "casts, " + HOUR_3),
+        (
+            "How many casts did dwr post on the 4th between 3 and 4am?",
+            "casts, user = dwr, " + HOUR_3,
+        ),
+        ("How many casts took place between 3 and 4 o'clock UTC?", "casts, " + HOUR_3),
+        # whole days are still whole days
+        (
+            "how many casts from 2023-03-03 to 2023-03-04",
+            "casts, from 2023-03-03 to 2023-03-04 (UTC, whole days)",
+        ),
+    ],
+)
+def test_dates_and_times_written_many_ways(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # two questions, each with its own time: the date is not the clock's
+        "How many casts were posted on March 3 and how many after 5am?",
+        # a range of more than a day with times is not read as one of less
+        "How many casts between 2023-03-03 01:00 and 2023-03-04 02:00?",
+        # a clock time that is no range
+        "How many casts were posted on March 4th at 3am?",
+    ],
+)
+def test_dates_and_times_that_make_no_one_range_are_refused(question):
+    assert plan(question, CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a volume of casts is their number
+        ("What was the cast volume per hour?", "casts, by hour"),
+        ("What is the total volume of replies?", "replies"),
+        # individual users are distinct ones; standalone casts start threads
+        ("How many individual users cast?", "distinct_authors"),
+        ("How many standalone casts were posted?", "casts, top_level"),
+        # every link goes to another site
+        ("How many casts include an external link?", "casts, has_link"),
+        ("How many casts contain links to websites?", "casts, has_link"),
+        # near miss: a site that is named is still that site
+        ("How many casts link to youtube?", "casts, site = youtube"),
+        # likes and recasts together are reactions; with replies, what a cast drew is engagement
+        ("Which cast had the most likes and recasts?", "reactions, by cast, top 10"),
+        ("How many reactions (likes and recasts) were there?", "reactions"),
+        ("How many replies and reactions did dwr get?", "engagement, user = dwr"),
+        # an inverted passive: dwr was recast, so dwr's casts received them
+        ("How many times was dwr recast?", "recasts_received, user = dwr"),
+        ("How many times did dwr recast?", "recasts, user = dwr"),
+        # the accounts followed by a user are whom the user follows
+        ("Number of accounts followed by dwr", "following, user = dwr"),
+        ("How many people is dwr followed by?", "followers, user = dwr"),
+        # how many times people did something counts the times, not the people
+        ("How many times did people reply to dwr?", "replies_received, user = dwr"),
+        ("How many people replied to dwr?", "repliers_received, user = dwr"),
+        # whom a cast mentions is someone else
+        ("how many posts tag other users?", "mentions"),
+    ],
+)
+def test_other_words_for_common_metrics(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        # casts with replies, or casts that start threads? Not said
+        ("How many parent casts are there?", "parent"),
+        # replies and reactions a user made are two metrics, not what a cast drew
+        ("How many replies and reactions did dwr make?", None),
+    ],
+)
+def test_words_for_common_metrics_that_say_too_little_are_refused(question, word):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered"
+    if word:
+        assert repr(word) in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("Between the hours of 3 and 4 UTC, how many casts were posted?", "casts, " + HOUR_3),
+        ("How many casts were posted within the 03:00–04:00 UTC window?", "casts, " + HOUR_3),
+        ("Count casts with timestamps between 03:00 and 04:00 UTC.", "casts, " + HOUR_3),
+        ("How many separate accounts posted?", "distinct_authors"),
+        ("How many root-level casts?", "casts, top_level"),
+        ("What is the most engaged-with cast?", "engagement, by cast, top 10"),
+        ("Which cast sparked the most replies?", "replies_received, by cast, top 10"),
+        ("Who is the most prolific replier?", "replies, by user, top 10"),
+        ("Casts per calendar day", "casts, by day"),
+        ("How many casts on each date?", "casts, by day"),
+        ("What time of day saw the most casts?", "casts, by hour, top 10"),
+        # "when" with a ranking asks for the hour
+        ("When were people most active?", "casts, by hour, top 10"),
+        # near miss: "when" with the first or last is a moment
+        ("When did dwr post his first cast?", "first_cast_at, user = dwr"),
+        ("What is the date of the first cast?", "first_cast_at"),
+        # people following a user are the user's followers; the user following, whom they follow
+        ("How many people are following dwr?", "followers, user = dwr"),
+        ("How many accounts is dwr following?", "following, user = dwr"),
+    ],
+)
+def test_more_wordings_of_common_intents(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        ("What are people talking about regarding AI?", "ai"),
+        ("Show casts related to rugby league.", "rugby league"),
+    ],
+)
+def test_a_topic_after_a_second_introducer(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", search)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a user's casts, with the possessive written any way, got what they got
+        ("Which user's casts were recast the most?", "recasts_received, by user, top 10"),
+        ("Which users' casts were recast the most?", "recasts_received, by user, top 10"),
+        # near miss: the users who recast made the recasts
+        ("Which users recast the most?", "recasts, by user, top 10"),
+        # non-native wordings: "who" after casts relates to them; "most cast" ranks casts
+        ("give number of casts who are not reply", "casts, not reply"),
+        ("what is hour with most cast?", "casts, by hour, top 10"),
+        ("What number of casts belong to pcdkd?", "casts, user = pcdkd"),
+        # near miss: "which cast" still names a cast
+        ("which cast got most replies?", "replies_received, by cast, top 10"),
+    ],
+)
+def test_possessives_and_non_native_wordings(question, reading):
+    ctx = Context(users={**CTX.users, "pcdkd": 15}, now=NOW)
+    p = plan(question, ctx)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # "cast" after people is what they did
+        ("When did the largest number of unique users cast?", "distinct_authors, by hour, top 10"),
+        ("Which user cast the most?", "casts, by user, top 10"),
+        # near miss: "which cast" still names one
+        ("Which cast got the most replies?", "replies_received, by cast, top 10"),
+    ],
+)
+def test_cast_after_people_is_the_verb(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("Who are the three most recast users?", "recasts_received, by user, top 3"),
+        # near miss: users who recast made the recasts
+        ("Who recast the most users?", "recasts, by user, top 10"),
+        ("Which day had more casts?", "casts, by day, top 10"),
+        # near miss: "more than" is a threshold
+        ("Which hours had more than 100 casts?", "casts, by hour, with casts > 100, top"),
+        ("Who were the most frequent posters?", "casts, by user, top 10"),
+        ("Most interacted-with cast?", "engagement, by cast, top 10"),
+        (
+            "How many casts in the final hour of the data?",
+            "casts, in the last 1 hour (to 2023-03-04 06:00 UTC, the newest data)",
+        ),
+    ],
+)
+def test_rankings_and_ranges_in_other_words(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        ("Who wrote most on the subject of wallets?", "hybrid", "wallets"),
+        ("Who were the top Denver posters?", "hybrid", "denver"),
+        ("Summarize the conversation about Purple.", "semantic", "purple"),
+        ("What's the chatter about rugby league?", "semantic", "rugby league"),
+    ],
+)
+def test_topics_introduced_in_other_words(question, kind, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == (kind, search)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # formal requests and totals said other ways
+        ("Return the hourly distribution of casts.", "casts, by hour"),
+        ("Enumerate the casts per hour for dwr.", "casts, by hour, user = dwr"),
+        ("How many replies are present in the dataset?", "replies"),
+        ("How many replies can be found in the data?", "replies"),
+        ("How many recasts are there, all told?", "recasts"),
+        ("What's the sum of all recasts?", "recasts"),
+        ("what's the grand total of casts?", "casts"),
+        # one filter said twice is said once
+        ("How many casts contain a link or URL?", "casts, has_link"),
+    ],
+)
+def test_formal_requests_and_totals(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_breakdown_by_nothing_is_refused_not_a_total():
+    p = plan("What is the distribution of casts?", CTX)
+    assert p.kind == "unanswered" and "breakdown" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("pcdkd casts 3am to 4am", "casts, user = pcdkd, " + HOUR_3),
+        ("How many casts were posted up to 1am?", "casts, before 2023-03-04 01:00 UTC"),
+        ("How many casts were posted on Saturday, March 4?", "casts, on 2023-03-04 (UTC)"),
+        ("How many casts were posted on Sat 4 Mar 2023?", "casts, on 2023-03-04 (UTC)"),
+        ("How many casts were posted on 2023/03/04?", "casts, on 2023-03-04 (UTC)"),
+        ("How many casts were posted on the fourth of March?", "casts, on 2023-03-04 (UTC)"),
+        ("How many casts did pcdkd post March fourth?", "casts, user = pcdkd, on 2023-03-04 (UTC)"),
+        (
+            "How many casts from 11pm on March 3 to 1am on March 4?",
+            "casts, between 2023-03-03 23:00 and 2023-03-04 01:00 UTC",
+        ),
+    ],
+)
+def test_more_ways_of_writing_a_date_or_a_range(question, reading):
+    ctx = Context(users={**CTX.users, "pcdkd": 15}, now=NOW)
+    p = plan(question, ctx)
+    assert p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # a weekday that is not the date's: which of the two was meant is not said
+        "How many casts were posted on Friday, March 4?",
+        # day and month in either order: not read
+        "How many casts were posted on 3/4?",
+    ],
+)
+def test_dates_that_contradict_or_are_ambiguous_are_refused(question):
+    assert plan(question, CTX).kind == "unanswered"
+
+
+def test_two_numbers_with_to_are_no_clock_range():
+    p = plan("Which users posted 2 to 3 casts?", CTX)
+    assert p.time_range is None
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # addressed to a user is directed at them, not a typo of the link word "addresses"
+        ("How many replies were addressed to dwr?", "replies_received, user = dwr"),
+        ("How many replies did dwr's posts attract?", "replies_received, user = dwr"),
+        (
+            "How many replies did briang post to his own casts?",
+            "replies, user = briang, not others",
+        ),
+        ("Number of followers in dwr's follower base", "followers, user = dwr"),
+        # near miss: a web address is still a link
+        ("How many casts have a web address?", "casts, has_link"),
+    ],
+)
+def test_replies_to_a_user_and_followers_in_other_words(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        # where it was said is every cast's: not part of the topic
+        ("What are people saying about Denver in this dataset?", "semantic", "denver"),
+        ("Could you find casts about wallets for me?", "semantic", "wallets"),
+        ("Casts about Purple DAO, please", "semantic", "purple dao"),
+        # "what people said" without a ranking is what they said
+        ("Please show me what people said about invites.", "semantic", "invites"),
+        # near miss: with a ranking it ranks the people
+        ("What people talked about Denver the most?", "hybrid", "denver"),
+    ],
+)
+def test_a_topic_without_where_or_how_it_was_asked(question, kind, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == (kind, search)
+
+
+@pytest.mark.parametrize(
+    ("question", "problem"),
+    [
+        # every cast is one cast: a ranking of casts by casts says nothing
+        ("Which cast performed best?", "ranking casts needs"),
+        # a ranking of nothing would be one total
+        ("What are the top casts?", "a ranking needs what it ranks"),
+    ],
+)
+def test_rankings_that_rank_nothing_are_refused_not_a_total(question, problem):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and problem in (p.note or "")
+
+
+def test_a_ranking_by_what_casts_got_still_ranks_them():
+    assert reading_of("Which cast got the most replies?") == "replies_received, by cast, top 10"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # plural casts ranked by what they got are the casts ranked
+        ("What were the most popular casts?", "engagement, by cast, top 10"),
+        ("What were dwr's most popular casts?", "engagement, by cast, top 10, user = dwr"),
+        # two users compared with "which one" are users, not casts
+        (
+            "Between dwr and briang, which one authored the greater number of casts?",
+            "casts, by user, top 10, user = dwr,briang",
+        ),
+    ],
+)
+def test_what_a_ranking_ranks_when_it_names_casts_or_users(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_popular_casts_on_a_day_outside_the_data_are_refused():
+    ctx = Context(users=CTX.users, now=NOW, first=datetime(2023, 3, 3, 23, 45, tzinfo=UTC))
+    p = plan("What were the most popular casts on March 10, 2023?", ctx)
+    assert p.kind == "unanswered" and "outside" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("ok so who got the most replies??", "replies_received, by user, top 10"),
+        ("lol how many recasts tho", "recasts"),
+        ("how many casts r replies", "replies"),
+        ("number of casts per hr", "casts, by hour"),
+    ],
+)
+def test_chatty_wordings(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_chatty_word_that_is_a_username_stays_the_user():
+    p = plan("how many casts did r post?", Context(users={"r": 7}, now=NOW))
+    assert p.query is not None and p.query.describe() == "casts, user = r"
+
+
+def test_replies_that_are_top_level_casts_are_refused_not_zero():
+    # the replies top-level casts got are not replies that are top-level (which are none)
+    p = plan("How many replies did the top level casts get?", CTX)
+    assert p.kind == "unanswered" and "top_level" in (p.note or "")
+    # near miss: top-level casts without their replies are still counted
+    assert reading_of("How many top-level casts, not counting replies?") == (
+        "casts, top_level, not reply"
+    )

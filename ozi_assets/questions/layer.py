@@ -572,7 +572,12 @@ DIMENSIONS: dict[str, Dimension] = {
             ),
         ),
         Dimension("term", "a term or hashtag", "t.term", ()),
-        Dimension("hour", "UTC hour", "date_trunc('hour', {time})", ("hour", "hours", "hourly")),
+        Dimension(
+            "hour",
+            "UTC hour",
+            "date_trunc('hour', {time})",
+            ("hour", "hours", "hourly", "hr", "hrs"),
+        ),
         # a calendar date, not the timestamp of its midnight: "2023-03-03"
         Dimension(
             "day",
@@ -655,7 +660,7 @@ FILTERS: dict[str, Filter] = {
             "the cast starts a thread (is not a reply)",
             "NOT t.is_reply",
             "t.is_reply",
-            ("top-level", "toplevel", "original", "originals", "root"),
+            ("top-level", "toplevel", "original", "originals", "root", "standalone", "stand-alone"),
         ),
         Filter(
             "has_link",

@@ -29,6 +29,7 @@ COUNT = frozenset(
         "totals",
         "tally",
         "amount",
+        "sum",  # "the sum of all recasts"
     ]
 )
 # The counting words that name what they count next: "how many users", "number of people".
@@ -87,6 +88,22 @@ NOT_HELD = frozenset(
         "ip",
     ]
 )
+# What every link goes to, after a link word: "casts with links to websites" are casts with
+# links, not links to a site named "websites".
+ANY_SITE = frozenset(
+    [
+        "website",
+        "websites",
+        "site",
+        "sites",
+        "webpage",
+        "webpages",
+        "page",
+        "pages",
+        "web",
+        "internet",
+    ]
+)
 # What a link to a site is called after the site's name ("youtube links", "a youtube video").
 SITE_NOUNS = frozenset(["link", "links", "url", "urls", "video", "videos"])
 WH_WORDS = frozenset(["who", "whose", "what", "which", "when", "where", "how", "why"])
@@ -98,9 +115,11 @@ COMPARATIVE = {
 # Words that group by the dimension they introduce: "per hour", "by user", "each hour".
 PER = frozenset(["per", "by"])
 PER_ADJECTIVES = frozenset(["hourly", "daily"])
-EACH = frozenset(["each", "every", "for_each", "for_every", "across", "breakdown", "break_down"])
+EACH = frozenset(
+    ["each", "every", "for_each", "for_every", "across", "breakdown", "break_down", "distribution"]
+)
 QUESTION = frozenset(["which", "what"])
-DISTINCT = frozenset(["distinct", "different", "unique"])
+DISTINCT = frozenset(["distinct", "different", "unique", "individual", "separate"])
 NEGATION = frozenset(
     [
         "not",
@@ -176,10 +195,25 @@ RECEIVED = frozenset(
         "drawn",
         "earn",
         "earned",
+        "attract",
+        "attracts",
+        "attracting",
         "attracted",
         "directed",
+        "addressed",  # "replies addressed to dwr" (not a typo of the link word "addresses")
+        # what a cast set off: "the cast that sparked the most replies"
+        "sparked",
+        "garnered",
+        "amassed",
+        "accumulated",
+        "provoked",
+        "prompted",
+        "triggered",
     ]
 )
+# Verbs that are their own past participle, so "were recast" is a passive though "recast"
+# is also a noun.
+OWN_PARTICIPLE = frozenset(["recast", "broadcast"])
 BE = frozenset(
     ["was", "were", "been", "be", "being", "is", "are", "got", "get"]
 )  # passive: "were recast"
@@ -225,6 +259,22 @@ IDIOMS = {
     # "reply leaders", "the recast leaderboard": the users a metric ranks first
     r"\bleaders\b(?!\s+(?:of|at|in)\b)|\bleaderboard\b": "top users",
 }
+# Courtesies around a question, which ask for nothing by themselves: a greeting, "I'd like
+# to know …", "would you mind telling me …", "please state …", a closing "thanks!". Only as
+# whole phrases, so their words keep their meaning elsewhere: "I would like to know how many
+# casts" asks for casts, not likes; "who said thanks the most" still ranks a topic.
+COURTESIES = (
+    # a greeting only with its punctuation: "good morning casts" are gm casts
+    r"^(?:hello|hi|hey|hiya|greetings|good (?:morning|afternoon|evening))(?: there)?[,!.:]+",
+    r"\b(?:i|we)(?:'d| would) (?:like|love|want)(?: to (?:know|see|learn|find out|get|have))?\b",
+    r"\b(?:i|we) (?:want|need|wanna)(?: to (?:know|see|learn|find out))?\b",
+    r"\b(?:i'm|i am|i was|we're|we are|we were) (?:wondering|curious)(?: (?:to know|about))?\b",
+    r"\b(?:would|do) you mind (?:telling|showing|giving|letting) me(?: know)?\b",
+    r"\bany idea\b",
+    r"\b(?:please|kindly) (?:state|indicate|specify|share|confirm|tell)\b",
+    r"(?:^|[,.;:!?])\s*(?:many )?(?:thanks|thank you|thx|ty|cheers)(?: (?:a lot|so much|very much|"
+    r"in advance))?\s*(?:[.!,]+|$)",
+)
 # After what they leave out: "top posters, replies excluded".
 POST_NEGATION = frozenset(["excluded", "omitted", "aside"])
 # User words that mean people who cast: counted, they are distinct authors, not profiles.
@@ -234,6 +284,15 @@ AUTHOR_WORDS = frozenset(
 # Nouns for the people who do what a metric counts: a user dimension and the metric at once
 # ("the top 3 repliers" ranks users by replies).
 AGENT_NOUNS = {
+    # one of them: "the most prolific replier", "the top recaster"
+    "replier": "replies",
+    "responder": "replies",
+    "commenter": "replies",
+    "recaster": "recasts",
+    "resharer": "recasts",
+    "liker": "likes",
+    "reactor": "reactions",
+    "mentioner": "mentions",
     "repliers": "replies",
     "responders": "replies",
     "commenters": "replies",
@@ -474,6 +533,7 @@ FILLER = frozenset(
         "carries",
         "hey",
         "hi",
+        "hello",
         "provide",
         "report",
         "identify",
@@ -481,6 +541,12 @@ FILLER = frozenset(
         # themselves: "quick one -", "u", "compute", "e.g."
         "u",
         "ya",
+        "r",  # "how many casts r replies": are
+        "ok",
+        "okay",
+        "yo",
+        "tho",
+        "though",
         "quick",
         "question",
         "gimme",
@@ -530,6 +596,15 @@ FILLER = frozenset(
         "really",
         "timestamp",
         "timestamped",  # "casts timestamped within 03:15-03:30": the time range says it
+        "timestamps",
+        "frequent",  # "the most frequent posters": the ranking says it
+        "enumerate",
+        "present",  # "how many replies are present in the data"
+        # "which hour saw the most casts": the hour had them
+        "saw",
+        "seen",
+        "sees",
+        "witnessed",
         "whats",  # "whats the median …": what is
         "whether",  # "whether in the text or as an embed"
         "both",  # "users who both cast and recast" (planner._BOTH reads it)
@@ -555,10 +630,28 @@ FILLER = frozenset(
         "another",  # "replies to another cast" (other users: OTHERS)
         "replies_included",  # "messages, replies included": casts, with their replies
         "including_replies",
+        # how a question is asked or what it says of the data, which changes no figure:
+        # "kindly tell me", "how many casts exist", "roughly how many", "posts dated March 4"
+        "kindly",
+        "telling",
+        "exist",
+        "exists",
+        "existed",
+        "existing",
+        "provided",
+        "supplied",
+        "approximately",
+        "approx",
+        "roughly",
+        "dated",
+        "inside",
     ]
 )
 
 PHRASES: dict[tuple[str, ...], str] = {
+    # "how many times did people reply": the times counted, not the people
+    ("how", "many", "times"): "how_often",
+    ("how", "many", "time"): "how_often",
     ("how", "many"): "how_many",
     ("how", "much"): "how_much",
     ("how", "often"): "how_often",
@@ -645,6 +738,55 @@ PHRASES: dict[tuple[str, ...], str] = {
         for verb in ("jump", "jumped", "jumps", "jumping", "chime", "chimed", "chimes", "chiming")
         for particle in ("in", "into")
     },
+    ("data", "set"): "dataset",
+    ("own", "casts"): "own_casts",  # "replies briang posted to his own casts"
+    ("own", "posts"): "own_casts",
+    ("follower", "base"): "followers",
+    ("be", "found"): "be",  # "how many replies can be found in the data"
+    ("all", "told"): "altogether",
+    ("in", "sum"): "in_total",
+    ("sum", "of"): "number_of",
+    ("grand", "total"): "total",
+    ("belong", "to"): "by",  # "casts that belong to pcdkd"
+    ("belongs", "to"): "by",
+    ("belonging", "to"): "by",
+    ("root", "level"): "top-level",
+    ("engaged", "with"): "engaging",  # "the most engaged-with cast"
+    ("interacted", "with"): "engaging",
+    ("racked", "up"): "got",
+    ("calendar", "day"): "day",
+    ("calendar", "days"): "days",
+    # a date is a day: "casts on each date", "replies by date"
+    **{
+        (word, date): "daily"
+        for word in ("each", "every", "per", "by")
+        for date in ("date", "dates")
+    },
+    # a volume of casts is their number: "the cast volume per hour", "the volume of replies"
+    ("volume", "of"): "number_of",
+    **{
+        (noun, "volume"): plural
+        for noun, plural in (
+            ("cast", "casts"),
+            ("casting", "casts"),
+            ("post", "posts"),
+            ("posting", "posts"),
+            ("message", "messages"),
+            ("reply", "replies"),
+            ("recast", "recasts"),
+            ("reaction", "reactions"),
+        )
+    },
+    # every link goes to another site: "an external link", "outbound urls"
+    **{
+        (adjective, noun): noun
+        for adjective in ("external", "outbound", "outgoing", "outside")
+        for noun in ("link", "links", "url", "urls")
+    },
+    ("took", "place"): "happened",  # "casts that took place between 3 and 4"
+    ("take", "place"): "happen",
+    ("takes", "place"): "happen",
+    ("taking", "place"): "happen",
     ("brought", "up"): "brought_up",
     ("bring", "up"): "bring_up",
     ("brings", "up"): "brings_up",

@@ -23,7 +23,12 @@ from sqlglot import exp
 from ozi_assets.questions import layer, lexicon
 from ozi_assets.questions.answer import Kind
 from ozi_assets.questions.layer import Condition, LayerError, Query
-from ozi_assets.questions.timerange import TimeRange, find_time_range, written_clock
+from ozi_assets.questions.timerange import (
+    TimeRange,
+    find_time_range,
+    written_clock,
+    written_dates,
+)
 
 DEFAULT_TOP_N = 10
 MAX_TOP_N = 100
@@ -87,8 +92,15 @@ TOPIC_VERBS = (
 
 
 def _clean_topic(topic: str) -> str:
-    topic = re.sub(r"\b(the most|most|the least|lately|recently|please)\b", " ", topic)
-    topic = re.sub(r"[?!.\"']+", " ", topic)
+    topic = re.sub(r"\b(the most|most|the least|lately|recently|please|for me)\b", " ", topic)
+    # where it was said, which every cast shares: "… in this dataset", "… across the sample"
+    topic = re.sub(
+        r"\b(?:in|within|across|from|of) (?:this|the|our|your) (?:whole |entire )?"
+        r"(?:data ?set|sample|data|farcaster (?:data|sample))\b",
+        " ",
+        topic,
+    )
+    topic = re.sub(r"[?!.,\"']+", " ", topic)
     return " ".join(topic.split())
 
 
@@ -169,6 +181,8 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     intro = _INTRODUCER.search(rest)
     if not (_RANKS.search(q) or (intro and re.match(rf"\s*{TOPIC_VERBS}\s", rest))):
         return None
+    if subject.group(0).startswith("what") and not _RANKS.search(q):
+        return None  # "show me what people said about invites": what they said, no ranking
     terms = [t.strip() for t in quoted(rest) if t.strip()]
     topic = " ".join(terms) or _topic_after(intro) or _topic_after(_SAID.search(rest))
     if topic in ("it", "this", "that", "them", "those", "these"):
@@ -238,6 +252,8 @@ _TOPIC_NOISE = frozenset(
         "fans",
         "are",
         "is",
+        "were",  # "who were the top Denver posters"
+        "was",
         "in",
         "by",
     ]
@@ -320,8 +336,11 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
             q,
         )
         or re.search(
-            r"\b(?:casts?|posts?|messages?|anything|something)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
-            r"\s+(?:about|on|regarding|mentioning|discussing|(?:that|which)\s+(?:discuss|discusses"
+            # "the conversation about Purple", "the chatter about rugby league"
+            r"\b(?:casts?|posts?|messages?|anything|something|conversations?|discussions?|"
+            r"chatter|buzz|talk|opinions?|thoughts|sentiment)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
+            r"\s+(?:about|on|regarding|concerning|(?:related|relating) to|mentioning|discussing|"
+            r"(?:that|which)\s+(?:discuss|discusses"
             r"|mention|mentions|talk about|talks about))\s+(.+)",
             q,
         )
@@ -344,6 +363,8 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
         topic = " ".join(
             w for w in tokens(q[: m.start()]) if not lexicon.known(w) and w not in ctx.users
         )
+    # "talking about regarding AI": a second introducer is none of the topic
+    topic = re.sub(r"^(?:regarding|concerning|about|on|(?:related|relating) to) ", "", topic)
     # every cast is on Farcaster: "casts about Farcaster invites" are about invites
     topic = " ".join(w for w in topic.split() if w != "farcaster") or topic
     if not topic:
@@ -402,7 +423,9 @@ def tokens(text: str, names: Container[str] = ()) -> list[str]:
     for raw in TOKEN.findall(re.sub(r"@-?(?=mention)", "", text.replace("@-", ""))):
         word = raw.rstrip(".'-")
         tail = None
-        if word.endswith("'s") and not lexicon.known(word):
+        if raw.endswith("s'") and word.endswith("s") and not lexicon.known(raw):
+            tail = "'s"  # "users' casts": a plural's possessive
+        if tail is None and word.endswith("'s") and not lexicon.known(word):
             word, tail = word[:-2], "'s"
         if "-" in word and not lexicon.known(word) and word.lstrip("@") not in names:
             words.extend(part for part in word.split("-") if part)
@@ -519,6 +542,12 @@ SINGLE_PEOPLE = frozenset(
 )
 
 
+def _inverted_passive(words: list[str], i: int, user_at: int) -> bool:
+    """Whether the verb at ``i`` is a question's inverted passive: a copula, the user just
+    named, the verb ("how many times was dwr recast", "is dwr mentioned")."""
+    return user_at == i - 1 and i > 1 and words[i - 2] in lexicon.COPULA
+
+
 def _metric_of(word: str) -> str | None:
     return (
         lexicon.METRIC_NOUNS.get(word)
@@ -629,7 +658,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         text,
     )
     # "when was the first reply", "the time of jayce's last cast"
-    asks_when = "when" in words or "timestamp" in words or "time" in words
+    asks_when = any(w in ("when", "timestamp", "time", "date") for w in words)
     asks_who = any(w in ("who", "whose", "which") for w in words)  # "who posted the last cast"
     ranked = any(
         w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC or w in lexicon.COMPARE for w in words
@@ -883,6 +912,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             or (lexicon.DIMENSION_WORDS.get(prev) == "user" and counted_users)
         ):  # "count the authors whose follower count exceeds 1000"
             continue  # "every cast whose date is …", "all of whose casts": a relative clause
+        if w == "who" and (lexicon.DIMENSION_WORDS.get(prev) == "user" or _names_casts(prev)):
+            # "different users who wrote", "casts who are not replies": a relative clause
+            continue
         if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
             continue  # "different users who wrote": a relative clause
         if (
@@ -925,6 +957,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue  # "got recast": the passive's auxiliary; the verb marks it received
         if w in lexicon.FILTER_WORDS and nxt == "'s":
             continue  # "the root's author": the root cast, not a filter on the casts
+        if lexicon.FILTER_WORDS.get(w) == "reply" and _names_casts(nxt):
+            # "parent casts": casts that have replies, or that start threads? Not said
+            r.unknown.append(w)
+            unknown_at.append(i)
+            continue
         if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
             if (
                 lexicon.FILTER_WORDS[w] == "has_link"
@@ -952,11 +989,23 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 # drew the most replies"
                 how = "which"
             if w in lexicon.CAST_WORDS:
+                if w in lexicon.METRIC_VERBS and lexicon.DIMENSION_WORDS.get(prev) == "user":
+                    verbs.append("casts")  # "when did the most unique users cast": the verb
+                    continue
+                if how == "order" and any(d != "cast" for d, _, _ in groups):
+                    nouns.append("casts")  # "the hour with most cast": the casts ranked
+                    continue
                 if how in ("which", "order", "per"):
                     groups.append(("cast", how, w))
                 else:
                     nouns.append("casts")
                 continue
+            if (
+                dim == "user"
+                and nxt == "'s"
+                and _names_casts(words[i + 2] if i + 2 < len(words) else "")
+            ):
+                received = True  # "which user's casts were recast": what their casts got
             if dim == "user":
                 if people(w, how):
                     counted_users = True
@@ -1002,6 +1051,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
+            if metric_name == "following" and (
+                prev in lexicon.BE or lexicon.DIMENSION_WORDS.get(prev) == "user"
+            ):
+                follow_at = i  # "people are following dwr": the verb, dwr is followed
+            if w in lexicon.OWN_PARTICIPLE and (
+                prev in lexicon.BE
+                or _inverted_passive(words, i, user_at)
+                or lexicon.DIMENSION_WORDS.get(nxt) == "user"  # "the most recast users"
+            ):
+                received = True  # "how many times was dwr recast": the verb, passive
             if negate and prev in lexicon.COUNT_NOUN:
                 negate = 0  # "the people, not the number of replies": not what is counted
                 continue
@@ -1026,6 +1085,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if w in lexicon.TERM_MARKERS:
                 term_next = mention_as_term = True  # "mentions denver": a term
             continue
+        if (
+            w == "followed"
+            and nxt == "by"
+            and i + 2 < len(words)
+            and words[i + 2].lstrip("@") in ctx.users
+        ):
+            verbs.append("following")  # "the accounts followed by dwr": whom dwr follows
+            continue
         if w in lexicon.METRIC_VERBS:
             metric_name = lexicon.METRIC_VERBS[w]
             if metric_name == "following":
@@ -1034,7 +1101,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 term_next = True  # "mention denver": a term, unless a user follows
                 mention_as_term = True
             verbs.append(metric_name)
-            if prev in lexicon.BE and metric_name != "casts":
+            if metric_name != "casts" and (
+                prev in lexicon.BE or _inverted_passive(words, i, user_at)
+            ):
                 received = True  # passive: "were recast", "was mentioned"
             if w.endswith("ed") and nxt in lexicon.DIMENSION_WORDS and metric_name != "casts":
                 received = True  # a participle before its noun: "the most reshared authors"
@@ -1056,6 +1125,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 nouns = [n for n in nouns if n != "mentions"]
             term_next = mention_as_term = False
             continue
+        if w in lexicon.ANY_SITE and any(
+            lexicon.FILTER_WORDS.get(b) == "has_link" for b in words[max(0, i - 4) : i]
+        ):
+            continue  # "links to websites": a link goes to a site, so says nothing more
         if _names_site(words, i):
             conditions.append(Condition("site", w, negated=bool(negate)))
             negate = 0
@@ -1156,6 +1229,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if "engagement" in specific:
         # "the most interaction (replies, recasts and likes together)": the parts it sums
         specific = [m for m in specific if m not in ENGAGEMENT_PARTS]
+    parts = set(specific)
+    if {"likes", "recasts"} <= parts <= {"likes", "recasts", "reactions"}:
+        specific = ["reactions"]  # "likes and recasts", "reactions (likes and recasts)"
+    elif (
+        "replies" in parts
+        and ("reactions" in parts or {"likes", "recasts"} <= parts)
+        and parts <= ENGAGEMENT_PARTS
+        and (received or any(d == "cast" for d, _, _ in groups))
+    ):
+        # "the cast that drew the most replies and reactions": what engagement sums, received
+        # (replies and reactions a user made are two metrics)
+        specific = ["engagement"]
     for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
         if general in specific and narrow in specific:
             specific.remove(general)
@@ -1171,6 +1256,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name == "following" and user_at > follow_at >= 0:
         metric_name = "followers"  # "how many people follow dwr": dwr is followed
     group = _group(groups, order)
+    if group is None and any(w in ("breakdown", "break_down", "distribution") for w in words):
+        # "the distribution of casts": by what is not said, and a total is no breakdown
+        r.problem = "a breakdown needs what it is by (per hour, per day, per user)"
+        r.asks_number = True
+        return r
     top_user = None
     one_person = not numbers and any(w in SINGLE_PEOPLE for w in words)
     by_casts = order and metric_name not in (None, "casts") and _ranked_metric(text) == "casts"
@@ -1235,6 +1325,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms
+    if order is None and comparative and group and group != "user":
+        order = comparative  # "which day had more casts": the groups compared, most first
+    if group is None and order and asks_when and moment is None and "hour" in m.dimensions:
+        group = "hour"  # "when were people most active": the hour they were
     if group is None and order and plain_people and not asks_when and top_user is None:
         # "list the people who replied most often": a ranking of the people it names, not
         # one number ("when did people post the most" asks for a time)
@@ -1259,6 +1353,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # are ranked by their casts that mention anyone
         m, others = layer.METRICS["casts"], False
         conditions = [*conditions, Condition("has_mention")]
+    if m.name == "mentions" and others and group is None:
+        others = False  # "posts that tag other users": whom a cast mentions is someone else
     average_over = None
     if average and group is None and m.source == "users":
         group = "user"  # "the average follower count of authors": a profile is one user
@@ -1319,6 +1415,24 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if having is not None and group is None and count_over is None:
         r.problem = "a threshold needs something to compare (e.g. users)"
         return r
+    plural_casts = any(lexicon.METRIC_NOUNS.get(w) == "casts" and w.endswith("s") for w in words)
+    if order and group is None and "cast" in m.dimensions and m.name != "casts" and plural_casts:
+        group = "cast"  # "the most popular casts": the casts ranked by it
+    kinds = {c.filter for c in conditions if c.filter in KIND_FILTERS and not c.negated}
+    if (m.name, kinds) in (("replies", {"top_level"}), ("top_level_casts", {"reply"})):
+        # "how many replies did the top-level casts get": replies are no top-level casts, and
+        # the kind of cast a reply went to is not a filter the layer has
+        r.problem = f"{m.name} that are {kinds.pop()} casts are none: what they went to is not read"
+        return r
+    if order and group is None and top_user is None and moment_of is None and not average:
+        # "what are the top casts": a ranking of nothing is one total, which it did not ask
+        r.problem = "a ranking needs what it ranks (users, hours, days, casts)"
+        return r
+    if m.name == "casts" and group == "cast" and order:
+        # "which cast performed best": every cast is one cast, so the ranking says nothing;
+        # what it would rank by (replies, recasts, engagement) is not said
+        r.problem = "ranking casts needs what they are ranked by (replies, recasts, reactions)"
+        return r
     # "the most recast cast posted 4-5am", "posts that went up between 4 and 5, which one got
     # reshared": the time range says when the casts ranked were posted
     cast_time = bool(time_range and group == "cast" and posted and m.cast not in (None, "t.hash"))
@@ -1337,7 +1451,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     r.query = Query(
         m.name,
         group,
-        tuple(conditions),
+        tuple(dict.fromkeys(conditions)),  # "a link or URL" says the link once
         time_range,
         order,  # type: ignore[arg-type]
         limit,
@@ -1692,6 +1806,17 @@ def plan(question: str, ctx: Context) -> Plan:
     query, or its time range lies outside the data.
     """
     q = " ".join(question.lower().replace("’", "'").split())
+    q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
+    q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
+    # "on the subject of wallets", "with regard to AI": about
+    q = re.sub(
+        r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
+        r"|\bin relation to\b|\bas regards\b",
+        "about",
+        q,
+    )
+    for courtesy in lexicon.COURTESIES:
+        q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
@@ -1725,6 +1850,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
     q = written_clock(q)  # "half past three" → "3:30"
+    q = written_dates(q, ctx.now)  # "2023-03-04T03:00Z" → "03:00 utc on 2023-03-04"
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]

@@ -36,7 +36,11 @@ STRICT_CLOCK = r"(midnight|noon|\d{1,2}(?::\d{2}|\s*(?:am|pm|o'clock)))"
 ZONE = r"(?:\s*\(?(?:utc|gmt|z)\)?)?"
 # What may join a clock time to its date: "03:00 UTC on March 4", "3am of March 4",
 # "before midnight going into March 4", "2:00 UTC March 4".
-DATE_AFTER = re.compile(rf"\s*,?\s*(?:(?:on|of|for|during|going into|into)\s+)?{DATE}")
+DATE_AFTER = re.compile(
+    rf"\s*,?\s*(?:(?:on|of|for|during|going into|into)\s+)?(?:{DATE}"
+    # "between 03:00 and 04:00 on the 4th": that day of the newest event's month
+    rf"|the (?P<dom>\d{{1,2}})(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?(?:{_MONTH})\b))"
+)
 FROM_TO = re.compile(
     rf"\b(?:between|from) {CLOCK}{ZONE}\s*(?:and|to|until|till|-)\s*{CLOCK}{ZONE}(?:\s+hours?)?"
 )
@@ -51,7 +55,7 @@ HOUR = re.compile(
     rf"(?:at )?{STRICT_CLOCK}{ZONE}"
 )
 AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
-BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to) {CLOCK}{ZONE}")
+BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to|up to|up until) {CLOCK}{ZONE}")
 ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
 # "since March 3", "after 2023-03-03", "before 4 March": a date, not a clock time, after the word
 SINCE_DATE = re.compile(rf"\b(since|after|later than|before|until|till|prior to) {DATE}{ZONE}")
@@ -68,7 +72,7 @@ IN_MONTH = re.compile(
 # "on the 4th": that day of the month of the newest event
 DAY_OF_MONTH = re.compile(r"\b(?:on |for )?the (\d{1,2})(?:st|nd|rd|th)\b(?! (?:hour|minute))")
 IN_YEAR = re.compile(r"\b(?:in|during) (\d{4})\b")
-LAST_N = re.compile(r"\b(?:in the )?(?:last|past|previous) (?:(\d+) )?(hour|day|week)s?\b")
+LAST_N = re.compile(r"\b(?:in the )?(?:last|past|previous|final) (?:(\d+) )?(hour|day|week)s?\b")
 TODAY = re.compile(r"\btoday\b")
 YESTERDAY = re.compile(r"\byesterday\b")
 # A length of time after a clock time: "the first half hour after 4am", "the 15 minutes
@@ -165,6 +169,182 @@ def written_clock(question: str) -> str:
     return _WINDOW.sub("", text)
 
 
+# A time of day written with its part of the day: "3 in the morning", "from 3 to 4 in the
+# afternoon" ("at night" says no half of the day: "2 at night" is am, "11 at night" pm).
+_PART_OF_DAY = re.compile(
+    r"\b(\d{1,2}(?::\d{2})?)(?:(\s*(?:-|to|and|until|till)\s*)(\d{1,2}(?::\d{2})?))?"
+    r"(?: o'clock)? in the (morning|afternoon|evening)\b"
+)
+# A date and its time of day written together: "2023-03-04T03:00Z", "2023-03-04 03:00",
+# "March 4 at 3am". Its groups are renamed per endpoint of a range (see _renamed).
+_DATE_TIME = rf"{DATE}(?:t|,?\s+(?:at\s+)?)(?P<clock>{STRICT_CLOCK}){ZONE}"
+
+
+def _renamed(pattern: str, suffix: str) -> str:
+    return re.sub(r"\(\?P<(\w+)>", rf"(?P<\1{suffix}>", pattern)
+
+
+_DATE_TIME_RANGE = re.compile(
+    rf"\b(?P<word>between|from) {_renamed(_DATE_TIME, '_a')}\s*(?:and|to|until|till|-)\s*"
+    rf"{_renamed(_DATE_TIME, '_b')}"
+)
+_ONE_DATE_TIME = re.compile(rf"\b{_DATE_TIME}")
+# The time first: "from 11pm on March 3 to 1am on March 4".
+_TIME_DATE = rf"(?P<clock>{STRICT_CLOCK}){ZONE},?\s+(?:on\s+|of\s+)?{DATE}"
+_TIME_DATE_RANGE = re.compile(
+    rf"\b(?P<word>between|from) {_renamed(_TIME_DATE, '_a')}\s*(?:and|to|until|till|-)\s*"
+    rf"{_renamed(_TIME_DATE, '_b')}"
+)
+# A range of two clock times said without "from" or "between": "3am to 4am", "03:00 until
+# 04:00" (both unmistakably times: "2 to 3 casts" is no range).
+_BARE_RANGE = re.compile(
+    rf"(?<!from )(?<!between )(?<![\w:])({STRICT_CLOCK}{ZONE}\s+(?:to|until|till)\s+{STRICT_CLOCK})"
+)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY = {name: i for i, name in enumerate(_WEEKDAYS)}
+WEEKDAY.update({name[:3]: i for i, name in enumerate(_WEEKDAYS)})
+WEEKDAY.update(tue=1, tues=1, thur=3, thurs=3)
+# A weekday written before its date: "Saturday, March 4", "Sat 4 Mar 2023".
+_WEEKDAY_DATE = re.compile(
+    rf"\b(?P<weekday>{'|'.join(sorted(WEEKDAY, key=len, reverse=True))})\.?,?\s+"
+    rf"(?=(?P<date>{DATE}))"
+)
+_ORDINALS = (
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+    "twenty-first",
+    "twenty-second",
+    "twenty-third",
+    "twenty-fourth",
+    "twenty-fifth",
+    "twenty-sixth",
+    "twenty-seventh",
+    "twenty-eighth",
+    "twenty-ninth",
+    "thirtieth",
+    "thirty-first",
+)
+ORDINAL = {name: i + 1 for i, name in enumerate(_ORDINALS)}
+_ORDINAL = "|".join(sorted(ORDINAL, key=len, reverse=True))
+# An ordinal day in words beside its month: "the fourth of March", "March fourth".
+_ORDINAL_DATE = re.compile(
+    rf"\b(?P<day>{_ORDINAL})(?= of (?:{_MONTH})\b)|\b(?P<month>{_MONTH}) (?P<day2>{_ORDINAL})\b"
+)
+
+
+_DATE_ONLY = re.compile(DATE)
+
+
+def written_dates(question: str, now: datetime) -> str:
+    """``question`` (lower case, clock times as digits) with dates and times of day written
+    the way ``find_time_range`` reads them: seconds dropped ("03:00:00"); the part of the
+    day as am or pm ("3 in the morning"); a date and its time written together as the time
+    on the date ("2023-03-04T03:00Z" → "03:00 utc on 2023-03-04"), a range of two as one
+    range when they are on one day or cross one midnight; and a date written apart from the
+    one time range that names none moved beside it ("On March 4, how many casts between 3
+    and 4am" → "how many casts between 3 and 4am on march 4")."""
+    text = re.sub(
+        r"\b(\d{4})/(\d{1,2})/(\d{1,2})\b",  # "2023/03/04": year first, so not ambiguous
+        lambda m: f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}",
+        question,
+    )
+    text = _ORDINAL_DATE.sub(
+        lambda m: (
+            f"{ORDINAL[m.group('day')]}th"
+            if m.group("day")
+            else f"{m.group('month')} {ORDINAL[m.group('day2')]}th"
+        ),
+        text,
+    )
+
+    def weekday(m: re.Match[str]) -> str:
+        # said only when it is that date's weekday; another weekday is left for the planner
+        # to refuse, since which of the two was meant is not said
+        date = _DATE_ONLY.match(m.group("date"))
+        right = date is not None and _date(date, now).weekday() == WEEKDAY[m.group("weekday")]
+        return "" if right else m.group(0)
+
+    text = _WEEKDAY_DATE.sub(weekday, text)
+    text = _BARE_RANGE.sub(r"from \1", text)
+    text = re.sub(r"\b(\d{4}-\d{2}-\d{2})t(?=\d{1,2}:\d{2})", r"\1 ", text)
+    text = re.sub(r"\b(\d{1,2}:\d{2}):\d{2}(?:\.\d+)?(?!\d)", r"\1", text)
+    text = re.sub(r"\b(\d{1,2}:\d{2}) ?z\b", r"\1 utc", text)
+
+    def part_of_day(m: re.Match[str]) -> str:
+        half = "am" if m.group(4) == "morning" else "pm"
+        if m.group(3):
+            return f"{m.group(1)}{half}{m.group(2)}{m.group(3)}{half}"
+        return f"{m.group(1)}{half}"
+
+    text = _PART_OF_DAY.sub(part_of_day, text)
+
+    def date_time_range(m: re.Match[str]) -> str:
+        first, last = _date(m, now, "_a"), _date(m, now, "_b")
+        start, end = first + _clock(m.group("clock_a")), last + _clock(m.group("clock_b"))
+        days = last - first
+        if not (start < end and days in (timedelta(0), timedelta(days=1))):
+            return m.group(0)  # not one range FROM_TO can say: left for the planner to judge
+        if days and end - start > timedelta(days=1):
+            return m.group(0)
+        clocks = f"{m.group('clock_a')} and {m.group('clock_b')}"
+        return f"{m.group('word')} {clocks} on {first:%Y-%m-%d}"
+
+    text = _DATE_TIME_RANGE.sub(date_time_range, text)
+    text = _TIME_DATE_RANGE.sub(date_time_range, text)
+    text = _ONE_DATE_TIME.sub(lambda m: f"{m.group('clock')} on {_date(m, now):%Y-%m-%d}", text)
+    return _date_beside_its_clock(text)
+
+
+def _date_beside_its_clock(text: str) -> str:
+    """``text`` with a date written apart from the first clock range (one that names no
+    date of its own) moved right after it; ``text`` when there is no such pair."""
+    if DATES.search(text) or SINCE_DATE.search(text):
+        return text  # read before any clock (find_time_range), as whole days
+    clock = next((m for p in _CLOCK_RANGES if (m := p.search(text))), None)
+    if (
+        clock is None
+        or DATE_AFTER.match(text, clock.end())
+        or re.match(r"[-/\d]", text[clock.end() :])
+    ):
+        return text
+    dates = [
+        d
+        for pattern in (ON_DATE, DAY_OF_MONTH)
+        for d in pattern.finditer(text)
+        if d.end() <= clock.start() or d.start() >= clock.end()
+    ]
+    if len(dates) != 1:
+        return text  # no date, or several: which goes with the clock is not said
+    d = dates[0]
+    between = (
+        text[d.end() : clock.start()] if d.end() <= clock.start() else text[clock.end() : d.start()]
+    )
+    if re.search(r"\b(?:and|or|but|versus|vs|than|compared)\b", between):
+        return text  # "on March 3 and how many after 5am": two questions, each its own time
+    said = re.sub(r"^(?:on|during|for) ", "", d.group(0).strip())
+    if d.end() <= clock.start():
+        return f"{text[: d.start()]} {text[d.end() : clock.end()]} on {said}{text[clock.end() :]}"
+    return f"{text[: clock.end()]} on {said}{text[clock.end() : d.start()]} {text[d.end() :]}"
+
+
 def _duration(n: str | None, unit: str) -> timedelta:
     count = _COUNT_WORDS.get((n or "a").replace("-", " "))
     count = int(n) if count is None and n else (count or 1)
@@ -199,6 +379,8 @@ def _date(match: re.Match[str], now: datetime, suffix: str = "") -> datetime:
 
     if group("iso"):
         return datetime.fromisoformat(group("iso") or "").replace(tzinfo=UTC)
+    if dom := match.groupdict().get("dom"):
+        return now.astimezone(UTC).replace(day=int(dom), hour=0, minute=0, second=0, microsecond=0)
     month = group("month") or group("month2") or ""
     day = group("day") or group("day2") or "1"
     year = int(group("year") or group("year2") or now.year)
@@ -331,7 +513,11 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
     return None
 
 
+# The clock expressions a date may belong to, in the order find_time_range tries them.
+_CLOCK_RANGES = (FROM_TO, DASH, HOUR, DURATION_FROM, AFTER, BEFORE)
+
+
 def parse_time_range(question: str, now: datetime) -> TimeRange | None:
     """The time range a question names, or None (see ``find_time_range``)."""
-    found = find_time_range(written_clock(question), now)
+    found = find_time_range(written_dates(written_clock(question), now), now)
     return found[0] if found else None
