@@ -16,11 +16,10 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import numpy as np
 import pandas as pd
 
 from ozi_assets import stream
-from ozi_assets.clean import CLEAN_TABLES, casts, reactions, users
+from ozi_assets.clean import CLEAN_TABLES, casts, reactions, users, window_indices
 from ozi_assets.partitions import stream_partitions, window_grid
 from ozi_assets.table_metadata import cell
 from ozi_resources.kafka import KafkaResource
@@ -300,15 +299,10 @@ def added_by_run(
     since = warehouse.first_snapshot_of_run(conn, run_id)
     if since is None:
         return f"SELECT * FROM ({query}) AS q WHERE false"
-    return added_between(query, table, since, warehouse.current_snapshot(conn).id)
-
-
-def added_between(query: str, table: str, first: int, last: int) -> str:
-    """``query`` narrowed to the hashes of rows inserted into ``table`` by the snapshots
-    ``first`` to ``last`` (inclusive; integers, never input)."""
+    now = warehouse.current_snapshot(conn).id
     return (
         f"SELECT * FROM ({query}) AS q WHERE q.hash IN (SELECT hash FROM "
-        f"ducklake_table_changes('lake', 'main', '{table}', {int(first)}, {int(last)}) "
+        f"ducklake_table_changes('lake', 'main', '{table}', {since}, {now}) "
         "WHERE change_type IN ('insert', 'update_postimage'))"
     )
 
@@ -667,13 +661,13 @@ def check_batch(
         return [], False
     positions = stream.position_filter(ranges)
     branches = " UNION ".join(
-        f"SELECT DISTINCT window_start FROM raw_events WHERE topic = $t AND {b}"
+        f"SELECT DISTINCT epoch_ms(window_start) FROM raw_events WHERE topic = $t AND {b}"
         for b in stream.offset_branches(ranges)
     )
-    windows = [row[0] for row in conn.execute(branches, {"t": topic}).fetchall()]
+    starts = {row[0] for row in conn.execute(branches, {"t": topic}).fetchall()}
     out = []
-    for start in sorted(windows):
-        key = grid.keys[int(grid.window_of(np.array([int(start.timestamp() * 1000)]))[0])]
+    for window in sorted(window_indices(grid, starts)):
+        key = grid.keys[window]
         bounds = {"w": grid.start_of(key), "w_end": grid.end_of(key)}
         for check in ROW_CHECKS:
             scoped = (
