@@ -16,6 +16,9 @@ callers, or a token):
 - ``POST /v1/vectors/embed`` ``{model, texts}`` → ``{model, dimension, count, vectors}``:
   the texts' unit vectors, float32 little-endian, row after row, base64. The embeddings
   runs embed here with the model kept warm, instead of loading it in every run (20–40 s).
+  These bulk batches run in a child process at a lower CPU priority (``BulkEmbedder``,
+  OZI_EMBED_NICE): casts must reach the tables first, and searches embed their one text in
+  this process at the normal priority.
 
 With a Qdrant server configured (OZI_QDRANT_URL) there is no shard to own: the process
 answers the public API and embeds.
@@ -25,12 +28,15 @@ import argparse
 import base64
 import contextlib
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -164,6 +170,109 @@ def warm_up(embedder: EmbedderResource, threads: int) -> None:
     embedder.encode(["warm"])
 
 
+def lower_priority(nice: int) -> None:
+    """Give this process ``nice`` more niceness (0–19), in a session of its own.
+
+    Why a session: Linux's autogroups (on by default) share the CPU between sessions first and
+    apply a nice value only within its session, so a niced process that shares a session
+    with nobody must nice its autogroup (/proc/self/autogroup) to yield to the pipeline's
+    runs. Where there are no autogroups (or no such file), the nice value alone counts."""
+    os.setsid()
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(nice))
+    except OSError:
+        pass  # no autogroups here: os.nice below is what the scheduler weighs
+    os.nice(nice)
+
+
+def _bulk_worker(conn: Any, embedder: dict[str, str], threads: int, nice: int) -> None:
+    """The child process of BulkEmbedder: texts in, float32 vectors (or an error's one-line
+    text) out, until the parent's end of the pipe closes (it exited, or was killed)."""
+    lower_priority(nice)
+    import torch
+
+    torch.set_num_threads(threads)
+    model = EmbedderResource(**embedder)
+    while True:
+        try:
+            texts = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(model.encode(texts).astype("<f4"))
+        except Exception as err:  # the parent answers the request with it
+            conn.send(f"{type(err).__name__}: {err}")
+
+
+class BulkEmbedder:
+    """The embeddings runs' batches, embedded in a child process at a lower CPU priority.
+
+    Why: on 2 cores, a bulk batch and the stream's micro-batches want the same cores, and a
+    cast waiting for the tables is worse than a vector arriving later (the embedding lag is
+    reported). Searches do not come here: their one text is embedded in ``ozi serve``'s own
+    process, at the normal priority. The child loads the model on its first batch (torch,
+    ~10 s) and exits when ``ozi serve`` does (its pipe closes).
+
+    ``encode(texts)`` → float32 unit vectors, shape (len(texts), dimension); batches are
+    serialized. Raises RuntimeError with the child's one-line error; a child that died is
+    started again by the next batch.
+    """
+
+    def __init__(self, embedder: EmbedderResource, threads: int, nice: int) -> None:
+        self.config = {
+            "model_name": embedder.model_name,
+            "model_path": embedder.model_path,
+            "precision": embedder.precision,
+        }
+        self.threads, self.nice = threads, nice
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._proc: Any = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid (None before the first batch)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def _start(self) -> None:
+        # spawn, not fork: this process runs threads (uvicorn, the shard's sync), and a fork
+        # copies their locks in whatever state they are
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_bulk_worker,
+            args=(child, self.config, self.threads, self.nice),
+            name="ozi-bulk-embedder",
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()  # the child's end lives only in the child: its recv sees our exit
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self._start()
+            try:
+                self._conn.send(texts)
+                out = self._conn.recv()
+            except (EOFError, OSError) as err:
+                self._proc = None
+                raise RuntimeError(f"the bulk embedding process exited: {err}") from None
+        if isinstance(out, str):
+            raise RuntimeError(out)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                self._conn.close()
+                self._proc.join(timeout=10)
+                if self._proc.is_alive():
+                    self._proc.kill()
+                self._proc = None
+
+
 class EmbedBody(BaseModel):
     model: str
     texts: list[str] = Field(max_length=EMBED_MAX_TEXTS)
@@ -186,6 +295,11 @@ def create_app(settings: OziSettings) -> FastAPI:
     owned = OwnedVectors(**vectors.model_dump())
     owned._owner = owner
     services = Services(warehouse, owned, embedder, resources["llm"])
+    bulk = (
+        BulkEmbedder(embedder, settings.embed_threads, settings.embed_nice)
+        if settings.embed_nice > 0
+        else None  # OZI_EMBED_NICE=0: bulk batches share this process and its priority
+    )
     stop = threading.Event()
 
     @contextlib.asynccontextmanager
@@ -209,6 +323,8 @@ def create_app(settings: OziSettings) -> FastAPI:
             thread.join(timeout=10)
         if owner is not None:
             owner.close()
+        if bulk is not None:
+            bulk.close()
 
     app = FastAPI(
         title="Ozi",
@@ -235,7 +351,10 @@ def create_app(settings: OziSettings) -> FastAPI:
             raise HTTPException(
                 404, f"this process embeds with {embedder.model_name}, not {body.model}"
             )
-        vectors = embedder.encode(body.texts).astype("<f4")
+        try:
+            vectors = (bulk or embedder).encode(body.texts).astype("<f4")
+        except RuntimeError as err:
+            raise HTTPException(503, str(err)) from err
         return {
             "model": embedder.model_name,
             "dimension": int(vectors.shape[1]) if vectors.ndim == 2 else 0,
@@ -254,6 +373,7 @@ def create_app(settings: OziSettings) -> FastAPI:
         except WarehouseError as err:
             raise HTTPException(409, str(err)) from err
 
+    app.state.bulk = bulk  # for tests and `ozi status`: the child's pid
     return app
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -158,6 +159,55 @@ def test_every_cast_has_one_vector_in_the_lake_and_the_shard(world):
     health = owner_health(settings)
     assert (health["index"], health["points"]) == ("qdrant-edge", 888)
     assert health["synced_snapshot"] == health["lake_snapshot"]
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid``: pid → command line."""
+    out = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+            if int(fields["PPid"]) == pid:
+                child = int(status.parent.name)
+                out[child] = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, KeyError, ValueError):
+            continue  # it exited while we read
+    return out
+
+
+def test_bulk_embedding_runs_in_a_child_at_a_lower_priority_and_dies_with_serve(world, sample):
+    """The embeddings runs' batches go to `ozi serve`'s child process, niced (OZI_EMBED_NICE,
+    10) in a session of its own, and give the vectors the model gives in process; `ozi serve`
+    itself keeps the normal priority, and the child exits when `ozi serve` is killed."""
+    settings, resources, _, _ = world
+    texts = [c["text"] for c in sample[0] if c.get("text", "").strip()][:200]
+    embedder = resources["embedder"]
+    warm = resources["vectors"].embed_warm(embedder.model_name, texts)
+    local = embedder.encode(texts)
+    assert warm.shape == local.shape == (200, 384)
+    assert float((warm * local).sum(axis=1).min()) > 0.9999
+    serve = processes.status(settings.home, OWNER).pid
+    workers = [c for c, cmd in _children(serve).items() if "spawn_main" in cmd]
+    assert len(workers) == 1, _children(serve)
+    (worker,) = workers
+    assert os.getpriority(os.PRIO_PROCESS, worker) == os.getpriority(os.PRIO_PROCESS, serve) + 10
+    assert os.getsid(worker) == worker != os.getsid(serve)
+    autogroup = Path(f"/proc/{worker}/autogroup")
+    if autogroup.exists():  # a kernel with autogroups: the session's share is niced too
+        assert autogroup.read_text().split()[-1] == "10"
+    os.kill(serve, 9)
+    for _ in range(100):
+        if not processes.alive(worker):
+            break
+        time.sleep(0.1)
+    assert not processes.alive(worker), "the bulk embedder outlived a killed `ozi serve`"
+    processes.stop(settings.home, OWNER)  # forget the killed process
+    start_owner(settings)
+    again = resources["vectors"].embed_warm(embedder.model_name, texts[:3])
+    # bf16 rounds a batch of 3 a little differently from a batch of 200 (padding)
+    assert float((again * local[:3]).sum(axis=1).min()) > 0.9999
 
 
 def test_the_shard_and_exact_search_in_the_lake_agree(world):

@@ -188,6 +188,13 @@ def test_a_bad_setting_is_one_line(ozi_sql, monkeypatch):
     )
 
 
+def test_a_niceness_an_unprivileged_process_cannot_take_is_one_line(ozi_sql, monkeypatch):
+    monkeypatch.setenv("OZI_EMBED_NICE", "-5")
+    assert_one_line_failure(
+        *ozi_sql("SELECT 1"), "error: OZI_EMBED_NICE must be a whole number from 0 to 19, got -5"
+    )
+
+
 def test_a_setting_outside_its_choices_is_one_line(ozi_sql, monkeypatch):
     monkeypatch.setenv("OZI_EMBED_PRECISION", "fp16")
     assert_one_line_failure(
