@@ -419,6 +419,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning3.yaml", "tune", "v_"),
         ("tuning4.yaml", "tune", "w_"),
         ("tuning5.yaml", "tune", "x_"),
+        ("tuning6.yaml", "tune", "y_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )
