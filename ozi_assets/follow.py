@@ -4,8 +4,9 @@ Why a run that stays: on 2 cores a Dagster run spends about ten seconds before i
 (the sensor's tick, the queue, a new process importing the code, the lake attached). With one
 run per micro-batch, a message waited for the next run's start as well as its steps: casts
 p95 18 s at 500 events/s (bench/results.json). A run of ``stream_job`` pays that once. Its one
-op holds the lake_writer slot and loops: raw → clean (casts first) → the batch's checks →
-aggregates, polling the topic's high watermarks every ``POLL_S`` when nothing is new. It ends
+op holds the lake_writer slot and loops: raw → clean (casts first) a batch at a time, and
+every few seconds the checks → aggregates, polling the topic's high watermarks every
+``POLL_S`` when nothing is new. It ends
 when no message came for ``linger_s``, when it has run ``budget_s`` (so the UI's
 materializations and a new version of the code arrive at least that often), or when a run of
 ``ingest_job`` (a backfill, a materialization from the UI) waits for the writer slot;
@@ -17,12 +18,13 @@ same rows and offsets as incremental runs (tested). A batch of raw and clean row
 transaction with both stages' offsets: a run killed anywhere re-does at most the batch that
 did not commit.
 
-Checks: every batch's messages are checked (checks.check_batch) before the aggregates may
-fold them in, and the embeddings follow the aggregates. A run's first batch also checks
-everything the clean stages hold that the aggregates have not folded in (a run before it
-may have died between its commit and its checks, or failed them): so a failing batch keeps
-failing every run until its window is rebuilt, as a blocking asset check stops
-``ingest_job``.
+Checks: every message is checked (checks.check_batch) before the aggregates fold it in, and
+the embeddings follow the aggregates. The checks run with the aggregates, at most every
+``AGGREGATE_EVERY_S``, over everything the clean tables hold that the aggregates have not
+folded in: the batches since the last refresh, and whatever an earlier run left unchecked
+(it may have died between its commit and its checks, or failed them). So a failing batch
+keeps failing every run until its window is rebuilt, as a blocking asset check stops
+``ingest_job``; and casts are not held back behind checks that only the aggregates need.
 
 What the UI sees: at most every ``REPORT_EVERY_S``, and when the run ends (also by an error),
 a materialization of each asset for each window it changed since the last report, and each
@@ -45,10 +47,13 @@ from ozi_resources.warehouse import Commit, WarehouseResource
 from ozi_resources.windows import WindowGrid
 
 POLL_S = 0.25  # how often an idle loop reads the high watermarks (~15 ms a read)
-# The aggregates are refreshed at most this often while messages keep coming (and at once when
-# the stream pauses): their cost is in the windows refreshed, not the rows, and casts must not
-# wait behind them (4-10 s a refresh at 2,000 events/s on 2 cores).
+# The checks and the aggregates run at most this often while messages keep coming (and at once
+# when the stream pauses): their cost is mostly per refresh, not per row (a refresh re-reads
+# each window it touches), and casts must not wait behind them.
 AGGREGATE_EVERY_S = 5.0
+# ... and at most once in this many times their last cost, so that a refresh that grows with
+# its windows (1-2 s at 2,000 events/s) takes at most a quarter of the loop.
+AGGREGATE_COST_FACTOR = 3.0
 # Materializations and check evaluations at most this often: each report reads every table's
 # row counts and previews for the windows changed (about 10% of the loop at every 10 s).
 REPORT_EVERY_S = 30.0
@@ -174,21 +179,13 @@ def _batch(
     changes: Changes,
     totals: Totals,
     first_batch: bool,
-) -> tuple[raw.CatchUp, bool]:
+) -> raw.CatchUp:
     """Read what is new up to the high watermarks and fold it into the clean tables, raw and
-    clean in one transaction a batch (one commit, where ingest_job's steps make four), then
-    check it. The run's ``first_batch`` also folds in what an earlier run left in raw_events
-    and checks everything the aggregates have not folded in (see the module's docstring).
-    Returns (what the raw stage read, whether clean rows were checked: the aggregates then
-    have something to fold in). Raises dg.Failure when a blocking check fails."""
+    clean in one transaction a batch (one commit, where ingest_job's steps make four). The
+    run's ``first_batch`` also folds in what an earlier run left in raw_events. Returns what
+    the raw stage read."""
     run_id = context.run_id
     started = time.perf_counter()
-    with warehouse.writer() as conn:  # the writer: it creates the lake on the first run
-        floor = (
-            stream.load_offsets(conn, stream.AGGREGATES, kafka.topic)
-            if first_batch
-            else stream.upstream_offsets(conn, stream.CLEAN_STAGES, kafka.topic)
-        )
 
     def fold(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, set[int]] | None]:
         return {
@@ -224,9 +221,24 @@ def _batch(
             )
             changes.add(stage, clean.window_indices(grid, starts), folded)
     totals.timed("raw and clean", started)
+    return summary
+
+
+def _check(
+    context: dg.OpExecutionContext,
+    warehouse: WarehouseResource,
+    topic: str,
+    grid: WindowGrid,
+    changes: Changes,
+    totals: Totals,
+) -> bool:
+    """Check every message the clean tables hold that the aggregates have not folded in (the
+    batches since the last refresh, and whatever an earlier run left unchecked). Returns
+    whether there was anything to check. Raises dg.Failure when a blocking check fails."""
     started = time.perf_counter()
     with warehouse.reader() as conn:
-        evaluations, checked = checks.check_batch(conn, kafka.topic, grid, floor)
+        floor = stream.load_offsets(conn, stream.AGGREGATES, topic)
+        evaluations, checked = checks.check_batch(conn, topic, grid, floor)
     totals.timed("checks", started)
     for e in evaluations:
         changes.evaluated(e)
@@ -235,16 +247,16 @@ def _batch(
         for e in failed:
             context.log_event(e)
         raise dg.Failure(
-            description="blocking check failed, the batch's aggregates were not computed: "
+            description="blocking check failed, the aggregates did not fold its messages in: "
             + "; ".join(f"{e.check_name} on {e.partition}: {e.description}" for e in failed)
         )
-    return summary, checked
+    return checked
 
 
 @dg.op(
     pool="lake_writer",
-    description="Follows the topic: raw → clean → checks → aggregates, batch after batch, "
-    "while messages keep coming (stream.py, follow.py).",
+    description="Follows the topic: raw → clean batch after batch, checks → aggregates every "
+    "few seconds, while messages keep coming (stream.py, follow.py).",
 )
 def follow_stream(
     context: dg.OpExecutionContext,
@@ -262,21 +274,27 @@ def follow_stream(
     totals = Totals()
     changes = Changes()
     started = last_message = last_report = last_asked = time.monotonic()
-    last_aggregate = 0.0
-    pending = False  # checked clean rows the aggregates have not folded in yet
+    last_aggregate, aggregate_every = 0.0, AGGREGATE_EVERY_S
+    pending = False  # clean rows the aggregates have not folded in (a run's first batch: maybe)
     committed: dict[int, int] | None = None  # the raw stage's offsets after the last batch
     agg_commit = Commit(
         context.run_id, tuple(k.to_user_string() for k in aggregates.AGGREGATE_KEYS)
     )
 
-    def fold_aggregates() -> None:
+    def check_and_aggregate() -> None:
         phase = time.perf_counter()
-        windows, _, folded = warehouse.write(
-            agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic)
+        if _check(context, warehouse, kafka.topic, grid, changes, totals):
+            aggregated = time.perf_counter()
+            windows, _, folded = warehouse.write(
+                agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic)
+            )
+            changes.add(stream.AGGREGATES, set(windows), folded)
+            totals.aggregate_refreshes += 1
+            totals.timed(stream.AGGREGATES, aggregated)
+        nonlocal aggregate_every
+        aggregate_every = max(
+            AGGREGATE_EVERY_S, AGGREGATE_COST_FACTOR * (time.perf_counter() - phase)
         )
-        changes.add(stream.AGGREGATES, set(windows), folded)
-        totals.aggregate_refreshes += 1
-        totals.timed(stream.AGGREGATES, phase)
 
     try:
         while True:
@@ -285,11 +303,11 @@ def follow_stream(
             new = committed is None or any(hw > committed.get(p, 0) for p, hw in high.items())
             if new:
                 batch_started = time.perf_counter()
-                summary, checked = _batch(
+                summary = _batch(
                     context, kafka, warehouse, grid, changes, totals, committed is None
                 )
+                pending = pending or committed is None or summary.messages > 0
                 committed = summary.committed or committed or {}
-                pending = pending or checked
                 if summary.messages:
                     last_message = now
                     totals.batches += 1
@@ -298,8 +316,8 @@ def follow_stream(
                     totals.late += sum(summary.late.values())
                     totals.batch_seconds.append(time.perf_counter() - batch_started)
             now = time.monotonic()
-            if pending and (not new or now - last_aggregate >= AGGREGATE_EVERY_S):
-                fold_aggregates()
+            if pending and (not new or now - last_aggregate >= aggregate_every):
+                check_and_aggregate()
                 last_aggregate, pending = time.monotonic(), False
             if not changes.empty() and now - last_report >= REPORT_EVERY_S:
                 phase = time.perf_counter()
@@ -324,7 +342,7 @@ def follow_stream(
                     totals.stopped_because = "stopped while waiting"
                     break  # nothing is half done
         if pending:
-            fold_aggregates()
+            check_and_aggregate()
     finally:
         # also on an error: what was committed is shown (the aggregates are not folded then)
         if not changes.empty():
@@ -355,8 +373,9 @@ def follow_stream(
 @dg.job(
     tags={stream.MODE_TAG: stream.INCREMENTAL},
     executor_def=dg.in_process_executor,
-    description="Follows the Kafka topic in one run: raw → clean → checks → aggregates, batch "
-    "after batch, while messages keep coming (requested by kafka_window_sensor).",
+    description="Follows the Kafka topic in one run: raw → clean batch after batch, checks → "
+    "aggregates every few seconds, while messages keep coming (requested by "
+    "kafka_window_sensor).",
 )
 def stream_job() -> None:
     follow_stream()
