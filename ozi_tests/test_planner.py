@@ -2643,3 +2643,95 @@ def test_replies_that_are_top_level_casts_are_refused_not_zero():
     assert reading_of("How many top-level casts, not counting replies?") == (
         "casts, top_level, not reply"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # hedges and discourse markers qualify how a question is asked, not what it asks
+        (
+            "just wondering how big the crowd was, how many distinct users cast anything?",
+            "distinct_authors",
+        ),
+        ("how many actual replies did dwr get", "replies_received, user = dwr"),
+        ("so who replied most? like who was the most active replier", "replies, by user, top 10"),
+        # the span the data covers is what every figure is over
+        ("how many replies were posted in the period covered by the sample?", "replies"),
+        (
+            "how many casts did dwr post in the period between 3 and 4am?",
+            "casts, user = dwr, between 2023-03-04 03:00 and 2023-03-04 04:00 UTC",
+        ),
+        # a cast is new when posted: "new casts" are the casts, a range says when
+        (
+            "how many new casts were there after 5am?",
+            "casts, from 2023-03-04 05:00 UTC to that day's end",
+        ),
+        # pressing a reaction's button is making it
+        ("who hit the like button the most?", "likes, by user, top 10"),
+        ("who's clicking the reply button most often", "replies, by user, top 10"),
+        # near misses: "like" with a subject before it, or a noun after it, is the reaction
+        ("which users like the most casts?", "likes, by user, top 10"),
+        ("like count per user", "likes, by user"),
+        # "hour of the day" is the hour, not a day and an hour
+        ("at which hour of the day did dwr post the most?", "casts, by hour, top 10, user = dwr"),
+        ("hours of the day by number of replies", "replies, by hour, top 10"),
+        # spread over the night, grouped by what the question names
+        ("how were dwr's casts spread over the night, per hour", "casts, by hour, user = dwr"),
+        # kicking off a thread is starting it
+        (
+            "On March 4, who kicked off the most threads?",
+            "top_level_casts, by user, top 10, on 2023-03-04 (UTC)",
+        ),
+        ("how many threads did dwr kick off?", "top_level_casts, user = dwr"),
+    ],
+)
+def test_hedges_filler_and_synonyms_of_chatty_questions(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a thread's size or length is its casts, root included; asked as a number, the
+        # figure of the one thread the ranking puts first
+        ("how many casts, root included, are in the biggest thread?", "casts, largest per thread"),
+        ("how long is the longest conversation?", "casts, largest per thread"),
+        ("what is the length of the biggest thread", "casts, largest per thread"),
+        (
+            "How many casts are in the biggest thread, not counting the root?",
+            "casts, largest per thread, not top_level",
+        ),
+        ("how many likes did the most liked cast get?", "likes_received, largest per cast"),
+        ("how many casts did the busiest hour have?", "casts, largest per hour"),
+        # near misses: asked which, or several, the groups are listed
+        ("which thread is the longest?", "casts, by thread, top 10"),
+        ("what is the size of the top 3 threads?", "casts, by thread, top 3"),
+        ("Which hour had the highest number of casts?", "casts, by hour, top 10"),
+    ],
+)
+def test_the_size_of_the_first_group_of_a_ranking(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        # the unknown word changes the meaning: refused, not answered without it
+        ("how many new users joined?", "new"),
+        ("how long was dwr active?", "long"),
+        ("What is the average length of a cast?", "length"),
+    ],
+)
+def test_words_that_change_the_meaning_are_still_refused(question, word):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and repr(word) in (p.note or "")
+
+
+def test_a_spread_over_the_night_by_nothing_is_refused_as_a_breakdown():
+    p = plan("how were casts distributed across the night?", CTX)
+    assert p.kind == "unanswered" and "breakdown" in (p.note or "")
+
+
+def test_the_largest_group_figure_compiles_to_one_number():
+    sql = plan("size of the largest thread", CTX).sql or ""
+    assert sql.startswith("SELECT MAX(casts)") and "GROUP BY t.thread_hash" in sql

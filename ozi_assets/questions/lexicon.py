@@ -645,6 +645,23 @@ FILLER = frozenset(
         "roughly",
         "dated",
         "inside",
+        # the span the data covers, which every figure is over unless a range says less:
+        # "during the period covered by the data", "in the period 3-4am" (as "window")
+        "period",
+        "timeframe",
+        "cover",
+        "covers",
+        "covered",
+        # hedges and discourse markers of chatty questions, which qualify how it is asked,
+        # not what: "actual new posts", "kinda", "um" ("like" is one only where grammar says
+        # so: planner._HEDGE_LIKE)
+        "actual",
+        "kinda",
+        "sorta",
+        "um",
+        "uh",
+        "hmm",
+        "root_included",  # "including the root": a thread's casts are its root and replies
     ]
 )
 
@@ -732,6 +749,18 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("new", "threads"): "threads",
     ("new", "conversation"): "conversation",
     ("new", "conversations"): "conversations",
+    # a cast is new when it is posted: "new posts" are the posts (when, a range says; "new
+    # users" are not read, newcomers being no metric)
+    **{("new", noun): noun for noun in ("cast", "casts", "post", "posts", "message", "messages")},
+    # starting a thread: "who kicked off the most threads"
+    ("kicked", "off"): "started",
+    ("kick", "off"): "start",
+    ("kicks", "off"): "starts",
+    ("kicking", "off"): "starting",
+    # a thread's casts include its root: "including the root" restates them, not a filter
+    ("including", "the", "root"): "root_included",
+    ("counting", "the", "root"): "root_included",
+    ("root", "included"): "root_included",
     # joining someone's conversation is replying in it: "how many threads did dwr jump in"
     **{
         (verb, particle): "replied"

@@ -640,6 +640,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
     moment_noun = ""  # the noun after "first" or "last"
     average = False  # "on average per user": the mean over the grouping
+    # "how many", "the size of": a number is asked, not "the highest number of" ranked
+    count_asked = False
     median = False  # "the median … per user": the median over it
     owned = False  # "dwr's casts …": received unless a copula says what the casts are
     excluded: list[str] = []  # users left out
@@ -937,6 +939,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 order = order or "desc"  # "rank users by the number of …": a ranking
                 continue
             r.asks_number = True
+            count_asked = count_asked or not (
+                prev in lexicon.ORDER_DESC or prev in lexicon.ORDER_ASC
+            )
             continue
         if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
             order = "desc" if w in lexicon.ORDER_DESC else "asc"
@@ -1355,6 +1360,24 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         conditions = [*conditions, Condition("has_mention")]
     if m.name == "mentions" and others and group is None:
         others = False  # "posts that tag other users": whom a cast mentions is someone else
+    ranked_one = [w for d, how, w in groups if d == group and how == "order"]
+    extreme = None
+    if (
+        count_asked
+        and order
+        and isinstance(group, str)
+        and ranked_one
+        and not any(_plural(w) for w in ranked_one)
+        and not numbers
+        and not average
+        and count_over is None
+        and top_user is None
+        and moment is None
+    ):
+        # "how many casts are in the biggest thread", "the size of the largest thread": the
+        # figure of the one group the ranking puts first, a number ("which thread is the
+        # biggest" and "the top 3 threads" still list them)
+        average, extreme = True, order
     average_over = None
     if average and group is None and m.source == "users":
         group = "user"  # "the average follower count of authors": a profile is one user
@@ -1465,8 +1488,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         moment_of,
         cast_time,
         top_user,
+        extreme=extreme,
     )
     return r
+
+
+def _plural(word: str) -> bool:
+    """Whether a word for groups names several ("threads", "people"), not one ("thread")."""
+    return word.endswith("s") or word in ("people", "ppl", "crowd")
 
 
 # What stands before the words naming a thread or cast: "the everyday wallet thread", "his
@@ -1632,6 +1661,28 @@ def _how_often(match: re.Match[str]) -> str:
     return f"{people} with {lexicon.HOW_OFTEN[how]} {lexicon.AGENT_NOUNS.get(people, 'casts')}"
 
 
+# "like" as a hedge or a discourse marker, not the reaction: where a clause starts (the
+# question's start or after a mark) and before a determiner, a pronoun or a wh-word ("…? like
+# the most active accounts", "like how many casts r in it"). "which users like the most
+# casts" has a subject before it, and "like count" a noun after it: the reaction.
+_HEDGE_LIKE = re.compile(
+    r"(?:^|(?<=[?!.,;:]))\s*like,?\s+(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|"
+    r"you|they|he|she|it|just|maybe|more|around|roughly)\b)"
+)
+# Pressing a reaction's button is making the reaction: "hitting the recast button", "who
+# clicks the like button most". "buton" is the same word with a letter dropped, as the typo
+# rule reads the catalogue's words (which "button" is not).
+_BUTTON = re.compile(
+    r"\b(?:hit|hits|hitting|press|presses|pressed|pressing|click|clicks|clicked|clicking|tap|"
+    r"taps|tapped|tapping|smash|smashes|smashed|smashing|push|pushes|pushed|pushing)"
+    r"(?: on)? (?:the |that |a )?(\w+) but+ons?\b"
+)
+# A thread's size or length is the number of casts in it (the length of a cast is not a
+# figure the layer has, so only a thread's): "the size of the largest thread", "thread
+# length"; "how long is the longest thread".
+_THREAD = r"(?:threads?|conversations?)\b"
+_THREAD_SIZE = re.compile(rf"\b(?:size|length)s? of (?=(?:[\w@'.-]+ ){{0,3}}{_THREAD})")
+_HOW_LONG = re.compile(rf"\bhow long (?:is|was|are|were) ((?:[\w@'.-]+ ){{0,3}}{_THREAD})")
 _HEADED = re.compile(r"^([^-–—:?]{2,40}?)\s*[-–—:]\s+(.*\b(?:it|this|that)\b.*)$")
 
 
@@ -1826,6 +1877,19 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\bexactly a single\b", "exactly 1", q)
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
+    q = re.sub(r"\bhours? of (?:the )?day\b", "hour", q)  # "at which hour of the day": hours
+    q = _HEDGE_LIKE.sub(" ", q)  # "… the most? like the most active accounts"
+    q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
+    q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
+    q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
+    # "spread out over the night": over the span the data covers, grouped by what the
+    # question names ("number per hour"); a spread by nothing is refused as a breakdown is
+    q = re.sub(
+        r"\b(?:spread|distributed) (?:out )?(?:over|across|through(?:out)?) (?:the )?"
+        r"(?:night|evening|morning|day|period|sample|data(?:set)?|time)\b",
+        " distribution ",
+        q,
+    )
     # "what percentage of casts are replies", "% of casts", "as a percentage": a share
     q = re.sub(
         r"\b(?:percent(?:age)?|proportion|fraction|pct|share)\s+of\b|%\s*of\b", " sharetoken of", q
