@@ -2735,3 +2735,31 @@ def test_a_spread_over_the_night_by_nothing_is_refused_as_a_breakdown():
 def test_the_largest_group_figure_compiles_to_one_number():
     sql = plan("size of the largest thread", CTX).sql or ""
     assert sql.startswith("SELECT MAX(casts)") and "GROUP BY t.thread_hash" in sql
+
+
+@pytest.mark.parametrize(
+    ("question", "search", "fid"),
+    [
+        # a search keeps its author however tersely or formally it is named
+        ("briang livestream", "livestream", 548),
+        ("@dwr onboarding", "onboarding", 3),
+        ("onboarding ideas @dwr", "onboarding ideas", 3),
+        ("dwr's casts about invites", "invites", 3),
+        ("What did the account briang write about music?", "music", 548),
+        ("Summarize what the user briang posted regarding his setup.", "his setup", 548),
+        # the topic before its author and a verb of saying or announcing
+        ("What product or UX updates did dwr announce in his casts?", "product or ux updates", 3),
+        ("what new features has dwr shared?", "new features", 3),
+        # near misses: no known user beside the topic, or people in general, is everyone's
+        ("purple dao", "purple dao", None),
+        ("What are people saying about ETHDenver?", "ethdenver", None),
+    ],
+)
+def test_a_search_keeps_the_author_it_names(question, search, fid):
+    p = plan(question, CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", search, fid)
+
+
+def test_an_author_not_in_the_data_is_still_refused():
+    p = plan("What did the user nobody_here write about music?", CTX)
+    assert p.kind == "unanswered"

@@ -317,12 +317,30 @@ def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan |
     return _topic_ranking("ranked_topic_users", topic, tr, _top_n(q))
 
 
+# Verbs that say what an author said, for a topic named before them: "what product updates
+# did dwr announce", "which tools has dwr shared".
+_SAY_VERBS = rf"(?:{TOPIC_VERBS}|announce|announced|announces|announcing|share|shared|shares)"
+# Where an author stands before a search's topic: the subject of "did" or of a verb of saying,
+# after "by" or "from", named as a user ("the user willbamberg"), or owning the casts.
+_AUTHOR_AT = re.compile(
+    rf"\b(?:did|does|has|by|from|user|account|author)\s+{USER}(?=\s|'s\b)"
+    rf"|\b{USER}(?:'s\s+(?:casts?|posts?|messages?)|\s+(?:has\s+|had\s+)?{_SAY_VERBS})\b"
+)
+
+
 def _author(q: str, ctx: Context) -> tuple[str, int] | None:
     """The known user a search is restricted to: "what did dwr say about …", "casts by @dwr
-    about …", "posts from dwr on …"; None when no known username stands there."""
-    m = re.search(rf"\b(?:did|does|has|by|from)\s+{USER}\s", q)
-    if m and m.group(1) in ctx.users:
-        return m.group(1), ctx.users[m.group(1)]
+    about …", "posts from dwr on …", "what the user willbamberg wrote regarding …", "dwr's
+    casts about …"; None when no known username stands there. A word the planner knows is
+    no author unless written with "@" ("what people said about …")."""
+    for m in _AUTHOR_AT.finditer(q):
+        at = 1 if m.group(1) else 2
+        name = m.group(at)
+        marked = q[m.start(at) - 1 : m.start(at)] == "@"
+        before = m.group(0).split()[0]
+        as_before = before in ("did", "does", "has", "by", "from")  # as it always was
+        if name in ctx.users and (marked or as_before or not lexicon.known(name)):
+            return name, ctx.users[name]
     return None
 
 
@@ -345,6 +363,10 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
             q,
         )
         or re.search(r"^(?:find|show|search|search for|look for|show me)\s+(?:me\s+)?(.+)", q)
+        # "what product updates did dwr announce": the topic before its author and verb
+        or re.search(
+            rf"^(?:what|which)\s+(.+?)\s+(?:did|does|has|had)\s+{USER}\s+{_SAY_VERBS}\b", q
+        )
     )
     if not m:
         return None
@@ -1820,9 +1842,11 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     ``unknown``: the words the planner did not understand (a terse name must be one)."""
     # "did X say", "has X written about", "casts by X about": X is named as the author. Not
     # "casts from newcomers posting …", where the participle describes a group of people.
-    m = re.search(rf"\b(?:did|does|has)\s+{USER}\s+(?:{TOPIC_VERBS}|about)\b", q) or re.search(
-        rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q
-    )
+    # "what the user X wrote", "what did the account X say": X named as a user
+    named = r"(?:the\s+(?:user|account|author)\s+)"
+    m = re.search(
+        rf"\b(?:(?:did|does|has)\s+{named}?|{named}){USER}\s+(?:{TOPIC_VERBS}|about)\b", q
+    ) or re.search(rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q)
     if m:
         name = m.group(1)
         generic = lexicon.FILLER | set(lexicon.DIMENSION_WORDS) | lexicon.OTHERS
@@ -1833,6 +1857,19 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     if m and m.group(1) and not re.search(r"^@|[0-9_.]", m.group(0)):
         return None  # "nft casts", "moon posts": a plain word before casts is their topic
     return name if name and name in unknown else None
+
+
+def _terse_author(q: str, ctx: Context) -> tuple[str, str] | None:
+    """(username, topic) of a terse search naming its author first or last ("willbamberg
+    dancing", "ux improvements @dwr"); None when neither end is a known user (a word the
+    planner knows is one only with "@")."""
+    first = re.match(rf"^{USER}\s+(\S.*)$", q)
+    last = re.match(rf"^(.*\S)\s+{USER}[?.!]*$", q)
+    ends = ([first.groups()] if first else []) + ([last.groups()[::-1]] if last else [])
+    for name, topic in ends:
+        if name in ctx.users and (f"@{name}" in q.split() or not lexicon.known(name)):
+            return name, _clean_topic(topic)
+    return None
 
 
 def _refusal(reading: Reading, tried: list[str]) -> Plan:
@@ -2020,12 +2057,16 @@ def plan(question: str, ctx: Context) -> Plan:
     # "views on dwr's casts": a known user's casts measured by something the layer lacks
     if reading.unknown and reading.users and reading.metrics:
         return _refusal(reading, tried)
-    # Anything else is a search: the casts closest in meaning to the whole question.
+    # Anything else is a search: the casts closest in meaning to the whole question; tersely
+    # beside a known user's name, that user's casts.
+    author, search = _terse_author(q, ctx) or (None, _clean_topic(q))
+    by = f" by {author}" if author else ""
     return Plan(
         "semantic",
         "semantic_fallback",
-        search=_clean_topic(q),
+        search=search or _clean_topic(q),
         time_range=tr,
+        fid=ctx.users[author] if author else None,
         tried=tried,
-        describe=lambda rows: f"Casts closest in meaning to the question{_suffix(tr)}",
+        describe=lambda rows: f"Casts{by} closest in meaning to the question{_suffix(tr)}",
     )
