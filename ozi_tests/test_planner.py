@@ -2763,3 +2763,20 @@ def test_a_search_keeps_the_author_it_names(question, search, fid):
 def test_an_author_not_in_the_data_is_still_refused():
     p = plan("What did the user nobody_here write about music?", CTX)
     assert p.kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # whoever discusses it, the topic is what follows the verb
+        (
+            "Find casts in which users discuss eating, meals, or beverages.",
+            "eating meals or beverages",
+        ),
+        ("Show posts where people talk about hiring", "hiring"),
+        ("Retrieve messages in which someone discusses onboarding", "onboarding"),
+    ],
+)
+def test_the_topic_of_casts_in_which_people_discuss_it(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", search)

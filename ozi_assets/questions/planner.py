@@ -358,8 +358,9 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
             r"\b(?:casts?|posts?|messages?|anything|something|conversations?|discussions?|"
             r"chatter|buzz|talk|opinions?|thoughts|sentiment)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
             r"\s+(?:about|on|regarding|concerning|(?:related|relating) to|mentioning|discussing|"
-            r"(?:that|which)\s+(?:discuss|discusses"
-            r"|mention|mentions|talk about|talks about))\s+(.+)",
+            # "casts in which users discuss eating": whoever discusses it, the casts do
+            r"(?:that|which|in which|where)\s+(?:(?:users|people|authors|they|someone)\s+)?"
+            r"(?:discuss|discusses|mention|mentions|talk about|talks about))\s+(.+)",
             q,
         )
         or re.search(r"^(?:find|show|search|search for|look for|show me)\s+(?:me\s+)?(.+)", q)
