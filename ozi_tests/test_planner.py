@@ -2727,8 +2727,17 @@ def test_words_that_change_the_meaning_are_still_refused(question, word):
     assert p.kind == "unanswered" and repr(word) in (p.note or "")
 
 
-def test_a_spread_over_the_night_by_nothing_is_refused_as_a_breakdown():
-    p = plan("how were casts distributed across the night?", CTX)
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how were casts distributed across the night?",
+        # a span is filler as the span the data covers, but "per period" groups by nothing
+        "casts per period",
+        "how many casts did dwr post in each time window?",
+    ],
+)
+def test_a_spread_or_grouping_by_a_span_is_refused_as_a_breakdown(question):
+    p = plan(question, CTX)
     assert p.kind == "unanswered" and "breakdown" in (p.note or "")
 
 

@@ -112,6 +112,10 @@ COMPARATIVE = {
     **dict.fromkeys(["more", "greater", "higher", "bigger", "larger"], "desc"),
     **dict.fromkeys(["fewer", "less", "lower", "smaller"], "asc"),
 }
+# Spans of time, filler as the span the data covers ("the period covered", "in the window
+# 1:00-2:30"); after "per" or "each" a grouping that does not say by what ("casts per
+# period"), refused as a breakdown by nothing is.
+SPANS = frozenset(["period", "periods", "timeframe", "window", "windows", "interval", "intervals"])
 # Words that group by the dimension they introduce: "per hour", "by user", "each hour".
 PER = frozenset(["per", "by"])
 PER_ADJECTIVES = frozenset(["hourly", "daily"])

@@ -1144,6 +1144,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # "a cast or reply" is any cast; "dwr or briang" names two users
             union = union or nxt in lexicon.METRIC_NOUNS or nxt in lexicon.METRIC_VERBS
             continue
+        if (w in lexicon.PER or w in lexicon.EACH) and any(
+            x in lexicon.SPANS for x in words[i + 1 : i + 3]
+        ):
+            r.problem = "a breakdown needs what it is by (per hour, per day, per user)"
+            r.asks_number = True
+            return r
         if w in lexicon.FILLER or w in lexicon.EACH or w in lexicon.PER or w in lexicon.QUESTION:
             continue
         if term_next:
