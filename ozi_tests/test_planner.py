@@ -345,6 +345,9 @@ def test_the_layer_computes_what_its_catalogue_says():
     assert run(Query("casts", "user", having=(">", 1))) == [("dwr", 2)]
     assert run(Query("followers", "user", order="desc", limit=1)) == [("v", 20)]
     assert run(Query("casts", "thread", order="desc", limit=1)) == [("0x1", 3)]
+    # the largest or smallest group's figure, one number: dwr's 2 casts, v's 1
+    assert run(Query("casts", average_over="user", extreme="desc")) == [(2,)]
+    assert run(Query("casts", average_over="user", extreme="asc")) == [(1,)]
 
 
 # -- the LLM planner's queries over the layer (the model's reply is the input; no model here) --
@@ -382,6 +385,8 @@ def test_a_model_query_becomes_a_layer_query():
         ({"metric": "casts", "limit": 0}, '"limit"'),
         ({"metric": "casts", "limit": "five"}, '"limit"'),
         ({"metric": "casts", "order": "up"}, '"order"'),
+        ({"metric": "casts", "extreme": "desc"}, '"extreme" needs "average_over"'),
+        ({"metric": "casts", "average_over": "user", "extreme": "max"}, '"extreme"'),
         ({"metric": "casts", "since": "yesterday"}, '"since"'),
         ({"metric": "casts", "since": "2023-03-04T04:00Z", "until": "2023-03-04T03:00Z"}, "after"),
         ([1, 2], '"query" must be an object'),
