@@ -2660,6 +2660,11 @@ def test_replies_that_are_top_level_casts_are_refused_not_zero():
         ),
         ("how many actual replies did dwr get", "replies_received, user = dwr"),
         ("so who replied most? like who was the most active replier", "replies, by user, top 10"),
+        ("ok so like how many replies were there", "replies"),
+        ("who are the top posters, like the top 3", "casts, by user, top 3"),
+        # a size asked is a number
+        ("how big was the crowd of repliers?", "distinct_authors, reply"),
+        ("how big is dwr's audience?", "followers, user = dwr"),
         # the span the data covers is what every figure is over
         ("how many replies were posted in the period covered by the sample?", "replies"),
         (
@@ -2701,6 +2706,8 @@ def test_hedges_filler_and_synonyms_of_chatty_questions(question, reading):
         # figure of the one thread the ranking puts first
         ("how many casts, root included, are in the biggest thread?", "casts, largest per thread"),
         ("how long is the longest conversation?", "casts, largest per thread"),
+        ("how big is the biggest thread?", "casts, largest per thread"),
+        ("how many posts did the most prolific poster make?", "casts, largest per user"),
         ("what is the length of the biggest thread", "casts, largest per thread"),
         (
             "How many casts are in the biggest thread, not counting the root?",

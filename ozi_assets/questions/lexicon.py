@@ -674,6 +674,9 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("how", "many", "times"): "how_often",
     ("how", "many", "time"): "how_often",
     ("how", "many"): "how_many",
+    # a size asked is a number: "how big the crowd is", "how big is the biggest thread"
+    ("how", "big"): "how_many",
+    ("how", "large"): "how_many",
     ("how", "much"): "how_much",
     ("how", "often"): "how_often",
     ("number", "of"): "number_of",

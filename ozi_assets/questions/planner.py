@@ -1691,12 +1691,14 @@ def _how_often(match: re.Match[str]) -> str:
 
 
 # "like" as a hedge or a discourse marker, not the reaction: where a clause starts (the
-# question's start or after a mark) and before a determiner, a pronoun or a wh-word ("…? like
-# the most active accounts", "like how many casts r in it"). "which users like the most
-# casts" has a subject before it, and "like count" a noun after it: the reaction.
+# question's start, after a mark or another discourse marker: "so like") and before a
+# determiner, a pronoun or a wh-word ("…? like the most active accounts", "like how many
+# casts r in it"). "which users like the most casts" has a subject before it, and "like
+# count" a noun after it: the reaction.
 _HEDGE_LIKE = re.compile(
-    r"(?:^|(?<=[?!.,;:]))\s*like,?\s+(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|"
-    r"you|they|he|she|it|just|maybe|more|around|roughly)\b)"
+    r"(^|[?!.,;:]|\b(?:so|ok|okay|and|but|um|uh|well|yeah|hmm)\b)\s*like,?\s+"
+    r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
+    r"more|around|roughly)\b)"
 )
 # Pressing a reaction's button is making the reaction: "hitting the recast button", "who
 # clicks the like button most". "buton" is the same word with a letter dropped, as the typo
@@ -1922,7 +1924,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
     q = re.sub(r"\bhours? of (?:the )?day\b", "hour", q)  # "at which hour of the day": hours
-    q = _HEDGE_LIKE.sub(" ", q)  # "… the most? like the most active accounts"
+    q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
     q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
