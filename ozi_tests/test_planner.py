@@ -2717,6 +2717,10 @@ def test_hedges_filler_and_synonyms_of_chatty_questions(question, reading):
         ("how many casts did the busiest hour have?", "casts, largest per hour"),
         # near misses: asked which, or several, the groups are listed
         ("which thread is the longest?", "casts, by thread, top 10"),
+        (
+            "How many casts did the busiest hour have, and which hour was it?",
+            "casts, by hour, top 10",
+        ),
         ("what is the size of the top 3 threads?", "casts, by thread, top 3"),
         ("Which hour had the highest number of casts?", "casts, by hour, top 10"),
     ],

@@ -1397,6 +1397,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         and isinstance(group, str)
         and ranked_one
         and not any(_plural(w) for w in ranked_one)
+        # "…, and which hour was it": the group is asked for too, so the ranking lists it
+        and not any(d == group and how == "which" for d, how, _ in groups)
         and not numbers
         and not average
         and count_over is None
