@@ -2682,6 +2682,7 @@ def test_replies_that_are_top_level_casts_are_refused_not_zero():
         # near misses: "like" with a subject before it, or a noun after it, is the reaction
         ("which users like the most casts?", "likes, by user, top 10"),
         ("like count per user", "likes, by user"),
+        ("which users recast and like the most casts?", "reactions, by user, top 10"),
         # "hour of the day" is the hour, not a day and an hour
         ("at which hour of the day did dwr post the most?", "casts, by hour, top 10, user = dwr"),
         ("hours of the day by number of replies", "replies, by hour, top 10"),

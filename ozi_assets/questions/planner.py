@@ -1698,7 +1698,7 @@ def _how_often(match: re.Match[str]) -> str:
 # casts r in it"). "which users like the most casts" has a subject before it, and "like
 # count" a noun after it: the reaction.
 _HEDGE_LIKE = re.compile(
-    r"(^|[?!.,;:]|\b(?:so|ok|okay|and|but|um|uh|well|yeah|hmm)\b)\s*like,?\s+"
+    r"(^|[?!.,;:]|\b(?:so|ok|okay|um|uh|yeah|hmm)\b)\s*like,?\s+"
     r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
     r"more|around|roughly)\b)"
 )
