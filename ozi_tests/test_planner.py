@@ -2806,3 +2806,22 @@ def test_an_author_not_in_the_data_is_still_refused():
 def test_the_topic_of_casts_in_which_people_discuss_it(question, search):
     p = plan(question, CTX)
     assert (p.kind, p.search) == ("semantic", search)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a closing clause saying what is counted: the rows, not the people who made them
+        ("how many people replied to dwr? counting replies", "replies_received, user = dwr"),
+        ("how many people posted images, just counting posts", "casts, has_image"),
+        # near misses: without it, or leaving rows out, the people are counted
+        ("how many ppl shared a link?", "distinct_authors, has_link"),
+        (
+            "how many people posted images? not counting replies",
+            "distinct_authors, has_image, not reply",
+        ),
+        ("how many users posted? counting people", "distinct_authors"),
+    ],
+)
+def test_a_closing_clause_saying_what_is_counted(question, reading):
+    assert reading_of(question) == reading

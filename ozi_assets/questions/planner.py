@@ -676,6 +676,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     threads_counted = False  # "the number of threads dwr replied in"
     never_filters: list[str] = []  # "never got a reply": a filter negated
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
+    # "how many ppl shared a link? counting casts": a closing clause saying what is counted
+    restated = _COUNTING.search(text)
+    counts_rows = bool(restated and restated.group(1) in lexicon.METRIC_NOUNS)
     # "likes on posts by dwr": what dwr's casts received
     on_casts_by = re.search(
         r"\b(?:on|to) (?:\w+ )?(?:casts?|posts?) (?:(?:authored|written|posted|made) )?"
@@ -1323,6 +1326,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # casts" restates whom it counts)
         count_over, counted_users, group = "user", False, None
         metric_name = metric_name or "casts"
+    if counted_users and counts_rows:
+        counted_users = False  # the people were how it was asked; the rows are counted
     if counted_users:
         if metric_name in ("followers", "following"):
             pass  # "how many accounts does dwr follow": the accounts are what is counted
@@ -1529,6 +1534,9 @@ def _plural(word: str) -> bool:
     return word.endswith("s") or word in ("people", "ppl", "crowd")
 
 
+# A clause closing a question that says what it counts: "…? counting casts", "…, just
+# counting posts" (not "not counting replies", which leaves them out).
+_COUNTING = re.compile(r"[?.!;,:]\s*(?:just\s+|only\s+)?counting\s+(?:the\s+)?(\w+)\s*[?.!]*$")
 # What stands before the words naming a thread or cast: "the everyday wallet thread", "his
 # livestream thread", "ccarella's BuilderDAO cast".
 NAMING = frozenset(["the", "that", "this", "his", "her", "their", "its", "'s"])
