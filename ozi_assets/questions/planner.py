@@ -1719,8 +1719,8 @@ _BUTTON = re.compile(
     r"(?: on)? (?:the |that |a )?(\w+) but+ons?\b"
 )
 # A thread's size or length is the number of casts in it (the length of a cast is not a
-# figure the layer has, so only a thread's): "the size of the largest thread", "thread
-# length"; "how long is the longest thread".
+# figure the layer has, so only a thread's): "the size of the largest thread", "the length
+# of the livestream thread", "how long is the longest thread".
 _THREAD = r"(?:threads?|conversations?)\b"
 _THREAD_SIZE = re.compile(rf"\b(?:size|length)s? of (?=(?:[\w@'.-]+ ){{0,3}}{_THREAD})")
 _HOW_LONG = re.compile(rf"\bhow long (?:is|was|are|were) ((?:[\w@'.-]+ ){{0,3}}{_THREAD})")
