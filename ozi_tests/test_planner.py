@@ -345,6 +345,9 @@ def test_the_layer_computes_what_its_catalogue_says():
     assert run(Query("casts", "user", having=(">", 1))) == [("dwr", 2)]
     assert run(Query("followers", "user", order="desc", limit=1)) == [("v", 20)]
     assert run(Query("casts", "thread", order="desc", limit=1)) == [("0x1", 3)]
+    # the largest or smallest group's figure, one number: dwr's 2 casts, v's 1
+    assert run(Query("casts", average_over="user", extreme="desc")) == [(2,)]
+    assert run(Query("casts", average_over="user", extreme="asc")) == [(1,)]
 
 
 # -- the LLM planner's queries over the layer (the model's reply is the input; no model here) --
@@ -382,6 +385,8 @@ def test_a_model_query_becomes_a_layer_query():
         ({"metric": "casts", "limit": 0}, '"limit"'),
         ({"metric": "casts", "limit": "five"}, '"limit"'),
         ({"metric": "casts", "order": "up"}, '"order"'),
+        ({"metric": "casts", "extreme": "desc"}, '"extreme" needs "average_over"'),
+        ({"metric": "casts", "average_over": "user", "extreme": "max"}, '"extreme"'),
         ({"metric": "casts", "since": "yesterday"}, '"since"'),
         ({"metric": "casts", "since": "2023-03-04T04:00Z", "until": "2023-03-04T03:00Z"}, "after"),
         ([1, 2], '"query" must be an object'),
@@ -2643,3 +2648,180 @@ def test_replies_that_are_top_level_casts_are_refused_not_zero():
     assert reading_of("How many top-level casts, not counting replies?") == (
         "casts, top_level, not reply"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # hedges and discourse markers qualify how a question is asked, not what it asks
+        (
+            "just wondering how big the crowd was, how many distinct users cast anything?",
+            "distinct_authors",
+        ),
+        ("how many actual replies did dwr get", "replies_received, user = dwr"),
+        ("so who replied most? like who was the most active replier", "replies, by user, top 10"),
+        ("ok so like how many replies were there", "replies"),
+        ("who are the top posters, like the top 3", "casts, by user, top 3"),
+        # a size asked is a number
+        ("how big was the crowd of repliers?", "distinct_authors, reply"),
+        ("how big is dwr's audience?", "followers, user = dwr"),
+        # the span the data covers is what every figure is over
+        ("how many replies were posted in the period covered by the sample?", "replies"),
+        (
+            "how many casts did dwr post in the period between 3 and 4am?",
+            "casts, user = dwr, between 2023-03-04 03:00 and 2023-03-04 04:00 UTC",
+        ),
+        # a cast is new when posted: "new casts" are the casts, a range says when
+        (
+            "how many new casts were there after 5am?",
+            "casts, from 2023-03-04 05:00 UTC to that day's end",
+        ),
+        # pressing a reaction's button is making it
+        ("who hit the like button the most?", "likes, by user, top 10"),
+        ("who's clicking the reply button most often", "replies, by user, top 10"),
+        # near misses: "like" with a subject before it, or a noun after it, is the reaction
+        ("which users like the most casts?", "likes, by user, top 10"),
+        ("like count per user", "likes, by user"),
+        ("which users recast and like the most casts?", "reactions, by user, top 10"),
+        # "hour of the day" is the hour, not a day and an hour
+        ("at which hour of the day did dwr post the most?", "casts, by hour, top 10, user = dwr"),
+        ("hours of the day by number of replies", "replies, by hour, top 10"),
+        # spread over the night, grouped by what the question names
+        ("how were dwr's casts spread over the night, per hour", "casts, by hour, user = dwr"),
+        # kicking off a thread is starting it
+        (
+            "On March 4, who kicked off the most threads?",
+            "top_level_casts, by user, top 10, on 2023-03-04 (UTC)",
+        ),
+        ("how many threads did dwr kick off?", "top_level_casts, user = dwr"),
+    ],
+)
+def test_hedges_filler_and_synonyms_of_chatty_questions(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a thread's size or length is its casts, root included; asked as a number, the
+        # figure of the one thread the ranking puts first
+        ("how many casts, root included, are in the biggest thread?", "casts, largest per thread"),
+        ("how long is the longest conversation?", "casts, largest per thread"),
+        ("how big is the biggest thread?", "casts, largest per thread"),
+        ("how many posts did the most prolific poster make?", "casts, largest per user"),
+        ("what is the length of the biggest thread", "casts, largest per thread"),
+        (
+            "How many casts are in the biggest thread, not counting the root?",
+            "casts, largest per thread, not top_level",
+        ),
+        ("how many likes did the most liked cast get?", "likes_received, largest per cast"),
+        ("how many casts did the busiest hour have?", "casts, largest per hour"),
+        # near misses: asked which, or several, the groups are listed
+        ("which thread is the longest?", "casts, by thread, top 10"),
+        (
+            "How many casts did the busiest hour have, and which hour was it?",
+            "casts, by hour, top 10",
+        ),
+        ("what is the size of the top 3 threads?", "casts, by thread, top 3"),
+        ("Which hour had the highest number of casts?", "casts, by hour, top 10"),
+    ],
+)
+def test_the_size_of_the_first_group_of_a_ranking(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        # the unknown word changes the meaning: refused, not answered without it
+        ("how many new users joined?", "new"),
+        ("how long was dwr active?", "long"),
+        ("What is the average length of a cast?", "length"),
+    ],
+)
+def test_words_that_change_the_meaning_are_still_refused(question, word):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and repr(word) in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how were casts distributed across the night?",
+        # a span is filler as the span the data covers, but "per period" groups by nothing
+        "casts per period",
+        "how many casts did dwr post in each time window?",
+    ],
+)
+def test_a_spread_or_grouping_by_a_span_is_refused_as_a_breakdown(question):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and "breakdown" in (p.note or "")
+
+
+def test_the_largest_group_figure_compiles_to_one_number():
+    sql = plan("size of the largest thread", CTX).sql or ""
+    assert sql.startswith("SELECT MAX(casts)") and "GROUP BY t.thread_hash" in sql
+
+
+@pytest.mark.parametrize(
+    ("question", "search", "fid"),
+    [
+        # a search keeps its author however tersely or formally it is named
+        ("briang livestream", "livestream", 548),
+        ("@dwr onboarding", "onboarding", 3),
+        ("onboarding ideas @dwr", "onboarding ideas", 3),
+        ("dwr's casts about invites", "invites", 3),
+        ("What did the account briang write about music?", "music", 548),
+        ("Summarize what the user briang posted regarding his setup.", "his setup", 548),
+        # the topic before its author and a verb of saying or announcing
+        ("What product or UX updates did dwr announce in his casts?", "product or ux updates", 3),
+        ("what new features has dwr shared?", "new features", 3),
+        # near misses: no known user beside the topic, or people in general, is everyone's
+        ("purple dao", "purple dao", None),
+        ("What are people saying about ETHDenver?", "ethdenver", None),
+    ],
+)
+def test_a_search_keeps_the_author_it_names(question, search, fid):
+    p = plan(question, CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", search, fid)
+
+
+def test_an_author_not_in_the_data_is_still_refused():
+    p = plan("What did the user nobody_here write about music?", CTX)
+    assert p.kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # whoever discusses it, the topic is what follows the verb
+        (
+            "Find casts in which users discuss eating, meals, or beverages.",
+            "eating meals or beverages",
+        ),
+        ("Show posts where people talk about hiring", "hiring"),
+        ("Retrieve messages in which someone discusses onboarding", "onboarding"),
+    ],
+)
+def test_the_topic_of_casts_in_which_people_discuss_it(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", search)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a closing clause saying what is counted: the rows, not the people who made them
+        ("how many people replied to dwr? counting replies", "replies_received, user = dwr"),
+        ("how many people posted images, just counting posts", "casts, has_image"),
+        # near misses: without it, or leaving rows out, the people are counted
+        ("how many ppl shared a link?", "distinct_authors, has_link"),
+        (
+            "how many people posted images? not counting replies",
+            "distinct_authors, has_image, not reply",
+        ),
+        ("how many users posted? counting people", "distinct_authors"),
+    ],
+)
+def test_a_closing_clause_saying_what_is_counted(question, reading):
+    assert reading_of(question) == reading

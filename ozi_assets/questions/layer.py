@@ -559,6 +559,7 @@ DIMENSIONS: dict[str, Dimension] = {
                 "participants",
                 "folks",
                 "ppl",
+                "crowd",  # "how big the crowd is": the people
                 "creator",
                 "creators",
                 "fid",
@@ -832,6 +833,9 @@ class Query:
     # "all replies divided by the number of top-level casts": this query's figure over that
     # one's (both ungrouped)
     ratio_to: Query | None = None
+    # with average_over: the largest ("desc") or smallest ("asc") group's figure, not their
+    # mean ("how many casts are in the biggest thread": the first thread's count, one number)
+    extreme: Order | None = None
 
     def _filters(self) -> list[str]:
         return [
@@ -849,7 +853,9 @@ class Query:
             ]
             return ", ".join([*parts, *([self.time_range.label] if self.time_range else [])])
         if self.average_over:
-            parts.append(f"{'median' if self.median else 'average'} per {self.average_over}")
+            statistic = {"desc": "largest", "asc": "smallest"}.get(self.extreme or "")
+            statistic = statistic or ("median" if self.median else "average")
+            parts.append(f"{statistic} per {self.average_over}")
         if self.count_over:
             parts.append(f"count of {self.count_over}s")
         if self.share:
@@ -1056,7 +1062,11 @@ def compile_query(query: Query) -> exp.Select:
         # The mean (or median) over the groups that have rows ("casts per author": authors
         # who cast).
         statistic = "median" if query.median else "average"
-        mean = exp.func("median" if query.median else "avg", exp.column(m.name))
+        function = "median" if query.median else "avg"
+        if query.extreme is not None:
+            statistic = "largest" if query.extreme == "desc" else "smallest"
+            function = "max" if query.extreme == "desc" else "min"
+        mean = exp.func(function, exp.column(m.name))
         return _over_groups(
             query, query.average_over, mean, f"{statistic}_{m.name}_per_{query.average_over}"
         )
@@ -1127,6 +1137,7 @@ def _over_groups(query: Query, dimension: str, aggregate: exp.Expr, name: str) -
         group_by=dimension,
         average_over=None,
         median=False,
+        extreme=None,
         count_over=None,
         order=None,
         limit=None,

@@ -112,6 +112,10 @@ COMPARATIVE = {
     **dict.fromkeys(["more", "greater", "higher", "bigger", "larger"], "desc"),
     **dict.fromkeys(["fewer", "less", "lower", "smaller"], "asc"),
 }
+# Spans of time, filler as the span the data covers ("the period covered", "in the window
+# 1:00-2:30"); after "per" or "each" a grouping that does not say by what ("casts per
+# period"), refused as a breakdown by nothing is.
+SPANS = frozenset(["period", "periods", "timeframe", "window", "windows", "interval", "intervals"])
 # Words that group by the dimension they introduce: "per hour", "by user", "each hour".
 PER = frozenset(["per", "by"])
 PER_ADJECTIVES = frozenset(["hourly", "daily"])
@@ -645,6 +649,23 @@ FILLER = frozenset(
         "roughly",
         "dated",
         "inside",
+        # the span the data covers, which every figure is over unless a range says less:
+        # "during the period covered by the data", "in the period 3-4am" (as "window")
+        "period",
+        "timeframe",
+        "cover",
+        "covers",
+        "covered",
+        # hedges and discourse markers of chatty questions, which qualify how it is asked,
+        # not what: "actual new posts", "kinda", "um" ("like" is one only where grammar says
+        # so: planner._HEDGE_LIKE)
+        "actual",
+        "kinda",
+        "sorta",
+        "um",
+        "uh",
+        "hmm",
+        "root_included",  # "including the root": a thread's casts are its root and replies
     ]
 )
 
@@ -653,6 +674,9 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("how", "many", "times"): "how_often",
     ("how", "many", "time"): "how_often",
     ("how", "many"): "how_many",
+    # a size asked is a number: "how big the crowd is", "how big is the biggest thread"
+    ("how", "big"): "how_many",
+    ("how", "large"): "how_many",
     ("how", "much"): "how_much",
     ("how", "often"): "how_often",
     ("number", "of"): "number_of",
@@ -732,6 +756,18 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("new", "threads"): "threads",
     ("new", "conversation"): "conversation",
     ("new", "conversations"): "conversations",
+    # a cast is new when it is posted: "new posts" are the posts (when, a range says; "new
+    # users" are not read, newcomers being no metric)
+    **{("new", noun): noun for noun in ("cast", "casts", "post", "posts", "message", "messages")},
+    # starting a thread: "who kicked off the most threads"
+    ("kicked", "off"): "started",
+    ("kick", "off"): "start",
+    ("kicks", "off"): "starts",
+    ("kicking", "off"): "starting",
+    # a thread's casts include its root: "including the root" restates them, not a filter
+    ("including", "the", "root"): "root_included",
+    ("counting", "the", "root"): "root_included",
+    ("root", "included"): "root_included",
     # joining someone's conversation is replying in it: "how many threads did dwr jump in"
     **{
         (verb, particle): "replied"

@@ -11,9 +11,10 @@ it replies with one JSON object. For a number or a ranking that is a query over 
 
 which the layer compiles (an unknown metric, or a dimension or filter the metric lacks, is
 refused in the layer's words). The query may use every field of ``layer.Query`` the offline
-planner uses (median, count_over, having, share and base, users_with, moment, cast_time, and
-top_user / ratio_to as nested queries; QUERY_FIELDS says what each means); a key the query
-does not know, or a value of the wrong type, is refused in one line naming it, never ignored.
+planner uses (median, extreme, count_over, having, share and base, users_with, moment,
+cast_time, and top_user / ratio_to as nested queries; QUERY_FIELDS says what each means); a
+key the query does not know, or a value of the wrong type, is refused in one line naming
+it, never ignored.
 Only what the layer cannot say comes as ``{"kind": "analytic", "sql": "..."}`` over the
 public schema. ``{"kind": "semantic" | "hybrid",
 "search": "..."}`` asks what casts say about a topic. Every plan is grounded (a value it
@@ -123,6 +124,7 @@ QUERY_KEYS = frozenset(
         "limit",
         "average_over",
         "median",
+        "extreme",
         "count_over",
         "having",
         "share",
@@ -139,6 +141,8 @@ FILTER_KEYS = frozenset(["filter", "value", "negated"])
 QUERY_FIELDS = {
     "average_over": "a dimension: the mean of the metric over its groups ('casts per user')",
     "median": "true: with average_over, the median of the groups instead of their mean",
+    "extreme": '"desc" or "asc": with average_over, the largest or smallest group\'s figure '
+    "instead of their mean ('how many casts are in the biggest thread')",
     "count_over": "a dimension: how many of its groups there are ('how many users posted "
     'more than 10 casts\': count_over user, having [">", 10])',
     "having": "[one of >, >=, <, <=, =, a number]: keep the groups whose metric compares so",
@@ -262,6 +266,11 @@ def query_from_json(obj: Any, ctx: Context, nested: bool = False) -> layer.Query
     median = _flag(obj, "median")
     if median and average_over is None:
         raise ValueError('"median" needs "average_over" (the groups it is the median of)')
+    extreme = obj.get("extreme")
+    if extreme not in (None, "desc", "asc"):
+        raise ValueError(f'"extreme" must be "desc", "asc" or null, got {extreme!r}')
+    if extreme and average_over is None:
+        raise ValueError('"extreme" needs "average_over" (the groups it is the largest of)')
     count_over = _dimension(obj, "count_over")
     having = obj.get("having")
     if having is not None:
@@ -317,6 +326,7 @@ def query_from_json(obj: Any, ctx: Context, nested: bool = False) -> layer.Query
         having=having,
         average_over=average_over,
         median=median,
+        extreme=extreme,
         count_over=count_over,
         share=share,
         base=tuple(base),

@@ -317,12 +317,30 @@ def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan |
     return _topic_ranking("ranked_topic_users", topic, tr, _top_n(q))
 
 
+# Verbs that say what an author said, for a topic named before them: "what product updates
+# did dwr announce", "which tools has dwr shared".
+_SAY_VERBS = rf"(?:{TOPIC_VERBS}|announce|announced|announces|announcing|share|shared|shares)"
+# Where an author stands before a search's topic: the subject of "did" or of a verb of saying,
+# after "by" or "from", named as a user ("the user willbamberg"), or owning the casts.
+_AUTHOR_AT = re.compile(
+    rf"\b(?:did|does|has|by|from|user|account|author)\s+{USER}(?=\s|'s\b)"
+    rf"|\b{USER}(?:'s\s+(?:casts?|posts?|messages?)|\s+(?:has\s+|had\s+)?{_SAY_VERBS})\b"
+)
+
+
 def _author(q: str, ctx: Context) -> tuple[str, int] | None:
     """The known user a search is restricted to: "what did dwr say about …", "casts by @dwr
-    about …", "posts from dwr on …"; None when no known username stands there."""
-    m = re.search(rf"\b(?:did|does|has|by|from)\s+{USER}\s", q)
-    if m and m.group(1) in ctx.users:
-        return m.group(1), ctx.users[m.group(1)]
+    about …", "posts from dwr on …", "what the user willbamberg wrote regarding …", "dwr's
+    casts about …"; None when no known username stands there. A word the planner knows is
+    no author unless written with "@" ("what people said about …")."""
+    for m in _AUTHOR_AT.finditer(q):
+        at = 1 if m.group(1) else 2
+        name = m.group(at)
+        marked = q[m.start(at) - 1 : m.start(at)] == "@"
+        before = m.group(0).split()[0]
+        as_before = before in ("did", "does", "has", "by", "from")  # as it always was
+        if name in ctx.users and (marked or as_before or not lexicon.known(name)):
+            return name, ctx.users[name]
     return None
 
 
@@ -340,11 +358,16 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
             r"\b(?:casts?|posts?|messages?|anything|something|conversations?|discussions?|"
             r"chatter|buzz|talk|opinions?|thoughts|sentiment)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
             r"\s+(?:about|on|regarding|concerning|(?:related|relating) to|mentioning|discussing|"
-            r"(?:that|which)\s+(?:discuss|discusses"
-            r"|mention|mentions|talk about|talks about))\s+(.+)",
+            # "casts in which users discuss eating": whoever discusses it, the casts do
+            r"(?:that|which|in which|where)\s+(?:(?:users|people|authors|they|someone)\s+)?"
+            r"(?:discuss|discusses|mention|mentions|talk about|talks about))\s+(.+)",
             q,
         )
         or re.search(r"^(?:find|show|search|search for|look for|show me)\s+(?:me\s+)?(.+)", q)
+        # "what product updates did dwr announce": the topic before its author and verb
+        or re.search(
+            rf"^(?:what|which)\s+(.+?)\s+(?:did|does|has|had)\s+{USER}\s+{_SAY_VERBS}\b", q
+        )
     )
     if not m:
         return None
@@ -640,6 +663,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     moment: str | None = None  # "when was the first …": first_cast_at or last_cast_at
     moment_noun = ""  # the noun after "first" or "last"
     average = False  # "on average per user": the mean over the grouping
+    # "how many", "the size of": a number is asked, not "the highest number of" ranked
+    count_asked = False
     median = False  # "the median … per user": the median over it
     owned = False  # "dwr's casts …": received unless a copula says what the casts are
     excluded: list[str] = []  # users left out
@@ -651,6 +676,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     threads_counted = False  # "the number of threads dwr replied in"
     never_filters: list[str] = []  # "never got a reply": a filter negated
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
+    # "how many ppl shared a link? counting casts": a closing clause saying what is counted
+    restated = _COUNTING.search(text)
+    counts_rows = bool(restated and restated.group(1) in lexicon.METRIC_NOUNS)
     # "likes on posts by dwr": what dwr's casts received
     on_casts_by = re.search(
         r"\b(?:on|to) (?:\w+ )?(?:casts?|posts?) (?:(?:authored|written|posted|made) )?"
@@ -937,6 +965,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 order = order or "desc"  # "rank users by the number of …": a ranking
                 continue
             r.asks_number = True
+            count_asked = count_asked or not (
+                prev in lexicon.ORDER_DESC or prev in lexicon.ORDER_ASC
+            )
             continue
         if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
             order = "desc" if w in lexicon.ORDER_DESC else "asc"
@@ -1116,6 +1147,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # "a cast or reply" is any cast; "dwr or briang" names two users
             union = union or nxt in lexicon.METRIC_NOUNS or nxt in lexicon.METRIC_VERBS
             continue
+        if (w in lexicon.PER or w in lexicon.EACH) and any(
+            x in lexicon.SPANS for x in words[i + 1 : i + 3]
+        ):
+            r.problem = "a breakdown needs what it is by (per hour, per day, per user)"
+            r.asks_number = True
+            return r
         if w in lexicon.FILLER or w in lexicon.EACH or w in lexicon.PER or w in lexicon.QUESTION:
             continue
         if term_next:
@@ -1289,6 +1326,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # casts" restates whom it counts)
         count_over, counted_users, group = "user", False, None
         metric_name = metric_name or "casts"
+    if counted_users and counts_rows:
+        counted_users = False  # the people were how it was asked; the rows are counted
     if counted_users:
         if metric_name in ("followers", "following"):
             pass  # "how many accounts does dwr follow": the accounts are what is counted
@@ -1355,6 +1394,26 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         conditions = [*conditions, Condition("has_mention")]
     if m.name == "mentions" and others and group is None:
         others = False  # "posts that tag other users": whom a cast mentions is someone else
+    ranked_one = [w for d, how, w in groups if d == group and how == "order"]
+    extreme = None
+    if (
+        count_asked
+        and order
+        and isinstance(group, str)
+        and ranked_one
+        and not any(_plural(w) for w in ranked_one)
+        # "…, and which hour was it": the group is asked for too, so the ranking lists it
+        and not any(d == group and how == "which" for d, how, _ in groups)
+        and not numbers
+        and not average
+        and count_over is None
+        and top_user is None
+        and moment is None
+    ):
+        # "how many casts are in the biggest thread", "the size of the largest thread": the
+        # figure of the one group the ranking puts first, a number ("which thread is the
+        # biggest" and "the top 3 threads" still list them)
+        average, extreme = True, order
     average_over = None
     if average and group is None and m.source == "users":
         group = "user"  # "the average follower count of authors": a profile is one user
@@ -1465,10 +1524,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         moment_of,
         cast_time,
         top_user,
+        extreme=extreme,
     )
     return r
 
 
+def _plural(word: str) -> bool:
+    """Whether a word for groups names several ("threads", "people"), not one ("thread")."""
+    return word.endswith("s") or word in ("people", "ppl", "crowd")
+
+
+# A clause closing a question that says what it counts: "…? counting casts", "…, just
+# counting posts" (not "not counting replies", which leaves them out).
+_COUNTING = re.compile(r"[?.!;,:]\s*(?:just\s+|only\s+)?counting\s+(?:the\s+)?(\w+)\s*[?.!]*$")
 # What stands before the words naming a thread or cast: "the everyday wallet thread", "his
 # livestream thread", "ccarella's BuilderDAO cast".
 NAMING = frozenset(["the", "that", "this", "his", "her", "their", "its", "'s"])
@@ -1632,6 +1700,30 @@ def _how_often(match: re.Match[str]) -> str:
     return f"{people} with {lexicon.HOW_OFTEN[how]} {lexicon.AGENT_NOUNS.get(people, 'casts')}"
 
 
+# "like" as a hedge or a discourse marker, not the reaction: where a clause starts (the
+# question's start, after a mark or another discourse marker: "so like") and before a
+# determiner, a pronoun or a wh-word ("…? like the most active accounts", "like how many
+# casts r in it"). "which users like the most casts" has a subject before it, and "like
+# count" a noun after it: the reaction.
+_HEDGE_LIKE = re.compile(
+    r"(^|[?!.,;:]|\b(?:so|ok|okay|um|uh|yeah|hmm)\b)\s*like,?\s+"
+    r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
+    r"more|around|roughly)\b)"
+)
+# Pressing a reaction's button is making the reaction: "hitting the recast button", "who
+# clicks the like button most". "buton" is the same word with a letter dropped, as the typo
+# rule reads the catalogue's words (which "button" is not).
+_BUTTON = re.compile(
+    r"\b(?:hit|hits|hitting|press|presses|pressed|pressing|click|clicks|clicked|clicking|tap|"
+    r"taps|tapped|tapping|smash|smashes|smashed|smashing|push|pushes|pushed|pushing)"
+    r"(?: on)? (?:the |that |a )?(\w+) but+ons?\b"
+)
+# A thread's size or length is the number of casts in it (the length of a cast is not a
+# figure the layer has, so only a thread's): "the size of the largest thread", "the length
+# of the livestream thread", "how long is the longest thread".
+_THREAD = r"(?:threads?|conversations?)\b"
+_THREAD_SIZE = re.compile(rf"\b(?:size|length)s? of (?=(?:[\w@'.-]+ ){{0,3}}{_THREAD})")
+_HOW_LONG = re.compile(rf"\bhow long (?:is|was|are|were) ((?:[\w@'.-]+ ){{0,3}}{_THREAD})")
 _HEADED = re.compile(r"^([^-–—:?]{2,40}?)\s*[-–—:]\s+(.*\b(?:it|this|that)\b.*)$")
 
 
@@ -1769,9 +1861,11 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     ``unknown``: the words the planner did not understand (a terse name must be one)."""
     # "did X say", "has X written about", "casts by X about": X is named as the author. Not
     # "casts from newcomers posting …", where the participle describes a group of people.
-    m = re.search(rf"\b(?:did|does|has)\s+{USER}\s+(?:{TOPIC_VERBS}|about)\b", q) or re.search(
-        rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q
-    )
+    # "what the user X wrote", "what did the account X say": X named as a user
+    named = r"(?:the\s+(?:user|account|author)\s+)"
+    m = re.search(
+        rf"\b(?:(?:did|does|has)\s+{named}?|{named}){USER}\s+(?:{TOPIC_VERBS}|about)\b", q
+    ) or re.search(rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q)
     if m:
         name = m.group(1)
         generic = lexicon.FILLER | set(lexicon.DIMENSION_WORDS) | lexicon.OTHERS
@@ -1782,6 +1876,19 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     if m and m.group(1) and not re.search(r"^@|[0-9_.]", m.group(0)):
         return None  # "nft casts", "moon posts": a plain word before casts is their topic
     return name if name and name in unknown else None
+
+
+def _terse_author(q: str, ctx: Context) -> tuple[str, str] | None:
+    """(username, topic) of a terse search naming its author first or last ("willbamberg
+    dancing", "ux improvements @dwr"); None when neither end is a known user (a word the
+    planner knows is one only with "@")."""
+    first = re.match(rf"^{USER}\s+(\S.*)$", q)
+    last = re.match(rf"^(.*\S)\s+{USER}[?.!]*$", q)
+    ends = ([first.groups()] if first else []) + ([last.groups()[::-1]] if last else [])
+    for name, topic in ends:
+        if name in ctx.users and (f"@{name}" in q.split() or not lexicon.known(name)):
+            return name, _clean_topic(topic)
+    return None
 
 
 def _refusal(reading: Reading, tried: list[str]) -> Plan:
@@ -1826,6 +1933,19 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\bexactly a single\b", "exactly 1", q)
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
+    q = re.sub(r"\bhours? of (?:the )?day\b", "hour", q)  # "at which hour of the day": hours
+    q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
+    q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
+    q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
+    q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
+    # "spread out over the night": over the span the data covers, grouped by what the
+    # question names ("number per hour"); a spread by nothing is refused as a breakdown is
+    q = re.sub(
+        r"\b(?:spread|distributed) (?:out )?(?:over|across|through(?:out)?) (?:the )?"
+        r"(?:night|evening|morning|day|period|sample|data(?:set)?|time)\b",
+        " distribution ",
+        q,
+    )
     # "what percentage of casts are replies", "% of casts", "as a percentage": a share
     q = re.sub(
         r"\b(?:percent(?:age)?|proportion|fraction|pct|share)\s+of\b|%\s*of\b", " sharetoken of", q
@@ -1956,12 +2076,16 @@ def plan(question: str, ctx: Context) -> Plan:
     # "views on dwr's casts": a known user's casts measured by something the layer lacks
     if reading.unknown and reading.users and reading.metrics:
         return _refusal(reading, tried)
-    # Anything else is a search: the casts closest in meaning to the whole question.
+    # Anything else is a search: the casts closest in meaning to the whole question; tersely
+    # beside a known user's name, that user's casts.
+    author, search = _terse_author(q, ctx) or (None, _clean_topic(q))
+    by = f" by {author}" if author else ""
     return Plan(
         "semantic",
         "semantic_fallback",
-        search=_clean_topic(q),
+        search=search or _clean_topic(q),
         time_range=tr,
+        fid=ctx.users[author] if author else None,
         tried=tried,
-        describe=lambda rows: f"Casts closest in meaning to the question{_suffix(tr)}",
+        describe=lambda rows: f"Casts{by} closest in meaning to the question{_suffix(tr)}",
     )
