@@ -41,6 +41,7 @@ import duckdb
 from pydantic import Field
 
 from ozi_assets import aggregates, checks, clean, raw, stream
+from ozi_assets.jobs import has_runs
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import Commit, WarehouseResource
@@ -122,11 +123,7 @@ class Totals:
 def _writer_wanted(instance: dg.DagsterInstance) -> bool:
     """Whether a run of another job that writes the lake waits in the queue: it needs the
     writer slot this run holds."""
-    waiting = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
-    return any(
-        instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=waiting), limit=1)
-        for job in WRITING_JOBS
-    )
+    return any(has_runs(instance, job) for job in WRITING_JOBS)
 
 
 def _report(

@@ -5,6 +5,9 @@ import dagster as dg
 from ozi_assets.clean import casts, reactions, users
 
 INGEST_GROUPS = ("raw", "clean", "aggregates")
+# Run statuses: waiting for a slot (the queue), and waiting or running.
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
+UNDER_WAY = [*WAITING, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 LANE_TAG = "ozi/lane"  # dagster.yaml runs one embeddings run at a time by this tag
 
 # In-process: one process per asset would cost seconds of imports per step (8 s a run against
@@ -45,3 +48,17 @@ window_close_job = dg.define_asset_job(
         "suites (requested by window_close_sensor once the watermark passes the window)."
     ),
 )
+
+
+def has_runs(
+    instance: dg.DagsterInstance | None,
+    job_name: str,
+    statuses: list[dg.DagsterRunStatus] = WAITING,
+) -> bool:
+    """Whether ``instance`` has a run of ``job_name`` in one of ``statuses`` (default: waiting
+    in the queue); False without an instance (a sensor evaluated in a test)."""
+    if instance is None:
+        return False
+    return bool(
+        instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=statuses), limit=1)
+    )

@@ -31,7 +31,7 @@ import numpy as np
 from ozi_assets import stream
 from ozi_assets.embeddings import EMBED_LINGER_S, LINGER_TAG, embedding_lag
 from ozi_assets.follow import stream_job
-from ozi_assets.jobs import embed_job, window_close_job
+from ozi_assets.jobs import UNDER_WAY, embed_job, has_runs, window_close_job
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
 from ozi_resources.warehouse import WarehouseError, WarehouseResource
@@ -133,30 +133,11 @@ def label_window(grid: WindowGrid, running_max_ms: list[int | None], now: float)
     return grid.keys[int(grid.window_of(np.array([stamp]))[0])]
 
 
-WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
-# An embeddings run catches up until nothing is left, so one that runs already covers what
-# arrives meanwhile; two would race for the same batches and crowd the ingest runs out of
-# the run slots.
-UNDER_WAY = [*WAITING, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-
-
-def _waiting(
-    instance: dg.DagsterInstance | None,
-    job_name: str,
-    statuses: list[dg.DagsterRunStatus] = WAITING,
-) -> bool:
-    if instance is None:
-        return False
-    return bool(
-        instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=statuses), limit=1)
-    )
-
-
 def _follower_under_way(instance: dg.DagsterInstance | None) -> bool:
     """Whether a stream_job run is queued or under way: it follows the stream until the
     stream pauses, so it reads what waits now; a second would only queue for the writer
     slot behind it."""
-    return _waiting(instance, stream_job.name, UNDER_WAY)
+    return has_runs(instance, stream_job.name, UNDER_WAY)
 
 
 def stream_lag(
@@ -262,7 +243,9 @@ def embedding_sensor(
         cursor,
         {"casts": lag.casts},
         now,
-        _waiting(context.instance, embed_job.name, UNDER_WAY),
+        # an embeddings run catches up until nothing is left, so one that runs already covers
+        # what arrives meanwhile; two would race for the same batches
+        has_runs(context.instance, embed_job.name, UNDER_WAY),
         min_messages=1,
         max_delay_s=0.0,
     )
