@@ -176,11 +176,12 @@ def _batch(
     changes: Changes,
     totals: Totals,
     first_batch: bool,
+    high: dict[int, int],
 ) -> raw.CatchUp:
-    """Read what is new up to the high watermarks and fold it into the clean tables, raw and
-    clean in one transaction a batch (one commit, where ingest_job's steps make four). The
-    run's ``first_batch`` also folds in what an earlier run left in raw_events. Returns what
-    the raw stage read."""
+    """Read what is new up to the high watermarks ``high`` (Kafka partition → offset, just read
+    by the loop) and fold it into the clean tables, raw and clean in one transaction a batch
+    (one commit, where ingest_job's steps make four). The run's ``first_batch`` also folds in
+    what an earlier run left in raw_events. Returns what the raw stage read."""
     run_id = context.run_id
     started = time.perf_counter()
 
@@ -197,6 +198,7 @@ def _batch(
         grid,
         Commit(run_id, (RAW_KEY.to_user_string(), *clean.STAGES)),
         also=fold,
+        high=high,
     )
     changes.add(stream.RAW, summary.windows, summary.messages)
     leftovers = first_batch
@@ -301,7 +303,7 @@ def follow_stream(
             if new:
                 batch_started = time.perf_counter()
                 summary = _batch(
-                    context, kafka, warehouse, grid, changes, totals, committed is None
+                    context, kafka, warehouse, grid, changes, totals, committed is None, high
                 )
                 pending = pending or committed is None or summary.messages > 0
                 committed = summary.committed or committed or {}

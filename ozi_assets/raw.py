@@ -273,8 +273,10 @@ def catch_up(
     grid: WindowGrid,
     commit: Commit | None = None,
     also: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
+    high: dict[int, int] | None = None,
 ) -> CatchUp:
-    """Read every partition from its committed offset to the high watermark seen now, batch by
+    """Read every partition from its committed offset to the high watermark seen now (or to
+    ``high``, Kafka partition → high watermark, when the caller has just read them), batch by
     batch, one lake transaction per batch (committed as ``commit``; default: the asset's).
     ``also(conn)`` runs in each batch's transaction after the append (stream_job folds the
     batch into the clean tables there: one commit, not one a stage); its results are in
@@ -285,7 +287,7 @@ def catch_up(
     log) raises LogResetError instead of mixing two logs' offsets."""
     summary = CatchUp()
     commit = commit or Commit.of(context)
-    high = kafka.high_watermarks()
+    high = high or kafka.high_watermarks()
     if not high:
         return summary
     summary.high_watermarks = high
