@@ -420,6 +420,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning4.yaml", "tune", "w_"),
         ("tuning5.yaml", "tune", "x_"),
         ("tuning6.yaml", "tune", "y_"),
+        ("tuning7.yaml", "tune", "z_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )
