@@ -11,9 +11,11 @@ import pytest
 from ozi_assets.questions.fusion import reciprocal_rank_fusion
 from ozi_assets.questions.keywords import (
     KeywordHit,
+    TermMatch,
     compound_parts,
     compounds,
     covering,
+    topical_coverage,
     with_parts,
 )
 from ozi_assets.questions.planner import Context, plan
@@ -69,6 +71,12 @@ def test_negative_k_is_refused():
         ("iPhone", ()),  # a one-letter part
         ("fEcU", ()),  # the random case of a URL id
         ("Web3Auth", ()),  # digits
+        # a plural acronym is one word, not "NF" and "Ts"
+        ("NFTs", ()),
+        ("DAOs", ()),
+        ("APIs", ()),
+        ("ChatGPTs", ("chat", "gpt")),
+        ("MetaMasks", ("meta", "masks")),  # a plural after a lower-case letter stays
     ],
 )
 def test_compound_parts(word, parts):
@@ -92,6 +100,38 @@ def _hit(key: str, coverage: float) -> KeywordHit:
 def test_covering_keeps_order_and_drops_casts_holding_little_of_the_query(coverage, kept):
     hits = [_hit("a", 1.0), _hit("b", 0.3), _hit("c", 0.5)]
     assert [h.hash for h in covering(hits, coverage)] == kept
+
+
+def _term(word: str, idf: float, *hashes: str) -> TermMatch:
+    return TermMatch(word, idf, frozenset(hashes))
+
+
+def test_a_rare_side_word_far_from_the_query_does_not_outweigh_the_topic():
+    # "the Lisbon summit": three casts name Lisbon and are near the query in meaning; the one
+    # cast saying "summit" (rarer, so a larger IDF) is not
+    terms = [_term("lisbon", 1.5, "a", "b", "c"), _term("summit", 2.8, "d")]
+    near = {"a", "b", "c", "x"}
+    plain = topical_coverage(terms, near, power=0.0)
+    assert plain["d"] == 1.0 and plain["a"] == pytest.approx(1.5 / 2.8)
+    topical = topical_coverage(terms, near, power=0.5)
+    assert topical == {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.0}
+
+
+def test_terms_that_agree_alike_keep_their_idf_weights():
+    # both terms' casts near the query: a cast holding both covers it, one holding the
+    # commoner word alone less, as with the plain coverage
+    terms = [_term("purple", 2.0, "a", "b"), _term("dao", 1.0, "a", "c")]
+    near = {"a", "b", "c"}
+    assert topical_coverage(terms, near, 0.5) == pytest.approx({"a": 1.0, "b": 2 / 3, "c": 1 / 3})
+    # half the casts of one term near, all of the other's: its weight falls by sqrt(1/2)
+    partly = topical_coverage(terms, {"a", "b"}, 0.5)
+    assert partly["c"] == pytest.approx((0.5**0.5) / (2 + 0.5**0.5))
+
+
+def test_no_term_near_the_query_falls_back_to_the_idf_weights():
+    terms = [_term("lisbon", 1.5, "a"), _term("summit", 3.0, "b")]
+    assert topical_coverage(terms, set(), 0.5) == {"a": 0.5, "b": 1.0}
+    assert topical_coverage([], {"a"}, 0.5) == {}
 
 
 CTX = Context(users={"dwr": 3, "ccarella": 472}, now=datetime(2023, 3, 4, 6, 0, 27, tzinfo=UTC))
@@ -233,6 +273,20 @@ def test_coverage_does_not_fall_with_length_but_with_the_terms_missing(keyword_i
     assert hits["0x5"].coverage < 0.5  # holds only the commoner "dao"
     one_term = _found(keyword_index, "denver")
     assert {h.coverage for h in one_term.values()} == {1.0}
+
+
+def test_term_matches_give_each_query_term_its_casts_once(keyword_index):
+    from ozi_resources.vectors import SearchFilter
+
+    terms = keyword_index.term_matches(
+        "Purple dao daos casts", SearchFilter(), frozenset({"casts"})
+    )
+    by_word = {t.word: t for t in terms}
+    assert set(by_word) == {"Purple", "dao"}  # "daos" stems as "dao"; "casts" is ignored
+    assert by_word["dao"].hashes == {"0x5", "0x6"} and by_word["Purple"].hashes == {"0x6"}
+    assert by_word["Purple"].idf > by_word["dao"].idf > 0
+    (denver,) = keyword_index.term_matches("denver", SearchFilter(fid=20))  # bob's only
+    assert denver.hashes == {"0x3"}
 
 
 def test_ignored_words_are_left_out_of_the_query(keyword_index):

@@ -247,6 +247,24 @@ def test_hybrid_counts_every_author_who_names_the_topic(world):
     check_answer_shape(a)
 
 
+def test_a_rare_side_word_of_the_topic_does_not_decide_what_counts(world):
+    """In "the Denver trip", "trip" is rarer than "Denver" and by IDF alone a cast saying only
+    "trip" outweighed one naming Denver, so few Denver casts counted. Weighed by how near the
+    casts holding each word are to the question in meaning, Denver decides: the leader is one
+    of those naming it most, and every user listed named it."""
+    _, resources, _, _ = world
+    with resources["warehouse"].reader() as conn:
+        naming = dict(
+            conn.execute(
+                "SELECT username, count(*) FROM casts WHERE text ILIKE '%denver%' GROUP BY 1"
+            ).fetchall()
+        )
+    a = ask(services(world), "Which people wrote the most about the Denver trip?")
+    assert a.kind == "hybrid" and a.rows
+    assert naming[a.rows[0]["username"]] == max(naming.values())
+    assert all(r["username"] in naming for r in a.rows), a.rows
+
+
 def test_hybrid_search_filters_both_lists_by_author_and_time(world):
     svc = services(world)
     a = ask(svc, "What did dwr say about invites?")

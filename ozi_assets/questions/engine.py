@@ -46,7 +46,10 @@ HYBRID_LIMIT = 200  # the vector list of a hybrid question, whose hits may count
 # Tuned on the evaluation set's dev split, the hybrid coverage then on dev and tune
 # (ozi_tests/eval; README "Questions" gives the grids and the figures):
 KEYWORD_COVERAGE = 0.30  # a keyword hit is in the fused list from this coverage on
-HYBRID_KEYWORD_COVERAGE = 0.75  # …and counts toward a user's total from this one on
+HYBRID_KEYWORD_COVERAGE = 0.75  # …and counts toward a user's total from this topical one on
+# How much a keyword term's weight in the hybrid count follows its agreement with the vector
+# list (keywords.topical_coverage): 0 ignores it, 1 scales by it; tuned on tune in {0, 0.5, 1}.
+TOPICAL_POWER = 0.5
 HYBRID_MIN_SCORE = 0.60  # cosine at which any hit counts toward a user's total
 SOURCES_FOR_SQL = 5
 # Every document of the keyword index is a cast, so the catalogue's words for a cast say
@@ -163,16 +166,19 @@ class HybridResult:
     vectors: SearchResult
     index: keywords.KeywordIndex
     coverage: dict[str, float]  # hash → coverage (keywords.KeywordHit) of each keyword hit
+    # hash → topical coverage (keywords.topical_coverage) of every cast holding a query term
+    topical: dict[str, float]
 
     def counted(self, min_score: float, keyword_coverage: float) -> list[Source]:
         """The fused hits that count as being about the search text, best first: those with
         a cosine of ``min_score`` or more, and those holding ``keyword_coverage`` (0..1) or
-        more of the query's keyword weight."""
+        more of the query's topical keyword weight (its terms weighed by their agreement
+        with the vector list, so a rare side word does not outweigh the topic's own)."""
         return [
             h
             for h in self.hits
             if (h.score is not None and h.score >= min_score)
-            or self.coverage.get(h.hash, 0.0) >= keyword_coverage
+            or self.topical.get(h.hash, 0.0) >= keyword_coverage
         ]
 
 
@@ -224,7 +230,9 @@ def hybrid_search(
                 rank=item.rank,
             )
         )
-    return HybridResult(hits, found, index, {h.hash: h.coverage for h in matched})
+    terms = index.term_matches(text, flt, ignore=CAST_WORDS)
+    topical = keywords.topical_coverage(terms, by_vector, TOPICAL_POWER)
+    return HybridResult(hits, found, index, {h.hash: h.coverage for h in matched}, topical)
 
 
 def _sql_sources(conn: duckdb.DuckDBPyConnection, statement: str) -> list[Source]:
@@ -304,8 +312,8 @@ def execute(
         answer.sources = [h for h in hits if h.fid in top_users][:SEMANTIC_LIMIT]
         answer.answer = (
             plan.describe(rows) + f" ({len(hits)} casts counted: those holding the topic's "
-            f"words (keyword coverage ≥ {HYBRID_KEYWORD_COVERAGE}) or close to it in meaning "
-            f"(cosine ≥ {HYBRID_MIN_SCORE}))"
+            f"words (topical keyword coverage ≥ {HYBRID_KEYWORD_COVERAGE}) or close to it in "
+            f"meaning (cosine ≥ {HYBRID_MIN_SCORE}))"
             if rows
             else f"No cast is close enough in meaning to {plan.search!r} or shares its words."
         )
