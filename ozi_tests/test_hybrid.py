@@ -186,11 +186,24 @@ def test_a_ranked_topic_named_away_from_its_verb(question, topic):
         ("How does ccarella talk about @purple?", "@purple", 472),
         ("What did dwr say about invites?", "invites", 3),
         ("What are people writing about wallets?", "wallets", None),
+        # the owner of the casts, or the one who wrote, before the topic
+        ("Pull up ccarella's posts regarding onboarding", "onboarding", 472),
+        ("what are dwr's thoughts on airdrops?", "airdrops", 3),
+        ("tell me what dwr wrote about onboarding", "onboarding", 3),
+        # near misses: a possessive inside the topic, a user who is the topic
+        ("What are people saying about ccarella's proposal?", "ccarella s proposal", None),
+        ("What are people saying about dwr?", "dwr", None),
     ],
 )
 def test_a_search_reads_its_topic_after_any_verb_of_saying_and_its_author(question, topic, fid):
     p = plan(question, CTX)
     assert (p.kind, p.rule, p.search, p.fid) == ("semantic", "semantic_topic", topic, fid)
+
+
+def test_a_display_name_with_the_username_beside_it_names_the_author():
+    ctx = Context(users=CTX.users, now=CTX.now, display_names={"chris carella": "ccarella"})
+    p = plan("Show what Chris Carella (ccarella) posted regarding DAOs", ctx)
+    assert (p.kind, p.search, p.fid) == ("semantic", "daos", 472)
 
 
 @pytest.fixture(scope="module")

@@ -317,12 +317,28 @@ def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan |
     return _topic_ranking("ranked_topic_users", topic, tr, _top_n(q))
 
 
-def _author(q: str, ctx: Context) -> tuple[str, int] | None:
+# Where the author of a search stands: after "did", "by" or "from" ("casts about invites by
+# dwr" too); before the topic, as the owner of the casts ("dwr's casts about …", "ccarella's
+# take on …") or as the one who wrote ("what dwr wrote about …", "what @dwr (dwr) wrote
+# regarding …": a display name read as the @username, the username beside it). After the
+# topic a possessive is part of it ("what are people saying about purple's treasury").
+_AUTHOR_ANYWHERE = re.compile(rf"\b(?:did|does|has|by|from)\s+{USER}\s")
+_AUTHOR_BEFORE_TOPIC = (
+    re.compile(rf"(?:^|[\s(]){USER}'s\s"),
+    re.compile(rf"(?:^|[\s(]){USER}\s+(?:\(@?[a-z0-9_.-]+\)\s+)?{TOPIC_VERBS}\b"),
+)
+
+
+def _author(q: str, ctx: Context, topic_at: int | None = None) -> tuple[str, int] | None:
     """The known user a search is restricted to: "what did dwr say about …", "casts by @dwr
-    about …", "posts from dwr on …"; None when no known username stands there."""
-    m = re.search(rf"\b(?:did|does|has|by|from)\s+{USER}\s", q)
-    if m and m.group(1) in ctx.users:
-        return m.group(1), ctx.users[m.group(1)]
+    about …", "posts from dwr on …", and before the topic (which starts at ``topic_at``, the
+    end of ``q`` when None) "dwr's casts about …", "what dwr wrote about …"; None when no
+    known username stands there."""
+    found = [m for m in [_AUTHOR_ANYWHERE.search(q)] if m]
+    found += [m for pattern in _AUTHOR_BEFORE_TOPIC for m in pattern.finditer(q[:topic_at])]
+    for m in found:
+        if m.group(1) in ctx.users:
+            return m.group(1), ctx.users[m.group(1)]
     return None
 
 
@@ -369,7 +385,7 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     topic = " ".join(w for w in topic.split() if w != "farcaster") or topic
     if not topic:
         return None
-    author = _author(q, ctx)
+    author = _author(q, ctx, m.start(1))
     by = f" by {author[0]}" if author else ""
     return Plan(
         "semantic",
