@@ -12,9 +12,11 @@ from ozi_assets.questions.fusion import reciprocal_rank_fusion
 from ozi_assets.questions.keywords import (
     KeywordHit,
     TermMatch,
+    alternatives,
     compound_parts,
     compounds,
     covering,
+    topical,
     topical_coverage,
     with_parts,
 )
@@ -130,8 +132,36 @@ def test_terms_that_agree_alike_keep_their_idf_weights():
 
 def test_no_term_near_the_query_falls_back_to_the_idf_weights():
     terms = [_term("lisbon", 1.5, "a"), _term("summit", 3.0, "b")]
-    assert topical_coverage(terms, set(), 0.5) == {"a": 0.5, "b": 1.0}
-    assert topical_coverage([], {"a"}, 0.5) == {}
+    assert topical_coverage(terms, set(), 0.5) == {}
+    assert topical([terms], set(), 0.5) == {"a": 0.5, "b": 1.0}
+    assert topical([], {"a"}, 0.5) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        ("nfts or minting", ["nfts", "minting"]),
+        ("ai / chatgpt", ["ai", "chatgpt"]),
+        ("metamask or rainbow and other wallets", ["metamask", "rainbow", "other wallets"]),
+        ("purple dao", ["purple dao"]),
+        ("rugby league versus nfl", ["rugby league versus nfl"]),
+    ],
+)
+def test_a_topic_listing_several_items_is_read_item_by_item(text, items):
+    assert alternatives(text) == items
+
+
+def test_a_cast_about_one_item_of_a_listed_topic_covers_it():
+    # "sailing or kitesurfing": a cast about either covers the topic, not half of it
+    sailing = [_term("sailing", 2.0, "a", "c")]
+    kitesurfing = [_term("kitesurfing", 3.0, "b", "c")]
+    near = {"a", "b", "c"}
+    assert topical([sailing, kitesurfing], near, 0.5) == {"a": 1.0, "b": 1.0, "c": 1.0}
+    # read as one item, the cast naming only the commoner sport holds 2/5 of it
+    assert topical([sailing + kitesurfing], near, 0.5)["a"] == pytest.approx(0.4)
+    # a vague tail ("… and that kind of thing") whose casts are all far covers nothing
+    vague = [_term("kind", 1.5, "x"), _term("thing", 1.2, "y")]
+    assert topical([sailing, vague], near, 0.5) == {"a": 1.0, "c": 1.0}
 
 
 CTX = Context(users={"dwr": 3, "ccarella": 472}, now=datetime(2023, 3, 4, 6, 0, 27, tzinfo=UTC))

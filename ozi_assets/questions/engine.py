@@ -230,8 +230,10 @@ def hybrid_search(
                 rank=item.rank,
             )
         )
-    terms = index.term_matches(text, flt, ignore=CAST_WORDS)
-    topical = keywords.topical_coverage(terms, by_vector, TOPICAL_POWER)
+    items = [
+        index.term_matches(item, flt, ignore=CAST_WORDS) for item in keywords.alternatives(text)
+    ]
+    topical = keywords.topical(items, by_vector, TOPICAL_POWER)
     return HybridResult(hits, found, index, {h.hash: h.coverage for h in matched}, topical)
 
 

@@ -301,24 +301,51 @@ def topical_coverage(
     terms: Iterable[TermMatch], near: Container[str], power: float
 ) -> dict[str, float]:
     """hash → the share (0..1] of the query's topical weight a cast holds, for every cast
-    holding a term. A term weighs its IDF times its agreement with the meaning of the query,
-    raised to ``power`` (0: plain IDF, as ``KeywordHit.coverage``): the share of the casts
-    holding it that are in ``near`` (the vector list of the same query). Coverage by IDF alone
-    favours a query's rarest word, which is often not its topic: in "the Denver conference"
-    the one cast saying "conference" outweighed the thirty naming Denver, and in "welcomed new
-    users" the casts saying "new" or "users" outweighed those saying "welcome"; those casts
-    are far from the query in meaning, the topic's casts near it. When no term agrees at all,
-    the plain IDF weights."""
+    holding a term (0 for a cast whose terms weigh nothing). A term weighs its IDF times its
+    agreement with the meaning of the query, raised to ``power`` (0: plain IDF, as
+    ``KeywordHit.coverage``): the share of the casts holding it that are in ``near`` (the
+    vector list of the same query). Coverage by IDF alone favours a query's rarest word,
+    which is often not its topic: in "the Denver conference" the one cast saying "conference"
+    outweighed the thirty naming Denver, and in "welcomed new users" the casts saying "new" or
+    "users" outweighed those saying "welcome"; those casts are far from the query in meaning,
+    the topic's casts near it. Empty when no term agrees at all (see ``topical``)."""
     terms = list(terms)
     weights = {t.word: t.idf * _agreement(t, near) ** power for t in terms}
-    if not any(weights.values()):
-        weights = {t.word: t.idf for t in terms}
     held: dict[str, float] = {}
     for t in terms:
         for h in t.hashes:
             held[h] = held.get(h, 0.0) + weights[t.word]
     best = max(held.values(), default=0.0)
     return {h: w / best for h, w in held.items()} if best > 0 else {}
+
+
+def topical(
+    items: Iterable[list[TermMatch]], near: Container[str], power: float
+) -> dict[str, float]:
+    """The topical coverage (``topical_coverage``) of a topic listing several items ("NFTs or
+    minting"; ``alternatives``), each item's terms weighed on their own: a cast about any one
+    item is about the topic, so it takes the coverage of the item it covers best. An item
+    whose casts are all far from the query in meaning ("… and that kind of thing") covers
+    nothing. When no term of any item agrees, the plain IDF coverage of all the terms."""
+    items = [list(terms) for terms in items]
+    best: dict[str, float] = {}
+    for terms in items:
+        for h, share in topical_coverage(terms, near, power).items():
+            best[h] = max(best.get(h, 0.0), share)
+    if not any(best.values()):
+        return topical_coverage([t for terms in items for t in terms], near, 0.0)
+    return best
+
+
+_ALTERNATIVES = re.compile(r"\s*(?:,|/|&|\band\b|\bor\b)\s*")
+
+
+def alternatives(text: str) -> list[str]:
+    """The items of a topic that lists several ("NFTs or minting", "AI / ChatGPT", "MetaMask,
+    Rainbow and other wallets" → three): a cast about any one of them is about the topic,
+    so each item's terms are weighed on their own. ``[text]`` for a topic of one item."""
+    items = [item for item in _ALTERNATIVES.split(text) if item.strip()]
+    return items or [text]
 
 
 def _agreement(term: TermMatch, near: Container[str]) -> float:

@@ -158,10 +158,19 @@ _TOPIC_END = re.compile(
 _TOPIC_START = re.compile(r"^(?:the |a |an )?(?:casts?|posts?|messages?) (?:about|on|regarding) ")
 
 
+# A comma inside a list of topics ("about MetaMask, Rainbow and other wallets", "about NFTs,
+# mints, or drops"): before an item of one to three words that is followed by another item or
+# by the "and" / "or" that ends the list. A comma before a clause ("…, and how many each?",
+# "…, by number of casts") separates it from the topic.
+_ITEM = r"[\w@.-]+(?: [\w@.-]+){0,2}"
+_LIST_COMMA = re.compile(rf",\s+(?=(?:{_ITEM},\s+)*{_ITEM},?\s+(?:and|or)\s)")
+
+
 def _topic_after(match: re.Match[str] | None) -> str | None:
     if match is None:
         return None
-    topic = _TOPIC_START.sub("", _TOPIC_END.sub("", match.group(1)).strip())
+    listed = _LIST_COMMA.sub(" or ", match.group(1))
+    topic = _TOPIC_START.sub("", _TOPIC_END.sub("", listed).strip())
     return _clean_topic(topic) or None
 
 
