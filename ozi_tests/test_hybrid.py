@@ -178,6 +178,15 @@ CTX = Context(users={"dwr": 3, "ccarella": 472}, now=datetime(2023, 3, 4, 6, 0, 
         ("Which accounts greeted people with 'gm' most often?", "gm"),
         ("Top 3 people discussing Purple", "purple"),
         ("Which users talked about Denver the most in the last 2 hours?", "denver"),
+        # a list of topics keeps its commas, as alternatives
+        (
+            "Who talked about sailing, surfing and kitesurfing the most?",
+            "sailing or surfing and kitesurfing",
+        ),
+        ("who posted most about Lens, Nostr or Bluesky", "lens or nostr or bluesky"),
+        # a comma before a clause still ends the topic
+        ("Which users talked about airdrops, and how many casts each?", "airdrops"),
+        ("Who cast about airdrops, by number of casts?", "airdrops"),
     ],
 )
 def test_users_ranked_by_a_topic_are_hybrid(question, topic):
