@@ -16,6 +16,7 @@ from ozi_assets.questions.keywords import (
     compound_parts,
     compounds,
     covering,
+    initials,
     topical,
     topical_coverage,
     with_parts,
@@ -149,6 +150,19 @@ def test_no_term_near_the_query_falls_back_to_the_idf_weights():
 )
 def test_a_topic_listing_several_items_is_read_item_by_item(text, items):
     assert alternatives(text) == items
+
+
+@pytest.mark.parametrize(
+    ("item", "short"),
+    [
+        ("user interface", "ui"),
+        ("Large Language Models", "llm"),
+        ("web3", None),  # one word: no initials
+        ("formula 1", None),  # digits are no letters of a word
+    ],
+)
+def test_initials_of_an_item_of_several_words(item, short):
+    assert initials(item) == short
 
 
 def test_a_cast_about_one_item_of_a_listed_topic_covers_it():

@@ -265,6 +265,23 @@ def test_a_rare_side_word_of_the_topic_does_not_decide_what_counts(world):
     assert all(r["username"] in naming for r in a.rows), a.rows
 
 
+def test_a_topic_of_several_words_counts_the_casts_writing_its_initials(world):
+    """No cast says "user interface" and none is near enough to it in meaning, but casts
+    write "UI", which the model reads as the same thing: those casts count, and only them."""
+    _, resources, _, _ = world
+    with resources["warehouse"].reader() as conn:
+        writing = {
+            u
+            for (u,) in conn.execute(
+                "SELECT DISTINCT username FROM casts WHERE regexp_matches(text, '\\bUI\\b')"
+            ).fetchall()
+        }
+    assert writing
+    a = ask(services(world), "Which accounts wrote the most about user interfaces?")
+    assert a.kind == "hybrid" and a.rows
+    assert {r["username"] for r in a.rows} <= writing
+
+
 def test_hybrid_search_filters_both_lists_by_author_and_time(world):
     svc = services(world)
     a = ask(svc, "What did dwr say about invites?")

@@ -50,6 +50,10 @@ HYBRID_KEYWORD_COVERAGE = 0.75  # …and counts toward a user's total from this 
 # How much a keyword term's weight in the hybrid count follows its agreement with the vector
 # list (keywords.topical_coverage): 0 ignores it, 1 scales by it; tuned on tune in {0, 0.5, 1}.
 TOPICAL_POWER = 0.5
+# Cosine at which the model reads an item's initials as the item ("ai" and "artificial
+# intelligence": 0.79, "ui" and "user interface": 0.79; "gm" and "good morning" only 0.23, "rl"
+# and "rugby league" 0.39); every value in 0.55-0.75 answers the tune split alike.
+INITIALISM_MIN_COSINE = 0.6
 HYBRID_MIN_SCORE = 0.60  # cosine at which any hit counts toward a user's total
 SOURCES_FOR_SQL = 5
 # Every document of the keyword index is a cast, so the catalogue's words for a cast say
@@ -193,8 +197,9 @@ def hybrid_search(
     """Casts about ``text``: the vector list (the ``depth`` nearest casts with cosine ≥
     SEMANTIC_MIN_SCORE; any cosine when restricted to one author ``fid``) and the keyword
     list (BM25 matches, best first, holding at least KEYWORD_COVERAGE of the query's keyword
-    weight), both under the same payload filters (author ``fid``, ``time_range``), fused by
-    reciprocal rank fusion (k = RRF_K). The keyword index is the one of the snapshot the
+    weight; the query also holds the initials the model reads as an item of the topic, see
+    ``_initialisms``), both under the same payload filters (author ``fid``, ``time_range``),
+    fused by reciprocal rank fusion (k = RRF_K). The keyword index is the one of the snapshot the
     reading is pinned to (built on its first question). Raises what the vector search and
     the keyword index raise."""
     # Restricted to one author, every cast of theirs is a candidate, nearest first: the
@@ -207,8 +212,11 @@ def hybrid_search(
         reading.conn, warehouse.catalog, reading.snapshot.id, warehouse.extension_directory
     )
     flt = search_filter(time_range, fid)
+    named = keywords.alternatives(text)
+    initials = _initialisms(services, index, named, flt)
     matched = keywords.covering(
-        index.search(text, flt, MAX_FETCH_ROWS, ignore=CAST_WORDS), KEYWORD_COVERAGE
+        index.search(" ".join([text, *initials]), flt, MAX_FETCH_ROWS, ignore=CAST_WORDS),
+        KEYWORD_COVERAGE,
     )
     by_vector = {h.hash: h for h in found.hits}
     by_keyword = {h.hash: h for h in matched}
@@ -230,11 +238,32 @@ def hybrid_search(
                 rank=item.rank,
             )
         )
-    items = [
-        index.term_matches(item, flt, ignore=CAST_WORDS) for item in keywords.alternatives(text)
-    ]
+    items = [index.term_matches(item, flt, ignore=CAST_WORDS) for item in named + initials]
     topical = keywords.topical(items, by_vector, TOPICAL_POWER)
     return HybridResult(hits, found, index, {h.hash: h.coverage for h in matched}, topical)
+
+
+def _initialisms(
+    services: Services,
+    index: keywords.KeywordIndex,
+    items: Sequence[str],
+    flt: SearchFilter,
+) -> list[str]:
+    """The initials of each item of several words that some cast within ``flt`` writes as a
+    word and that the embedding model reads as the item (cosine ≥ INITIALISM_MIN_COSINE):
+    people write "AI" for "artificial intelligence", so a cast saying "AI" is about it though
+    it shares no word with it. Each is one more item of the topic."""
+    found = []
+    for item in items:
+        short = keywords.initials(item)
+        if not short or short in items or short in found or short in item.lower().split():
+            continue
+        if not index.term_matches(short, flt):
+            continue
+        whole, initials = services.embedder.encode([item, short])
+        if float(whole @ initials) >= INITIALISM_MIN_COSINE:
+            found.append(short)
+    return found
 
 
 def _sql_sources(conn: duckdb.DuckDBPyConnection, statement: str) -> list[Source]:

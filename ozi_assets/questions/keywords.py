@@ -348,6 +348,13 @@ def alternatives(text: str) -> list[str]:
     return items or [text]
 
 
+def initials(item: str) -> str | None:
+    """The initials of an item of two words or more, lower case: "artificial intelligence" →
+    "ai", "User Interface" → "ui"; None for an item of one word."""
+    words = _LETTERS.findall(item)
+    return "".join(w[0] for w in words).lower() if len(words) >= 2 else None
+
+
 def _agreement(term: TermMatch, near: Container[str]) -> float:
     return sum(h in near for h in term.hashes) / len(term.hashes) if term.hashes else 0.0
 
