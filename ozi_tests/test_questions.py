@@ -282,6 +282,18 @@ def test_a_topic_of_several_words_counts_the_casts_writing_its_initials(world):
     assert {r["username"] for r in a.rows} <= writing
 
 
+def test_a_side_word_alone_does_not_bring_a_cast_into_a_search(world):
+    """In "Tesla performance", casts holding only a word stemmed like "performance" share a
+    word with the question but not its topic; far from it in meaning, that word weighs
+    little, and such casts stay out of the keyword list. Every source the keyword list alone
+    brought names Tesla."""
+    a = ask(services(world), "posts about Tesla performance")
+    assert a.kind == "semantic" and a.sources
+    assert any("tesla" in s.text.lower() for s in a.sources[:3])
+    keyword_only = [s for s in a.sources if s.score is None]
+    assert all("tesla" in s.text.lower() for s in keyword_only), [s.text for s in keyword_only]
+
+
 def test_hybrid_search_filters_both_lists_by_author_and_time(world):
     svc = services(world)
     a = ask(svc, "What did dwr say about invites?")

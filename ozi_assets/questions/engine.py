@@ -45,8 +45,9 @@ VECTOR_DEPTH = 50  # the vector list fused with the keyword list
 HYBRID_LIMIT = 200  # the vector list of a hybrid question, whose hits may count
 # Tuned on the evaluation set's dev split, the hybrid coverage then on dev and tune
 # (ozi_tests/eval; README "Questions" gives the grids and the figures):
+# Both read the topical coverage (keywords.topical), which the first was not tuned on.
 KEYWORD_COVERAGE = 0.30  # a keyword hit is in the fused list from this coverage on
-HYBRID_KEYWORD_COVERAGE = 0.75  # …and counts toward a user's total from this topical one on
+HYBRID_KEYWORD_COVERAGE = 0.75  # …and counts toward a user's total from this one on
 # How much a keyword term's weight in the hybrid count follows its agreement with the vector
 # list (keywords.topical_coverage): 0 ignores it, 1 scales by it; tuned on tune in {0, 0.5, 1}.
 TOPICAL_POWER = 0.5
@@ -196,12 +197,12 @@ def hybrid_search(
 ) -> HybridResult:
     """Casts about ``text``: the vector list (the ``depth`` nearest casts with cosine ≥
     SEMANTIC_MIN_SCORE; any cosine when restricted to one author ``fid``) and the keyword
-    list (BM25 matches, best first, holding at least KEYWORD_COVERAGE of the query's keyword
-    weight; the query also holds the initials the model reads as an item of the topic, see
-    ``_initialisms``), both under the same payload filters (author ``fid``, ``time_range``),
-    fused by reciprocal rank fusion (k = RRF_K). The keyword index is the one of the snapshot the
-    reading is pinned to (built on its first question). Raises what the vector search and
-    the keyword index raise."""
+    list (BM25 matches, best first, holding at least KEYWORD_COVERAGE of the query's topical
+    keyword weight, ``keywords.topical``; the query also holds the initials the model reads
+    as an item of the topic, see ``_initialisms``), both under the same payload filters
+    (author ``fid``, ``time_range``), fused by reciprocal rank fusion (k = RRF_K). The
+    keyword index is the one of the snapshot the reading is pinned to (built on its first
+    question). Raises what the vector search and the keyword index raise."""
     # Restricted to one author, every cast of theirs is a candidate, nearest first: the
     # question asks what that person said, their casts are few, and a short reply ("@x is
     # great") can be what they said about it while sharing no word and little cosine with it.
@@ -214,11 +215,14 @@ def hybrid_search(
     flt = search_filter(time_range, fid)
     named = keywords.alternatives(text)
     initials = _initialisms(services, index, named, flt)
-    matched = keywords.covering(
-        index.search(" ".join([text, *initials]), flt, MAX_FETCH_ROWS, ignore=CAST_WORDS),
-        KEYWORD_COVERAGE,
-    )
     by_vector = {h.hash: h for h in found.hits}
+    items = [index.term_matches(item, flt, ignore=CAST_WORDS) for item in named + initials]
+    topical = keywords.topical(items, by_vector, TOPICAL_POWER)
+    matched = [
+        h
+        for h in index.search(" ".join([text, *initials]), flt, MAX_FETCH_ROWS, ignore=CAST_WORDS)
+        if topical.get(h.hash, 0.0) >= KEYWORD_COVERAGE
+    ]
     by_keyword = {h.hash: h for h in matched}
     fused = reciprocal_rank_fusion([list(by_vector), list(by_keyword)], RRF_K)
     hits = []
@@ -238,8 +242,6 @@ def hybrid_search(
                 rank=item.rank,
             )
         )
-    items = [index.term_matches(item, flt, ignore=CAST_WORDS) for item in named + initials]
-    topical = keywords.topical(items, by_vector, TOPICAL_POWER)
     return HybridResult(hits, found, index, {h.hash: h.coverage for h in matched}, topical)
 
 
