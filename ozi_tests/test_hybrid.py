@@ -116,8 +116,8 @@ def test_a_rare_side_word_far_from_the_query_does_not_outweigh_the_topic():
     near = {"a", "b", "c", "x"}
     plain = topical_coverage(terms, near, power=0.0)
     assert plain["d"] == 1.0 and plain["a"] == pytest.approx(1.5 / 2.8)
-    topical = topical_coverage(terms, near, power=0.5)
-    assert topical == {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.0}
+    weighed = topical_coverage(terms, near, power=0.5)
+    assert weighed == {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.0}
 
 
 def test_terms_that_agree_alike_keep_their_idf_weights():
@@ -198,6 +198,9 @@ CTX = Context(users={"dwr": 3, "ccarella": 472}, now=datetime(2023, 3, 4, 6, 0, 
             "sailing or surfing and kitesurfing",
         ),
         ("who posted most about Lens, Nostr or Bluesky", "lens or nostr or bluesky"),
+        # an agent noun made of the topic names the people who post about it
+        ("top wagmi-ers", "wagmi"),
+        ("who are the biggest nft-ers?", "nft"),
         # a comma before a clause still ends the topic
         ("Which users talked about airdrops, and how many casts each?", "airdrops"),
         ("Who cast about airdrops, by number of casts?", "airdrops"),

@@ -171,7 +171,7 @@ class HybridResult:
     vectors: SearchResult
     index: keywords.KeywordIndex
     coverage: dict[str, float]  # hash → coverage (keywords.KeywordHit) of each keyword hit
-    # hash → topical coverage (keywords.topical_coverage) of every cast holding a query term
+    # hash → topical coverage (keywords.topical) of every cast holding a query term
     topical: dict[str, float]
 
     def counted(self, min_score: float, keyword_coverage: float) -> list[Source]:

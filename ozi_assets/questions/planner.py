@@ -1868,6 +1868,9 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
+    # "the top gm-ers", "biggest nft-ers": an agent noun made of a topic names the people who
+    # post about it
+    q = re.sub(r"\b([a-z0-9]+)-ers\b", r"people posting about \1", q)
     for idiom, plain in lexicon.IDIOMS.items():
         q = re.sub(idiom, plain, q)
     q = _pronoun_topic(q, ctx)
