@@ -11,9 +11,14 @@ import pytest
 from ozi_assets.questions.fusion import reciprocal_rank_fusion
 from ozi_assets.questions.keywords import (
     KeywordHit,
+    TermMatch,
+    alternatives,
     compound_parts,
     compounds,
     covering,
+    initials,
+    topical,
+    topical_coverage,
     with_parts,
 )
 from ozi_assets.questions.planner import Context, plan
@@ -69,6 +74,12 @@ def test_negative_k_is_refused():
         ("iPhone", ()),  # a one-letter part
         ("fEcU", ()),  # the random case of a URL id
         ("Web3Auth", ()),  # digits
+        # a plural acronym is one word, not "NF" and "Ts"
+        ("NFTs", ()),
+        ("DAOs", ()),
+        ("APIs", ()),
+        ("ChatGPTs", ("chat", "gpt")),
+        ("MetaMasks", ("meta", "masks")),  # a plural after a lower-case letter stays
     ],
 )
 def test_compound_parts(word, parts):
@@ -94,6 +105,79 @@ def test_covering_keeps_order_and_drops_casts_holding_little_of_the_query(covera
     assert [h.hash for h in covering(hits, coverage)] == kept
 
 
+def _term(word: str, idf: float, *hashes: str) -> TermMatch:
+    return TermMatch(word, idf, frozenset(hashes))
+
+
+def test_a_rare_side_word_far_from_the_query_does_not_outweigh_the_topic():
+    # "the Lisbon summit": three casts name Lisbon and are near the query in meaning; the one
+    # cast saying "summit" (rarer, so a larger IDF) is not
+    terms = [_term("lisbon", 1.5, "a", "b", "c"), _term("summit", 2.8, "d")]
+    near = {"a", "b", "c", "x"}
+    plain = topical_coverage(terms, near, power=0.0)
+    assert plain["d"] == 1.0 and plain["a"] == pytest.approx(1.5 / 2.8)
+    weighed = topical_coverage(terms, near, power=0.5)
+    assert weighed == {"a": 1.0, "b": 1.0, "c": 1.0, "d": 0.0}
+
+
+def test_terms_that_agree_alike_keep_their_idf_weights():
+    # both terms' casts near the query: a cast holding both covers it, one holding the
+    # commoner word alone less, as with the plain coverage
+    terms = [_term("purple", 2.0, "a", "b"), _term("dao", 1.0, "a", "c")]
+    near = {"a", "b", "c"}
+    assert topical_coverage(terms, near, 0.5) == pytest.approx({"a": 1.0, "b": 2 / 3, "c": 1 / 3})
+    # half the casts of one term near, all of the other's: its weight falls by sqrt(1/2)
+    partly = topical_coverage(terms, {"a", "b"}, 0.5)
+    assert partly["c"] == pytest.approx((0.5**0.5) / (2 + 0.5**0.5))
+
+
+def test_no_term_near_the_query_falls_back_to_the_idf_weights():
+    terms = [_term("lisbon", 1.5, "a"), _term("summit", 3.0, "b")]
+    assert topical_coverage(terms, set(), 0.5) == {}
+    assert topical([terms], set(), 0.5) == {"a": 0.5, "b": 1.0}
+    assert topical([], {"a"}, 0.5) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        ("nfts or minting", ["nfts", "minting"]),
+        ("ai / chatgpt", ["ai", "chatgpt"]),
+        ("metamask or rainbow and other wallets", ["metamask", "rainbow", "other wallets"]),
+        ("purple dao", ["purple dao"]),
+        ("rugby league versus nfl", ["rugby league versus nfl"]),
+    ],
+)
+def test_a_topic_listing_several_items_is_read_item_by_item(text, items):
+    assert alternatives(text) == items
+
+
+@pytest.mark.parametrize(
+    ("item", "short"),
+    [
+        ("user interface", "ui"),
+        ("Large Language Models", "llm"),
+        ("web3", None),  # one word: no initials
+        ("formula 1", None),  # digits are no letters of a word
+    ],
+)
+def test_initials_of_an_item_of_several_words(item, short):
+    assert initials(item) == short
+
+
+def test_a_cast_about_one_item_of_a_listed_topic_covers_it():
+    # "sailing or kitesurfing": a cast about either covers the topic, not half of it
+    sailing = [_term("sailing", 2.0, "a", "c")]
+    kitesurfing = [_term("kitesurfing", 3.0, "b", "c")]
+    near = {"a", "b", "c"}
+    assert topical([sailing, kitesurfing], near, 0.5) == {"a": 1.0, "b": 1.0, "c": 1.0}
+    # read as one item, the cast naming only the commoner sport holds 2/5 of it
+    assert topical([sailing + kitesurfing], near, 0.5)["a"] == pytest.approx(0.4)
+    # a vague tail ("… and that kind of thing") whose casts are all far covers nothing
+    vague = [_term("kind", 1.5, "x"), _term("thing", 1.2, "y")]
+    assert topical([sailing, vague], near, 0.5) == {"a": 1.0, "c": 1.0}
+
+
 CTX = Context(users={"dwr": 3, "ccarella": 472}, now=datetime(2023, 3, 4, 6, 0, 27, tzinfo=UTC))
 
 
@@ -108,6 +192,18 @@ CTX = Context(users={"dwr": 3, "ccarella": 472}, now=datetime(2023, 3, 4, 6, 0, 
         ("Which accounts greeted people with 'gm' most often?", "gm"),
         ("Top 3 people discussing Purple", "purple"),
         ("Which users talked about Denver the most in the last 2 hours?", "denver"),
+        # a list of topics keeps its commas, as alternatives
+        (
+            "Who talked about sailing, surfing and kitesurfing the most?",
+            "sailing or surfing and kitesurfing",
+        ),
+        ("who posted most about Lens, Nostr or Bluesky", "lens or nostr or bluesky"),
+        # an agent noun made of the topic names the people who post about it
+        ("top wagmi-ers", "wagmi"),
+        ("who are the biggest nft-ers?", "nft"),
+        # a comma before a clause still ends the topic
+        ("Which users talked about airdrops, and how many casts each?", "airdrops"),
+        ("Who cast about airdrops, by number of casts?", "airdrops"),
     ],
 )
 def test_users_ranked_by_a_topic_are_hybrid(question, topic):
@@ -146,11 +242,24 @@ def test_a_ranked_topic_named_away_from_its_verb(question, topic):
         ("How does ccarella talk about @purple?", "@purple", 472),
         ("What did dwr say about invites?", "invites", 3),
         ("What are people writing about wallets?", "wallets", None),
+        # the owner of the casts, or the one who wrote, before the topic
+        ("Pull up ccarella's posts regarding onboarding", "onboarding", 472),
+        ("what are dwr's thoughts on airdrops?", "airdrops", 3),
+        ("tell me what dwr wrote about onboarding", "onboarding", 3),
+        # near misses: a possessive inside the topic, a user who is the topic
+        ("What are people saying about ccarella's proposal?", "ccarella s proposal", None),
+        ("What are people saying about dwr?", "dwr", None),
     ],
 )
 def test_a_search_reads_its_topic_after_any_verb_of_saying_and_its_author(question, topic, fid):
     p = plan(question, CTX)
     assert (p.kind, p.rule, p.search, p.fid) == ("semantic", "semantic_topic", topic, fid)
+
+
+def test_a_display_name_with_the_username_beside_it_names_the_author():
+    ctx = Context(users=CTX.users, now=CTX.now, display_names={"chris carella": "ccarella"})
+    p = plan("Show what Chris Carella (ccarella) posted regarding DAOs", ctx)
+    assert (p.kind, p.search, p.fid) == ("semantic", "daos", 472)
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +342,20 @@ def test_coverage_does_not_fall_with_length_but_with_the_terms_missing(keyword_i
     assert hits["0x5"].coverage < 0.5  # holds only the commoner "dao"
     one_term = _found(keyword_index, "denver")
     assert {h.coverage for h in one_term.values()} == {1.0}
+
+
+def test_term_matches_give_each_query_term_its_casts_once(keyword_index):
+    from ozi_resources.vectors import SearchFilter
+
+    terms = keyword_index.term_matches(
+        "Purple dao daos casts", SearchFilter(), frozenset({"casts"})
+    )
+    by_word = {t.word: t for t in terms}
+    assert set(by_word) == {"Purple", "dao"}  # "daos" stems as "dao"; "casts" is ignored
+    assert by_word["dao"].hashes == {"0x5", "0x6"} and by_word["Purple"].hashes == {"0x6"}
+    assert by_word["Purple"].idf > by_word["dao"].idf > 0
+    (denver,) = keyword_index.term_matches("denver", SearchFilter(fid=20))  # bob's only
+    assert denver.hashes == {"0x3"}
 
 
 def test_ignored_words_are_left_out_of_the_query(keyword_index):

@@ -297,6 +297,53 @@ def test_hybrid_counts_every_author_who_names_the_topic(world):
     check_answer_shape(a)
 
 
+def test_a_rare_side_word_of_the_topic_does_not_decide_what_counts(world):
+    """In "the Denver trip", "trip" is rarer than "Denver" and by IDF alone a cast saying only
+    "trip" outweighed one naming Denver, so few Denver casts counted. Weighed by how near the
+    casts holding each word are to the question in meaning, Denver decides: the leader is one
+    of those naming it most, and every user listed named it."""
+    _, resources, _, _ = world
+    with resources["warehouse"].reader() as conn:
+        naming = dict(
+            conn.execute(
+                "SELECT username, count(*) FROM casts WHERE text ILIKE '%denver%' GROUP BY 1"
+            ).fetchall()
+        )
+    a = ask(services(world), "Which people wrote the most about the Denver trip?")
+    assert a.kind == "hybrid" and a.rows
+    assert naming[a.rows[0]["username"]] == max(naming.values())
+    assert all(r["username"] in naming for r in a.rows), a.rows
+
+
+def test_a_topic_of_several_words_counts_the_casts_writing_its_initials(world):
+    """No cast says "user interface" and none is near enough to it in meaning, but casts
+    write "UI", which the model reads as the same thing: those casts count, and only them."""
+    _, resources, _, _ = world
+    with resources["warehouse"].reader() as conn:
+        writing = {
+            u
+            for (u,) in conn.execute(
+                "SELECT DISTINCT username FROM casts WHERE regexp_matches(text, '\\bUI\\b')"
+            ).fetchall()
+        }
+    assert writing
+    a = ask(services(world), "Which accounts wrote the most about user interfaces?")
+    assert a.kind == "hybrid" and a.rows
+    assert {r["username"] for r in a.rows} <= writing
+
+
+def test_a_side_word_alone_does_not_bring_a_cast_into_a_search(world):
+    """In "Tesla performance", casts holding only a word stemmed like "performance" share a
+    word with the question but not its topic; far from it in meaning, that word weighs
+    little, and such casts stay out of the keyword list. Every source the keyword list alone
+    brought names Tesla."""
+    a = ask(services(world), "posts about Tesla performance")
+    assert a.kind == "semantic" and a.sources
+    assert any("tesla" in s.text.lower() for s in a.sources[:3])
+    keyword_only = [s for s in a.sources if s.score is None]
+    assert all("tesla" in s.text.lower() for s in keyword_only), [s.text for s in keyword_only]
+
+
 def test_hybrid_search_filters_both_lists_by_author_and_time(world):
     svc = services(world)
     a = ask(svc, "What did dwr say about invites?")

@@ -45,8 +45,16 @@ VECTOR_DEPTH = 50  # the vector list fused with the keyword list
 HYBRID_LIMIT = 200  # the vector list of a hybrid question, whose hits may count
 # Tuned on the evaluation set's dev split, the hybrid coverage then on dev and tune
 # (ozi_tests/eval; README "Questions" gives the grids and the figures):
+# Both read the topical coverage (keywords.topical), which the first was not tuned on.
 KEYWORD_COVERAGE = 0.30  # a keyword hit is in the fused list from this coverage on
 HYBRID_KEYWORD_COVERAGE = 0.75  # …and counts toward a user's total from this one on
+# How much a keyword term's weight in the hybrid count follows its agreement with the vector
+# list (keywords.topical_coverage): 0 ignores it, 1 scales by it; tuned on tune in {0, 0.5, 1}.
+TOPICAL_POWER = 0.5
+# Cosine at which the model reads an item's initials as the item ("ai" and "artificial
+# intelligence": 0.79, "ui" and "user interface": 0.79; "gm" and "good morning" only 0.23, "rl"
+# and "rugby league" 0.39); every value in 0.55-0.75 answers the tune split alike.
+INITIALISM_MIN_COSINE = 0.6
 HYBRID_MIN_SCORE = 0.60  # cosine at which any hit counts toward a user's total
 SOURCES_FOR_SQL = 5
 # Every document of the keyword index is a cast, so the catalogue's words for a cast say
@@ -163,16 +171,19 @@ class HybridResult:
     vectors: SearchResult
     index: keywords.KeywordIndex
     coverage: dict[str, float]  # hash → coverage (keywords.KeywordHit) of each keyword hit
+    # hash → topical coverage (keywords.topical) of every cast holding a query term
+    topical: dict[str, float]
 
     def counted(self, min_score: float, keyword_coverage: float) -> list[Source]:
         """The fused hits that count as being about the search text, best first: those with
         a cosine of ``min_score`` or more, and those holding ``keyword_coverage`` (0..1) or
-        more of the query's keyword weight."""
+        more of the query's topical keyword weight (its terms weighed by their agreement
+        with the vector list, so a rare side word does not outweigh the topic's own)."""
         return [
             h
             for h in self.hits
             if (h.score is not None and h.score >= min_score)
-            or self.coverage.get(h.hash, 0.0) >= keyword_coverage
+            or self.topical.get(h.hash, 0.0) >= keyword_coverage
         ]
 
 
@@ -186,11 +197,12 @@ def hybrid_search(
 ) -> HybridResult:
     """Casts about ``text``: the vector list (the ``depth`` nearest casts with cosine ≥
     SEMANTIC_MIN_SCORE; any cosine when restricted to one author ``fid``) and the keyword
-    list (BM25 matches, best first, holding at least KEYWORD_COVERAGE of the query's keyword
-    weight), both under the same payload filters (author ``fid``, ``time_range``), fused by
-    reciprocal rank fusion (k = RRF_K). The keyword index is the one of the snapshot the
-    reading is pinned to (built on its first question). Raises what the vector search and
-    the keyword index raise."""
+    list (BM25 matches, best first, holding at least KEYWORD_COVERAGE of the query's topical
+    keyword weight, ``keywords.topical``; the query also holds the initials the model reads
+    as an item of the topic, see ``_initialisms``), both under the same payload filters
+    (author ``fid``, ``time_range``), fused by reciprocal rank fusion (k = RRF_K). The
+    keyword index is the one of the snapshot the reading is pinned to (built on its first
+    question). Raises what the vector search and the keyword index raise."""
     # Restricted to one author, every cast of theirs is a candidate, nearest first: the
     # question asks what that person said, their casts are few, and a short reply ("@x is
     # great") can be what they said about it while sharing no word and little cosine with it.
@@ -201,10 +213,16 @@ def hybrid_search(
         reading.conn, warehouse.catalog, reading.snapshot.id, warehouse.extension_directory
     )
     flt = search_filter(time_range, fid)
-    matched = keywords.covering(
-        index.search(text, flt, MAX_FETCH_ROWS, ignore=CAST_WORDS), KEYWORD_COVERAGE
-    )
+    named = keywords.alternatives(text)
+    initials = _initialisms(services, index, named, flt)
     by_vector = {h.hash: h for h in found.hits}
+    items = [index.term_matches(item, flt, ignore=CAST_WORDS) for item in named + initials]
+    topical = keywords.topical(items, by_vector, TOPICAL_POWER)
+    matched = [
+        h
+        for h in index.search(" ".join([text, *initials]), flt, MAX_FETCH_ROWS, ignore=CAST_WORDS)
+        if topical.get(h.hash, 0.0) >= KEYWORD_COVERAGE
+    ]
     by_keyword = {h.hash: h for h in matched}
     fused = reciprocal_rank_fusion([list(by_vector), list(by_keyword)], RRF_K)
     hits = []
@@ -224,7 +242,30 @@ def hybrid_search(
                 rank=item.rank,
             )
         )
-    return HybridResult(hits, found, index, {h.hash: h.coverage for h in matched})
+    return HybridResult(hits, found, index, {h.hash: h.coverage for h in matched}, topical)
+
+
+def _initialisms(
+    services: Services,
+    index: keywords.KeywordIndex,
+    items: Sequence[str],
+    flt: SearchFilter,
+) -> list[str]:
+    """The initials of each item of several words that some cast within ``flt`` writes as a
+    word and that the embedding model reads as the item (cosine ≥ INITIALISM_MIN_COSINE):
+    people write "AI" for "artificial intelligence", so a cast saying "AI" is about it though
+    it shares no word with it. Each is one more item of the topic."""
+    found = []
+    for item in items:
+        short = keywords.initials(item)
+        if not short or short in items or short in found or short in item.lower().split():
+            continue
+        if not index.term_matches(short, flt):
+            continue
+        whole, initials = services.embedder.encode([item, short])
+        if float(whole @ initials) >= INITIALISM_MIN_COSINE:
+            found.append(short)
+    return found
 
 
 def _sql_sources(conn: duckdb.DuckDBPyConnection, statement: str) -> list[Source]:
@@ -304,8 +345,8 @@ def execute(
         answer.sources = [h for h in hits if h.fid in top_users][:SEMANTIC_LIMIT]
         answer.answer = (
             plan.describe(rows) + f" ({len(hits)} casts counted: those holding the topic's "
-            f"words (keyword coverage ≥ {HYBRID_KEYWORD_COVERAGE}) or close to it in meaning "
-            f"(cosine ≥ {HYBRID_MIN_SCORE}))"
+            f"words (topical keyword coverage ≥ {HYBRID_KEYWORD_COVERAGE}) or close to it in "
+            f"meaning (cosine ≥ {HYBRID_MIN_SCORE}))"
             if rows
             else f"No cast is close enough in meaning to {plan.search!r} or shares its words."
         )

@@ -33,7 +33,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -79,11 +79,14 @@ _DOCUMENTS = """
 def compound_parts(word: str) -> tuple[str, ...]:
     """The lower-case parts of a camel-case word of letters: "ETHDenver" → ("eth", "denver"),
     "MetaMask" → ("meta", "mask"), "ChatGPT" → ("chat", "gpt"). Empty for a word in one case
-    ("denver", "GM"), of one part ("Denver"), with digits, or with a one-letter part ("iPhone",
-    and the random case of URL ids such as "fEcU")."""
+    ("denver", "GM"), of one part ("Denver", the plural acronym "NFTs"), with digits, or with a
+    one-letter part ("iPhone", and the random case of URL ids such as "fEcU")."""
     if not word.isalpha():
         return ()
-    parts = _PART.findall(word)
+    # a plural "s" after capitals makes no part: "NFTs", "DAOs", "LLMs" are one acronym each
+    # (else "NF" and "Ts", and a query for NFTs matched every cast holding a "ts"); "ChatGPTs"
+    # still splits like "ChatGPT"
+    parts = _PART.findall(re.sub(r"(?<=[A-Z])s$", "", word))
     if len(parts) < 2 or any(len(p) < 2 for p in parts):
         return ()
     return tuple(p.lower() for p in parts)
@@ -163,6 +166,16 @@ class KeywordHit:
     text: str
     score: float
     coverage: float
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    """One term of a keyword query: the word as queried, its inverse document frequency over
+    the whole index (> 0), and the casts holding it."""
+
+    word: str
+    idf: float
+    hashes: frozenset[str]
 
 
 def _fts_file() -> str:
@@ -248,6 +261,30 @@ class KeywordIndex:
             for h, f, u, t, text, s, c in rows
         ]
 
+    def term_matches(
+        self, text: str, flt: SearchFilter, ignore: frozenset[str] = frozenset()
+    ) -> list[TermMatch]:
+        """Each term of the query ``text`` (as ``search`` reads it: stop words and ``ignore``
+        left out, compounds with their parts) that some cast within ``flt`` holds: its IDF
+        and the hashes of those casts. Words that stem alike ("wallet wallets") are one
+        term."""
+        kept = " ".join(w for w in text.split() if w.lower().strip(_EDGES) not in ignore)
+        found: dict[tuple[float, frozenset[str]], TermMatch] = {}
+        for word in dict.fromkeys(query_terms(with_parts(kept, self.compounds)).split()):
+            params: dict[str, Any] = {"q": word}
+            clauses = ["idf IS NOT NULL", *flt.sql(params)]
+            statement = f"""
+                SELECT hash, idf FROM (
+                    SELECT hash, "timestamp", fid,
+                           fts_main_documents.match_bm25(hash, $q, k := 0) AS idf
+                    FROM documents
+                ) WHERE {" AND ".join(clauses)}"""
+            rows = self._conn.cursor().execute(statement, params).fetchall()
+            if rows:
+                match = TermMatch(word, float(rows[0][1]), frozenset(h for h, _ in rows))
+                found.setdefault((match.idf, match.hashes), match)
+        return list(found.values())
+
     def close(self) -> None:
         self._conn.close()
 
@@ -258,6 +295,68 @@ def covering(hits: list[KeywordHit], coverage: float) -> list[KeywordHit]:
     cast holds a small share of the query's weight. Coverage, unlike the BM25 score, does not
     fall with a cast's length, so a long cast that names the one topic word is kept."""
     return [h for h in hits if h.coverage >= coverage]
+
+
+def topical_coverage(
+    terms: Iterable[TermMatch], near: Container[str], power: float
+) -> dict[str, float]:
+    """hash → the share (0..1] of the query's topical weight a cast holds, for every cast
+    holding a term (0 for a cast whose terms weigh nothing). A term weighs its IDF times its
+    agreement with the meaning of the query, raised to ``power`` (0: plain IDF, as
+    ``KeywordHit.coverage``): the share of the casts holding it that are in ``near`` (the
+    vector list of the same query). Coverage by IDF alone favours a query's rarest word,
+    which is often not its topic: in "the Denver conference" the one cast saying "conference"
+    outweighed the thirty naming Denver, and in "welcomed new users" the casts saying "new" or
+    "users" outweighed those saying "welcome"; those casts are far from the query in meaning,
+    the topic's casts near it. Empty when no term agrees at all (see ``topical``)."""
+    terms = list(terms)
+    weights = {t.word: t.idf * _agreement(t, near) ** power for t in terms}
+    held: dict[str, float] = {}
+    for t in terms:
+        for h in t.hashes:
+            held[h] = held.get(h, 0.0) + weights[t.word]
+    best = max(held.values(), default=0.0)
+    return {h: w / best for h, w in held.items()} if best > 0 else {}
+
+
+def topical(
+    items: Iterable[list[TermMatch]], near: Container[str], power: float
+) -> dict[str, float]:
+    """The topical coverage (``topical_coverage``) of a topic listing several items ("NFTs or
+    minting"; ``alternatives``), each item's terms weighed on their own: a cast about any one
+    item is about the topic, so it takes the coverage of the item it covers best. An item
+    whose casts are all far from the query in meaning ("… and that kind of thing") covers
+    nothing. When no term of any item agrees, the plain IDF coverage of all the terms."""
+    items = [list(terms) for terms in items]
+    best: dict[str, float] = {}
+    for terms in items:
+        for h, share in topical_coverage(terms, near, power).items():
+            best[h] = max(best.get(h, 0.0), share)
+    if not any(best.values()):
+        return topical_coverage([t for terms in items for t in terms], near, 0.0)
+    return best
+
+
+_ALTERNATIVES = re.compile(r"\s*(?:,|/|&|\band\b|\bor\b)\s*")
+
+
+def alternatives(text: str) -> list[str]:
+    """The items of a topic that lists several ("NFTs or minting", "AI / ChatGPT", "MetaMask,
+    Rainbow and other wallets" → three): a cast about any one of them is about the topic,
+    so each item's terms are weighed on their own. ``[text]`` for a topic of one item."""
+    items = [item for item in _ALTERNATIVES.split(text) if item.strip()]
+    return items or [text]
+
+
+def initials(item: str) -> str | None:
+    """The initials of an item of two words or more, lower case: "artificial intelligence" →
+    "ai", "User Interface" → "ui"; None for an item of one word."""
+    words = _LETTERS.findall(item)
+    return "".join(w[0] for w in words).lower() if len(words) >= 2 else None
+
+
+def _agreement(term: TermMatch, near: Container[str]) -> float:
+    return sum(h in near for h in term.hashes) / len(term.hashes) if term.hashes else 0.0
 
 
 _cache: OrderedDict[tuple[str, int], KeywordIndex] = OrderedDict()

@@ -158,10 +158,19 @@ _TOPIC_END = re.compile(
 _TOPIC_START = re.compile(r"^(?:the |a |an )?(?:casts?|posts?|messages?) (?:about|on|regarding) ")
 
 
+# A comma inside a list of topics ("about MetaMask, Rainbow and other wallets", "about NFTs,
+# mints, or drops"): before an item of one to three words that is followed by another item or
+# by the "and" / "or" that ends the list. A comma before a clause ("…, and how many each?",
+# "…, by number of casts") separates it from the topic.
+_ITEM = r"[\w@.-]+(?: [\w@.-]+){0,2}"
+_LIST_COMMA = re.compile(rf",\s+(?=(?:{_ITEM},\s+)*{_ITEM},?\s+(?:and|or)\s)")
+
+
 def _topic_after(match: re.Match[str] | None) -> str | None:
     if match is None:
         return None
-    topic = _TOPIC_START.sub("", _TOPIC_END.sub("", match.group(1)).strip())
+    listed = _LIST_COMMA.sub(" or ", match.group(1))
+    topic = _TOPIC_START.sub("", _TOPIC_END.sub("", listed).strip())
     return _clean_topic(topic) or None
 
 
@@ -320,26 +329,34 @@ def ranked_topic_users(q: str, reading: Reading, tr: TimeRange | None) -> Plan |
 # Verbs that say what an author said, for a topic named before them: "what product updates
 # did dwr announce", "which tools has dwr shared".
 _SAY_VERBS = rf"(?:{TOPIC_VERBS}|announce|announced|announces|announcing|share|shared|shares)"
-# Where an author stands before a search's topic: the subject of "did" or of a verb of saying,
-# after "by" or "from", named as a user ("the user willbamberg"), or owning the casts.
-_AUTHOR_AT = re.compile(
-    rf"\b(?:did|does|has|by|from|user|account|author)\s+{USER}(?=\s|'s\b)"
-    rf"|\b{USER}(?:'s\s+(?:casts?|posts?|messages?)|\s+(?:has\s+|had\s+)?{_SAY_VERBS})\b"
+# Where the author of a search stands: after "did", "by" or "from" ("casts about invites by
+# dwr" too), or named as a user ("the user willbamberg"); before the topic, as the owner of
+# the casts ("dwr's casts about …", "ccarella's take on …") or as the one who wrote ("what dwr
+# wrote about …", "what @dwr (dwr) wrote regarding …": a display name read as the @username,
+# the username beside it). After the topic a possessive is part of it ("what are people
+# saying about purple's treasury").
+_AUTHOR_ANYWHERE = re.compile(rf"\b(?:did|does|has|by|from)\s+{USER}\s")
+_AUTHOR_NAMED = re.compile(rf"\b(?:user|account|author)\s+{USER}(?=\s|'s\b)")
+_AUTHOR_BEFORE_TOPIC = (
+    re.compile(rf"(?:^|[\s(]){USER}'s\s"),
+    re.compile(rf"(?:^|[\s(]){USER}\s+(?:\(@?[a-z0-9_.-]+\)\s+)?(?:has\s+|had\s+)?{_SAY_VERBS}\b"),
 )
 
 
-def _author(q: str, ctx: Context) -> tuple[str, int] | None:
+def _author(q: str, ctx: Context, topic_at: int | None = None) -> tuple[str, int] | None:
     """The known user a search is restricted to: "what did dwr say about …", "casts by @dwr
-    about …", "posts from dwr on …", "what the user willbamberg wrote regarding …", "dwr's
-    casts about …"; None when no known username stands there. A word the planner knows is
-    no author unless written with "@" ("what people said about …")."""
-    for m in _AUTHOR_AT.finditer(q):
-        at = 1 if m.group(1) else 2
-        name = m.group(at)
-        marked = q[m.start(at) - 1 : m.start(at)] == "@"
-        before = m.group(0).split()[0]
-        as_before = before in ("did", "does", "has", "by", "from")  # as it always was
-        if name in ctx.users and (marked or as_before or not lexicon.known(name)):
+    about …", "posts from dwr on …", "what the user willbamberg wrote regarding …", and before
+    the topic (which starts at ``topic_at``, the end of ``q`` when None) "dwr's casts about
+    …", "what dwr wrote about …"; None when no known username stands there. Except after
+    "did", "by" or "from", a word the planner knows is no author unless written with "@"
+    ("what people said about …")."""
+    found = [m for m in [_AUTHOR_ANYWHERE.search(q), _AUTHOR_NAMED.search(q)] if m]
+    found += [m for pattern in _AUTHOR_BEFORE_TOPIC for m in pattern.finditer(q[:topic_at])]
+    for m in found:
+        name = m.group(1)
+        marked = q[m.start(1) - 1 : m.start(1)] == "@"
+        plain = m.re is _AUTHOR_ANYWHERE or marked or not lexicon.known(name)
+        if name in ctx.users and plain:
             return name, ctx.users[name]
     return None
 
@@ -392,7 +409,7 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     topic = " ".join(w for w in topic.split() if w != "farcaster") or topic
     if not topic:
         return None
-    author = _author(q, ctx)
+    author = _author(q, ctx, m.start(1))
     by = f" by {author[0]}" if author else ""
     return Plan(
         "semantic",
@@ -1963,6 +1980,9 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
+    # "the top gm-ers", "biggest nft-ers": an agent noun made of a topic names the people who
+    # post about it
+    q = re.sub(r"\b([a-z0-9]+)-ers\b", r"people posting about \1", q)
     for idiom, plain in lexicon.IDIOMS.items():
         q = re.sub(idiom, plain, q)
     q = _pronoun_topic(q, ctx)
