@@ -2825,3 +2825,49 @@ def test_the_topic_of_casts_in_which_people_discuss_it(question, search):
 )
 def test_a_closing_clause_saying_what_is_counted(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # what the asker wants or does with the answer, and how it would be shown, ask for
+        # nothing by themselves
+        ("could you pull the replies per day? I want a chart", "replies, by day"),
+        ("need the number of likes, just trying to figure out the total", "likes"),
+        ("checking which hour had the most casts, for a graph", "casts, by hour, top 10"),
+        # amplifying is resharing
+        ("who got amplified the most", "recasts_received, by user, top 10"),
+        ("how many casts did dwr amplify", "recasts, user = dwr"),
+        ("the hour when amplification peaked", "recasts, by hour, top 10"),
+        # "as opposed to" sets aside what follows it
+        ("how many casts, as opposed to replies, has dwr posted?", "casts, user = dwr, not reply"),
+        # a typo of a grouping word
+        ("replies per hour brakdown", "replies, by hour"),
+        # "at or after" a time includes it; colonless 24-hour ranges beside their zone
+        (
+            "how many replies on march 4, 2023 at or after 02:00 utc",
+            "replies, from 2023-03-04 02:00 UTC to that day's end",
+        ),
+        ("casts 0300-0400 utc", "casts, between 2023-03-04 03:00 and 2023-03-04 04:00 UTC"),
+        # "own" after "to" or "on" is the user acting on themselves; elsewhere a contrast
+        ("replies dwr posted on his own casts", "replies, user = dwr, not others"),
+        ("how many of dwr's casts were replies vs his own posts", "replies, user = dwr"),
+    ],
+)
+def test_wants_hedges_and_field_synonyms(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # "figure" alone is a number, not filler; a range of years is no clock range
+        "what figure did dwr post about casts per hour",
+        "how many casts 2022-2023",
+        # a typo of a grouping word still needs what it is by
+        "how many casts brakdown",
+    ],
+)
+def test_near_misses_of_wants_and_synonyms_are_not_answered_as_another_question(question):
+    p = plan(question, CTX)
+    assert p.kind != "analytic", p.query and p.query.describe()

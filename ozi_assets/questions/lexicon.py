@@ -52,6 +52,7 @@ ORDER_DESC = frozenset(
         "ranked",
         "ranking",
         "longest",  # a thread's length is its casts
+        "peaked",  # "when recasting peaked": the hour with the most
         "descending",
     ]
 )
@@ -179,9 +180,10 @@ SELF = frozenset(
         "own_casts",
     ]
 )
-# SELF words that say it on their own; the others only after "to" ("replies to himself")
-# or a negation ("not counting himself"): "did vgr make himself" is emphatic.
-SELF_ALONE = frozenset(["self-replies", "self_replies", "own_casts"])
+# SELF words that say it on their own; the others only after "to", "on" or "under"
+# ("replies to himself", "replies on his own casts") or a negation ("not counting himself"):
+# "did vgr make himself" is emphatic, "replies vs his own posts" a contrast.
+SELF_ALONE = frozenset(["self-replies", "self_replies"])
 # The metric is received by the user (or cast), not made: "replies dwr received".
 RECEIVED = frozenset(
     [
@@ -666,6 +668,24 @@ FILLER = frozenset(
         "uh",
         "hmm",
         "root_included",  # "including the root": a thread's casts are its root and replies
+        # what the asker wants or is doing with the answer, which asks for nothing by
+        # itself: "can u pull casts per hour", "just need the reply #", "trying to figure out
+        # who …", "checking when …"
+        "pull",
+        "want",
+        "wants",
+        "need",
+        "needs",
+        "trying",
+        "figure_out",
+        "find_out",
+        "checking",
+        "looking",
+        # how the figures would be shown, which changes none of them: "the activity curve"
+        "curve",
+        "chart",
+        "graph",
+        "plot",
     ]
 )
 
@@ -737,6 +757,10 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("direct", "responses"): "responses",
     ("direct", "response"): "response",
     ("apart", "from"): "apart_from",
+    ("as", "opposed", "to"): "rather_than",  # "top-level casts, as opposed to replies"
+    ("opposed", "to"): "rather_than",
+    ("figure", "out"): "figure_out",  # not "figure" alone: a figure is a number
+    ("find", "out"): "find_out",
     ("other", "than"): "other_than",
     # "posted but never recast" ("all but replies" is not filler)
     ("but", "never"): "never",
@@ -892,6 +916,7 @@ VOCABULARY = frozenset(
         *ORDER_ASC,
         *AVERAGE,
         *MEDIAN,
+        *EACH,  # "brakdown": a grouping still needs what it is by, so a typo adds no meaning
     )
     if w.isalpha() and len(w) >= TYPO_MIN_LENGTH - 1
 )

@@ -914,8 +914,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.SELF:
             if negate:
                 others, negate = True, 0
-            elif w in lexicon.SELF_ALONE or prev == "to":
-                self_words = True  # "replies to their own casts": the actor is the user
+            elif (
+                w in lexicon.SELF_ALONE
+                or prev in _TO_SELF
+                or (prev in lexicon.POSSESSIVE and i > 1 and words[i - 2] in _TO_SELF)
+            ):
+                # "replies to their own casts": the actor is the user ("replies vs his own
+                # posts" sets the replies against his posts, not in reply to them)
+                self_words = True
             continue  # else emphatic: "did vgr make himself"
         if w in lexicon.OTHERS:
             others = True
@@ -1527,6 +1533,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         extreme=extreme,
     )
     return r
+
+
+# What stands before a SELF word (or its possessive) that says the user acted on their own.
+_TO_SELF = frozenset(["to", "on", "under"])
 
 
 def _plural(word: str) -> bool:
