@@ -2871,3 +2871,46 @@ def test_wants_hedges_and_field_synonyms(question, reading):
 def test_near_misses_of_wants_and_synonyms_are_not_answered_as_another_question(question):
     p = plan(question, CTX)
     assert p.kind != "analytic", p.query and p.query.describe()
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a threshold over the groups a count names, not only over users
+        (
+            "how many threads have more than 20 replies?",
+            "replies, count of threads, with replies > 20",
+        ),
+        (
+            "how many conversations had at least 5 casts, counting the original post",
+            "casts, count of threads, with casts >= 5",
+        ),
+        ("how many hours had over 50 casts", "casts, count of hours, with casts > 50"),
+        (
+            "how many posts got 3 or more recasts",
+            "recasts_received, count of casts, with recasts_received >= 3",
+        ),
+        # mentions per cast are the distinct users it tags
+        (
+            "how many casts tag at least three people?",
+            "mentioned_users, count of casts, with mentioned_users >= 3",
+        ),
+        (
+            "posts with multiple mentions",
+            "mentioned_users, count of casts, with mentioned_users >= 2",
+        ),
+        # near misses: users between the count and the threshold pass it; "at least one" is
+        # every cast counted; a ranking of groups still lists them
+        ("how many users posted more than 10 casts", "casts, count of users, with casts > 10"),
+        ("How many posts had at least one #hashtag in them?", "casts, has_hashtag"),
+        ("Which hours had more than 100 casts?", "casts, by hour, with casts > 100, top"),
+        ("users with multiple casts", "casts, by user, with casts >= 2, top"),
+    ],
+)
+def test_a_threshold_over_any_counted_group(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_threshold_on_the_mentions_of_each_cast_counts_distinct_handles():
+    sql = compile_sql(Query("mentioned_users", count_over="cast", having=(">=", 2.0)))
+    assert "COUNT(DISTINCT t.handle) >= 2" in sql

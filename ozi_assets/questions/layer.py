@@ -414,6 +414,16 @@ METRICS: dict[str, Metric] = {
             filters=("user", "term", "hashtag", "reply", "top_level"),
         ),
         Metric(
+            "mentioned_users",
+            "distinct users a cast @-mentions (by the @handles in its text)",
+            "mentions",
+            "count(DISTINCT t.handle)",
+            user=None,
+            cast="t.hash",
+            dimensions=("cast",),
+            filters=("term", "hashtag", "reply", "top_level"),
+        ),
+        Metric(
             "engagement",
             "replies + recasts + likes a cast received in the stream",
             "cast_engagement",

@@ -792,6 +792,13 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("including", "the", "root"): "root_included",
     ("counting", "the", "root"): "root_included",
     ("root", "included"): "root_included",
+    **{
+        (verb, "the", "original", noun): "root_included"
+        for verb in ("including", "counting")
+        for noun in ("post", "cast", "message")
+    },
+    # "tag 2+ people at once": in one cast, which the count is of ("once" alone is 1)
+    ("at", "once"): "together",
     # joining someone's conversation is replying in it: "how many threads did dwr jump in"
     **{
         (verb, particle): "replied"

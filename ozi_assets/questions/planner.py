@@ -459,7 +459,7 @@ def tokens(text: str, names: Container[str] = ()) -> list[str]:
     joined: list[str] = []
     i = 0
     while i < len(words):
-        for size in (3, 2):
+        for size in (4, 3, 2):
             key = tuple(words[i : i + size])
             if len(key) == size and key in lexicon.PHRASES:
                 joined.append(lexicon.PHRASES[key])
@@ -1264,6 +1264,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     elif lacking:
         r.problem = f"'never' names no users ({', '.join(lacking)})"
         return r
+    # ("at least one" is true of every group counted: "posts with at least one #hashtag")
+    passing = having is not None and having not in ((">=", 1.0), (">", 0.0), (">=", 0.0))
+    over = _counted_group(words) if passing and count_over is None else None
+    if over is not None:
+        # "how many threads got to more than 10 casts", "how many casts tag at least 2
+        # people", "how many hours had over 100 casts": the groups counted are what the count
+        # names, the threshold is on a figure of each (not on the people after the number)
+        count_over, counted_users = over, False
+        drop = {"thread": "top_level_casts", "cast": "casts"}.get(over)
+        if drop in nouns:
+            nouns.remove(drop)  # the counted word named the groups, not a metric
+        groups = [g for g in groups if g[0] != over and g[0] != "user"]
     # The metric: a specific one beats plain casts (replies, recasts are casts too).
     named = list(dict.fromkeys(verbs + nouns))
     specific = [m for m in named if m != "casts"]
@@ -1385,6 +1397,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
         m = layer.METRICS["replies_received"]  # replies per cast are the replies it got
+    if count_over == "cast" and m.received:
+        m = layer.METRICS[m.received]  # "casts with over 5 recasts": what each cast got
+    if count_over == "cast" and m.name == "mentions":
+        m = layer.METRICS["mentioned_users"]  # "casts that tag 2+ people": handles per cast
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
@@ -1533,6 +1549,38 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         extreme=extreme,
     )
     return r
+
+
+def _counted_group(words: list[str]) -> str | None:
+    """The groups a count names, when a threshold is on them and they are not users: "how
+    many threads …" → "thread", "number of casts …" → "cast", "how many hours …" → "hour";
+    tersely, "casts with at least 2 mentions" → "cast". None when the count names users, a
+    metric other than casts, or nothing, or when users stand between the groups and the
+    threshold ("how many casts by users with over 1000 followers": the users pass it)."""
+    at = None
+    if words and lexicon.METRIC_NOUNS.get(words[0]) == "casts" and words[0].endswith("s"):
+        at, over = 0, "cast"  # tersely, how many, as "casts w/ pics" is
+    for i, w in enumerate(words[:-1]):
+        if at is not None:
+            break
+        if w not in lexicon.COUNT_NOUN:
+            continue
+        at = next((j for j in range(i + 1, len(words)) if words[j] not in lexicon.DISTINCT), i)
+        nxt = words[at]
+        if lexicon.METRIC_NOUNS.get(nxt) == "casts" or nxt in lexicon.CAST_WORDS:
+            over = "cast"
+        elif (dim := lexicon.DIMENSION_WORDS.get(nxt)) in ("thread", "hour", "day", "channel"):
+            over = dim
+        else:
+            return None
+    if at is None:
+        return None
+    threshold = next(
+        (j for j in range(at + 1, len(words)) if words[j] in lexicon.COMPARE), len(words)
+    )
+    if any(lexicon.DIMENSION_WORDS.get(x) == "user" for x in words[at + 1 : threshold]):
+        return None
+    return over
 
 
 # What stands before a SELF word (or its possessive) that says the user acted on their own.
@@ -1936,6 +1984,7 @@ def plan(question: str, ctx: Context) -> Plan:
         q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
+    q = re.sub(r"\bmultiple\b", "at least 2", q)  # "casts with multiple mentions": more than one
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
     q = re.sub(r"\b(?:only|just) (\w+) once\b", r"\1 exactly 1 times", q)  # "only cast once"
     # "users with only one cast", "just two replies": a number of them exactly
