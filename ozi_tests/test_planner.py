@@ -2914,3 +2914,57 @@ def test_a_threshold_over_any_counted_group(question, reading):
 def test_a_threshold_on_the_mentions_of_each_cast_counts_distinct_handles():
     sql = compile_sql(Query("mentioned_users", count_over="cast", having=(">=", 2.0)))
     assert "COUNT(DISTINCT t.handle) >= 2" in sql
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a count closing a terse question is of the people it opens with
+        ("users who only replied count", "replies, count of users, users without top_level_casts"),
+        ("people with more than 3 casts count", "casts, count of users, with casts > 3"),
+        # "first"/"last" to do something: who did it then
+        (
+            "who was the first to reply after 02:00 utc on march 4",
+            "first_cast_at, by user, bottom 10, reply, from 2023-03-04 02:00 UTC to that day's end",
+        ),
+        ("who was last to recast", "last recasts at, by user, top 10"),
+        # "shares" after its subject is the verb: posting
+        ("who shares the most links", "casts, by user, top 10, has_link"),
+        # a parenthesis saying why a user is left out asks for nothing
+        (
+            "leaving dwr out (he skews everything), top 3 posters",
+            "casts, by user, top 3, not user = dwr",
+        ),
+        # a colonless 24-hour range beside its zone is a time range
+        ("replies 0200-0300 utc", "replies, between 2023-03-04 02:00 and 2023-03-04 03:00 UTC"),
+    ],
+)
+def test_counts_and_orders_asked_tersely(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_near_misses_of_terse_counts_are_not_read_as_another_question():
+    # "shares" as a noun are reshares: refused, not read as posts
+    assert plan("how many shares did dwr get", CTX).kind == "unanswered"
+    # a parenthesis that names a metric says what is left out: kept
+    assert reading_of("leaving dwr out (and replies), who posted most").startswith("replies")
+    # "first" with no metric's verb after "to" is no moment
+    assert plan("who was first to arrive", CTX).kind != "analytic"
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # a terse ranking of casts on a topic per person, and "what has X written about"
+        ("most gardening casts by user", "gardening"),
+        ("users most gardening posts", "gardening"),
+    ],
+)
+def test_terse_rankings_of_a_topic_per_user(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule, p.search) == ("hybrid", "ranked_topic_users", search)
+
+
+def test_what_a_user_has_written_about_a_topic_is_a_search_of_their_casts():
+    p = plan("What has the user dwr written about gardening?", CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", "gardening", 3)

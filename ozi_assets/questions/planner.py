@@ -84,7 +84,7 @@ NUMBER_WORDS = re.compile(
 )
 USER = r"@?([a-z0-9][a-z0-9_.-]*)"
 TOPIC_VERBS = (
-    r"(?:talk|talked|talking|talks|post|posted|posting|posts|write|wrote|writing|writes|cast|"
+    r"(?:talk|talked|talking|talks|post|posted|posting|posts|write|wrote|writing|writes|written|cast|"
     r"casted|casting|say|said|saying|says|mention|mentioned|mentioning|mentions|discuss|"
     r"discussed|discussing|discusses|tweet|tweeted|chat|chatted|brought up|bring up|brings up|"
     r"bringing up|referenced|referencing)"
@@ -142,6 +142,11 @@ _SUBJECT = re.compile(
     rf"(?:\d+\s+)?(?:{_PEOPLE})|(?:the|an?)\s+(?:{_PEOPLE})\s+with)\b"  # "the author with …"
     # tersely, the topic between the ranking and the people: "top music poster"
     rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:{_PEOPLE}|posters?|talkers?)$"
+    # or before the casts ranked per person: "most music casts by user", "users most meetup
+    # casts"
+    rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:casts|posts)\s+(?:by|per)\s+(?:{_PEOPLE})$"
+    rf"|^(?:{_PEOPLE})\s+(?:with\s+)?(?:the\s+)?(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}"
+    r"(?:casts|posts)$"
 )
 _RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
 _INTRODUCER = re.compile(
@@ -868,6 +873,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                     or nxt == "one"
                     # "who was the most recent person to reshare"
                     or lexicon.DIMENSION_WORDS.get(nxt) == "user"
+                    # "who was first to cast", "the last to reply": the one who did it then
+                    or (nxt == "to" and i + 2 < len(words) and words[i + 2] in lexicon.METRIC_VERBS)
                 )
             )
         ):
@@ -1961,6 +1968,30 @@ def _refusal(reading: Reading, tried: list[str]) -> Plan:
     return Plan("unanswered", "layer", tried=tried, note=note)
 
 
+# A parenthesis right after leaving a user out: "leaving briang out (his livestream skews
+# everything)", "excluding @dwr (too many casts)".
+_EXCLUSION_REASON = re.compile(
+    r"\b((?:leaving|leave|excluding|exclude|not counting|ignoring|without|except(?: for)?)\s+"
+    r"@?[\w.-]+(?:\s+out)?)\s*\(([^()]*)\)"
+)
+
+
+def _without_reason(match: re.Match[str], ctx: Context) -> str:
+    """The exclusion without its parenthesis when the parenthesis says why a user is left
+    out: the user is one the data knows, and no word in it is one the planner reads (a
+    metric, a filter, grammar or a user: "excluding dwr (and v)" or "(replies too)" say
+    what is left out, and stay)."""
+    left_out = match.group(1).split()[-2 if match.group(1).endswith(" out") else -1]
+    words = tokens(match.group(2), ctx.users)
+    reads = any(
+        (lexicon.known(w) and w not in lexicon.FILLER) or w in ctx.users or _number(w) is not None
+        for w in words
+    )
+    if left_out.lstrip("@") not in ctx.users or reads:
+        return match.group(0)
+    return match.group(1)
+
+
 def plan(question: str, ctx: Context) -> Plan:
     """Read ``question`` and plan it. Always returns a Plan.
 
@@ -1984,7 +2015,22 @@ def plan(question: str, ctx: Context) -> Plan:
         q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
-    q = re.sub(r"\bmultiple\b", "at least 2", q)  # "casts with multiple mentions": more than one
+    # tersely, "users who only reply count": the count closing it is of the people it opens
+    # with, as "how many users who only reply" ("dwr replies count" counts replies already)
+    q = re.sub(
+        rf"^((?:{_PEOPLE})\b.*?)\s+(?:count|number|total|tally)\s*[?.!]*$", r"how many \1", q
+    )
+    q = re.sub(r"\bmultiple\b", "at least 2", q)
+    # "who shares the most pics": after its subject, "shares" is the verb (posting), not the
+    # noun ("how many shares did dwr get" are reshares, and stay unknown)
+    q = re.sub(
+        rf"\b(who|(?:which|what) (?:{_PEOPLE})|(?:{_PEOPLE}) (?:who|that))\s+shares\b",
+        r"\1 share",
+        q,
+    )
+    q = _EXCLUSION_REASON.sub(
+        lambda m: _without_reason(m, ctx), q
+    )  # "casts with multiple mentions": more than one
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
     q = re.sub(r"\b(?:only|just) (\w+) once\b", r"\1 exactly 1 times", q)  # "only cast once"
     # "users with only one cast", "just two replies": a number of them exactly
