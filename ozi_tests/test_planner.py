@@ -2849,6 +2849,10 @@ def test_a_closing_clause_saying_what_is_counted(question, reading):
             "replies, from 2023-03-04 02:00 UTC to that day's end",
         ),
         ("casts 0300-0400 utc", "casts, between 2023-03-04 03:00 and 2023-03-04 04:00 UTC"),
+        (
+            "how many casts on or after march 4",
+            "casts, from 2023-03-04 (UTC) to 2023-03-04 06:00 UTC, the newest data",
+        ),
         # "own" after "to" or "on" is the user acting on themselves; elsewhere a contrast
         ("replies dwr posted on his own casts", "replies, user = dwr, not others"),
         ("how many of dwr's casts were replies vs his own posts", "replies, user = dwr"),

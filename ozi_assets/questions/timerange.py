@@ -174,9 +174,9 @@ def written_clock(question: str) -> str:
     # a range of 24-hour clock times written without colons before its zone ("0130-0230
     # utc"); only with the zone, so a span of years ("2022-2023") stays as written
     text = _MILITARY_RANGE.sub(r"\1:\2-\3:\4", text)
-    # "at or after 03:00": from 03:00, which includes it ("on or before" is left: "before"
-    # would leave its day out)
-    text = re.sub(r"\b(?:at|on) or after\b", "from", text)
+    # "at or after 03:00", "on or after March 4": since then, which includes it ("on or
+    # before" is left: "before" would leave its day out)
+    text = re.sub(r"\b(?:at|on) or after\b", "since", text)
     return _WINDOW.sub("", text)
 
 
