@@ -425,6 +425,14 @@ TOP_POSTER = Query("casts", "user", order="desc", limit=1)
             Query("casts", count_over="user", having=(">=", 3.0)),
         ),
         (
+            {"metric": "mentioned_users", "count_over": "cast", "having": [">=", 2]},
+            Query("mentioned_users", count_over="cast", having=(">=", 2.0)),
+        ),
+        (
+            {"metric": "casts", "count_over": "thread", "having": [">", 10]},
+            Query("casts", count_over="thread", having=(">", 10.0)),
+        ),
+        (
             {
                 "metric": "replies",
                 "filters": [{"filter": "user", "value": "dwr"}, {"filter": "has_link"}],
