@@ -274,6 +274,10 @@ COURTESIES = (
     r"^(?:hello|hi|hey|hiya|greetings|good (?:morning|afternoon|evening))(?: there)?[,!.:]+",
     r"\b(?:i|we)(?:'d| would) (?:like|love|want)(?: to (?:know|see|learn|find out|get|have))?\b",
     r"\b(?:i|we) (?:want|need|wanna)(?: to (?:know|see|learn|find out))?\b",
+    # and without its subject where a clause starts: "…? just need the reply #", "…? want to
+    # see the curve" ("casts that need a reply" keeps it, and is refused)
+    r"(?:^|[,.;:!?])\s*(?:just |only |really )?(?:want|need|wanna)(?: to (?:know|see|learn|"
+    r"find out|get|have))?\b",
     r"\b(?:i'm|i am|i was|we're|we are|we were) (?:wondering|curious)(?: (?:to know|about))?\b",
     r"\b(?:would|do) you mind (?:telling|showing|giving|letting) me(?: know)?\b",
     r"\bany idea\b",
@@ -668,14 +672,10 @@ FILLER = frozenset(
         "uh",
         "hmm",
         "root_included",  # "including the root": a thread's casts are its root and replies
-        # what the asker wants or is doing with the answer, which asks for nothing by
-        # itself: "can u pull casts per hour", "just need the reply #", "trying to figure out
-        # who …", "checking when …"
+        # what the asker is doing with the answer, which asks for nothing by itself: "can u
+        # pull casts per hour", "trying to figure out who …", "checking when …" (wanting and
+        # needing only where a clause starts: COURTESIES)
         "pull",
-        "want",
-        "wants",
-        "need",
-        "needs",
         "trying",
         "figure_out",
         "find_out",
