@@ -425,6 +425,14 @@ TOP_POSTER = Query("casts", "user", order="desc", limit=1)
             Query("casts", count_over="user", having=(">=", 3.0)),
         ),
         (
+            {"metric": "mentioned_users", "count_over": "cast", "having": [">=", 2]},
+            Query("mentioned_users", count_over="cast", having=(">=", 2.0)),
+        ),
+        (
+            {"metric": "casts", "count_over": "thread", "having": [">", 10]},
+            Query("casts", count_over="thread", having=(">", 10.0)),
+        ),
+        (
             {
                 "metric": "replies",
                 "filters": [{"filter": "user", "value": "dwr"}, {"filter": "has_link"}],
@@ -2825,3 +2833,152 @@ def test_the_topic_of_casts_in_which_people_discuss_it(question, search):
 )
 def test_a_closing_clause_saying_what_is_counted(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # what the asker wants or does with the answer, and how it would be shown, ask for
+        # nothing by themselves
+        ("could you pull the replies per day? I want a chart", "replies, by day"),
+        ("need the number of likes, just trying to figure out the total", "likes"),
+        ("checking which hour had the most casts, for a graph", "casts, by hour, top 10"),
+        # amplifying is resharing
+        ("who got amplified the most", "recasts_received, by user, top 10"),
+        ("how many casts did dwr amplify", "recasts, user = dwr"),
+        ("the hour when amplification peaked", "recasts, by hour, top 10"),
+        # "as opposed to" sets aside what follows it
+        ("how many casts, as opposed to replies, has dwr posted?", "casts, user = dwr, not reply"),
+        # a typo of a grouping word
+        ("replies per hour brakdown", "replies, by hour"),
+        # "at or after" a time includes it; colonless 24-hour ranges beside their zone
+        (
+            "how many replies on march 4, 2023 at or after 02:00 utc",
+            "replies, from 2023-03-04 02:00 UTC to that day's end",
+        ),
+        ("casts 0300-0400 utc", "casts, between 2023-03-04 03:00 and 2023-03-04 04:00 UTC"),
+        (
+            "how many casts on or after march 4",
+            "casts, from 2023-03-04 (UTC) to 2023-03-04 06:00 UTC, the newest data",
+        ),
+        # "own" after "to" or "on" is the user acting on themselves; elsewhere a contrast
+        ("replies dwr posted on his own casts", "replies, user = dwr, not others"),
+        ("how many of dwr's casts were replies vs his own posts", "replies, user = dwr"),
+    ],
+)
+def test_wants_hedges_and_field_synonyms(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # "figure" alone is a number, not filler; a range of years is no clock range
+        "what figure did dwr post about casts per hour",
+        "how many casts 2022-2023",
+        # a typo of a grouping word still needs what it is by
+        "how many casts brakdown",
+        # wanting or needing is the asker's only where a clause starts
+        "how many casts need a reply",
+    ],
+)
+def test_near_misses_of_wants_and_synonyms_are_not_answered_as_another_question(question):
+    p = plan(question, CTX)
+    assert p.kind != "analytic", p.query and p.query.describe()
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a threshold over the groups a count names, not only over users
+        (
+            "how many threads have more than 20 replies?",
+            "replies, count of threads, with replies > 20",
+        ),
+        (
+            "how many conversations had at least 5 casts, counting the original post",
+            "casts, count of threads, with casts >= 5",
+        ),
+        ("how many hours had over 50 casts", "casts, count of hours, with casts > 50"),
+        (
+            "how many posts got 3 or more recasts",
+            "recasts_received, count of casts, with recasts_received >= 3",
+        ),
+        # mentions per cast are the distinct users it tags
+        (
+            "how many casts tag at least three people?",
+            "mentioned_users, count of casts, with mentioned_users >= 3",
+        ),
+        (
+            "posts with multiple mentions",
+            "mentioned_users, count of casts, with mentioned_users >= 2",
+        ),
+        # near misses: users between the count and the threshold pass it; "at least one" is
+        # every cast counted; a ranking of groups still lists them
+        ("how many users posted more than 10 casts", "casts, count of users, with casts > 10"),
+        ("How many posts had at least one #hashtag in them?", "casts, has_hashtag"),
+        ("Which hours had more than 100 casts?", "casts, by hour, with casts > 100, top"),
+        ("users with multiple casts", "casts, by user, with casts >= 2, top"),
+    ],
+)
+def test_a_threshold_over_any_counted_group(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_threshold_on_the_mentions_of_each_cast_counts_distinct_handles():
+    sql = compile_sql(Query("mentioned_users", count_over="cast", having=(">=", 2.0)))
+    assert "COUNT(DISTINCT t.handle) >= 2" in sql
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a count closing a terse question is of the people it opens with
+        ("users who only replied count", "replies, count of users, users without top_level_casts"),
+        ("people with more than 3 casts count", "casts, count of users, with casts > 3"),
+        # "first"/"last" to do something: who did it then
+        (
+            "who was the first to reply after 02:00 utc on march 4",
+            "first_cast_at, by user, bottom 10, reply, from 2023-03-04 02:00 UTC to that day's end",
+        ),
+        ("who was last to recast", "last recasts at, by user, top 10"),
+        # "shares" after its subject is the verb: posting
+        ("who shares the most links", "casts, by user, top 10, has_link"),
+        # a parenthesis saying why a user is left out asks for nothing
+        (
+            "leaving dwr out (he skews everything), top 3 posters",
+            "casts, by user, top 3, not user = dwr",
+        ),
+        # a colonless 24-hour range beside its zone is a time range
+        ("replies 0200-0300 utc", "replies, between 2023-03-04 02:00 and 2023-03-04 03:00 UTC"),
+    ],
+)
+def test_counts_and_orders_asked_tersely(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_near_misses_of_terse_counts_are_not_read_as_another_question():
+    # "shares" as a noun are reshares: refused, not read as posts
+    assert plan("how many shares did dwr get", CTX).kind == "unanswered"
+    # a parenthesis that names a metric says what is left out: kept
+    assert reading_of("leaving dwr out (and replies), who posted most").startswith("replies")
+    # "first" with no metric's verb after "to" is no moment
+    assert plan("who was first to arrive", CTX).kind != "analytic"
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # a terse ranking of casts on a topic per person, and "what has X written about"
+        ("most gardening casts by user", "gardening"),
+        ("users most gardening posts", "gardening"),
+    ],
+)
+def test_terse_rankings_of_a_topic_per_user(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule, p.search) == ("hybrid", "ranked_topic_users", search)
+
+
+def test_what_a_user_has_written_about_a_topic_is_a_search_of_their_casts():
+    p = plan("What has the user dwr written about gardening?", CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", "gardening", 3)

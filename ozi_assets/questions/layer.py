@@ -312,7 +312,9 @@ METRICS: dict[str, Metric] = {
             where="t.reaction_type = 'recast'",
             cast=REACTION_CAST,
             others=REACTION_OTHERS,
-            nouns=("recast", "recasts", "reshare", "reshares"),
+            # amplifying a cast is resharing it: "who gets amplified", "when amplification
+            # peaked"
+            nouns=("recast", "recasts", "reshare", "reshares", "amplification"),
             verbs=(
                 "recast",
                 "recasted",
@@ -324,6 +326,10 @@ METRICS: dict[str, Metric] = {
                 "boosted",
                 "boosting",
                 "boosts",
+                "amplify",
+                "amplified",
+                "amplifies",
+                "amplifying",
             ),
             received="recasts_received",
             to="t.target_fid",
@@ -406,6 +412,16 @@ METRICS: dict[str, Metric] = {
             ),
             dimensions=("user", "hour", "day"),
             filters=("user", "term", "hashtag", "reply", "top_level"),
+        ),
+        Metric(
+            "mentioned_users",
+            "distinct users a cast @-mentions (by the @handles in its text)",
+            "mentions",
+            "count(DISTINCT t.handle)",
+            user=None,
+            cast="t.hash",
+            dimensions=("cast",),
+            filters=("term", "hashtag", "reply", "top_level"),
         ),
         Metric(
             "engagement",

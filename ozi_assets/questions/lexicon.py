@@ -52,6 +52,7 @@ ORDER_DESC = frozenset(
         "ranked",
         "ranking",
         "longest",  # a thread's length is its casts
+        "peaked",  # "when recasting peaked": the hour with the most
         "descending",
     ]
 )
@@ -179,9 +180,10 @@ SELF = frozenset(
         "own_casts",
     ]
 )
-# SELF words that say it on their own; the others only after "to" ("replies to himself")
-# or a negation ("not counting himself"): "did vgr make himself" is emphatic.
-SELF_ALONE = frozenset(["self-replies", "self_replies", "own_casts"])
+# SELF words that say it on their own; the others only after "to", "on" or "under"
+# ("replies to himself", "replies on his own casts") or a negation ("not counting himself"):
+# "did vgr make himself" is emphatic, "replies vs his own posts" a contrast.
+SELF_ALONE = frozenset(["self-replies", "self_replies"])
 # The metric is received by the user (or cast), not made: "replies dwr received".
 RECEIVED = frozenset(
     [
@@ -272,6 +274,10 @@ COURTESIES = (
     r"^(?:hello|hi|hey|hiya|greetings|good (?:morning|afternoon|evening))(?: there)?[,!.:]+",
     r"\b(?:i|we)(?:'d| would) (?:like|love|want)(?: to (?:know|see|learn|find out|get|have))?\b",
     r"\b(?:i|we) (?:want|need|wanna)(?: to (?:know|see|learn|find out))?\b",
+    # and without its subject where a clause starts: "…? just need the reply #", "…? want to
+    # see the curve" ("casts that need a reply" keeps it, and is refused)
+    r"(?:^|[,.;:!?])\s*(?:just |only |really )?(?:want|need|wanna)(?: to (?:know|see|learn|"
+    r"find out|get|have))?\b",
     r"\b(?:i'm|i am|i was|we're|we are|we were) (?:wondering|curious)(?: (?:to know|about))?\b",
     r"\b(?:would|do) you mind (?:telling|showing|giving|letting) me(?: know)?\b",
     r"\bany idea\b",
@@ -666,6 +672,20 @@ FILLER = frozenset(
         "uh",
         "hmm",
         "root_included",  # "including the root": a thread's casts are its root and replies
+        # what the asker is doing with the answer, which asks for nothing by itself: "can u
+        # pull casts per hour", "trying to figure out who …", "checking when …" (wanting and
+        # needing only where a clause starts: COURTESIES)
+        "pull",
+        "trying",
+        "figure_out",
+        "find_out",
+        "checking",
+        "looking",
+        # how the figures would be shown, which changes none of them: "the activity curve"
+        "curve",
+        "chart",
+        "graph",
+        "plot",
     ]
 )
 
@@ -737,6 +757,10 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("direct", "responses"): "responses",
     ("direct", "response"): "response",
     ("apart", "from"): "apart_from",
+    ("as", "opposed", "to"): "rather_than",  # "top-level casts, as opposed to replies"
+    ("opposed", "to"): "rather_than",
+    ("figure", "out"): "figure_out",  # not "figure" alone: a figure is a number
+    ("find", "out"): "find_out",
     ("other", "than"): "other_than",
     # "posted but never recast" ("all but replies" is not filler)
     ("but", "never"): "never",
@@ -768,6 +792,13 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("including", "the", "root"): "root_included",
     ("counting", "the", "root"): "root_included",
     ("root", "included"): "root_included",
+    **{
+        (verb, "the", "original", noun): "root_included"
+        for verb in ("including", "counting")
+        for noun in ("post", "cast", "message")
+    },
+    # "tag 2+ people at once": in one cast, which the count is of ("once" alone is 1)
+    ("at", "once"): "together",
     # joining someone's conversation is replying in it: "how many threads did dwr jump in"
     **{
         (verb, particle): "replied"
@@ -892,6 +923,7 @@ VOCABULARY = frozenset(
         *ORDER_ASC,
         *AVERAGE,
         *MEDIAN,
+        *EACH,  # "brakdown": a grouping still needs what it is by, so a typo adds no meaning
     )
     if w.isalpha() and len(w) >= TYPO_MIN_LENGTH - 1
 )

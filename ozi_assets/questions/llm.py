@@ -144,7 +144,9 @@ QUERY_FIELDS = {
     "extreme": '"desc" or "asc": with average_over, the largest or smallest group\'s figure '
     "instead of their mean ('how many casts are in the biggest thread')",
     "count_over": "a dimension: how many of its groups there are ('how many users posted "
-    'more than 10 casts\': count_over user, having [">", 10])',
+    "more than 10 casts': count_over user, having [\">\", 10]; 'how many threads have more "
+    "than 10 casts': count_over thread; 'casts that tag 2+ people': metric mentioned_users, "
+    'count_over cast, having [">=", 2])',
     "having": "[one of >, >=, <, <=, =, a number]: keep the groups whose metric compares so",
     "share": "true: the metric as a percentage of all casts (or reactions) ('what share of "
     "casts are replies')",

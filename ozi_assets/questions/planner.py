@@ -84,7 +84,7 @@ NUMBER_WORDS = re.compile(
 )
 USER = r"@?([a-z0-9][a-z0-9_.-]*)"
 TOPIC_VERBS = (
-    r"(?:talk|talked|talking|talks|post|posted|posting|posts|write|wrote|writing|writes|cast|"
+    r"(?:talk|talked|talking|talks|post|posted|posting|posts|write|wrote|writing|writes|written|cast|"
     r"casted|casting|say|said|saying|says|mention|mentioned|mentioning|mentions|discuss|"
     r"discussed|discussing|discusses|tweet|tweeted|chat|chatted|brought up|bring up|brings up|"
     r"bringing up|referenced|referencing)"
@@ -142,6 +142,11 @@ _SUBJECT = re.compile(
     rf"(?:\d+\s+)?(?:{_PEOPLE})|(?:the|an?)\s+(?:{_PEOPLE})\s+with)\b"  # "the author with …"
     # tersely, the topic between the ranking and the people: "top music poster"
     rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:{_PEOPLE}|posters?|talkers?)$"
+    # or before the casts ranked per person: "most music casts by user", "users most meetup
+    # casts"
+    rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:casts|posts)\s+(?:by|per)\s+(?:{_PEOPLE})$"
+    rf"|^(?:{_PEOPLE})\s+(?:with\s+)?(?:the\s+)?(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}"
+    r"(?:casts|posts)$"
 )
 _RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
 _INTRODUCER = re.compile(
@@ -476,7 +481,7 @@ def tokens(text: str, names: Container[str] = ()) -> list[str]:
     joined: list[str] = []
     i = 0
     while i < len(words):
-        for size in (3, 2):
+        for size in (4, 3, 2):
             key = tuple(words[i : i + size])
             if len(key) == size and key in lexicon.PHRASES:
                 joined.append(lexicon.PHRASES[key])
@@ -885,6 +890,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                     or nxt == "one"
                     # "who was the most recent person to reshare"
                     or lexicon.DIMENSION_WORDS.get(nxt) == "user"
+                    # "who was first to cast", "the last to reply": the one who did it then
+                    or (nxt == "to" and i + 2 < len(words) and words[i + 2] in lexicon.METRIC_VERBS)
                 )
             )
         ):
@@ -931,8 +938,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if w in lexicon.SELF:
             if negate:
                 others, negate = True, 0
-            elif w in lexicon.SELF_ALONE or prev == "to":
-                self_words = True  # "replies to their own casts": the actor is the user
+            elif (
+                w in lexicon.SELF_ALONE
+                or prev in _TO_SELF
+                or (prev in lexicon.POSSESSIVE and i > 1 and words[i - 2] in _TO_SELF)
+            ):
+                # "replies to their own casts": the actor is the user ("replies vs his own
+                # posts" sets the replies against his posts, not in reply to them)
+                self_words = True
             continue  # else emphatic: "did vgr make himself"
         if w in lexicon.OTHERS:
             others = True
@@ -1275,6 +1288,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     elif lacking:
         r.problem = f"'never' names no users ({', '.join(lacking)})"
         return r
+    # ("at least one" is true of every group counted: "posts with at least one #hashtag")
+    passing = having is not None and having not in ((">=", 1.0), (">", 0.0), (">=", 0.0))
+    over = _counted_group(words) if passing and count_over is None else None
+    if over is not None:
+        # "how many threads got to more than 10 casts", "how many casts tag at least 2
+        # people", "how many hours had over 100 casts": the groups counted are what the count
+        # names, the threshold is on a figure of each (not on the people after the number)
+        count_over, counted_users = over, False
+        drop = {"thread": "top_level_casts", "cast": "casts"}.get(over)
+        if drop in nouns:
+            nouns.remove(drop)  # the counted word named the groups, not a metric
+        groups = [g for g in groups if g[0] != over and g[0] != "user"]
     # The metric: a specific one beats plain casts (replies, recasts are casts too).
     named = list(dict.fromkeys(verbs + nouns))
     specific = [m for m in named if m != "casts"]
@@ -1396,6 +1421,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         m = layer.METRICS[m.received]
     if group == "cast" and m.name == "replies":
         m = layer.METRICS["replies_received"]  # replies per cast are the replies it got
+    if count_over == "cast" and m.received:
+        m = layer.METRICS[m.received]  # "casts with over 5 recasts": what each cast got
+    if count_over == "cast" and m.name == "mentions":
+        m = layer.METRICS["mentioned_users"]  # "casts that tag 2+ people": handles per cast
     if isinstance(group, tuple):
         r.problem = f"the question groups by more than one thing ({', '.join(group)})"
         return r
@@ -1544,6 +1573,42 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         extreme=extreme,
     )
     return r
+
+
+def _counted_group(words: list[str]) -> str | None:
+    """The groups a count names, when a threshold is on them and they are not users: "how
+    many threads …" → "thread", "number of casts …" → "cast", "how many hours …" → "hour";
+    tersely, "casts with at least 2 mentions" → "cast". None when the count names users, a
+    metric other than casts, or nothing, or when users stand between the groups and the
+    threshold ("how many casts by users with over 1000 followers": the users pass it)."""
+    at = None
+    if words and lexicon.METRIC_NOUNS.get(words[0]) == "casts" and words[0].endswith("s"):
+        at, over = 0, "cast"  # tersely, how many, as "casts w/ pics" is
+    for i, w in enumerate(words[:-1]):
+        if at is not None:
+            break
+        if w not in lexicon.COUNT_NOUN:
+            continue
+        at = next((j for j in range(i + 1, len(words)) if words[j] not in lexicon.DISTINCT), i)
+        nxt = words[at]
+        if lexicon.METRIC_NOUNS.get(nxt) == "casts" or nxt in lexicon.CAST_WORDS:
+            over = "cast"
+        elif (dim := lexicon.DIMENSION_WORDS.get(nxt)) in ("thread", "hour", "day", "channel"):
+            over = dim
+        else:
+            return None
+    if at is None:
+        return None
+    threshold = next(
+        (j for j in range(at + 1, len(words)) if words[j] in lexicon.COMPARE), len(words)
+    )
+    if any(lexicon.DIMENSION_WORDS.get(x) == "user" for x in words[at + 1 : threshold]):
+        return None
+    return over
+
+
+# What stands before a SELF word (or its possessive) that says the user acted on their own.
+_TO_SELF = frozenset(["to", "on", "under"])
 
 
 def _plural(word: str) -> bool:
@@ -1920,6 +1985,30 @@ def _refusal(reading: Reading, tried: list[str]) -> Plan:
     return Plan("unanswered", "layer", tried=tried, note=note)
 
 
+# A parenthesis right after leaving a user out: "leaving briang out (his livestream skews
+# everything)", "excluding @dwr (too many casts)".
+_EXCLUSION_REASON = re.compile(
+    r"\b((?:leaving|leave|excluding|exclude|not counting|ignoring|without|except(?: for)?)\s+"
+    r"@?[\w.-]+(?:\s+out)?)\s*\(([^()]*)\)"
+)
+
+
+def _without_reason(match: re.Match[str], ctx: Context) -> str:
+    """The exclusion without its parenthesis when the parenthesis says why a user is left
+    out: the user is one the data knows, and no word in it is one the planner reads (a
+    metric, a filter, grammar or a user: "excluding dwr (and v)" or "(replies too)" say
+    what is left out, and stay)."""
+    left_out = match.group(1).split()[-2 if match.group(1).endswith(" out") else -1]
+    words = tokens(match.group(2), ctx.users)
+    reads = any(
+        (lexicon.known(w) and w not in lexicon.FILLER) or w in ctx.users or _number(w) is not None
+        for w in words
+    )
+    if left_out.lstrip("@") not in ctx.users or reads:
+        return match.group(0)
+    return match.group(1)
+
+
 def plan(question: str, ctx: Context) -> Plan:
     """Read ``question`` and plan it. Always returns a Plan.
 
@@ -1943,6 +2032,22 @@ def plan(question: str, ctx: Context) -> Plan:
         q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
+    # tersely, "users who only reply count": the count closing it is of the people it opens
+    # with, as "how many users who only reply" ("dwr replies count" counts replies already)
+    q = re.sub(
+        rf"^((?:{_PEOPLE})\b.*?)\s+(?:count|number|total|tally)\s*[?.!]*$", r"how many \1", q
+    )
+    q = re.sub(r"\bmultiple\b", "at least 2", q)
+    # "who shares the most pics": after its subject, "shares" is the verb (posting), not the
+    # noun ("how many shares did dwr get" are reshares, and stay unknown)
+    q = re.sub(
+        rf"\b(who|(?:which|what) (?:{_PEOPLE})|(?:{_PEOPLE}) (?:who|that))\s+shares\b",
+        r"\1 share",
+        q,
+    )
+    q = _EXCLUSION_REASON.sub(
+        lambda m: _without_reason(m, ctx), q
+    )  # "casts with multiple mentions": more than one
     q = re.sub(r"\b(?:only|just|exactly) once\b", "exactly 1 times", q)  # "cast only once"
     q = re.sub(r"\b(?:only|just) (\w+) once\b", r"\1 exactly 1 times", q)  # "only cast once"
     # "users with only one cast", "just two replies": a number of them exactly

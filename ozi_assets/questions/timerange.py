@@ -134,6 +134,11 @@ _WINDOW = re.compile(
 )
 
 
+_MILITARY_RANGE = re.compile(
+    r"\b([01]\d|2[0-3])([0-5]\d)\s*-\s*([01]\d|2[0-3])([0-5]\d)(?=\s*(?:utc|gmt|z|hrs|hours)\b)"
+)
+
+
 def written_clock(question: str) -> str:
     """``question`` (lower case) with clock times written in words as digits: "half past
     three" → "3:30", "quarter to four" → "3:45", "ten past two" → "2:10", "three pm" → "3 pm";
@@ -166,6 +171,12 @@ def written_clock(question: str) -> str:
     )
     text = _WORD_CLOCK.sub(lambda m: str(_HOUR_WORDS[m.group(1)]), text)
     text = re.sub(r"\b([ap])\.m\.", r"\1m", text)
+    # a range of 24-hour clock times written without colons before its zone ("0130-0230
+    # utc"); only with the zone, so a span of years ("2022-2023") stays as written
+    text = _MILITARY_RANGE.sub(r"\1:\2-\3:\4", text)
+    # "at or after 03:00", "on or after March 4": since then, which includes it ("on or
+    # before" is left: "before" would leave its day out)
+    text = re.sub(r"\b(?:at|on) or after\b", "since", text)
     return _WINDOW.sub("", text)
 
 
