@@ -249,6 +249,15 @@ class BulkEmbedder:
         self._proc.start()
         child.close()  # the child's end lives only in the child: its recv sees our exit
 
+    def warm_up(self) -> None:
+        """Start the child and load its model now, so that the first batch does not wait for
+        torch and the model (10-20 s on 2 cores, at the child's low priority). A failure is
+        logged; the first batch then tries again and answers with the error."""
+        try:
+            self.encode(["warm"])
+        except RuntimeError as err:
+            log.warning("the bulk embedding process did not start: %s", err)
+
     def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
@@ -313,6 +322,8 @@ def create_app(settings: OziSettings) -> FastAPI:
                     target=warm_up, args=(embedder, settings.embed_threads), daemon=True
                 )
             )
+        if bulk is not None:
+            threads.append(threading.Thread(target=bulk.warm_up, daemon=True))
         for thread in threads:
             thread.start()
         yield
