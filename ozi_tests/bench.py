@@ -9,6 +9,8 @@ Sections (all by default; name some to run only those: `python -m ozi_tests.benc
 1b. ``stream`` (bench_stream.py): replay throughput and micro-batch cost at 10k, 100k and 1M
    synthetic events, each in its own process (peak RSS), against confluent-kafka and
    kafka-python consuming and a bare consume → Arrow → DuckDB script, in the same run.
+1b'. ``replay_follow`` (bench_stream.py): the same replays through one ``stream_job`` run, the
+   path a live stream takes, against the same baselines.
 1c. ``freshness`` (bench_freshness.py): seconds from produce to visible in ``casts`` and in
    ``cast_vectors`` under the real daemon and sensors with a live synthetic stream.
 2. ``embeddings``: casts/s through the embeddings asset (read, hash, encode, write the lake)
@@ -546,6 +548,12 @@ def bench_stream_section(world: World) -> dict:
     return bench_stream(world.settings.kafka_bootstrap)
 
 
+def bench_replay_follow_section(world: World) -> dict:
+    from ozi_tests.bench_stream import bench_replay_follow
+
+    return bench_replay_follow(world.settings.kafka_bootstrap)
+
+
 def bench_api_section(world: World) -> dict:
     from ozi_tests.bench_api import bench_api
 
@@ -561,6 +569,7 @@ def bench_freshness_section(world: World) -> dict:
 SECTIONS = {
     "ingest": bench_ingest,
     "stream": bench_stream_section,
+    "replay_follow": bench_replay_follow_section,
     "freshness": bench_freshness_section,
     "embeddings": bench_embeddings,
     "questions": bench_questions,
@@ -572,7 +581,7 @@ SECTIONS = {
 
 
 # Sections that make their own data: run alone, they skip the shared ingest and embeddings.
-SELF_CONTAINED = {"stream", "freshness"}
+SELF_CONTAINED = {"stream", "replay_follow", "freshness"}
 
 
 def environment() -> dict[str, Any]:

@@ -16,6 +16,11 @@ its peak RSS is its own:
 5. adds 1,000 more under pyinstrument: the seconds of each asset and check in that run, the
    rest being Dagster's own work, and the whole profile in
    ``bench/profile_micro_batch_<N>.txt``.
+
+The ``replay_follow`` section replays the same N events through the path a live stream takes,
+one ``stream_job`` run (raw and clean in one transaction a batch, the checks and the
+aggregates, Dagster included) on a fresh lake, in its own child process, beside the same
+baselines on its own topic.
 """
 
 from __future__ import annotations
@@ -216,6 +221,72 @@ def child(n: int, address: str, home: Path) -> dict:
     }
 
 
+def follow_child(n: int, address: str, home: Path) -> dict:
+    """Replay ``n`` events through one stream_job run (linger 0: it ends when caught up)."""
+    import dagster as dg
+
+    from ozi_assets.definitions import build_definitions, build_resources
+    from ozi_resources import farcaster
+    from ozi_resources.settings import OziSettings
+    from ozi_resources.synthetic import SampleShape, synthetic_events
+
+    base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)})
+    topic = f"follow{n}-{os.getpid()}"
+    settings = dataclasses.replace(
+        base, kafka_bootstrap=address, topic=topic, dlq_topic=f"{topic}.dlq"
+    )
+    resources = build_resources(settings)
+    kafka = resources["kafka"]
+    kafka.ensure_topics()
+    shape = SampleShape.of(farcaster.load_sample(SAMPLE)[0])
+    kafka.produce(synthetic_events(shape, n, WINDOW_START_MS, n / 3000.0, seed=n))
+    consume_confluent = confluent_consume(kafka, topic)
+    bare = bare_script(kafka, topic, home)
+    job = build_definitions(settings).resolve_job_def("stream_job")
+    config = {**QUIET, "ops": {"follow_stream": {"config": {"linger_s": 0.0}}}}
+    with dg.instance_for_test() as instance:
+        started = time.perf_counter()
+        result = job.execute_in_process(instance=instance, run_config=config)
+        seconds = time.perf_counter() - started
+        assert result.success
+    (event,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    meta = {k: v.value for k, v in event.event_specific_data.metadata.items()}
+    assert meta["messages"] == n, meta
+    return {
+        "events": n,
+        "stream_job_events_per_s": round(n / seconds),
+        "confluent_kafka_consume_events_per_s": round(consume_confluent),
+        "bare_script_events_per_s": round(bare),
+        "ratio_to_bare_script": round(n / seconds / bare, 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "batches": meta["batches"],
+        "seconds_by_phase": meta["seconds_by_phase"],
+    }
+
+
+def bench_replay_follow(address: str) -> dict:
+    """``follow_child`` for every size of OZI_BENCH_STREAM_SIZES, each in its own process."""
+    out: dict = {}
+    for n in SIZES:
+        home = Path(tempfile.mkdtemp(prefix=f"ozi-bench-follow-{n}-"))
+        proc = subprocess.run(
+            [sys.executable, "-m", "ozi_tests.bench_stream", str(n), address, str(home), "follow"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"size {n} failed:\n{proc.stderr[-3000:]}")
+        out[f"{n}_events"] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"replay_follow {n}: {out[f'{n}_events']}", file=sys.stderr)
+    out["note"] = (
+        "one stream_job run (raw and clean in one transaction a batch, checks, aggregates, "
+        "Dagster) per replay; baselines on the same topic in the same child process"
+    )
+    return out
+
+
 def bench_stream(address: str) -> dict:
     """Run the child for every size; returns {size: figures} and the micro-batch growth."""
     out: dict = {}
@@ -242,5 +313,6 @@ def bench_stream(address: str) -> dict:
 
 
 if __name__ == "__main__":
-    figures = child(int(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
+    run = follow_child if sys.argv[4:] == ["follow"] else child
+    figures = run(int(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))
     print(json.dumps(figures))
