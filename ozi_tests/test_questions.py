@@ -179,8 +179,8 @@ def _children(pid: int) -> dict[int, str]:
 
 def test_bulk_embedding_runs_in_a_child_at_a_lower_priority_and_dies_with_serve(world, sample):
     """The embeddings runs' batches go to `ozi serve`'s child process, niced (OZI_EMBED_NICE,
-    5 by default) in a session of its own, and give the vectors the model gives in process; `ozi serve`
-    itself keeps the normal priority, and the child exits when `ozi serve` is killed."""
+    5 by default) in a session of its own, and give the vectors the model gives in process;
+    `ozi serve` itself keeps the normal priority, and the child exits when it is killed."""
     settings, resources, _, _ = world
     texts = [c["text"] for c in sample[0] if c.get("text", "").strip()][:200]
     embedder = resources["embedder"]
