@@ -264,13 +264,15 @@ def follow_child(n: int, address: str, home: Path) -> dict:
     }
 
 
-def bench_replay_follow(address: str) -> dict:
-    """``follow_child`` for every size of OZI_BENCH_STREAM_SIZES, each in its own process."""
+def each_size(address: str, label: str, mode: list[str]) -> dict:
+    """Run this module as a child process for every size of OZI_BENCH_STREAM_SIZES (its own
+    process: its own peak RSS), ``mode`` after its arguments; returns {"<N>_events":
+    figures}. Raises RuntimeError with the child's stderr when one fails."""
     out: dict = {}
     for n in SIZES:
-        home = Path(tempfile.mkdtemp(prefix=f"ozi-bench-follow-{n}-"))
+        home = Path(tempfile.mkdtemp(prefix=f"ozi-bench-{label}-{n}-"))
         proc = subprocess.run(
-            [sys.executable, "-m", "ozi_tests.bench_stream", str(n), address, str(home), "follow"],
+            [sys.executable, "-m", "ozi_tests.bench_stream", str(n), address, str(home), *mode],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -279,7 +281,13 @@ def bench_replay_follow(address: str) -> dict:
         if proc.returncode != 0:
             raise RuntimeError(f"size {n} failed:\n{proc.stderr[-3000:]}")
         out[f"{n}_events"] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"replay_follow {n}: {out[f'{n}_events']}", file=sys.stderr)
+        print(f"{label} {n}: {out[f'{n}_events']}", file=sys.stderr)
+    return out
+
+
+def bench_replay_follow(address: str) -> dict:
+    """``follow_child`` for every size; returns {size: figures}."""
+    out = each_size(address, "replay_follow", ["follow"])
     out["note"] = (
         "one stream_job run (raw and clean in one transaction a batch, checks, aggregates, "
         "Dagster) per replay; baselines on the same topic in the same child process"
@@ -289,20 +297,7 @@ def bench_replay_follow(address: str) -> dict:
 
 def bench_stream(address: str) -> dict:
     """Run the child for every size; returns {size: figures} and the micro-batch growth."""
-    out: dict = {}
-    for n in SIZES:
-        home = Path(tempfile.mkdtemp(prefix=f"ozi-bench-{n}-"))
-        proc = subprocess.run(
-            [sys.executable, "-m", "ozi_tests.bench_stream", str(n), address, str(home)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=3600,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"size {n} failed:\n{proc.stderr[-3000:]}")
-        out[f"{n}_events"] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"stream {n}: {out[f'{n}_events']}", file=sys.stderr)
+    out = each_size(address, "stream", [])
     micro = [out[f"{n}_events"]["micro_batch_of_1000_seconds_median"] for n in SIZES]
     out["micro_batch_growth_largest_over_smallest"] = round(micro[-1] / micro[0], 2)
     out["note"] = (
