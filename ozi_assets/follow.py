@@ -281,6 +281,7 @@ def follow_stream(
     )
 
     def check_and_aggregate() -> None:
+        nonlocal aggregate_every
         phase = time.perf_counter()
         if _check(context, warehouse, kafka.topic, grid, changes, totals):
             aggregated = time.perf_counter()
@@ -290,7 +291,6 @@ def follow_stream(
             changes.add(stream.AGGREGATES, set(windows), folded)
             totals.aggregate_refreshes += 1
             totals.timed(stream.AGGREGATES, aggregated)
-        nonlocal aggregate_every
         aggregate_every = max(
             AGGREGATE_EVERY_S, AGGREGATE_COST_FACTOR * (time.perf_counter() - phase)
         )

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = (REPO / ".." / "shared" / "data" / "farcaster" / "warpy-2023-03").resolve()
@@ -43,6 +44,7 @@ SIZES = [
 ]
 WINDOW_START_MS = 1677884400000  # 2023-03-03 23:00 UTC, the first window of the default grid
 MICRO = 1_000
+SPAN_S = 3000.0  # the replayed events lie in the first 50 minutes of one window
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 STEPS = {  # the functions of ozi_assets whose time the profile reports, by step
@@ -141,26 +143,36 @@ def bare_script(kafka, topic: str, folder: Path) -> float:
     return total / seconds
 
 
-def child(n: int, address: str, home: Path) -> dict:
-    import dagster as dg
-
-    from ozi_assets.definitions import build_definitions, build_resources
+def produced(n: int, address: str, home: Path, prefix: str) -> tuple[Any, dict, Any]:
+    """A fresh topic (nothing from an earlier run) named ``prefix<n>-<pid>`` holding ``n``
+    seeded synthetic events in the first 50 minutes of one window, and a lake in ``home``.
+    Returns (settings, resources, the sample's shape for more events)."""
+    from ozi_assets.definitions import build_resources
     from ozi_resources import farcaster
     from ozi_resources.settings import OziSettings
     from ozi_resources.synthetic import SampleShape, synthetic_events
-    from ozi_tests.bench import consume_ceiling
 
     base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)})
-    topic = f"bench{n}-{os.getpid()}"  # a fresh topic: nothing from an earlier run
+    topic = f"{prefix}{n}-{os.getpid()}"
     settings = dataclasses.replace(
         base, kafka_bootstrap=address, topic=topic, dlq_topic=f"{topic}.dlq"
     )
     resources = build_resources(settings)
-    kafka = resources["kafka"]
-    kafka.ensure_topics()
+    resources["kafka"].ensure_topics()
     shape = SampleShape.of(farcaster.load_sample(SAMPLE)[0])
-    span_s = 3000.0  # all N in the first 50 minutes of one window
-    kafka.produce(synthetic_events(shape, n, WINDOW_START_MS, n / span_s, seed=n))
+    resources["kafka"].produce(synthetic_events(shape, n, WINDOW_START_MS, n / SPAN_S, seed=n))
+    return settings, resources, shape
+
+
+def child(n: int, address: str, home: Path) -> dict:
+    import dagster as dg
+
+    from ozi_assets.definitions import build_definitions
+    from ozi_resources.synthetic import synthetic_events
+    from ozi_tests.bench import consume_ceiling
+
+    settings, resources, shape = produced(n, address, home, "bench")
+    kafka, topic = resources["kafka"], settings.topic
     consume = consume_ceiling(kafka, topic)  # kafka-python, as in the ingest section
     consume_confluent = confluent_consume(kafka, topic)
     bare = bare_script(kafka, topic, home)
@@ -179,7 +191,7 @@ def child(n: int, address: str, home: Path) -> dict:
         rss_after_replay = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         micro = []
         for k in range(3):
-            start = WINDOW_START_MS + int(span_s * 1000) + k * 100_000  # later in the window
+            start = WINDOW_START_MS + int(SPAN_S * 1000) + k * 100_000  # later in the window
             kafka.produce(synthetic_events(shape, MICRO, start, MICRO / 100.0, seed=n + k + 1))
             t = time.perf_counter()
             result = job.execute_in_process(
@@ -189,7 +201,7 @@ def child(n: int, address: str, home: Path) -> dict:
             micro.append(time.perf_counter() - t)
         from pyinstrument import Profiler
 
-        start = WINDOW_START_MS + int(span_s * 1000) + 3 * 100_000
+        start = WINDOW_START_MS + int(SPAN_S * 1000) + 3 * 100_000
         kafka.produce(synthetic_events(shape, MICRO, start, MICRO / 100.0, seed=n + 4))
         profiler = Profiler(interval=0.002)
         profiler.start()
@@ -225,21 +237,10 @@ def follow_child(n: int, address: str, home: Path) -> dict:
     """Replay ``n`` events through one stream_job run (linger 0: it ends when caught up)."""
     import dagster as dg
 
-    from ozi_assets.definitions import build_definitions, build_resources
-    from ozi_resources import farcaster
-    from ozi_resources.settings import OziSettings
-    from ozi_resources.synthetic import SampleShape, synthetic_events
+    from ozi_assets.definitions import build_definitions
 
-    base = OziSettings.from_env({"OZI_HOME": str(home), "OZI_SAMPLE_DIR": str(SAMPLE)})
-    topic = f"follow{n}-{os.getpid()}"
-    settings = dataclasses.replace(
-        base, kafka_bootstrap=address, topic=topic, dlq_topic=f"{topic}.dlq"
-    )
-    resources = build_resources(settings)
-    kafka = resources["kafka"]
-    kafka.ensure_topics()
-    shape = SampleShape.of(farcaster.load_sample(SAMPLE)[0])
-    kafka.produce(synthetic_events(shape, n, WINDOW_START_MS, n / 3000.0, seed=n))
+    settings, resources, _ = produced(n, address, home, "follow")
+    kafka, topic = resources["kafka"], settings.topic
     consume_confluent = confluent_consume(kafka, topic)
     bare = bare_script(kafka, topic, home)
     job = build_definitions(settings).resolve_job_def("stream_job")
