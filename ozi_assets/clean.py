@@ -41,25 +41,43 @@ def keep_earliest(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     ``table`` is one of CLEAN_TABLES (a constant, never input)."""
     if table not in CLEAN_TABLES:
         raise ValueError(f"not a clean table: {table}")
+    # One probe of the table for the staged hashes (earlier_owns: a copy at or before the
+    # staged one owns the hash); nearly always it finds none (a copy is
+    # rare), and the batch is a plain append: one scan of the table's hashes, not two.
     conn.execute(
-        f"""DELETE FROM {table} WHERE hash IN (
-                SELECT s.hash FROM staged_{table} s JOIN {table} t ON t.hash = s.hash
-                WHERE t.source_position > s.source_position)"""
+        f"""CREATE OR REPLACE TEMP TABLE owned AS
+            SELECT s.hash, min(t.source_position) <= min(s.source_position) AS earlier_owns
+            FROM staged_{table} s JOIN {table} t ON t.hash = s.hash GROUP BY s.hash"""
     )
+    (copies,) = conn.execute("SELECT count(*) FROM owned").fetchone()
+    if copies:
+        conn.execute(
+            f"""DELETE FROM {table} WHERE hash IN (
+                    SELECT hash FROM owned WHERE NOT earlier_owns)"""
+        )
     conn.execute(
         f"""INSERT INTO {table} BY NAME
-            SELECT * FROM staged_{table} s
-            WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.hash = s.hash)"""
+            SELECT * FROM staged_{table}
+            WHERE hash NOT IN (SELECT hash FROM owned WHERE earlier_owns)"""
     )
 
 
-def stage_batch(conn: duckdb.DuckDBPyConnection, script: str, branches: list[str]) -> None:
-    """Stage the messages matching any of ``branches`` (SQL conditions on decoded_messages,
-    built from integers and timestamps by this module) with a clean script."""
+def stage_source(conn: duckdb.DuckDBPyConnection, branches: list[str]) -> None:
+    """Read the messages matching any of ``branches`` (SQL conditions on decoded_messages,
+    built from integers and timestamps by this module) into the temp table batch_messages,
+    which the clean scripts read. A table, not a view: each script reads it twice and the
+    three stages of a stream_job batch share one, so raw_events is scanned and decoded once a
+    batch, not six times (about 180 ms against 60 ms for 1,000 messages beside 300k)."""
     union = " UNION ALL ".join(
         f"SELECT * FROM decoded_messages WHERE {b}" for b in branches or ["FALSE"]
     )
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW batch_messages AS {union}")
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE batch_messages AS {union}")
+
+
+def stage_batch(conn: duckdb.DuckDBPyConnection, script: str, branches: list[str]) -> None:
+    """Stage the messages matching any of ``branches`` (see stage_source) with a clean
+    script."""
+    stage_source(conn, branches)
     run_script(conn, sql.load(script))
 
 
@@ -82,16 +100,36 @@ def fold_batch(
     tables, with the stage's new offsets, inside the caller's transaction: at most
     ``batch_messages`` messages. Returns (messages folded in, window starts in Unix ms of the
     rows that changed), or None when the stage has caught up with the raw stage."""
-    script, tables = STAGES[stage]
-    done = stream.load_offsets(conn, stage, topic)
-    ranges = stream.next_batch(done, stream.load_offsets(conn, stream.RAW, topic), batch_messages)
-    if not ranges:
-        return None
-    stage_batch(conn, script, stream.offset_branches(ranges))
-    for table in tables:
-        keep_earliest(conn, table)
-    stream.save_offsets(conn, stage, topic, stream.advanced(done, ranges))
-    return sum(b - a for a, b in ranges.values()), staged_windows(conn, tables)
+    return fold_batches(conn, (stage,), topic, batch_messages)[stage]
+
+
+def fold_batches(
+    conn: duckdb.DuckDBPyConnection, stages: tuple[str, ...], topic: str, batch_messages: int
+) -> dict[str, tuple[int, set[int]] | None]:
+    """fold_batch for each of ``stages`` (keys of STAGES) in the caller's transaction, with
+    their offsets read and written in one statement each, and the raw rows read once for the
+    stages that stand at the same offsets (stream_job's batches: all three). Returns {stage:
+    what fold_batch returns}."""
+    offsets = stream.load_stages(conn, (stream.RAW, *stages), topic)
+    plans = {s: stream.next_batch(offsets[s], offsets[stream.RAW], batch_messages) for s in stages}
+    results: dict[str, tuple[int, set[int]] | None] = {}
+    staged: stream.Ranges | None = None  # the ranges batch_messages holds
+    for stage, ranges in plans.items():
+        if not ranges:
+            results[stage] = None
+            continue
+        if ranges != staged:
+            stage_source(conn, stream.offset_branches(ranges))
+            staged = ranges
+        script, tables = STAGES[stage]
+        run_script(conn, sql.load(script))
+        for table in tables:
+            keep_earliest(conn, table)
+        results[stage] = (sum(b - a for a, b in ranges.values()), staged_windows(conn, tables))
+    stream.save_stages(
+        conn, topic, {s: stream.advanced(offsets[s], r) for s, r in plans.items() if r}
+    )
+    return results
 
 
 def fold_in(

@@ -13,7 +13,7 @@ materializations and a new version of the code arrive at least that often), or w
 ``kafka_window_sensor`` starts the next one when messages wait again.
 
 The loop calls the stage functions ``ingest_job``'s assets call (raw.catch_up with
-clean.fold_batch inside each raw batch's transaction, aggregates.catch_up), so it writes the
+clean.fold_batches inside each raw batch's transaction, aggregates.catch_up), so it writes the
 same rows and offsets as incremental runs (tested). A batch of raw and clean rows is one lake
 transaction with both stages' offsets: a run killed anywhere re-does at most the batch that
 did not commit.
@@ -186,10 +186,7 @@ def _batch(
     started = time.perf_counter()
 
     def fold(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, set[int]] | None]:
-        return {
-            stage: clean.fold_batch(conn, stage, kafka.topic, kafka.batch_messages)
-            for stage in clean.STAGES
-        }
+        return clean.fold_batches(conn, tuple(clean.STAGES), kafka.topic, kafka.batch_messages)
 
     summary = raw.catch_up(
         context,

@@ -78,14 +78,43 @@ def load_offsets(
 
 def save_offsets(conn: duckdb.DuckDBPyConnection, stage: str, topic: str, offsets: Offsets) -> None:
     """Replace the stage's offsets (inside the caller's transaction)."""
+    save_stages(conn, topic, {stage: offsets})
+
+
+def load_stages(
+    conn: duckdb.DuckDBPyConnection, stages: tuple[str, ...], topic: str
+) -> dict[str, Offsets]:
+    """Several stages' offsets in one statement: {stage: offsets}, {} for a stage before its
+    first batch. A batch of stream_job reads four stages' offsets: one statement each cost
+    about 20 ms on 2 cores under load."""
+    rows = conn.execute(
+        "SELECT stage, kafka_partition, next_offset, running_max_ms FROM stage_offsets "
+        "WHERE topic = $t AND list_contains($stages, stage)",
+        {"t": topic, "stages": list(stages)},
+    ).fetchall()
+    out: dict[str, Offsets] = {s: {} for s in stages}
+    for stage, p, n, m in rows:
+        out[stage][p] = PartitionOffset(n, m)
+    return out
+
+
+def save_stages(conn: duckdb.DuckDBPyConnection, topic: str, offsets: dict[str, Offsets]) -> None:
+    """Replace the offsets of every stage in ``offsets`` ({stage: offsets}) in two statements
+    (inside the caller's transaction)."""
+    if not offsets:
+        return
     conn.execute(
-        "DELETE FROM stage_offsets WHERE stage = $s AND topic = $t", {"s": stage, "t": topic}
+        "DELETE FROM stage_offsets WHERE topic = $t AND list_contains($stages, stage)",
+        {"t": topic, "stages": list(offsets)},
     )
-    if offsets:
-        conn.executemany(
-            "INSERT INTO stage_offsets VALUES (?, ?, ?, ?, ?)",
-            [(stage, topic, p, o.next_offset, o.running_max_ms) for p, o in offsets.items()],
-        )
+    rows = [
+        (stage, topic, p, o.next_offset, o.running_max_ms)
+        for stage, by_partition in offsets.items()
+        for p, o in by_partition.items()
+    ]
+    if rows:
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(rows))
+        conn.execute(f"INSERT INTO stage_offsets VALUES {values}", [v for row in rows for v in row])
 
 
 def upstream_offsets(
