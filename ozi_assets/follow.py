@@ -5,7 +5,8 @@ Why a run that stays: on 2 cores a Dagster run spends about ten seconds before i
 run per micro-batch, a message waited for the next run's start as well as its steps: casts
 p95 18 s at 500 events/s (bench/results.json). A run of ``stream_job`` pays that once. Its one
 op holds the lake_writer slot and loops: raw → clean (casts first) a batch at a time, and
-every few seconds the checks → aggregates, polling the topic's high watermarks every
+every few seconds the checks → aggregates, every minute a compaction of the small files the
+batches left (housekeeping.compact_small_files), polling the topic's high watermarks every
 ``POLL_S`` when nothing is new. It ends
 when no message came for ``linger_s``, when it has run ``budget_s`` (so the UI's
 materializations and a new version of the code arrive at least that often), or when a run of
@@ -40,7 +41,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from ozi_assets import aggregates, checks, clean, raw, stream
+from ozi_assets import aggregates, checks, clean, housekeeping, raw, stream
 from ozi_assets.jobs import has_runs
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
@@ -58,6 +59,10 @@ AGGREGATE_COST_FACTOR = 3.0
 # Materializations and check evaluations at most this often: each report reads every table's
 # row counts and previews for the windows changed (about 10% of the loop at every 10 s).
 REPORT_EVERY_S = 30.0
+# Compaction of the small files the batches leave, at most this often while batches commit.
+# Each batch writes a file a table, and every later batch reads them all: over a 10-minute
+# stream a batch's reads grew with the number of batches before it.
+COMPACT_EVERY_S = 60.0
 RAW_KEY = raw.farcaster_events.key
 WRITER_WANTED_EVERY_S = 2.0  # how often the loop asks the run queue for a waiting writer
 # The jobs that write the lake besides this one (the lake_writer pool): when a run of one
@@ -220,6 +225,17 @@ def _batch(
     return summary
 
 
+def _compact(context: dg.OpExecutionContext, warehouse: WarehouseResource, totals: Totals) -> None:
+    """Compact the small files of the batches since the last compaction. A compaction that
+    fails is logged and left for the next one: the rows are committed either way."""
+    phase = time.perf_counter()
+    try:
+        housekeeping.compact_while_streaming(warehouse, context.run_id)
+    except duckdb.Error as err:
+        context.log.warning(f"compaction failed, left for the next one: {err}")
+    totals.timed("compaction", phase)
+
+
 def _check(
     context: dg.OpExecutionContext,
     warehouse: WarehouseResource,
@@ -269,7 +285,8 @@ def follow_stream(
     grid = window_grid()
     totals = Totals()
     changes = Changes()
-    started = last_message = last_report = last_asked = time.monotonic()
+    started = last_message = last_report = last_asked = last_compact = time.monotonic()
+    uncompacted = False  # batches committed since the last compaction
     last_aggregate, aggregate_every = 0.0, AGGREGATE_EVERY_S
     pending = False  # clean rows the aggregates have not folded in (a run's first batch: maybe)
     committed: dict[int, int] | None = None  # the raw stage's offsets after the last batch
@@ -311,6 +328,7 @@ def follow_stream(
                     totals.dead_lettered += summary.dead_lettered
                     totals.late += sum(summary.late.values())
                     totals.batch_seconds.append(time.perf_counter() - batch_started)
+                    uncompacted = True
             now = time.monotonic()
             if pending and (not new or now - last_aggregate >= aggregate_every):
                 check_and_aggregate()
@@ -320,6 +338,9 @@ def follow_stream(
                 _report(context, warehouse, kafka.topic, grid, changes)
                 totals.timed("report", phase)
                 changes, last_report = Changes(), now
+            if uncompacted and now - last_compact >= COMPACT_EVERY_S:
+                _compact(context, warehouse, totals)
+                last_compact, uncompacted = time.monotonic(), False
             if now - started >= config.budget_s:
                 totals.stopped_because = f"ran its budget of {config.budget_s:.0f}s"
                 break

@@ -1,13 +1,15 @@
 """Lake housekeeping as Dagster work: flush inlined rows, merge small files, expire old
 snapshots.
 
-Micro-batches commit often and small: DuckLake keeps commits of up to
-``inlining_row_limit`` rows inlined in the catalog instead of writing a Parquet file each.
-The housekeeping job (scheduled hourly, or `ozi housekeeping`) flushes those rows to Parquet,
-merges adjacent small files, and expires snapshots older than the retention, keeping the
-newest commit of every asset partition (the lineage answers name it) and the newest snapshot.
-Files no snapshot needs any more are then deleted. Its figures (files and bytes before and
-after, snapshots expired) are the op's output metadata.
+Micro-batches commit often and small, a Parquet file a table a commit (or rows inlined in
+the catalog when the warehouse's ``inlining_row_limit`` is set). ``stream_job`` compacts the
+small files every minute while it follows the stream (``compact_small_files``), so a batch's
+reads do not grow with the number of batches before it. The housekeeping job (scheduled
+hourly, or `ozi housekeeping`) also flushes inlined rows to Parquet and expires snapshots
+older than the retention, keeping the newest commit of every asset partition (the lineage
+answers name it) and the newest snapshot. Files no snapshot needs any more are then deleted.
+Its figures (files and bytes before and after, snapshots expired) are the op's output
+metadata.
 """
 
 import time
@@ -39,6 +41,52 @@ def file_figures(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {"data_files": int(files), "data_bytes": int(size), "delete_files": int(deletes)}
 
 
+# Files at or above this size are left out of the merges stream_job runs every minute: merging
+# rewrites every file it takes, so a large file in the merge would make each compaction cost
+# the table's size instead of the last minute's batches.
+SMALL_FILE_BYTES = 16 * 1024 * 1024
+
+
+def compact_small_files(conn: duckdb.DuckDBPyConnection, max_file_bytes: int | None = None) -> int:
+    """Rewrite the lake's files whose rows were mostly deleted (windows and aggregates are
+    rebuilt by delete-then-insert), then merge small neighbours; each call commits on its own
+    (the caller sets the commit message). ``max_file_bytes``: leave files this large or larger
+    out of the merge (None: DuckLake's target file size). Returns the number of merge and
+    rewrite results (0: nothing to do)."""
+    rewritten = conn.execute(f"CALL ducklake_rewrite_data_files('{LAKE}')").fetchall()
+    if max_file_bytes is None:
+        merged = conn.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')").fetchall()
+    else:
+        merged = conn.execute(
+            f"CALL ducklake_merge_adjacent_files('{LAKE}', max_file_size => $b)",
+            {"b": int(max_file_bytes)},
+        ).fetchall()
+    return len(rewritten) + len(merged)
+
+
+def compact_while_streaming(warehouse: WarehouseResource, run_id: str) -> int:
+    """``compact_small_files`` for a run that holds the lake's writer slot (stream_job),
+    leaving large files alone, committed with a message naming ``run_id``; retried when the
+    commit loses to another writer (an embeddings run). Returns what compact_small_files
+    returns; raises duckdb.Error when it still fails."""
+
+    def attempt() -> int:
+        with warehouse.writer() as conn:
+            set_maintenance_message(conn, "compaction", run_id)
+            return compact_small_files(conn, SMALL_FILE_BYTES)
+
+    return warehouse.retrying()(attempt)
+
+
+def set_maintenance_message(conn: duckdb.DuckDBPyConnection, message: str, run_id: str) -> None:
+    """The commit message of the maintenance calls that follow on ``conn`` (each commits on its
+    own): ``message`` and the run that made them."""
+    conn.execute(
+        f"CALL {LAKE}.set_commit_message('ozi', $m, extra_info => $x)",
+        {"m": message, "x": Commit(run_id, ()).extra_info()},
+    )
+
+
 def snapshots_to_expire(history: list[SnapshotRecord], older_than: datetime) -> list[int]:
     """Snapshot ids to expire: older than ``older_than``, except the newest snapshot and the
     newest commit of every (asset, partition), which lineage names. Pure."""
@@ -65,16 +113,9 @@ def compact_lake(
     with warehouse.writer() as conn:
         before = file_figures(conn)
         history = warehouse.snapshots(conn)
-        # Each maintenance call commits on its own; the commit message says which run did it.
-        conn.execute(
-            f"CALL {LAKE}.set_commit_message('ozi', 'housekeeping', extra_info => $x)",
-            {"x": Commit(context.run_id, ()).extra_info()},
-        )
+        set_maintenance_message(conn, "housekeeping", context.run_id)
         flushed = conn.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')").fetchall()
-        # Files whose rows were mostly deleted (windows are rebuilt by delete-then-insert)
-        # are rewritten without them, then small neighbours are merged.
-        rewritten = conn.execute(f"CALL ducklake_rewrite_data_files('{LAKE}')").fetchall()
-        merged = conn.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')").fetchall()
+        compacted = compact_small_files(conn)
         retention = config.retention_hours or warehouse.snapshot_retention_hours
         cutoff = datetime.now(UTC) - timedelta(hours=retention)
         expire = snapshots_to_expire(history, cutoff)
@@ -93,8 +134,7 @@ def compact_lake(
         "delete_files_before": before["delete_files"],
         "delete_files_after": after["delete_files"],
         "inlined_tables_flushed": len(flushed),
-        "files_rewritten_for_deletes": len(rewritten),
-        "merge_results": len(merged),
+        "rewrite_and_merge_results": compacted,
         "snapshots_expired": len(expire),
         "snapshots_kept": remaining,
         "old_files_deleted": len(cleaned),

@@ -210,11 +210,13 @@ class WarehouseResource(dg.ConfigurableResource):
         default_factory=S3Resource,
         description="Credentials, region and endpoint for an s3:// data path (dagster-aws).",
     )
+    # Off by default: on a SQLite catalog a stream_job batch cost 1.76 s with 1,000-row
+    # inlining against 1.25 s writing Parquet files (raw and clean 0.57 against 0.29 s, and
+    # growing faster with the batches before it); stream_job compacts the small files instead.
     inlining_row_limit: int = Field(
-        default=1000,
+        default=0,
         description="Commits of at most this many rows stay inlined in the catalog until "
-        "housekeeping flushes them to Parquet (micro-batches would otherwise leave one small "
-        "file each).",
+        "housekeeping flushes them to Parquet (0: every commit writes Parquet files).",
     )
     query_timeout_s: float = Field(default=10.0, description="Longest a read query may run.")
     reader_memory_mib: int = Field(

@@ -157,9 +157,10 @@ def test_housekeeping_compacts_the_lake_and_keeps_every_table_and_lineage(env):
         again = job.execute_in_process(instance=instance, run_config=config)
     assert first.success and again.success
     figures = first.output_for_node("compact_lake")
-    assert figures["inlined_tables_flushed"] > 0  # the small commits' rows are in Parquet now
+    # The stages' small commits (a file a table a commit) are merged into fewer files.
+    assert figures["files_after"] < figures["files_before"]
     assert figures["snapshots_expired"] > 0
-    # A second pass has nothing left to do: no inlined rows, nothing to merge or expire.
+    # A second pass has nothing left to do: nothing to flush, merge or expire.
     second = again.output_for_node("compact_lake")
     assert second["files_after"] == second["files_before"] == figures["files_after"]
     assert fingerprint(resources) == before
@@ -169,6 +170,58 @@ def test_housekeeping_compacts_the_lake_and_keeps_every_table_and_lineage(env):
     # Time travel still reaches a kept snapshot.
     with warehouse.reader(snapshot=min(newest.values())) as conn:
         conn.execute("SELECT count(*) FROM casts").fetchone()
+
+
+def test_compaction_merges_small_files_leaves_large_ones_and_keeps_the_rows(tmp_path):
+    """stream_job's compaction on a real lake: five micro-batch files merge into one, a file
+    at the size limit is not rewritten, and the table reads the same."""
+    from ozi_assets import housekeeping
+    from ozi_resources.warehouse import Commit
+
+    warehouse = build_resources(make_settings(tmp_path))["warehouse"]
+
+    def append(first: int, n: int):
+        warehouse.write(
+            Commit("test", ("clean/casts",)),
+            lambda conn: conn.execute(
+                'INSERT INTO cast_adds (hash, fid, text, "timestamp", window_start, '
+                "source_position) SELECT printf('0x%08x', i), i % 7, 'cast ' || i, now(), "
+                "now(), i FROM range($a, $b) r(i)",
+                {"a": first, "b": first + n},
+            ),
+        )
+
+    def files():
+        with warehouse.reader() as conn:
+            return dict(
+                conn.execute(
+                    "SELECT data_file, data_file_size_bytes "
+                    "FROM ducklake_list_files('lake', 'cast_adds')"
+                ).fetchall()
+            )
+
+    def content():
+        with warehouse.reader() as conn:
+            return conn.execute(
+                "SELECT count(*), sum(hash(hash, fid, text, source_position)) FROM cast_adds"
+            ).fetchone()
+
+    append(0, 50_000)
+    (large,) = files().items()
+    for k in range(5):
+        append(50_000 + 100 * k, 100)
+    before = content()
+    assert len(files()) == 6
+
+    with warehouse.writer() as conn:
+        assert housekeeping.compact_small_files(conn, max_file_bytes=large[1]) > 0
+    after = files()
+    assert len(after) == 2 and after[large[0]] == large[1]  # the large file is untouched
+    assert content() == before
+    # stream_job's call: both files are under its limit (16 MiB), so they merge into one.
+    assert large[1] < housekeeping.SMALL_FILE_BYTES
+    assert housekeeping.compact_while_streaming(warehouse, "run-1") > 0
+    assert len(files()) == 1 and content() == before
 
 
 def test_snapshots_to_expire_keeps_the_newest_and_each_partitions_last_commit():

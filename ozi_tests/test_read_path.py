@@ -27,7 +27,8 @@ from ozi_tests.conftest import REPO, SAMPLE_DIR, make_settings
 
 LAKE_CANARY = "LAKE-CANARY"
 FILE_CANARY = "FILE-CANARY"
-CASTS = 1500  # above the inlining limit (1000): this commit lands as Parquet files
+INLINED_ROWS = 1000  # commits of at most this many rows stay inlined in the catalog
+CASTS = 1500  # above INLINED_ROWS: this commit lands as Parquet files
 
 # The statements of the issue.
 ISSUE = [
@@ -88,7 +89,10 @@ def lake(tmp_path_factory):
     private canary, committed the way the stages commit."""
     home = tmp_path_factory.mktemp("lake")
     settings = make_settings(home)
-    warehouse = build_resources(settings)["warehouse"]
+    # Inlining on (off by default), so that the lake holds inlined rows as well as files.
+    warehouse = build_resources(settings)["warehouse"].model_copy(
+        update={"inlining_row_limit": INLINED_ROWS}
+    )
     warehouse.write(
         Commit("test", ("clean/casts",)),
         lambda conn: conn.execute(
