@@ -9,6 +9,7 @@ join takes ~20 s, so reads ``assign`` and ``seek`` without a group.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import time
@@ -36,6 +37,9 @@ IDLE_TIMEOUT_S = 30.0  # a read fails after this long without a message
 CONFLUENT_STALL_S = 5.0
 log = logging.getLogger("ozi.kafka")
 BATCH_MESSAGES = 50_000  # messages a batch: bounds memory, one lake transaction each
+# A producer looks at its oldest unacknowledged sends every this many sends, and lets go of the
+# acknowledged ones: keeping every send's future until the end held 1.5 GB for 1.2M events.
+ACK_CHECK_EVERY = 10_000
 
 
 Ranges = dict[int, tuple[int, int]]  # partition → (start, end) offsets, end exclusive
@@ -421,12 +425,12 @@ class KafkaResource(dg.ConfigurableResource):
         """
         producer = self._producer()
         sent = 0
-        futures = []
+        pending: collections.deque = collections.deque()  # sends not yet seen acknowledged
         try:
             for event in events:
                 if pace:
                     pace()
-                futures.append(
+                pending.append(
                     producer.send(
                         topic or self.topic,
                         key=event.key,
@@ -437,9 +441,12 @@ class KafkaResource(dg.ConfigurableResource):
                 sent += 1
                 if on_sent and sent % 100 == 0:
                     on_sent(sent)
+                if sent % ACK_CHECK_EVERY == 0:
+                    while pending and pending[0].is_done:
+                        pending.popleft().get()  # raises if the broker refused the message
             producer.flush()
-            for future in futures:
-                future.get(timeout=30)  # raises if the broker refused a message
+            for future in pending:
+                future.get(timeout=30)
         finally:
             producer.close()
         if on_sent:
