@@ -576,12 +576,17 @@ def follow_config(linger_s: float) -> dict:
 
 
 def test_a_stream_run_follows_the_stream_and_writes_what_incremental_runs_write(
-    broker_address, sample_events, tmp_path
+    broker_address, sample_events, tmp_path, monkeypatch
 ):
     """One stream_job run reads the first half, then the second half produced while it runs
-    (it lingers for more), in separate batches; its tables and offsets, and the vectors an
-    embeddings run then makes, equal those of one incremental ingest_job run over the whole."""
+    (it lingers for more), in separate batches, compacting the lake's small files after each;
+    its tables and offsets, and the vectors an embeddings run then makes, equal those of one
+    incremental ingest_job run over the whole."""
     import threading
+
+    from ozi_assets import follow
+
+    monkeypatch.setattr(follow, "COMPACT_EVERY_S", 0.0)
 
     events = sample_events[-1500:]
     _, live, defs = world(tmp_path / "live", broker_address, "follow", 200)
@@ -606,6 +611,7 @@ def test_a_stream_run_follows_the_stream_and_writes_what_incremental_runs_write(
         assert metadata["messages"] == 1500
         assert metadata["batches"] >= 2  # the second half came in a later batch
         assert metadata["stopped_because"] == "no message for 5s"
+        assert "compaction" in metadata["seconds_by_phase"]
         evaluations = result.get_asset_check_evaluations()
         assert evaluations and all(e.passed for e in evaluations)
         written = {
