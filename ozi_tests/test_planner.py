@@ -2982,3 +2982,17 @@ def test_terse_rankings_of_a_topic_per_user(question, search):
 def test_what_a_user_has_written_about_a_topic_is_a_search_of_their_casts():
     p = plan("What has the user dwr written about gardening?", CTX)
     assert (p.kind, p.search, p.fid) == ("semantic", "gardening", 3)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a misspelt word of receiving is read as it
+        ("which cast recieved the most likes", "likes_received, by cast, top 10"),
+        ("casts grouped by day", "casts, by day"),
+        ("posts linking youtube.com", "casts, site = youtube.com"),
+        ("top 3 persons by casts", "casts, by user, top 3"),
+    ],
+)
+def test_more_words_for_catalogue_entries_and_groupings(question, reading):
+    assert reading_of(question) == reading
