@@ -2996,3 +2996,12 @@ def test_what_a_user_has_written_about_a_topic_is_a_search_of_their_casts():
 )
 def test_more_words_for_catalogue_entries_and_groupings(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["show me what dwr is saying about gardening", "what has dwr been saying about gardening"],
+)
+def test_what_a_user_is_saying_is_a_search_of_their_casts(question):
+    p = plan(question, CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", "gardening", 3)

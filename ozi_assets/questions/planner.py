@@ -86,7 +86,8 @@ USER = r"@?([a-z0-9][a-z0-9_.-]*)"
 TOPIC_VERBS = (
     r"(?:talk|talked|talking|talks|post|posted|posting|posts|write|wrote|writing|writes|written|cast|"
     r"casted|casting|say|said|saying|says|mention|mentioned|mentioning|mentions|discuss|"
-    r"discussed|discussing|discusses|tweet|tweeted|chat|chatted|brought up|bring up|brings up|"
+    r"discussed|discussing|discusses|tweet|tweeted|chat|chatted|speak|speaks|speaking|spoke|"
+    r"brought up|bring up|brings up|"
     r"bringing up|referenced|referencing)"
 )
 
@@ -174,7 +175,9 @@ _LIST_COMMA = re.compile(rf",\s+(?=(?:{_ITEM},\s+)*{_ITEM},?\s+(?:and|or)\s)")
 def _topic_after(match: re.Match[str] | None) -> str | None:
     if match is None:
         return None
-    listed = _LIST_COMMA.sub(" or ", match.group(1))
+    # "the weather, such as cold or snow": the examples are items of the topic
+    examples = re.sub(r",?\s+such as\s+", " or ", match.group(1))
+    listed = _LIST_COMMA.sub(" or ", examples)
     topic = _TOPIC_START.sub("", _TOPIC_END.sub("", listed).strip())
     return _clean_topic(topic) or None
 
@@ -344,7 +347,11 @@ _AUTHOR_ANYWHERE = re.compile(rf"\b(?:did|does|has|by|from)\s+{USER}\s")
 _AUTHOR_NAMED = re.compile(rf"\b(?:user|account|author)\s+{USER}(?=\s|'s\b)")
 _AUTHOR_BEFORE_TOPIC = (
     re.compile(rf"(?:^|[\s(]){USER}'s\s"),
-    re.compile(rf"(?:^|[\s(]){USER}\s+(?:\(@?[a-z0-9_.-]+\)\s+)?(?:has\s+|had\s+)?{_SAY_VERBS}\b"),
+    # "what dwr has written", "what dwr is saying"
+    re.compile(
+        rf"(?:^|[\s(]){USER}\s+(?:\(@?[a-z0-9_.-]+\)\s+)?(?:(?:has|had|is|was)\s+(?:been\s+)?)?"
+        rf"{_SAY_VERBS}\b"
+    ),
 )
 
 
@@ -1792,6 +1799,10 @@ _HEDGE_LIKE = re.compile(
     r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
     r"more|around|roughly)\b)"
 )
+# "like" after a comma and before a short list is "such as": "the weather, like cold or snow"
+# gives examples ("…, like count" and "…, like dwr's casts" stay the reaction). Read as a
+# query, "such" is a word the planner does not know; in a topic, the examples are its items.
+_EXAMPLES_LIKE = re.compile(r",\s*like\s+(?=[\w'-]+(?:\s+[\w'-]+)?,?\s+(?:or|and)\s)")
 # Pressing a reaction's button is making the reaction: "hitting the recast button", "who
 # clicks the like button most". "buton" is the same word with a letter dropped, as the typo
 # rule reads the catalogue's words (which "button" is not).
@@ -2057,6 +2068,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
     q = re.sub(r"\bhours? of (?:the )?day\b", "hour", q)  # "at which hour of the day": hours
     q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
+    q = _EXAMPLES_LIKE.sub(", such as ", q)  # "…, like cold or snow": examples, not likes
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
     q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
