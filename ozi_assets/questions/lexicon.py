@@ -772,6 +772,12 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("other", "than"): "other_than",
     # "posted but never recast" ("all but replies" is not filler)
     ("but", "never"): "never",
+    # and before a negated verb: "have a profile but did not cast", "posted but didn't reply"
+    ("but", "did", "not"): "not",
+    ("but", "not"): "not",
+    ("but", "didn't"): "didn't",
+    ("but", "don't"): "don't",
+    ("but", "doesn't"): "doesn't",
     ("nothing", "but"): "only",  # "posted nothing but replies"
     ("same", "time"): "same_time",  # "at the same time": planner._BOTH reads it
     ("went", "up"): "posted",  # "posts that went up between 4 and 5"
