@@ -204,6 +204,16 @@ CTX = Context(users={"dwr": 3, "ccarella": 472}, now=datetime(2023, 3, 4, 6, 0, 
         # a comma before a clause still ends the topic
         ("Which users talked about airdrops, and how many casts each?", "airdrops"),
         ("Who cast about airdrops, by number of casts?", "airdrops"),
+        # "persons", a verb of speaking, and examples after ", like" (not the reaction)
+        ("Which persons are speaking most about sailing?", "sailing"),
+        (
+            "which users talk most about the sea, like sailing or surfing?",
+            "sea or sailing or surfing",
+        ),
+        (
+            "who posted the most about boats, such as yachts or dinghies",
+            "boats or yachts or dinghies",
+        ),
     ],
 )
 def test_users_ranked_by_a_topic_are_hybrid(question, topic):

@@ -2982,3 +2982,98 @@ def test_terse_rankings_of_a_topic_per_user(question, search):
 def test_what_a_user_has_written_about_a_topic_is_a_search_of_their_casts():
     p = plan("What has the user dwr written about gardening?", CTX)
     assert (p.kind, p.search, p.fid) == ("semantic", "gardening", 3)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a misspelt word of receiving is read as it
+        ("which cast recieved the most likes", "likes_received, by cast, top 10"),
+        ("casts grouped by day", "casts, by day"),
+        ("posts linking youtube.com", "casts, site = youtube.com"),
+        ("top 3 persons by casts", "casts, by user, top 3"),
+    ],
+)
+def test_more_words_for_catalogue_entries_and_groupings(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # threads people cast in, not the casts that start them
+        ("which 5 accounts cast in the most different threads", "threads, by user, top 5"),
+        ("active conversations per day", "threads, by day"),
+        ("for every hour, the number of distinct threads with activity", "threads, by hour"),
+        ("top 2 people by number of threads they replied in", "threads, by user, top 2, reply"),
+        ("rank users by # of conversations they took part in", "threads, by user, top 10"),
+        # near misses: threads started are their first casts
+        ("how many threads did dwr start", "top_level_casts, user = dwr"),
+        ("new threads per hour", "top_level_casts, by hour"),
+        ("how many threads were posted in each hour", "top_level_casts, by hour"),
+    ],
+)
+def test_the_threads_people_cast_in(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # after a number a word for casts is what is counted, not a grouping
+        (
+            "how many different people wrote at least one cast with an image?",
+            "distinct_authors, has_image",
+        ),
+        # "making" replies, "# of"
+        (
+            "how many accounts are making 3 recasts or more",
+            "recasts, count of users, with recasts >= 3",
+        ),
+        ("top 5 users by # of recasts", "recasts, by user, top 5"),
+        # a link going to a site, a cast linking a site
+        ("how many casts have links pointing to github.com", "casts, site = github.com"),
+        # whether casts drew replies, said in the passive or after the number
+        ("posts with a picture that got replied to", "casts, has_image, replied"),
+        ("casts that received one reply or more", "casts, replied"),
+        # a thread named by its words, then its author
+        (
+            "how many replies are in the gardening thread of dwr",
+            "replies, in_thread = @dwr gardening",
+        ),
+        ("replies dwr gardening thread", "replies, in_thread = @dwr gardening"),
+        ("unique users dwr gardening thread", "distinct_authors, in_thread = @dwr gardening"),
+        # what people did not do, said with a negation
+        (
+            "how many users did not reply even once",
+            "profiles, count of users, users without replies",
+        ),
+        ("how many profiles without any likes", "profiles, count of users, users without likes"),
+        # the people a figure is over, restricted with "only"
+        ("mean followers, authors only", "followers, average per user, author"),
+    ],
+)
+def test_composed_wordings_of_a_catalogue_user(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_near_misses_of_composed_wordings_keep_their_reading():
+    # leaving replies out of the casts ranked is no deed the users never did
+    assert reading_of("which users posted most, excluding replies") == (
+        "casts, by user, top 10, not reply"
+    )
+    # the casts dwr replied to are not the casts that got replies
+    assert "replied" not in reading_of("how many casts got replied to by dwr").split(", ")
+    # people who only replied still never started a thread
+    assert reading_of("how many users only replied") == (
+        "replies, count of users, users without top_level_casts"
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["show me what dwr is saying about gardening", "what has dwr been saying about gardening"],
+)
+def test_what_a_user_is_saying_is_a_search_of_their_casts(question):
+    p = plan(question, CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", "gardening", 3)

@@ -210,6 +210,12 @@ METRICS: dict[str, Metric] = {
                 "active",
                 "made",
                 "make",
+                # taking part in a conversation is casting in it ("take part" is read as
+                # "participate")
+                "participate",
+                "participated",
+                "participates",
+                "participating",
                 "send",  # "casts sent by dwr"
                 "sent",
                 "sending",
@@ -561,6 +567,7 @@ DIMENSIONS: dict[str, Dimension] = {
                 "accounts",
                 "people",
                 "person",
+                "persons",
                 "member",
                 "members",
                 "handle",
@@ -696,6 +703,8 @@ FILTERS: dict[str, Filter] = {
                 "embedded",
                 "address",  # "a web address"
                 "addresses",
+                "linking",  # "casts linking github.com"
+                "linked",
             ),
         ),
         Filter(

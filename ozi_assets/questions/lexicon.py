@@ -105,6 +105,14 @@ ANY_SITE = frozenset(
         "internet",
     ]
 )
+# Forms of "make" that say what is made only before its noun ("people making 5 replies or
+# more"): elsewhere they are a topic's words ("someone making fonts").
+MAKING = frozenset(["making", "makes"])
+# What a link does toward its site, said after the link word: "a link going to twitter.com",
+# "urls pointing at github.com" (the site after it says where).
+LINK_MOTION = frozenset(
+    ["going", "goes", "go", "pointing", "points", "pointed", "leading", "leads", "led"]
+)
 # What a link to a site is called after the site's name ("youtube links", "a youtube video").
 SITE_NOUNS = frozenset(["link", "links", "url", "urls", "video", "videos"])
 WH_WORDS = frozenset(["who", "whose", "what", "which", "when", "where", "how", "why"])
@@ -764,6 +772,12 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("other", "than"): "other_than",
     # "posted but never recast" ("all but replies" is not filler)
     ("but", "never"): "never",
+    # and before a negated verb: "have a profile but did not cast", "posted but didn't reply"
+    ("but", "did", "not"): "not",
+    ("but", "not"): "not",
+    ("but", "didn't"): "didn't",
+    ("but", "don't"): "don't",
+    ("but", "doesn't"): "doesn't",
     ("nothing", "but"): "only",  # "posted nothing but replies"
     ("same", "time"): "same_time",  # "at the same time": planner._BOTH reads it
     ("went", "up"): "posted",  # "posts that went up between 4 and 5"
@@ -854,6 +868,15 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("take", "place"): "happen",
     ("takes", "place"): "happen",
     ("taking", "place"): "happen",
+    # taking part in a thread is casting in it: "the people taking part in the most threads"
+    ("take", "part"): "participate",
+    ("takes", "part"): "participates",
+    ("took", "part"): "participated",
+    ("taking", "part"): "participating",
+    # "replies grouped by day": by
+    ("grouped", "by"): "by",
+    ("group", "by"): "by",
+    ("grouped", "per"): "per",
     ("brought", "up"): "brought_up",
     ("bring", "up"): "bring_up",
     ("brings", "up"): "brings_up",
@@ -905,11 +928,12 @@ def known(word: str) -> bool:
 
 
 # Typo tolerance: a word the planner does not know is read as a word of the catalogue (a
-# metric, dimension or filter word, an agent noun, a ranking or averaging word) when one
-# letter is missing, extra, swapped with its neighbour or different ("folowers", "recsats").
+# metric, dimension or filter word, an agent noun, a ranking or averaging word, a word saying
+# the metric is received) when one letter is missing, extra, swapped with its neighbour or
+# different ("folowers", "recsats", "recieved").
 # Only for words of TYPO_MIN_LENGTH letters or more, where one edit seldom turns one real word
-# into another; only when exactly one such word is that close; never into a grammar word
-# ("mints" is no typo of "minus": a negation or a comparison would change the question).
+# into another; only when exactly one such word is that close; never into another grammar
+# word ("mints" is no typo of "minus": a negation or a comparison would change the question).
 TYPO_MIN_LENGTH = 5
 VOCABULARY = frozenset(
     w
@@ -924,6 +948,9 @@ VOCABULARY = frozenset(
         *AVERAGE,
         *MEDIAN,
         *EACH,  # "brakdown": a grouping still needs what it is by, so a typo adds no meaning
+        # "recieved": made vs received is said by these words alone, and a misspelt one
+        # read as no word at all is refused, not answered as the metric made
+        *RECEIVED,
     )
     if w.isalpha() and len(w) >= TYPO_MIN_LENGTH - 1
 )

@@ -86,7 +86,8 @@ USER = r"@?([a-z0-9][a-z0-9_.-]*)"
 TOPIC_VERBS = (
     r"(?:talk|talked|talking|talks|post|posted|posting|posts|write|wrote|writing|writes|written|cast|"
     r"casted|casting|say|said|saying|says|mention|mentioned|mentioning|mentions|discuss|"
-    r"discussed|discussing|discusses|tweet|tweeted|chat|chatted|brought up|bring up|brings up|"
+    r"discussed|discussing|discusses|tweet|tweeted|chat|chatted|speak|speaks|speaking|spoke|"
+    r"brought up|bring up|brings up|"
     r"bringing up|referenced|referencing)"
 )
 
@@ -174,7 +175,9 @@ _LIST_COMMA = re.compile(rf",\s+(?=(?:{_ITEM},\s+)*{_ITEM},?\s+(?:and|or)\s)")
 def _topic_after(match: re.Match[str] | None) -> str | None:
     if match is None:
         return None
-    listed = _LIST_COMMA.sub(" or ", match.group(1))
+    # "the weather, such as cold or snow": the examples are items of the topic
+    examples = re.sub(r",?\s+such as\s+", " or ", match.group(1))
+    listed = _LIST_COMMA.sub(" or ", examples)
     topic = _TOPIC_START.sub("", _TOPIC_END.sub("", listed).strip())
     return _clean_topic(topic) or None
 
@@ -344,7 +347,11 @@ _AUTHOR_ANYWHERE = re.compile(rf"\b(?:did|does|has|by|from)\s+{USER}\s")
 _AUTHOR_NAMED = re.compile(rf"\b(?:user|account|author)\s+{USER}(?=\s|'s\b)")
 _AUTHOR_BEFORE_TOPIC = (
     re.compile(rf"(?:^|[\s(]){USER}'s\s"),
-    re.compile(rf"(?:^|[\s(]){USER}\s+(?:\(@?[a-z0-9_.-]+\)\s+)?(?:has\s+|had\s+)?{_SAY_VERBS}\b"),
+    # "what dwr has written", "what dwr is saying"
+    re.compile(
+        rf"(?:^|[\s(]){USER}\s+(?:\(@?[a-z0-9_.-]+\)\s+)?(?:(?:has|had|is|was)\s+(?:been\s+)?)?"
+        rf"{_SAY_VERBS}\b"
+    ),
 )
 
 
@@ -696,6 +703,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     never_cast = False  # "never posted": casts, unless "top level" follows
     never_said = False
     threads_counted = False  # "the number of threads dwr replied in"
+    threads_named = False  # a word for threads read as the casts that start them
+    cast_in = False  # "posted in", "active": casts in something, not casts started
     never_filters: list[str] = []  # "never got a reply": a filter negated
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
     # "how many ppl shared a link? counting casts": a closing clause saying what is counted
@@ -732,7 +741,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         j = i - 1
         while j >= 0 and (j in unknown_at or words[j] in (QUOTED_TERM, HASHTAG_TERM)):
             j -= 1
-        if j == i - 1 or j < 0 or words[j] not in NAMING:
+        # tersely, the author named right before: "pcdkd rugby thread"
+        owner_before = bool(user_seen) and user_seen[-1][0] == j >= 0
+        if j == i - 1 or j < 0 or (words[j] not in NAMING and not owner_before):
             return None  # "did nobody_here post": a verb, not a named cast
         named = []
         for at in range(j + 1, i):
@@ -747,11 +758,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 unknown_at.remove(at)
                 named.append(words[at])
         left_out, start = False, j
-        if j >= 1 and words[j] == "'s" and user_seen and user_seen[-1][0] == j - 1:
+        owner_at = j - 1 if words[j] == "'s" else j
+        if owner_at >= 0 and user_seen and user_seen[-1][0] == owner_at:
             _, owner, left_out = user_seen.pop()
             (excluded if left_out else users).remove(owner)
             named.insert(0, f"@{owner}")
-            start = j - 1
+            start = owner_at
         # "a response to jithinraj's cast 'What's your …'": the cast acted on
         to = start >= 1 and words[start - 1] in ("to", "on")
         return " ".join(named), left_out, to
@@ -775,11 +787,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         negate = max(0, negate - 1)
         never = max(0, never - 1)
         name = w.lstrip("@")
+        cast_in = cast_in or _casts_in_threads(words, i)
         if w in lexicon.NEVER:
             never, never_said = 4, True
             continue
         lacked = lexicon.METRIC_VERBS.get(w) or lexicon.METRIC_NOUNS.get(w)
         lacked = lacked or lexicon.AGENT_NOUNS.get(w) or ("replies" if w == "replied_to" else None)
+        if lacked and negate and _undone_by_people(words, i):
+            # "users who did not reply", "profiles without casts": what they never did
+            never, never_said, negate = 1, True, 0
         if never and lacked:
             if lacked == "casts":
                 never_cast = True  # "never posted top level": what follows may narrow it
@@ -870,6 +886,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             conditions.append(Condition(which, value, negated=bool(negate) or left_out))
             negate = 0
             continue
+        if w in lexicon.MAKING and any(_metric_of(x) for x in words[i + 1 : i + 3]):
+            continue  # "making 5 replies": the replies say what is made
         if w == "like" and nxt in lexicon.WH_WORDS:
             continue  # "who was more active? like who posted more": a filler, not a like
         if w == "mean" and any(x in ("does", "do", "did") for x in words[:i]):
@@ -915,9 +933,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 ):
                     groups.append(("user", "which", w))  # "which three have the most followers"
             continue
-        if w in lexicon.POSTFIX_COMPARE and numbers and _number(prev) is not None:
-            # "two or more casts": the number before is the threshold
-            pronouns -= prev == "one" and pronouns > 0
+        counted_before = i > 1 and _number(words[i - 2]) is not None and _metric_of(prev)
+        if (
+            w in lexicon.POSTFIX_COMPARE
+            and numbers
+            and (_number(prev) is not None or counted_before)
+        ):
+            # "two or more casts", "5 replies or more": the number before is the threshold
+            pronouns -= words[i - (2 if counted_before else 1)] == "one" and pronouns > 0
             having = (lexicon.COMPARE[w], float(numbers.pop()))
             continue
         if w in lexicon.COMPARE:
@@ -1039,15 +1062,23 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 dim == "user"
                 and nxt.lstrip("@") in ctx.users
                 and (nxt.startswith("@") or not lexicon.known(nxt))
+                # "distinct authors pcdkd …": counted, the people are no name's title
+                and _introducer(words, i, ctx) not in ("count", "distinct")
             ):
                 continue  # "the account emmabwaldron": the user named next, not a grouping
             # "hourly", "daily" group by themselves
             how = "per" if w in lexicon.PER_ADJECTIVES else _introducer(words, i, ctx)
             # "the cast by billzh that received the most replies": past its author
             beyond = words[i + 3] if nxt in ("by", "from") and i + 3 < len(words) else nxt
-            if how == "plain" and beyond in ("with", "that", "which") and ranked:
+            if (
+                how == "plain"
+                and beyond in ("with", "that", "which")
+                and ranked
+                and _number(prev) is None
+            ):
                 # "the cast with the most replies", "users with 10+ casts", "the cast that
-                # drew the most replies"
+                # drew the most replies" (after a number the word is what is counted: "at
+                # least one cast with a link")
                 how = "which"
             if w in lexicon.CAST_WORDS:
                 if w in lexicon.METRIC_VERBS and lexicon.DIMENSION_WORDS.get(prev) == "user":
@@ -1092,9 +1123,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 if "top_level_casts" not in verbs:
                     nouns.append("top_level_casts")
                 threads_counted = threads_counted or how == "count"
+                threads_named = True
                 continue
             if dim == "thread" and how == "distinct":
                 threads_counted = True  # "how many distinct threads contain a reply by dwr"
+                threads_named = True
+                # the word says the threads are distinct, not the people named after them
+                distinct = False
                 nouns.append("top_level_casts")
                 continue
             groups.append((dim, how, w))
@@ -1323,6 +1358,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
         if general in specific and narrow in specific:
             specific.remove(general)
+    if (
+        threads_named
+        and cast_in
+        and specific == ["top_level_casts"]
+        and "top_level_casts" not in verbs
+    ):
+        # "active threads by hour", "the users who posted in the most threads": the threads
+        # the casts are in, not the casts that start them
+        specific = ["threads"]
     if threads_counted and set(specific) == {"replies", "top_level_casts"}:
         # "how many threads did dwr reply in": the threads of those replies, not the ones
         # they started
@@ -1400,8 +1444,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name is None:
         r.problem = "the question names no metric"
         return r
-    if metric_name in ("followers", "following", "profiles") and "casts" in named:
-        # "how many of the people who cast have over 1,000 followers": authors only
+    authors = "casts" in named or any(w in lexicon.AUTHOR_WORDS for w in words)
+    if metric_name in ("followers", "following", "profiles") and authors:
+        # "how many of the people who cast have over 1,000 followers", "the average
+        # following of authors": authors only
         conditions.append(Condition("author"))
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
@@ -1575,6 +1621,65 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     return r
 
 
+# A negation before what people did says they never did it: "users who didn't reply",
+# "people with no recasts", "profiles without any casts".
+_DEED_NEGATION = frozenset(["not", "don't", "doesn't", "didn't"])
+_NOUN_NEGATION = frozenset(["without", "no"])
+# Words between a negation and what it negates: "did not ever post", "without a single reply".
+_NEGATED_FILLER = frozenset(["any", "a", "single", "even", "ever", "yet"])
+# Words between the people and "without" or "no": "users who have no replies".
+_HAVING = frozenset(["with", "who", "that", "have", "has", "had", "having"])
+
+
+def _undone_by_people(words: list[str], i: int) -> bool:
+    """Whether the metric word at ``i`` is negated as a deed of people: a verb after "not"
+    ("didn't") whose subject is a word for users ("people who did not post"), or a noun
+    right after "without" or "with no" said of users ("authors without replies"). Not
+    "which users posted most, excluding replies" or "top posters without replies", where the
+    replies are left out of the casts ranked."""
+    w = words[i]
+    before = [x for x in words[:i] if x not in _NEGATED_FILLER]
+    if len(before) < 2:
+        return False
+    negation = before[-1]
+    if negation in _DEED_NEGATION and (w in lexicon.METRIC_VERBS or w == "replied_to"):
+        # the subject: the nearest word for users or casts before the negation
+        for x in reversed(before[:-1]):
+            if _names_casts(x) or x in lexicon.METRIC_NOUNS:
+                return False
+            if lexicon.DIMENSION_WORDS.get(x) == "user" and x not in ("who", "whose"):
+                return True
+        return False
+    if negation in _NOUN_NEGATION and (w in lexicon.METRIC_NOUNS or w in lexicon.AGENT_NOUNS):
+        if any(x in lexicon.ORDER_DESC or x in lexicon.ORDER_ASC for x in words):
+            return False
+        owner = [x for x in before[:-1] if x not in _HAVING]
+        return bool(owner) and lexicon.DIMENSION_WORDS.get(owner[-1]) == "user"
+    return False
+
+
+# Words for what people did in threads rather than started: "active threads", "threads with
+# activity".
+_ACTIVITY = frozenset(["active", "activity"])
+
+
+def _casts_in_threads(words: list[str], i: int) -> bool:
+    """Whether the word at ``i`` says casts were made in threads, not that threads were
+    started: activity ("active threads", "threads had activity"), or a verb of casting
+    before "in" and the threads ("posted in the most distinct threads", "taking part in
+    different threads") or closing the question ("threads people were casting in?")."""
+    w = words[i]
+    if _metric_of(w) != "casts":
+        return False
+    if w in _ACTIVITY:
+        return True
+    if i + 1 >= len(words) or words[i + 1] not in ("in", "within"):
+        return False
+    skipped = lexicon.FUNCTION_WORDS | lexicon.DISTINCT | lexicon.ORDER_DESC | lexicon.COUNT
+    after = next((x for x in words[i + 2 :] if x not in skipped and _number(x) is None), "")
+    return after == "" or lexicon.DIMENSION_WORDS.get(after) == "thread"
+
+
 def _counted_group(words: list[str]) -> str | None:
     """The groups a count names, when a threshold is on them and they are not users: "how
     many threads …" → "thread", "number of casts …" → "cast", "how many hours …" → "hour";
@@ -1633,7 +1738,12 @@ LISTING = frozenset(["list", "show", "name", "display"])
 # The two kinds of casts: a user's casts are only replies when they started no thread.
 KIND_FILTERS = {"reply": "replies", "top_level": "top_level_casts"}
 COMPLEMENT = {"replies": "top_level_casts", "top_level_casts": "replies"}
+# Not "only" beside the people it restricts: "authors only", "only the authors" are whom a
+# figure is over, not what they alone did.
 _ONLY = re.compile(r"\b(?:only|solely|exclusively|nothing but|all of (?:whose|their))\b")
+_PEOPLE_ONLY = re.compile(
+    rf"\b(?:{_PEOPLE}),? only\b(?=\s*(?:[,.;:?!]|$))|\bonly (?:the )?(?:{_PEOPLE})\b"
+)
 _BOTH = re.compile(r"\b(?:both|and also|as well as|at the same time)\b")
 
 
@@ -1662,7 +1772,7 @@ def _user_sets(
     )
     negative = list(dict.fromkeys(lacking + [KIND_FILTERS[c.filter] for c in kinds if c.negated]))
     others = [m for m in dict.fromkeys(named) if m not in COMPLEMENT and m != "casts"]
-    only = _ONLY.search(text) is not None
+    only = _ONLY.search(_PEOPLE_ONLY.sub(" ", text)) is not None
     if only and others and not positive and not lacking:
         # "people who only liked casts": liked and did nothing else, which is not composed
         return f"users who only made {others[0]} are not a metric"
@@ -1711,8 +1821,13 @@ _NO_REPLY = re.compile(
     r"unanswered|unreplied)"
 )
 _SOME_REPLY = re.compile(
-    rf"\b{_GOT}\s+(?:(?:at least one|at least 1|one or more|1 or more|any|a|some)\s+)?"
-    rf"{_REPLY}\b(?!\s+from\b)"  # "got replies from the most people": the repliers count
+    rf"\b{_GOT}\s+(?:(?:at least one|at least 1|one or more|1 or more|any|a|some)\s+{_REPLY}|"
+    rf"(?:one|1) {_REPLY} or more|{_REPLY})\b"
+    r"(?!\s+from\b)"  # "got replies from the most people": the repliers count
+    # and the passive: "casts that got replied to", "posts that were answered" (not "…
+    # replied to by dwr", the casts dwr replied to, nor "got replied to the most", a ranking)
+    r"|\b(?:got|get|gets|were|was|been|being)\s+(?:replied|responded|answered)(?:\s+to)?\b"
+    r"(?!(?:\s+to)?\s+(?:by|(?:the\s+)?(?:most|more|least|less|fewest))\b)"
 )
 _CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
 
@@ -1792,6 +1907,10 @@ _HEDGE_LIKE = re.compile(
     r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
     r"more|around|roughly)\b)"
 )
+# "like" after a comma and before a short list is "such as": "the weather, like cold or snow"
+# gives examples ("…, like count" and "…, like dwr's casts" stay the reaction). Read as a
+# query, "such" is a word the planner does not know; in a topic, the examples are its items.
+_EXAMPLES_LIKE = re.compile(r",\s*like\s+(?=[\w'-]+(?:\s+[\w'-]+)?,?\s+(?:or|and)\s)")
 # Pressing a reaction's button is making the reaction: "hitting the recast button", "who
 # clicks the like button most". "buton" is the same word with a letter dropped, as the typo
 # rule reads the catalogue's words (which "button" is not).
@@ -1857,6 +1976,30 @@ def _display_names_as_users(question: str, q: str, ctx: Context) -> str:
     return q
 
 
+# "the rugby league thread of pcdkd": a thread or cast named by its words, then its author
+_NAMED_OF = re.compile(
+    r"\b(the|that|this)\s+((?:[\w'.-]+\s+){1,4}?)(threads?|conversations?|casts?|posts?)"
+    r"\s+of\s+@?([a-z0-9][a-z0-9_.-]*)"
+)
+
+
+def _owner_first(match: re.Match[str], ctx: Context) -> str:
+    """ "the rugby league thread of pcdkd" → "pcdkd's rugby league thread", the form the
+    reader takes a named thread or cast in, when the name is a known user and every word
+    naming the thread is one the planner does not know (as ``read`` names threads); the
+    match unchanged otherwise ("the top thread of dwr" ranks)."""
+    _, naming, noun, name = match.groups()
+    if name not in ctx.users or any(lexicon.known(w) for w in tokens(naming)):
+        return match.group(0)
+    return f"{name}'s {naming}{noun}"
+
+
+# A link going to its site, as a relative clause or a participle: "a link which is going to
+# twitter.com", "urls pointing at github.com" → "a link to twitter.com", "urls to github.com".
+_LINK_MOTION = re.compile(
+    r"\b(links?|urls?|hyperlinks?)\s+(?:(?:which|that)\s+(?:(?:is|are|was|were)\s+)?)?"
+    rf"(?:{'|'.join(sorted(lexicon.LINK_MOTION))})\s+(?:to|at|towards)\b"
+)
 _HOST = re.compile(r"^(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}$")
 
 
@@ -2038,6 +2181,16 @@ def plan(question: str, ctx: Context) -> Plan:
         rf"^((?:{_PEOPLE})\b.*?)\s+(?:count|number|total|tally)\s*[?.!]*$", r"how many \1", q
     )
     q = re.sub(r"\bmultiple\b", "at least 2", q)
+    q = re.sub(r"\bw/o\b", "without", q)  # "profiles w/o casts"
+    q = re.sub(r"(?:^|(?<=\s))#\s+(?:of\s+)?", "number of ", q)  # "by # of threads"
+    # "did not cast even once": never, which the negation says of the deed alone
+    q = re.sub(
+        r"((?:\bnot|n't|\bnever)\s+[a-z]+)\s+(?:even\s+)?(?:once|one time|a single time)\b",
+        r"\1",
+        q,
+    )
+    q = _NAMED_OF.sub(lambda m: _owner_first(m, ctx), q)  # "the wallet thread of dwr"
+    q = _LINK_MOTION.sub(r"\1 to", q)  # "a link which is going to twitter.com"
     # "who shares the most pics": after its subject, "shares" is the verb (posting), not the
     # noun ("how many shares did dwr get" are reshares, and stay unknown)
     q = re.sub(
@@ -2057,6 +2210,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
     q = re.sub(r"\bhours? of (?:the )?day\b", "hour", q)  # "at which hour of the day": hours
     q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
+    q = _EXAMPLES_LIKE.sub(", such as ", q)  # "…, like cold or snow": examples, not likes
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
     q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
