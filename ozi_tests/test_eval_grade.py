@@ -421,6 +421,8 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning5.yaml", "tune", "x_"),
         ("tuning6.yaml", "tune", "y_"),
         ("tuning7.yaml", "tune", "z_"),
+        ("tuning8.yaml", "tune", "k_"),
+        ("tuning9.yaml", "tune", "m_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )

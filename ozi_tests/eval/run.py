@@ -34,6 +34,7 @@ QUESTION_FILES = [
         "tuning6.yaml",
         "tuning7.yaml",
         "tuning8.yaml",
+        "tuning9.yaml",
         "holdout.yaml",
     )
 ]
