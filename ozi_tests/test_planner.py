@@ -1427,7 +1427,8 @@ def test_the_authors_who_mention_others(question, reading):
         ("how many threads had a reply from dwr", "threads, user = dwr, reply"),
         # threads counted alone are the casts that start them
         ("how many threads did dwr start", "top_level_casts, user = dwr"),
-        ("how many threads are there", "top_level_casts"),
+        # every thread the casts are in, also one whose root is older than the data
+        ("how many threads are there", "threads"),
     ],
 )
 def test_the_threads_a_user_replied_in(question, reading):
@@ -3077,3 +3078,129 @@ def test_near_misses_of_composed_wordings_keep_their_reading():
 def test_what_a_user_is_saying_is_a_search_of_their_casts(question):
     p = plan(question, CTX)
     assert (p.kind, p.search, p.fid) == ("semantic", "gardening", 3)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "list the verified accounts",
+        "which profiles carry a verification badge",
+        "what users are verified",
+    ],
+)
+def test_a_property_the_profiles_lack_is_refused_for_users_not_named_too(question):
+    got = plan(question, CTX_SPAN)
+    assert got.kind == "unanswered" and "the data holds no" in (got.note or "")
+    assert plan("how many users are verified?", CTX_SPAN).kind == "unanswered"
+
+
+def test_what_casts_say_about_verification_is_still_a_search():
+    assert plan("what are people saying about verification?", CTX_SPAN).kind == "semantic"
+    assert plan("who talked the most about getting verified?", CTX_SPAN).kind == "hybrid"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many users have 2k+ followers?", "followers, count of users, with followers >= 2000"),
+        (
+            "how many profiles have more than two thousand followers",
+            "followers, count of users, with followers > 2000",
+        ),
+        ("accounts <=10 followers count", "followers, count of users, with followers <= 10"),
+        ("authors > 1.5k followers", "followers, by user, with followers > 1500, top, author"),
+        ("top5 repliers", "replies, by user, top 5"),
+        ("users w 2+ replies", "replies, by user, with replies >= 2, top"),
+    ],
+)
+def test_numbers_in_thousands_symbols_and_run_together_read_as_words(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_symbol_between_two_metrics_is_no_threshold():
+    # "following > followers" compares two figures per user, which is not one query
+    assert plan("authors following > followers count", CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many threads are there in total?", "threads"),
+        ("number of distinct conversations", "threads"),
+        ("convos count", "threads"),
+        # a thread started, posted or new is its root cast
+        ("how many new conversations were there", "top_level_casts"),
+        ("how many threads did briang start", "top_level_casts, user = briang"),
+        ("threads posted per hour", "top_level_casts, by hour"),
+    ],
+)
+def test_threads_counted_are_every_thread_unless_started(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "in how many conversations did 3 or more distinct people take part?",
+            "distinct_authors, count of threads, with distinct_authors >= 3",
+        ),
+        (
+            "threads with more than 4 different authors count",
+            "distinct_authors, count of threads, with distinct_authors > 4",
+        ),
+        (
+            "how many hours had at least 10 unique posters",
+            "distinct_authors, count of hours, with distinct_authors >= 10",
+        ),
+        # a threshold on the casts of each thread stays one
+        ("how many threads have at least 6 posts", "casts, count of threads, with casts >= 6"),
+    ],
+)
+def test_groups_counted_by_a_number_of_people_in_each(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("top posters? dont count replies", "casts, by user, top 10, not reply"),
+        ("how many casts, not including replies", "casts, not reply"),
+        ("hour with the most fresh casts", "casts, by hour, top 10"),
+        ("dwr msgs per hour", "casts, by hour, user = dwr"),
+    ],
+)
+def test_chat_spellings_read_as_their_words(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "For my weekly report, how many casts had an image?",
+            "casts, has_image",
+        ),
+        ("when exactly was the first reply? i need the exact time", "first_cast_at, reply"),
+        (
+            "how many people started 2 or more threads of their own",
+            "top_level_casts, count of users, with top_level_casts >= 2",
+        ),
+        (
+            "how many users wrote a reply as well as a top-level cast",
+            "casts, count of users, users with replies, top_level",
+        ),
+        ("dwr publishing per hour", "casts, by hour, user = dwr"),
+        (
+            "how many accounts recast without ever publishing anything",
+            "recasts, count of users, users without casts",
+        ),
+    ],
+)
+def test_preambles_emphasis_and_gerunds_read_as_their_plain_words(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_purpose_preamble_keeps_a_time_or_user_said_first():
+    # only "for our …" / "for my …" is a purpose: "for dwr" is whom the question is about
+    assert reading_of("for dwr, how many casts") == "casts, user = dwr"

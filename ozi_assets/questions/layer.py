@@ -183,6 +183,8 @@ METRICS: dict[str, Metric] = {
                 "posts",
                 "message",
                 "messages",
+                "msg",  # tersely, "jayce msgs 2-4am"
+                "msgs",
                 "activity",
                 "content",
                 "stuff",
@@ -204,6 +206,8 @@ METRICS: dict[str, Metric] = {
                 "prolific",  # "the most prolific casters"
                 "publish",
                 "published",
+                "publishes",
+                "publishing",
                 "share",
                 "shared",
                 "sharing",
@@ -616,7 +620,7 @@ DIMENSIONS: dict[str, Dimension] = {
             "thread",
             "thread (the hash of its root cast)",
             "t.thread_hash",
-            ("thread", "threads", "conversation", "conversations"),
+            ("thread", "threads", "conversation", "conversations", "convo", "convos"),
         ),
         Dimension(
             "cast",

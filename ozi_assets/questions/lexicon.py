@@ -59,8 +59,9 @@ ORDER_DESC = frozenset(
 ORDER_ASC = frozenset(
     ["least", "fewest", "lowest", "quietest", "minimum", "min", "bottom", "shortest", "ascending"]
 )
-# What people ask of a user that no profile or cast holds (a named user with one of these is
-# refused, not searched for): money, sign-up, personal details.
+# What people ask of a user that no profile or cast holds (a question about users, named or
+# not, with one of these is refused, not searched for): money, sign-up, personal details,
+# verification.
 NOT_HELD = frozenset(
     [
         "balance",
@@ -87,6 +88,12 @@ NOT_HELD = frozenset(
         "gender",
         "password",
         "ip",
+        # a verified badge or a verified address is Warpcast's, not in the profiles
+        "verified",
+        "verification",
+        "verifications",
+        "badge",
+        "badges",
     ]
 )
 # What every link goes to, after a link word: "casts with links to websites" are casts with
@@ -132,7 +139,7 @@ EACH = frozenset(
     ["each", "every", "for_each", "for_every", "across", "breakdown", "break_down", "distribution"]
 )
 QUESTION = frozenset(["which", "what"])
-DISTINCT = frozenset(["distinct", "different", "unique", "individual", "separate"])
+DISTINCT = frozenset(["distinct", "different", "diff", "unique", "individual", "separate"])
 NEGATION = frozenset(
     [
         "not",
@@ -289,6 +296,9 @@ COURTESIES = (
     r"\b(?:i'm|i am|i was|we're|we are|we were) (?:wondering|curious)(?: (?:to know|about))?\b",
     r"\b(?:would|do) you mind (?:telling|showing|giving|letting) me(?: know)?\b",
     r"\bany idea\b",
+    # a purpose said first: "for our outreach planning, how many …" (its own words are no
+    # part of the question)
+    r"^(?:for|as part of) (?:our|my) [a-z' -]{1,40}?,",
     r"\b(?:please|kindly) (?:state|indicate|specify|share|confirm|tell)\b",
     r"(?:^|[,.;:!?])\s*(?:many )?(?:thanks|thank you|thx|ty|cheers)(?: (?:a lot|so much|very much|"
     r"in advance))?\s*(?:[.!,]+|$)",
@@ -474,6 +484,7 @@ FILLER = frozenset(
         "they",
         "them",
         "their",
+        "exact",  # "the exact time", "the exact number"
         "someone",
         "somebody",
         "anyone",
@@ -737,6 +748,10 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("replies", "to", "themself"): "self_replies",
     ("self", "replies"): "self_replies",
     ("their", "own", "casts"): "own_casts",
+    ("their", "own", "stuff"): "own_casts",
+    # after what someone made, "of their own" says only whose it is: "threads of their own"
+    **{("of", owner, "own"): owner for owner in ("their", "his", "her")},
+    ("as", "well", "as"): "and",  # "a top-level cast as well as a reply"
     ("for", "each"): "for_each",
     ("for", "every"): "for_every",
     ("break", "down"): "break_down",
@@ -760,6 +775,7 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("rather", "than"): "rather_than",
     ("replies", "included"): "replies_included",
     ("including", "replies"): "including_replies",
+    ("not", "including"): "not_counting",  # "casts, not including replies"
     ("direct", "replies"): "replies",  # a reply is to its parent: every reply is direct
     ("direct", "reply"): "reply",
     ("direct", "responses"): "responses",
@@ -796,7 +812,11 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("new", "conversations"): "conversations",
     # a cast is new when it is posted: "new posts" are the posts (when, a range says; "new
     # users" are not read, newcomers being no metric)
-    **{("new", noun): noun for noun in ("cast", "casts", "post", "posts", "message", "messages")},
+    **{
+        (new, noun): noun
+        for new in ("new", "fresh")
+        for noun in ("cast", "casts", "post", "posts", "message", "messages", "msgs")
+    },
     # starting a thread: "who kicked off the most threads"
     ("kicked", "off"): "started",
     ("kick", "off"): "start",

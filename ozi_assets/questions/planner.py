@@ -1323,6 +1323,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     elif lacking:
         r.problem = f"'never' names no users ({', '.join(lacking)})"
         return r
+    authors_each = False
     # ("at least one" is true of every group counted: "posts with at least one #hashtag")
     passing = having is not None and having not in ((">=", 1.0), (">", 0.0), (">=", 0.0))
     over = _counted_group(words) if passing and count_over is None else None
@@ -1331,6 +1332,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # people", "how many hours had over 100 casts": the groups counted are what the count
         # names, the threshold is on a figure of each (not on the people after the number)
         count_over, counted_users = over, False
+        # "threads with 5 or more different people posting": the figure of each thread is
+        # its distinct authors, not its casts
+        authors_each = over != "cast" and _threshold_on_people(words)
         drop = {"thread": "top_level_casts", "cast": "casts"}.get(over)
         if drop in nouns:
             nouns.remove(drop)  # the counted word named the groups, not a metric
@@ -1367,6 +1371,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # "active threads by hour", "the users who posted in the most threads": the threads
         # the casts are in, not the casts that start them
         specific = ["threads"]
+    if (
+        threads_counted
+        and specific == ["top_level_casts"]
+        and not verbs
+        and not users
+        and not re.search(r"\bnew (?:threads?|conversations?)\b", text)
+    ):
+        # "how many threads are there", "the number of distinct conversations": every thread
+        # the casts are in, also those whose root is older than the data (a thread started,
+        # posted or new is its root cast)
+        specific = ["threads"]
     if threads_counted and set(specific) == {"replies", "top_level_casts"}:
         # "how many threads did dwr reply in": the threads of those replies, not the ones
         # they started
@@ -1376,6 +1391,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
     metric_name = specific[0] if specific else ("casts" if named else None)
+    if authors_each and metric_name in (None, "casts"):
+        metric_name = "distinct_authors"
     if metric_name == "following" and user_at > follow_at >= 0:
         metric_name = "followers"  # "how many people follow dwr": dwr is followed
     group = _group(groups, order)
@@ -1650,6 +1667,15 @@ def _undone_by_people(words: list[str], i: int) -> bool:
             if lexicon.DIMENSION_WORDS.get(x) == "user" and x not in ("who", "whose"):
                 return True
         return False
+    if negation == "without" and w in lexicon.METRIC_VERBS and w.endswith("ing"):
+        # "users who recast without ever posting": the gerund is a deed of the people the
+        # question is about, past what they did do ("recast casts without posting")
+        if any(x in lexicon.ORDER_DESC or x in lexicon.ORDER_ASC for x in words):
+            return False
+        return any(
+            lexicon.DIMENSION_WORDS.get(x) == "user" and x not in ("who", "whose")
+            for x in before[:-1]
+        )
     if negation in _NOUN_NEGATION and (w in lexicon.METRIC_NOUNS or w in lexicon.AGENT_NOUNS):
         if any(x in lexicon.ORDER_DESC or x in lexicon.ORDER_ASC for x in words):
             return False
@@ -1710,6 +1736,19 @@ def _counted_group(words: list[str]) -> str | None:
     if any(lexicon.DIMENSION_WORDS.get(x) == "user" for x in words[at + 1 : threshold]):
         return None
     return over
+
+
+def _threshold_on_people(words: list[str]) -> bool:
+    """Whether the threshold of a count of groups is a number of people: "how many threads
+    have at least 5 different people", "threads with 5 or more authors"."""
+    at = next((i for i, w in enumerate(words) if w in lexicon.COMPARE or w.isdigit()), None)
+    if at is None:
+        return False
+    for w in words[at:]:
+        if w in lexicon.COMPARE or w in lexicon.DISTINCT or _number(w) is not None:
+            continue
+        return lexicon.DIMENSION_WORDS.get(w) == "user" and w not in ("who", "whose")
+    return False
 
 
 # What stands before a SELF word (or its possessive) that says the user acted on their own.
@@ -2152,6 +2191,28 @@ def _without_reason(match: re.Match[str], ctx: Context) -> str:
     return match.group(1)
 
 
+# Round numbers said in thousands: "5k", "1.5k", "five thousand", "a thousand".
+_THOUSANDS = re.compile(
+    rf"\b(\d+(?:\.\d+)?)k\b|\b(a|\d+|{'|'.join(w for w in lexicon.NUMBERS if w.isalpha())})"
+    r" thousand\b"
+)
+
+
+def _in_units(match: re.Match[str]) -> str:
+    figure = match.group(1) or match.group(2)
+    if figure == "a":
+        return "1000"
+    number = float(figure) if figure[0].isdigit() else lexicon.NUMBERS[figure]
+    return f"{round(number * 1000)}"
+
+
+# A comparison written as a symbol before a number: ">=5000 followers", "> 10 casts". Only
+# before a number: "following > followers" compares two metrics, which stays a symbol.
+SYMBOL_COMPARE = {">=": "at least", "=>": "at least", "<=": "at most", ">": "more than"}
+SYMBOL_COMPARE["<"] = "fewer than"
+_SYMBOL_COMPARE = re.compile(r"(>=|=>|<=|>|<)\s*(?=\d)")
+
+
 def plan(question: str, ctx: Context) -> Plan:
     """Read ``question`` and plan it. Always returns a Plan.
 
@@ -2174,11 +2235,29 @@ def plan(question: str, ctx: Context) -> Plan:
     for courtesy in lexicon.COURTESIES:
         q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
-    q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
-    # tersely, "users who only reply count": the count closing it is of the people it opens
-    # with, as "how many users who only reply" ("dwr replies count" counts replies already)
+    q = _THOUSANDS.sub(_in_units, q)  # "5k followers", "five thousand followers": 5000
+    q = _SYMBOL_COMPARE.sub(lambda m: f" {SYMBOL_COMPARE[m.group(1)]} ", q)  # ">=5000"
+    q = re.sub(r"\b(top|bottom)(\d+)\b", r"\1 \2", q)  # "top3 posters"
+    # typed without the apostrophe, "dont count replies" is "don't"
+    q = re.sub(r"\b(don|doesn|didn|isn|aren|wasn|weren)t\b", r"\1't", q)
+    q = re.sub(r"\b(?:do not|don't) count\b", "not counting", q)  # "don't count replies"
+    q = re.sub(r"\b(?:do not|don't) include\b", "not including", q)
+    q = re.sub(r"\bw/?(?=\s)", "with", q)  # "users w 3+ casts", "casts w/ pics"
+    # tersely, "profiles at least 5000 followers": the people with that many
     q = re.sub(
-        rf"^((?:{_PEOPLE})\b.*?)\s+(?:count|number|total|tally)\s*[?.!]*$", r"how many \1", q
+        rf"\b((?:{_PEOPLE})\s+)(?=(?:at least|at most|more than|fewer than|over|under)\s+\d)",
+        r"\1with ",
+        q,
+    )
+    q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
+    # tersely, "users who only reply count": the count closing it is of the people (or the
+    # threads) it opens with, as "how many users who only reply" ("dwr replies count" counts
+    # replies already)
+    q = re.sub(
+        rf"^((?:{_PEOPLE}|threads|conversations|convos)\b.*?)\s+(?:count|number|total|tally)"
+        r"\s*[?.!]*$",
+        r"how many \1",
+        q,
     )
     q = re.sub(r"\bmultiple\b", "at least 2", q)
     q = re.sub(r"\bw/o\b", "without", q)  # "profiles w/o casts"
@@ -2335,13 +2414,18 @@ def plan(question: str, ctx: Context) -> Plan:
         return _refusal(reading, tried)
     # "dwr eth balance", "the account creation date of ccarella": a property of a user the
     # profiles do not hold, not a topic to search for
-    if reading.users and (lacking := [w for w in reading.unknown if w in lexicon.NOT_HELD]):
+    # "which accounts are verified", "users with a verified badge": the same of the users a
+    # question asks about, named or not
+    about_users = reading.users or any(
+        lexicon.DIMENSION_WORDS.get(w) == "user" for w in tokens(rest, ctx.users)
+    )
+    if about_users and (lacking := [w for w in reading.unknown if w in lexicon.NOT_HELD]):
         return Plan(
             "unanswered",
             "layer",
             tried=tried,
-            note=f"the data holds no {lacking[0]} of a user: profiles hold a username, display "
-            "name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
+            note=f"the data holds no {lacking[0]!r} property of a user: profiles hold a username, "
+            "display name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
         )
     # "casts by device", "break the casts down by client app": a grouping the layer lacks
     if reading.by_unknown and reading.metrics:
