@@ -685,9 +685,11 @@ def test_people_ranked_by_what_they_did(question, kind, search):
     ("question", "reading"),
     [
         ("How many of dwr's casts are replies?", "replies, user = dwr"),
-        ("How many of dwr's casts were recast?", "recasts_received, user = dwr"),
-        # the casts counted, those that drew a reply (not the replies they drew)
+        # the casts counted, those that drew a reply or a recast (not the replies or
+        # recasts they drew)
+        ("How many of dwr's casts were recast?", "casts, user = dwr, recast"),
         ("How many of dwr's casts got replies?", "casts, user = dwr, replied"),
+        ("How many recasts did dwr's casts get?", "recasts_received, user = dwr"),
     ],
 )
 def test_what_a_users_casts_are_against_what_they_got(question, reading):
@@ -3204,3 +3206,65 @@ def test_preambles_emphasis_and_gerunds_read_as_their_plain_words(question, read
 def test_a_purpose_preamble_keeps_a_time_or_user_said_first():
     # only "for our …" / "for my …" is a purpose: "for dwr" is whom the question is about
     assert reading_of("for dwr, how many casts") == "casts, user = dwr"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "which account recast briang's posts the most?",
+            "recasts, by user, top 10, to_user = briang",
+        ),
+        ("biggest replier of briang", "replies, by user, top 10, to_user = briang"),
+        ("top 3 resharers of dwr", "recasts, by user, top 3, to_user = dwr"),
+        # what the named user did stays theirs
+        ("whose casts did briang recast the most", "recasts, by to_user, top 10, user = briang"),
+    ],
+)
+def test_the_people_who_acted_most_on_one_users_casts(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many posts got reshared at least once", "casts, recast"),
+        ("how many replies received at least one recast?", "replies, recast"),
+        ("count the casts that were never recast", "casts, not recast"),
+        ("top-level posts without reshares count", "casts, top_level, not recast"),
+        # a ranking or a threshold above one is still what the casts received
+        ("whose casts got recast the most", "recasts_received, by user, top 10"),
+        (
+            "how many casts got more than 3 recasts",
+            "recasts_received, count of casts, with recasts_received > 3",
+        ),
+    ],
+)
+def test_casts_told_apart_by_whether_they_were_recast(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_the_recast_filter_counts_each_recast_cast_once():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', false), ('b', true), ('c', false)) "
+        "AS v(hash, is_reply)"
+    )
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES ('a', 'recast'), ('a', 'recast'), "
+        "('b', 'recast'), ('c', 'like')) AS v(target_hash, reaction_type)"
+    )
+    recast = (Condition("recast"),)
+    assert con.execute(compile_sql(Query("casts", conditions=recast))).fetchone() == (2,)
+    top_level = Query("top_level_casts", conditions=recast)
+    assert con.execute(compile_sql(top_level)).fetchone() == (1,)
+    never = Query("casts", conditions=(Condition("recast", negated=True),))
+    assert con.execute(compile_sql(never)).fetchone() == (1,)
+
+
+def test_a_ranking_of_what_casts_got_in_other_words_is_no_recast_filter():
+    assert reading_of("which user's posts were reshared the greatest number of times?") == (
+        "recasts_received, by user, top 10"
+    )

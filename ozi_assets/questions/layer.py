@@ -146,6 +146,7 @@ CAST_METRIC_FILTERS = (
     "has_link",
     "site",
     "replied",
+    "recast",
     "has_hashtag",
     "has_image",
     "channel",
@@ -737,6 +738,15 @@ FILTERS: dict[str, Filter] = {
             "EXISTS (SELECT 1 FROM casts AS r WHERE r.parent_hash = t.hash)",
             "NOT EXISTS (SELECT 1 FROM casts AS r WHERE r.parent_hash = t.hash)",
             ("castreplied",),  # the planner's token for "got replies", "with no replies"
+        ),
+        Filter(
+            "recast",
+            "the cast was recast at least once (self-recasts included)",
+            "EXISTS (SELECT 1 FROM reactions AS r WHERE r.target_hash = t.hash "
+            "AND r.reaction_type = 'recast')",
+            "NOT EXISTS (SELECT 1 FROM reactions AS r WHERE r.target_hash = t.hash "
+            "AND r.reaction_type = 'recast')",
+            ("castrecast",),  # the planner's token for "got recast", "with no reshares"
         ),
         Filter(
             "site",

@@ -625,9 +625,11 @@ def _ranked_metric(text: str) -> str | None:
             # "the top poster": a word for authors ranks by casts
             if metric := _metric_of(w) or ("casts" if w in lexicon.AUTHOR_WORDS else None):
                 return metric
-        for w in reversed(words[max(0, at - 3) : at]):
-            if w in lexicon.METRIC_VERBS:  # "posted the most"; not "dwr's casts the most"
-                return lexicon.METRIC_VERBS[w]
+        for j in range(at - 1, max(-1, at - 4), -1):
+            # "posted the most"; not "dwr's casts the most", where a possessive makes "casts"
+            # a noun
+            if words[j] in lexicon.METRIC_VERBS and not (j and words[j - 1] == "'s"):
+                return lexicon.METRIC_VERBS[words[j]]
         return None
     return None
 
@@ -1555,9 +1557,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         receives = (
             before in ("to", "on", "at")
             or before.endswith("_to")  # "replied_to"
+            # "the top recaster of dwr": whom the agent acted on
+            or (before == "of" and user_at > 1 and words[user_at - 2] in lexicon.AGENT_NOUNS)
             or (user_at + 1 < len(words) and words[user_at + 1] == "'s")
             or bool(on_casts_by)  # "responses to casts by X"
         )
+        if made is None and m.to is not None:
+            made = m  # "the top recaster of dwr": the metric named is already the one made
         actor = made or m
         if not receives and "to_user" in actor.dimensions:
             # "whose casts did greg recast", "which users did dwr reply to": the users the
@@ -1869,6 +1875,26 @@ _SOME_REPLY = re.compile(
     r"(?!(?:\s+to)?\s+(?:by|(?:the\s+)?(?:most|more|least|less|fewest))\b)"
 )
 _CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
+# The same for recasts: "casts that got recast at least once", "posts with a reshare",
+# "top-level casts that were never recast" (see _replies_as_condition)
+_RECAST = r"(?:recasts?|reshares?)"
+_ONCE_OR_MORE = r"(?:\s+(?:at least once|at least one time|one or more times|1 or more times))?"
+_NO_RECAST = re.compile(
+    rf"\b{_GOT}\s+(?:no|zero|0|not a single|not any)\s+{_RECAST}\b|"
+    r"\b(?:were|was|been|got)\s+never\s+(?:recast|recasted|reshared)\b"
+)
+_SOME_RECAST = re.compile(
+    rf"\b{_GOT}\s+(?:(?:at least one|at least 1|one or more|1 or more|any|a|some)\s+{_RECAST}|"
+    rf"(?:one|1) {_RECAST} or more|{_RECAST})\b(?!\s+from\b)"
+    r"|\b(?:got|get|gets|were|was|been|being)\s+(?:recast|recasted|reshared)\b"
+    + _ONCE_OR_MORE
+    + r"(?!\s+by\b)"
+)
+_RECASTABLE = re.compile(rf"{_CAST_NOUN.pattern}|\b{_REPLY}\b")
+# A ranking or comparison of what casts got stays a metric: "whose casts got recast the most",
+# "the largest number of times" ("at least once" and "one or more" are read as phrases,
+# thresholds every recast cast passes)
+_RANKS_WHAT_CASTS_GOT = lexicon.ORDER_DESC | lexicon.ORDER_ASC | {"more", "less"}
 
 
 # "A divided by B", "(A / B)", "the ratio of A to B", "the A-to-B ratio": the two sides
@@ -1983,21 +2009,27 @@ def _pronoun_topic(q: str, ctx: Context) -> str:
 
 def _replies_as_condition(q: str) -> str:
     """``q`` with "got no replies" written as "no castreplied" and "got replies" as
-    "castreplied" (the replied filter's token) where a word for casts comes before."""
+    "castreplied" (the replied filter's token) where a word for casts comes before; the same
+    for recasts ("castrecast", the recast filter's token) unless the question ranks."""
 
-    def swap(pattern: re.Pattern[str], token: str, text: str) -> str:
+    def swap(pattern: re.Pattern[str], token: str, text: str, nouns=_CAST_NOUN) -> str:
         match = pattern.search(text)
         if match is None:
             return text
         # "unanswered casts": the adjective says it of the casts after it
         where = text if match.group(0) in ("unanswered", "unreplied") else text[: match.start()]
-        if not _CAST_NOUN.search(where):
+        if not nouns.search(where):
             return text
-        negated = "without" in match.group(0).split()[:3] and token == "castreplied"
-        token = "no castreplied" if negated else token
+        negated = "without" in match.group(0).split()[:3] and not token.startswith("no ")
+        token = f"no {token}" if negated else token
         return text[: match.start()] + f" {token} " + text[match.end() :]
 
-    return swap(_SOME_REPLY, "castreplied", swap(_NO_REPLY, "no castreplied", q))
+    q = swap(_SOME_REPLY, "castreplied", swap(_NO_REPLY, "no castreplied", q))
+    if any(w in _RANKS_WHAT_CASTS_GOT for w in tokens(q)):
+        return q
+    # a reply is a cast that can be recast: "how many replies got reshared"
+    q = swap(_NO_RECAST, "no castrecast", q, _RECASTABLE)
+    return swap(_SOME_RECAST, "castrecast", q, _RECASTABLE)
 
 
 def _display_names_as_users(question: str, q: str, ctx: Context) -> str:
