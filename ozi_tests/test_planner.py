@@ -3268,3 +3268,34 @@ def test_a_ranking_of_what_casts_got_in_other_words_is_no_recast_filter():
     assert reading_of("which user's posts were reshared the greatest number of times?") == (
         "recasts_received, by user, top 10"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many accounts follow no one?", "following, count of users, with following = 0"),
+        (
+            "count the users who do not follow any other users",
+            "following, count of users, with following = 0",
+        ),
+        ("how many profiles have zero followers", "followers, count of users, with followers = 0"),
+        # whom a named user follows is not a zero
+        ("how many accounts does briang follow", "following, user = briang"),
+    ],
+)
+def test_a_zero_of_a_profile_figure_said_in_words(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("likers with no replies count", "likes, count of users, users without replies"),
+        (
+            "how many repliers have no recasts?",
+            "replies, count of users, users without recasts",
+        ),
+    ],
+)
+def test_people_named_by_what_they_do_told_apart_by_what_they_lack(question, reading):
+    assert reading_of(question) == reading

@@ -137,6 +137,7 @@ def users_of_casts_sql(hashes: Sequence[str], n: int = DEFAULT_TOP_N) -> str:
 # Who a hybrid question ranks: the catalogue's words for the user dimension ("which accounts",
 # "top 5 people", "rank the authors", "who"), and what introduces its topic.
 _PEOPLE = "|".join(sorted(w for w in layer.DIMENSIONS["user"].words if w not in ("who", "whose")))
+_AGENTS = "|".join(sorted(lexicon.AGENT_NOUNS))  # people named by what they do: "recasters"
 _RANKING = "|".join(sorted(lexicon.ORDER_DESC))
 _SUBJECT = re.compile(
     rf"\b(?:who|(?:which|what)\s+(?:\d+\s+)?(?:{_PEOPLE})|(?:{_RANKING})\s+(?:the\s+)?"
@@ -1686,7 +1687,10 @@ def _undone_by_people(words: list[str], i: int) -> bool:
         if any(x in lexicon.ORDER_DESC or x in lexicon.ORDER_ASC for x in words):
             return False
         owner = [x for x in before[:-1] if x not in _HAVING]
-        return bool(owner) and lexicon.DIMENSION_WORDS.get(owner[-1]) == "user"
+        # people named by what they do are people too: "recasters with no casts"
+        return bool(owner) and (
+            lexicon.DIMENSION_WORDS.get(owner[-1]) == "user" or owner[-1] in lexicon.AGENT_NOUNS
+        )
     return False
 
 
@@ -2275,6 +2279,22 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(?:do not|don't) count\b", "not counting", q)  # "don't count replies"
     q = re.sub(r"\b(?:do not|don't) include\b", "not including", q)
     q = re.sub(r"\bw/?(?=\s)", "with", q)  # "users w 3+ casts", "casts w/ pics"
+    # A zero of a profile figure said in words: "profiles that follow nobody", "don't follow
+    # anybody at all", "follow zero other accounts", "have no followers": exactly 0 (a
+    # profile figure is a number, not something done or not)
+    q = re.sub(
+        rf"\b(?:do not|does not|did not|don't|doesn't|didn't) (follows?|following)\s+"
+        rf"(?:anybody|anyone|any (?:other )?(?:{_PEOPLE})\b)(?: at all)?",
+        r"\1 exactly 0 accounts",
+        q,
+    )
+    q = re.sub(
+        rf"\bfol{{1,2}}ow(s|ing)?\s+(?:nobody|no one|no-one|(?:0|zero|no) (?:other )?"
+        rf"(?:{_PEOPLE})\b)(?: at all)?",  # "folowing 0 accounts" typed tersely too
+        lambda m: f"follow{m.group(1) or ''} exactly 0 accounts",
+        q,
+    )
+    q = re.sub(r"\b(have|has|with) (?:0|zero|no) followers\b", r"\1 exactly 0 followers", q)
     # tersely, "profiles at least 5000 followers": the people with that many
     q = re.sub(
         rf"\b((?:{_PEOPLE})\s+)(?=(?:at least|at most|more than|fewer than|over|under)\s+\d)",
@@ -2286,7 +2306,8 @@ def plan(question: str, ctx: Context) -> Plan:
     # threads) it opens with, as "how many users who only reply" ("dwr replies count" counts
     # replies already)
     q = re.sub(
-        rf"^((?:{_PEOPLE}|threads|conversations|convos)\b.*?)\s+(?:count|number|total|tally)"
+        rf"^((?:{_PEOPLE}|{_AGENTS}|threads|conversations|convos)\b.*?)\s+"
+        r"(?:count|number|total|tally)"
         r"\s*[?.!]*$",
         r"how many \1",
         q,
