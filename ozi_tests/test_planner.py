@@ -2783,7 +2783,7 @@ def test_the_largest_group_figure_compiles_to_one_number():
         ("onboarding ideas @dwr", "onboarding ideas", 3),
         ("dwr's casts about invites", "invites", 3),
         ("What did the account briang write about music?", "music", 548),
-        ("Summarize what the user briang posted regarding his setup.", "his setup", 548),
+        ("Summarize what the user briang posted regarding his setup.", "setup", 548),
         # the topic before its author and a verb of saying or announcing
         ("What product or UX updates did dwr announce in his casts?", "product or ux updates", 3),
         ("what new features has dwr shared?", "new features", 3),
@@ -3299,3 +3299,22 @@ def test_a_zero_of_a_profile_figure_said_in_words(question, reading):
 )
 def test_people_named_by_what_they_do_told_apart_by_what_they_lack(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        ("anything about tipping creators on here?", "tipping creators"),
+        ("what are people saying about their commutes", "commutes"),
+        ("casts re the merge", "the merge"),
+        ("what did people on this app say about their pets", "pets"),
+    ],
+)
+def test_where_and_whose_a_topic_is_leave_its_search_text(question, search):
+    got = plan(question, CTX)
+    assert (got.kind, got.search) == ("semantic", search)
+
+
+def test_a_topic_said_after_re_ranks_its_people():
+    got = plan("who cast most re football", CTX)
+    assert (got.kind, got.search) == ("hybrid", "football")

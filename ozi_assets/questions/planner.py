@@ -101,7 +101,11 @@ def _clean_topic(topic: str) -> str:
         " ",
         topic,
     )
+    # on Farcaster, which every cast is: "tipping people on here", "… on this app"
+    topic = re.sub(r"\b(?:on|around|in) (?:here|this (?:app|platform|site|network))\b", " ", topic)
     topic = re.sub(r"[?!.,\"']+", " ", topic)
+    # whose the topic is says nothing of it: "their jobs and careers" are jobs and careers
+    topic = re.sub(r"^(?:their|his|her|its|our|my) ", "", topic.strip())
     return " ".join(topic.split())
 
 
@@ -2262,6 +2266,8 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
     q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
     # "on the subject of wallets", "with regard to AI": about
+    # "casts re jobs", "who posts most re: careers": regarding (not the "re" of "re-cast")
+    q = re.sub(r"(?<![\w-])re:?(?=\s+[a-z])", "about", q)
     q = re.sub(
         r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
         r"|\bin relation to\b|\bas regards\b",
