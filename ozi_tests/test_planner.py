@@ -3318,3 +3318,19 @@ def test_where_and_whose_a_topic_is_leave_its_search_text(question, search):
 def test_a_topic_said_after_re_ranks_its_people():
     got = plan("who cast most re football", CTX)
     assert (got.kind, got.search) == ("hybrid", "football")
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        ("most active user on gardening", "gardening"),
+        ("the most frequent posters on coffee", "coffee"),
+    ],
+)
+def test_the_most_active_people_on_a_topic_rank_its_authors(question, search):
+    got = plan(question, CTX)
+    assert (got.kind, got.search) == ("hybrid", search)
+
+
+def test_the_most_active_people_without_a_topic_rank_casts():
+    assert reading_of("most active accounts") == "casts, by user, top 10"

@@ -145,7 +145,9 @@ _AGENTS = "|".join(sorted(lexicon.AGENT_NOUNS))  # people named by what they do:
 _RANKING = "|".join(sorted(lexicon.ORDER_DESC))
 _SUBJECT = re.compile(
     rf"\b(?:who|(?:which|what)\s+(?:\d+\s+)?(?:{_PEOPLE})|(?:{_RANKING})\s+(?:the\s+)?"
-    rf"(?:\d+\s+)?(?:{_PEOPLE})|(?:the|an?)\s+(?:{_PEOPLE})\s+with)\b"  # "the author with …"
+    # "the most active user on tipping": how much they cast, said of the people
+    rf"(?:\d+\s+)?(?:(?:active|prolific|frequent)\s+)?(?:{_PEOPLE})"
+    rf"|(?:the|an?)\s+(?:{_PEOPLE})\s+with)\b"  # "the author with …"
     # tersely, the topic between the ranking and the people: "top music poster"
     rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:{_PEOPLE}|posters?|talkers?)$"
     # or before the casts ranked per person: "most music casts by user", "users most meetup
