@@ -3120,8 +3120,10 @@ def test_numbers_in_thousands_symbols_and_run_together_read_as_words(question, r
 
 
 def test_a_symbol_between_two_metrics_is_no_threshold():
-    # "following > followers" compares two figures per user, which is not one query
-    assert plan("authors following > followers count", CTX).kind == "unanswered"
+    # "following > followers" compares two figures of each user, not one with a number
+    assert reading_of("authors following > followers count") == (
+        "following, count of users, with following > followers, author"
+    )
 
 
 @pytest.mark.parametrize(
@@ -3334,3 +3336,50 @@ def test_the_most_active_people_on_a_topic_rank_its_authors(question, search):
 
 def test_the_most_active_people_without_a_topic_rank_casts():
     assert reading_of("most active accounts") == "casts, by user, top 10"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "how many authors follow more people than they have followers",
+            "following, count of users, with following > followers, author",
+        ),
+        (
+            "count the accounts whose following count is greater than their follower count",
+            "following, count of users, with following > followers",
+        ),
+        (
+            "list the users with more followers than they follow",
+            "followers, by user, with followers > following",
+        ),
+        # a threshold on one figure is still a threshold
+        (
+            "how many users follow more than 50 accounts",
+            "following, count of users, with following > 50",
+        ),
+    ],
+)
+def test_one_profile_figure_above_another_for_each_user(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_comparison_of_two_figures_with_words_it_lacks_is_refused():
+    got = plan("how many wizards follow more people than they have followers", CTX)
+    assert got.kind == "unanswered" and "wizards" in (got.note or "")
+
+
+def test_users_above_another_figure_of_their_own():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a', 10, 5), (2, 'b', 3, 7), "
+        "(3, 'c', 4, 4)) AS v(fid, username, follower_count, following_count)"
+    )
+    query = Query("following", count_over="user", exceeds="followers")
+    assert con.execute(compile_sql(query)).fetchone() == (1,)
+    listed = Query("followers", "user", exceeds="following")
+    assert con.execute(compile_sql(listed)).fetchall() == [("a", 10)]
+    with pytest.raises(LayerError):
+        compile_sql(Query("casts", "user", exceeds="followers"))

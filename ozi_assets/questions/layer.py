@@ -875,6 +875,10 @@ class Query:
     # with average_over: the largest ("desc") or smallest ("asc") group's figure, not their
     # mean ("how many casts are in the biggest thread": the first thread's count, one number)
     extreme: Order | None = None
+    # grouped by user: only the users whose figure is above their figure of this metric of the
+    # same source ("authors who follow more accounts than follow them": following above
+    # followers)
+    exceeds: str | None = None
 
     def _filters(self) -> list[str]:
         return [
@@ -907,6 +911,8 @@ class Query:
             parts.append(f"users {'without' if without else 'with'} {other}")
         if self.having:
             parts.append(f"with {self.metric} {self.having[0]} {self.having[1]:g}")
+        if self.exceeds:
+            parts.append(f"with {self.metric} > {self.exceeds}")
         if self.order:
             parts.append(("top" if self.order == "desc" else "bottom") + f" {self.limit or ''}")
         for c in self.conditions:
@@ -1144,6 +1150,13 @@ def compile_query(query: Query) -> exp.Select:
         op, number = query.having
         cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}[op]
         select = select.having(cls(this=_parse(m.measure).copy(), expression=_number(number)))
+    if query.exceeds:
+        other = metric(query.exceeds)
+        if other.source != m.source or d.name != "user":
+            raise LayerError(f"{m.name} and {other.name} are not two figures of each user")
+        select = select.having(
+            exp.GT(this=_parse(m.measure).copy(), expression=_parse(other.measure).copy())
+        )
     value_col, key_col = exp.column(value_name), exp.column(key_name)
     if query.order or query.having:
         desc = query.order != "asc"

@@ -1959,6 +1959,62 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
     return dataclasses.replace(above, ratio_to=below)
 
 
+# One profile figure above another, for each user: "follow more accounts than they have
+# followers", "following > followers", "have more followers than they follow" (the figure
+# named first, then the one it exceeds).
+_FOLLOWERS = r"follower(?:s|\s+count)"
+_FOLLOWING = r"(?:following(?:\s+count)?|follow(?:s|ing)?\s+(?:them|him|her))"
+_EXCEEDS = (
+    (
+        re.compile(
+            rf"\bfol{{1,2}}ow(?:s|ing)?\s+more\s+(?:other\s+)?(?:(?:{_PEOPLE})\s+)?than\s+"
+            rf"(?:(?:they|he|she)\s+(?:have|has|had)\s+|(?:their\s+)?)?(?:{_FOLLOWERS}|"
+            rf"(?:{_PEOPLE}\s+)?{_FOLLOWING})\b"
+        ),
+        "following",
+        "followers",
+    ),
+    (
+        re.compile(
+            rf"\bfollowing(?:\s+count)?\s*(?:>|exceeds|(?:is\s+)?(?:more|greater|higher)\s+"
+            rf"than)\s*(?:their\s+)?{_FOLLOWERS}\b"
+        ),
+        "following",
+        "followers",
+    ),
+    (
+        re.compile(
+            rf"\bmore\s+{_FOLLOWERS}\s+than\s+(?:(?:they|he|she)\s+)?"
+            r"(?:follow|follows|following)\b(?:\s+(?:accounts|people|users))?"
+        ),
+        "followers",
+        "following",
+    ),
+)
+
+
+def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | None:
+    """The users whose one profile figure is above another ("how many posters follow more
+    people than they have followers"), as a query: counted when the question counts, else
+    listed; only authors when it names them. A string says why the words around make no such
+    query; None when the question compares no two figures."""
+    found = next(((m, a, b) for p, a, b in _EXCEEDS if (m := p.search(q))), None)
+    if found is None:
+        return None
+    match, figure, other = found
+    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
+    if around.unknown:
+        return f"the words {', '.join(repr(w) for w in around.unknown)} are not understood"
+    if around.users or tr is not None:
+        return "a comparison of two profile figures is of every user, with no time range"
+    words = tokens(q[: match.start()] + " " + q[match.end() :])
+    authors = any(w in lexicon.AUTHOR_WORDS for w in words) or "casts" in around.metrics
+    conditions = (Condition("author"),) if authors else ()
+    if around.counts:
+        return Query(figure, conditions=conditions, count_over="user", exceeds=other)
+    return Query(figure, "user", conditions=conditions, exceeds=other)
+
+
 _HOW_OFTEN = re.compile(
     rf"\b({'|'.join(map(re.escape, lexicon.HOW_OFTEN))})\s+"
     rf"({'|'.join(sorted(lexicon.AUTHOR_WORDS | set(lexicon.AGENT_NOUNS)))})\b"
@@ -2401,6 +2457,14 @@ def plan(question: str, ctx: Context) -> Plan:
             asks_number=True,
             counts=True,
             problem=ratio if isinstance(ratio, str) else None,
+        )
+    if (exceeding := _exceeding_reading(rest, ctx, tr)) is not None:
+        # "how many authors follow more accounts than follow them": two figures of each user
+        reading = Reading(
+            query=exceeding if isinstance(exceeding, Query) else None,
+            asks_number=True,
+            counts=True,
+            problem=exceeding if isinstance(exceeding, str) else None,
         )
     corrected: dict[str, str] = {}
     if reading.query is None and reading.unknown:
