@@ -2450,22 +2450,17 @@ def plan(question: str, ctx: Context) -> Plan:
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
     reading = read(rest, ctx, tr)
-    if (ratio := _ratio_reading(rest, ctx, tr)) is not None:
-        # "all replies divided by the number of top-level casts": a ratio of two figures
-        reading = Reading(
-            query=ratio if isinstance(ratio, Query) else None,
-            asks_number=True,
-            counts=True,
-            problem=ratio if isinstance(ratio, str) else None,
-        )
-    if (exceeding := _exceeding_reading(rest, ctx, tr)) is not None:
-        # "how many authors follow more accounts than follow them": two figures of each user
-        reading = Reading(
-            query=exceeding if isinstance(exceeding, Query) else None,
-            asks_number=True,
-            counts=True,
-            problem=exceeding if isinstance(exceeding, str) else None,
-        )
+    # Readings of two figures at once, which the metric-by-metric reading cannot compose:
+    # "all replies divided by the number of top-level casts" (a ratio), "how many authors
+    # follow more accounts than follow them" (two figures of each user; wins over a ratio)
+    for two_figures in (_ratio_reading, _exceeding_reading):
+        if (found := two_figures(rest, ctx, tr)) is not None:
+            reading = Reading(
+                query=found if isinstance(found, Query) else None,
+                asks_number=True,
+                counts=True,
+                problem=found if isinstance(found, str) else None,
+            )
     corrected: dict[str, str] = {}
     if reading.query is None and reading.unknown:
         # "more folowers: greg or mk": a typo of a catalogue word is read as that word, but
