@@ -274,9 +274,11 @@ def catch_up(
     commit: Commit | None = None,
     also: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
     high: dict[int, int] | None = None,
+    starts: dict[int, int] | None = None,
 ) -> CatchUp:
     """Read every partition from its committed offset to the high watermark seen now (or to
-    ``high``, Kafka partition → high watermark, when the caller has just read them), batch by
+    ``high``, Kafka partition → high watermark, when the caller has just read them, and the
+    log start offsets ``starts`` read with them), batch by
     batch, one lake transaction per batch (committed as ``commit``; default: the asset's).
     ``also(conn)`` runs in each batch's transaction after the append (stream_job folds the
     batch into the clean tables there: one commit, not one a stage); its results are in
@@ -302,7 +304,7 @@ def catch_up(
                 "broker restarted?). Its offsets now name other messages, so Ozi will not mix "
                 "them: start a new lake (`make clean` or another OZI_HOME) or restore the log."
             )
-    starts = kafka.log_starts()
+    starts = kafka.log_starts() if starts is None else starts
     gaps = [
         (
             p,

@@ -189,23 +189,7 @@ class KafkaResource(dg.ConfigurableResource):
         bound, so the consumer seeks one before that bound and polls (one record batch a
         partition, whatever the backlog).
         """
-        topic = topic or self.topic
-        consumer = self._consumer()
-        try:
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-            if not tps:
-                return {}
-            consumer.assign(tps)
-            for tp, bound in consumer.end_offsets(tps).items():
-                consumer.seek(tp, max(bound - 1, 0))
-            deadline = time.monotonic() + READ_TIMEOUT_S
-            while any(consumer.highwater(tp) is None for tp in tps):
-                if time.monotonic() > deadline:
-                    raise KafkaReadError(f"no high watermark for {topic} within the timeout")
-                consumer.poll(timeout_ms=200)
-            return {tp.partition: int(consumer.highwater(tp)) for tp in tps}  # type: ignore[arg-type]
-        finally:
-            consumer.close()
+        return self.log_bounds(topic, starts=False)[1]
 
     def log_starts(self, topic: str | None = None) -> dict[int, int]:
         """{partition: log start offset}, the oldest offset still readable (above 0 once
@@ -215,6 +199,37 @@ class KafkaResource(dg.ConfigurableResource):
         try:
             tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
             return {tp.partition: int(o) for tp, o in consumer.beginning_offsets(tps).items()}
+        finally:
+            consumer.close()
+
+    def log_bounds(
+        self, topic: str | None = None, starts: bool = True
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """({partition: log start offset}, {partition: high watermark}) read with one consumer
+        (the starts left empty when ``starts`` is false). stream_job reads both before every
+        batch: one consumer instead of two saves a connection and its metadata request, about
+        a fifth of a small batch's time. The high watermarks are read as high_watermarks says.
+        """
+        topic = topic or self.topic
+        consumer = self._consumer()
+        try:
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+            if not tps:
+                return {}, {}
+            first = (
+                {tp.partition: int(o) for tp, o in consumer.beginning_offsets(tps).items()}
+                if starts
+                else {}
+            )
+            consumer.assign(tps)
+            for tp, bound in consumer.end_offsets(tps).items():
+                consumer.seek(tp, max(bound - 1, 0))
+            deadline = time.monotonic() + READ_TIMEOUT_S
+            while any(consumer.highwater(tp) is None for tp in tps):
+                if time.monotonic() > deadline:
+                    raise KafkaReadError(f"no high watermark for {topic} within the timeout")
+                consumer.poll(timeout_ms=200)
+            return first, {tp.partition: int(consumer.highwater(tp)) for tp in tps}  # type: ignore[arg-type]
         finally:
             consumer.close()
 
