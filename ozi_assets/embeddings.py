@@ -52,13 +52,17 @@ EMBED_BATCH_MESSAGES = 10_000
 # A run the embedding sensor requests (tag LINGER_TAG) keeps embedding what the stream folds in
 # while it runs, and waits this long for more once caught up before it ends: under a steady
 # stream the next casts arrive within seconds, and a new run would cost them a process start
-# and a sensor tick (5-10 s). It starts no batch after RUN_BUDGET_S, so the window's
-# materialization (and its metadata in the UI) comes at least every few minutes. A run
-# launched by hand or by a backfill has no tag: it embeds up to where FOLLOWS stood when it
-# started, and ends.
+# and a sensor tick (5-10 s). It starts no batch after RUN_BUDGET_S, so a new version of the
+# code reaches the lane at least that often. The handover to the next run left no batch for
+# 20-40 s under a 500 events/s stream here (the sensor's tick, the queue, a process importing
+# the code): with a budget of 300 s that was the slowest minute of a ten-minute stream, so the
+# budget is long and the UI gets the windows' materializations every REPORT_EVERY_S instead
+# of at the run's end. A run launched by hand or by a backfill has no tag: it embeds up to
+# where FOLLOWS stood when it started, and ends.
 LINGER_TAG = "ozi/linger_s"
 EMBED_LINGER_S = 20.0
-RUN_BUDGET_S = 300.0
+RUN_BUDGET_S = 1800.0
+REPORT_EVERY_S = 60.0
 POLL_S = 0.5  # how often a lingering run looks for newly folded casts
 
 # The stage whose offsets the embeddings follow: the aggregates, not clean/casts. An ingest
@@ -204,6 +208,7 @@ def catch_up(
     topic: str,
     linger_s: float = 0.0,
     budget_s: float = RUN_BUDGET_S,
+    report: Callable[[set[str], int], None] | None = None,
 ) -> dict[str, Any]:
     """Embed the casts folded into clean/casts since the embeddings stage's offsets, as far
     as a run's blocking checks have passed over them (FOLLOWS), batch by batch
@@ -214,8 +219,10 @@ def catch_up(
     With ``linger_s`` 0 the run embeds up to where FOLLOWS stood when it started. With
     ``linger_s`` > 0 it follows FOLLOWS as it moves, and once caught up waits up to
     ``linger_s`` seconds for more (polling every POLL_S); it starts no batch after
-    ``budget_s`` seconds. Returns counts (embedded, unchanged, deleted, held_back, batches,
-    lingered_s) and the window keys touched."""
+    ``budget_s`` seconds; every REPORT_EVERY_S it calls ``report(windows, embedded)`` with the
+    window keys its batches touched since the last call and the casts embedded in all. Returns
+    counts (embedded, unchanged, deleted, held_back, batches, lingered_s) and the window keys
+    touched."""
     model = embedder.model_name
     totals = {"embedded": 0, "unchanged": 0, "deleted": 0, "held_back": 0, "batches": 0}
     windows: set[str] = set()
@@ -224,10 +231,14 @@ def catch_up(
         return {**totals, "lingered_s": 0.0, "windows": []}
     with warehouse.reader() as conn:
         upstream = stream.load_offsets(conn, FOLLOWS, topic)
-    started = time.monotonic()
+    started = last_report = time.monotonic()
+    unreported: set[str] = set()
     idle_since: float | None = None
     lingered = 0.0
     while True:
+        if report is not None and unreported and time.monotonic() - last_report >= REPORT_EVERY_S:
+            report(unreported, totals["embedded"])
+            unreported, last_report = set(), time.monotonic()
         with warehouse.reader() as conn:
             if linger_s > 0:
                 upstream = stream.load_offsets(conn, FOLLOWS, topic)
@@ -284,6 +295,7 @@ def catch_up(
                 totals["held_back"] += int((~keep).to_numpy().sum())
                 frame = frame.loc[keep]
             windows |= set(keys) - held
+            unreported |= set(keys) - held
 
         def advance(conn: duckdb.DuckDBPyConnection, expected=done, r=ranges) -> bool:
             if stream.load_offsets(conn, stream.EMBEDDINGS, topic) != expected:
@@ -333,7 +345,23 @@ def cast_embeddings(
     model = embedder.model_name
     dimension = embedder.dimension  # from the model's config: no model load for an idle run
     linger_s = float(context.run.tags.get(LINGER_TAG, 0) or 0)
-    summary = catch_up(context, warehouse, embedder, vectors, kafka.topic, linger_s)
+    grid = window_grid()
+    of_model = "model = '" + model.replace("'", "''") + "'"
+
+    def report(windows: set[str], embedded: int) -> None:
+        # a lingering run lasts up to RUN_BUDGET_S: the UI sees its windows before it ends
+        tables = table_metadata.by_window(warehouse, grid, windows, "cast_vectors", where=of_model)
+        for key in sorted(windows):
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=context.asset_key,
+                    partition=key,
+                    description="embedded so far by a run that follows the stream",
+                    metadata={**tables[key], "embedded": dg.MetadataValue.int(embedded)},
+                )
+            )
+
+    summary = catch_up(context, warehouse, embedder, vectors, kafka.topic, linger_s, report=report)
     rebuilt: dict[str, int] = {}
     if stream.run_mode(context) == stream.REBUILD:
         failed = failed_blocking_checks(context.instance, context.partition_key)
@@ -369,9 +397,7 @@ def cast_embeddings(
             "SELECT count(*) FROM cast_vectors WHERE model = $m", {"m": model}
         ).fetchone()
         lag = embedding_lag(conn, kafka.topic)
-    grid = window_grid()
     # The window's vectors of this model: a vector of another model is not this asset's.
-    of_model = "model = '" + model.replace("'", "''") + "'"
     tables = table_metadata.by_window(
         warehouse,
         grid,

@@ -463,15 +463,19 @@ def test_a_stalled_confluent_read_goes_on_with_kafka_python(
 
 
 def test_an_embedding_run_from_the_sensor_follows_casts_folded_in_while_it_runs(
-    broker_address, sample_events, tmp_path
+    broker_address, sample_events, tmp_path, monkeypatch
 ):
     """The embedding sensor's runs linger (LINGER_TAG): casts that an ingest run folds in
     while the embedding run is under way get their vectors in that same run, batch by batch,
-    instead of waiting for the next run's process start. Without the tag a run embeds what
-    was there when it started, and ends."""
+    instead of waiting for the next run's process start, and the UI gets the window's
+    materialization while the run lasts (REPORT_EVERY_S), not only at its end. Without the
+    tag a run embeds what was there when it started, and ends."""
     import threading
 
+    from ozi_assets import embeddings
     from ozi_assets.embeddings import LINGER_TAG
+
+    monkeypatch.setattr(embeddings, "REPORT_EVERY_S", 1.0)
 
     _, resources, defs = world(tmp_path, broker_address, "linger")
     # the casts in two halves, the first with every other message
@@ -516,14 +520,24 @@ def test_an_embedding_run_from_the_sensor_follows_casts_folded_in_while_it_runs(
     assert not lingering.is_alive()
     result = outcome["result"]
     assert result.success
-    (materialization,) = [
-        m
-        for m in result.asset_materializations_for_node("embeddings__casts")
-        if m.partition == LABEL
-    ]
+    materializations = result.asset_materializations_for_node("embeddings__casts")
+    progress = [m for m in materializations if m.description and "so far" in m.description]
+    (materialization,) = [m for m in materializations if m.partition == LABEL and m not in progress]
     vectors, casts = vectors_and_casts()
     assert casts > first_casts and vectors == casts  # the later casts too, in the same run
     assert materialization.metadata["embedded"].value == casts
+    # reported while lingering after the first half, before the run ended: each window the
+    # first half's casts fell in, with the casts embedded so far
+    with resources["warehouse"].reader() as conn:
+        first_windows = {
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%d-%H:%M') "
+                "FROM cast_vectors ORDER BY 1"
+            ).fetchall()
+        }
+    early = [m for m in progress if m.metadata["embedded"].value == first_casts]
+    assert early and {m.partition for m in early} < first_windows
     assert materialization.metadata["lingered_s"].value > 0
 
     # A run with no tag ends at once when nothing is waiting.
@@ -573,6 +587,41 @@ def test_embeddings_wait_for_the_ingest_runs_blocking_checks(
 
 def follow_config(linger_s: float) -> dict:
     return {"ops": {"follow_stream": {"config": {"linger_s": linger_s}}}}
+
+
+def test_a_stream_run_takes_what_comes_while_it_waits_for_its_next_batch(
+    broker_address, sample_events, tmp_path
+):
+    """Messages sent in several small sends soon after a batch wait for batch_every_s and
+    come in one batch, not a batch a send; every message is folded in."""
+    import threading
+
+    events = sample_events[-300:]
+    _, live, defs = world(tmp_path / "live", broker_address, "follow-wait", 200)
+    live["kafka"].produce(events[:100])
+
+    def trickle() -> None:
+        deadline = time.monotonic() + 120
+        while raw_done(live["warehouse"]) < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for start in range(100, 300, 40):  # five sends over about a second
+            live["kafka"].produce(events[start : start + 40])
+            time.sleep(0.25)
+
+    producer = threading.Thread(target=trickle)
+    producer.start()
+    config = {"ops": {"follow_stream": {"config": {"linger_s": 3.0, "batch_every_s": 8.0}}}}
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("stream_job").execute_in_process(
+            instance=instance, run_config=config
+        )
+    producer.join()
+    assert result.success
+    (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = {k: v.value for k, v in output.event_specific_data.metadata.items()}
+    assert metadata["messages"] == 300
+    assert metadata["batches"] == 2  # the first hundred, then the five sends together
+    assert raw_done(live["warehouse"]) == 300
 
 
 def test_a_stream_run_follows_the_stream_and_writes_what_incremental_runs_write(
