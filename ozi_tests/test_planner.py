@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ozi_assets.questions import lexicon
 from ozi_assets.questions.layer import (
     METRICS,
     Condition,
@@ -1973,6 +1974,34 @@ def test_a_topic_named_by_name_is_a_term(question, reading):
 )
 def test_a_typo_of_a_catalogue_word_is_read_as_that_word(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # an English word one letter from a catalogue word is the word it is, not a typo:
+        # "hiking" is no "liking", "biking" no "liking", "viking" no "liking"
+        ("most active user on hiking", "hiking"),
+        ("most active poster on biking", "biking"),
+        ("who is most active on viking", "viking"),
+        ("most prolific author on hiking", "hiking"),
+    ],
+)
+def test_an_english_word_is_never_read_as_a_typo_of_a_catalogue_word(question, topic):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("hybrid", topic), p.note
+
+
+def test_only_words_no_dictionary_knows_are_typos():
+    # near misses: the misspellings stay corrected (no English word), and an English word
+    # still reads as an inflection of a catalogue word ("reacts" as "react")
+    assert reading_of("most active user on likng") == "likes, of the user first by casts"
+    assert reading_of("How many folowers does briang have?") == "followers, user = briang"
+    assert lexicon.correction("reacts", {}) == "react"
+    assert lexicon.correction("hiking", {}) is None
+    # an English word with no reading of its own is refused and named, not guessed at
+    p = plan("How many relies did dwr get?", CTX)
+    assert p.kind == "unanswered" and "'relies'" in (p.note or "")
 
 
 def test_the_answer_says_which_typo_it_read_as_which_word():
