@@ -3412,3 +3412,85 @@ def test_users_above_another_figure_of_their_own():
     assert con.execute(compile_sql(listed)).fetchall() == [("a", 10)]
     with pytest.raises(LayerError):
         compile_sql(Query("casts", "user", exceeds="followers"))
+
+
+# -- self-replies, replies that got replies, repliers without threads, posting not replying --
+
+# ann starts a1 and replies to it (a2); bob replies to a1 (b1) and to himself (b2); cat replies
+# to ann's a2 (c1) and to bob's b1 (c2); dan starts d1 and d2 and replies to cat's c1 (d3).
+THREADS = Context(users={"ann": 1, "bob": 2, "cat": 3, "dan": 4}, now=NOW)
+THREAD_CASTS = [
+    ("a1", 1, "ann", None, None),
+    ("a2", 1, "ann", "a1", 1),
+    ("b1", 2, "bob", "a1", 1),
+    ("b2", 2, "bob", "b1", 2),
+    ("c1", 3, "cat", "a2", 1),
+    ("c2", 3, "cat", "b1", 2),
+    ("d1", 4, "dan", None, None),
+    ("d2", 4, "dan", None, None),
+    ("d3", 4, "dan", "c1", 3),
+]
+
+
+@pytest.fixture(scope="module")
+def threads():
+    """A DuckDB with THREAD_CASTS as ``casts`` and their authors as ``users``."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts (hash VARCHAR, fid BIGINT, username VARCHAR, text VARCHAR, "
+        '"timestamp" TIMESTAMPTZ, parent_hash VARCHAR, parent_fid BIGINT, thread_hash VARCHAR, '
+        "parent_url VARCHAR, mentions BIGINT[], embeds VARCHAR[], is_reply BOOLEAN)"
+    )
+    for hash_, fid, name, parent, parent_fid in THREAD_CASTS:
+        con.execute(
+            "INSERT INTO casts VALUES (?, ?, ?, 'gm', TIMESTAMPTZ '2023-03-04 01:00:00+00', ?, ?,"
+            " NULL, NULL, [], [], ?)",
+            [hash_, fid, name, parent, parent_fid, parent is not None],
+        )
+    con.execute(
+        "CREATE TABLE users AS SELECT DISTINCT fid, username FROM casts ORDER BY fid",
+    )
+    return con
+
+
+def _answer(con, question: str) -> list[tuple]:
+    p = plan(question, THREADS)
+    assert p.kind == "analytic" and p.sql, p.note
+    return con.execute(p.sql).fetchall()
+
+
+SELF_REPLIERS = "SELECT count(DISTINCT fid) FROM casts WHERE is_reply AND parent_fid = fid"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many users replied to their own casts",
+        "how many people have replied to their own posts",
+        "how many users replied to themselves",
+        "count the accounts replying to themselves",
+    ],
+)
+def test_users_who_replied_to_their_own_casts_are_counted(threads, question):
+    # "own" after the verb's "to" is the user acting on themselves, as in "replies to their
+    # own casts": ann and bob (the misreading counted all four repliers)
+    assert _answer(threads, question) == threads.execute(SELF_REPLIERS).fetchall() == [(2,)]
+
+
+def test_repliers_to_themselves_near_misses(threads):
+    # every replier, and the repliers to someone else (not ann: she only replied to
+    # herself), are counted as they were asked
+    assert _answer(threads, "how many users replied") == [(4,)]
+    others = "SELECT count(DISTINCT fid) FROM casts WHERE is_reply AND parent_fid <> fid"
+    assert _answer(threads, "how many users replied to others") == [(3,)]
+    assert threads.execute(others).fetchall() == [(3,)]
+    assert reading_of("how many users replied") == "distinct_authors, reply"
+    assert reading_of("how many replies were people replying to their own casts?") == (
+        "replies, not others"
+    )
+    # "own" elsewhere is a contrast, not the user acting on themselves
+    assert reading_of("how many of dwr's casts were replies vs his own posts") == (
+        "replies, user = dwr"
+    )

@@ -297,8 +297,10 @@ METRICS: dict[str, Metric] = {
             "distinct users who cast (fids)",
             "casts",
             "count(DISTINCT t.fid)",
+            # "users who replied to their own casts": authors of replies to themselves
+            others="t.fid <> t.parent_fid",
             dimensions=("hour", "day", "channel", "thread"),
-            filters=CAST_METRIC_FILTERS,
+            filters=(*CAST_METRIC_FILTERS, "others"),
         ),
         Metric(
             "reactions",

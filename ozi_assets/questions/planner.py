@@ -972,8 +972,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 others, negate = True, 0
             elif (
                 w in lexicon.SELF_ALONE
-                or prev in _TO_SELF
-                or (prev in lexicon.POSSESSIVE and i > 1 and words[i - 2] in _TO_SELF)
+                or _to_self(prev)
+                or (prev in lexicon.POSSESSIVE and i > 1 and _to_self(words[i - 2]))
             ):
                 # "replies to their own casts": the actor is the user ("replies vs his own
                 # posts" sets the replies against his posts, not in reply to them)
@@ -1769,6 +1769,12 @@ def _threshold_on_people(words: list[str]) -> bool:
 
 # What stands before a SELF word (or its possessive) that says the user acted on their own.
 _TO_SELF = frozenset(["to", "on", "under"])
+
+
+def _to_self(word: str) -> bool:
+    """Whether ``word`` directs an act at what follows: "to", "on", "under", or a verb the
+    tokenizer joined to its "to" ("replied_to their own casts")."""
+    return word in _TO_SELF or word.endswith("_to")
 
 
 def _plural(word: str) -> bool:
