@@ -3494,3 +3494,32 @@ def test_repliers_to_themselves_near_misses(threads):
     assert reading_of("how many of dwr's casts were replies vs his own posts") == (
         "replies, user = dwr"
     )
+
+
+REPLIED_REPLIES = (
+    "SELECT count(*) FROM casts AS t WHERE is_reply "
+    "AND EXISTS (SELECT 1 FROM casts AS r WHERE r.parent_hash = t.hash)"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many replies got replies",
+        "how many replies received a reply",
+        "how many comments have at least one response",
+        "replies that were replied to",
+    ],
+)
+def test_replies_that_got_replies_are_counted(threads, question):
+    # a reply is a cast that can be replied to: a2, b1 and c1 were (of six replies)
+    assert _answer(threads, question) == threads.execute(REPLIED_REPLIES).fetchall() == [(3,)]
+
+
+def test_replies_that_got_replies_near_misses(threads):
+    assert _answer(threads, "how many replies") == [(6,)]
+    assert _answer(threads, "how many replies got no replies") == [(3,)]
+    assert reading_of("how many casts got replies") == "casts, replied"
+    # replies a user got, and the replies casts got, are still counted as replies
+    assert reading_of("how many replies did dwr get") == "replies_received, user = dwr"
+    assert reading_of("who got the most replies") == "replies_received, by user, top 10"

@@ -1891,6 +1891,9 @@ _SOME_REPLY = re.compile(
     r"(?!(?:\s+to)?\s+(?:by|(?:the\s+)?(?:most|more|least|less|fewest))\b)"
 )
 _CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
+# A reply is a cast that can be replied to as well, but only right before: "replies that got
+# replies" (in "how many replies did casts with replies get", the casts had them).
+_REPLIABLE = re.compile(rf"{_CAST_NOUN.pattern}|\b{_REPLY}(?:\s+(?:that|which))?\s*$")
 # The same for recasts: "casts that got recast at least once", "posts with a reshare",
 # "top-level casts that were never recast" (see _replies_as_condition)
 _RECAST = r"(?:recasts?|reshares?)"
@@ -2096,7 +2099,8 @@ def _replies_as_condition(q: str) -> str:
         token = f"no {token}" if negated else token
         return text[: match.start()] + f" {token} " + text[match.end() :]
 
-    q = swap(_SOME_REPLY, "castreplied", swap(_NO_REPLY, "no castreplied", q))
+    q = swap(_NO_REPLY, "no castreplied", q, _REPLIABLE)
+    q = swap(_SOME_REPLY, "castreplied", q, _REPLIABLE)
     if any(w in _RANKS_WHAT_CASTS_GOT for w in tokens(q)):
         return q
     # a reply is a cast that can be recast: "how many replies got reshared"
