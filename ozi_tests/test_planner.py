@@ -3523,3 +3523,37 @@ def test_replies_that_got_replies_near_misses(threads):
     # replies a user got, and the replies casts got, are still counted as replies
     assert reading_of("how many replies did dwr get") == "replies_received, user = dwr"
     assert reading_of("who got the most replies") == "replies_received, by user, top 10"
+
+
+REPLIERS_WITHOUT_THREADS = (
+    "SELECT count(DISTINCT fid) FROM casts WHERE is_reply "
+    "AND fid NOT IN (SELECT fid FROM casts WHERE NOT is_reply)"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many repliers with no top-level casts",
+        "how many repliers have no original posts",
+        "how many commenters without any top-level casts",
+        "how many users replied but never posted a top-level cast",
+    ],
+)
+def test_repliers_with_no_top_level_cast_leave_out_the_people_with_one(threads, question):
+    # "no top-level casts" said of people is what they lack, as "repliers with no casts":
+    # bob and cat (the misreading filtered the replies, and counted all four)
+    answer = threads.execute(REPLIERS_WITHOUT_THREADS).fetchall()
+    assert _answer(threads, question) == answer == [(2,)]
+
+
+def test_repliers_without_top_level_casts_near_misses(threads):
+    assert _answer(threads, "how many repliers") == [(4,)]
+    assert reading_of("which repliers have no top-level casts") == (
+        "replies, by user, users without top_level_casts"
+    )
+    # said of replies, not of people, it still narrows the casts
+    assert reading_of("how many replies with no top-level casts") == "replies, not top_level"
+    assert reading_of("how many top-level casts with no replies") == (
+        "casts, top_level, not replied"
+    )

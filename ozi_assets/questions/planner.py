@@ -802,6 +802,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         lacked = lexicon.METRIC_VERBS.get(w) or lexicon.METRIC_NOUNS.get(w)
         lacked = lacked or lexicon.AGENT_NOUNS.get(w) or ("replies" if w == "replied_to" else None)
+        lacked = lacked or _kind_of_casts(words, i)
         if lacked and negate and _undone_by_people(words, i):
             # "users who did not reply", "profiles without casts": what they never did
             never, never_said, negate = 1, True, 0
@@ -1301,7 +1302,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if any(d == "user" and how == "which" for d, how, _ in groups):
             order = "desc" if moment == "last_cast_at" else "asc"  # "who posted the last cast"
     users_with: tuple[tuple[str, bool], ...] = ()
-    about_users = counted_users or any(lexicon.DIMENSION_WORDS.get(w) == "user" for w in words)
+    # people named by what they do are people too: "which repliers have no top-level casts"
+    about_users = counted_users or any(
+        lexicon.DIMENSION_WORDS.get(w) == "user" or w in lexicon.AGENT_NOUNS for w in words
+    )
     if never_said and not (lacking or never_filters):
         r.problem = "the question says 'never' of nothing the layer counts"
         return r
@@ -1689,7 +1693,9 @@ def _undone_by_people(words: list[str], i: int) -> bool:
             lexicon.DIMENSION_WORDS.get(x) == "user" and x not in ("who", "whose")
             for x in before[:-1]
         )
-    if negation in _NOUN_NEGATION and (w in lexicon.METRIC_NOUNS or w in lexicon.AGENT_NOUNS):
+    if negation in _NOUN_NEGATION and (
+        w in lexicon.METRIC_NOUNS or w in lexicon.AGENT_NOUNS or _kind_of_casts(words, i)
+    ):
         if any(x in lexicon.ORDER_DESC or x in lexicon.ORDER_ASC for x in words):
             return False
         owner = [x for x in before[:-1] if x not in _HAVING]
@@ -1698,6 +1704,14 @@ def _undone_by_people(words: list[str], i: int) -> bool:
             lexicon.DIMENSION_WORDS.get(owner[-1]) == "user" or owner[-1] in lexicon.AGENT_NOUNS
         )
     return False
+
+
+def _kind_of_casts(words: list[str], i: int) -> str | None:
+    """The metric a kind word at ``i`` names with the word for casts after it ("top-level
+    casts", "original posts": top_level_casts), or None: what people lack in "repliers with
+    no top-level casts", as in "repliers with no casts"."""
+    kind = KIND_FILTERS.get(lexicon.FILTER_WORDS.get(words[i], ""))
+    return kind if kind and i + 1 < len(words) and _names_casts(words[i + 1]) else None
 
 
 # Words for what people did in threads rather than started: "active threads", "threads with
