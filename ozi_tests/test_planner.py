@@ -3557,3 +3557,37 @@ def test_repliers_without_top_level_casts_near_misses(threads):
     assert reading_of("how many top-level casts with no replies") == (
         "casts, top_level, not replied"
     )
+
+
+TOP_LEVEL_POSTERS = (
+    "SELECT username, count(*) AS n FROM casts WHERE NOT is_reply "
+    "GROUP BY username ORDER BY n DESC, username"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "who posted the most without replying",
+        "who cast the most without replying to anyone",
+        "top 5 posters without ever replying",
+        "who has the most casts without replying",
+    ],
+)
+def test_posting_without_replying_ranks_top_level_casts(threads, question):
+    # "without replying" leaves the replies out, as "without replies" does: dan, then ann
+    # (the misreading ranked people by their replies: bob and cat first)
+    answer = threads.execute(TOP_LEVEL_POSTERS).fetchall()
+    assert _answer(threads, question) == answer == [("dan", 2), ("ann", 1)]
+
+
+def test_posting_without_replying_near_misses(threads):
+    assert _answer(threads, "who replied the most")[:2] == [("bob", 2), ("cat", 2)]
+    assert _answer(threads, "who posted the most")[0] == ("dan", 3)
+    # people who never replied, counted: the gerund after "without" is what they never did
+    assert reading_of("how many users posted without replying") == (
+        "casts, count of users, users without replies"
+    )
+    assert reading_of("who posted the most without replies") == (
+        "casts, by user, top 10, not reply"
+    )

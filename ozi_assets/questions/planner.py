@@ -1206,6 +1206,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if w in lexicon.TERM_MARKERS:
                 term_next = True  # "mention denver": a term, unless a user follows
                 mention_as_term = True
+            if negate and w.endswith("ing") and metric_name in COMPLEMENT:
+                # "who posted the most without replying", "top casters, not counting starting
+                # threads": that kind of cast left out, as "without replies" leaves it out
+                kind = next(f for f, m in KIND_FILTERS.items() if m == metric_name)
+                conditions.append(Condition(kind, negated=True))
+                negate = 0
+                continue
             verbs.append(metric_name)
             if metric_name != "casts" and (
                 prev in lexicon.BE or _inverted_passive(words, i, user_at)
