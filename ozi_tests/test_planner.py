@@ -3591,3 +3591,8 @@ def test_posting_without_replying_near_misses(threads):
     assert reading_of("who posted the most without replies") == (
         "casts, by user, top 10, not reply"
     )
+    # what is left out is no topic of the casts: the word not understood is refused
+    p = plan("who posted the most while not replying", CTX)
+    assert p.kind == "unanswered" and "'while'" in (p.note or "")
+    # and left out alone, nothing is named to rank
+    assert plan("who is not replying the most", CTX).kind == "unanswered"

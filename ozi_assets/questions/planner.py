@@ -715,6 +715,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     threads_named = False  # a word for threads read as the casts that start them
     cast_in = False  # "posted in", "active": casts in something, not casts started
     never_filters: list[str] = []  # "never got a reply": a filter negated
+    # metrics named by a verb only to be left out ("without replying"): still named, so no
+    # topic search reads "while not replying" as what people said
+    set_aside: list[str] = []
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
     # "how many ppl shared a link? counting casts": a closing clause saying what is counted
     restated = _COUNTING.search(text)
@@ -1211,6 +1214,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 # threads": that kind of cast left out, as "without replies" leaves it out
                 kind = next(f for f, m in KIND_FILTERS.items() if m == metric_name)
                 conditions.append(Condition(kind, negated=True))
+                set_aside.append(metric_name)
                 negate = 0
                 continue
             verbs.append(metric_name)
@@ -1273,9 +1277,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     r.counts = r.asks_number
     r.asks_number = r.asks_number or bool(order) or having is not None
     r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
-    r.metrics = list(dict.fromkeys(verbs + nouns))
+    r.metrics = list(dict.fromkeys(verbs + nouns + set_aside))
     r.users = list(dict.fromkeys(users))
     if r.unknown:
+        return r
+    if set_aside and not verbs and not nouns and not any(w in lexicon.AUTHOR_WORDS for w in words):
+        # "who is not replying the most": what is left out is named, what is counted is not
+        # ("the top posters without replying" count casts)
+        r.problem = f"the question names no metric but the {set_aside[0]} it leaves out"
         return r
 
     moment_of: Literal["first", "last"] | None = None
