@@ -3471,6 +3471,8 @@ SELF_REPLIERS = "SELECT count(DISTINCT fid) FROM casts WHERE is_reply AND parent
         "how many people have replied to their own posts",
         "how many users replied to themselves",
         "count the accounts replying to themselves",
+        "how many authors replied to their own cast",
+        "how many people responded to their own messages",
     ],
 )
 def test_users_who_replied_to_their_own_casts_are_counted(threads, question):
@@ -3509,6 +3511,7 @@ REPLIED_REPLIES = (
         "how many replies received a reply",
         "how many comments have at least one response",
         "replies that were replied to",
+        "how many replies themselves got replies",
     ],
 )
 def test_replies_that_got_replies_are_counted(threads, question):

@@ -841,8 +841,11 @@ PHRASES: dict[tuple[str, ...], str] = {
         for particle in ("in", "into")
     },
     ("data", "set"): "dataset",
-    ("own", "casts"): "own_casts",  # "replies briang posted to his own casts"
-    ("own", "posts"): "own_casts",
+    # "replies briang posted to his own casts", "users who replied to their own cast"
+    **{
+        ("own", noun): "own_casts"
+        for noun in ("cast", "casts", "post", "posts", "message", "messages")
+    },
     ("follower", "base"): "followers",
     ("be", "found"): "be",  # "how many replies can be found in the data"
     ("all", "told"): "altogether",

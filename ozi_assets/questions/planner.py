@@ -1923,7 +1923,7 @@ _SOME_REPLY = re.compile(
 _CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
 # A reply is a cast that can be replied to as well, but only right before: "replies that got
 # replies" (in "how many replies did casts with replies get", the casts had them).
-_REPLIABLE = re.compile(rf"{_CAST_NOUN.pattern}|\b{_REPLY}(?:\s+(?:that|which))?\s*$")
+_REPLIABLE = re.compile(rf"{_CAST_NOUN.pattern}|\b{_REPLY}(?:\s+(?:that|which|themselves))?\s*$")
 # The same for recasts: "casts that got recast at least once", "posts with a reshare",
 # "top-level casts that were never recast" (see _replies_as_condition)
 _RECAST = r"(?:recasts?|reshares?)"
