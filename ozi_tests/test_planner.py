@@ -3599,3 +3599,37 @@ def test_posting_without_replying_near_misses(threads):
     assert p.kind == "unanswered" and "'while'" in (p.note or "")
     # and left out alone, nothing is named to rank
     assert plan("who is not replying the most", CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "truth", "expected"),
+    [
+        ("how many users liked their own casts", "reaction_type = 'like' AND fid = target_fid", 2),
+        ("how many people liked their own post", "reaction_type = 'like' AND fid = target_fid", 2),
+        (
+            "how many users recast their own posts",
+            "reaction_type = 'recast' AND fid = target_fid",
+            1,
+        ),
+        # near misses: every liker, and the likers of someone else's casts
+        ("how many users liked casts", "reaction_type = 'like'", 3),
+        ("how many users liked others' casts", "reaction_type = 'like' AND fid <> target_fid", 2),
+    ],
+)
+def test_users_who_reacted_to_their_own_casts_are_counted(question, truth, expected):
+    # the act done to "their own" casts is done by the user to themselves, as "replied to
+    # their own casts" is (the misreading counted every liker)
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES (1, 1, 'a1', 'like'), "
+        "(2, 1, 'a1', 'like'), (2, 2, 'b1', 'like'), (4, 1, 'a1', 'like'), "
+        "(3, 3, 'c1', 'recast'), (3, 1, 'a1', 'recast')) "
+        "AS v(fid, target_fid, target_hash, reaction_type) "
+    )
+    con.execute('ALTER TABLE reactions ADD COLUMN "timestamp" TIMESTAMPTZ')
+    answer = con.execute(f"SELECT count(DISTINCT fid) FROM reactions WHERE {truth}").fetchone()
+    p = plan(question, CTX)
+    assert p.sql is not None, p.note
+    assert con.execute(p.sql).fetchone() == answer == (expected,)

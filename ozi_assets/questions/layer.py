@@ -475,8 +475,9 @@ METRICS: dict[str, Metric] = {
                 "count(DISTINCT t.fid)",
                 where=where,
                 cast=REACTION_CAST,
+                others=REACTION_OTHERS,  # "how many users liked their own casts"
                 dimensions=("hour", "day", "cast"),
-                filters=(),
+                filters=("others",),
             )
             for name, verb, where in (
                 ("reactors", "liked or recast", None),

@@ -976,8 +976,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 others, negate = True, 0
             elif (
                 w in lexicon.SELF_ALONE
-                or _to_self(prev)
-                or (prev in lexicon.POSSESSIVE and i > 1 and _to_self(words[i - 2]))
+                or _to_self(prev, owned=w == "own_casts")  # "liked their own casts"
+                or (prev in lexicon.POSSESSIVE and i > 1 and _to_self(words[i - 2], owned=True))
             ):
                 # "replies to their own casts": the actor is the user ("replies vs his own
                 # posts" sets the replies against his posts, not in reply to them)
@@ -1801,10 +1801,17 @@ def _threshold_on_people(words: list[str]) -> bool:
 _TO_SELF = frozenset(["to", "on", "under"])
 
 
-def _to_self(word: str) -> bool:
+def _to_self(word: str, owned: bool = False) -> bool:
     """Whether ``word`` directs an act at what follows: "to", "on", "under", or a verb the
-    tokenizer joined to its "to" ("replied_to their own casts")."""
-    return word in _TO_SELF or word.endswith("_to")
+    tokenizer joined to its "to" ("replied_to themselves"); before a possessive (``owned``)
+    also the verb of an act done to someone's cast ("liked their own casts", "recast his own
+    posts"; "replies themselves" is no act on them)."""
+    directed = lexicon.METRIC_VERBS.get(word) if owned else None
+    return (
+        word in _TO_SELF
+        or word.endswith("_to")
+        or (directed is not None and layer.METRICS[directed].to is not None)
+    )
 
 
 def _plural(word: str) -> bool:
