@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ozi_assets.questions import lexicon
 from ozi_assets.questions.layer import (
     METRICS,
     Condition,
@@ -1975,6 +1976,34 @@ def test_a_typo_of_a_catalogue_word_is_read_as_that_word(question, reading):
     assert reading_of(question) == reading
 
 
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # an English word one letter from a catalogue word is the word it is, not a typo:
+        # "hiking" is no "liking", "biking" no "liking", "viking" no "liking"
+        ("most active user on hiking", "hiking"),
+        ("most active poster on biking", "biking"),
+        ("who is most active on viking", "viking"),
+        ("most prolific author on hiking", "hiking"),
+    ],
+)
+def test_an_english_word_is_never_read_as_a_typo_of_a_catalogue_word(question, topic):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("hybrid", topic), p.note
+
+
+def test_only_words_no_dictionary_knows_are_typos():
+    # near misses: the misspellings stay corrected (no English word), and an English word
+    # still reads as an inflection of a catalogue word ("reacts" as "react")
+    assert reading_of("most active user on likng") == "likes, of the user first by casts"
+    assert reading_of("How many folowers does briang have?") == "followers, user = briang"
+    assert lexicon.correction("reacts", {}) == "react"
+    assert lexicon.correction("hiking", {}) is None
+    # an English word with no reading of its own is refused and named, not guessed at
+    p = plan("How many relies did dwr get?", CTX)
+    assert p.kind == "unanswered" and "'relies'" in (p.note or "")
+
+
 def test_the_answer_says_which_typo_it_read_as_which_word():
     p = plan("How many folowers does briang have?", CTX)
     assert "'folowers' as 'followers'" in p.describe([{"followers": 548}])
@@ -3383,3 +3412,224 @@ def test_users_above_another_figure_of_their_own():
     assert con.execute(compile_sql(listed)).fetchall() == [("a", 10)]
     with pytest.raises(LayerError):
         compile_sql(Query("casts", "user", exceeds="followers"))
+
+
+# -- self-replies, replies that got replies, repliers without threads, posting not replying --
+
+# ann starts a1 and replies to it (a2); bob replies to a1 (b1) and to himself (b2); cat replies
+# to ann's a2 (c1) and to bob's b1 (c2); dan starts d1 and d2 and replies to cat's c1 (d3).
+THREADS = Context(users={"ann": 1, "bob": 2, "cat": 3, "dan": 4}, now=NOW)
+THREAD_CASTS = [
+    ("a1", 1, "ann", None, None),
+    ("a2", 1, "ann", "a1", 1),
+    ("b1", 2, "bob", "a1", 1),
+    ("b2", 2, "bob", "b1", 2),
+    ("c1", 3, "cat", "a2", 1),
+    ("c2", 3, "cat", "b1", 2),
+    ("d1", 4, "dan", None, None),
+    ("d2", 4, "dan", None, None),
+    ("d3", 4, "dan", "c1", 3),
+]
+
+
+@pytest.fixture(scope="module")
+def threads():
+    """A DuckDB with THREAD_CASTS as ``casts`` and their authors as ``users``."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts (hash VARCHAR, fid BIGINT, username VARCHAR, text VARCHAR, "
+        '"timestamp" TIMESTAMPTZ, parent_hash VARCHAR, parent_fid BIGINT, thread_hash VARCHAR, '
+        "parent_url VARCHAR, mentions BIGINT[], embeds VARCHAR[], is_reply BOOLEAN)"
+    )
+    for hash_, fid, name, parent, parent_fid in THREAD_CASTS:
+        con.execute(
+            "INSERT INTO casts VALUES (?, ?, ?, 'gm', TIMESTAMPTZ '2023-03-04 01:00:00+00', ?, ?,"
+            " NULL, NULL, [], [], ?)",
+            [hash_, fid, name, parent, parent_fid, parent is not None],
+        )
+    con.execute(
+        "CREATE TABLE users AS SELECT DISTINCT fid, username FROM casts ORDER BY fid",
+    )
+    return con
+
+
+def _answer(con, question: str) -> list[tuple]:
+    p = plan(question, THREADS)
+    assert p.kind == "analytic" and p.sql, p.note
+    return con.execute(p.sql).fetchall()
+
+
+SELF_REPLIERS = "SELECT count(DISTINCT fid) FROM casts WHERE is_reply AND parent_fid = fid"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many users replied to their own casts",
+        "how many people have replied to their own posts",
+        "how many users replied to themselves",
+        "count the accounts replying to themselves",
+        "how many authors replied to their own cast",
+        "how many people responded to their own messages",
+    ],
+)
+def test_users_who_replied_to_their_own_casts_are_counted(threads, question):
+    # "own" after the verb's "to" is the user acting on themselves, as in "replies to their
+    # own casts": ann and bob (the misreading counted all four repliers)
+    assert _answer(threads, question) == threads.execute(SELF_REPLIERS).fetchall() == [(2,)]
+
+
+def test_repliers_to_themselves_near_misses(threads):
+    # every replier, and the repliers to someone else (not ann: she only replied to
+    # herself), are counted as they were asked
+    assert _answer(threads, "how many users replied") == [(4,)]
+    others = "SELECT count(DISTINCT fid) FROM casts WHERE is_reply AND parent_fid <> fid"
+    assert _answer(threads, "how many users replied to others") == [(3,)]
+    assert threads.execute(others).fetchall() == [(3,)]
+    assert reading_of("how many users replied") == "distinct_authors, reply"
+    assert reading_of("how many replies were people replying to their own casts?") == (
+        "replies, not others"
+    )
+    # "own" elsewhere is a contrast, not the user acting on themselves
+    assert reading_of("how many of dwr's casts were replies vs his own posts") == (
+        "replies, user = dwr"
+    )
+
+
+REPLIED_REPLIES = (
+    "SELECT count(*) FROM casts AS t WHERE is_reply "
+    "AND EXISTS (SELECT 1 FROM casts AS r WHERE r.parent_hash = t.hash)"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many replies got replies",
+        "how many replies received a reply",
+        "how many comments have at least one response",
+        "replies that were replied to",
+        "how many replies themselves got replies",
+    ],
+)
+def test_replies_that_got_replies_are_counted(threads, question):
+    # a reply is a cast that can be replied to: a2, b1 and c1 were (of six replies)
+    assert _answer(threads, question) == threads.execute(REPLIED_REPLIES).fetchall() == [(3,)]
+
+
+def test_replies_that_got_replies_near_misses(threads):
+    assert _answer(threads, "how many replies") == [(6,)]
+    assert _answer(threads, "how many replies got no replies") == [(3,)]
+    assert reading_of("how many casts got replies") == "casts, replied"
+    # replies a user got, and the replies casts got, are still counted as replies
+    assert reading_of("how many replies did dwr get") == "replies_received, user = dwr"
+    assert reading_of("who got the most replies") == "replies_received, by user, top 10"
+
+
+REPLIERS_WITHOUT_THREADS = (
+    "SELECT count(DISTINCT fid) FROM casts WHERE is_reply "
+    "AND fid NOT IN (SELECT fid FROM casts WHERE NOT is_reply)"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many repliers with no top-level casts",
+        "how many repliers have no original posts",
+        "how many commenters without any top-level casts",
+        "how many users replied but never posted a top-level cast",
+    ],
+)
+def test_repliers_with_no_top_level_cast_leave_out_the_people_with_one(threads, question):
+    # "no top-level casts" said of people is what they lack, as "repliers with no casts":
+    # bob and cat (the misreading filtered the replies, and counted all four)
+    answer = threads.execute(REPLIERS_WITHOUT_THREADS).fetchall()
+    assert _answer(threads, question) == answer == [(2,)]
+
+
+def test_repliers_without_top_level_casts_near_misses(threads):
+    assert _answer(threads, "how many repliers") == [(4,)]
+    assert reading_of("which repliers have no top-level casts") == (
+        "replies, by user, users without top_level_casts"
+    )
+    # said of replies, not of people, it still narrows the casts
+    assert reading_of("how many replies with no top-level casts") == "replies, not top_level"
+    assert reading_of("how many top-level casts with no replies") == (
+        "casts, top_level, not replied"
+    )
+
+
+TOP_LEVEL_POSTERS = (
+    "SELECT username, count(*) AS n FROM casts WHERE NOT is_reply "
+    "GROUP BY username ORDER BY n DESC, username"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "who posted the most without replying",
+        "who cast the most without replying to anyone",
+        "top 5 posters without ever replying",
+        "who has the most casts without replying",
+    ],
+)
+def test_posting_without_replying_ranks_top_level_casts(threads, question):
+    # "without replying" leaves the replies out, as "without replies" does: dan, then ann
+    # (the misreading ranked people by their replies: bob and cat first)
+    answer = threads.execute(TOP_LEVEL_POSTERS).fetchall()
+    assert _answer(threads, question) == answer == [("dan", 2), ("ann", 1)]
+
+
+def test_posting_without_replying_near_misses(threads):
+    assert _answer(threads, "who replied the most")[:2] == [("bob", 2), ("cat", 2)]
+    assert _answer(threads, "who posted the most")[0] == ("dan", 3)
+    # people who never replied, counted: the gerund after "without" is what they never did
+    assert reading_of("how many users posted without replying") == (
+        "casts, count of users, users without replies"
+    )
+    assert reading_of("who posted the most without replies") == (
+        "casts, by user, top 10, not reply"
+    )
+    # what is left out is no topic of the casts: the word not understood is refused
+    p = plan("who posted the most while not replying", CTX)
+    assert p.kind == "unanswered" and "'while'" in (p.note or "")
+    # and left out alone, nothing is named to rank
+    assert plan("who is not replying the most", CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "truth", "expected"),
+    [
+        ("how many users liked their own casts", "reaction_type = 'like' AND fid = target_fid", 2),
+        ("how many people liked their own post", "reaction_type = 'like' AND fid = target_fid", 2),
+        (
+            "how many users recast their own posts",
+            "reaction_type = 'recast' AND fid = target_fid",
+            1,
+        ),
+        # near misses: every liker, and the likers of someone else's casts
+        ("how many users liked casts", "reaction_type = 'like'", 3),
+        ("how many users liked others' casts", "reaction_type = 'like' AND fid <> target_fid", 2),
+    ],
+)
+def test_users_who_reacted_to_their_own_casts_are_counted(question, truth, expected):
+    # the act done to "their own" casts is done by the user to themselves, as "replied to
+    # their own casts" is (the misreading counted every liker)
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES (1, 1, 'a1', 'like'), "
+        "(2, 1, 'a1', 'like'), (2, 2, 'b1', 'like'), (4, 1, 'a1', 'like'), "
+        "(3, 3, 'c1', 'recast'), (3, 1, 'a1', 'recast')) "
+        "AS v(fid, target_fid, target_hash, reaction_type) "
+    )
+    con.execute('ALTER TABLE reactions ADD COLUMN "timestamp" TIMESTAMPTZ')
+    answer = con.execute(f"SELECT count(DISTINCT fid) FROM reactions WHERE {truth}").fetchone()
+    p = plan(question, CTX)
+    assert p.sql is not None, p.note
+    assert con.execute(p.sql).fetchone() == answer == (expected,)

@@ -297,8 +297,10 @@ METRICS: dict[str, Metric] = {
             "distinct users who cast (fids)",
             "casts",
             "count(DISTINCT t.fid)",
+            # "users who replied to their own casts": authors of replies to themselves
+            others="t.fid <> t.parent_fid",
             dimensions=("hour", "day", "channel", "thread"),
-            filters=CAST_METRIC_FILTERS,
+            filters=(*CAST_METRIC_FILTERS, "others"),
         ),
         Metric(
             "reactions",
@@ -473,8 +475,9 @@ METRICS: dict[str, Metric] = {
                 "count(DISTINCT t.fid)",
                 where=where,
                 cast=REACTION_CAST,
+                others=REACTION_OTHERS,  # "how many users liked their own casts"
                 dimensions=("hour", "day", "cast"),
-                filters=(),
+                filters=("others",),
             )
             for name, verb, where in (
                 ("reactors", "liked or recast", None),

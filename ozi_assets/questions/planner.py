@@ -715,6 +715,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     threads_named = False  # a word for threads read as the casts that start them
     cast_in = False  # "posted in", "active": casts in something, not casts started
     never_filters: list[str] = []  # "never got a reply": a filter negated
+    # metrics named by a verb only to be left out ("without replying"): still named, so no
+    # topic search reads "while not replying" as what people said
+    set_aside: list[str] = []
     which_of = re.search(r"\bwhich (?:one )?of\b", text) is not None  # "which of dwr's casts"
     # "how many ppl shared a link? counting casts": a closing clause saying what is counted
     restated = _COUNTING.search(text)
@@ -802,6 +805,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         lacked = lexicon.METRIC_VERBS.get(w) or lexicon.METRIC_NOUNS.get(w)
         lacked = lacked or lexicon.AGENT_NOUNS.get(w) or ("replies" if w == "replied_to" else None)
+        lacked = lacked or _kind_of_casts(words, i)
         if lacked and negate and _undone_by_people(words, i):
             # "users who did not reply", "profiles without casts": what they never did
             never, never_said, negate = 1, True, 0
@@ -972,8 +976,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 others, negate = True, 0
             elif (
                 w in lexicon.SELF_ALONE
-                or prev in _TO_SELF
-                or (prev in lexicon.POSSESSIVE and i > 1 and words[i - 2] in _TO_SELF)
+                or _to_self(prev, owned=w == "own_casts")  # "liked their own casts"
+                or (prev in lexicon.POSSESSIVE and i > 1 and _to_self(words[i - 2], owned=True))
             ):
                 # "replies to their own casts": the actor is the user ("replies vs his own
                 # posts" sets the replies against his posts, not in reply to them)
@@ -1205,6 +1209,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if w in lexicon.TERM_MARKERS:
                 term_next = True  # "mention denver": a term, unless a user follows
                 mention_as_term = True
+            if negate and w.endswith("ing") and metric_name in COMPLEMENT:
+                # "who posted the most without replying", "top casters, not counting starting
+                # threads": that kind of cast left out, as "without replies" leaves it out
+                kind = next(f for f, m in KIND_FILTERS.items() if m == metric_name)
+                conditions.append(Condition(kind, negated=True))
+                set_aside.append(metric_name)
+                negate = 0
+                continue
             verbs.append(metric_name)
             if metric_name != "casts" and (
                 prev in lexicon.BE or _inverted_passive(words, i, user_at)
@@ -1265,9 +1277,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     r.counts = r.asks_number
     r.asks_number = r.asks_number or bool(order) or having is not None
     r.asks_number = r.asks_number or any(how in ("per", "each") for _, how, _ in groups)
-    r.metrics = list(dict.fromkeys(verbs + nouns))
+    r.metrics = list(dict.fromkeys(verbs + nouns + set_aside))
     r.users = list(dict.fromkeys(users))
     if r.unknown:
+        return r
+    if set_aside and not verbs and not nouns and not any(w in lexicon.AUTHOR_WORDS for w in words):
+        # "who is not replying the most": what is left out is named, what is counted is not
+        # ("the top posters without replying" count casts)
+        r.problem = f"the question names no metric but the {set_aside[0]} it leaves out"
         return r
 
     moment_of: Literal["first", "last"] | None = None
@@ -1301,7 +1318,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if any(d == "user" and how == "which" for d, how, _ in groups):
             order = "desc" if moment == "last_cast_at" else "asc"  # "who posted the last cast"
     users_with: tuple[tuple[str, bool], ...] = ()
-    about_users = counted_users or any(lexicon.DIMENSION_WORDS.get(w) == "user" for w in words)
+    # people named by what they do are people too: "which repliers have no top-level casts"
+    about_users = counted_users or any(
+        lexicon.DIMENSION_WORDS.get(w) == "user" or w in lexicon.AGENT_NOUNS for w in words
+    )
     if never_said and not (lacking or never_filters):
         r.problem = "the question says 'never' of nothing the layer counts"
         return r
@@ -1689,7 +1709,9 @@ def _undone_by_people(words: list[str], i: int) -> bool:
             lexicon.DIMENSION_WORDS.get(x) == "user" and x not in ("who", "whose")
             for x in before[:-1]
         )
-    if negation in _NOUN_NEGATION and (w in lexicon.METRIC_NOUNS or w in lexicon.AGENT_NOUNS):
+    if negation in _NOUN_NEGATION and (
+        w in lexicon.METRIC_NOUNS or w in lexicon.AGENT_NOUNS or _kind_of_casts(words, i)
+    ):
         if any(x in lexicon.ORDER_DESC or x in lexicon.ORDER_ASC for x in words):
             return False
         owner = [x for x in before[:-1] if x not in _HAVING]
@@ -1698,6 +1720,14 @@ def _undone_by_people(words: list[str], i: int) -> bool:
             lexicon.DIMENSION_WORDS.get(owner[-1]) == "user" or owner[-1] in lexicon.AGENT_NOUNS
         )
     return False
+
+
+def _kind_of_casts(words: list[str], i: int) -> str | None:
+    """The metric a kind word at ``i`` names with the word for casts after it ("top-level
+    casts", "original posts": top_level_casts), or None: what people lack in "repliers with
+    no top-level casts", as in "repliers with no casts"."""
+    kind = KIND_FILTERS.get(lexicon.FILTER_WORDS.get(words[i], ""))
+    return kind if kind and i + 1 < len(words) and _names_casts(words[i + 1]) else None
 
 
 # Words for what people did in threads rather than started: "active threads", "threads with
@@ -1769,6 +1799,19 @@ def _threshold_on_people(words: list[str]) -> bool:
 
 # What stands before a SELF word (or its possessive) that says the user acted on their own.
 _TO_SELF = frozenset(["to", "on", "under"])
+
+
+def _to_self(word: str, owned: bool = False) -> bool:
+    """Whether ``word`` directs an act at what follows: "to", "on", "under", or a verb the
+    tokenizer joined to its "to" ("replied_to themselves"); before a possessive (``owned``)
+    also the verb of an act done to someone's cast ("liked their own casts", "recast his own
+    posts"; "replies themselves" is no act on them)."""
+    directed = lexicon.METRIC_VERBS.get(word) if owned else None
+    return (
+        word in _TO_SELF
+        or word.endswith("_to")
+        or (directed is not None and layer.METRICS[directed].to is not None)
+    )
 
 
 def _plural(word: str) -> bool:
@@ -1885,6 +1928,9 @@ _SOME_REPLY = re.compile(
     r"(?!(?:\s+to)?\s+(?:by|(?:the\s+)?(?:most|more|least|less|fewest))\b)"
 )
 _CAST_NOUN = re.compile(r"\b(?:casts?|posts?|messages?|threads?|ones)\b")
+# A reply is a cast that can be replied to as well, but only right before: "replies that got
+# replies" (in "how many replies did casts with replies get", the casts had them).
+_REPLIABLE = re.compile(rf"{_CAST_NOUN.pattern}|\b{_REPLY}(?:\s+(?:that|which|themselves))?\s*$")
 # The same for recasts: "casts that got recast at least once", "posts with a reshare",
 # "top-level casts that were never recast" (see _replies_as_condition)
 _RECAST = r"(?:recasts?|reshares?)"
@@ -2090,7 +2136,8 @@ def _replies_as_condition(q: str) -> str:
         token = f"no {token}" if negated else token
         return text[: match.start()] + f" {token} " + text[match.end() :]
 
-    q = swap(_SOME_REPLY, "castreplied", swap(_NO_REPLY, "no castreplied", q))
+    q = swap(_NO_REPLY, "no castreplied", q, _REPLIABLE)
+    q = swap(_SOME_REPLY, "castreplied", q, _REPLIABLE)
     if any(w in _RANKS_WHAT_CASTS_GOT for w in tokens(q)):
         return q
     # a reply is a cast that can be recast: "how many replies got reshared"
