@@ -592,36 +592,45 @@ def follow_config(linger_s: float) -> dict:
 def test_a_stream_run_takes_what_comes_while_it_waits_for_its_next_batch(
     broker_address, sample_events, tmp_path
 ):
-    """Messages sent in several small sends soon after a batch wait for batch_every_s and
-    come in one batch, not a batch a send; every message is folded in."""
+    """A batch starts when batch_min_messages wait or batch_every_s after the last one began.
+    Sends of 40 messages soon after a batch wait for the delay and come in one batch; with
+    batch_min_messages 40, each send starts a batch of its own at once. Every message is
+    folded in either way."""
     import threading
 
     events = sample_events[-300:]
-    _, live, defs = world(tmp_path / "live", broker_address, "follow-wait", 200)
-    live["kafka"].produce(events[:100])
 
-    def trickle() -> None:
-        deadline = time.monotonic() + 120
-        while raw_done(live["warehouse"]) < 100 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for start in range(100, 300, 40):  # five sends over about a second
-            live["kafka"].produce(events[start : start + 40])
-            time.sleep(0.25)
+    def run(topic: str, pause_s: float, follow: dict) -> dict:
+        _, live, defs = world(tmp_path / topic, broker_address, topic, 200)
+        live["kafka"].produce(events[:100])
 
-    producer = threading.Thread(target=trickle)
-    producer.start()
-    config = {"ops": {"follow_stream": {"config": {"linger_s": 3.0, "batch_every_s": 8.0}}}}
-    with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("stream_job").execute_in_process(
-            instance=instance, run_config=config
-        )
-    producer.join()
-    assert result.success
-    (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
-    metadata = {k: v.value for k, v in output.event_specific_data.metadata.items()}
-    assert metadata["messages"] == 300
-    assert metadata["batches"] == 2  # the first hundred, then the five sends together
-    assert raw_done(live["warehouse"]) == 300
+        def trickle() -> None:
+            deadline = time.monotonic() + 120
+            while raw_done(live["warehouse"]) < 100 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for start in range(100, 300, 40):  # five sends of 40
+                live["kafka"].produce(events[start : start + 40])
+                time.sleep(pause_s)
+
+        producer = threading.Thread(target=trickle)
+        producer.start()
+        config = {"ops": {"follow_stream": {"config": {"linger_s": 4.0, **follow}}}}
+        with dg.instance_for_test() as instance:
+            result = defs.resolve_job_def("stream_job").execute_in_process(
+                instance=instance, run_config=config
+            )
+        producer.join()
+        assert result.success
+        (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+        assert raw_done(live["warehouse"]) == 300
+        return {k: v.value for k, v in output.event_specific_data.metadata.items()}
+
+    by_delay = run("follow-delay", 0.25, {"batch_every_s": 8.0, "batch_min_messages": 10_000})
+    assert by_delay["messages"] == 300
+    assert by_delay["batches"] == 2  # the first hundred, then the five sends together
+    by_count = run("follow-count", 1.5, {"batch_every_s": 60.0, "batch_min_messages": 40})
+    assert by_count["messages"] == 300
+    assert by_count["batches"] >= 4  # the sends' batches did not wait the 60 s delay
 
 
 def test_a_stream_run_follows_the_stream_and_writes_what_incremental_runs_write(
