@@ -347,23 +347,21 @@ def follow_stream(
             starts, high = kafka.log_bounds()
             new = committed is None or any(hw > committed.get(p, 0) for p, hw in high.items())
             # Messages wait, but fewer than batch_min_messages, and the last batch started
-            # less than batch_every_s ago: let more come (reading the log's ends again every
-            # POLL_S), so that a slow stream's batch pays its fixed cost for more messages.
-            interrupted = False
-            while (
+            # less than batch_every_s ago: let more come, then read the log's ends again. One
+            # sleep, not a poll: each read of the log's ends opens a consumer (tens of ms of
+            # CPU), and polling every POLL_S while waiting took CPU from the embedding lane.
+            rest = last_batch + config.batch_every_s - time.monotonic()
+            if (
                 committed is not None
                 and 0 < waiting(committed, high) < config.batch_min_messages
-                and (rest := last_batch + config.batch_every_s - time.monotonic()) > 0
+                and rest > 0
             ):
                 try:
-                    time.sleep(min(rest, POLL_S))
+                    time.sleep(rest)
                 except dg.DagsterExecutionInterruptedError:
-                    interrupted = True
-                    break
+                    totals.stopped_because = "stopped while waiting"
+                    break  # nothing is half done
                 starts, high = kafka.log_bounds()
-            if interrupted:
-                totals.stopped_because = "stopped while waiting"
-                break  # nothing is half done
             now = time.monotonic()
             if new:
                 batch_started = time.perf_counter()
