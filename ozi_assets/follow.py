@@ -54,7 +54,8 @@ POLL_S = 0.25  # how often an idle loop reads the high watermarks (~15 ms a read
 # the same whatever its size (the reads of offsets and duplicates, the commit: 0.5-1 s at
 # 500 events/s here, against 0.02 ms a message): a loop that starts the next batch as soon as
 # one ends keeps a core busy with batches of a few hundred messages, and the embedding lane
-# waits for that core (searchable p95 36 s at 500 events/s, 19 s with the delay). A fast
+# waits for that core (searchable p95 36 s at 500 events/s, 19 s with the delay in one run,
+# 39 s in another: the figure varies much between runs, see the README). A fast
 # stream fills a batch before the delay, so it does not wait: with the delay alone, casts
 # waited a second more at 2,000 events/s (p95 8.6 → 12.5 s). One message after a pause
 # starts its batch at once.
