@@ -53,11 +53,12 @@ EMBED_BATCH_MESSAGES = 10_000
 # while it runs, and waits this long for more once caught up before it ends: under a steady
 # stream the next casts arrive within seconds, and a new run would cost them a process start
 # and a sensor tick (5-10 s). It starts no batch after RUN_BUDGET_S, so a new version of the
-# code reaches the lane at least that often. The handover to the next run left no batch for
-# 20-40 s under a 500 events/s stream here (the sensor's tick, the queue, a process importing
-# the code): with a budget of 300 s that was the slowest minute of a ten-minute stream, so the
-# budget is long and the UI gets the windows' materializations every REPORT_EVERY_S instead
-# of at the run's end. A run launched by hand or by a backfill has no tag: it embeds up to
+# code reaches the lane at least that often. A handover to the next run leaves the lane
+# without a batch for the sensor's tick, the queue and a process importing the code (gaps of
+# 20-34 s between embedding requests under a 500 events/s stream here), so the budget is long
+# and the UI gets the windows' materializations every REPORT_EVERY_S instead of at the run's
+# end. Whether the long run costs the stream's batches CPU at 2,000 events/s is not settled
+# (README, Measured). A run launched by hand or by a backfill has no tag: it embeds up to
 # where FOLLOWS stood when it started, and ends.
 LINGER_TAG = "ozi/linger_s"
 EMBED_LINGER_S = 20.0

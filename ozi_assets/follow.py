@@ -56,9 +56,8 @@ POLL_S = 0.25  # how often an idle loop reads the high watermarks (~15 ms a read
 # one ends keeps a core busy with batches of a few hundred messages, and the embedding lane
 # waits for that core (searchable p95 36 s at 500 events/s, 19 s with the delay in one run,
 # 39 s in another: the figure varies much between runs, see the README). A fast
-# stream fills a batch before the delay, so it does not wait: with the delay alone, casts
-# waited a second more at 2,000 events/s (p95 8.6 → 12.5 s). One message after a pause
-# starts its batch at once.
+# stream fills a batch before the delay, so it does not wait for it. One message after a
+# pause starts its batch at once.
 BATCH_EVERY_S = 2.0
 BATCH_MIN_MESSAGES = 1_000
 # The checks and the aggregates run at most this often while messages keep coming (and at once
