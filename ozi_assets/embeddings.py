@@ -352,15 +352,16 @@ def cast_embeddings(
     def report(windows: set[str], embedded: int) -> None:
         # a lingering run lasts up to RUN_BUDGET_S: the UI sees its windows before it ends
         tables = table_metadata.by_window(warehouse, grid, windows, "cast_vectors", where=of_model)
-        for key in sorted(windows):
-            context.log_event(
-                dg.AssetMaterialization(
-                    asset_key=context.asset_key,
-                    partition=key,
-                    description="embedded so far by a run that follows the stream",
-                    metadata={**tables[key], "embedded": dg.MetadataValue.int(embedded)},
-                )
-            )
+        report_windows(
+            context,
+            [context.asset_key],
+            grid,
+            {grid.index_of(k) for k in windows},
+            {"embedded": dg.MetadataValue.int(embedded)},
+            lambda _, key: tables[key],
+            include_own=True,
+            description="embedded so far by a run that follows the stream",
+        )
 
     summary = catch_up(context, warehouse, embedder, vectors, kafka.topic, linger_s, report=report)
     rebuilt: dict[str, int] = {}

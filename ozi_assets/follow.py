@@ -345,7 +345,7 @@ def follow_stream(
     try:
         while True:
             starts, high = kafka.log_bounds()
-            new = committed is None or any(hw > committed.get(p, 0) for p, hw in high.items())
+            new = committed is None or waiting(committed, high) > 0
             # Messages wait, but fewer than batch_min_messages, and the last batch started
             # less than batch_every_s ago: let more come, then read the log's ends again. One
             # sleep, not a poll: each read of the log's ends opens a consumer (tens of ms of

@@ -448,20 +448,24 @@ def report_windows(
     windows: set[int],
     metadata: dict,
     per_window: Callable[[dg.AssetKey, str], dict] | None = None,
+    include_own: bool = False,
+    description: str | None = None,
 ) -> None:
     """Record a materialization of ``keys`` for every window a run changed besides its own
-    partition, so the UI shows each window's latest change: ``metadata`` and, when given,
-    ``per_window(key, partition)`` (that window's row count and previews)."""
+    partition (and its own too when ``include_own``: progress reported before the run's own
+    materialization), so the UI shows each window's latest change: ``metadata`` and, when
+    given, ``per_window(key, partition)`` (that window's row count and previews), with
+    ``description`` (default: which run changed the window)."""
     own = context.partition_key
     for w in sorted(windows):
-        if grid.keys[w] == own:
+        if grid.keys[w] == own and not include_own:
             continue
         for key in keys:
             context.log_event(
                 dg.AssetMaterialization(
                     asset_key=key,
                     partition=grid.keys[w],
-                    description=f"changed by the run for window {own}",
+                    description=description or f"changed by the run for window {own}",
                     metadata={**metadata, **(per_window(key, grid.keys[w]) if per_window else {})},
                 )
             )

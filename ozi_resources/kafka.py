@@ -57,6 +57,16 @@ def _slices(cols: Columns) -> dict[int, LogSlice]:
     }
 
 
+def _topic_partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The topic's partitions as the consumer's metadata has them ([] if it does not exist)."""
+    return [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+
+
+def _beginning(consumer: KafkaConsumer, tps: list[TopicPartition]) -> dict[int, int]:
+    """{partition: log start offset} of ``tps``."""
+    return {tp.partition: int(o) for tp, o in consumer.beginning_offsets(tps).items()}
+
+
 class KafkaReadError(RuntimeError):
     """Offsets below the high watermark could not be read back from the broker."""
 
@@ -197,8 +207,7 @@ class KafkaResource(dg.ConfigurableResource):
         topic = topic or self.topic
         consumer = self._consumer()
         try:
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-            return {tp.partition: int(o) for tp, o in consumer.beginning_offsets(tps).items()}
+            return _beginning(consumer, _topic_partitions(consumer, topic))
         finally:
             consumer.close()
 
@@ -213,14 +222,10 @@ class KafkaResource(dg.ConfigurableResource):
         topic = topic or self.topic
         consumer = self._consumer()
         try:
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+            tps = _topic_partitions(consumer, topic)
             if not tps:
                 return {}, {}
-            first = (
-                {tp.partition: int(o) for tp, o in consumer.beginning_offsets(tps).items()}
-                if starts
-                else {}
-            )
+            first = _beginning(consumer, tps) if starts else {}
             consumer.assign(tps)
             for tp, bound in consumer.end_offsets(tps).items():
                 consumer.seek(tp, max(bound - 1, 0))
