@@ -221,8 +221,12 @@ def _batch(
     run_id = context.run_id
     started = time.perf_counter()
 
-    def fold(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, set[int]] | None]:
-        return clean.fold_batches(conn, tuple(clean.STAGES), kafka.topic, kafka.batch_messages)
+    def fold(
+        conn: duckdb.DuckDBPyConnection, appended: raw.BatchResult
+    ) -> dict[str, tuple[int, set[int]] | None]:
+        return clean.fold_batches(
+            conn, tuple(clean.STAGES), kafka.topic, kafka.batch_messages, appended.ranges
+        )
 
     summary = raw.catch_up(
         context,

@@ -41,6 +41,9 @@ class BatchResult:
     windows: set[int] = field(default_factory=set)  # log windows written
     late: dict[int, int] = field(default_factory=dict)  # late messages by their own window
     letters: list[tuple] = field(default_factory=list)
+    # Kafka partition → (first offset, next offset) of the messages appended; they are in the
+    # temp table decoded_batch until the transaction ends
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def to_arrow(
@@ -228,6 +231,7 @@ def append_batch(
     for log in kept:
         if len(log):
             done[log.partition] = PartitionOffset(int(log.offsets[-1]) + 1, running[log.partition])
+            result.ranges[log.partition] = (int(log.offsets[0]), int(log.offsets[-1]) + 1)
     stream.save_offsets(conn, stream.RAW, kafka.topic, done)
     send_dead_letters(kafka, result.letters)
     return result
@@ -272,7 +276,7 @@ def catch_up(
     warehouse: WarehouseResource,
     grid: WindowGrid,
     commit: Commit | None = None,
-    also: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection, BatchResult], Any] | None = None,
     high: dict[int, int] | None = None,
     starts: dict[int, int] | None = None,
 ) -> CatchUp:
@@ -280,9 +284,9 @@ def catch_up(
     ``high``, Kafka partition → high watermark, when the caller has just read them, and the
     log start offsets ``starts`` read with them), batch by
     batch, one lake transaction per batch (committed as ``commit``; default: the asset's).
-    ``also(conn)`` runs in each batch's transaction after the append (stream_job folds the
-    batch into the clean tables there: one commit, not one a stage); its results are in
-    ``CatchUp.also``.
+    ``also(conn, appended)`` runs in each batch's transaction after the append (stream_job
+    folds the batch into the clean tables there: one commit, not one a stage); its results
+    are in ``CatchUp.also``.
 
     Retention that deleted offsets before they were read is recorded in ``kafka_log_gaps`` and
     logged with the count; a log shorter than the committed offsets (a broker that lost its
@@ -330,7 +334,7 @@ def catch_up(
 
         def work(conn: duckdb.DuckDBPyConnection, s=slices, t=now_ms) -> tuple[BatchResult, Any]:
             appended = append_batch(conn, kafka, grid, s, t)
-            return appended, also(conn) if also else None
+            return appended, also(conn, appended) if also else None
 
         result, extra = warehouse.write(commit, work)
         if also:
