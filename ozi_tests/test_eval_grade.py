@@ -423,6 +423,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning7.yaml", "tune", "z_"),
         ("tuning8.yaml", "tune", "k_"),
         ("tuning9.yaml", "tune", "m_"),
+        ("tuning10.yaml", "tune", "n_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )

@@ -35,6 +35,7 @@ QUESTION_FILES = [
         "tuning7.yaml",
         "tuning8.yaml",
         "tuning9.yaml",
+        "tuning10.yaml",
         "holdout.yaml",
     )
 ]
