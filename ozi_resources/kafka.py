@@ -29,6 +29,7 @@ from ozi_resources import broker
 from ozi_resources.farcaster import Event
 
 READ_TIMEOUT_S = 60.0  # for the high watermark only
+BOUNDS_FETCH_WAIT_MS = 20  # the high watermarks: how long a fetch (and a poll) waits for data
 IDLE_TIMEOUT_S = 30.0  # a read fails after this long without a message
 # A safety net for confluent-kafka reads that come back empty while kafka-python reads the
 # same offsets (seen on the embedded broker with a 10 ms fetch wait; see _batches_confluent):
@@ -170,9 +171,10 @@ class KafkaResource(dg.ConfigurableResource):
         finally:
             admin.close()
 
-    def _consumer(self) -> KafkaConsumer:
+    def _consumer(self, fetch_max_wait_ms: int = 500) -> KafkaConsumer:
         return KafkaConsumer(
             bootstrap_servers=self.bootstrap(),
+            fetch_max_wait_ms=fetch_max_wait_ms,
             group_id=None,
             enable_auto_commit=False,
             max_poll_records=100_000,
@@ -220,7 +222,10 @@ class KafkaResource(dg.ConfigurableResource):
         a fifth of a small batch's time. The high watermarks are read as high_watermarks says.
         """
         topic = topic or self.topic
-        consumer = self._consumer()
+        # The fetch that brings the high watermarks waits for data at most this long: at the
+        # default 500 ms, a read of a topic with an empty partition took 0.6 s, before every
+        # batch of a loop that reads the ends of the log each time.
+        consumer = self._consumer(fetch_max_wait_ms=BOUNDS_FETCH_WAIT_MS)
         try:
             tps = _topic_partitions(consumer, topic)
             if not tps:
@@ -233,7 +238,7 @@ class KafkaResource(dg.ConfigurableResource):
             while any(consumer.highwater(tp) is None for tp in tps):
                 if time.monotonic() > deadline:
                     raise KafkaReadError(f"no high watermark for {topic} within the timeout")
-                consumer.poll(timeout_ms=200)
+                consumer.poll(timeout_ms=BOUNDS_FETCH_WAIT_MS)
             return first, {tp.partition: int(consumer.highwater(tp)) for tp in tps}  # type: ignore[arg-type]
         finally:
             consumer.close()
