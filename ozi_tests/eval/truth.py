@@ -51,17 +51,19 @@ def truth_for(
 
 
 def main(argv: list[str]) -> int:
-    """Print each entry's id, compare mode and a short view of its truth."""
+    """Print each entry's id, compare mode and a short view of its truth, for the sets named
+    in ``argv`` (file names beside this module, e.g. tuning10.yaml; default questions.yaml)."""
     from ozi_assets.definitions import build_resources
     from ozi_resources.settings import OziSettings
 
+    paths = [QUESTIONS.with_name(name) for name in argv] or [QUESTIONS]
     warehouse = build_resources(OziSettings.from_env())["warehouse"]
     with warehouse.reader() as con:
-        return _print_truths(con)
+        return _print_truths(con, paths)
 
 
-def _print_truths(con: duckdb.DuckDBPyConnection) -> int:
-    for entry in load_questions():
+def _print_truths(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> int:
+    for entry in (e for path in paths for e in load_questions(path)):
         rows, relevant = truth_for(entry, con)
         if relevant is not None:
             shown = f"{len(relevant)} relevant casts"
