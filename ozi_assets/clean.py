@@ -62,30 +62,36 @@ def keep_earliest(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     )
 
 
-# The rows of decoded_messages (schema.sql) read from the temp table decoded_batch instead of
-# raw_events: the messages the raw stage has just appended in the same transaction.
-FRESH_MESSAGES = """(
+# The messages of the log the clean stage reads: those not dead-lettered, as JSON, with their
+# source_position (which orders copies of one message by where they stand in the log). From
+# raw_events, or from the temp table decoded_batch: what the raw stage has just appended in
+# the same transaction (stream_job's batches), so it is not read back from the lake.
+DECODED_MESSAGES = """(
     SELECT decode(message_value)::JSON AS msg,
            message_type,
            (kafka_partition::BIGINT << 40) + kafka_offset AS source_position,
            kafka_partition,
            kafka_offset,
            window_start
-    FROM decoded_batch
+    FROM {source}
     WHERE dead_letter_reason IS NULL
 )"""
+MESSAGE_SOURCES = ("raw_events", "decoded_batch")
 
 
 def stage_source(
-    conn: duckdb.DuckDBPyConnection, branches: list[str], source: str = "decoded_messages"
+    conn: duckdb.DuckDBPyConnection, branches: list[str], source: str = "raw_events"
 ) -> None:
-    """Read the messages matching any of ``branches`` (SQL conditions on decoded_messages,
-    built from integers and timestamps by this module) into the temp table batch_messages,
-    which the clean scripts read. A table, not a view: each script reads it twice and the
-    three stages of a stream_job batch share one, so raw_events is scanned and decoded once a
-    batch, not six times (about 180 ms against 60 ms for 1,000 messages beside 300k).
-    ``source`` is decoded_messages or FRESH_MESSAGES (a constant, never input)."""
-    union = " UNION ALL ".join(f"SELECT * FROM {source} WHERE {b}" for b in branches or ["FALSE"])
+    """Read the messages (DECODED_MESSAGES) of ``source`` (one of MESSAGE_SOURCES) matching
+    any of ``branches`` (SQL conditions on them, built from integers and timestamps by this
+    module) into the temp table batch_messages, which the clean scripts read. A table, not a
+    view: each script reads it twice and the three stages of a stream_job batch share one, so
+    raw_events is scanned and decoded once a batch, not six times (about 180 ms against 60 ms
+    for 1,000 messages beside 300k)."""
+    if source not in MESSAGE_SOURCES:
+        raise ValueError(f"not a source of messages: {source}")
+    messages = DECODED_MESSAGES.format(source=source)
+    union = " UNION ALL ".join(f"SELECT * FROM {messages} WHERE {b}" for b in branches or ["FALSE"])
     conn.execute(f"CREATE OR REPLACE TEMP TABLE batch_messages AS {union}")
 
 
@@ -141,7 +147,7 @@ def fold_batches(
             results[stage] = None
             continue
         if ranges != staged:
-            source = FRESH_MESSAGES if ranges == fresh else "decoded_messages"
+            source = "decoded_batch" if ranges == fresh else "raw_events"
             stage_source(conn, stream.offset_branches(ranges), source)
             staged = ranges
         script, tables = STAGES[stage]

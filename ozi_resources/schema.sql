@@ -207,17 +207,9 @@ CREATE TABLE IF NOT EXISTS cast_vectors (
     window_start   TIMESTAMPTZ NOT NULL
 );  -- key: (model, hash)
 
--- Decoded messages of the log, for the clean stage. source_position orders copies of one
--- message by where they stand in the log.
-CREATE OR REPLACE VIEW decoded_messages AS
-SELECT decode(message_value)::JSON AS msg,
-       message_type,
-       (kafka_partition::BIGINT << 40) + kafka_offset AS source_position,
-       kafka_partition,
-       kafka_offset,
-       window_start
-FROM raw_events
-WHERE dead_letter_reason IS NULL;
+-- Lakes of schema 5 and before: the clean stage reads the log through clean.DECODED_MESSAGES
+-- now, from raw_events or from the batch just decoded.
+DROP VIEW IF EXISTS decoded_messages;
 
 -- The public contract.
 CREATE OR REPLACE VIEW users AS

@@ -57,7 +57,7 @@ T = TypeVar("T")
 LAKE = "lake"  # the name the lake is attached under in every connection
 # Bump when schema.sql changes: writers apply it once per version, not on every open (every
 # DDL statement on a DuckLake is a commit, so re-running it would add a snapshot per run).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 EXTENSIONS = ("ducklake", "sqlite", "postgres", "httpfs")
 
 _STATEMENT_END = re.compile(r";\s*\n\s*\n")
