@@ -704,7 +704,7 @@ def test_what_a_users_casts_are_against_what_they_got(question, reading):
         ("replies to dwr", "replies_received, user = dwr"),
         ("casts w/ pics", "casts, has_image"),
         ("casts/hour", "casts, by hour"),
-        ("users with 10+ casts", "casts, by user, with casts >= 10, top"),
+        ("users with 10+ casts", "casts, how many and which, by user, with casts >= 10, top"),
         # negations and inclusions in other words
         ("How many casts aren't replies?", "casts, not reply"),
         ("hourly count of messages, replies included", "casts, by hour"),
@@ -813,11 +813,11 @@ def test_a_topic_named_before_the_subject():
         # thresholds written with words and separators
         (
             "users with more than a thousand followers",
-            "followers, by user, with followers > 1000, top",
+            "followers, how many and which, by user, with followers > 1000, top",
         ),
         (
             "users whose follower count exceeds 1,000",
-            "followers, by user, with followers > 1000, top",
+            "followers, how many and which, by user, with followers > 1000, top",
         ),
         # asides and requests ask for nothing
         ("quick one - how many casts did dwr post? curious", "casts, user = dwr"),
@@ -1318,7 +1318,10 @@ def test_a_median_of_nothing_in_particular_is_refused():
             "count the accounts that appear both as cast authors and as recasters",
             "casts, count of users, users with recasts",
         ),
-        ("users who both liked and recast", "likes, by user, users with recasts"),
+        (
+            "users who both liked and recast",
+            "likes, how many and which, by user, users with recasts",
+        ),
         # only one kind of cast: never the other
         (
             "how many people only ever commented and never started their own thread?",
@@ -1332,7 +1335,10 @@ def test_a_median_of_nothing_in_particular_is_refused():
             "how many users posted nothing but top-level casts, i.e. none of them is a reply",
             "top_level_casts, count of users, users without replies",
         ),
-        ("authors who only replied", "replies, by user, users without top_level_casts"),
+        (
+            "authors who only replied",
+            "replies, how many and which, by user, users without top_level_casts",
+        ),
         # never
         (
             "how many users posted but never recast anything",
@@ -1918,7 +1924,7 @@ def test_a_date_after_since_or_before_is_no_clock_time(question, start, end):
     ("question", "reading"),
     [
         # "only one", "just two": exactly that many
-        ("users with only one cast", "casts, by user, with casts = 1, top"),
+        ("users with only one cast", "casts, how many and which, by user, with casts = 1, top"),
         ("how many users only cast once", "casts, count of users, with casts = 1"),
         ("how many users have just two casts", "casts, count of users, with casts = 2"),
         # a word for authors after a ranking word ranks by casts
@@ -2950,7 +2956,7 @@ def test_near_misses_of_wants_and_synonyms_are_not_answered_as_another_question(
         ("how many users posted more than 10 casts", "casts, count of users, with casts > 10"),
         ("How many posts had at least one #hashtag in them?", "casts, has_hashtag"),
         ("Which hours had more than 100 casts?", "casts, by hour, with casts > 100, top"),
-        ("users with multiple casts", "casts, by user, with casts >= 2, top"),
+        ("users with multiple casts", "casts, how many and which, by user, with casts >= 2, top"),
     ],
 )
 def test_a_threshold_over_any_counted_group(question, reading):
@@ -3139,9 +3145,12 @@ def test_what_casts_say_about_verification_is_still_a_search():
             "followers, count of users, with followers > 2000",
         ),
         ("accounts <=10 followers count", "followers, count of users, with followers <= 10"),
-        ("authors > 1.5k followers", "followers, by user, with followers > 1500, top, author"),
+        (
+            "authors > 1.5k followers",
+            "followers, how many and which, by user, with followers > 1500, top, author",
+        ),
         ("top5 repliers", "replies, by user, top 5"),
-        ("users w 2+ replies", "replies, by user, with replies >= 2, top"),
+        ("users w 2+ replies", "replies, how many and which, by user, with replies >= 2, top"),
     ],
 )
 def test_numbers_in_thousands_symbols_and_run_together_read_as_words(question, reading):
@@ -3633,3 +3642,64 @@ def test_users_who_reacted_to_their_own_casts_are_counted(question, truth, expec
     p = plan(question, CTX)
     assert p.sql is not None, p.note
     assert con.execute(p.sql).fetchone() == answer == (expected,)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a noun phrase opening the question names a set of people by a condition: how many
+        # there are, then who
+        (
+            "accounts with 4 or more posts",
+            "casts, how many and which, by user, with casts >= 4, top",
+        ),
+        (
+            "people w/o a single reply",
+            "profiles, how many and which, by user, users without replies",
+        ),
+        (
+            "posters who replied but never cast top level",
+            "replies, how many and which, by user, users without top_level_casts",
+        ),
+        # asked for as a list, a ranking or a count, it is that
+        ("list the accounts with 4 or more posts", "casts, by user, with casts >= 4, top"),
+        ("which accounts have 4 or more posts", "casts, by user, with casts >= 4, top"),
+        ("how many accounts have 4 or more posts", "casts, count of users, with casts >= 4"),
+        ("top 3 posters with over 4 casts", "casts, by user, with casts > 4, top 3"),
+        ("accounts with the most posts", "casts, by user, top 10"),
+    ],
+)
+def test_a_set_of_people_named_tersely_is_counted_and_listed(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_set_of_people_named_tersely_gives_their_number_first():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', false), ('a', true), ('a', false), "
+        "('b', true), ('c', false), ('c', false), ('d', true), ('d', true)) "
+        "AS v(username, is_reply)"
+    )
+    p = plan("accounts with 2 or more posts", CTX)
+    rows = con.execute(p.sql).fetchall()
+    number = con.execute(
+        "SELECT count(*) FROM (SELECT username FROM casts GROUP BY username HAVING count(*) >= 2)"
+    ).fetchone()[0]
+    names = {
+        r[0]
+        for r in con.execute(
+            "SELECT username FROM casts GROUP BY username HAVING count(*) >= 2"
+        ).fetchall()
+    }
+    assert rows[0][0] == number == 3
+    assert {r[1] for r in rows} == names
+    assert all(r[0] == number for r in rows)
+    assert p.describe(
+        [dict(zip(("users", "username", "casts"), r, strict=True)) for r in rows]
+    ).startswith("3 (casts, how many and which, by user")
+    # people who replied and never cast top level: b and d
+    p = plan("authors who replied but never posted top level", CTX)
+    rows = con.execute(p.sql).fetchall()
+    assert [r[:2] for r in rows] == [(2, "b"), (2, "d")]

@@ -2213,6 +2213,23 @@ ENGAGEMENT_PARTS = frozenset(
 REACTORS = {"reactions": "reactors", "recasts": "recasters", "likes": "likers"}
 
 
+_SET_OF_PEOPLE = re.compile(rf"^(?:(?:all|the|any)\s+)*(?:{_PEOPLE}|{_AGENTS})\b")
+
+
+def _names_a_set(q: str, query: Query) -> bool:
+    """Whether ``q`` only names a set of people by a condition, as a noun phrase opening the
+    question without asking for a list, a ranking or a count ("users with 3+ casts",
+    "authors who only replied", "profiles w/o any casts"): the answer says how many there
+    are, then who. Not "which users …", "list the users …", "top posters with …"."""
+    if query.group_by != "user" or query.limit is not None:
+        return False
+    if not (query.having or query.users_with or query.exceeds):
+        return False
+    if query.average_over or query.count_over or query.moment or query.top_user:
+        return False
+    return bool(_SET_OF_PEOPLE.match(q.strip()))
+
+
 def _group(groups: list[tuple[str, str, str]], order: str | None) -> str | tuple[str, ...] | None:
     """The one dimension a question groups by; a tuple when it names several."""
     chosen = {d for d, how, _ in groups if how != "plain" or order}
@@ -2240,11 +2257,14 @@ def describer(query: Query) -> Callable[[Rows], str]:
             return f"Nothing matches ({what})."
         if query.group_by is None:
             return f"{_say(next(iter(rows[0].values())))} ({what})."
+        skip = 1 if query.total else 0  # the number of groups, the same in every row
         shown = "; ".join(
             f"{_say(v[0]) if v[0] is not None else 'none'}: {_say(v[1])}"
-            for v in (list(r.values()) for r in rows[:20])
+            for v in (list(r.values())[skip:] for r in rows[:20])
         )
         more = f"; … {len(rows) - 20} more" if len(rows) > 20 else ""
+        if query.total:
+            return f"{_say(next(iter(rows[0].values())))} ({what}): {shown}{more}."
         return f"{what}: {shown}{more}."
 
     return describe
@@ -2534,6 +2554,9 @@ def plan(question: str, ctx: Context) -> Plan:
                 f"{tr.label} is outside it, and a count there would present missing data as "
                 "zero",
             )
+        if _names_a_set(rest, reading.query):
+            # "users w 3+ top level casts": how many there are, and who
+            reading.query = dataclasses.replace(reading.query, total=True)
         try:
             sql = layer.compile_sql(reading.query)
             sources = layer.sources_sql(reading.query)
