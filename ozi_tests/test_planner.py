@@ -3703,3 +3703,48 @@ def test_a_set_of_people_named_tersely_gives_their_number_first():
     p = plan("authors who replied but never posted top level", CTX)
     rows = con.execute(p.sql).fetchall()
     assert [r[:2] for r in rows] == [(2, "b"), (2, "d")]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a participle after the people is a relative clause cut short
+        (
+            "accounts following exactly 0 people",
+            "following, how many and which, by user, with following = 0, top",
+        ),
+        (
+            "members folowing under 10 accounts",
+            "following, how many and which, by user, with following < 10, top",
+        ),
+        (
+            "users followed by more than 2000 accounts",
+            "followers, how many and which, by user, with followers > 2000, top",
+        ),
+        ("people having 7+ posts", "casts, how many and which, by user, with casts >= 7, top"),
+        (
+            "how many accounts following over 300 people are there",
+            "following, count of users, with following > 300",
+        ),
+        # not before a number: whom they follow, which the layer does not hold per user
+        ("users following dwr", "followers, user = dwr"),
+    ],
+)
+def test_a_participle_after_the_people_reads_as_a_relative_clause(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_participle_threshold_on_a_profile_figure_matches_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a', 0, 5), (2, 'b', 3, 0), "
+        "(3, 'c', 0, 9)) AS v(fid, username, following_count, follower_count)"
+    )
+    p = plan("profiles following 0 accounts", CTX)
+    rows = con.execute(p.sql).fetchall()
+    direct = con.execute(
+        "SELECT count(*) OVER (), username FROM users WHERE following_count = 0 ORDER BY username"
+    ).fetchall()
+    assert sorted(r[:2] for r in rows) == direct == [(2, "a"), (2, "c")]

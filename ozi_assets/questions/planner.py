@@ -2426,6 +2426,23 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = re.sub(r"\b(have|has|with) (?:0|zero|no) followers\b", r"\1 exactly 0 followers", q)
+    # a participle after the people, a relative clause cut short: "profiles following 0
+    # accounts", "accounts followed by over 5000 people", "users having 3+ followers"
+    q = re.sub(
+        rf"\b((?:{_PEOPLE}|{_AGENTS}) )(fol{{1,2}}owing|fol{{1,2}}owed by|having)\s+(?=(?:exactly "
+        r"|at least |at most |more than |fewer than |less than |over |under )?\d)",
+        lambda m: (
+            m.group(1)
+            + (
+                "that have "
+                if m.group(2) == "having"
+                else "that are followed by "
+                if m.group(2).endswith(" by")
+                else "that are following "
+            )
+        ),
+        q,
+    )
     # tersely, "profiles at least 5000 followers": the people with that many
     q = re.sub(
         rf"\b((?:{_PEOPLE})\s+)(?=(?:at least|at most|more than|fewer than|over|under)\s+\d)",
