@@ -3748,3 +3748,40 @@ def test_a_participle_threshold_on_a_profile_figure_matches_direct_sql():
         "SELECT count(*) OVER (), username FROM users WHERE following_count = 0 ORDER BY username"
     ).fetchall()
     assert sorted(r[:2] for r in rows) == direct == [(2, "a"), (2, "c")]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the platform's name is filler, but where a term stands it is the term
+        ("how many casts mention farcaster", "casts, term = farcaster"),
+        ("which accounts mention Farcaster most", "casts, by user, top 10, term = farcaster"),
+        ("how many casts are on farcaster", "casts"),
+        # "itself" after a word is an intensifier, never the term
+        ("how many posts mention ethereum itself", "casts, term = ethereum"),
+        ("top 3 users mentioning farcaster itself", "casts, by user, top 3, term = farcaster"),
+        # a word referred to or mentioned "by name" is a term of the text
+        ("who refers to ethereum by name the most", "casts, by user, top 10, term = ethereum"),
+        ("how many casts referred to Warpcast by name", "casts, term = warpcast"),
+        ("count the casts mentioning optimism by name", "casts, term = optimism"),
+    ],
+)
+def test_a_term_named_by_the_platform_or_by_name(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_the_platform_named_as_a_term_matches_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', 'Farcaster is neat'), "
+        "('a', 'on warpcast'), ('b', 'farcaster farcaster'), ('b', 'FARCASTER!'), "
+        "('c', 'gm')) AS v(username, text)"
+    )
+    p = plan("who mentions farcaster itself the most", CTX)
+    direct = con.execute(
+        "SELECT username, count(*) FROM casts WHERE lower(text) LIKE '%farcaster%' "
+        "GROUP BY username ORDER BY 2 DESC, 1"
+    ).fetchall()
+    assert con.execute(p.sql).fetchall() == direct == [("b", 2), ("a", 1)]

@@ -410,6 +410,9 @@ NUMBERS = {
 NUMBERS["hundred"] = 100
 NUMBERS["thousand"] = 1000
 NUMBERS.update(once=1, twice=2, thrice=3)  # "posted more than once"
+# The platform's own name: filler ("casts on farcaster"), but a term where one stands
+# ("who mentions farcaster the most")
+PLATFORM_NAMES = frozenset(["farcaster"])
 FILLER = frozenset(
     [
         "a",

@@ -1239,6 +1239,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             r.problem = "a breakdown needs what it is by (per hour, per day, per user)"
             r.asks_number = True
             return r
+        if term_next and w in lexicon.PLATFORM_NAMES:
+            # the platform's name is filler ("casts on farcaster") but where a term stands it
+            # is the term: "who mentions farcaster the most"
+            conditions.append(Condition("term", w, negated=bool(negate)))
+            if mention_as_term:
+                verbs = [v for v in verbs if v != "mentions"]
+                nouns = [n for n in nouns if n != "mentions"]
+            term_next = mention_as_term = False
+            continue
         if w in lexicon.FILLER or w in lexicon.EACH or w in lexicon.PER or w in lexicon.QUESTION:
             continue
         if term_next:
@@ -2489,6 +2498,8 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
     q = re.sub(r"\bhours? of (?:the )?day\b", "hour", q)  # "at which hour of the day": hours
+    # "farcaster itself", "the thread itself": an intensifier (not "replied to itself")
+    q = re.sub(r"(?<!\bto)(?<!\bon)(?<!\bat) itself\b", "", q)
     q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
     q = _EXAMPLES_LIKE.sub(", such as ", q)  # "…, like cold or snow": examples, not likes
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
@@ -2513,8 +2524,9 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(?:spread|distributed) (?:out )?(?:over|across) (?:the )?", "per ", q)
     # "the posts that talk about ChatGPT by name": the word itself, a term
     q = re.sub(
-        r"\b(?:talk|talks|talked|talking|write|writes|wrote|speak|speaks|spoke)\s+about\s+"
-        r"([^,?.!;'\"]+?)\s+by name\b",
+        r"\b(?:(?:talk|talks|talked|talking|write|writes|wrote|speak|speaks|spoke)\s+about"
+        r"|(?:refer|refers|referred|referring)\s+to|(?:mention|mentions|mentioned|mentioning))"
+        r"\s+([^,?.!;'\"]+?)\s+by name\b",
         r"mention '\1'",
         q,
     )
