@@ -3785,3 +3785,25 @@ def test_the_platform_named_as_a_term_matches_direct_sql():
         "GROUP BY username ORDER BY 2 DESC, 1"
     ).fetchall()
     assert con.execute(p.sql).fetchall() == direct == [("b", 2), ("a", 1)]
+
+
+@pytest.mark.parametrize(
+    ("question", "search", "fid"),
+    [
+        # the asker's own plan closing the question is none of what the casts are about
+        ("show me casts about hackathons, thinking about joining one", "hackathons", None),
+        ("what are people saying about wallets? i'm planning to switch mine", "wallets", None),
+        ("what did dwr say about invites; we're hoping to get one", "invites", 3),
+        # "we're" is no "re" (regarding)
+        ("what are people saying about gpt, we're considering using it", "gpt", None),
+    ],
+)
+def test_the_askers_own_plan_is_not_the_topic(question, search, fid):
+    p = plan(question, CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", search, fid)
+
+
+def test_the_askers_own_plan_leaves_a_count_as_it_is():
+    assert reading_of("how many casts mention denver, thinking of going next year") == (
+        "casts, term = denver"
+    )
