@@ -704,7 +704,7 @@ def test_what_a_users_casts_are_against_what_they_got(question, reading):
         ("replies to dwr", "replies_received, user = dwr"),
         ("casts w/ pics", "casts, has_image"),
         ("casts/hour", "casts, by hour"),
-        ("users with 10+ casts", "casts, by user, with casts >= 10, top"),
+        ("users with 10+ casts", "casts, how many and which, by user, with casts >= 10, top"),
         # negations and inclusions in other words
         ("How many casts aren't replies?", "casts, not reply"),
         ("hourly count of messages, replies included", "casts, by hour"),
@@ -813,11 +813,11 @@ def test_a_topic_named_before_the_subject():
         # thresholds written with words and separators
         (
             "users with more than a thousand followers",
-            "followers, by user, with followers > 1000, top",
+            "followers, how many and which, by user, with followers > 1000, top",
         ),
         (
             "users whose follower count exceeds 1,000",
-            "followers, by user, with followers > 1000, top",
+            "followers, how many and which, by user, with followers > 1000, top",
         ),
         # asides and requests ask for nothing
         ("quick one - how many casts did dwr post? curious", "casts, user = dwr"),
@@ -1318,7 +1318,10 @@ def test_a_median_of_nothing_in_particular_is_refused():
             "count the accounts that appear both as cast authors and as recasters",
             "casts, count of users, users with recasts",
         ),
-        ("users who both liked and recast", "likes, by user, users with recasts"),
+        (
+            "users who both liked and recast",
+            "likes, how many and which, by user, users with recasts",
+        ),
         # only one kind of cast: never the other
         (
             "how many people only ever commented and never started their own thread?",
@@ -1332,7 +1335,10 @@ def test_a_median_of_nothing_in_particular_is_refused():
             "how many users posted nothing but top-level casts, i.e. none of them is a reply",
             "top_level_casts, count of users, users without replies",
         ),
-        ("authors who only replied", "replies, by user, users without top_level_casts"),
+        (
+            "authors who only replied",
+            "replies, how many and which, by user, users without top_level_casts",
+        ),
         # never
         (
             "how many users posted but never recast anything",
@@ -1918,7 +1924,7 @@ def test_a_date_after_since_or_before_is_no_clock_time(question, start, end):
     ("question", "reading"),
     [
         # "only one", "just two": exactly that many
-        ("users with only one cast", "casts, by user, with casts = 1, top"),
+        ("users with only one cast", "casts, how many and which, by user, with casts = 1, top"),
         ("how many users only cast once", "casts, count of users, with casts = 1"),
         ("how many users have just two casts", "casts, count of users, with casts = 2"),
         # a word for authors after a ranking word ranks by casts
@@ -2950,7 +2956,7 @@ def test_near_misses_of_wants_and_synonyms_are_not_answered_as_another_question(
         ("how many users posted more than 10 casts", "casts, count of users, with casts > 10"),
         ("How many posts had at least one #hashtag in them?", "casts, has_hashtag"),
         ("Which hours had more than 100 casts?", "casts, by hour, with casts > 100, top"),
-        ("users with multiple casts", "casts, by user, with casts >= 2, top"),
+        ("users with multiple casts", "casts, how many and which, by user, with casts >= 2, top"),
     ],
 )
 def test_a_threshold_over_any_counted_group(question, reading):
@@ -3139,9 +3145,12 @@ def test_what_casts_say_about_verification_is_still_a_search():
             "followers, count of users, with followers > 2000",
         ),
         ("accounts <=10 followers count", "followers, count of users, with followers <= 10"),
-        ("authors > 1.5k followers", "followers, by user, with followers > 1500, top, author"),
+        (
+            "authors > 1.5k followers",
+            "followers, how many and which, by user, with followers > 1500, top, author",
+        ),
         ("top5 repliers", "replies, by user, top 5"),
-        ("users w 2+ replies", "replies, by user, with replies >= 2, top"),
+        ("users w 2+ replies", "replies, how many and which, by user, with replies >= 2, top"),
     ],
 )
 def test_numbers_in_thousands_symbols_and_run_together_read_as_words(question, reading):
@@ -3633,3 +3642,168 @@ def test_users_who_reacted_to_their_own_casts_are_counted(question, truth, expec
     p = plan(question, CTX)
     assert p.sql is not None, p.note
     assert con.execute(p.sql).fetchone() == answer == (expected,)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a noun phrase opening the question names a set of people by a condition: how many
+        # there are, then who
+        (
+            "accounts with 4 or more posts",
+            "casts, how many and which, by user, with casts >= 4, top",
+        ),
+        (
+            "people w/o a single reply",
+            "profiles, how many and which, by user, users without replies",
+        ),
+        (
+            "posters who replied but never cast top level",
+            "replies, how many and which, by user, users without top_level_casts",
+        ),
+        # asked for as a list, a ranking or a count, it is that
+        ("list the accounts with 4 or more posts", "casts, by user, with casts >= 4, top"),
+        ("which accounts have 4 or more posts", "casts, by user, with casts >= 4, top"),
+        ("how many accounts have 4 or more posts", "casts, count of users, with casts >= 4"),
+        ("top 3 posters with over 4 casts", "casts, by user, with casts > 4, top 3"),
+        ("accounts with the most posts", "casts, by user, top 10"),
+    ],
+)
+def test_a_set_of_people_named_tersely_is_counted_and_listed(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_set_of_people_named_tersely_gives_their_number_first():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', false), ('a', true), ('a', false), "
+        "('b', true), ('c', false), ('c', false), ('d', true), ('d', true)) "
+        "AS v(username, is_reply)"
+    )
+    p = plan("accounts with 2 or more posts", CTX)
+    rows = con.execute(p.sql).fetchall()
+    number = con.execute(
+        "SELECT count(*) FROM (SELECT username FROM casts GROUP BY username HAVING count(*) >= 2)"
+    ).fetchone()[0]
+    names = {
+        r[0]
+        for r in con.execute(
+            "SELECT username FROM casts GROUP BY username HAVING count(*) >= 2"
+        ).fetchall()
+    }
+    assert rows[0][0] == number == 3
+    assert {r[1] for r in rows} == names
+    assert all(r[0] == number for r in rows)
+    assert p.describe(
+        [dict(zip(("users", "username", "casts"), r, strict=True)) for r in rows]
+    ).startswith("3 (casts, how many and which, by user")
+    # people who replied and never cast top level: b and d
+    p = plan("authors who replied but never posted top level", CTX)
+    rows = con.execute(p.sql).fetchall()
+    assert [r[:2] for r in rows] == [(2, "b"), (2, "d")]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a participle after the people is a relative clause cut short
+        (
+            "accounts following exactly 0 people",
+            "following, how many and which, by user, with following = 0, top",
+        ),
+        (
+            "members folowing under 10 accounts",
+            "following, how many and which, by user, with following < 10, top",
+        ),
+        (
+            "users followed by more than 2000 accounts",
+            "followers, how many and which, by user, with followers > 2000, top",
+        ),
+        ("people having 7+ posts", "casts, how many and which, by user, with casts >= 7, top"),
+        (
+            "how many accounts following over 300 people are there",
+            "following, count of users, with following > 300",
+        ),
+        # not before a number: whom they follow, which the layer does not hold per user
+        ("users following dwr", "followers, user = dwr"),
+    ],
+)
+def test_a_participle_after_the_people_reads_as_a_relative_clause(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_participle_threshold_on_a_profile_figure_matches_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a', 0, 5), (2, 'b', 3, 0), "
+        "(3, 'c', 0, 9)) AS v(fid, username, following_count, follower_count)"
+    )
+    p = plan("profiles following 0 accounts", CTX)
+    rows = con.execute(p.sql).fetchall()
+    direct = con.execute(
+        "SELECT count(*) OVER (), username FROM users WHERE following_count = 0 ORDER BY username"
+    ).fetchall()
+    assert sorted(r[:2] for r in rows) == direct == [(2, "a"), (2, "c")]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the platform's name is filler, but where a term stands it is the term
+        ("how many casts mention farcaster", "casts, term = farcaster"),
+        ("which accounts mention Farcaster most", "casts, by user, top 10, term = farcaster"),
+        ("how many casts are on farcaster", "casts"),
+        # "itself" after a word is an intensifier, never the term
+        ("how many posts mention ethereum itself", "casts, term = ethereum"),
+        ("top 3 users mentioning farcaster itself", "casts, by user, top 3, term = farcaster"),
+        # a word referred to or mentioned "by name" is a term of the text
+        ("who refers to ethereum by name the most", "casts, by user, top 10, term = ethereum"),
+        ("how many casts referred to Warpcast by name", "casts, term = warpcast"),
+        ("count the casts mentioning optimism by name", "casts, term = optimism"),
+    ],
+)
+def test_a_term_named_by_the_platform_or_by_name(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_the_platform_named_as_a_term_matches_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', 'Farcaster is neat'), "
+        "('a', 'on warpcast'), ('b', 'farcaster farcaster'), ('b', 'FARCASTER!'), "
+        "('c', 'gm')) AS v(username, text)"
+    )
+    p = plan("who mentions farcaster itself the most", CTX)
+    direct = con.execute(
+        "SELECT username, count(*) FROM casts WHERE lower(text) LIKE '%farcaster%' "
+        "GROUP BY username ORDER BY 2 DESC, 1"
+    ).fetchall()
+    assert con.execute(p.sql).fetchall() == direct == [("b", 2), ("a", 1)]
+
+
+@pytest.mark.parametrize(
+    ("question", "search", "fid"),
+    [
+        # the asker's own plan closing the question is none of what the casts are about
+        ("show me casts about hackathons, thinking about joining one", "hackathons", None),
+        ("what are people saying about wallets? i'm planning to switch mine", "wallets", None),
+        ("what did dwr say about invites; we're hoping to get one", "invites", 3),
+        # "we're" is no "re" (regarding)
+        ("what are people saying about gpt, we're considering using it", "gpt", None),
+    ],
+)
+def test_the_askers_own_plan_is_not_the_topic(question, search, fid):
+    p = plan(question, CTX)
+    assert (p.kind, p.search, p.fid) == ("semantic", search, fid)
+
+
+def test_the_askers_own_plan_leaves_a_count_as_it_is():
+    assert reading_of("how many casts mention denver, thinking of going next year") == (
+        "casts, term = denver"
+    )

@@ -882,6 +882,9 @@ class Query:
     # same source ("authors who follow more accounts than follow them": following above
     # followers)
     exceeds: str | None = None
+    # grouped: how many groups there are as well as which, their number first in every row
+    # ("users with 3+ casts", a set named without asking for a list or a count)
+    total: bool = False
 
     def _filters(self) -> list[str]:
         return [
@@ -909,7 +912,7 @@ class Query:
             within = f" where {', '.join(self.base)}" if self.base else ""
             parts.append(f"as a percentage of {whole}{within}")
         if self.group_by:
-            parts.append(f"by {self.group_by}")
+            parts.append(f"{'how many and which, ' if self.total else ''}by {self.group_by}")
         for other, without in self.users_with:
             parts.append(f"users {'without' if without else 'with'} {other}")
         if self.having:
@@ -1141,6 +1144,10 @@ def compile_query(query: Query) -> exp.Select:
     key = _expr(d.expr, time=source.time, user=m.user, cast=m.cast)
     key_name = {"user": "username", "cast": "hash", "thread": "thread_hash"}.get(d.name, d.name)
     key_name = "to_username" if d.name == "to_user" else key_name
+    if query.total:
+        # after grouping and HAVING, so the groups that pass, before any LIMIT
+        total = exp.Window(this=exp.func("count", exp.Star()))
+        select = select.select(exp.alias_(total, f"{d.name}s"))  # users, casts, hours
     select = select.select(exp.alias_(key, key_name), exp.alias_(measure, value_name))
     # by the expression, not the alias: the alias may also name a column of t or u
     select = select.group_by(key.copy())

@@ -301,6 +301,10 @@ COURTESIES = (
     # part of the question)
     r"^(?:for|as part of) (?:our|my) [a-z' -]{1,40}?,",
     r"\b(?:please|kindly) (?:state|indicate|specify|share|confirm|tell)\b",
+    # the asker's own plan, closing the question after a comma: "…, thinking about organizing
+    # one", "…; we're planning to host a meetup" (none of it is what the casts are about)
+    r"[,;?.!]\s*(?:(?:i'm|i am|im|we're|we are|am)\s+)?(?:thinking|planning|hoping|considering)"
+    r"\s+(?:about|of|to|on|\w+ing)\b[^?]*[?.!]*\s*$",
     r"(?:^|[,.;:!?])\s*(?:many )?(?:thanks|thank you|thx|ty|cheers)(?: (?:a lot|so much|very much|"
     r"in advance))?\s*(?:[.!,]+|$)",
 )
@@ -410,6 +414,9 @@ NUMBERS = {
 NUMBERS["hundred"] = 100
 NUMBERS["thousand"] = 1000
 NUMBERS.update(once=1, twice=2, thrice=3)  # "posted more than once"
+# The platform's own name: filler ("casts on farcaster"), but a term where one stands
+# ("who mentions farcaster the most")
+PLATFORM_NAMES = frozenset(["farcaster"])
 FILLER = frozenset(
     [
         "a",

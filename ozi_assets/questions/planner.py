@@ -1239,6 +1239,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             r.problem = "a breakdown needs what it is by (per hour, per day, per user)"
             r.asks_number = True
             return r
+        if term_next and w in lexicon.PLATFORM_NAMES:
+            # the platform's name is filler ("casts on farcaster") but where a term stands it
+            # is the term: "who mentions farcaster the most"
+            conditions.append(Condition("term", w, negated=bool(negate)))
+            if mention_as_term:
+                verbs = [v for v in verbs if v != "mentions"]
+                nouns = [n for n in nouns if n != "mentions"]
+            term_next = mention_as_term = False
+            continue
         if w in lexicon.FILLER or w in lexicon.EACH or w in lexicon.PER or w in lexicon.QUESTION:
             continue
         if term_next:
@@ -2213,6 +2222,23 @@ ENGAGEMENT_PARTS = frozenset(
 REACTORS = {"reactions": "reactors", "recasts": "recasters", "likes": "likers"}
 
 
+_SET_OF_PEOPLE = re.compile(rf"^(?:(?:all|the|any)\s+)*(?:{_PEOPLE}|{_AGENTS})\b")
+
+
+def _names_a_set(q: str, query: Query) -> bool:
+    """Whether ``q`` only names a set of people by a condition, as a noun phrase opening the
+    question without asking for a list, a ranking or a count ("users with 3+ casts",
+    "authors who only replied", "profiles w/o any casts"): the answer says how many there
+    are, then who. Not "which users …", "list the users …", "top posters with …"."""
+    if query.group_by != "user" or query.limit is not None:
+        return False
+    if not (query.having or query.users_with or query.exceeds):
+        return False
+    if query.average_over or query.count_over or query.moment or query.top_user:
+        return False
+    return bool(_SET_OF_PEOPLE.match(q.strip()))
+
+
 def _group(groups: list[tuple[str, str, str]], order: str | None) -> str | tuple[str, ...] | None:
     """The one dimension a question groups by; a tuple when it names several."""
     chosen = {d for d, how, _ in groups if how != "plain" or order}
@@ -2240,11 +2266,14 @@ def describer(query: Query) -> Callable[[Rows], str]:
             return f"Nothing matches ({what})."
         if query.group_by is None:
             return f"{_say(next(iter(rows[0].values())))} ({what})."
+        skip = 1 if query.total else 0  # the number of groups, the same in every row
         shown = "; ".join(
             f"{_say(v[0]) if v[0] is not None else 'none'}: {_say(v[1])}"
-            for v in (list(r.values()) for r in rows[:20])
+            for v in (list(r.values())[skip:] for r in rows[:20])
         )
         more = f"; … {len(rows) - 20} more" if len(rows) > 20 else ""
+        if query.total:
+            return f"{_say(next(iter(rows[0].values())))} ({what}): {shown}{more}."
         return f"{what}: {shown}{more}."
 
     return describe
@@ -2372,7 +2401,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
     # "on the subject of wallets", "with regard to AI": about
     # "casts re jobs", "who posts most re: careers": regarding (not the "re" of "re-cast")
-    q = re.sub(r"(?<![\w-])re:?(?=\s+[a-z])", "about", q)
+    q = re.sub(r"(?<![\w'-])re:?(?=\s+[a-z])", "about", q)  # not "we're", "they're"
     q = re.sub(
         r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
         r"|\bin relation to\b|\bas regards\b",
@@ -2406,6 +2435,23 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = re.sub(r"\b(have|has|with) (?:0|zero|no) followers\b", r"\1 exactly 0 followers", q)
+    # a participle after the people, a relative clause cut short: "profiles following 0
+    # accounts", "accounts followed by over 5000 people", "users having 3+ followers"
+    q = re.sub(
+        rf"\b((?:{_PEOPLE}|{_AGENTS}) )(fol{{1,2}}owing|fol{{1,2}}owed by|having)\s+(?=(?:exactly "
+        r"|at least |at most |more than |fewer than |less than |over |under )?\d)",
+        lambda m: (
+            m.group(1)
+            + (
+                "that have "
+                if m.group(2) == "having"
+                else "that are followed by "
+                if m.group(2).endswith(" by")
+                else "that are following "
+            )
+        ),
+        q,
+    )
     # tersely, "profiles at least 5000 followers": the people with that many
     q = re.sub(
         rf"\b((?:{_PEOPLE})\s+)(?=(?:at least|at most|more than|fewer than|over|under)\s+\d)",
@@ -2452,6 +2498,8 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(?:whether )?(?:a )?repl(?:y|ies) or not\b", "replies_included", q)
     q = re.sub(r"\btime of (?:the )?(?:day|night)\b", "hour", q)  # "what time of night"
     q = re.sub(r"\bhours? of (?:the )?day\b", "hour", q)  # "at which hour of the day": hours
+    # "farcaster itself", "the thread itself": an intensifier (not "replied to itself")
+    q = re.sub(r"(?<!\bto)(?<!\bon)(?<!\bat) itself\b", "", q)
     q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
     q = _EXAMPLES_LIKE.sub(", such as ", q)  # "…, like cold or snow": examples, not likes
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
@@ -2476,8 +2524,9 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(?:spread|distributed) (?:out )?(?:over|across) (?:the )?", "per ", q)
     # "the posts that talk about ChatGPT by name": the word itself, a term
     q = re.sub(
-        r"\b(?:talk|talks|talked|talking|write|writes|wrote|speak|speaks|spoke)\s+about\s+"
-        r"([^,?.!;'\"]+?)\s+by name\b",
+        r"\b(?:(?:talk|talks|talked|talking|write|writes|wrote|speak|speaks|spoke)\s+about"
+        r"|(?:refer|refers|referred|referring)\s+to|(?:mention|mentions|mentioned|mentioning))"
+        r"\s+([^,?.!;'\"]+?)\s+by name\b",
         r"mention '\1'",
         q,
     )
@@ -2534,6 +2583,9 @@ def plan(question: str, ctx: Context) -> Plan:
                 f"{tr.label} is outside it, and a count there would present missing data as "
                 "zero",
             )
+        if _names_a_set(rest, reading.query):
+            # "users w 3+ top level casts": how many there are, and who
+            reading.query = dataclasses.replace(reading.query, total=True)
         try:
             sql = layer.compile_sql(reading.query)
             sources = layer.sources_sql(reading.query)
