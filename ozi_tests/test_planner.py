@@ -3807,3 +3807,26 @@ def test_the_askers_own_plan_leaves_a_count_as_it_is():
     assert reading_of("how many casts mention denver, thinking of going next year") == (
         "casts, term = denver"
     )
+
+
+@pytest.mark.parametrize(
+    ("chat", "spelled_out"),
+    [
+        ("num of replies by dwr", "number of replies by dwr"),
+        ("num of ppl w 2+ recasts", "number of people with at least 2 recasts"),
+        ("share of replies pct", "share of replies"),
+        ("proportion of casts w images in perc", "proportion of casts with images"),
+        (
+            "what percentage of posts are replies, as a percentage?",
+            "percentage of posts that are replies",
+        ),
+    ],
+)
+def test_chat_abbreviations_of_a_number_and_a_percent_read_as_the_words(chat, spelled_out):
+    # "num" is "number"; "pct" or "perc" closing a share only repeats the share's unit
+    assert reading_of(chat) == reading_of(spelled_out)
+
+
+def test_percent_alone_is_still_no_question():
+    p = plan("pct", CTX)
+    assert p.kind == "unanswered" and "percent" in p.note

@@ -2471,6 +2471,15 @@ def plan(question: str, ctx: Context) -> Plan:
     )
     q = re.sub(r"\bmultiple\b", "at least 2", q)
     q = re.sub(r"\bw/o\b", "without", q)  # "profiles w/o casts"
+    q = re.sub(r"\bnum\b", "number", q)  # chat: "num of users"
+    q = re.sub(r"\b(?:pct|perc)\b", "percent", q)  # chat: "share of links pct"
+    # "the share of casts with links in percent": the unit of a share already asked for
+    q = re.sub(
+        r"^(.*\b(?:share|proportion|fraction|percentage|percent) of\b.*?)\s+"
+        r"(?:in |as (?:a )?)?percent(?:age)?\s*([?.!]*)$",
+        r"\1\2",
+        q,
+    )
     q = re.sub(r"(?:^|(?<=\s))#\s+(?:of\s+)?", "number of ", q)  # "by # of threads"
     # "did not cast even once": never, which the negation says of the deed alone
     q = re.sub(
