@@ -3830,3 +3830,35 @@ def test_chat_abbreviations_of_a_number_and_a_percent_read_as_the_words(chat, sp
 def test_percent_alone_is_still_no_question():
     p = plan("pct", CTX)
     assert p.kind == "unanswered" and "percent" in p.note
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a word that is no user and no word of the planner, before "mentions", is the term
+        ("most ethdenver mentions by user", "casts, by user, top 10, term = ethdenver"),
+        ("how many optimism mentions", "casts, term = optimism"),
+        ("top 3 accounts by zora mentions", "casts, by user, top 3, term = zora"),
+        # a handle's mentions stay the handle's, and the catalogue's words stay its own
+        ("how many dwr mentions", "mentions, user = dwr"),
+        ("who got the most mentions", "mentions, by user, top 10"),
+    ],
+)
+def test_a_word_before_mentions_is_the_term_mentioned(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_term_before_mentions_matches_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', 'my ENS name'), ('a', 'ens!'), "
+        "('b', 'lens protocol'), ('b', 'ens domains'), ('c', 'gm')) AS v(username, text)"
+    )
+    p = plan("most ENS mentions by user", CTX)
+    direct = con.execute(
+        "SELECT username, count(*) FROM casts WHERE regexp_matches(lower(text), '\\bens\\b') "
+        "GROUP BY username ORDER BY 2 DESC, 1"
+    ).fetchall()
+    assert con.execute(p.sql).fetchall() == direct == [("a", 2), ("b", 1)]

@@ -2539,6 +2539,19 @@ def plan(question: str, ctx: Context) -> Plan:
         r"mention '\1'",
         q,
     )
+    # "the most ENS mentions by user": a word no user and no word of the planner, before
+    # "mentions", is the term mentioned (a handle's mentions stay the handle's: "dwr mentions")
+    q = re.sub(
+        r"(?<![\w@'.-])([a-z][a-z0-9]*) mentions\b",
+        lambda m: (
+            m.group(0)
+            if m.group(1) in ctx.users
+            or lexicon.known(m.group(1))
+            or _number(m.group(1)) is not None
+            else f"mentions of '{m.group(1)}'"
+        ),
+        q,
+    )
     q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
     # "the top gm-ers", "biggest nft-ers": an agent noun made of a topic names the people who
     # post about it
