@@ -173,13 +173,23 @@ def window_preview(
 
 
 def catch_up(
-    conn: duckdb.DuckDBPyConnection, grid: WindowGrid, topic: str
+    conn: duckdb.DuckDBPyConnection,
+    grid: WindowGrid,
+    topic: str,
+    upto: stream.Offsets | None = None,
 ) -> tuple[list[int], int, int]:
     """Fold in every clean row the aggregates stage has not seen (inside the caller's
-    transaction, with the stage's new offsets). Returns (indices of the windows refreshed,
-    casts refreshed, messages folded in)."""
+    transaction, with the stage's new offsets), no further than ``upto`` (Kafka partition →
+    offset, the offsets checks.check_batch reached; None: as far as the clean stages stand).
+    Returns (indices of the windows refreshed, casts refreshed, messages folded in)."""
     done = stream.load_offsets(conn, stream.AGGREGATES, topic)
     upstream = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
+    if upto is not None:
+        upstream = {
+            p: stream.PartitionOffset(min(o.next_offset, upto[p].next_offset))
+            for p, o in upstream.items()
+            if p in upto
+        }
     # One batch for all that is new: the cost is in the windows refreshed, not the rows.
     ranges = stream.next_batch(done, upstream, max_messages=2**62)
     if not ranges:

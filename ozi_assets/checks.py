@@ -650,15 +650,19 @@ def check_batch(
     topic: str,
     grid: WindowGrid,
     floor: stream.Offsets,
-) -> tuple[list[dg.AssetCheckEvaluation], bool]:
+) -> tuple[list[dg.AssetCheckEvaluation], stream.Offsets]:
     """The checks of the messages folded into the clean tables since the clean stages stood
     at ``floor`` (see folded_since), in every window those messages were read in: each
     RowCheck on their rows (in DuckDB), and their reconciliation. Scoped by the messages'
     positions, so a batch costs its own rows. Returns (one evaluation per check and window,
-    whether there was anything to check)."""
-    ranges = {p: r for p, r in folded_since(conn, topic, floor).items() if r[1] > r[0]}
+    the clean stages' offsets the checks reached: Kafka partition → offset, {} when there was
+    nothing to check). The aggregates fold in up to those offsets and no further: a batch
+    committed after this reader's snapshot is not checked yet."""
+    since = folded_since(conn, topic, floor)
+    ranges = {p: r for p, r in since.items() if r[1] > r[0]}
     if not ranges:
-        return [], False
+        return [], {}
+    reached = {p: stream.PartitionOffset(nxt) for p, (_, nxt) in since.items()}
     positions = stream.position_filter(ranges)
     branches = " UNION ".join(
         f"SELECT DISTINCT epoch_ms(window_start) FROM raw_events WHERE topic = $t AND {b}"
@@ -679,7 +683,7 @@ def check_batch(
             out.append(evaluation(result, check.asset, check.name, check.blocking, key))
         result = reconcile(conn, topic, bounds["w"], ranges, "messages of one batch")
         out.append(evaluation(result, casts.key, "messages_add_up", True, key))
-    return out, True
+    return out, reached
 
 
 @dg.asset(

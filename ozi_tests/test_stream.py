@@ -778,3 +778,61 @@ def test_a_stream_run_checks_and_aggregates_what_an_earlier_run_left_unchecked(
         clean = stream.upstream_offsets(conn, stream.CLEAN_STAGES, "leftover")
         assert stream.load_offsets(conn, stream.AGGREGATES, "leftover") == clean
         assert conn.execute("SELECT count(*) FROM hourly_activity").fetchone()[0] > 0
+
+
+def test_the_aggregates_fold_in_no_further_than_the_checks_reached(
+    broker_address, sample_events, tmp_path
+):
+    """stream_job checks on a reader beside its batches, so a batch can commit between the
+    checks and the refresh: the refresh folds in up to the offsets the checks reached, and the
+    later batch waits for the next round of checks."""
+    from ozi_assets import aggregates, checks
+    from ozi_assets.partitions import window_grid
+
+    _, resources, defs = world(tmp_path, broker_address, "reached")
+    warehouse, grid = resources["warehouse"], window_grid()
+    raw_and_clean = [
+        dg.AssetKey(["raw", "farcaster_events"]),
+        *(dg.AssetKey(stage.split("/")) for stage in stream.CLEAN_STAGES),
+    ]
+
+    def ingest_raw_and_clean(instance) -> None:
+        assert (
+            defs.resolve_job_def("ingest_job")
+            .execute_in_process(
+                partition_key=LABEL,
+                instance=instance,
+                tags=INCREMENTAL,
+                asset_selection=raw_and_clean,
+            )
+            .success
+        )
+
+    with dg.instance_for_test() as instance:
+        resources["kafka"].produce(sample_events[-300:-100])
+        ingest_raw_and_clean(instance)
+        with warehouse.reader() as conn:
+            evaluations, reached = checks.check_batch(conn, "reached", grid, {})
+            first = stream.upstream_offsets(conn, stream.CLEAN_STAGES, "reached")
+        assert evaluations and all(e.passed for e in evaluations)
+        assert reached == first
+        resources["kafka"].produce(sample_events[-100:])
+        ingest_raw_and_clean(instance)
+    commit = Commit("test", ("aggregates",))
+    warehouse.write(commit, lambda conn: aggregates.catch_up(conn, grid, "reached", reached))
+    with warehouse.reader() as conn:
+        later = stream.upstream_offsets(conn, stream.CLEAN_STAGES, "reached")
+        folded = stream.load_offsets(conn, stream.AGGREGATES, "reached")
+    assert (
+        sum(o.next_offset for o in later.values())
+        == sum(o.next_offset for o in first.values()) + 100
+    )
+    assert {p: o.next_offset for p, o in folded.items()} == {
+        p: o.next_offset for p, o in first.items()
+    }
+    warehouse.write(commit, lambda conn: aggregates.catch_up(conn, grid, "reached"))
+    with warehouse.reader() as conn:
+        folded = stream.load_offsets(conn, stream.AGGREGATES, "reached")
+    assert {p: o.next_offset for p, o in folded.items()} == {
+        p: o.next_offset for p, o in later.items()
+    }
