@@ -742,6 +742,19 @@ def test_a_failing_blocking_check_stops_the_stream_run_before_the_aggregates(
         assert stream.load_offsets(conn, stream.AGGREGATES, "blocked") == {}
 
 
+def ingest_raw_and_clean(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """An incremental ingest_job run of the raw and clean stages only: it leaves its rows
+    unchecked and out of the aggregates, as a run that died before its checks would."""
+    selection = [
+        dg.AssetKey(["raw", "farcaster_events"]),
+        *(dg.AssetKey(stage.split("/")) for stage in stream.CLEAN_STAGES),
+    ]
+    result = defs.resolve_job_def("ingest_job").execute_in_process(
+        partition_key=LABEL, instance=instance, tags=INCREMENTAL, asset_selection=selection
+    )
+    assert result.success
+
+
 def test_a_stream_run_checks_and_aggregates_what_an_earlier_run_left_unchecked(
     broker_address, sample_events, tmp_path
 ):
@@ -750,21 +763,8 @@ def test_a_stream_run_checks_and_aggregates_what_an_earlier_run_left_unchecked(
     next stream run, though the topic has nothing new for it."""
     _, resources, defs = world(tmp_path, broker_address, "leftover")
     resources["kafka"].produce(sample_events[-300:])
-    raw_and_clean = [
-        dg.AssetKey(["raw", "farcaster_events"]),
-        *(dg.AssetKey(stage.split("/")) for stage in stream.CLEAN_STAGES),
-    ]
     with dg.instance_for_test() as instance:
-        assert (
-            defs.resolve_job_def("ingest_job")
-            .execute_in_process(
-                partition_key=LABEL,
-                instance=instance,
-                tags=INCREMENTAL,
-                asset_selection=raw_and_clean,
-            )
-            .success
-        )
+        ingest_raw_and_clean(defs, instance)
         with resources["warehouse"].reader() as conn:
             assert stream.load_offsets(conn, stream.AGGREGATES, "leftover") == {}
         result = defs.resolve_job_def("stream_job").execute_in_process(
@@ -791,33 +791,17 @@ def test_the_aggregates_fold_in_no_further_than_the_checks_reached(
 
     _, resources, defs = world(tmp_path, broker_address, "reached")
     warehouse, grid = resources["warehouse"], window_grid()
-    raw_and_clean = [
-        dg.AssetKey(["raw", "farcaster_events"]),
-        *(dg.AssetKey(stage.split("/")) for stage in stream.CLEAN_STAGES),
-    ]
-
-    def ingest_raw_and_clean(instance) -> None:
-        assert (
-            defs.resolve_job_def("ingest_job")
-            .execute_in_process(
-                partition_key=LABEL,
-                instance=instance,
-                tags=INCREMENTAL,
-                asset_selection=raw_and_clean,
-            )
-            .success
-        )
 
     with dg.instance_for_test() as instance:
         resources["kafka"].produce(sample_events[-300:-100])
-        ingest_raw_and_clean(instance)
+        ingest_raw_and_clean(defs, instance)
         with warehouse.reader() as conn:
             evaluations, reached = checks.check_batch(conn, "reached", grid, {})
             first = stream.upstream_offsets(conn, stream.CLEAN_STAGES, "reached")
         assert evaluations and all(e.passed for e in evaluations)
         assert reached == first
         resources["kafka"].produce(sample_events[-100:])
-        ingest_raw_and_clean(instance)
+        ingest_raw_and_clean(defs, instance)
     commit = Commit("test", ("aggregates",))
     warehouse.write(commit, lambda conn: aggregates.catch_up(conn, grid, "reached", reached))
     with warehouse.reader() as conn:
