@@ -424,6 +424,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning8.yaml", "tune", "k_"),
         ("tuning9.yaml", "tune", "m_"),
         ("tuning10.yaml", "tune", "n_"),
+        ("tuning11.yaml", "tune", "p_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )

@@ -36,6 +36,7 @@ QUESTION_FILES = [
         "tuning8.yaml",
         "tuning9.yaml",
         "tuning10.yaml",
+        "tuning11.yaml",
         "holdout.yaml",
     )
 ]
