@@ -3862,3 +3862,27 @@ def test_a_term_before_mentions_matches_direct_sql():
         "GROUP BY username ORDER BY 2 DESC, 1"
     ).fetchall()
     assert con.execute(p.sql).fetchall() == direct == [("a", 2), ("b", 1)]
+
+
+def test_a_mention_is_an_at_handle_of_a_cast_whose_message_lists_mentioned_fids():
+    # The protocol records a mention of a Farcaster user in the message's mentions list: an
+    # @name of another platform, or an @ inside a URL or an address, is no mention.
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('a', 1, 'x', 'gm @dwr and @v', TIMESTAMPTZ '2023-03-04 01:00:00+00', [3, 2]), "
+        "('b', 1, 'x', 'find me on clubhouse.com/@dwr', TIMESTAMPTZ '2023-03-04 01:10:00+00', []), "
+        "('c', 2, 'y', 'the @JournoDAO crew', TIMESTAMPTZ '2023-03-04 02:00:00+00', []), "
+        "('d', 2, 'y', '@dwr mail me at me@dwr.xyz', TIMESTAMPTZ '2023-03-04 02:30:00+00', [3]), "
+        "('e', 3, 'dwr', 'no one', TIMESTAMPTZ '2023-03-04 03:00:00+00', NULL)"
+        ') AS v(hash, fid, username, text, "timestamp", mentions)'
+    )
+    count = plan("how many casts mention at least one user?", CTX)
+    assert con.execute(count.sql).fetchone()[0] == 2
+    of_dwr = plan("how many casts mention dwr", CTX)
+    assert con.execute(of_dwr.sql).fetchone()[0] == 2
+    by_user = plan("which users were mentioned the most", CTX)
+    rows = con.execute(by_user.sql).fetchall()
+    assert rows[0][:2] == ("dwr", 2) and [r[:2] for r in rows[1:]] == [("v", 1)]

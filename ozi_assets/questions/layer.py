@@ -69,11 +69,16 @@ SOURCES: dict[str, Source] = {
         Source("top_terms", "top_terms", "t.window_start"),
         # One row per (cast, @handle written in its text). Handles, not the mentions list:
         # some mentioned accounts (e.g. @purple) have no profile to resolve a fid to a name.
+        # But only in casts whose message lists mentioned fids: the protocol records a
+        # mention of a Farcaster user there, so an @name of another platform ("find me on
+        # clubhouse.com/@name", "the @JournoDAO crew" with no fid) is no mention. An @ inside
+        # a word or a URL path starts no handle.
         Source(
             "mentions",
             'SELECT c.hash, c.fid, c.username, c.text, c."timestamp", '
-            "lower(unnest(regexp_extract_all(c.text, '@([A-Za-z0-9][A-Za-z0-9_-]*)', 1))) "
-            "AS handle FROM casts AS c",
+            "lower(unnest(regexp_extract_all(c.text, "
+            "'(^|[^A-Za-z0-9_/.])@([A-Za-z0-9][A-Za-z0-9_-]*)', 2))) "
+            "AS handle FROM casts AS c WHERE len(c.mentions) > 0",
             't."timestamp"',
             text="t.text",
             casts=True,
