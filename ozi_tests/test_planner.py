@@ -3886,3 +3886,28 @@ def test_a_mention_is_an_at_handle_of_a_cast_whose_message_lists_mentioned_fids(
     by_user = plan("which users were mentioned the most", CTX)
     rows = con.execute(by_user.sql).fetchall()
     assert rows[0][:2] == ("dwr", 2) and [r[:2] for r in rows[1:]] == [("v", 1)]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # the whole population's figure is a total, never the largest one
+        ("what is the combined follower count of users who posted a cast?", 9_100),
+        ("total followers of all users", 9_105),
+        ("how many accounts do users follow in total", 23),
+        # one user's figure stays theirs
+        ("how many followers does dwr have", 9_000),
+    ],
+)
+def test_a_profile_count_over_many_users_is_their_sum(question, expected):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (3, 'dwr', 9000, 10), (2, 'v', 100, 8), "
+        "(9, 'lurker', 5, 5)) AS v(fid, username, follower_count, following_count)"
+    )
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES (3, 'a'), (2, 'b'), (3, 'c')) v(fid, hash)"
+    )
+    assert con.execute(plan(question, CTX).sql).fetchone()[-1] == expected

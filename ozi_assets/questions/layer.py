@@ -463,9 +463,12 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "followers",
-            "a user's follower count (the newest profile snapshot; no history)",
+            "follower count (the newest profile snapshot; no history): a user's, or the sum "
+            "over the users asked about",
             "users",
-            "max(t.follower_count)",
+            # A sum, not a max: a user is one row of users, so per user it is their count, and
+            # "the combined followers of everyone who posted" is the total, never the largest.
+            "sum(t.follower_count)",
             nouns=("follower", "followers", "follower_count", "audience"),
             verbs=("followed",),
             dimensions=("user",),
@@ -508,9 +511,10 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "following",
-            "how many accounts a user follows (the newest profile snapshot; no history)",
+            "accounts followed (the newest profile snapshot; no history): by a user, or the "
+            "sum over the users asked about",
             "users",
-            "max(t.following_count)",
+            "sum(t.following_count)",
             nouns=("following", "followings", "follows"),
             verbs=("follow", "following"),
             dimensions=("user",),
