@@ -3862,3 +3862,69 @@ def test_a_term_before_mentions_matches_direct_sql():
         "GROUP BY username ORDER BY 2 DESC, 1"
     ).fetchall()
     assert con.execute(p.sql).fetchall() == direct == [("a", 2), ("b", 1)]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a metric of the people passing a threshold on one of their figures
+        (
+            "how many posts were made by people with over 2k followers",
+            "casts, of users with followers > 2000",
+        ),
+        (
+            "replies from accounts that have at least 300 following",
+            "replies, of users with following >= 300",
+        ),
+        (
+            "number of likes by users having fewer than 10 followers",
+            "likes, of users with followers < 10",
+        ),
+        (
+            "top posters among users with 50 or more followers",
+            "casts, by user, top 10, of users with followers >= 50",
+        ),
+        ("casts by authors who have at least 20 casts", "casts, of users with casts >= 20"),
+        # the people themselves, counted or listed, keep their reading
+        (
+            "how many users have more than 1000 followers",
+            "followers, count of users, with followers > 1000",
+        ),
+        (
+            "number of accounts with over 500 followers",
+            "followers, count of users, with followers > 500",
+        ),
+    ],
+)
+def test_a_metric_of_people_passing_a_threshold_counts_their_rows(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_casts_of_people_passing_a_threshold_match_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a', 5000, 10), (2, 'b', 20, 900), "
+        "(3, 'c', 1001, 0)) AS v(fid, username, follower_count, following_count)"
+    )
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES (1, 'a', false), (1, 'a', true), "
+        "(2, 'b', false), (3, 'c', true), (3, 'c', true), (2, 'b', true)) "
+        "AS v(fid, username, is_reply)"
+    )
+    for question, direct in [
+        (
+            "how many casts came from accounts with more than 1000 followers?",
+            "SELECT count(*) FROM casts c JOIN users u ON c.fid = u.fid "
+            "WHERE u.follower_count > 1000",
+        ),
+        (
+            "how many replies by users following at least 500 accounts",
+            "SELECT count(*) FROM casts c JOIN users u ON c.fid = u.fid "
+            "WHERE u.following_count >= 500 AND c.is_reply",
+        ),
+    ]:
+        got = con.execute(plan(question, CTX).sql).fetchall()
+        assert got == con.execute(direct).fetchall()
+    assert con.execute(plan("casts by users >1k followers count", CTX).sql).fetchall() == [(4,)]

@@ -2070,6 +2070,44 @@ def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | st
     return Query(figure, "user", conditions=conditions, exceeds=other)
 
 
+# "by authors with over 1,000 followers", "from accounts that have at least 500 following",
+# "among users with 10 or more casts": the people whose figure passes a threshold, after a
+# preposition that makes them the authors (or actors) of what the rest of the question counts
+_AMONG = re.compile(
+    rf"\b(?:by|from|among|amongst)\s+(?:(?:the|all|those)\s+)?(((?:{_PEOPLE}|{_AGENTS})\s+)"
+    r"(?:with|who|that|having)\b(?:\s+[a-z']+){0,3}?\s+((?:(?:exactly|more than|over|above|"
+    r"greater than|at least|at most|fewer than|less than|under|below)\s+)?\d+"
+    r"(?:\s+or\s+(?:more|fewer|less))?\s+[a-z]+(?:\s+count)?))\b"
+)
+
+
+def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None:
+    """The reading of a question whose metric is restricted to the users passing a threshold
+    on one of their figures ("how many casts came from accounts with more than 1000
+    followers", "top repliers among users with at least 500 following"): the rest of the
+    question's query, of those users only. None when the question names no such people, the
+    clause reads as no threshold on users, or the rest is no query of a metric about users
+    other than their profiles ("how many users with over 1000 followers" keeps its reading)."""
+    match = _AMONG.search(q)
+    if match is None:
+        return None
+    # "users who have over 1000 followers" reads as "users with over 1000 followers"; a verb
+    # that names the figure stays ("people that are following more than 500 accounts")
+    people = read(match.group(1), ctx, None).query
+    people = people or read(match.group(2) + "with " + match.group(3), ctx, None).query
+    if people is None or people.group_by != "user" or people.having is None:
+        return None
+    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
+    query = around.query
+    if query is None or layer.METRICS[query.metric].source == "users":
+        return None
+    if layer.METRICS[query.metric].user is None:
+        return None
+    people = dataclasses.replace(people, order=None, limit=None, total=False)
+    around.query = dataclasses.replace(query, among=people)
+    return around
+
+
 _HOW_OFTEN = re.compile(
     rf"\b({'|'.join(map(re.escape, lexicon.HOW_OFTEN))})\s+"
     rf"({'|'.join(sorted(lexicon.AUTHOR_WORDS | set(lexicon.AGENT_NOUNS)))})\b"
@@ -2568,6 +2606,8 @@ def plan(question: str, ctx: Context) -> Plan:
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
     reading = read(rest, ctx, tr)
+    # "casts by authors with over 1,000 followers": the casts, of those authors only
+    reading = _among_reading(rest, ctx, tr) or reading
     # Readings of two figures at once, which the metric-by-metric reading cannot compose:
     # "all replies divided by the number of top-level casts" (a ratio), "how many authors
     # follow more accounts than follow them" (two figures of each user; wins over a ratio)
