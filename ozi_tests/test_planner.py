@@ -3928,3 +3928,60 @@ def test_casts_of_people_passing_a_threshold_match_direct_sql():
         got = con.execute(plan(question, CTX).sql).fetchall()
         assert got == con.execute(direct).fetchall()
     assert con.execute(plan("casts by users >1k followers count", CTX).sql).fetchall() == [(4,)]
+
+
+def _at(day: int, hour: int) -> datetime:
+    return datetime(2023, 3, day, hour, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        # a bare hour beside an end with am or pm takes the half of the day nearest that end
+        ("replies between 12 and 3am", _at(4, 0), _at(4, 3)),
+        ("posts from 9 to 10pm", _at(4, 21), _at(4, 22)),
+        ("casts between 11 and 2am", _at(4, 23), _at(5, 2)),
+        ("likes from 8pm until 9", _at(4, 20), _at(4, 21)),
+        ("casts 12-1pm", _at(4, 12), _at(4, 13)),
+        ("casts between 10 and midnight", _at(4, 22), _at(5, 0)),
+        ("replies 12am to 3am", _at(4, 0), _at(4, 3)),
+        # two bare hours stay on a 24-hour clock, and a told half stays as told
+        ("casts between 3 and 5", _at(4, 3), _at(4, 5)),
+        ("casts between 12pm and 1am", _at(4, 12), _at(5, 1)),
+        ("casts between 15 and 16", _at(4, 15), _at(4, 16)),
+    ],
+)
+def test_a_bare_hour_takes_the_half_of_day_of_the_other_end(question, start, end):
+    tr = parse_time_range(question, NOW)
+    assert tr is not None and (tr.start, tr.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("question", "start"),
+    [
+        ("casts on mar3", _at(3, 0)),
+        ("replies march3rd", _at(3, 0)),
+        ("posts 3mar 2023", _at(3, 0)),
+        ("casts between 1 and 2am on 4march", _at(4, 1)),
+    ],
+)
+def test_a_month_typed_against_its_day_is_that_date(question, start):
+    tr = parse_time_range(question, NOW)
+    assert tr is not None and tr.start == start
+
+
+def test_a_bare_hour_range_counts_as_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', TIMESTAMPTZ '2023-03-04 00:10:00+00'), "
+        "('a', TIMESTAMPTZ '2023-03-04 12:10:00+00'), ('b', TIMESTAMPTZ '2023-03-04 00:59:00+00'), "
+        "('b', TIMESTAMPTZ '2023-03-04 01:00:00+00')) AS v(username, \"timestamp\")"
+    )
+    p = plan("how many casts between 12 and 1am utc", CTX)
+    direct = con.execute(
+        "SELECT count(*) FROM casts WHERE \"timestamp\" >= '2023-03-04 00:00:00+00' "
+        "AND \"timestamp\" < '2023-03-04 01:00:00+00'"
+    ).fetchall()
+    assert con.execute(p.sql).fetchall() == direct == [(2,)]
