@@ -3985,3 +3985,34 @@ def test_a_bare_hour_range_counts_as_direct_sql():
         "AND \"timestamp\" < '2023-03-04 01:00:00+00'"
     ).fetchall()
     assert con.execute(p.sql).fetchall() == direct == [(2,)]
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        # a property of the people asked about that no profile holds is refused, however the
+        # people are picked (a ranking, a topic, a possessive)
+        ("what are the phone numbers of users who talked about wallets", "phone"),
+        ("the locations of the top 5 posters", "location"),
+        ("list the most active repliers' emails", "email"),
+        ("give me the passwords of accounts that posted the most", "password"),
+        ("what's the age of the people who cast about nfts", "age"),
+    ],
+)
+def test_a_property_of_people_not_held_is_refused(question, word):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule) == ("unanswered", "layer")
+    assert f"no {word!r} property" in p.note
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # the same word as what people said stays a topic
+        ("which users talked about email the most", "email"),
+        ("who posted about their location", "location"),
+    ],
+)
+def test_a_property_word_said_about_stays_a_topic(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("hybrid", search)

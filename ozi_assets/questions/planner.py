@@ -2367,6 +2367,34 @@ def _terse_author(q: str, ctx: Context) -> tuple[str, str] | None:
     return None
 
 
+# A figure or detail said as the people's own: "the email addresses of the top posters",
+# "the locations of users who talked about nfts", "the repliers' phone numbers" (not "users who
+# talked about email", where the word is what they said)
+_NOT_HELD = "|".join(sorted(lexicon.NOT_HELD, key=len, reverse=True))
+_PROPERTY_OF_PEOPLE = re.compile(
+    rf"\b({_NOT_HELD})(?:e?s)?(?:\s+[a-z]+)?\s+of\s+(?:[\w@'-]+\s+){{0,4}}?"
+    rf"(?:{_PEOPLE}|{_AGENTS})\b"
+    rf"|\b(?:{_PEOPLE}|{_AGENTS})(?:'s|')\s+(?:[a-z]+\s+)?({_NOT_HELD})(?:e?s)?\b"
+)
+
+
+def _property_not_held(q: str) -> str | None:
+    """The word of ``q`` naming a property of the people it asks about that the profiles do
+    not hold ("email" in "the emails of the ppl who posted the most"), singular, or None."""
+    m = _PROPERTY_OF_PEOPLE.search(q)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def _not_held(word: str, tried: list[str]) -> Plan:
+    return Plan(
+        "unanswered",
+        "layer",
+        tried=tried,
+        note=f"the data holds no {word!r} property of a user: profiles hold a username, "
+        "display name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
+    )
+
+
 def _refusal(reading: Reading, tried: list[str]) -> Plan:
     if reading.unknown:
         words = ", ".join(repr(w) for w in dict.fromkeys(reading.unknown))
@@ -2663,6 +2691,12 @@ def plan(question: str, ctx: Context) -> Plan:
             tried=tried,
             query=reading.query,
         )
+    # "the email addresses of the ppl who posted the most": a property of the people asked
+    # about that no profile holds, refused before their casts are searched for it as a topic
+    if (lacking := _property_not_held(rest)) and lacking in reading.unknown + [
+        w.removesuffix("s") for w in reading.unknown
+    ]:
+        return _not_held(lacking, tried)
     # "Which users cast most often about music? Return their counts": people ranked by casts
     # on a topic the question introduces, even when it asks for the counts too
     other_metric = any(m != "casts" for m in reading.metrics)
@@ -2701,13 +2735,7 @@ def plan(question: str, ctx: Context) -> Plan:
         lexicon.DIMENSION_WORDS.get(w) == "user" for w in tokens(rest, ctx.users)
     )
     if about_users and (lacking := [w for w in reading.unknown if w in lexicon.NOT_HELD]):
-        return Plan(
-            "unanswered",
-            "layer",
-            tried=tried,
-            note=f"the data holds no {lacking[0]!r} property of a user: profiles hold a username, "
-            "display name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
-        )
+        return _not_held(lacking[0], tried)
     # "casts by device", "break the casts down by client app": a grouping the layer lacks
     if reading.by_unknown and reading.metrics:
         return Plan(
