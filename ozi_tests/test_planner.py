@@ -4016,3 +4016,42 @@ def test_a_property_of_people_not_held_is_refused(question, word):
 def test_a_property_word_said_about_stays_a_topic(question, search):
     p = plan(question, CTX)
     assert (p.kind, p.search) == ("hybrid", search)
+
+
+@pytest.mark.parametrize(
+    ("question", "plain"),
+    [
+        # the place every cast of the data is in is no topic of them
+        ("who says gm the most on here?", "who says gm the most?"),
+        ("top 3 posters around here", "top 3 posters"),
+        (
+            "which users talked about nfts the most on this app",
+            "which users talked about nfts the most",
+        ),
+        ("who posted about wallets the most on farcaster?", "who posted about wallets the most?"),
+    ],
+)
+def test_the_place_of_the_data_is_no_topic(question, plain):
+    assert (plan(question, CTX).search, plan(question, CTX).sql) == (
+        plan(plain, CTX).search,
+        plan(plain, CTX).sql,
+    )
+
+
+def test_the_networks_name_said_about_stays_a_topic():
+    p = plan("who talks about farcaster the most", CTX)
+    assert (p.kind, p.search) == ("hybrid", "farcaster")
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # what the people are doing in the casts is what the casts are about
+        ("show me some casts where ppl are thanking someone", "thanking someone"),
+        ("find posts in which users were complaining about fees", "complaining about fees"),
+        ("messages where someone is asking for an invite", "asking for an invite"),
+    ],
+)
+def test_casts_where_people_are_doing_something_are_about_it(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", search)

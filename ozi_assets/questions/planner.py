@@ -2624,6 +2624,23 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b([a-z0-9]+)-ers\b", r"people posting about \1", q)
     for idiom, plain in lexicon.IDIOMS.items():
         q = re.sub(idiom, plain, q)
+    # "who says thanks the most on here", "top posters around here", "on this app": the place
+    # every cast of the data is in, no topic of them (nor is the network's name closing the
+    # question: "who says gm the most on farcaster")
+    q = re.sub(
+        r"\s*\b(?:(?:on|around|in) here|(?:on|in) (?:this|the) (?:app|platform|site|network)"
+        r"|on (?:farcaster|warpcast)(?=\s*[?.!]*$))\b",
+        "",
+        q,
+    )
+    # "casts where ppl are thanking someone", "posts in which users were complaining": what
+    # the people are doing in the casts is what the casts are about
+    q = re.sub(
+        rf"\b(casts?|posts?|messages?) (?:where|in which|wherein) (?:(?:{_PEOPLE}|someone|"
+        r"somebody|they|he|she)\s+)(?:is|are|was|were)\s+(?=[a-z]+ing\b)",
+        r"\1 about ",
+        q,
+    )
     q = _pronoun_topic(q, ctx)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
