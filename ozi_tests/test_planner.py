@@ -4055,3 +4055,22 @@ def test_the_networks_name_said_about_stays_a_topic():
 def test_casts_where_people_are_doing_something_are_about_it(question, search):
     p = plan(question, CTX)
     assert (p.kind, p.search) == ("semantic", search)
+
+
+@pytest.mark.parametrize(
+    ("chat", "spelled_out"),
+    [
+        # "abt" and "bout" are "about"
+        ("who posts most abt daos", "who posts most about daos"),
+        ("what r ppl saying abt wallets", "what r ppl saying about wallets"),
+        ("casts bout nfts", "casts about nfts"),
+        ("which users talked 'bout invites the most", "which users talked about invites the most"),
+    ],
+)
+def test_chat_spellings_of_about_read_as_about(chat, spelled_out):
+    assert plan(chat, CTX).search == plan(spelled_out, CTX).search is not None
+
+
+def test_a_bout_that_is_no_about_stays():
+    # "bout" is "about" only before what it is about, not closing a question
+    assert plan("who won the bout", CTX).search != plan("who won the about", CTX).search

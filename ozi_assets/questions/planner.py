@@ -2468,6 +2468,7 @@ def plan(question: str, ctx: Context) -> Plan:
     # "on the subject of wallets", "with regard to AI": about
     # "casts re jobs", "who posts most re: careers": regarding (not the "re" of "re-cast")
     q = re.sub(r"(?<![\w'-])re:?(?=\s+[a-z])", "about", q)  # not "we're", "they're"
+    q = re.sub(r"(?<![\w-])(?:abt|'?bout)(?=\s+[\w@#\"'])", "about", q)  # chat: "casts abt nfts"
     q = re.sub(
         r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
         r"|\bin relation to\b|\bas regards\b",
