@@ -4074,3 +4074,21 @@ def test_chat_spellings_of_about_read_as_about(chat, spelled_out):
 def test_a_bout_that_is_no_about_stays():
     # "bout" is "about" only before what it is about, not closing a question
     assert plan("who won the bout", CTX).search != plan("who won the about", CTX).search
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # tersely, the people, the ranking, the casts and then their topic: people ranked
+        ("users most casts about bots", "bots"),
+        ("accounts with the most posts on gm", "gm"),
+        ("people most messages regarding wallets", "wallets"),
+    ],
+)
+def test_people_then_most_casts_about_a_topic_rank_people(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule, p.search) == ("hybrid", "hybrid_topic_users", search)
+
+
+def test_people_then_most_casts_without_a_topic_stay_a_ranking_of_casts():
+    assert reading_of("users most casts") == "casts, by user, top 10"

@@ -155,6 +155,10 @@ _SUBJECT = re.compile(
     rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:casts|posts)\s+(?:by|per)\s+(?:{_PEOPLE})$"
     rf"|^(?:{_PEOPLE})\s+(?:with\s+)?(?:the\s+)?(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}"
     r"(?:casts|posts)$"
+    # or the casts ranked and then their topic: "users most casts about bots", "accounts with
+    # the most posts on nfts"
+    rf"|^(?:{_PEOPLE})\s+(?:with\s+)?(?:the\s+)?(?:{_RANKING})"
+    r"(?=\s+(?:casts|posts|messages)\s+(?:about|on|regarding|mentioning)\s)"
 )
 _RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
 _INTRODUCER = re.compile(
