@@ -4092,3 +4092,28 @@ def test_people_then_most_casts_about_a_topic_rank_people(question, search):
 
 def test_people_then_most_casts_without_a_topic_stay_a_ranking_of_casts():
     assert reading_of("users most casts") == "casts, by user, top 10"
+
+
+@pytest.mark.parametrize(
+    ("question", "plain"),
+    [
+        # a thread involving a number of people is a thread including them
+        (
+            "how many threads involved at least four authors",
+            "how many threads included at least 4 authors",
+        ),
+        ("count convos that involve 3+ people", "how many threads included at least 3 people"),
+        (
+            "number of threads involving more than 2 distinct users",
+            "how many threads included more than 2 distinct users",
+        ),
+    ],
+)
+def test_threads_involving_a_number_of_people_include_them(question, plain):
+    assert reading_of(question) == reading_of(plain)
+
+
+def test_involving_a_word_is_no_number_of_people():
+    # only before a number: "involving denver" is not read as a thread's size
+    p = plan("how many casts involving denver", CTX)
+    assert p.kind == "unanswered" and "involving" in p.note

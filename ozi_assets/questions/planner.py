@@ -2530,6 +2530,14 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
+    # "threads that involved five or more people", "convos involving 3+ authors": a number
+    # of people a thread holds, as "included"
+    q = re.sub(
+        r"\binvolv(?:e|es|ed|ing)\s+(?=(?:exactly |at least |at most |more than |fewer than "
+        rf"|less than |over |under )?(?:\d|(?:{'|'.join(lexicon.NUMBERS)})\b))",
+        "included ",
+        q,
+    )
     # tersely, "users who only reply count": the count closing it is of the people (or the
     # threads) it opens with, as "how many users who only reply" ("dwr replies count" counts
     # replies already)
