@@ -3933,3 +3933,258 @@ def test_a_profile_count_over_many_users_is_their_sum(question, expected):
         "CREATE TABLE casts AS SELECT * FROM (VALUES (3, 'a'), (2, 'b'), (3, 'c')) v(fid, hash)"
     )
     assert con.execute(plan(question, CTX).sql).fetchone()[-1] == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a metric of the people passing a threshold on one of their figures
+        (
+            "how many posts were made by people with over 2k followers",
+            "casts, of users with followers > 2000",
+        ),
+        (
+            "replies from accounts that have at least 300 following",
+            "replies, of users with following >= 300",
+        ),
+        (
+            "number of likes by users having fewer than 10 followers",
+            "likes, of users with followers < 10",
+        ),
+        (
+            "top posters among users with 50 or more followers",
+            "casts, by user, top 10, of users with followers >= 50",
+        ),
+        ("casts by authors who have at least 20 casts", "casts, of users with casts >= 20"),
+        # the people themselves, counted or listed, keep their reading
+        (
+            "how many users have more than 1000 followers",
+            "followers, count of users, with followers > 1000",
+        ),
+        (
+            "number of accounts with over 500 followers",
+            "followers, count of users, with followers > 500",
+        ),
+    ],
+)
+def test_a_metric_of_people_passing_a_threshold_counts_their_rows(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_casts_of_people_passing_a_threshold_match_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a', 5000, 10), (2, 'b', 20, 900), "
+        "(3, 'c', 1001, 0)) AS v(fid, username, follower_count, following_count)"
+    )
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES (1, 'a', false), (1, 'a', true), "
+        "(2, 'b', false), (3, 'c', true), (3, 'c', true), (2, 'b', true)) "
+        "AS v(fid, username, is_reply)"
+    )
+    for question, direct in [
+        (
+            "how many casts came from accounts with more than 1000 followers?",
+            "SELECT count(*) FROM casts c JOIN users u ON c.fid = u.fid "
+            "WHERE u.follower_count > 1000",
+        ),
+        (
+            "how many replies by users following at least 500 accounts",
+            "SELECT count(*) FROM casts c JOIN users u ON c.fid = u.fid "
+            "WHERE u.following_count >= 500 AND c.is_reply",
+        ),
+    ]:
+        got = con.execute(plan(question, CTX).sql).fetchall()
+        assert got == con.execute(direct).fetchall()
+    assert con.execute(plan("casts by users >1k followers count", CTX).sql).fetchall() == [(4,)]
+
+
+def _at(day: int, hour: int) -> datetime:
+    return datetime(2023, 3, day, hour, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        # a bare hour beside an end with am or pm takes the half of the day nearest that end
+        ("replies between 12 and 3am", _at(4, 0), _at(4, 3)),
+        ("posts from 9 to 10pm", _at(4, 21), _at(4, 22)),
+        ("casts between 11 and 2am", _at(4, 23), _at(5, 2)),
+        ("likes from 8pm until 9", _at(4, 20), _at(4, 21)),
+        ("casts 12-1pm", _at(4, 12), _at(4, 13)),
+        ("casts between 10 and midnight", _at(4, 22), _at(5, 0)),
+        ("replies 12am to 3am", _at(4, 0), _at(4, 3)),
+        # two bare hours stay on a 24-hour clock, and a told half stays as told
+        ("casts between 3 and 5", _at(4, 3), _at(4, 5)),
+        ("casts between 12pm and 1am", _at(4, 12), _at(5, 1)),
+        ("casts between 15 and 16", _at(4, 15), _at(4, 16)),
+    ],
+)
+def test_a_bare_hour_takes_the_half_of_day_of_the_other_end(question, start, end):
+    tr = parse_time_range(question, NOW)
+    assert tr is not None and (tr.start, tr.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("question", "start"),
+    [
+        ("casts on mar3", _at(3, 0)),
+        ("replies march3rd", _at(3, 0)),
+        ("posts 3mar 2023", _at(3, 0)),
+        ("casts between 1 and 2am on 4march", _at(4, 1)),
+    ],
+)
+def test_a_month_typed_against_its_day_is_that_date(question, start):
+    tr = parse_time_range(question, NOW)
+    assert tr is not None and tr.start == start
+
+
+def test_a_bare_hour_range_counts_as_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES ('a', TIMESTAMPTZ '2023-03-04 00:10:00+00'), "
+        "('a', TIMESTAMPTZ '2023-03-04 12:10:00+00'), ('b', TIMESTAMPTZ '2023-03-04 00:59:00+00'), "
+        "('b', TIMESTAMPTZ '2023-03-04 01:00:00+00')) AS v(username, \"timestamp\")"
+    )
+    p = plan("how many casts between 12 and 1am utc", CTX)
+    direct = con.execute(
+        "SELECT count(*) FROM casts WHERE \"timestamp\" >= '2023-03-04 00:00:00+00' "
+        "AND \"timestamp\" < '2023-03-04 01:00:00+00'"
+    ).fetchall()
+    assert con.execute(p.sql).fetchall() == direct == [(2,)]
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [
+        # a property of the people asked about that no profile holds is refused, however the
+        # people are picked (a ranking, a topic, a possessive)
+        ("what are the phone numbers of users who talked about wallets", "phone"),
+        ("the locations of the top 5 posters", "location"),
+        ("list the most active repliers' emails", "email"),
+        ("give me the passwords of accounts that posted the most", "password"),
+        ("what's the age of the people who cast about nfts", "age"),
+    ],
+)
+def test_a_property_of_people_not_held_is_refused(question, word):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule) == ("unanswered", "layer")
+    assert f"no {word!r} property" in p.note
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # the same word as what people said stays a topic
+        ("which users talked about email the most", "email"),
+        ("who posted about their location", "location"),
+    ],
+)
+def test_a_property_word_said_about_stays_a_topic(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("hybrid", search)
+
+
+@pytest.mark.parametrize(
+    ("question", "plain"),
+    [
+        # the place every cast of the data is in is no topic of them
+        ("who says gm the most on here?", "who says gm the most?"),
+        ("top 3 posters around here", "top 3 posters"),
+        (
+            "which users talked about nfts the most on this app",
+            "which users talked about nfts the most",
+        ),
+        ("who posted about wallets the most on farcaster?", "who posted about wallets the most?"),
+    ],
+)
+def test_the_place_of_the_data_is_no_topic(question, plain):
+    assert (plan(question, CTX).search, plan(question, CTX).sql) == (
+        plan(plain, CTX).search,
+        plan(plain, CTX).sql,
+    )
+
+
+def test_the_networks_name_said_about_stays_a_topic():
+    p = plan("who talks about farcaster the most", CTX)
+    assert (p.kind, p.search) == ("hybrid", "farcaster")
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # what the people are doing in the casts is what the casts are about
+        ("show me some casts where ppl are thanking someone", "thanking someone"),
+        ("find posts in which users were complaining about fees", "complaining about fees"),
+        ("messages where someone is asking for an invite", "asking for an invite"),
+    ],
+)
+def test_casts_where_people_are_doing_something_are_about_it(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", search)
+
+
+@pytest.mark.parametrize(
+    ("chat", "spelled_out"),
+    [
+        # "abt" and "bout" are "about"
+        ("who posts most abt daos", "who posts most about daos"),
+        ("what r ppl saying abt wallets", "what r ppl saying about wallets"),
+        ("casts bout nfts", "casts about nfts"),
+        ("which users talked 'bout invites the most", "which users talked about invites the most"),
+    ],
+)
+def test_chat_spellings_of_about_read_as_about(chat, spelled_out):
+    assert plan(chat, CTX).search == plan(spelled_out, CTX).search is not None
+
+
+def test_a_bout_that_is_no_about_stays():
+    # "bout" is "about" only before what it is about, not closing a question
+    assert plan("who won the bout", CTX).search != plan("who won the about", CTX).search
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # tersely, the people, the ranking, the casts and then their topic: people ranked
+        ("users most casts about bots", "bots"),
+        ("accounts with the most posts on gm", "gm"),
+        ("people most messages regarding wallets", "wallets"),
+    ],
+)
+def test_people_then_most_casts_about_a_topic_rank_people(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule, p.search) == ("hybrid", "hybrid_topic_users", search)
+
+
+def test_people_then_most_casts_without_a_topic_stay_a_ranking_of_casts():
+    assert reading_of("users most casts") == "casts, by user, top 10"
+
+
+@pytest.mark.parametrize(
+    ("question", "plain"),
+    [
+        # a thread involving a number of people is a thread including them
+        (
+            "how many threads involved at least four authors",
+            "how many threads included at least 4 authors",
+        ),
+        ("count convos that involve 3+ people", "how many threads included at least 3 people"),
+        (
+            "number of threads involving more than 2 distinct users",
+            "how many threads included more than 2 distinct users",
+        ),
+    ],
+)
+def test_threads_involving_a_number_of_people_include_them(question, plain):
+    assert reading_of(question) == reading_of(plain)
+
+
+def test_involving_a_word_is_no_number_of_people():
+    # only before a number: "involving denver" is not read as a thread's size
+    p = plan("how many casts involving denver", CTX)
+    assert p.kind == "unanswered" and "involving" in p.note

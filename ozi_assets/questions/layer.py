@@ -881,6 +881,9 @@ class Query:
     # "the follower count of the most active poster": only the user this query (grouped by
     # user, ranked, limit 1) puts first
     top_user: Query | None = None
+    # "casts by authors with over 1,000 followers": only the rows whose user is one of this
+    # query's groups (grouped by user, with a threshold on a figure of each user)
+    among: Query | None = None
     # "all replies divided by the number of top-level casts": this query's figure over that
     # one's (both ungrouped)
     ratio_to: Query | None = None
@@ -935,6 +938,9 @@ class Query:
             parts.append(f"{'not ' if c.negated else ''}{c.filter}{value}")
         if self.top_user:
             parts.append(f"of the user first by {self.top_user.metric}")
+        if self.among and self.among.having:
+            op, number = self.among.having
+            parts.append(f"of users with {self.among.metric} {op} {number:g}")
         if self.time_range:
             posted = "casts posted " if self.cast_time else ""
             parts.append(posted + self.time_range.label)
@@ -1055,6 +1061,13 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
         conditions.append(
             exp.EQ(this=_parse(m.user or "NULL"), expression=exp.Subquery(this=first))
         )
+    if query.among is not None:
+        among = query.among
+        if among.group_by != "user" or m.user is None:
+            raise LayerError("only a metric about users is restricted to a group of users")
+        users = exp.select("username").from_(compile_query(among).subquery("among"))
+        within = exp.In(this=_parse(m.user).copy(), query=exp.Subquery(this=users))
+        conditions.append(within)
     if query.time_range:
         if source.time is None:
             raise LayerError(f"{m.name} is a snapshot with no history: it has no time range")
@@ -1135,7 +1148,7 @@ def compile_query(query: Query) -> exp.Select:
     if query.users_with and query.group_by != "user":
         raise LayerError("users with or without another metric need a figure per user")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
-    needs_user = needs_user or query.top_user is not None
+    needs_user = needs_user or query.top_user is not None or query.among is not None
     select = _from(m, source, needs_user, to_user=query.group_by == "to_user")
     measure = _parse(m.measure).copy()
     value_name = m.name
@@ -1285,7 +1298,8 @@ def sources_sql(query: Query) -> str | None:
     source = SOURCES[m.source]
     if query.group_by is not None or not source.casts:
         return None
-    needs_user = any(c.filter == "user" for c in query.conditions) or query.top_user is not None
+    needs_user = any(c.filter == "user" for c in query.conditions)
+    needs_user = needs_user or query.top_user is not None or query.among is not None
     select = _from(m, source, needs_user)
     where = _where(query, m, source)
     if where:

@@ -164,6 +164,10 @@ _SUBJECT = re.compile(
     rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:casts|posts)\s+(?:by|per)\s+(?:{_PEOPLE})$"
     rf"|^(?:{_PEOPLE})\s+(?:with\s+)?(?:the\s+)?(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}"
     r"(?:casts|posts)$"
+    # or the casts ranked and then their topic: "users most casts about bots", "accounts with
+    # the most posts on nfts"
+    rf"|^(?:{_PEOPLE})\s+(?:with\s+)?(?:the\s+)?(?:{_RANKING})"
+    r"(?=\s+(?:casts|posts|messages)\s+(?:about|on|regarding|mentioning)\s)"
 )
 _RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
 _INTRODUCER = re.compile(
@@ -2079,6 +2083,44 @@ def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | st
     return Query(figure, "user", conditions=conditions, exceeds=other)
 
 
+# "by authors with over 1,000 followers", "from accounts that have at least 500 following",
+# "among users with 10 or more casts": the people whose figure passes a threshold, after a
+# preposition that makes them the authors (or actors) of what the rest of the question counts
+_AMONG = re.compile(
+    rf"\b(?:by|from|among|amongst)\s+(?:(?:the|all|those)\s+)?(((?:{_PEOPLE}|{_AGENTS})\s+)"
+    r"(?:with|who|that|having)\b(?:\s+[a-z']+){0,3}?\s+((?:(?:exactly|more than|over|above|"
+    r"greater than|at least|at most|fewer than|less than|under|below)\s+)?\d+"
+    r"(?:\s+or\s+(?:more|fewer|less))?\s+[a-z]+(?:\s+count)?))\b"
+)
+
+
+def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None:
+    """The reading of a question whose metric is restricted to the users passing a threshold
+    on one of their figures ("how many casts came from accounts with more than 1000
+    followers", "top repliers among users with at least 500 following"): the rest of the
+    question's query, of those users only. None when the question names no such people, the
+    clause reads as no threshold on users, or the rest is no query of a metric about users
+    other than their profiles ("how many users with over 1000 followers" keeps its reading)."""
+    match = _AMONG.search(q)
+    if match is None:
+        return None
+    # "users who have over 1000 followers" reads as "users with over 1000 followers"; a verb
+    # that names the figure stays ("people that are following more than 500 accounts")
+    people = read(match.group(1), ctx, None).query
+    people = people or read(match.group(2) + "with " + match.group(3), ctx, None).query
+    if people is None or people.group_by != "user" or people.having is None:
+        return None
+    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
+    query = around.query
+    if query is None or layer.METRICS[query.metric].source == "users":
+        return None
+    if layer.METRICS[query.metric].user is None:
+        return None
+    people = dataclasses.replace(people, order=None, limit=None, total=False)
+    around.query = dataclasses.replace(query, among=people)
+    return around
+
+
 _HOW_OFTEN = re.compile(
     rf"\b({'|'.join(map(re.escape, lexicon.HOW_OFTEN))})\s+"
     rf"({'|'.join(sorted(lexicon.AUTHOR_WORDS | set(lexicon.AGENT_NOUNS)))})\b"
@@ -2338,6 +2380,34 @@ def _terse_author(q: str, ctx: Context) -> tuple[str, str] | None:
     return None
 
 
+# A figure or detail said as the people's own: "the email addresses of the top posters",
+# "the locations of users who talked about nfts", "the repliers' phone numbers" (not "users who
+# talked about email", where the word is what they said)
+_NOT_HELD = "|".join(sorted(lexicon.NOT_HELD, key=len, reverse=True))
+_PROPERTY_OF_PEOPLE = re.compile(
+    rf"\b({_NOT_HELD})(?:e?s)?(?:\s+[a-z]+)?\s+of\s+(?:[\w@'-]+\s+){{0,4}}?"
+    rf"(?:{_PEOPLE}|{_AGENTS})\b"
+    rf"|\b(?:{_PEOPLE}|{_AGENTS})(?:'s|')\s+(?:[a-z]+\s+)?({_NOT_HELD})(?:e?s)?\b"
+)
+
+
+def _property_not_held(q: str) -> str | None:
+    """The word of ``q`` naming a property of the people it asks about that the profiles do
+    not hold ("email" in "the emails of the ppl who posted the most"), singular, or None."""
+    m = _PROPERTY_OF_PEOPLE.search(q)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def _not_held(word: str, tried: list[str]) -> Plan:
+    return Plan(
+        "unanswered",
+        "layer",
+        tried=tried,
+        note=f"the data holds no {word!r} property of a user: profiles hold a username, "
+        "display name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
+    )
+
+
 def _refusal(reading: Reading, tried: list[str]) -> Plan:
     if reading.unknown:
         words = ", ".join(repr(w) for w in dict.fromkeys(reading.unknown))
@@ -2411,6 +2481,7 @@ def plan(question: str, ctx: Context) -> Plan:
     # "on the subject of wallets", "with regard to AI": about
     # "casts re jobs", "who posts most re: careers": regarding (not the "re" of "re-cast")
     q = re.sub(r"(?<![\w'-])re:?(?=\s+[a-z])", "about", q)  # not "we're", "they're"
+    q = re.sub(r"(?<![\w-])(?:abt|'?bout)(?=\s+[\w@#\"'])", "about", q)  # chat: "casts abt nfts"
     q = re.sub(
         r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
         r"|\bin relation to\b|\bas regards\b",
@@ -2468,6 +2539,14 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = re.sub(r"\b(\d+)\+", r"at least \1", q)  # "10+ casts"
+    # "threads that involved five or more people", "convos involving 3+ authors": a number
+    # of people a thread holds, as "included"
+    q = re.sub(
+        r"\binvolv(?:e|es|ed|ing)\s+(?=(?:exactly |at least |at most |more than |fewer than "
+        rf"|less than |over |under )?(?:\d|(?:{'|'.join(lexicon.NUMBERS)})\b))",
+        "included ",
+        q,
+    )
     # tersely, "users who only reply count": the count closing it is of the people (or the
     # threads) it opens with, as "how many users who only reply" ("dwr replies count" counts
     # replies already)
@@ -2567,6 +2646,23 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b([a-z0-9]+)-ers\b", r"people posting about \1", q)
     for idiom, plain in lexicon.IDIOMS.items():
         q = re.sub(idiom, plain, q)
+    # "who says thanks the most on here", "top posters around here", "on this app": the place
+    # every cast of the data is in, no topic of them (nor is the network's name closing the
+    # question: "who says gm the most on farcaster")
+    q = re.sub(
+        r"\s*\b(?:(?:on|around|in) here|(?:on|in) (?:this|the) (?:app|platform|site|network)"
+        r"|on (?:farcaster|warpcast)(?=\s*[?.!]*$))\b",
+        "",
+        q,
+    )
+    # "casts where ppl are thanking someone", "posts in which users were complaining": what
+    # the people are doing in the casts is what the casts are about
+    q = re.sub(
+        rf"\b(casts?|posts?|messages?) (?:where|in which|wherein) (?:(?:{_PEOPLE}|someone|"
+        r"somebody|they|he|she)\s+)(?:is|are|was|were)\s+(?=[a-z]+ing\b)",
+        r"\1 about ",
+        q,
+    )
     q = _pronoun_topic(q, ctx)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
@@ -2577,6 +2673,8 @@ def plan(question: str, ctx: Context) -> Plan:
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
     reading = read(rest, ctx, tr)
+    # "casts by authors with over 1,000 followers": the casts, of those authors only
+    reading = _among_reading(rest, ctx, tr) or reading
     # Readings of two figures at once, which the metric-by-metric reading cannot compose:
     # "all replies divided by the number of top-level casts" (a ratio), "how many authors
     # follow more accounts than follow them" (two figures of each user; wins over a ratio)
@@ -2632,6 +2730,12 @@ def plan(question: str, ctx: Context) -> Plan:
             tried=tried,
             query=reading.query,
         )
+    # "the email addresses of the ppl who posted the most": a property of the people asked
+    # about that no profile holds, refused before their casts are searched for it as a topic
+    if (lacking := _property_not_held(rest)) and lacking in reading.unknown + [
+        w.removesuffix("s") for w in reading.unknown
+    ]:
+        return _not_held(lacking, tried)
     # "Which users cast most often about music? Return their counts": people ranked by casts
     # on a topic the question introduces, even when it asks for the counts too
     other_metric = any(m != "casts" for m in reading.metrics)
@@ -2670,13 +2774,7 @@ def plan(question: str, ctx: Context) -> Plan:
         lexicon.DIMENSION_WORDS.get(w) == "user" for w in tokens(rest, ctx.users)
     )
     if about_users and (lacking := [w for w in reading.unknown if w in lexicon.NOT_HELD]):
-        return Plan(
-            "unanswered",
-            "layer",
-            tried=tried,
-            note=f"the data holds no {lacking[0]!r} property of a user: profiles hold a username, "
-            "display name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
-        )
+        return _not_held(lacking[0], tried)
     # "casts by device", "break the casts down by client app": a grouping the layer lacks
     if reading.by_unknown and reading.metrics:
         return Plan(

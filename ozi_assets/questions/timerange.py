@@ -277,6 +277,9 @@ def written_dates(question: str, now: datetime) -> str:
         lambda m: f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}",
         question,
     )
+    # "mar4", "march4th", "4mar": a day and its month typed without the space between
+    text = re.sub(rf"\b({_MONTH})(\d{{1,2}}(?:st|nd|rd|th)?)\b", r"\1 \2", text)
+    text = re.sub(rf"\b(\d{{1,2}}(?:st|nd|rd|th)?)({_MONTH})\b", r"\1 \2", text)
     text = _ORDINAL_DATE.sub(
         lambda m: (
             f"{ORDINAL[m.group('day')]}th"
@@ -415,6 +418,29 @@ def _clock(text: str) -> timedelta:
     return timedelta(hours=h, minutes=int(m.group(2) or 0))
 
 
+def _clock_pair(first: str, second: str) -> tuple[timedelta, timedelta]:
+    """The two ends of a spoken range of clock times, after midnight. A bare hour (1 to 12,
+    no minutes) beside an end with am or pm takes the half of the day that puts it nearest
+    before (or after) that end: "between 12 and 1am" is 00:00-01:00, "11 to 1am" 23:00-01:00,
+    "from 10pm to 11" 22:00-23:00; two bare hours are on a 24-hour clock ("3 and 4")."""
+
+    def bare(text: str) -> bool:
+        return re.fullmatch(r"\d{1,2}", text.strip()) is not None and 1 <= int(text) <= 12
+
+    def told(text: str) -> bool:
+        return re.search(r"am|pm|midnight|noon", text) is not None
+
+    def gap(a: timedelta, b: timedelta) -> timedelta:
+        return (b - a) % timedelta(days=1) or timedelta(days=1)
+
+    start, end = _clock(first), _clock(second)
+    if bare(first) and told(second):
+        start = min((_clock(first + half) for half in ("am", "pm")), key=lambda t: gap(t, end))
+    elif bare(second) and told(first):
+        end = min((_clock(second + half) for half in ("am", "pm")), key=lambda t: gap(start, t))
+    return start, end
+
+
 def _fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
@@ -465,7 +491,7 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
     for pattern in (FROM_TO, DASH):
         if m := pattern.search(question):
             day, end_at = _with_date(question, m, day_start, now)
-            start, end = day + _clock(m.group(1)), day + _clock(m.group(2))
+            start, end = (day + t for t in _clock_pair(m.group(1), m.group(2)))
             if end <= start:
                 end += timedelta(days=1)
             label = f"between {_fmt(start)} and {_fmt(end)} UTC"
