@@ -100,28 +100,6 @@ def test_hybrid_sql_uses_the_hits():
     guard(sql, PUBLIC_TABLES)
 
 
-def test_hybrid_sql_breaks_a_tie_by_closeness_then_by_the_latest():
-    import duckdb
-
-    p = plan("Which users talked about invites the most?", CTX)
-    conn = duckdb.connect()
-    conn.execute(
-        'CREATE TABLE casts (hash VARCHAR, fid INTEGER, username VARCHAR, "timestamp" TIMESTAMPTZ)'
-    )
-    conn.execute(
-        "INSERT INTO casts VALUES ('0xa', 1, 'near', TIMESTAMPTZ '2023-03-04 01:00:00+00'), "
-        "('0xb', 2, 'recent', TIMESTAMPTZ '2023-03-04 02:00:00+00'), "
-        "('0xc', 3, 'twice', TIMESTAMPTZ '2023-03-04 00:00:00+00'), "
-        "('0xd', 3, 'twice', TIMESTAMPTZ '2023-03-04 00:30:00+00')"
-    )
-    by_closeness = guard(
-        p.hybrid_sql({"0xa": 0.9, "0xb": 0.6, "0xc": 0.3, "0xd": 0.3}), PUBLIC_TABLES
-    )
-    assert [r[0] for r in conn.execute(by_closeness.sql).fetchall()] == ["twice", "near", "recent"]
-    by_time = guard(p.hybrid_sql(["0xa", "0xb", "0xc", "0xd"]), PUBLIC_TABLES)
-    assert [r[0] for r in conn.execute(by_time.sql).fetchall()] == ["twice", "recent", "near"]
-
-
 @pytest.mark.parametrize(
     ("question", "start", "end"),
     [

@@ -56,14 +56,6 @@ TOPICAL_POWER = 0.5
 # and "rugby league" 0.39); every value in 0.55-0.75 answers the tune split alike.
 INITIALISM_MIN_COSINE = 0.6
 HYBRID_MIN_SCORE = 0.60  # cosine at which any hit counts toward a user's total
-# Authors with as many counted casts are ordered by the casts' total closeness: a cast's
-# cosine, or this for a cast counted for its words alone (no cosine: outside the vector list).
-# The timestamp had broken those ties. Over {0, 0.3, 0.45, 0.6, 0.75, 1.0} the tune split's
-# hybrid questions went 80/132 -> 80-84 (tuning..tuning5 42/57 at every value but 43 at 0.6;
-# tuning6..tuning10 38/75 -> 42, 42, 41, 41, 41, 41); 0.75 and 1.0 were the only values that
-# turned no question right before wrong after, and a cast holding the topic's words is as
-# close to it as one that means it.
-KEYWORD_ONLY_CLOSENESS = 1.0
 SOURCES_FOR_SQL = 5
 # Every document of the keyword index is a cast, so the catalogue's words for a cast say
 # nothing about a topic ("machine learning / AI casts"): they are left out of keyword queries.
@@ -347,8 +339,7 @@ def execute(
         )
         found, keyword_index = hybrid.vectors, hybrid.index
         hits = hybrid.counted(HYBRID_MIN_SCORE, HYBRID_KEYWORD_COVERAGE)
-        closeness = {h.hash: KEYWORD_ONLY_CLOSENESS if h.score is None else h.score for h in hits}
-        answer.sql, tables, rows = run_sql(reading.conn, plan.hybrid_sql(closeness))
+        answer.sql, tables, rows = run_sql(reading.conn, plan.hybrid_sql([h.hash for h in hits]))
         answer.rows = rows[:MAX_ROWS]
         top_users = {r["fid"] for r in rows}
         answer.sources = [h for h in hits if h.fid in top_users][:SEMANTIC_LIMIT]

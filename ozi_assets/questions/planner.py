@@ -50,7 +50,7 @@ class Plan:
     search: str | None = None  # text to embed for semantic and hybrid plans
     time_range: TimeRange | None = None
     fid: int | None = None  # restrict a search to one author
-    hybrid_sql: Callable[[Sequence[str] | Mapping[str, float]], str] | None = None
+    hybrid_sql: Callable[[Sequence[str]], str] | None = None
     describe: Callable[[Rows], str] = lambda rows: f"{len(rows)} rows"
     sources_sql: str | None = None  # casts that support an analytic answer
     tried: list[str] = field(default_factory=list)
@@ -127,23 +127,14 @@ def _top_n(q: str) -> int:
     return min(int(m.group(1)), MAX_TOP_N) if m else DEFAULT_TOP_N
 
 
-def users_of_casts_sql(hashes: Sequence[str] | Mapping[str, float], n: int = DEFAULT_TOP_N) -> str:
-    """SQL ranking the authors of the given casts (a hybrid question's counted hits) by how
-    many of them they wrote; the hashes are listed as quoted literals. Given as a mapping
-    hash → closeness (a hit's cosine; the engine's KEYWORD_ONLY_CLOSENESS without one),
-    authors who wrote as many break the tie by the total closeness of their casts, the
-    nearer in meaning first; then the latest first."""
+def users_of_casts_sql(hashes: Sequence[str], n: int = DEFAULT_TOP_N) -> str:
+    """SQL ranking the authors of the given casts (a hybrid question's vector hits) by how
+    many of them they wrote; the hashes are listed as quoted literals."""
     listed = ", ".join(literal(h) for h in hashes) or "NULL"
-    tie = ""
-    if isinstance(hashes, Mapping) and hashes:
-        cases = " ".join(
-            f"WHEN {literal(h)} THEN {round(float(w), 4)!r}" for h, w in hashes.items()
-        )
-        tie = f"sum(CASE hash {cases} ELSE 0 END) DESC, "
     return (
         'SELECT username, fid, count(*) AS casts_on_topic, max("timestamp") AS latest '
         f"FROM casts WHERE hash IN ({listed}) GROUP BY username, fid "
-        f"ORDER BY casts_on_topic DESC, {tie}latest DESC, fid LIMIT {n}"
+        f"ORDER BY casts_on_topic DESC, latest DESC, fid LIMIT {n}"
     )
 
 
