@@ -179,7 +179,8 @@ def catch_up(
     upto: stream.Offsets | None = None,
 ) -> tuple[list[int], int, int]:
     """Fold in every clean row the aggregates stage has not seen (inside the caller's
-    transaction, with the stage's new offsets), no further than ``upto`` (Kafka partition →
+    transaction, with the stage's new offsets; the checked stage's raised to them), no
+    further than ``upto`` (Kafka partition →
     offset, the offsets checks.check_batch reached; None: as far as the clean stages stand).
     Returns (indices of the windows refreshed, casts refreshed, messages folded in)."""
     done = stream.load_offsets(conn, stream.AGGREGATES, topic)
@@ -200,7 +201,12 @@ def catch_up(
 
     windows, hashes = touched(conn, grid, batch)
     refresh(conn, grid, windows, hashes, batch)
-    stream.save_offsets(conn, stream.AGGREGATES, topic, stream.advanced(done, ranges))
+    folded = stream.advanced(done, ranges)
+    stream.save_offsets(conn, stream.AGGREGATES, topic, folded)
+    # What the aggregates fold in has passed the blocking checks (stream_job checks first; in
+    # an ingest run Dagster runs this asset only after they pass), so the checked offsets are
+    # at least as far: the embeddings follow those.
+    stream.raise_offsets(conn, stream.CHECKED, topic, folded)
     return windows, len(hashes), sum(b - a for a, b in ranges.values())
 
 

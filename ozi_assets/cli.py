@@ -627,7 +627,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not warehouse.exists():
         print("lake: none yet (nothing ingested)")
         return 0
-    stages = (stream.RAW, *stream.CLEAN_STAGES, stream.AGGREGATES, stream.EMBEDDINGS)
+    stages = (
+        stream.RAW,
+        *stream.CLEAN_STAGES,
+        stream.CHECKED,
+        stream.AGGREGATES,
+        stream.EMBEDDINGS,
+    )
     rows = []
     with warehouse.reader() as conn:
         for stage in stages:

@@ -7,7 +7,7 @@ reconciled for the run's windows at its end. The asset runs in its own job (``em
 requested by ``embedding_sensor``) outside the ``lake_writer`` pool, so casts are visible in
 the tables without waiting for the model, and ingestion never waits behind it. It keeps its
 own stage offsets (stream.py): each run embeds the casts folded in since, as far as an ingest
-run's blocking checks have passed over them (FOLLOWS), batch by batch, and deletes the
+run's blocking checks have passed over them (stream.CHECKED), batch by batch, and deletes the
 vectors of removed casts. Only new or changed casts are embedded: each vector keeps the
 sha256 of the text it was computed from, so a rebuild of a window embeds nothing new.
 
@@ -59,19 +59,20 @@ EMBED_BATCH_MESSAGES = 10_000
 # and the UI gets the windows' materializations every REPORT_EVERY_S instead of at the run's
 # end. Whether the long run costs the stream's batches CPU at 2,000 events/s is not settled
 # (README, Measured). A run launched by hand or by a backfill has no tag: it embeds up to
-# where FOLLOWS stood when it started, and ends.
+# where the checked offsets stood when it started, and ends.
 LINGER_TAG = "ozi/linger_s"
 EMBED_LINGER_S = 20.0
 RUN_BUDGET_S = 1800.0
 REPORT_EVERY_S = 60.0
 POLL_S = 0.5  # how often a lingering run looks for newly folded casts
 
-# The stage whose offsets the embeddings follow: the aggregates, not clean/casts. An ingest
-# run commits clean/casts, then evaluates its blocking checks, then (only if they pass)
-# runs the aggregates step, so the aggregates' offsets never pass a batch whose checks are
-# still running or failed. Following clean/casts, a lingering run would embed casts a
-# second or two before their checks had said anything about them.
-FOLLOWS = stream.AGGREGATES
+# The embeddings follow the checked offsets (stream.checked_offsets), not clean/casts. A run
+# of stream_job commits them as soon as a round of the blocking checks has passed over the
+# batches (ahead of the aggregates' refresh, which comes at its own pace and grows with the
+# window: following the aggregates, a cast's vector waited for that refresh too, searchable
+# p95 45 s at 500 events/s); an ingest run raises them when its aggregates step runs, which
+# Dagster allows only after the checks passed. Following clean/casts, a lingering run would
+# embed casts before their checks had said anything about them.
 
 BLOCKING_CHECKS = [
     dg.AssetCheckKey(dg.AssetKey(["clean", "casts"]), name)
@@ -212,13 +213,13 @@ def catch_up(
     report: Callable[[set[str], int], None] | None = None,
 ) -> dict[str, Any]:
     """Embed the casts folded into clean/casts since the embeddings stage's offsets, as far
-    as a run's blocking checks have passed over them (FOLLOWS), batch by batch
+    as the blocking checks have passed over them (stream.checked_offsets), batch by batch
     (EMBED_BATCH_MESSAGES messages each), each batch's vectors with the new offsets in
     one transaction; delete the vectors of removed casts. Casts of a window whose blocking
     check failed are held back (a rebuild of that window embeds them once it passes).
 
-    With ``linger_s`` 0 the run embeds up to where FOLLOWS stood when it started. With
-    ``linger_s`` > 0 it follows FOLLOWS as it moves, and once caught up waits up to
+    With ``linger_s`` 0 the run embeds up to where the checked offsets stood when it started.
+    With ``linger_s`` > 0 it follows them as they move, and once caught up waits up to
     ``linger_s`` seconds for more (polling every POLL_S); it starts no batch after
     ``budget_s`` seconds; every REPORT_EVERY_S it calls ``report(windows, embedded)`` with the
     window keys its batches touched since the last call and the casts embedded in all. Returns
@@ -231,7 +232,7 @@ def catch_up(
     if not warehouse.exists():
         return {**totals, "lingered_s": 0.0, "windows": []}
     with warehouse.reader() as conn:
-        upstream = stream.load_offsets(conn, FOLLOWS, topic)
+        upstream = stream.checked_offsets(conn, topic)
     started = last_report = time.monotonic()
     unreported: set[str] = set()
     idle_since: float | None = None
@@ -242,7 +243,7 @@ def catch_up(
             unreported, last_report = set(), time.monotonic()
         with warehouse.reader() as conn:
             if linger_s > 0:
-                upstream = stream.load_offsets(conn, FOLLOWS, topic)
+                upstream = stream.checked_offsets(conn, topic)
             done = stream.load_offsets(conn, stream.EMBEDDINGS, topic)
             ranges = stream.next_batch(done, upstream, EMBED_BATCH_MESSAGES)
             if ranges and linger_s > 0 and time.monotonic() - started >= budget_s:

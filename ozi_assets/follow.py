@@ -5,10 +5,10 @@ Why a run that stays: on 2 cores a Dagster run spends about ten seconds before i
 run per micro-batch, a message waited for the next run's start as well as its steps: casts p95
 18 s at 500 events/s (bench/results.json). A run of ``stream_job`` pays that once. Its one op
 holds the lake_writer slot and loops: raw → clean (casts first) a batch at a time (when
-``batch_min_messages`` wait or ``batch_every_s`` after the last, with all that came), and every
-few seconds the checks → aggregates, every minute a compaction of the small files the batches
-left (housekeeping.compact_small_files), polling the topic's high watermarks every ``POLL_S``
-when nothing is new. It ends when no message came for ``linger_s``, when it has run
+``batch_min_messages`` wait or ``batch_every_s`` after the last, with all that came), every
+few seconds the checks, then the aggregates, every minute a compaction of the small files the
+batches left (housekeeping.compact_small_files), polling the topic's high watermarks every
+``POLL_S`` when nothing is new. It ends when no message came for ``linger_s``, when it has run
 ``budget_s`` (so the UI's materializations and a new version of the code arrive at least that
 often), or when a run of ``ingest_job`` (a backfill, a materialization from the UI) waits for
 the writer slot; ``kafka_window_sensor`` starts the next one when messages wait again.
@@ -19,16 +19,19 @@ same rows and offsets as incremental runs (tested). A batch of raw and clean row
 transaction with both stages' offsets: a run killed anywhere re-does at most the batch that did
 not commit.
 
-Checks: every message is checked (checks.check_batch) before the aggregates fold it in, and the
-embeddings follow the aggregates. The checks run before each refresh of the aggregates, at
-most every ``AGGREGATE_EVERY_S``, over everything the clean tables hold that the aggregates
-have not folded in: the batches since the last refresh, and whatever an earlier run left
-unchecked (it may have died between its commit and its checks, or failed them). They run on a
-thread of their own, on a reader, while the batches go on; the refresh then folds in what they
-reached and no more. So a failing batch keeps failing every run until its window is rebuilt,
-as a blocking asset check stops ``ingest_job``; and casts are not held back behind checks that
-only the aggregates need. Between two batches the loop does at most one of: the refresh, the
-report, the compaction.
+Checks: every message is checked (checks.check_batch) before the aggregates fold it in or the
+embeddings embed it. A round of the checks runs every few seconds (``CHECK_EVERY_S``, longer
+when a round costs more) over everything the clean tables hold that no round has passed: the
+batches since the last round, and whatever an earlier run left unchecked (it may have died
+between its commit and its checks, or failed them). It runs on a thread of its own, on a
+reader, while the batches go on; when it passes, the loop commits the offsets it reached as
+the checked stage's (stream.CHECKED), which the embedding lane follows, and the next refresh
+of the aggregates (at most every ``AGGREGATE_EVERY_S``, longer when a refresh costs more)
+folds in up to them and no further. So a failing batch keeps failing every run until its
+window is rebuilt, as a blocking asset check stops ``ingest_job``; casts are not held back
+behind checks that only the later stages need, and vectors are not held back behind the
+aggregates. Between two batches the loop does at most one of: the refresh, the report, the
+compaction.
 
 What the UI sees: at most every ``REPORT_EVERY_S``, and when the run ends (also by an error), a
 materialization of each asset for each window it changed since the last report, and each
@@ -49,7 +52,7 @@ from ozi_assets import aggregates, checks, clean, housekeeping, raw, stream
 from ozi_assets.jobs import has_runs
 from ozi_assets.partitions import window_grid
 from ozi_resources.kafka import KafkaResource
-from ozi_resources.warehouse import Commit, WarehouseResource
+from ozi_resources.warehouse import Commit, WarehouseError, WarehouseResource
 from ozi_resources.windows import WindowGrid
 
 POLL_S = 0.25  # how often an idle loop reads the high watermarks (~15 ms a read)
@@ -64,10 +67,18 @@ POLL_S = 0.25  # how often an idle loop reads the high watermarks (~15 ms a read
 # pause starts its batch at once.
 BATCH_EVERY_S = 2.0
 BATCH_MIN_MESSAGES = 1_000
-# The checks and the aggregates run at most this often while messages keep coming (and at once
-# when the stream pauses): their cost is mostly per refresh, not per row (a refresh re-reads
-# each window it touches), and casts must not wait behind them.
-AGGREGATE_EVERY_S = 5.0
+# A round of the checks starts at most this often while messages keep coming (and at once when
+# the stream pauses), and at most once in CHECK_COST_FACTOR times its last cost: it runs on a
+# thread beside the batches, but on the same 2 cores as the batches and the embedding lane.
+# The casts' vectors wait for it (the embeddings follow the checked offsets). Every 2 s with
+# the aggregates every 5 s, the checks and the aggregates took 108 s of a 320 s run at 500
+# events/s against 38 s before, CPU the embedding lane then lacked (searchable p95 35.8 s).
+CHECK_EVERY_S = 3.0
+CHECK_COST_FACTOR = 3.0
+# The aggregates fold in what the checks passed at most this often while messages keep coming
+# (and at once when the stream pauses): their cost is mostly per refresh, not per row (a
+# refresh re-reads each window it touches), and neither casts nor vectors wait for them.
+AGGREGATE_EVERY_S = 10.0
 # ... and at most once in this many times their last cost, so that a refresh that grows with
 # its windows (1-2 s at 2,000 events/s) takes at most a quarter of the loop.
 AGGREGATE_COST_FACTOR = 3.0
@@ -286,15 +297,30 @@ class Checked:
 
 
 def _check(warehouse: WarehouseResource, topic: str, grid: WindowGrid) -> Checked:
-    """Check every message the clean tables hold that the aggregates have not folded in (the
-    batches since the last refresh, and whatever an earlier run left unchecked), on a reader
+    """Check every message the clean tables hold that no round of the checks has passed (the
+    batches since the last round, and whatever an earlier run left unchecked), on a reader
     at the newest snapshot. It only reads, so it runs on the checker thread beside the next
     batches (the reader is its own DuckDB instance; no commit of the writer waits for it)."""
     started = time.perf_counter()
     with warehouse.reader() as conn:
-        floor = stream.load_offsets(conn, stream.AGGREGATES, topic)
+        floor = stream.checked_offsets(conn, topic)
         evaluations, reached = checks.check_batch(conn, topic, grid, floor)
     return Checked(evaluations, reached, time.perf_counter() - started)
+
+
+def _unfolded(warehouse: WarehouseResource, topic: str) -> stream.Offsets | None:
+    """The checked offsets when the aggregates have not folded in all the checks passed (a
+    run that ended between the two, a schema upgrade that sent the aggregates back to the
+    start), else None: the run's first refresh folds in up to them."""
+    if not warehouse.exists():
+        return None
+    try:
+        with warehouse.reader() as conn:
+            checked = stream.checked_offsets(conn, topic)
+            done = stream.load_offsets(conn, stream.AGGREGATES, topic)
+    except (WarehouseError, duckdb.CatalogException):  # the lake's tables are not made yet
+        return None
+    return checked if stream.next_batch(done, checked, max_messages=1) else None
 
 
 def _record(
@@ -339,11 +365,15 @@ def follow_stream(
     last_batch = started - config.batch_every_s  # when the last batch with messages started
     uncompacted = False  # batches committed since the last compaction
     last_aggregate, aggregate_every = 0.0, AGGREGATE_EVERY_S
-    pending = False  # clean rows the aggregates have not folded in (a run's first batch: maybe)
+    last_check, check_every = 0.0, CHECK_EVERY_S  # when the last round of checks started
+    pending = False  # clean rows the checks have not seen (a run's first batch: maybe)
+    # checked offsets the aggregates have not folded in
+    unfolded: stream.Offsets | None = _unfolded(warehouse, kafka.topic)
     committed: dict[int, int] | None = None  # the raw stage's offsets after the last batch
     agg_commit = Commit(
         context.run_id, tuple(k.to_user_string() for k in aggregates.AGGREGATE_KEYS)
     )
+    check_commit = Commit(context.run_id, ())  # offsets only: no asset's rows change
 
     # The checks run on their own thread while the batches go on: they only read, and the
     # refresh that follows them stalled the batches for their time too (7% of the loop at
@@ -351,21 +381,39 @@ def follow_stream(
     checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ozi-checks")
     checking: Future[Checked] | None = None
 
-    def aggregate(checked: Checked) -> None:
-        nonlocal aggregate_every
+    def passed(checked: Checked) -> None:
+        """Record a round of the checks (raises dg.Failure on a blocking failure) and commit
+        the offsets it reached as the checked stage's, at once: the embedding lane follows
+        them, so a cast's vector waits for its checks and not for the next refresh of the
+        aggregates (which grows with the window: searchable p95 45 s at 500 events/s when
+        the vectors waited for it too)."""
+        nonlocal check_every, unfolded
         _record(context, checked, changes, totals)
-        spent = checked.seconds
+        check_every = max(CHECK_EVERY_S, CHECK_COST_FACTOR * checked.seconds)
         if checked.reached:
-            aggregated = time.perf_counter()
-            windows, _, folded = warehouse.write(
-                agg_commit,
-                lambda conn: aggregates.catch_up(conn, grid, kafka.topic, checked.reached),
+            committing = time.perf_counter()
+            reached = checked.reached
+            warehouse.write(
+                check_commit,
+                lambda conn: stream.raise_offsets(conn, stream.CHECKED, kafka.topic, reached),
             )
-            changes.add(stream.AGGREGATES, set(windows), folded)
-            totals.aggregate_refreshes += 1
-            totals.timed(stream.AGGREGATES, aggregated)
-            spent += time.perf_counter() - aggregated
+            totals.timed("checked offsets", committing)
+            unfolded = checked.reached
+
+    def aggregate() -> None:
+        """Fold into the aggregates what the checks passed (``unfolded``)."""
+        nonlocal aggregate_every, unfolded, last_aggregate
+        upto, unfolded = unfolded, None
+        aggregated = time.perf_counter()
+        windows, _, folded = warehouse.write(
+            agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic, upto)
+        )
+        changes.add(stream.AGGREGATES, set(windows), folded)
+        totals.aggregate_refreshes += 1
+        totals.timed(stream.AGGREGATES, aggregated)
+        spent = time.perf_counter() - aggregated
         aggregate_every = max(AGGREGATE_EVERY_S, AGGREGATE_COST_FACTOR * spent)
+        last_aggregate = time.monotonic()
 
     try:
         while True:
@@ -418,8 +466,11 @@ def follow_stream(
             # to 18 s). One a turn, the others the next turn, after the next batch.
             if checking is not None and checking.done():
                 finished, checking = checking.result(), None
-                aggregate(finished)
-                last_aggregate = time.monotonic()
+                passed(finished)  # a commit of a few rows: not one of the three below
+            if unfolded is not None and (
+                not new or time.monotonic() - last_aggregate >= aggregate_every
+            ):
+                aggregate()
             elif not changes.empty() and now - last_report >= REPORT_EVERY_S:
                 phase = time.perf_counter()
                 _report(context, warehouse, kafka.topic, grid, changes)
@@ -431,9 +482,10 @@ def follow_stream(
             if (
                 checking is None
                 and pending
-                and (not new or time.monotonic() - last_aggregate >= aggregate_every)
+                and (not new or time.monotonic() - last_check >= check_every)
             ):
                 checking, pending = checker.submit(_check, warehouse, kafka.topic, grid), False
+                last_check = time.monotonic()
             if now - started >= config.budget_s:
                 totals.stopped_because = f"ran its budget of {config.budget_s:.0f}s"
                 break
@@ -453,9 +505,11 @@ def follow_stream(
                     break  # nothing is half done
         if checking is not None:
             finished, checking = checking.result(), None
-            aggregate(finished)
+            passed(finished)
         if pending:
-            aggregate(_check(warehouse, kafka.topic, grid))
+            passed(_check(warehouse, kafka.topic, grid))
+        if unfolded is not None:
+            aggregate()
     finally:
         checker.shutdown(wait=True, cancel_futures=True)  # a check in flight only reads
         # also on an error: what was committed is shown (the aggregates are not folded then)

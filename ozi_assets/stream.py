@@ -41,6 +41,9 @@ CLOSE = "close"
 
 RAW = "raw"
 CLEAN_STAGES = ("clean/casts", "clean/reactions", "clean/users")
+# How far the blocking checks of the clean tables have passed: the stages after them
+# (aggregates, embeddings) fold in nothing beyond it. Never behind AGGREGATES.
+CHECKED = "checks"
 AGGREGATES = "aggregates"
 EMBEDDINGS = "embeddings"
 
@@ -79,6 +82,29 @@ def load_offsets(
 def save_offsets(conn: duckdb.DuckDBPyConnection, stage: str, topic: str, offsets: Offsets) -> None:
     """Replace the stage's offsets (inside the caller's transaction)."""
     save_stages(conn, topic, {stage: offsets})
+
+
+def raise_offsets(
+    conn: duckdb.DuckDBPyConnection, stage: str, topic: str, offsets: Offsets
+) -> Offsets:
+    """Move the stage's offsets up to ``offsets`` in each Kafka partition where they are
+    behind, never back (inside the caller's transaction). Returns the stage's new offsets."""
+    done = load_offsets(conn, stage, topic)
+    raised = {p: PartitionOffset(o.next_offset, o.running_max_ms) for p, o in done.items()}
+    for p, o in offsets.items():
+        if p not in raised or raised[p].next_offset < o.next_offset:
+            raised[p] = PartitionOffset(o.next_offset)
+    if raised != done:
+        save_offsets(conn, stage, topic, raised)
+    return raised
+
+
+def checked_offsets(conn: duckdb.DuckDBPyConnection, topic: str) -> Offsets:
+    """How far the blocking checks have passed, per Kafka partition: the checked stage's
+    offsets, or the aggregates' where it has none (a lake written before the checked stage
+    existed; the aggregates fold in only what passed)."""
+    stages = load_stages(conn, (CHECKED, AGGREGATES), topic)
+    return {**stages[AGGREGATES], **stages[CHECKED]}
 
 
 def load_stages(

@@ -26,7 +26,15 @@ from ozi_tests.servers import postgres_server, s3_server
 pytestmark = pytest.mark.slow
 
 BUCKET = "ozi-lake"
-STAGES = ("raw", "clean/casts", "clean/reactions", "clean/users", "aggregates", "embeddings")
+STAGES = (
+    "raw",
+    "clean/casts",
+    "clean/reactions",
+    "clean/users",
+    "checks",
+    "aggregates",
+    "embeddings",
+)
 
 
 def stage_totals(warehouse) -> dict[str, int]:

@@ -740,6 +740,7 @@ def test_a_failing_blocking_check_stops_the_stream_run_before_the_aggregates(
         assert conn.execute("SELECT count(*) FROM casts").fetchone()[0] > 0
         assert conn.execute("SELECT count(*) FROM hourly_activity").fetchone()[0] == 0
         assert stream.load_offsets(conn, stream.AGGREGATES, "blocked") == {}
+        assert stream.load_offsets(conn, stream.CHECKED, "blocked") == {}
 
 
 def ingest_raw_and_clean(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
@@ -777,6 +778,49 @@ def test_a_stream_run_checks_and_aggregates_what_an_earlier_run_left_unchecked(
     with resources["warehouse"].reader() as conn:
         clean = stream.upstream_offsets(conn, stream.CLEAN_STAGES, "leftover")
         assert stream.load_offsets(conn, stream.AGGREGATES, "leftover") == clean
+        assert conn.execute("SELECT count(*) FROM hourly_activity").fetchone()[0] > 0
+
+
+def test_the_vectors_follow_the_checks_without_waiting_for_the_aggregates(
+    broker_address, sample_events, tmp_path
+):
+    """Once a round of the stream loop's checks has passed over clean rows and committed the
+    checked offsets, the embedding lane embeds their casts, though the aggregates have not
+    folded them in yet; the next stream run folds them in, with nothing new on the topic."""
+    from ozi_assets import follow
+    from ozi_assets.partitions import window_grid
+
+    _, resources, defs = world(tmp_path, broker_address, "ahead")
+    warehouse = resources["warehouse"]
+    resources["kafka"].produce(sample_events[-300:])
+    with dg.instance_for_test() as instance:
+        ingest_raw_and_clean(defs, instance)
+        checked = follow._check(warehouse, "ahead", window_grid())
+        assert checked.reached and all(e.passed for e in checked.evaluations)
+        warehouse.write(
+            Commit("test", ()),
+            lambda conn: stream.raise_offsets(conn, stream.CHECKED, "ahead", checked.reached),
+        )
+        assert follow._unfolded(warehouse, "ahead") == checked.reached
+        assert (
+            defs.resolve_job_def("embed_job")
+            .execute_in_process(partition_key=LABEL, instance=instance, tags=INCREMENTAL)
+            .success
+        )
+        with warehouse.reader() as conn:
+            vectors, with_text = conn.execute(
+                "SELECT (SELECT count(*) FROM cast_vectors), "
+                "(SELECT count(*) FROM casts WHERE trim(text) <> '')"
+            ).fetchone()
+            assert stream.load_offsets(conn, stream.AGGREGATES, "ahead") == {}
+        assert vectors == with_text > 0
+        result = defs.resolve_job_def("stream_job").execute_in_process(
+            instance=instance, run_config=follow_config(0.0)
+        )
+        assert result.success
+    assert follow._unfolded(warehouse, "ahead") is None
+    with warehouse.reader() as conn:
+        assert stream.load_offsets(conn, stream.AGGREGATES, "ahead") == checked.reached
         assert conn.execute("SELECT count(*) FROM hourly_activity").fetchone()[0] > 0
 
 
