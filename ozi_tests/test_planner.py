@@ -47,7 +47,8 @@ def reading_of(question: str) -> str:
         ("Which users talked about invites the most?", "hybrid", "hybrid_topic_users"),
         ("Who talked about Denver?", "hybrid", "hybrid_topic_users"),
         ("gm frens", "semantic", "semantic_fallback"),
-        ("What is the average length of a cast?", "unanswered", "layer"),
+        ("What is the average length of a cast?", "analytic", "layer"),
+        ("What is the average view count of a cast?", "unanswered", "layer"),
         # a name that is no user is a word the planner does not know: refused, not a total
         ("How many casts did nobody_here post?", "unanswered", "layer"),
         ("What did nobody_here say about invites?", "unanswered", "semantic_topic"),
@@ -2782,7 +2783,7 @@ def test_the_size_of_the_first_group_of_a_ranking(question, reading):
         # the unknown word changes the meaning: refused, not answered without it
         ("how many new users joined?", "new"),
         ("how long was dwr active?", "long"),
-        ("What is the average length of a cast?", "length"),
+        ("What is the average reading time of a cast?", "reading"),
     ],
 )
 def test_words_that_change_the_meaning_are_still_refused(question, word):
@@ -4166,3 +4167,126 @@ def test_involving_a_word_is_no_number_of_people():
     # only before a number: "involving denver" is not read as a thread's size
     p = plan("how many casts involving denver", CTX)
     assert p.kind == "unanswered" and "involving" in p.note
+
+
+# -- the length of casts and the domains they link to ----------------------------------------
+
+
+def _small_world():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('0x1', 3, 'dwr', 'gm all', TIMESTAMPTZ '2023-03-04 01:10:00+00', NULL, NULL, '0x1',"
+        " NULL, []::BIGINT[], ['https://www.github.com/a', 'https://github.com/b',"
+        " 'https://i.imgur.com/x.png'], false), "
+        "('0x2', 2, 'v', 'a reply', TIMESTAMPTZ '2023-03-04 01:20:00+00', '0x1', 3, '0x1', NULL,"
+        " []::BIGINT[], ['http://github.com:443/c'], true), "
+        "('0x3', 3, 'dwr', 'a reply to a reply', TIMESTAMPTZ '2023-03-04 02:05:00+00', '0x2', 2,"
+        " '0x1', NULL, []::BIGINT[], []::VARCHAR[], true)) "
+        'AS t(hash, fid, username, text, "timestamp", parent_hash, parent_fid, thread_hash, '
+        "parent_url, mentions, embeds, is_reply)"
+    )
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (3, 'dwr', 'Dan Romero', 'Working on it', "
+        "10, 5), (2, 'v', 'Varun', '', 20, 1), (7, 'quiet', 'Quiet One', NULL, 30, 0)) "
+        "AS t(fid, username, display_name, bio, follower_count, following_count)"
+    )
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES "
+        "('r1', 'recast', 2, 'v', '0x1', 3, TIMESTAMPTZ '2023-03-04 01:30:00+00'), "
+        "('r2', 'recast', 3, 'dwr', '0x2', 2, TIMESTAMPTZ '2023-03-04 01:40:00+00'), "
+        "('r3', 'like', 7, 'quiet', '0x3', 3, TIMESTAMPTZ '2023-03-04 02:10:00+00'), "
+        "('r4', 'recast', 7, 'quiet', '0xout', 9, TIMESTAMPTZ '2023-03-04 02:20:00+00')) "
+        'AS t(hash, reaction_type, fid, username, target_hash, target_fid, "timestamp")'
+    )
+    return con
+
+
+def test_the_mean_length_of_casts_in_characters():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    # 'gm all' 6, 'a reply' 7, 'a reply to a reply' 18
+    assert run(Query("cast_length")) == [(round(31 / 3, 2),)]
+    assert run(Query("cast_length", "user")) == [("dwr", 12.0), ("v", 7.0)]
+    assert run(Query("cast_length", conditions=(Condition("reply"),))) == [(12.5,)]
+    assert run(Query("cast_length", "cast", order="desc", limit=1)) == [("0x3", 18.0)]
+    with pytest.raises(LayerError, match="no share"):
+        compile_sql(Query("cast_length", share=True))
+
+
+def test_casts_group_by_the_domains_they_link_to():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    # a cast linking github.com twice counts once there; "www." and the port are no part of
+    # the domain; a cast without links is in no group
+    assert run(Query("casts", "domain", order="desc")) == [("github.com", 2), ("i.imgur.com", 1)]
+    assert run(Query("replies", "domain")) == [("github.com", 1)]
+    assert run(Query("distinct_authors", "domain")) == [("github.com", 2), ("i.imgur.com", 1)]
+    assert run(Query("casts", "domain", conditions=(Condition("user", "dwr"),))) == [
+        ("github.com", 1),
+        ("i.imgur.com", 1),
+    ]
+    with pytest.raises(LayerError, match="cannot be grouped by domain"):
+        compile_sql(Query("recasts", "domain"))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("What's the mean cast length?", "cast_length"),
+        ("on average, how many characters does a post have?", "cast_length"),
+        ("average characters per cast by dwr", "cast_length, user = dwr"),
+        ("how long are briang's posts, typically?", "cast_length, user = briang"),
+        ("typical reply length per hour", "cast_length, by hour, reply"),
+        ("mean length of top-level casts each day", "cast_length, by day, top_level"),
+        ("which users write the longest posts on average?", "cast_length, by user, top 10"),
+        ("the 3 shortest casts", "cast_length, by cast, bottom 3"),
+        ("how many characters does the longest cast have?", "cast_length, largest per cast"),
+    ],
+)
+def test_the_length_of_casts_is_read(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many characters did dwr write in total?",  # a total, not the mean
+        "median cast length",  # the layer has the mean only
+        "who wrote the longest cast?",  # one cast's author, not a user's mean
+        "how long was dwr active on average?",  # a duration, not a length
+    ],
+)
+def test_lengths_the_layer_has_not_are_refused(question):
+    assert plan(question, CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("which websites get linked the most?", "casts, by domain, top 10, has_link"),
+        ("top 5 domains in links", "casts, by domain, top 5, has_link"),
+        ("number of casts per domain", "casts, by domain"),
+        ("what sites did dwr link to?", "casts, by domain, user = dwr, has_link"),
+        ("which domain do replies link to most often", "replies, by domain, top 10, has_link"),
+        (
+            "the most linked hostname among top-level casts",
+            "casts, by domain, top 10, has_link, top_level",
+        ),
+    ],
+)
+def test_the_domains_links_go_to_are_read(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_site_named_is_still_a_filter_not_a_grouping():
+    assert reading_of("how many casts link to websites?") == "casts, has_link"
+    assert reading_of("how many casts link to github.com?") == "casts, site = github.com"

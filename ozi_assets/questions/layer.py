@@ -113,6 +113,9 @@ class Metric:
     to: str | None = None  # the fid the action is directed at (replied to, reacted to)
     to_cast: str | None = None  # the hash of the cast the action is directed at
     ranks: str | None = None  # the dimension "top N <metric>" ranks when none is named
+    # The measure is itself a mean over the rows (the mean length of casts): "average" asks
+    # for it as it is, and it is no count to total or take a share of.
+    mean: bool = False
     dimensions: tuple[str, ...] = ("user", "hour", "day")
     filters: tuple[str, ...] = ("user",)
 
@@ -126,6 +129,10 @@ class Dimension:
     description: str
     expr: str
     words: tuple[str, ...]
+    # A list per row of the source whose distinct items are its groups (a cast links to
+    # several domains): grouped by it, each row counts once in each of its groups, and a row
+    # with an empty list in none. ``expr`` then reads the item as ``t.<name>``.
+    rows: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,8 @@ CAST_METRIC_FILTERS = (
     "named_cast",
 )
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
+# The casts themselves (not what they reply to) also group by the domains they link to.
+OWN_CAST_DIMENSIONS = (*CAST_DIMENSIONS, "domain")
 # Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
 # on request.
 REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
@@ -233,7 +242,7 @@ METRICS: dict[str, Metric] = {
                 "talkative",  # "the most talkative user"
                 "chatty",
             ),
-            dimensions=CAST_DIMENSIONS,
+            dimensions=OWN_CAST_DIMENSIONS,
             filters=CAST_METRIC_FILTERS,
         ),
         Metric(
@@ -262,7 +271,7 @@ METRICS: dict[str, Metric] = {
             received="replies_received",
             to="t.parent_fid",
             to_cast="t.parent_hash",
-            dimensions=(*CAST_DIMENSIONS, "to_user"),
+            dimensions=(*OWN_CAST_DIMENSIONS, "to_user"),
             filters=(*CAST_METRIC_FILTERS, "others", "to_user", "to_named_cast"),
         ),
         Metric(
@@ -273,7 +282,7 @@ METRICS: dict[str, Metric] = {
             where="NOT t.is_reply",
             cast="t.hash",
             verbs=("start", "started", "starting", "starts"),  # start a thread
-            dimensions=CAST_DIMENSIONS,
+            dimensions=OWN_CAST_DIMENSIONS,
             filters=CAST_METRIC_FILTERS,
         ),
         Metric(
@@ -304,7 +313,7 @@ METRICS: dict[str, Metric] = {
             "count(DISTINCT t.fid)",
             # "users who replied to their own casts": authors of replies to themselves
             others="t.fid <> t.parent_fid",
-            dimensions=("hour", "day", "channel", "thread"),
+            dimensions=("hour", "day", "channel", "thread", "domain"),
             filters=(*CAST_METRIC_FILTERS, "others"),
         ),
         Metric(
@@ -553,6 +562,17 @@ METRICS: dict[str, Metric] = {
             filters=("author",),
         ),
         Metric(
+            "cast_length",
+            "the mean length of the casts' text, in characters (2 decimals; per cast: its length)",
+            "casts",
+            "round(avg(length(t.text)), 2)",
+            cast="t.hash",
+            nouns=("length", "lengths", "characters", "character", "chars", "char"),
+            mean=True,
+            dimensions=OWN_CAST_DIMENSIONS,
+            filters=CAST_METRIC_FILTERS,
+        ),
+        Metric(
             "repliers_received",
             "distinct users who replied to a user's casts (or to a cast), the user included",
             "casts",
@@ -640,6 +660,18 @@ DIMENSIONS: dict[str, Dimension] = {
             "the cast the metric is about (its hash)",
             "{cast}",
             ("cast", "post", "message", "hash"),  # "return its hash"
+        ),
+        # the host of each URL a cast embeds ("www." and any port left out): "which domain is
+        # linked most", "links per site"
+        Dimension(
+            "domain",
+            "web domain a cast links to (the host of a URL in its embeds, www. dropped); a cast "
+            "linking several domains is in each, one without links in none",
+            "t.domain",
+            ("domain", "domains", "hostname", "hostnames"),
+            rows="list_distinct([d FOR d IN [regexp_extract(lower(e), "
+            r"'^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/?#:]+)', 1) FOR e IN t.embeds] "
+            "IF d <> ''])",
         ),
         # "whose casts did greg recast", "which users did dwr reply to"
         Dimension(
@@ -1113,6 +1145,15 @@ def _from(m: Metric, source: Source, needs_user: bool, to_user: bool = False) ->
     return select
 
 
+def _spread(source: Source, d: Dimension) -> Source:
+    """``source`` with one row per row and distinct item of ``d.rows``, the item as
+    ``t.<d.name>``."""
+    rows = source.sql if source.sql.lstrip().upper().startswith("SELECT") else None
+    table = f"({rows})" if rows else source.sql
+    spread = f"SELECT t.*, unnest({d.rows}) AS {d.name} FROM {table} AS t"
+    return dataclasses.replace(source, sql=spread)
+
+
 def compile_query(query: Query) -> exp.Select:
     """The SELECT computing ``query`` over the public tables, as a sqlglot tree.
 
@@ -1145,6 +1186,8 @@ def compile_query(query: Query) -> exp.Select:
         )
     if query.group_by is not None and query.group_by not in m.dimensions:
         raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
+    if query.group_by is not None and DIMENSIONS[query.group_by].rows:
+        source = _spread(source, DIMENSIONS[query.group_by])
     if query.users_with and query.group_by != "user":
         raise LayerError("users with or without another metric need a figure per user")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
@@ -1240,7 +1283,7 @@ def _share(query: Query, m: Metric) -> exp.Select:
     """``query``'s figure as a percentage (0-100, two decimals) of the count of its source's
     rows under the scope filters, the time range and the filters named in ``query.base``."""
     base_metric = SHARE_BASE.get(m.source)
-    if base_metric is None or query.group_by or query.average_over or query.count_over:
+    if base_metric is None or m.mean or query.group_by or query.average_over or query.count_over:
         raise LayerError(f"{m.name} has no share of a whole the layer counts")
     part = dataclasses.replace(query, share=False, base=())
     whole = Query(

@@ -544,6 +544,7 @@ FILLER = frozenset(
         "many",
         "happened",
         "happen",
+        "happening",
         "came",
         "come",
         "given",
@@ -895,6 +896,8 @@ PHRASES: dict[tuple[str, ...], str] = {
         for adjective in ("external", "outbound", "outgoing", "outside")
         for noun in ("link", "links", "url", "urls")
     },
+    ("going", "on"): "happening",  # "what hour had the most replies going on"
+    ("measured", "in"): "in",  # "the average length, measured in characters": its unit
     ("took", "place"): "happened",  # "casts that took place between 3 and 4"
     ("take", "place"): "happen",
     ("takes", "place"): "happen",

@@ -632,6 +632,8 @@ def _ranked_metric(text: str) -> str | None:
         )
         if at is None:
             continue
+        if words[at] in LENGTH_ORDER and at + 1 < len(words) and _names_casts(words[at + 1]):
+            return "cast_length"  # "the longest casts": by their length
         for w in words[at + 1 : at + 4]:
             # "the top poster": a word for authors ranks by casts
             if metric := _metric_of(w) or ("casts" if w in lexicon.AUTHOR_WORDS else None):
@@ -1041,6 +1043,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
             order = "desc" if w in lexicon.ORDER_DESC else "asc"
+            if (
+                w in LENGTH_ORDER
+                and _names_casts(nxt)
+                and not any(lexicon.DIMENSION_WORDS.get(x) == "thread" for x in words)
+            ):
+                # "the longest casts", "the shortest post": ranked by their length (a
+                # thread's length is its casts)
+                nouns.append("cast_length")
             continue
         if w in lexicon.COMPARATIVE:
             comparative = lexicon.COMPARATIVE[w]  # orders named users: "who cast more"
@@ -1261,6 +1271,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 nouns = [n for n in nouns if n != "mentions"]
             term_next = mention_as_term = False
             continue
+        if w in lexicon.ANY_SITE and (how := _introducer(words, i, ctx)) in (
+            "which",
+            "per",
+            "each",
+            "order",
+        ):
+            # "which site is linked most", "links per website": the domain links go to
+            groups.append(("domain", how, w))
+            continue
         if w in lexicon.ANY_SITE and any(
             lexicon.FILTER_WORDS.get(b) == "has_link" for b in words[max(0, i - 4) : i]
         ):
@@ -1401,6 +1420,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # "the cast that drew the most replies and reactions": what engagement sums, received
         # (replies and reactions a user made are two metrics)
         specific = ["engagement"]
+    if "cast_length" in specific and set(specific) - {"cast_length"} <= set(COMPLEMENT):
+        # "the average reply length": the length of those casts
+        for kind in set(specific) - {"cast_length"}:
+            filter_name = next(f for f, m in KIND_FILTERS.items() if m == kind)
+            conditions.append(Condition(filter_name))
+        specific = ["cast_length"]
     for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
         if general in specific and narrow in specific:
             specific.remove(general)
@@ -1496,8 +1521,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # on is not a count the layer has
             r.problem = f"counting the users around one user ({users[0]}) is not a metric"
             return r
-    if metric_name is None and group and (order or r.asks_number):
-        metric_name = "casts"  # "the busiest hour": activity is casts
+    if metric_name is None and group and (order or r.asks_number or group == "domain"):
+        # "the busiest hour": activity is casts; "which domains did dwr link to": only casts
+        # link
+        metric_name = "casts"
     if metric_name is None and r.asks_number and conditions:
         metric_name = "casts"  # "how often was #x used": only casts have text and embeds
     if metric_name is None:
@@ -1565,6 +1592,24 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # figure of the one group the ranking puts first, a number ("which thread is the
         # biggest" and "the top 3 threads" still list them)
         average, extreme = True, order
+    if m.mean:
+        # "the average cast length": the metric is a mean already, so "average" asks for it
+        # ("per user" groups it), not for a mean over groups
+        if median:
+            r.problem = f"the median of {m.name} is not a figure the layer has (its mean is)"
+            return r
+        if count_asked and not average:
+            # "how many characters did dwr write": a total, not the mean length
+            r.problem = f"{m.name} is a mean; a total of it is not a figure the layer has"
+            return r
+        if group == "cast" and any(d == "cast" and how == "per" for d, how, _ in groups):
+            group = None  # "characters per cast": the mean over the casts is the figure
+        if group not in (None, "cast") and order and not average:
+            # "who wrote the longest cast": one cast's length, not a user's mean
+            r.problem = f"{m.name} ranks casts; ranking {group}s by it needs 'on average'"
+            return r
+        # ("how many characters are in the longest cast": the largest cast's figure stays)
+        average = extreme is not None
     average_over = None
     if average and group is None and m.source == "users":
         group = "user"  # "the average follower count of authors": a profile is one user
@@ -2133,7 +2178,7 @@ def _how_often(match: re.Match[str]) -> str:
 _HEDGE_LIKE = re.compile(
     r"(^|[?!.,;:]|\b(?:so|ok|okay|um|uh|yeah|hmm)\b)\s*like,?\s+"
     r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
-    r"more|around|roughly)\b)"
+    r"more|around|roughly|number of)\b)"
 )
 # "like" after a comma and before a short list is "such as": "the weather, like cold or snow"
 # gives examples ("…, like count" and "…, like dwr's casts" stay the reaction). Read as a
@@ -2147,12 +2192,20 @@ _BUTTON = re.compile(
     r"taps|tapped|tapping|smash|smashes|smashed|smashing|push|pushes|pushed|pushing)"
     r"(?: on)? (?:the |that |a )?(\w+) but+ons?\b"
 )
-# A thread's size or length is the number of casts in it (the length of a cast is not a
-# figure the layer has, so only a thread's): "the size of the largest thread", "the length
-# of the livestream thread", "how long is the longest thread".
+# A thread's size or length is the number of casts in it (a cast's length is its characters:
+# the metric cast_length): "the size of the largest thread", "the length of the livestream
+# thread", "how long is the longest thread".
 _THREAD = r"(?:threads?|conversations?)\b"
 _THREAD_SIZE = re.compile(rf"\b(?:size|length)s? of (?=(?:[\w@'.-]+ ){{0,3}}{_THREAD})")
 _HOW_LONG = re.compile(rf"\bhow long (?:is|was|are|were) ((?:[\w@'.-]+ ){{0,3}}{_THREAD})")
+# A cast's length is the characters of its text: "how long are casts", "how long r dwr's posts"
+# ask for their mean length (not a duration: "how long was dwr active" stays unread).
+_HOW_LONG_CASTS = re.compile(
+    r"\bhow long (?:is|was|are|were|r) ((?:the |a |an |[\w@.-]+'s )?(?:(?:typical|average|"
+    r"usual|normal) )?(?:casts?|posts?|messages?|replies|reply)\b)"
+)
+# Ranking words that rank casts by their length when they stand before a word for casts.
+LENGTH_ORDER = frozenset(["longest", "shortest"])
 _HEADED = re.compile(r"^([^-–—:?]{2,40}?)\s*[-–—:]\s+(.*\b(?:it|this|that)\b.*)$")
 
 
@@ -2593,6 +2646,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
     q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
+    q = _HOW_LONG_CASTS.sub(r"the average length of \1", q)  # "how long are casts"
     # "spread out over the night": over the span the data covers, grouped by what the
     # question names ("number per hour"); a spread by nothing is refused as a breakdown is
     q = re.sub(
@@ -2628,6 +2682,16 @@ def plan(question: str, ctx: Context) -> Plan:
             or lexicon.known(m.group(1))
             or _number(m.group(1)) is not None
             else f"mentions of '{m.group(1)}'"
+        ),
+        q,
+    )
+    # "which domain wins", "what hour came out on top": the one a ranking puts first
+    q = re.sub(
+        r"\b((?:which|what) ([a-z]+)) (?:wins|won|comes out on top|came out on top)\b",
+        lambda m: (
+            f"{m.group(1)} is top"
+            if m.group(2) in lexicon.DIMENSION_WORDS or m.group(2) in lexicon.ANY_SITE
+            else m.group(0)
         ),
         q,
     )
