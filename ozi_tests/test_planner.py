@@ -4290,3 +4290,61 @@ def test_the_domains_links_go_to_are_read(question, reading):
 def test_a_site_named_is_still_a_filter_not_a_grouping():
     assert reading_of("how many casts link to websites?") == "casts, has_link"
     assert reading_of("how many casts link to github.com?") == "casts, site = github.com"
+
+
+# -- what replies and reactions are directed at: a reply, or a top-level cast -----------------
+
+
+def test_replies_and_reactions_directed_at_replies():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    at_reply, at_top = (Condition("to_reply"),), (Condition("to_reply", negated=True),)
+    # 0x3 answers the reply 0x2; 0x2 answers the root 0x1
+    assert run(Query("replies", conditions=at_reply)) == [(1,)]
+    assert run(Query("replies", conditions=at_top)) == [(1,)]
+    assert run(Query("replies_received", "user", conditions=at_reply)) == [("v", 1)]
+    # r2 recasts the reply 0x2, r1 the top-level 0x1; r4's target is not in the data: neither
+    assert run(Query("recasts", conditions=at_reply)) == [(1,)]
+    assert run(Query("recasts", conditions=at_top)) == [(1,)]
+    assert run(Query("reactions", conditions=at_reply)) == [(2,)]
+    assert run(Query("recasters", conditions=at_reply)) == [(1,)]
+    with pytest.raises(LayerError, match="cannot be filtered by to_reply"):
+        compile_sql(Query("followers", conditions=at_reply))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many replies answer another reply?", "replies, to_reply"),
+        ("count the responses to other responses", "replies, to_reply"),
+        ("replies that went directly to a top-level post", "replies, not to_reply"),
+        ("nested replies per hour", "replies, by hour, to_reply"),
+        ("how many times did dwr reply to a reply?", "replies, user = dwr, to_reply"),
+        (
+            "who got the most replies to their replies?",
+            "replies_received, by user, top 10, to_reply",
+        ),
+        ("how many reshares of replies were there?", "recasts, to_reply"),
+        ("how often did people recast replies?", "recasts, to_reply"),
+        ("recasts of original posts", "recasts, not to_reply"),
+        ("how many reactions on posts that are replies?", "reactions, to_reply"),
+    ],
+)
+def test_what_replies_and_reactions_went_to_is_read(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a count of replies, a share of them, a kind of cast said of the casts counted
+        ("how many casts are replies?", "replies"),
+        ("number of people who replied, not the count of replies", "distinct_authors, reply"),
+        ("how many casts that are replies have links?", "replies, has_link"),
+    ],
+)
+def test_replies_named_as_the_casts_counted_stay_so(question, reading):
+    assert reading_of(question) == reading

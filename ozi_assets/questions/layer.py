@@ -56,13 +56,34 @@ class Source:
     time: str | None  # TIMESTAMPTZ column of t; None: the source has no history
     text: str | None = None
     casts: bool = False  # each row is (or names) a cast: hash, fid, username, timestamp, text
+    # What a row is directed at (the cast replied to, the cast reacted to) is a reply, or a
+    # top-level cast: conditions over t, None when the rows are directed at no cast.
+    to_reply: str | None = None
+    to_top_level: str | None = None
 
 
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
-        Source("casts", "casts", 't."timestamp"', text="t.text", casts=True),
-        Source("reactions", "reactions", 't."timestamp"'),
+        # A reply's parent is a reply when it is not the thread's root: known from the reply
+        # itself, also when the parent was posted before the data begins.
+        Source(
+            "casts",
+            "casts",
+            't."timestamp"',
+            text="t.text",
+            casts=True,
+            to_reply="t.parent_hash <> t.thread_hash",
+            to_top_level="t.parent_hash = t.thread_hash",
+        ),
+        # A reaction's target is known to be a reply or not only when it is in the data.
+        Source(
+            "reactions",
+            "reactions",
+            't."timestamp"',
+            to_reply="t.target_hash IN (SELECT c.hash FROM casts AS c WHERE c.is_reply)",
+            to_top_level="t.target_hash IN (SELECT c.hash FROM casts AS c WHERE NOT c.is_reply)",
+        ),
         Source("users", "users", None),
         Source("cast_engagement", "cast_engagement", 't."timestamp"'),
         # The aggregate's per-window top terms: a ranking of terms, not every word's count.
@@ -165,6 +186,7 @@ CAST_METRIC_FILTERS = (
     "has_mention",
     "in_thread",
     "named_cast",
+    "to_reply",
 )
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # The casts themselves (not what they reply to) also group by the domains they link to.
@@ -174,7 +196,7 @@ OWN_CAST_DIMENSIONS = (*CAST_DIMENSIONS, "domain")
 REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
 # Reactions made also group by whose casts they went to.
 MADE_REACTION_DIMENSIONS = (*REACTION_DIMENSIONS, "to_user")
-REACTION_FILTERS = ("user", "others", "named_cast")
+REACTION_FILTERS = ("user", "others", "named_cast", "to_reply")
 # Reactions made also say whose casts they went to ("who recast dwr the most"); received
 # ones are already about that user.
 MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user", "to_named_cast")
@@ -494,7 +516,7 @@ METRICS: dict[str, Metric] = {
                 cast=REACTION_CAST,
                 others=REACTION_OTHERS,  # "how many users liked their own casts"
                 dimensions=("hour", "day", "cast"),
-                filters=("others",),
+                filters=("others", "to_reply"),
             )
             for name, verb, where in (
                 ("reactors", "liked or recast", None),
@@ -859,6 +881,15 @@ FILTERS: dict[str, Filter] = {
             "len(t.mentions) = 0",
         ),
         Filter(
+            "to_reply",
+            "what the cast or reaction is directed at is a reply: a reply to a reply (its parent "
+            "is not its thread's root), a reaction to a reply in the data; negated: directed at "
+            "a top-level cast",
+            "{to_reply}",
+            "{to_top_level}",
+            ("nested",),  # "nested replies"
+        ),
+        Filter(
             "others",
             "the actor is someone other than the user the metric is about",
             "{others}",
@@ -1081,6 +1112,8 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
                 to=m.to,
                 cast=m.cast,
                 to_cast=m.to_cast,
+                to_reply=source.to_reply,
+                to_top_level=source.to_top_level,
             )
             if "{" in template
             else _parse(template).copy()

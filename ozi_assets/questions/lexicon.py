@@ -292,6 +292,11 @@ COURTESIES = (
     r"\b(?:i|we) (?:want|need|wanna)(?: to (?:know|see|learn|find out))?\b",
     # and without its subject where a clause starts: "…? just need the reply #", "…? want to
     # see the curve" ("casts that need a reply" keeps it, and is refused)
+    # what the asker hopes to learn from the answer, after the question: "…? want to see how
+    # deep convos go" (not how many or how often: a question of its own)
+    r"[,.;:!?]\s*(?:i\s+)?(?:just\s+|really\s+)?(?:want|wanna|trying|hoping)\s+(?:to\s+)?"
+    r"(?:see|know|understand|gauge|get a sense of)\s+how\s+(?!many\b|much\b|often\b)[^?.!]*"
+    r"[?.!]*\s*$",
     r"(?:^|[,.;:!?])\s*(?:just |only |really )?(?:want|need|wanna)(?: to (?:know|see|learn|"
     r"find out|get|have))?\b",
     r"\b(?:i'm|i am|i was|we're|we are|we were) (?:wondering|curious)(?: (?:to know|about))?\b",
@@ -694,6 +699,7 @@ FILLER = frozenset(
         # not what: "actual new posts", "kinda", "um" ("like" is one only where grammar says
         # so: planner._HEDGE_LIKE)
         "actual",
+        "directly",  # "replies directly to a top-level cast": a reply is to its parent
         "kinda",
         "sorta",
         "um",

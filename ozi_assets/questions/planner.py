@@ -1073,6 +1073,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             r.unknown.append(w)
             unknown_at.append(i)
             continue
+        if (
+            lexicon.FILTER_WORDS.get(w) in KIND_FILTERS
+            and (at := _directed_at(words, i, verbs + nouns)) is not None
+        ):
+            # "replies to top-level casts", "recasts of original posts": what they went to
+            top_level = lexicon.FILTER_WORDS[w] == "top_level"
+            negated = bool(negate) or _negated_before(words, at)
+            conditions.append(Condition("to_reply", negated=top_level != negated))
+            negate, term_next = 0, False
+            continue
         if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
             if (
                 lexicon.FILTER_WORDS[w] == "has_link"
@@ -1171,6 +1181,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # is a term: "the hashtag ethdenver")
             conditions.append(Condition("has_hashtag", negated=bool(negate)))
             negate = 0
+            continue
+        if (
+            lexicon.METRIC_NOUNS.get(w) == "replies"
+            and (at := _directed_at(words, i, verbs + nouns)) is not None
+        ):
+            # "replies to other replies", "recasts of replies", "recast replies": what the
+            # replies or reactions named before went to
+            negated = bool(negate) or _negated_before(words, at)
+            conditions.append(Condition("to_reply", negated=negated))
+            negate, term_next = 0, False
             continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
@@ -1727,6 +1747,49 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         extreme=extreme,
     )
     return r
+
+
+# Metrics whose rows are directed at a cast, which may be a reply or a top-level cast.
+DIRECTED = frozenset(["replies", "reactions", "recasts", "likes"])
+# Words between a preposition and the cast it names: "to another reply", "on the replies".
+_TARGET_DETERMINERS = frozenset(
+    ["a", "an", "the", "another", "other", "any", "some", "his", "her", "their", "its"]
+)
+
+
+def _directed_at(words: list[str], i: int, named: list[str]) -> int | None:
+    """Where the words start that make the word at ``i`` (a reply, a top-level cast) name
+    what a metric named before it is directed at: "to", "on", "of" or the metric's verb
+    before it ("replies to other replies", "recasts on top-level casts", "recast replies",
+    "answer another reply"); None when they do not."""
+    if not any(m in DIRECTED for m in named):
+        return None
+    j = i - 1
+    while j >= 0 and words[j] in _TARGET_DETERMINERS:
+        j -= 1
+    if j < 0:
+        return None
+    before = words[j]
+    # "recast replies", "answer another reply": the verb's object
+    # (a noun of the same metric is no verb: "…are replies (replies / all casts)")
+    reacted = lexicon.METRIC_VERBS.get(before) in DIRECTED and (
+        before not in lexicon.METRIC_NOUNS
+        or (j == i - 1 and lexicon.METRIC_NOUNS[before] != _metric_of(words[i]))
+    )
+    # "recasts of replies", "were of replies"; not "the count of replies"
+    of = (
+        before == "of"
+        and j > 0
+        and (_metric_of(words[j - 1]) in DIRECTED or words[j - 1] in lexicon.COPULA)
+    )
+    return j if before in ("to", "on", "replied_to") or of or reacted else None
+
+
+def _negated_before(words: list[str], j: int) -> bool:
+    """Whether a negation stands just before the words at ``j`` ("rather than directly to a
+    top-level cast", "not to replies"), filler aside."""
+    before = [w for w in words[max(0, j - 3) : j] if w not in lexicon.FILLER]
+    return bool(before) and before[-1] in lexicon.NEGATION
 
 
 # A negation before what people did says they never did it: "users who didn't reply",
@@ -2693,6 +2756,13 @@ def plan(question: str, ctx: Context) -> Plan:
             if m.group(2) in lexicon.DIMENSION_WORDS or m.group(2) in lexicon.ANY_SITE
             else m.group(0)
         ),
+        q,
+    )
+    # "recasts of casts that are replies": of replies (the kind of cast is what they are)
+    q = re.sub(
+        r"\b(?:casts?|posts?|messages?) (?:that|which) (?:are|is|were|was) (?:themselves )?"
+        r"(repl(?:y|ies)|top-level|top level|original)\b",
+        r"\1",
         q,
     )
     q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
