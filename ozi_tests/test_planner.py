@@ -283,6 +283,8 @@ def test_a_name_with_a_quote_among_several_users_stays_a_literal():
 def test_the_layer_compiles_each_metric_to_guarded_sql():
     for name, m in METRICS.items():
         queries = [Query(name)] + [Query(name, d, order="desc", limit=3) for d in m.dimensions]
+        if m.text:  # a profile's text is looked up for named users, or per user
+            queries = [Query(name, conditions=(Condition("user", "dwr"),)), Query(name, "user")]
         for q in queries:
             sql = compile_sql(q)
             assert f"AS {name}" in sql
@@ -4348,3 +4350,66 @@ def test_what_replies_and_reactions_went_to_is_read(question, reading):
 )
 def test_replies_named_as_the_casts_counted_stay_so(question, reading):
     assert reading_of(question) == reading
+
+
+# -- profiles: a bio or none, and a profile's own words looked up ---------------------------
+
+
+def test_profiles_with_and_without_a_bio_and_their_words():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    # v's bio is '', quiet's NULL: neither has one
+    assert run(Query("profiles", conditions=(Condition("has_bio", negated=True),))) == [(2,)]
+    assert run(Query("profiles", conditions=(Condition("has_bio"),))) == [(1,)]
+    assert run(Query("display_name", conditions=(Condition("user", "dwr"),))) == [("Dan Romero",)]
+    assert run(Query("bio", conditions=(Condition("user", "dwr"),))) == [("Working on it",)]
+    assert run(Query("display_name", "user", conditions=(Condition("user", "dwr,v"),))) == [
+        ("dwr", "Dan Romero"),
+        ("v", "Varun"),
+    ]
+    for whose_not_said in (
+        Query("display_name"),
+        Query("display_name", "user", order="desc", limit=1),
+        Query("bio", average_over="user"),
+    ):
+        with pytest.raises(LayerError, match="profile's text"):
+            compile_sql(whose_not_said)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many accounts have an empty bio?", "profiles, not has_bio"),
+        ("number of users without a biography", "profiles, not has_bio"),
+        ("how many profiles have a bio?", "profiles, has_bio"),
+        ("how many posters left their bio blank?", None),
+        ("how many authors have no bio?", "profiles, not has_bio, author"),
+        ("most followed account with no bio", "followers, by user, top 10, not has_bio"),
+        ("what's the display name of briang?", "display_name, user = briang"),
+        ("dwr's display name", "display_name, user = dwr"),
+        ("show me the bio of v", "bio, user = v"),
+        ("display names for dwr and briang", "display_name, by user, user = dwr,briang"),
+    ],
+)
+def test_bios_and_display_names_are_read(question, reading):
+    p = plan(question, CTX)
+    if reading is None:
+        assert p.query is None  # not read as a figure, so never a wrong one
+    else:
+        assert p.query is not None, p.note
+        assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many display names are there?",  # a text, not a count
+        "who has the longest bio?",  # a text, not a ranking
+        "how many casts did users without a bio post?",  # casts have no bio
+    ],
+)
+def test_profile_words_that_make_no_figure_are_refused(question):
+    assert plan(question, CTX).kind == "unanswered"

@@ -137,6 +137,9 @@ class Metric:
     # The measure is itself a mean over the rows (the mean length of casts): "average" asks
     # for it as it is, and it is no count to total or take a share of.
     mean: bool = False
+    # The measure is a profile's text (a display name, a bio), not a number: asked of the
+    # users a question names, or per user, never totalled, ranked or compared.
+    text: bool = False
     dimensions: tuple[str, ...] = ("user", "hour", "day")
     filters: tuple[str, ...] = ("user",)
 
@@ -503,7 +506,7 @@ METRICS: dict[str, Metric] = {
             nouns=("follower", "followers", "follower_count", "audience"),
             verbs=("followed",),
             dimensions=("user",),
-            filters=("user", "author"),
+            filters=("user", "author", "has_bio"),
         ),
         # "how many different people recast": the actors, not their reactions
         *(
@@ -549,7 +552,7 @@ METRICS: dict[str, Metric] = {
             nouns=("following", "followings", "follows"),
             verbs=("follow", "following"),
             dimensions=("user",),
-            filters=("user", "author"),
+            filters=("user", "author", "has_bio"),
         ),
         Metric(
             "term_uses",
@@ -581,7 +584,35 @@ METRICS: dict[str, Metric] = {
             "users",
             "count(*)",
             dimensions=("user",),  # "people who never posted": profiles, per user
-            filters=("author",),
+            filters=("author", "has_bio"),
+        ),
+        # A profile's own words, looked up by username ("dwr's display name", "the bio of v");
+        # a user is one row of users, so the aggregate is that row's value.
+        *(
+            Metric(
+                name,
+                description,
+                "users",
+                f"min(t.{name})",
+                nouns=nouns,
+                text=True,
+                dimensions=("user",),
+                filters=("user", "author", "has_bio"),
+            )
+            for name, description, nouns in (
+                (
+                    "display_name",
+                    "a user's display name (the newest profile snapshot), asked of named users "
+                    "or per user",
+                    ("display_name", "display_names"),
+                ),
+                (
+                    "bio",
+                    "a user's bio, the profile's self-description (the newest profile "
+                    "snapshot; '' when empty), asked of named users or per user",
+                    (),  # "bio" is the has_bio filter's word; the planner reads it as this
+                ),
+            )
         ),
         Metric(
             "cast_length",
@@ -879,6 +910,13 @@ FILTERS: dict[str, Filter] = {
             "the cast @-mentions at least one user (its mentions list)",
             "len(t.mentions) > 0",
             "len(t.mentions) = 0",
+        ),
+        Filter(
+            "has_bio",
+            "the profile has a bio (not empty)",
+            "coalesce(trim(t.bio), '') <> ''",
+            "coalesce(trim(t.bio), '') = ''",
+            ("bio", "bios", "biography", "biographies"),
         ),
         Filter(
             "to_reply",
@@ -1197,6 +1235,18 @@ def compile_query(query: Query) -> exp.Select:
     """
     m = metric(query.metric)
     source = SOURCES[m.source]
+    if m.text and (
+        query.order
+        or query.having
+        or query.average_over
+        or query.count_over
+        or query.share
+        or query.ratio_to
+        or query.moment
+        or query.exceeds
+        or not (query.group_by == "user" or any(c.filter == "user" for c in query.conditions))
+    ):
+        raise LayerError(f"{m.name} is a profile's text, looked up for named users or per user")
     if query.share:
         return _share(query, m)
     if query.ratio_to is not None:

@@ -699,6 +699,7 @@ FILLER = frozenset(
         # not what: "actual new posts", "kinda", "um" ("like" is one only where grammar says
         # so: planner._HEDGE_LIKE)
         "actual",
+        "filled",
         "directly",  # "replies directly to a top-level cast": a reply is to its parent
         "kinda",
         "sorta",
@@ -902,6 +903,10 @@ PHRASES: dict[tuple[str, ...], str] = {
         for adjective in ("external", "outbound", "outgoing", "outside")
         for noun in ("link", "links", "url", "urls")
     },
+    ("display", "name"): "display_name",  # a profile's name as shown, not a listing
+    ("display", "names"): "display_names",
+    ("filled", "in"): "filled",  # "a bio filled in": one the profile has
+    ("filled", "out"): "filled",
     ("going", "on"): "happening",  # "what hour had the most replies going on"
     ("measured", "in"): "in",  # "the average length, measured in characters": its unit
     ("took", "place"): "happened",  # "casts that took place between 3 and 4"

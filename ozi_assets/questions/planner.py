@@ -1478,6 +1478,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
     metric_name = specific[0] if specific else ("casts" if named else None)
+    bios = [c for c in conditions if c.filter == "has_bio"]
+    if metric_name is None and bios and users and not bios[0].negated and not r.asks_number:
+        # "what is dwr's bio", "bio of v": the bio itself, looked up
+        metric_name, conditions = "bio", [c for c in conditions if c.filter != "has_bio"]
+    elif bios and metric_name is None and order:
+        # "who has the longest bio": a bio is text, looked up, not ranked
+        r.problem = "a bio is a profile's text: it is looked up, not ranked"
+        return r
+    elif bios and (metric_name is None or (metric_name == "casts" and counted_users)):
+        # "how many profiles have no bio", "authors without a bio": profiles are what has one
+        # (of authors only, when the people counted are authors)
+        metric_name = "profiles"
     if authors_each and metric_name in (None, "casts"):
         metric_name = "distinct_authors"
     if metric_name == "following" and user_at > follow_at >= 0:
@@ -1519,8 +1531,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if counted_users and counts_rows:
         counted_users = False  # the people were how it was asked; the rows are counted
     if counted_users:
-        if metric_name in ("followers", "following"):
-            pass  # "how many accounts does dwr follow": the accounts are what is counted
+        if metric_name in ("followers", "following", "profiles"):
+            # "how many accounts does dwr follow": the accounts are what is counted; "how
+            # many users have no bio": the profiles
+            pass
         elif metric_name in (None, "casts") and (named or time_range or conditions or group):
             metric_name = "distinct_authors"  # "the hour with the most unique authors"
         elif metric_name == "replies" and (received or on_casts_by) and (users or group == "user"):
@@ -1612,6 +1626,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # figure of the one group the ranking puts first, a number ("which thread is the
         # biggest" and "the top 3 threads" still list them)
         average, extreme = True, order
+    if m.text and (r.asks_number or average or having) and not (users and group == "user"):
+        # "how many display names", "the longest bio": a profile's text is no number
+        r.problem = f"{m.name} is a profile's text: it is looked up, not counted or ranked"
+        return r
+    if m.text and not users and group != "user":
+        # "what is the display name": whose is not said
+        r.problem = f"the question does not say whose {m.name} it asks for"
+        return r
     if m.mean:
         # "the average cast length": the metric is a mean already, so "average" asks for it
         # ("per user" groups it), not for a mean over groups
@@ -2765,6 +2787,8 @@ def plan(question: str, ctx: Context) -> Plan:
         r"\1",
         q,
     )
+    # "profiles with an empty bio", "a blank bio": no bio
+    q = re.sub(r"\b(?:an? )?(?:empty|blank|missing) (bios?|biograph(?:y|ies))\b", r"no \1", q)
     q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
     # "the top gm-ers", "biggest nft-ers": an agent noun made of a topic names the people who
     # post about it
