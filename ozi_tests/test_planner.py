@@ -4413,3 +4413,41 @@ def test_bios_and_display_names_are_read(question, reading):
 )
 def test_profile_words_that_make_no_figure_are_refused(question):
     assert plan(question, CTX).kind == "unanswered"
+
+
+# -- a profile figure ranked among the users who did (or never did) something ----------------
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("the most followed accounts without any casts", "followers, by user, top 10, not author"),
+        (
+            "which user with no posts has the biggest audience?",
+            "followers, by user, top 10, not author",
+        ),
+        ("the most followed users with casts", "followers, by user, top 10, author"),
+        ("the liker with the most followers", "followers, by user, users with likes, top 10"),
+        (
+            "among people who replied, who has the most followers?",
+            "followers, by user, users with replies, top 10",
+        ),
+        (
+            "the 3 recasters with the fewest followers",
+            "followers, by user, users with recasts, bottom 3",
+        ),
+    ],
+)
+def test_profile_figures_ranked_among_users_who_did_something(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many followers does the top recaster have?",  # the ranking is of recasts
+        "users with the most followers and recasts",  # two figures, not one among doers
+    ],
+)
+def test_two_figures_of_users_are_still_refused(question):
+    assert plan(question, CTX).kind == "unanswered"

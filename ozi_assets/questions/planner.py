@@ -716,6 +716,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     never = 0  # words left in which "never" applies: "people who never replied"
     lacking: list[str] = []  # metrics the users counted never made a row of
     never_cast = False  # "never posted": casts, unless "top level" follows
+    casts_left_out = False  # "users with no casts", where a ranking leaves "never" unread
     never_said = False
     threads_counted = False  # "the number of threads dwr replied in"
     threads_named = False  # a word for threads read as the casts that start them
@@ -1224,6 +1225,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 conditions.append(Condition("reply", negated=True))
                 negate = 0
             else:
+                casts_left_out = casts_left_out or (metric_name == "casts" and bool(negate))
                 nouns.append(metric_name)
             if w in lexicon.TERM_MARKERS:
                 term_next = mention_as_term = True  # "mentions denver": a term
@@ -1474,6 +1476,31 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # they started
         specific = ["threads"]
         conditions.append(Condition("reply"))
+    among_doers = False
+    figures = [m for m in specific if layer.SOURCES[layer.METRICS[m].source].time is None]
+    deeds = [m for m in specific if m not in figures]
+    if (
+        len(figures) == 1
+        and len(deeds) == 1
+        and not users_with
+        and not users
+        and order
+        and _ranked_metric(text) == figures[0]
+        and any(
+            _metric_of(w) == deeds[0]
+            and (w in lexicon.AGENT_NOUNS or (k > 0 and words[k - 1] in _WHO))
+            for k, w in enumerate(words)
+        )
+    ):
+        # "the recaster with the most followers", "of the people who recast, who has the
+        # biggest following": a profile figure ranked among the users who did the other
+        # (the casts named are what they did it to, "at least one" is true of them all)
+        users_with, specific, among_doers = ((deeds[0], False),), figures, True
+        if having in ((">=", 1.0), (">", 0.0)):
+            having = None
+        if not any(d == "user" and how != "plain" for d, how, _ in groups):
+            groups = [g for g in groups if g[0] != "cast"]
+            groups.append(("user", "which", "who"))
     if len(specific) > 1:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
@@ -1564,11 +1591,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name is None:
         r.problem = "the question names no metric"
         return r
-    authors = "casts" in named or any(w in lexicon.AUTHOR_WORDS for w in words)
+    authors = ("casts" in named and not among_doers) or any(
+        w in lexicon.AUTHOR_WORDS for w in words
+    )
     if metric_name in ("followers", "following", "profiles") and authors:
         # "how many of the people who cast have over 1,000 followers", "the average
-        # following of authors": authors only
-        conditions.append(Condition("author"))
+        # following of authors": authors only; "the most followed user with no casts": the
+        # profiles that never cast
+        left_out = casts_left_out and not any(w in lexicon.AUTHOR_WORDS for w in words)
+        conditions.append(Condition("author", negated=left_out))
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms
@@ -1771,6 +1802,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     return r
 
 
+# Words that open a relative clause about people: "the users who recast".
+_WHO = frozenset(["who", "that"])
 # Metrics whose rows are directed at a cast, which may be a reply or a top-level cast.
 DIRECTED = frozenset(["replies", "reactions", "recasts", "likes"])
 # Words between a preposition and the cast it names: "to another reply", "on the replies".
