@@ -4451,3 +4451,29 @@ def test_profile_figures_ranked_among_users_who_did_something(question, reading)
 )
 def test_two_figures_of_users_are_still_refused(question):
     assert plan(question, CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "which accounts that never posted have the most followers?",
+            "followers, by user, users without casts, top 10",
+        ),
+        (
+            "whos the most followed person who didn't reply to anyone",
+            "followers, by user, users without replies, top 10",
+        ),
+        (
+            "the 3 most followed users who never recast",
+            "followers, by user, users without recasts, top 3",
+        ),
+    ],
+)
+def test_profile_figures_ranked_among_users_who_never_did_something(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_profile_figure_of_users_who_never_did_something_unranked_is_refused():
+    # a sum over them is not composed with users_with, which needs a figure per user
+    assert plan("how many followers do users who never posted have?", CTX).kind == "unanswered"

@@ -1390,7 +1390,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if isinstance(sets, str):
             r.problem = sets
             return r
-        if sets is not None and received:
+        # ("the most followed account": a profile figure has no made and received)
+        if sets is not None and received and any(layer.METRICS[m].received for m in verbs + nouns):
             # "users who both replied and were mentioned": which metric is received is
             # not read
             r.problem = "users told apart by a metric they received are not a query"
@@ -2061,7 +2062,9 @@ def _user_sets(
     if (lacking or (only and negative) or both) and users:
         return "users with or without another metric, for a named user, is not a metric"
     snapshot = any(layer.SOURCES[layer.METRICS[m].source].time is None for m in [*named, *lacking])
-    if snapshot and (lacking or both):
+    # "the most followed user who never posted": the figure ranks the users told apart
+    ranked = _ranked_metric(text) in named and not both and not only
+    if snapshot and (lacking or both) and not ranked:
         return "a profile figure tells no users apart by what they did"
     if lacking or (only and negative):
         if set(positive) & set(negative):
@@ -2658,6 +2661,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(top|bottom)(\d+)\b", r"\1 \2", q)  # "top3 posters"
     # typed without the apostrophe, "dont count replies" is "don't"
     q = re.sub(r"\b(don|doesn|didn|isn|aren|wasn|weren)t\b", r"\1't", q)
+    q = re.sub(r"\bwhos\b", "who's", q)  # "whos the most followed account"
     q = re.sub(r"\b(?:do not|don't) count\b", "not counting", q)  # "don't count replies"
     q = re.sub(r"\b(?:do not|don't) include\b", "not including", q)
     q = re.sub(r"\bw/?(?=\s)", "with", q)  # "users w 3+ casts", "casts w/ pics"
