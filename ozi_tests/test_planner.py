@@ -4477,3 +4477,40 @@ def test_profile_figures_ranked_among_users_who_never_did_something(question, re
 def test_a_profile_figure_of_users_who_never_did_something_unranked_is_refused():
     # a sum over them is not composed with users_with, which needs a figure per user
     assert plan("how many followers do users who never posted have?", CTX).kind == "unanswered"
+
+
+def test_the_people_who_acted_on_each_users_casts():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    # dwr's 0x1 recast by v; v's 0x2 recast by dwr; dwr's 0x3 liked by quiet
+    assert run(Query("recasters_received", "user")) == [("dwr", 1), ("v", 1)]
+    assert run(Query("reactors_received", "user", conditions=(Condition("user", "dwr"),))) == [
+        ("dwr", 2)
+    ]
+    assert run(Query("likers_received", "user")) == [("dwr", 1)]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "which accounts got reshared by 2 or more different people?",
+            "recasters_received, by user, with recasters_received >= 2, top",
+        ),
+        (
+            "users whose casts were recast by at least four distinct users",
+            "recasters_received, how many and which, by user, with recasters_received >= 4, top",
+        ),
+        (
+            "how many users were liked by more than 5 different people?",
+            "likers_received, count of users, with likers_received > 5",
+        ),
+        # the users' own recasts, counted: not what others did to them
+        ("how many users recast at least 3 casts?", "recasts, count of users, with recasts >= 3"),
+    ],
+)
+def test_users_told_apart_by_how_many_people_acted_on_them(question, reading):
+    assert reading_of(question) == reading

@@ -527,6 +527,27 @@ METRICS: dict[str, Metric] = {
                 ("likers", "liked", "t.reaction_type = 'like'"),
             )
         ),
+        # "users recast by 3+ different people": the actors, per user whose casts they acted on
+        *(
+            Metric(
+                f"{name}_received",
+                f"distinct users who {verb} a user's casts (or a cast), the user included",
+                "reactions",
+                "count(DISTINCT t.fid)",
+                where=where,
+                user=REPLIED_TO,
+                user_fid="t.target_fid",
+                cast=REACTION_CAST,
+                others=REACTION_OTHERS,
+                dimensions=REACTION_DIMENSIONS,
+                filters=REACTION_FILTERS,
+            )
+            for name, verb, where in (
+                ("reactors", "liked or recast", None),
+                ("recasters", "recast", "t.reaction_type = 'recast'"),
+                ("likers", "liked", "t.reaction_type = 'like'"),
+            )
+        ),
         Metric(
             "first_cast_at",
             "when the earliest cast was posted (UTC)",

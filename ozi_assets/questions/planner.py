@@ -1544,6 +1544,25 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # other metric is asked of them
         top_user = Query("casts", "user", time_range=time_range, order=order, limit=1)  # type: ignore[arg-type]
         group, order, groups = None, None, []
+    # "users recast by 3+ different people", "who got recast by at least 3 distinct folks": a
+    # threshold on the people who acted on each user's casts
+    acted_on = received or any(
+        _metric_of(w) in REACTORS and k + 1 < len(words) and words[k + 1] == "by"
+        for k, w in enumerate(words)
+    )
+    if (
+        metric_name in REACTORS
+        and acted_on
+        and counted_users
+        and having is not None
+        and not users
+        and _threshold_on_people(words)
+    ):
+        metric_name, counted_users, received = f"{REACTORS[metric_name]}_received", False, False
+        if group is None and count_asked:
+            count_over = "user"  # "how many users were recast by 3+ people"
+        elif group is None:
+            group = "user"
     per_user = any(d == "user" and how in ("per", "each") for d, how, _ in groups)
     if (
         counted_users
@@ -1970,7 +1989,9 @@ def _threshold_on_people(words: list[str]) -> bool:
     for w in words[at:]:
         if w in lexicon.COMPARE or w in lexicon.DISTINCT or _number(w) is not None:
             continue
-        return lexicon.DIMENSION_WORDS.get(w) == "user" and w not in ("who", "whose")
+        # "3+ distinct recasters": people named by what they do are people too
+        user_word = lexicon.DIMENSION_WORDS.get(w) == "user" and w not in ("who", "whose")
+        return user_word or w in lexicon.AGENT_NOUNS
     return False
 
 
