@@ -4514,3 +4514,15 @@ def test_the_people_who_acted_on_each_users_casts():
 )
 def test_users_told_apart_by_how_many_people_acted_on_them(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("add up the followers of everybody who cast", "followers, author"),
+        ("adding up everyone who posted, how many followers is that?", "followers, author"),
+        ("the total following of anyone who posted", "following, author"),
+    ],
+)
+def test_everyone_who_did_something_is_a_set_of_users_not_a_grouping(question, reading):
+    assert reading_of(question) == reading

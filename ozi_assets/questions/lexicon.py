@@ -907,6 +907,10 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("display", "names"): "display_names",
     ("filled", "in"): "filled",  # "a bio filled in": one the profile has
     ("filled", "out"): "filled",
+    # "add up the followers": their sum
+    ("add", "up"): "sum",
+    ("adding", "up"): "sum",
+    ("added", "up"): "sum",
     ("going", "on"): "happening",  # "what hour had the most replies going on"
     ("measured", "in"): "in",  # "the average length, measured in characters": its unit
     ("took", "place"): "happened",  # "casts that took place between 3 and 4"

@@ -1013,7 +1013,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             or (lexicon.DIMENSION_WORDS.get(prev) == "user" and counted_users)
         ):  # "count the authors whose follower count exceeds 1000"
             continue  # "every cast whose date is …", "all of whose casts": a relative clause
-        if w == "who" and (lexicon.DIMENSION_WORDS.get(prev) == "user" or _names_casts(prev)):
+        if w == "who" and (
+            lexicon.DIMENSION_WORDS.get(prev) == "user" or _names_casts(prev) or prev in EVERYONE
+        ):
             # "different users who wrote", "casts who are not replies": a relative clause
             continue
         if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
@@ -1824,6 +1826,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
 
 # Words that open a relative clause about people: "the users who recast".
 _WHO = frozenset(["who", "that"])
+# Everyone, before a relative clause that says who: "the followers of everyone who posted".
+EVERYONE = frozenset(["everyone", "everybody", "anyone", "anybody"])
 # Metrics whose rows are directed at a cast, which may be a reply or a top-level cast.
 DIRECTED = frozenset(["replies", "reactions", "recasts", "likes"])
 # Words between a preposition and the cast it names: "to another reply", "on the replies".
