@@ -4526,3 +4526,9 @@ def test_users_told_apart_by_how_many_people_acted_on_them(question, reading):
 )
 def test_everyone_who_did_something_is_a_set_of_users_not_a_grouping(question, reading):
     assert reading_of(question) == reading
+
+
+def test_a_reaction_word_before_who_is_the_deed_not_a_participle():
+    # "recast users" are users whose casts were recast; "recast who" asks who recast
+    assert reading_of("earliest recast who") == "first recasts at, by user, bottom 10"
+    assert reading_of("the most recast users") == "recasts_received, by user, top 10"

@@ -1204,7 +1204,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if w in lexicon.OWN_PARTICIPLE and (
                 prev in lexicon.BE
                 or _inverted_passive(words, i, user_at)
-                or lexicon.DIMENSION_WORDS.get(nxt) == "user"  # "the most recast users"
+                # "the most recast users" (not "first recast who": who did it)
+                or (lexicon.DIMENSION_WORDS.get(nxt) == "user" and nxt not in ("who", "whose"))
             ):
                 received = True  # "how many times was dwr recast": the verb, passive
             if negate and prev in lexicon.COUNT_NOUN:
