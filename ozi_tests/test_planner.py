@@ -47,7 +47,8 @@ def reading_of(question: str) -> str:
         ("Which users talked about invites the most?", "hybrid", "hybrid_topic_users"),
         ("Who talked about Denver?", "hybrid", "hybrid_topic_users"),
         ("gm frens", "semantic", "semantic_fallback"),
-        ("What is the average length of a cast?", "unanswered", "layer"),
+        ("What is the average length of a cast?", "analytic", "layer"),
+        ("What is the average view count of a cast?", "unanswered", "layer"),
         # a name that is no user is a word the planner does not know: refused, not a total
         ("How many casts did nobody_here post?", "unanswered", "layer"),
         ("What did nobody_here say about invites?", "unanswered", "semantic_topic"),
@@ -282,6 +283,8 @@ def test_a_name_with_a_quote_among_several_users_stays_a_literal():
 def test_the_layer_compiles_each_metric_to_guarded_sql():
     for name, m in METRICS.items():
         queries = [Query(name)] + [Query(name, d, order="desc", limit=3) for d in m.dimensions]
+        if m.text:  # a profile's text is looked up for named users, or per user
+            queries = [Query(name, conditions=(Condition("user", "dwr"),)), Query(name, "user")]
         for q in queries:
             sql = compile_sql(q)
             assert f"AS {name}" in sql
@@ -2782,7 +2785,7 @@ def test_the_size_of_the_first_group_of_a_ranking(question, reading):
         # the unknown word changes the meaning: refused, not answered without it
         ("how many new users joined?", "new"),
         ("how long was dwr active?", "long"),
-        ("What is the average length of a cast?", "length"),
+        ("What is the average reading time of a cast?", "reading"),
     ],
 )
 def test_words_that_change_the_meaning_are_still_refused(question, word):
@@ -4166,3 +4169,366 @@ def test_involving_a_word_is_no_number_of_people():
     # only before a number: "involving denver" is not read as a thread's size
     p = plan("how many casts involving denver", CTX)
     assert p.kind == "unanswered" and "involving" in p.note
+
+
+# -- the length of casts and the domains they link to ----------------------------------------
+
+
+def _small_world():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES "
+        "('0x1', 3, 'dwr', 'gm all', TIMESTAMPTZ '2023-03-04 01:10:00+00', NULL, NULL, '0x1',"
+        " NULL, []::BIGINT[], ['https://www.github.com/a', 'https://github.com/b',"
+        " 'https://i.imgur.com/x.png'], false), "
+        "('0x2', 2, 'v', 'a reply', TIMESTAMPTZ '2023-03-04 01:20:00+00', '0x1', 3, '0x1', NULL,"
+        " []::BIGINT[], ['http://github.com:443/c'], true), "
+        "('0x3', 3, 'dwr', 'a reply to a reply', TIMESTAMPTZ '2023-03-04 02:05:00+00', '0x2', 2,"
+        " '0x1', NULL, []::BIGINT[], []::VARCHAR[], true)) "
+        'AS t(hash, fid, username, text, "timestamp", parent_hash, parent_fid, thread_hash, '
+        "parent_url, mentions, embeds, is_reply)"
+    )
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (3, 'dwr', 'Dan Romero', 'Working on it', "
+        "10, 5), (2, 'v', 'Varun', '', 20, 1), (7, 'quiet', 'Quiet One', NULL, 30, 0)) "
+        "AS t(fid, username, display_name, bio, follower_count, following_count)"
+    )
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES "
+        "('r1', 'recast', 2, 'v', '0x1', 3, TIMESTAMPTZ '2023-03-04 01:30:00+00'), "
+        "('r2', 'recast', 3, 'dwr', '0x2', 2, TIMESTAMPTZ '2023-03-04 01:40:00+00'), "
+        "('r3', 'like', 7, 'quiet', '0x3', 3, TIMESTAMPTZ '2023-03-04 02:10:00+00'), "
+        "('r4', 'recast', 7, 'quiet', '0xout', 9, TIMESTAMPTZ '2023-03-04 02:20:00+00')) "
+        'AS t(hash, reaction_type, fid, username, target_hash, target_fid, "timestamp")'
+    )
+    return con
+
+
+def test_the_mean_length_of_casts_in_characters():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    # 'gm all' 6, 'a reply' 7, 'a reply to a reply' 18
+    assert run(Query("cast_length")) == [(round(31 / 3, 2),)]
+    assert run(Query("cast_length", "user")) == [("dwr", 12.0), ("v", 7.0)]
+    assert run(Query("cast_length", conditions=(Condition("reply"),))) == [(12.5,)]
+    assert run(Query("cast_length", "cast", order="desc", limit=1)) == [("0x3", 18.0)]
+    with pytest.raises(LayerError, match="no share"):
+        compile_sql(Query("cast_length", share=True))
+
+
+def test_casts_group_by_the_domains_they_link_to():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    # a cast linking github.com twice counts once there; "www." and the port are no part of
+    # the domain; a cast without links is in no group
+    assert run(Query("casts", "domain", order="desc")) == [("github.com", 2), ("i.imgur.com", 1)]
+    assert run(Query("replies", "domain")) == [("github.com", 1)]
+    assert run(Query("distinct_authors", "domain")) == [("github.com", 2), ("i.imgur.com", 1)]
+    assert run(Query("casts", "domain", conditions=(Condition("user", "dwr"),))) == [
+        ("github.com", 1),
+        ("i.imgur.com", 1),
+    ]
+    with pytest.raises(LayerError, match="cannot be grouped by domain"):
+        compile_sql(Query("recasts", "domain"))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("What's the mean cast length?", "cast_length"),
+        ("on average, how many characters does a post have?", "cast_length"),
+        ("average characters per cast by dwr", "cast_length, user = dwr"),
+        ("how long are briang's posts, typically?", "cast_length, user = briang"),
+        ("typical reply length per hour", "cast_length, by hour, reply"),
+        ("mean length of top-level casts each day", "cast_length, by day, top_level"),
+        ("which users write the longest posts on average?", "cast_length, by user, top 10"),
+        ("the 3 shortest casts", "cast_length, by cast, bottom 3"),
+        ("how many characters does the longest cast have?", "cast_length, largest per cast"),
+    ],
+)
+def test_the_length_of_casts_is_read(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many characters did dwr write in total?",  # a total, not the mean
+        "median cast length",  # the layer has the mean only
+        "who wrote the longest cast?",  # one cast's author, not a user's mean
+        "how long was dwr active on average?",  # a duration, not a length
+    ],
+)
+def test_lengths_the_layer_has_not_are_refused(question):
+    assert plan(question, CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("which websites get linked the most?", "casts, by domain, top 10, has_link"),
+        ("top 5 domains in links", "casts, by domain, top 5, has_link"),
+        ("number of casts per domain", "casts, by domain"),
+        ("what sites did dwr link to?", "casts, by domain, user = dwr, has_link"),
+        ("which domain do replies link to most often", "replies, by domain, top 10, has_link"),
+        (
+            "the most linked hostname among top-level casts",
+            "casts, by domain, top 10, has_link, top_level",
+        ),
+    ],
+)
+def test_the_domains_links_go_to_are_read(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_site_named_is_still_a_filter_not_a_grouping():
+    assert reading_of("how many casts link to websites?") == "casts, has_link"
+    assert reading_of("how many casts link to github.com?") == "casts, site = github.com"
+
+
+# -- what replies and reactions are directed at: a reply, or a top-level cast -----------------
+
+
+def test_replies_and_reactions_directed_at_replies():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    at_reply, at_top = (Condition("to_reply"),), (Condition("to_reply", negated=True),)
+    # 0x3 answers the reply 0x2; 0x2 answers the root 0x1
+    assert run(Query("replies", conditions=at_reply)) == [(1,)]
+    assert run(Query("replies", conditions=at_top)) == [(1,)]
+    assert run(Query("replies_received", "user", conditions=at_reply)) == [("v", 1)]
+    # r2 recasts the reply 0x2, r1 the top-level 0x1; r4's target is not in the data: neither
+    assert run(Query("recasts", conditions=at_reply)) == [(1,)]
+    assert run(Query("recasts", conditions=at_top)) == [(1,)]
+    assert run(Query("reactions", conditions=at_reply)) == [(2,)]
+    assert run(Query("recasters", conditions=at_reply)) == [(1,)]
+    with pytest.raises(LayerError, match="cannot be filtered by to_reply"):
+        compile_sql(Query("followers", conditions=at_reply))
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many replies answer another reply?", "replies, to_reply"),
+        ("count the responses to other responses", "replies, to_reply"),
+        ("replies that went directly to a top-level post", "replies, not to_reply"),
+        ("nested replies per hour", "replies, by hour, to_reply"),
+        ("how many times did dwr reply to a reply?", "replies, user = dwr, to_reply"),
+        (
+            "who got the most replies to their replies?",
+            "replies_received, by user, top 10, to_reply",
+        ),
+        ("how many reshares of replies were there?", "recasts, to_reply"),
+        ("how often did people recast replies?", "recasts, to_reply"),
+        ("recasts of original posts", "recasts, not to_reply"),
+        ("how many reactions on posts that are replies?", "reactions, to_reply"),
+    ],
+)
+def test_what_replies_and_reactions_went_to_is_read(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a count of replies, a share of them, a kind of cast said of the casts counted
+        ("how many casts are replies?", "replies"),
+        ("number of people who replied, not the count of replies", "distinct_authors, reply"),
+        ("how many casts that are replies have links?", "replies, has_link"),
+    ],
+)
+def test_replies_named_as_the_casts_counted_stay_so(question, reading):
+    assert reading_of(question) == reading
+
+
+# -- profiles: a bio or none, and a profile's own words looked up ---------------------------
+
+
+def test_profiles_with_and_without_a_bio_and_their_words():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    # v's bio is '', quiet's NULL: neither has one
+    assert run(Query("profiles", conditions=(Condition("has_bio", negated=True),))) == [(2,)]
+    assert run(Query("profiles", conditions=(Condition("has_bio"),))) == [(1,)]
+    assert run(Query("display_name", conditions=(Condition("user", "dwr"),))) == [("Dan Romero",)]
+    assert run(Query("bio", conditions=(Condition("user", "dwr"),))) == [("Working on it",)]
+    assert run(Query("display_name", "user", conditions=(Condition("user", "dwr,v"),))) == [
+        ("dwr", "Dan Romero"),
+        ("v", "Varun"),
+    ]
+    for whose_not_said in (
+        Query("display_name"),
+        Query("display_name", "user", order="desc", limit=1),
+        Query("bio", average_over="user"),
+    ):
+        with pytest.raises(LayerError, match="profile's text"):
+            compile_sql(whose_not_said)
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many accounts have an empty bio?", "profiles, not has_bio"),
+        ("number of users without a biography", "profiles, not has_bio"),
+        ("how many profiles have a bio?", "profiles, has_bio"),
+        ("how many posters left their bio blank?", None),
+        ("how many authors have no bio?", "profiles, not has_bio, author"),
+        ("most followed account with no bio", "followers, by user, top 10, not has_bio"),
+        ("what's the display name of briang?", "display_name, user = briang"),
+        ("dwr's display name", "display_name, user = dwr"),
+        ("show me the bio of v", "bio, user = v"),
+        ("display names for dwr and briang", "display_name, by user, user = dwr,briang"),
+    ],
+)
+def test_bios_and_display_names_are_read(question, reading):
+    p = plan(question, CTX)
+    if reading is None:
+        assert p.query is None  # not read as a figure, so never a wrong one
+    else:
+        assert p.query is not None, p.note
+        assert p.query.describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many display names are there?",  # a text, not a count
+        "who has the longest bio?",  # a text, not a ranking
+        "how many casts did users without a bio post?",  # casts have no bio
+    ],
+)
+def test_profile_words_that_make_no_figure_are_refused(question):
+    assert plan(question, CTX).kind == "unanswered"
+
+
+# -- a profile figure ranked among the users who did (or never did) something ----------------
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("the most followed accounts without any casts", "followers, by user, top 10, not author"),
+        (
+            "which user with no posts has the biggest audience?",
+            "followers, by user, top 10, not author",
+        ),
+        ("the most followed users with casts", "followers, by user, top 10, author"),
+        ("the liker with the most followers", "followers, by user, users with likes, top 10"),
+        (
+            "among people who replied, who has the most followers?",
+            "followers, by user, users with replies, top 10",
+        ),
+        (
+            "the 3 recasters with the fewest followers",
+            "followers, by user, users with recasts, bottom 3",
+        ),
+    ],
+)
+def test_profile_figures_ranked_among_users_who_did_something(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many followers does the top recaster have?",  # the ranking is of recasts
+        "users with the most followers and recasts",  # two figures, not one among doers
+    ],
+)
+def test_two_figures_of_users_are_still_refused(question):
+    assert plan(question, CTX).kind == "unanswered"
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "which accounts that never posted have the most followers?",
+            "followers, by user, users without casts, top 10",
+        ),
+        (
+            "whos the most followed person who didn't reply to anyone",
+            "followers, by user, users without replies, top 10",
+        ),
+        (
+            "the 3 most followed users who never recast",
+            "followers, by user, users without recasts, top 3",
+        ),
+    ],
+)
+def test_profile_figures_ranked_among_users_who_never_did_something(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_profile_figure_of_users_who_never_did_something_unranked_is_refused():
+    # a sum over them is not composed with users_with, which needs a figure per user
+    assert plan("how many followers do users who never posted have?", CTX).kind == "unanswered"
+
+
+def test_the_people_who_acted_on_each_users_casts():
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        return con.execute(compile_sql(q)).fetchall()
+
+    # dwr's 0x1 recast by v; v's 0x2 recast by dwr; dwr's 0x3 liked by quiet
+    assert run(Query("recasters_received", "user")) == [("dwr", 1), ("v", 1)]
+    assert run(Query("reactors_received", "user", conditions=(Condition("user", "dwr"),))) == [
+        ("dwr", 2)
+    ]
+    assert run(Query("likers_received", "user")) == [("dwr", 1)]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "which accounts got reshared by 2 or more different people?",
+            "recasters_received, by user, with recasters_received >= 2, top",
+        ),
+        (
+            "users whose casts were recast by at least four distinct users",
+            "recasters_received, how many and which, by user, with recasters_received >= 4, top",
+        ),
+        (
+            "how many users were liked by more than 5 different people?",
+            "likers_received, count of users, with likers_received > 5",
+        ),
+        # the users' own recasts, counted: not what others did to them
+        ("how many users recast at least 3 casts?", "recasts, count of users, with recasts >= 3"),
+    ],
+)
+def test_users_told_apart_by_how_many_people_acted_on_them(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("add up the followers of everybody who cast", "followers, author"),
+        ("adding up everyone who posted, how many followers is that?", "followers, author"),
+        ("the total following of anyone who posted", "following, author"),
+    ],
+)
+def test_everyone_who_did_something_is_a_set_of_users_not_a_grouping(question, reading):
+    assert reading_of(question) == reading
+
+
+def test_a_reaction_word_before_who_is_the_deed_not_a_participle():
+    # "recast users" are users whose casts were recast; "recast who" asks who recast
+    assert reading_of("earliest recast who") == "first recasts at, by user, bottom 10"
+    assert reading_of("the most recast users") == "recasts_received, by user, top 10"

@@ -380,7 +380,7 @@ def test_a_search_filtered_by_author_uses_the_fid_payload(world):
 
 
 def test_unanswerable_question_says_so_without_a_number(world):
-    a = ask(services(world), "What is the average length of a cast?")
+    a = ask(services(world), "What is the average reading time of a cast?")
     assert a.kind == "unanswered" and a.sql is None and not a.rows
     assert "Tried:" in a.answer
 
@@ -622,7 +622,7 @@ def test_llm_path_answers_right_through_guard_and_fallback(world, llm_server):
 
     # A question the rules cannot read: the model may answer it (and says so), or its plan
     # is refused and the refusal is visible. Either way no number goes unattributed.
-    a = ask(svc, "What is the average length of a cast in characters?")
+    a = ask(svc, "What is the average reading time of a cast in minutes?")
     if a.planner == "llm:gemma3-270m":
         assert "answered by the model" in a.answer and a.sql
     else:

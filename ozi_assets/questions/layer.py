@@ -56,13 +56,34 @@ class Source:
     time: str | None  # TIMESTAMPTZ column of t; None: the source has no history
     text: str | None = None
     casts: bool = False  # each row is (or names) a cast: hash, fid, username, timestamp, text
+    # What a row is directed at (the cast replied to, the cast reacted to) is a reply, or a
+    # top-level cast: conditions over t, None when the rows are directed at no cast.
+    to_reply: str | None = None
+    to_top_level: str | None = None
 
 
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
-        Source("casts", "casts", 't."timestamp"', text="t.text", casts=True),
-        Source("reactions", "reactions", 't."timestamp"'),
+        # A reply's parent is a reply when it is not the thread's root: known from the reply
+        # itself, also when the parent was posted before the data begins.
+        Source(
+            "casts",
+            "casts",
+            't."timestamp"',
+            text="t.text",
+            casts=True,
+            to_reply="t.parent_hash <> t.thread_hash",
+            to_top_level="t.parent_hash = t.thread_hash",
+        ),
+        # A reaction's target is known to be a reply or not only when it is in the data.
+        Source(
+            "reactions",
+            "reactions",
+            't."timestamp"',
+            to_reply="t.target_hash IN (SELECT c.hash FROM casts AS c WHERE c.is_reply)",
+            to_top_level="t.target_hash IN (SELECT c.hash FROM casts AS c WHERE NOT c.is_reply)",
+        ),
         Source("users", "users", None),
         Source("cast_engagement", "cast_engagement", 't."timestamp"'),
         # The aggregate's per-window top terms: a ranking of terms, not every word's count.
@@ -113,6 +134,12 @@ class Metric:
     to: str | None = None  # the fid the action is directed at (replied to, reacted to)
     to_cast: str | None = None  # the hash of the cast the action is directed at
     ranks: str | None = None  # the dimension "top N <metric>" ranks when none is named
+    # The measure is itself a mean over the rows (the mean length of casts): "average" asks
+    # for it as it is, and it is no count to total or take a share of.
+    mean: bool = False
+    # The measure is a profile's text (a display name, a bio), not a number: asked of the
+    # users a question names, or per user, never totalled, ranked or compared.
+    text: bool = False
     dimensions: tuple[str, ...] = ("user", "hour", "day")
     filters: tuple[str, ...] = ("user",)
 
@@ -126,6 +153,10 @@ class Dimension:
     description: str
     expr: str
     words: tuple[str, ...]
+    # A list per row of the source whose distinct items are its groups (a cast links to
+    # several domains): grouped by it, each row counts once in each of its groups, and a row
+    # with an empty list in none. ``expr`` then reads the item as ``t.<name>``.
+    rows: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,14 +189,17 @@ CAST_METRIC_FILTERS = (
     "has_mention",
     "in_thread",
     "named_cast",
+    "to_reply",
 )
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
+# The casts themselves (not what they reply to) also group by the domains they link to.
+OWN_CAST_DIMENSIONS = (*CAST_DIMENSIONS, "domain")
 # Every reaction metric, given or received: about a cast (its target) and excluding self-reactions
 # on request.
 REACTION_DIMENSIONS = ("user", "hour", "day", "cast")
 # Reactions made also group by whose casts they went to.
 MADE_REACTION_DIMENSIONS = (*REACTION_DIMENSIONS, "to_user")
-REACTION_FILTERS = ("user", "others", "named_cast")
+REACTION_FILTERS = ("user", "others", "named_cast", "to_reply")
 # Reactions made also say whose casts they went to ("who recast dwr the most"); received
 # ones are already about that user.
 MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user", "to_named_cast")
@@ -233,7 +267,7 @@ METRICS: dict[str, Metric] = {
                 "talkative",  # "the most talkative user"
                 "chatty",
             ),
-            dimensions=CAST_DIMENSIONS,
+            dimensions=OWN_CAST_DIMENSIONS,
             filters=CAST_METRIC_FILTERS,
         ),
         Metric(
@@ -262,7 +296,7 @@ METRICS: dict[str, Metric] = {
             received="replies_received",
             to="t.parent_fid",
             to_cast="t.parent_hash",
-            dimensions=(*CAST_DIMENSIONS, "to_user"),
+            dimensions=(*OWN_CAST_DIMENSIONS, "to_user"),
             filters=(*CAST_METRIC_FILTERS, "others", "to_user", "to_named_cast"),
         ),
         Metric(
@@ -273,7 +307,7 @@ METRICS: dict[str, Metric] = {
             where="NOT t.is_reply",
             cast="t.hash",
             verbs=("start", "started", "starting", "starts"),  # start a thread
-            dimensions=CAST_DIMENSIONS,
+            dimensions=OWN_CAST_DIMENSIONS,
             filters=CAST_METRIC_FILTERS,
         ),
         Metric(
@@ -304,7 +338,7 @@ METRICS: dict[str, Metric] = {
             "count(DISTINCT t.fid)",
             # "users who replied to their own casts": authors of replies to themselves
             others="t.fid <> t.parent_fid",
-            dimensions=("hour", "day", "channel", "thread"),
+            dimensions=("hour", "day", "channel", "thread", "domain"),
             filters=(*CAST_METRIC_FILTERS, "others"),
         ),
         Metric(
@@ -472,7 +506,7 @@ METRICS: dict[str, Metric] = {
             nouns=("follower", "followers", "follower_count", "audience"),
             verbs=("followed",),
             dimensions=("user",),
-            filters=("user", "author"),
+            filters=("user", "author", "has_bio"),
         ),
         # "how many different people recast": the actors, not their reactions
         *(
@@ -485,7 +519,28 @@ METRICS: dict[str, Metric] = {
                 cast=REACTION_CAST,
                 others=REACTION_OTHERS,  # "how many users liked their own casts"
                 dimensions=("hour", "day", "cast"),
-                filters=("others",),
+                filters=("others", "to_reply"),
+            )
+            for name, verb, where in (
+                ("reactors", "liked or recast", None),
+                ("recasters", "recast", "t.reaction_type = 'recast'"),
+                ("likers", "liked", "t.reaction_type = 'like'"),
+            )
+        ),
+        # "users recast by 3+ different people": the actors, per user whose casts they acted on
+        *(
+            Metric(
+                f"{name}_received",
+                f"distinct users who {verb} a user's casts (or a cast), the user included",
+                "reactions",
+                "count(DISTINCT t.fid)",
+                where=where,
+                user=REPLIED_TO,
+                user_fid="t.target_fid",
+                cast=REACTION_CAST,
+                others=REACTION_OTHERS,
+                dimensions=REACTION_DIMENSIONS,
+                filters=REACTION_FILTERS,
             )
             for name, verb, where in (
                 ("reactors", "liked or recast", None),
@@ -518,7 +573,7 @@ METRICS: dict[str, Metric] = {
             nouns=("following", "followings", "follows"),
             verbs=("follow", "following"),
             dimensions=("user",),
-            filters=("user", "author"),
+            filters=("user", "author", "has_bio"),
         ),
         Metric(
             "term_uses",
@@ -550,7 +605,46 @@ METRICS: dict[str, Metric] = {
             "users",
             "count(*)",
             dimensions=("user",),  # "people who never posted": profiles, per user
-            filters=("author",),
+            filters=("author", "has_bio"),
+        ),
+        # A profile's own words, looked up by username ("dwr's display name", "the bio of v");
+        # a user is one row of users, so the aggregate is that row's value.
+        *(
+            Metric(
+                name,
+                description,
+                "users",
+                f"min(t.{name})",
+                nouns=nouns,
+                text=True,
+                dimensions=("user",),
+                filters=("user", "author", "has_bio"),
+            )
+            for name, description, nouns in (
+                (
+                    "display_name",
+                    "a user's display name (the newest profile snapshot), asked of named users "
+                    "or per user",
+                    ("display_name", "display_names"),
+                ),
+                (
+                    "bio",
+                    "a user's bio, the profile's self-description (the newest profile "
+                    "snapshot; '' when empty), asked of named users or per user",
+                    (),  # "bio" is the has_bio filter's word; the planner reads it as this
+                ),
+            )
+        ),
+        Metric(
+            "cast_length",
+            "the mean length of the casts' text, in characters (2 decimals; per cast: its length)",
+            "casts",
+            "round(avg(length(t.text)), 2)",
+            cast="t.hash",
+            nouns=("length", "lengths", "characters", "character", "chars", "char"),
+            mean=True,
+            dimensions=OWN_CAST_DIMENSIONS,
+            filters=CAST_METRIC_FILTERS,
         ),
         Metric(
             "repliers_received",
@@ -640,6 +734,18 @@ DIMENSIONS: dict[str, Dimension] = {
             "the cast the metric is about (its hash)",
             "{cast}",
             ("cast", "post", "message", "hash"),  # "return its hash"
+        ),
+        # the host of each URL a cast embeds ("www." and any port left out): "which domain is
+        # linked most", "links per site"
+        Dimension(
+            "domain",
+            "web domain a cast links to (the host of a URL in its embeds, www. dropped); a cast "
+            "linking several domains is in each, one without links in none",
+            "t.domain",
+            ("domain", "domains", "hostname", "hostnames"),
+            rows="list_distinct([d FOR d IN [regexp_extract(lower(e), "
+            r"'^(?:[a-z][a-z0-9+.-]*://)?(?:www\.)?([^/?#:]+)', 1) FOR e IN t.embeds] "
+            "IF d <> ''])",
         ),
         # "whose casts did greg recast", "which users did dwr reply to"
         Dimension(
@@ -825,6 +931,22 @@ FILTERS: dict[str, Filter] = {
             "the cast @-mentions at least one user (its mentions list)",
             "len(t.mentions) > 0",
             "len(t.mentions) = 0",
+        ),
+        Filter(
+            "has_bio",
+            "the profile has a bio (not empty)",
+            "coalesce(trim(t.bio), '') <> ''",
+            "coalesce(trim(t.bio), '') = ''",
+            ("bio", "bios", "biography", "biographies"),
+        ),
+        Filter(
+            "to_reply",
+            "what the cast or reaction is directed at is a reply: a reply to a reply (its parent "
+            "is not its thread's root), a reaction to a reply in the data; negated: directed at "
+            "a top-level cast",
+            "{to_reply}",
+            "{to_top_level}",
+            ("nested",),  # "nested replies"
         ),
         Filter(
             "others",
@@ -1049,6 +1171,8 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
                 to=m.to,
                 cast=m.cast,
                 to_cast=m.to_cast,
+                to_reply=source.to_reply,
+                to_top_level=source.to_top_level,
             )
             if "{" in template
             else _parse(template).copy()
@@ -1113,6 +1237,15 @@ def _from(m: Metric, source: Source, needs_user: bool, to_user: bool = False) ->
     return select
 
 
+def _spread(source: Source, d: Dimension) -> Source:
+    """``source`` with one row per row and distinct item of ``d.rows``, the item as
+    ``t.<d.name>``."""
+    rows = source.sql if source.sql.lstrip().upper().startswith("SELECT") else None
+    table = f"({rows})" if rows else source.sql
+    spread = f"SELECT t.*, unnest({d.rows}) AS {d.name} FROM {table} AS t"
+    return dataclasses.replace(source, sql=spread)
+
+
 def compile_query(query: Query) -> exp.Select:
     """The SELECT computing ``query`` over the public tables, as a sqlglot tree.
 
@@ -1123,6 +1256,18 @@ def compile_query(query: Query) -> exp.Select:
     """
     m = metric(query.metric)
     source = SOURCES[m.source]
+    if m.text and (
+        query.order
+        or query.having
+        or query.average_over
+        or query.count_over
+        or query.share
+        or query.ratio_to
+        or query.moment
+        or query.exceeds
+        or not (query.group_by == "user" or any(c.filter == "user" for c in query.conditions))
+    ):
+        raise LayerError(f"{m.name} is a profile's text, looked up for named users or per user")
     if query.share:
         return _share(query, m)
     if query.ratio_to is not None:
@@ -1145,6 +1290,8 @@ def compile_query(query: Query) -> exp.Select:
         )
     if query.group_by is not None and query.group_by not in m.dimensions:
         raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
+    if query.group_by is not None and DIMENSIONS[query.group_by].rows:
+        source = _spread(source, DIMENSIONS[query.group_by])
     if query.users_with and query.group_by != "user":
         raise LayerError("users with or without another metric need a figure per user")
     needs_user = query.group_by == "user" or any(c.filter == "user" for c in query.conditions)
@@ -1240,7 +1387,7 @@ def _share(query: Query, m: Metric) -> exp.Select:
     """``query``'s figure as a percentage (0-100, two decimals) of the count of its source's
     rows under the scope filters, the time range and the filters named in ``query.base``."""
     base_metric = SHARE_BASE.get(m.source)
-    if base_metric is None or query.group_by or query.average_over or query.count_over:
+    if base_metric is None or m.mean or query.group_by or query.average_over or query.count_over:
         raise LayerError(f"{m.name} has no share of a whole the layer counts")
     part = dataclasses.replace(query, share=False, base=())
     whole = Query(

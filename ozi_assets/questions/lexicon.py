@@ -292,6 +292,11 @@ COURTESIES = (
     r"\b(?:i|we) (?:want|need|wanna)(?: to (?:know|see|learn|find out))?\b",
     # and without its subject where a clause starts: "…? just need the reply #", "…? want to
     # see the curve" ("casts that need a reply" keeps it, and is refused)
+    # what the asker hopes to learn from the answer, after the question: "…? want to see how
+    # deep convos go" (not how many or how often: a question of its own)
+    r"[,.;:!?]\s*(?:i\s+)?(?:just\s+|really\s+)?(?:want|wanna|trying|hoping)\s+(?:to\s+)?"
+    r"(?:see|know|understand|gauge|get a sense of)\s+how\s+(?!many\b|much\b|often\b)[^?.!]*"
+    r"[?.!]*\s*$",
     r"(?:^|[,.;:!?])\s*(?:just |only |really )?(?:want|need|wanna)(?: to (?:know|see|learn|"
     r"find out|get|have))?\b",
     r"\b(?:i'm|i am|i was|we're|we are|we were) (?:wondering|curious)(?: (?:to know|about))?\b",
@@ -544,6 +549,7 @@ FILLER = frozenset(
         "many",
         "happened",
         "happen",
+        "happening",
         "came",
         "come",
         "given",
@@ -693,6 +699,8 @@ FILLER = frozenset(
         # not what: "actual new posts", "kinda", "um" ("like" is one only where grammar says
         # so: planner._HEDGE_LIKE)
         "actual",
+        "filled",
+        "directly",  # "replies directly to a top-level cast": a reply is to its parent
         "kinda",
         "sorta",
         "um",
@@ -895,6 +903,16 @@ PHRASES: dict[tuple[str, ...], str] = {
         for adjective in ("external", "outbound", "outgoing", "outside")
         for noun in ("link", "links", "url", "urls")
     },
+    ("display", "name"): "display_name",  # a profile's name as shown, not a listing
+    ("display", "names"): "display_names",
+    ("filled", "in"): "filled",  # "a bio filled in": one the profile has
+    ("filled", "out"): "filled",
+    # "add up the followers": their sum
+    ("add", "up"): "sum",
+    ("adding", "up"): "sum",
+    ("added", "up"): "sum",
+    ("going", "on"): "happening",  # "what hour had the most replies going on"
+    ("measured", "in"): "in",  # "the average length, measured in characters": its unit
     ("took", "place"): "happened",  # "casts that took place between 3 and 4"
     ("take", "place"): "happen",
     ("takes", "place"): "happen",

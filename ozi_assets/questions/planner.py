@@ -632,6 +632,8 @@ def _ranked_metric(text: str) -> str | None:
         )
         if at is None:
             continue
+        if words[at] in LENGTH_ORDER and at + 1 < len(words) and _names_casts(words[at + 1]):
+            return "cast_length"  # "the longest casts": by their length
         for w in words[at + 1 : at + 4]:
             # "the top poster": a word for authors ranks by casts
             if metric := _metric_of(w) or ("casts" if w in lexicon.AUTHOR_WORDS else None):
@@ -714,6 +716,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     never = 0  # words left in which "never" applies: "people who never replied"
     lacking: list[str] = []  # metrics the users counted never made a row of
     never_cast = False  # "never posted": casts, unless "top level" follows
+    casts_left_out = False  # "users with no casts", where a ranking leaves "never" unread
     never_said = False
     threads_counted = False  # "the number of threads dwr replied in"
     threads_named = False  # a word for threads read as the casts that start them
@@ -1010,7 +1013,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             or (lexicon.DIMENSION_WORDS.get(prev) == "user" and counted_users)
         ):  # "count the authors whose follower count exceeds 1000"
             continue  # "every cast whose date is …", "all of whose casts": a relative clause
-        if w == "who" and (lexicon.DIMENSION_WORDS.get(prev) == "user" or _names_casts(prev)):
+        if w == "who" and (
+            lexicon.DIMENSION_WORDS.get(prev) == "user" or _names_casts(prev) or prev in EVERYONE
+        ):
             # "different users who wrote", "casts who are not replies": a relative clause
             continue
         if w == "who" and lexicon.DIMENSION_WORDS.get(prev) == "user":
@@ -1041,6 +1046,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.ORDER_DESC or w in lexicon.ORDER_ASC:
             order = "desc" if w in lexicon.ORDER_DESC else "asc"
+            if (
+                w in LENGTH_ORDER
+                and _names_casts(nxt)
+                and not any(lexicon.DIMENSION_WORDS.get(x) == "thread" for x in words)
+            ):
+                # "the longest casts", "the shortest post": ranked by their length (a
+                # thread's length is its casts)
+                nouns.append("cast_length")
             continue
         if w in lexicon.COMPARATIVE:
             comparative = lexicon.COMPARATIVE[w]  # orders named users: "who cast more"
@@ -1062,6 +1075,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # "parent casts": casts that have replies, or that start threads? Not said
             r.unknown.append(w)
             unknown_at.append(i)
+            continue
+        if (
+            lexicon.FILTER_WORDS.get(w) in KIND_FILTERS
+            and (at := _directed_at(words, i, verbs + nouns)) is not None
+        ):
+            # "replies to top-level casts", "recasts of original posts": what they went to
+            top_level = lexicon.FILTER_WORDS[w] == "top_level"
+            negated = bool(negate) or _negated_before(words, at)
+            conditions.append(Condition("to_reply", negated=top_level != negated))
+            negate, term_next = 0, False
             continue
         if w in lexicon.FILTER_WORDS and w not in lexicon.DIMENSION_WORDS:
             if (
@@ -1162,6 +1185,16 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             conditions.append(Condition("has_hashtag", negated=bool(negate)))
             negate = 0
             continue
+        if (
+            lexicon.METRIC_NOUNS.get(w) == "replies"
+            and (at := _directed_at(words, i, verbs + nouns)) is not None
+        ):
+            # "replies to other replies", "recasts of replies", "recast replies": what the
+            # replies or reactions named before went to
+            negated = bool(negate) or _negated_before(words, at)
+            conditions.append(Condition("to_reply", negated=negated))
+            negate, term_next = 0, False
+            continue
         if w in lexicon.METRIC_NOUNS:
             metric_name = lexicon.METRIC_NOUNS[w]
             if metric_name == "following" and (
@@ -1171,7 +1204,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             if w in lexicon.OWN_PARTICIPLE and (
                 prev in lexicon.BE
                 or _inverted_passive(words, i, user_at)
-                or lexicon.DIMENSION_WORDS.get(nxt) == "user"  # "the most recast users"
+                # "the most recast users" (not "first recast who": who did it)
+                or (lexicon.DIMENSION_WORDS.get(nxt) == "user" and nxt not in ("who", "whose"))
             ):
                 received = True  # "how many times was dwr recast": the verb, passive
             if negate and prev in lexicon.COUNT_NOUN:
@@ -1194,6 +1228,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 conditions.append(Condition("reply", negated=True))
                 negate = 0
             else:
+                casts_left_out = casts_left_out or (metric_name == "casts" and bool(negate))
                 nouns.append(metric_name)
             if w in lexicon.TERM_MARKERS:
                 term_next = mention_as_term = True  # "mentions denver": a term
@@ -1260,6 +1295,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 verbs = [v for v in verbs if v != "mentions"]
                 nouns = [n for n in nouns if n != "mentions"]
             term_next = mention_as_term = False
+            continue
+        if w in lexicon.ANY_SITE and (how := _introducer(words, i, ctx)) in (
+            "which",
+            "per",
+            "each",
+            "order",
+        ):
+            # "which site is linked most", "links per website": the domain links go to
+            groups.append(("domain", how, w))
             continue
         if w in lexicon.ANY_SITE and any(
             lexicon.FILTER_WORDS.get(b) == "has_link" for b in words[max(0, i - 4) : i]
@@ -1349,7 +1393,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if isinstance(sets, str):
             r.problem = sets
             return r
-        if sets is not None and received:
+        # ("the most followed account": a profile figure has no made and received)
+        if sets is not None and received and any(layer.METRICS[m].received for m in verbs + nouns):
             # "users who both replied and were mentioned": which metric is received is
             # not read
             r.problem = "users told apart by a metric they received are not a query"
@@ -1401,6 +1446,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # "the cast that drew the most replies and reactions": what engagement sums, received
         # (replies and reactions a user made are two metrics)
         specific = ["engagement"]
+    if "cast_length" in specific and set(specific) - {"cast_length"} <= set(COMPLEMENT):
+        # "the average reply length": the length of those casts
+        for kind in set(specific) - {"cast_length"}:
+            filter_name = next(f for f, m in KIND_FILTERS.items() if m == kind)
+            conditions.append(Condition(filter_name))
+        specific = ["cast_length"]
     for general, narrow in (("reactions", "likes"), ("reactions", "recasts")):
         if general in specific and narrow in specific:
             specific.remove(general)
@@ -1429,10 +1480,47 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # they started
         specific = ["threads"]
         conditions.append(Condition("reply"))
+    among_doers = False
+    figures = [m for m in specific if layer.SOURCES[layer.METRICS[m].source].time is None]
+    deeds = [m for m in specific if m not in figures]
+    if (
+        len(figures) == 1
+        and len(deeds) == 1
+        and not users_with
+        and not users
+        and order
+        and _ranked_metric(text) == figures[0]
+        and any(
+            _metric_of(w) == deeds[0]
+            and (w in lexicon.AGENT_NOUNS or (k > 0 and words[k - 1] in _WHO))
+            for k, w in enumerate(words)
+        )
+    ):
+        # "the recaster with the most followers", "of the people who recast, who has the
+        # biggest following": a profile figure ranked among the users who did the other
+        # (the casts named are what they did it to, "at least one" is true of them all)
+        users_with, specific, among_doers = ((deeds[0], False),), figures, True
+        if having in ((">=", 1.0), (">", 0.0)):
+            having = None
+        if not any(d == "user" and how != "plain" for d, how, _ in groups):
+            groups = [g for g in groups if g[0] != "cast"]
+            groups.append(("user", "which", "who"))
     if len(specific) > 1:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
     metric_name = specific[0] if specific else ("casts" if named else None)
+    bios = [c for c in conditions if c.filter == "has_bio"]
+    if metric_name is None and bios and users and not bios[0].negated and not r.asks_number:
+        # "what is dwr's bio", "bio of v": the bio itself, looked up
+        metric_name, conditions = "bio", [c for c in conditions if c.filter != "has_bio"]
+    elif bios and metric_name is None and order:
+        # "who has the longest bio": a bio is text, looked up, not ranked
+        r.problem = "a bio is a profile's text: it is looked up, not ranked"
+        return r
+    elif bios and (metric_name is None or (metric_name == "casts" and counted_users)):
+        # "how many profiles have no bio", "authors without a bio": profiles are what has one
+        # (of authors only, when the people counted are authors)
+        metric_name = "profiles"
     if authors_each and metric_name in (None, "casts"):
         metric_name = "distinct_authors"
     if metric_name == "following" and user_at > follow_at >= 0:
@@ -1459,6 +1547,25 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # other metric is asked of them
         top_user = Query("casts", "user", time_range=time_range, order=order, limit=1)  # type: ignore[arg-type]
         group, order, groups = None, None, []
+    # "users recast by 3+ different people", "who got recast by at least 3 distinct folks": a
+    # threshold on the people who acted on each user's casts
+    acted_on = received or any(
+        _metric_of(w) in REACTORS and k + 1 < len(words) and words[k + 1] == "by"
+        for k, w in enumerate(words)
+    )
+    if (
+        metric_name in REACTORS
+        and acted_on
+        and counted_users
+        and having is not None
+        and not users
+        and _threshold_on_people(words)
+    ):
+        metric_name, counted_users, received = f"{REACTORS[metric_name]}_received", False, False
+        if group is None and count_asked:
+            count_over = "user"  # "how many users were recast by 3+ people"
+        elif group is None:
+            group = "user"
     per_user = any(d == "user" and how in ("per", "each") for d, how, _ in groups)
     if (
         counted_users
@@ -1474,8 +1581,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if counted_users and counts_rows:
         counted_users = False  # the people were how it was asked; the rows are counted
     if counted_users:
-        if metric_name in ("followers", "following"):
-            pass  # "how many accounts does dwr follow": the accounts are what is counted
+        if metric_name in ("followers", "following", "profiles"):
+            # "how many accounts does dwr follow": the accounts are what is counted; "how
+            # many users have no bio": the profiles
+            pass
         elif metric_name in (None, "casts") and (named or time_range or conditions or group):
             metric_name = "distinct_authors"  # "the hour with the most unique authors"
         elif metric_name == "replies" and (received or on_casts_by) and (users or group == "user"):
@@ -1496,18 +1605,24 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # on is not a count the layer has
             r.problem = f"counting the users around one user ({users[0]}) is not a metric"
             return r
-    if metric_name is None and group and (order or r.asks_number):
-        metric_name = "casts"  # "the busiest hour": activity is casts
+    if metric_name is None and group and (order or r.asks_number or group == "domain"):
+        # "the busiest hour": activity is casts; "which domains did dwr link to": only casts
+        # link
+        metric_name = "casts"
     if metric_name is None and r.asks_number and conditions:
         metric_name = "casts"  # "how often was #x used": only casts have text and embeds
     if metric_name is None:
         r.problem = "the question names no metric"
         return r
-    authors = "casts" in named or any(w in lexicon.AUTHOR_WORDS for w in words)
+    authors = ("casts" in named and not among_doers) or any(
+        w in lexicon.AUTHOR_WORDS for w in words
+    )
     if metric_name in ("followers", "following", "profiles") and authors:
         # "how many of the people who cast have over 1,000 followers", "the average
-        # following of authors": authors only
-        conditions.append(Condition("author"))
+        # following of authors": authors only; "the most followed user with no casts": the
+        # profiles that never cast
+        left_out = casts_left_out and not any(w in lexicon.AUTHOR_WORDS for w in words)
+        conditions.append(Condition("author", negated=left_out))
     m = layer.METRICS[metric_name]
     if group is None and order and m.ranks:
         group = m.ranks  # "the top 10 terms" ranks terms
@@ -1565,6 +1680,32 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # figure of the one group the ranking puts first, a number ("which thread is the
         # biggest" and "the top 3 threads" still list them)
         average, extreme = True, order
+    if m.text and (r.asks_number or average or having) and not (users and group == "user"):
+        # "how many display names", "the longest bio": a profile's text is no number
+        r.problem = f"{m.name} is a profile's text: it is looked up, not counted or ranked"
+        return r
+    if m.text and not users and group != "user":
+        # "what is the display name": whose is not said
+        r.problem = f"the question does not say whose {m.name} it asks for"
+        return r
+    if m.mean:
+        # "the average cast length": the metric is a mean already, so "average" asks for it
+        # ("per user" groups it), not for a mean over groups
+        if median:
+            r.problem = f"the median of {m.name} is not a figure the layer has (its mean is)"
+            return r
+        if count_asked and not average:
+            # "how many characters did dwr write": a total, not the mean length
+            r.problem = f"{m.name} is a mean; a total of it is not a figure the layer has"
+            return r
+        if group == "cast" and any(d == "cast" and how == "per" for d, how, _ in groups):
+            group = None  # "characters per cast": the mean over the casts is the figure
+        if group not in (None, "cast") and order and not average:
+            # "who wrote the longest cast": one cast's length, not a user's mean
+            r.problem = f"{m.name} ranks casts; ranking {group}s by it needs 'on average'"
+            return r
+        # ("how many characters are in the longest cast": the largest cast's figure stays)
+        average = extreme is not None
     average_over = None
     if average and group is None and m.source == "users":
         group = "user"  # "the average follower count of authors": a profile is one user
@@ -1682,6 +1823,53 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         extreme=extreme,
     )
     return r
+
+
+# Words that open a relative clause about people: "the users who recast".
+_WHO = frozenset(["who", "that"])
+# Everyone, before a relative clause that says who: "the followers of everyone who posted".
+EVERYONE = frozenset(["everyone", "everybody", "anyone", "anybody"])
+# Metrics whose rows are directed at a cast, which may be a reply or a top-level cast.
+DIRECTED = frozenset(["replies", "reactions", "recasts", "likes"])
+# Words between a preposition and the cast it names: "to another reply", "on the replies".
+_TARGET_DETERMINERS = frozenset(
+    ["a", "an", "the", "another", "other", "any", "some", "his", "her", "their", "its"]
+)
+
+
+def _directed_at(words: list[str], i: int, named: list[str]) -> int | None:
+    """Where the words start that make the word at ``i`` (a reply, a top-level cast) name
+    what a metric named before it is directed at: "to", "on", "of" or the metric's verb
+    before it ("replies to other replies", "recasts on top-level casts", "recast replies",
+    "answer another reply"); None when they do not."""
+    if not any(m in DIRECTED for m in named):
+        return None
+    j = i - 1
+    while j >= 0 and words[j] in _TARGET_DETERMINERS:
+        j -= 1
+    if j < 0:
+        return None
+    before = words[j]
+    # "recast replies", "answer another reply": the verb's object
+    # (a noun of the same metric is no verb: "…are replies (replies / all casts)")
+    reacted = lexicon.METRIC_VERBS.get(before) in DIRECTED and (
+        before not in lexicon.METRIC_NOUNS
+        or (j == i - 1 and lexicon.METRIC_NOUNS[before] != _metric_of(words[i]))
+    )
+    # "recasts of replies", "were of replies"; not "the count of replies"
+    of = (
+        before == "of"
+        and j > 0
+        and (_metric_of(words[j - 1]) in DIRECTED or words[j - 1] in lexicon.COPULA)
+    )
+    return j if before in ("to", "on", "replied_to") or of or reacted else None
+
+
+def _negated_before(words: list[str], j: int) -> bool:
+    """Whether a negation stands just before the words at ``j`` ("rather than directly to a
+    top-level cast", "not to replies"), filler aside."""
+    before = [w for w in words[max(0, j - 3) : j] if w not in lexicon.FILLER]
+    return bool(before) and before[-1] in lexicon.NEGATION
 
 
 # A negation before what people did says they never did it: "users who didn't reply",
@@ -1806,7 +1994,9 @@ def _threshold_on_people(words: list[str]) -> bool:
     for w in words[at:]:
         if w in lexicon.COMPARE or w in lexicon.DISTINCT or _number(w) is not None:
             continue
-        return lexicon.DIMENSION_WORDS.get(w) == "user" and w not in ("who", "whose")
+        # "3+ distinct recasters": people named by what they do are people too
+        user_word = lexicon.DIMENSION_WORDS.get(w) == "user" and w not in ("who", "whose")
+        return user_word or w in lexicon.AGENT_NOUNS
     return False
 
 
@@ -1898,7 +2088,9 @@ def _user_sets(
     if (lacking or (only and negative) or both) and users:
         return "users with or without another metric, for a named user, is not a metric"
     snapshot = any(layer.SOURCES[layer.METRICS[m].source].time is None for m in [*named, *lacking])
-    if snapshot and (lacking or both):
+    # "the most followed user who never posted": the figure ranks the users told apart
+    ranked = _ranked_metric(text) in named and not both and not only
+    if snapshot and (lacking or both) and not ranked:
         return "a profile figure tells no users apart by what they did"
     if lacking or (only and negative):
         if set(positive) & set(negative):
@@ -2133,7 +2325,7 @@ def _how_often(match: re.Match[str]) -> str:
 _HEDGE_LIKE = re.compile(
     r"(^|[?!.,;:]|\b(?:so|ok|okay|um|uh|yeah|hmm)\b)\s*like,?\s+"
     r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
-    r"more|around|roughly)\b)"
+    r"more|around|roughly|number of)\b)"
 )
 # "like" after a comma and before a short list is "such as": "the weather, like cold or snow"
 # gives examples ("…, like count" and "…, like dwr's casts" stay the reaction). Read as a
@@ -2147,12 +2339,20 @@ _BUTTON = re.compile(
     r"taps|tapped|tapping|smash|smashes|smashed|smashing|push|pushes|pushed|pushing)"
     r"(?: on)? (?:the |that |a )?(\w+) but+ons?\b"
 )
-# A thread's size or length is the number of casts in it (the length of a cast is not a
-# figure the layer has, so only a thread's): "the size of the largest thread", "the length
-# of the livestream thread", "how long is the longest thread".
+# A thread's size or length is the number of casts in it (a cast's length is its characters:
+# the metric cast_length): "the size of the largest thread", "the length of the livestream
+# thread", "how long is the longest thread".
 _THREAD = r"(?:threads?|conversations?)\b"
 _THREAD_SIZE = re.compile(rf"\b(?:size|length)s? of (?=(?:[\w@'.-]+ ){{0,3}}{_THREAD})")
 _HOW_LONG = re.compile(rf"\bhow long (?:is|was|are|were) ((?:[\w@'.-]+ ){{0,3}}{_THREAD})")
+# A cast's length is the characters of its text: "how long are casts", "how long r dwr's posts"
+# ask for their mean length (not a duration: "how long was dwr active" stays unread).
+_HOW_LONG_CASTS = re.compile(
+    r"\bhow long (?:is|was|are|were|r) ((?:the |a |an |[\w@.-]+'s )?(?:(?:typical|average|"
+    r"usual|normal) )?(?:casts?|posts?|messages?|replies|reply)\b)"
+)
+# Ranking words that rank casts by their length when they stand before a word for casts.
+LENGTH_ORDER = frozenset(["longest", "shortest"])
 _HEADED = re.compile(r"^([^-–—:?]{2,40}?)\s*[-–—:]\s+(.*\b(?:it|this|that)\b.*)$")
 
 
@@ -2487,6 +2687,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(top|bottom)(\d+)\b", r"\1 \2", q)  # "top3 posters"
     # typed without the apostrophe, "dont count replies" is "don't"
     q = re.sub(r"\b(don|doesn|didn|isn|aren|wasn|weren)t\b", r"\1't", q)
+    q = re.sub(r"\bwhos\b", "who's", q)  # "whos the most followed account"
     q = re.sub(r"\b(?:do not|don't) count\b", "not counting", q)  # "don't count replies"
     q = re.sub(r"\b(?:do not|don't) include\b", "not including", q)
     q = re.sub(r"\bw/?(?=\s)", "with", q)  # "users w 3+ casts", "casts w/ pics"
@@ -2593,6 +2794,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
     q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
+    q = _HOW_LONG_CASTS.sub(r"the average length of \1", q)  # "how long are casts"
     # "spread out over the night": over the span the data covers, grouped by what the
     # question names ("number per hour"); a spread by nothing is refused as a breakdown is
     q = re.sub(
@@ -2631,6 +2833,25 @@ def plan(question: str, ctx: Context) -> Plan:
         ),
         q,
     )
+    # "which domain wins", "what hour came out on top": the one a ranking puts first
+    q = re.sub(
+        r"\b((?:which|what) ([a-z]+)) (?:wins|won|comes out on top|came out on top)\b",
+        lambda m: (
+            f"{m.group(1)} is top"
+            if m.group(2) in lexicon.DIMENSION_WORDS or m.group(2) in lexicon.ANY_SITE
+            else m.group(0)
+        ),
+        q,
+    )
+    # "recasts of casts that are replies": of replies (the kind of cast is what they are)
+    q = re.sub(
+        r"\b(?:casts?|posts?|messages?) (?:that|which) (?:are|is|were|was) (?:themselves )?"
+        r"(repl(?:y|ies)|top-level|top level|original)\b",
+        r"\1",
+        q,
+    )
+    # "profiles with an empty bio", "a blank bio": no bio
+    q = re.sub(r"\b(?:an? )?(?:empty|blank|missing) (bios?|biograph(?:y|ies))\b", r"no \1", q)
     q = _HOW_OFTEN.sub(_how_often, q)  # "repeat posters": posters with at least 2 casts
     # "the top gm-ers", "biggest nft-ers": an agent noun made of a topic names the people who
     # post about it
