@@ -2709,6 +2709,9 @@ def test_replies_that_are_top_level_casts_are_refused_not_zero():
         ),
         ("how many actual replies did dwr get", "replies_received, user = dwr"),
         ("so who replied most? like who was the most active replier", "replies, by user, top 10"),
+        # after an ordinal or an article "like" is the reaction, not a hedge
+        ("latest like who", "last likes at, by user, top 10"),
+        ("the first like: who made it?", "first likes at, by user, bottom 10"),
         ("ok so like how many replies were there", "replies"),
         ("who are the top posters, like the top 3", "casts, by user, top 3"),
         # a size asked is a number

@@ -908,8 +908,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.MAKING and any(_metric_of(x) for x in words[i + 1 : i + 3]):
             continue  # "making 5 replies": the replies say what is made
-        if w == "like" and nxt in lexicon.WH_WORDS:
-            continue  # "who was more active? like who posted more": a filler, not a like
+        if (
+            w == "like"
+            and nxt in lexicon.WH_WORDS
+            and prev not in lexicon.FIRST | lexicon.LAST | {"the", "a", "one", "each"}
+        ):
+            # "who was more active? like who posted more": a filler, not a like; after an
+            # ordinal or an article it is the noun ("last like who": who made it)
+            continue
         if w == "mean" and any(x in ("does", "do", "did") for x in words[:i]):
             r.unknown.append(w)  # "what does 'self-sovereign' mean": a verb, not an average
             unknown_at.append(i)
