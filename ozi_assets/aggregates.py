@@ -180,8 +180,8 @@ def catch_up(
 ) -> tuple[list[int], int, int]:
     """Fold in every clean row the aggregates stage has not seen (inside the caller's
     transaction, with the stage's new offsets; the checked stage's raised to them), no
-    further than ``upto`` (Kafka partition →
-    offset, the offsets checks.check_batch reached; None: as far as the clean stages stand).
+    further than ``upto`` (Kafka partition → offset, the offsets checks.check_batch reached;
+    None: as far as the clean stages stand).
     Returns (indices of the windows refreshed, casts refreshed, messages folded in)."""
     done = stream.load_offsets(conn, stream.AGGREGATES, topic)
     upstream = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)

@@ -6,10 +6,16 @@ catches up from the lake's snapshots, a Qdrant server gets each batch as it comm
 reconciled for the run's windows at its end. The asset runs in its own job (``embed_job``,
 requested by ``embedding_sensor``) outside the ``lake_writer`` pool, so casts are visible in
 the tables without waiting for the model, and ingestion never waits behind it. It keeps its
-own stage offsets (stream.py): each run embeds the casts folded in since, as far as an ingest
-run's blocking checks have passed over them (stream.CHECKED), batch by batch, and deletes the
-vectors of removed casts. Only new or changed casts are embedded: each vector keeps the
-sha256 of the text it was computed from, so a rebuild of a window embeds nothing new.
+own stage offsets (stream.py): each run embeds the casts folded in since, as far as the
+blocking checks have passed over them (stream.checked_offsets), batch by batch, and deletes
+the vectors of removed casts. Following clean/casts instead, a lingering run would embed casts
+before their checks had said anything about them; following the aggregates, a cast's vector
+waited for their next refresh, which comes at its own pace and grows with the window
+(searchable p95 45 s at 500 events/s). ``stream_job`` commits the checked offsets as soon as a
+round of its blocking checks passes; an ingest run raises them in its aggregates step, which
+Dagster runs only after the checks passed. Only new or changed casts are embedded: each
+vector keeps the sha256 of the text it was computed from, so a rebuild of a window embeds
+nothing new.
 
 When a blocking check of clean/casts failed for a window, its casts are held back: no vector
 is computed from a window known to be wrong (Dagster's blocking only reaches within one run,
@@ -65,14 +71,6 @@ EMBED_LINGER_S = 20.0
 RUN_BUDGET_S = 1800.0
 REPORT_EVERY_S = 60.0
 POLL_S = 0.5  # how often a lingering run looks for newly folded casts
-
-# The embeddings follow the checked offsets (stream.checked_offsets), not clean/casts. A run
-# of stream_job commits them as soon as a round of the blocking checks has passed over the
-# batches (ahead of the aggregates' refresh, which comes at its own pace and grows with the
-# window: following the aggregates, a cast's vector waited for that refresh too, searchable
-# p95 45 s at 500 events/s); an ingest run raises them when its aggregates step runs, which
-# Dagster allows only after the checks passed. Following clean/casts, a lingering run would
-# embed casts before their checks had said anything about them.
 
 BLOCKING_CHECKS = [
     dg.AssetCheckKey(dg.AssetKey(["clean", "casts"]), name)

@@ -72,7 +72,8 @@ BATCH_MIN_MESSAGES = 1_000
 # thread beside the batches, but on the same 2 cores as the batches and the embedding lane.
 # The casts' vectors wait for it (the embeddings follow the checked offsets). Every 2 s with
 # the aggregates every 5 s, the checks and the aggregates took 108 s of a 320 s run at 500
-# events/s against 38 s before, CPU the embedding lane then lacked (searchable p95 35.8 s).
+# events/s against 38 s with both every ~10 s (searchable p95 35.8 s against 18.9 s; both
+# runs on a machine shared with other work, so a hint, not a measure).
 CHECK_EVERY_S = 3.0
 CHECK_COST_FACTOR = 3.0
 # The aggregates fold in what the checks passed at most this often while messages keep coming
@@ -398,7 +399,7 @@ def follow_stream(
                 lambda conn: stream.raise_offsets(conn, stream.CHECKED, kafka.topic, reached),
             )
             totals.timed("checked offsets", committing)
-            unfolded = checked.reached
+            unfolded = reached
 
     def aggregate() -> None:
         """Fold into the aggregates what the checks passed (``unfolded``)."""

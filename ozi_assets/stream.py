@@ -86,9 +86,9 @@ def save_offsets(conn: duckdb.DuckDBPyConnection, stage: str, topic: str, offset
 
 def raise_offsets(
     conn: duckdb.DuckDBPyConnection, stage: str, topic: str, offsets: Offsets
-) -> Offsets:
+) -> None:
     """Move the stage's offsets up to ``offsets`` in each Kafka partition where they are
-    behind, never back (inside the caller's transaction). Returns the stage's new offsets."""
+    behind, never back (inside the caller's transaction)."""
     done = load_offsets(conn, stage, topic)
     raised = {p: PartitionOffset(o.next_offset, o.running_max_ms) for p, o in done.items()}
     for p, o in offsets.items():
@@ -96,7 +96,6 @@ def raise_offsets(
             raised[p] = PartitionOffset(o.next_offset)
     if raised != done:
         save_offsets(conn, stage, topic, raised)
-    return raised
 
 
 def checked_offsets(conn: duckdb.DuckDBPyConnection, topic: str) -> Offsets:

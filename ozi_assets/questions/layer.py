@@ -206,6 +206,12 @@ MADE_REACTION_FILTERS = (*REACTION_FILTERS, "to_user", "to_named_cast")
 REACTION_CAST = "t.target_hash"
 REACTION_OTHERS = "t.fid <> t.target_fid"
 REPLIED_TO = "u.username"
+# The people who react, by what they did: (metric name, verb, condition on reactions).
+REACTOR_KINDS = (
+    ("reactors", "liked or recast", None),
+    ("recasters", "recast", "t.reaction_type = 'recast'"),
+    ("likers", "liked", "t.reaction_type = 'like'"),
+)
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -521,11 +527,7 @@ METRICS: dict[str, Metric] = {
                 dimensions=("hour", "day", "cast"),
                 filters=("others", "to_reply"),
             )
-            for name, verb, where in (
-                ("reactors", "liked or recast", None),
-                ("recasters", "recast", "t.reaction_type = 'recast'"),
-                ("likers", "liked", "t.reaction_type = 'like'"),
-            )
+            for name, verb, where in REACTOR_KINDS
         ),
         # "users recast by 3+ different people": the actors, per user whose casts they acted on
         *(
@@ -542,11 +544,7 @@ METRICS: dict[str, Metric] = {
                 dimensions=REACTION_DIMENSIONS,
                 filters=REACTION_FILTERS,
             )
-            for name, verb, where in (
-                ("reactors", "liked or recast", None),
-                ("recasters", "recast", "t.reaction_type = 'recast'"),
-                ("likers", "liked", "t.reaction_type = 'like'"),
-            )
+            for name, verb, where in REACTOR_KINDS
         ),
         Metric(
             "first_cast_at",
