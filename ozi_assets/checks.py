@@ -66,6 +66,16 @@ class RowCheck:
     table: str  # the table the query reads, whose rows a batch's checks are scoped to
     blocking: bool  # a failure stops the aggregates (and so the embeddings) of its rows
 
+    def at_positions(self, positions: str) -> str:
+        """``query`` narrowed to the rows at ``positions`` (a condition on source_position,
+        stream.position_filter): a batch's rows read by their position. Probing the window's
+        rows for the batch's hashes instead read the whole window, every column, in each round
+        of stream_job's checks. Raises ValueError for a query that does not end with its
+        window's condition (every RowCheck's does)."""
+        if not self.query.rstrip().endswith("WHERE window_start = $w"):
+            raise ValueError(f"{self.name}: the query does not end with its window's condition")
+        return f"{self.query.rstrip()} AND ({positions})"
+
 
 def validate(frame: pd.DataFrame, expectations: list[Expectation], suite: str) -> Validation:
     """Run the expectations over ``frame`` with great-expectations (ephemeral context).
@@ -674,11 +684,8 @@ def check_batch(
         key = grid.keys[window]
         bounds = {"w": grid.start_of(key), "w_end": grid.end_of(key)}
         for check in ROW_CHECKS:
-            scoped = (
-                f"SELECT * FROM ({check.query}) AS q WHERE q.hash IN "
-                f"(SELECT hash FROM {check.table} WHERE {positions})"
-            )
-            validation = validate_sql(conn, scoped, bound(check.query, bounds), check.expectations)
+            scoped = check.at_positions(positions)
+            validation = validate_sql(conn, scoped, bound(scoped, bounds), check.expectations)
             result = check_result(validation, check.severity, "duckdb", "messages of one batch")
             out.append(evaluation(result, check.asset, check.name, check.blocking, key))
         result = reconcile(conn, topic, bounds["w"], ranges, "messages of one batch")

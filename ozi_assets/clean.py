@@ -67,7 +67,7 @@ def keep_earliest(conn: duckdb.DuckDBPyConnection, table: str) -> None:
 # raw_events, or from the temp table decoded_batch: what the raw stage has just appended in
 # the same transaction (stream_job's batches), so it is not read back from the lake.
 DECODED_MESSAGES = """(
-    SELECT decode(message_value)::JSON AS msg,
+    SELECT {msg} AS msg,
            message_type,
            (kafka_partition::BIGINT << 40) + kafka_offset AS source_position,
            kafka_partition,
@@ -76,7 +76,9 @@ DECODED_MESSAGES = """(
     FROM {source}
     WHERE dead_letter_reason IS NULL
 )"""
-MESSAGE_SOURCES = ("raw_events", "decoded_batch")
+# Each source of messages and how its rows' JSON is read: decoded_batch holds the document the
+# raw stage parsed (parsing it again was 0.8 s of 20 s for 1M messages).
+MESSAGE_SOURCES = {"raw_events": "decode(message_value)::JSON", "decoded_batch": "msg"}
 
 
 def stage_source(
@@ -90,7 +92,7 @@ def stage_source(
     for 1,000 messages beside 300k)."""
     if source not in MESSAGE_SOURCES:
         raise ValueError(f"not a source of messages: {source}")
-    messages = DECODED_MESSAGES.format(source=source)
+    messages = DECODED_MESSAGES.format(source=source, msg=MESSAGE_SOURCES[source])
     union = " UNION ALL ".join(f"SELECT * FROM {messages} WHERE {b}" for b in branches or ["FALSE"])
     conn.execute(f"CREATE OR REPLACE TEMP TABLE batch_messages AS {union}")
 

@@ -139,7 +139,7 @@ def decode_batch(
         conn.execute(sql.load("raw_decode"), {"max_skew_s": max_skew_s})
     finally:
         conn.unregister("raw_batch")
-    conn.execute("INSERT INTO raw_events BY NAME SELECT * FROM decoded_batch")
+    conn.execute("INSERT INTO raw_events BY NAME SELECT * EXCLUDE (msg) FROM decoded_batch")
     return conn.execute(
         "SELECT topic, kafka_partition, kafka_offset, message_key, message_value, "
         "epoch_ms(kafka_timestamp), dead_letter_reason FROM decoded_batch "

@@ -104,3 +104,57 @@ def test_the_stop_word_file_is_scikit_learns_list():
     from ozi_assets.aggregates import STOP_WORDS_FILE
 
     assert STOP_WORDS_FILE.read_text().split() == sorted(ENGLISH_STOP_WORDS)
+
+
+def test_a_batchs_checks_read_exactly_its_rows_of_its_window():
+    """Each row check scoped to a batch (stream_job's rounds) selects the rows at the batch's
+    positions in its window, and none at other positions or in other windows."""
+    from ozi_assets import stream
+    from ozi_assets.checks import ROW_CHECKS
+    from ozi_resources.warehouse import bound
+
+    conn = duckdb.connect()
+    common = "hash VARCHAR, fid BIGINT, window_start TIMESTAMPTZ, source_position BIGINT"
+    conn.execute(
+        f"CREATE TABLE cast_adds ({common}, text VARCHAR, timestamp TIMESTAMPTZ, "
+        "parent_hash VARCHAR, parent_fid BIGINT, thread_hash VARCHAR)"
+    )
+    conn.execute(
+        f"CREATE TABLE reaction_messages ({common}, reaction_type VARCHAR, "
+        "target_hash VARCHAR, timestamp TIMESTAMPTZ)"
+    )
+    conn.execute(
+        f"CREATE TABLE user_data ({common}, field VARCHAR, value VARCHAR, follower_count BIGINT)"
+    )
+    from datetime import UTC, datetime
+
+    window, other = datetime(2023, 3, 4, 10, tzinfo=UTC), datetime(2023, 3, 4, 11, tzinfo=UTC)
+    # (Kafka partition, offset, window): the batch is offsets 10-19 of partition 0 and 5-6
+    # of partition 1, in the first window
+    rows = [(0, 9, window), (0, 10, window), (0, 19, window), (0, 20, window), (1, 5, window)]
+    rows += [(1, 6, other), (2, 10, window)]
+    for table in ("cast_adds", "reaction_messages", "user_data"):
+        for p, offset, start in rows:
+            conn.execute(
+                f"INSERT INTO {table} (hash, fid, window_start, source_position) "
+                "VALUES ($h, 1, $w, $pos)",
+                {"h": f"{p}/{offset}", "w": start, "pos": (p << 40) + offset},
+            )
+    positions = stream.position_filter({0: (10, 20), 1: (5, 7)})
+    for check in ROW_CHECKS:
+        scoped = check.at_positions(positions)
+        found = conn.execute(
+            f"SELECT hash FROM ({scoped}) ORDER BY hash",
+            bound(scoped, {"w": window, "w_end": other}),
+        ).fetchall()
+        assert [h for (h,) in found] == ["0/10", "0/19", "1/5"], check.name
+
+
+def test_a_row_check_without_its_window_condition_cannot_be_scoped_to_a_batch():
+    import dataclasses
+
+    from ozi_assets.checks import CASTS_VALID
+
+    loose = dataclasses.replace(CASTS_VALID, query="SELECT hash FROM cast_adds")
+    with pytest.raises(ValueError, match="window"):
+        loose.at_positions("TRUE")

@@ -8,11 +8,14 @@
 -- Each JSON function call parses its document again, so every field a rule needs is read in
 -- two calls with lists of paths (t: the JSON types, s: the values as text), not one call a
 -- rule: half the time of one call a rule on 50k synthetic messages here (0.7 s against 1.7 s).
+-- The parsed document stays in decoded_batch (column msg, not stored in raw_events) for the
+-- clean stage, which reads a batch's messages from there in the same transaction.
 CREATE OR REPLACE TEMP TABLE decoded_batch AS
 WITH decoded AS (
     SELECT *, try(decode(message_value)) AS body FROM raw_batch
 ), parsed AS (
-    SELECT *, CASE WHEN json_valid(body) THEN body::JSON END AS msg FROM decoded
+    -- one parse: NULL when the text is not JSON (json_valid then ::JSON parsed it twice)
+    SELECT *, TRY_CAST(body AS JSON) AS msg FROM decoded
 ), fields AS (
     SELECT *,
         json_type(msg, [
@@ -61,6 +64,7 @@ SELECT
     message_value,
     mtype                                    AS message_type,
     mhash                                    AS message_hash,
+    msg,                                     -- not stored: the clean stage reads it (clean.py)
     CASE
         WHEN body IS NULL THEN 'value is not UTF-8 text'
         WHEN msg IS NULL THEN 'value is not valid JSON'
