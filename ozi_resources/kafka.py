@@ -30,6 +30,7 @@ from ozi_resources.farcaster import Event
 
 READ_TIMEOUT_S = 60.0  # for the high watermark only
 BOUNDS_FETCH_WAIT_MS = 20  # the high watermarks: how long a fetch (and a poll) waits for data
+BOUNDS_FETCH_BYTES = 1024  # the high watermarks: the most a fetch asks of each partition
 IDLE_TIMEOUT_S = 30.0  # a read fails after this long without a message
 # A safety net for confluent-kafka reads that come back empty while kafka-python reads the
 # same offsets (seen on the embedded broker with a 10 ms fetch wait; see _batches_confluent):
@@ -171,15 +172,17 @@ class KafkaResource(dg.ConfigurableResource):
         finally:
             admin.close()
 
-    def _consumer(self, fetch_max_wait_ms: int = 500) -> KafkaConsumer:
+    def _consumer(
+        self, fetch_max_wait_ms: int = 500, fetch_bytes: int = 16 * 1024 * 1024
+    ) -> KafkaConsumer:
         return KafkaConsumer(
             bootstrap_servers=self.bootstrap(),
             fetch_max_wait_ms=fetch_max_wait_ms,
             group_id=None,
             enable_auto_commit=False,
             max_poll_records=100_000,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=4 * fetch_bytes,
+            max_partition_fetch_bytes=fetch_bytes,
             client_id="ozi-reader",
             # Never jump to another offset on its own: a deleted offset must be an error.
             # kafka-python takes "none" (NoOffsetForPartitionError); its hints omit it.
@@ -225,7 +228,14 @@ class KafkaResource(dg.ConfigurableResource):
         # The fetch that brings the high watermarks waits for data at most this long: at the
         # default 500 ms, a read of a topic with an empty partition took 0.6 s, before every
         # batch of a loop that reads the ends of the log each time.
-        consumer = self._consumer(fetch_max_wait_ms=BOUNDS_FETCH_WAIT_MS)
+        # Only the fetch response's high watermark is wanted, not its records: a fetch of at
+        # most BOUNDS_FETCH_BYTES a partition (a broker still sends one whole record batch)
+        # and one record decoded. With the default 16 MiB, the read took 18 -> 40 ms as the
+        # embedded broker's log grew from 70k to 220k messages under a 2,000 events/s
+        # stream, against 13 -> 25 ms (same run).
+        consumer = self._consumer(
+            fetch_max_wait_ms=BOUNDS_FETCH_WAIT_MS, fetch_bytes=BOUNDS_FETCH_BYTES
+        )
         try:
             tps = _topic_partitions(consumer, topic)
             if not tps:
@@ -238,7 +248,7 @@ class KafkaResource(dg.ConfigurableResource):
             while any(consumer.highwater(tp) is None for tp in tps):
                 if time.monotonic() > deadline:
                     raise KafkaReadError(f"no high watermark for {topic} within the timeout")
-                consumer.poll(timeout_ms=BOUNDS_FETCH_WAIT_MS)
+                consumer.poll(timeout_ms=BOUNDS_FETCH_WAIT_MS, max_records=1)
             return first, {tp.partition: int(consumer.highwater(tp)) for tp in tps}  # type: ignore[arg-type]
         finally:
             consumer.close()

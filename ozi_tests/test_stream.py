@@ -436,6 +436,25 @@ def test_messages_add_up_per_window_and_a_lost_row_fails_the_blocking_check(
         assert not result.asset_materializations_for_node("aggregates")
 
 
+def test_the_high_watermarks_count_every_message_produced_in_batches(
+    broker_address, sample_events, tmp_path
+):
+    """The high watermarks come from a fetch of at most BOUNDS_FETCH_BYTES a partition, far
+    less than one of the producer's record batches: still exact, every produced message
+    counted, as the broker's own list of the log's end (a lower bound) is not."""
+    from ozi_resources.kafka import BOUNDS_FETCH_BYTES
+
+    _settings, resources, _defs = world(tmp_path, broker_address, "ends")
+    kafka = resources["kafka"]
+    events = sample_events[:2000]
+    assert sum(len(e.value) for e in events) > 100 * BOUNDS_FETCH_BYTES
+    kafka.produce(events)
+    starts, high = kafka.log_bounds()
+    assert sum(high.values()) == len(events)
+    assert starts == dict.fromkeys(high, 0)
+    assert kafka.high_watermarks() == high
+
+
 def test_a_stalled_confluent_read_goes_on_with_kafka_python(
     broker_address, sample_events, tmp_path, monkeypatch
 ):
