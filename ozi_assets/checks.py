@@ -63,7 +63,7 @@ class RowCheck:
     expectations: list[Expectation]
     suite: str  # the great-expectations suite's name
     severity: dg.AssetCheckSeverity
-    table: str  # the table the query reads, whose rows a batch's checks are scoped to
+    table: str  # the table the query reads: an incremental run checks its rows there (added_by_run)
     blocking: bool  # a failure stops the aggregates (and so the embeddings) of its rows
 
     def at_positions(self, positions: str) -> str:

@@ -213,6 +213,27 @@ REACTOR_KINDS = (
     ("likers", "liked", "t.reaction_type = 'like'"),
 )
 
+
+def received_reactions(
+    name: str, description: str, measure: str, where: str | None = None
+) -> Metric:
+    """A metric of the reactions a user's casts (or a cast) received: about the casts'
+    author, grouped and filtered as every reaction metric is."""
+    return Metric(
+        name,
+        description,
+        "reactions",
+        measure,
+        where=where,
+        user=REPLIED_TO,
+        user_fid="t.target_fid",
+        cast=REACTION_CAST,
+        others=REACTION_OTHERS,
+        dimensions=REACTION_DIMENSIONS,
+        filters=REACTION_FILTERS,
+    )
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -411,43 +432,22 @@ METRICS: dict[str, Metric] = {
             dimensions=MADE_REACTION_DIMENSIONS,
             filters=MADE_REACTION_FILTERS,
         ),
-        Metric(
+        received_reactions(
             "reactions_received",
             "likes and recasts received by a user's casts (or by a cast)",
-            "reactions",
             "count(*)",
-            user=REPLIED_TO,
-            user_fid="t.target_fid",
-            cast=REACTION_CAST,
-            others=REACTION_OTHERS,
-            dimensions=REACTION_DIMENSIONS,
-            filters=REACTION_FILTERS,
         ),
-        Metric(
+        received_reactions(
             "recasts_received",
             "recasts of a user's casts (or of a cast)",
-            "reactions",
             "count(*)",
-            where="t.reaction_type = 'recast'",
-            user=REPLIED_TO,
-            user_fid="t.target_fid",
-            cast=REACTION_CAST,
-            others=REACTION_OTHERS,
-            dimensions=REACTION_DIMENSIONS,
-            filters=REACTION_FILTERS,
+            "t.reaction_type = 'recast'",
         ),
-        Metric(
+        received_reactions(
             "likes_received",
             "likes of a user's casts (or of a cast)",
-            "reactions",
             "count(*)",
-            where="t.reaction_type = 'like'",
-            user=REPLIED_TO,
-            user_fid="t.target_fid",
-            cast=REACTION_CAST,
-            others=REACTION_OTHERS,
-            dimensions=REACTION_DIMENSIONS,
-            filters=REACTION_FILTERS,
+            "t.reaction_type = 'like'",
         ),
         Metric(
             "mentions",
@@ -531,18 +531,11 @@ METRICS: dict[str, Metric] = {
         ),
         # "users recast by 3+ different people": the actors, per user whose casts they acted on
         *(
-            Metric(
+            received_reactions(
                 f"{name}_received",
                 f"distinct users who {verb} a user's casts (or a cast), the user included",
-                "reactions",
                 "count(DISTINCT t.fid)",
-                where=where,
-                user=REPLIED_TO,
-                user_fid="t.target_fid",
-                cast=REACTION_CAST,
-                others=REACTION_OTHERS,
-                dimensions=REACTION_DIMENSIONS,
-                filters=REACTION_FILTERS,
+                where,
             )
             for name, verb, where in REACTOR_KINDS
         ),
