@@ -511,25 +511,32 @@ def folded_since(
     return {p: (floor[p].next_offset if p in floor else 0, o.next_offset) for p, o in now.items()}
 
 
-def counts_sql(ranges: stream.Ranges) -> str:
+def counts_sql(ranges: stream.Ranges, find_copies: bool = True) -> str:
     """The reconciliation of the messages of ``ranges`` in the window $w of topic $t: one row
-    of counts and a sample of lost messages. Each range is its own scan (UNION ALL), so
-    DuckLake skips the files whose offset statistics lie outside it."""
-    branches = stream.offset_branches(ranges) or ["FALSE"]
-    read = "\nUNION ALL ".join(
+    of counts and a sample of lost messages. One scan per table, its condition an OR of the
+    Kafka partitions' ranges: DuckLake skips the files whose statistics lie outside all of
+    them (measured on a 5-minute stream's lake: the clean tables' rows in 20 ms against 65
+    with a scan per table and partition). ``find_copies`` False leaves out the search of
+    every clean table for an earlier copy of each message without a row: each such message
+    then counts as lost, so a row without lost messages is exact and saves that search
+    (see reconcile)."""
+    read = (
         "SELECT (kafka_partition::BIGINT << 40) + kafka_offset AS pos, message_hash AS hash, "
         "dead_letter_reason IS NOT NULL AS dead FROM raw_events "
-        f"WHERE topic = $t AND window_start = $w AND {b}"
-        for b in branches
+        f"WHERE topic = $t AND window_start = $w AND {stream.offset_filter(ranges)}"
     )
-    positions = [stream.position_filter({p: r}) for p, r in sorted(ranges.items())] or ["FALSE"]
+    positions = stream.position_filter(ranges)
     rows = "\nUNION ALL ".join(
-        f"SELECT source_position AS pos, hash FROM {t} WHERE window_start = $w AND {f}"
+        f"SELECT source_position AS pos, hash FROM {t} WHERE window_start = $w AND {positions}"
         for t in CLEAN_TABLES
-        for f in positions
+    )
+    clean_rows = (
+        CLEAN_ROWS
+        if find_copies
+        else "SELECT NULL::BIGINT AS source_position, NULL::VARCHAR AS hash WHERE FALSE"
     )
     return f"""
-WITH read AS ({read}), clean_rows AS ({CLEAN_ROWS}), rows AS ({rows}), first_copy AS (
+WITH read AS ({read}), clean_rows AS ({clean_rows}), rows AS ({rows}), first_copy AS (
     SELECT hash, min(source_position) AS pos FROM clean_rows
     WHERE hash IN (SELECT hash FROM read WHERE NOT dead AND pos NOT IN (SELECT pos FROM rows))
     GROUP BY hash
@@ -591,8 +598,14 @@ def reconcile(
 ) -> dg.AssetCheckResult:
     """messages read = clean rows + duplicates + dead letters, for the messages of ``ranges``
     in ``window`` (its start); ``scope`` says which messages those are, in words."""
-    row = conn.execute(counts_sql(ranges), {"t": topic, "w": window}).fetchone()
+    params = {"t": topic, "w": window}
+    # A message without a clean row is nearly always rare (a duplicate of an earlier copy):
+    # look for earlier copies, a scan of every clean table's hashes, only when there is one.
+    row = conn.execute(counts_sql(ranges, find_copies=False), params).fetchone()
     assert row is not None  # an aggregate query always returns one row
+    if row[4]:
+        row = conn.execute(counts_sql(ranges), params).fetchone()
+        assert row is not None
     read, clean, duplicates, dead, lost, orphans, sample = row
     return dg.AssetCheckResult(
         passed=lost == 0 and orphans == 0,
@@ -674,11 +687,14 @@ def check_batch(
         return [], {}
     reached = {p: stream.PartitionOffset(nxt) for p, (_, nxt) in since.items()}
     positions = stream.position_filter(ranges)
-    branches = " UNION ".join(
-        f"SELECT DISTINCT epoch_ms(window_start) FROM raw_events WHERE topic = $t AND {b}"
-        for b in stream.offset_branches(ranges)
-    )
-    starts = {row[0] for row in conn.execute(branches, {"t": topic}).fetchall()}
+    starts = {
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT epoch_ms(window_start) FROM raw_events "
+            f"WHERE topic = $t AND {stream.offset_filter(ranges)}",
+            {"t": topic},
+        ).fetchall()
+    }
     out = []
     for window in sorted(window_indices(grid, starts)):
         key = grid.keys[window]

@@ -206,13 +206,20 @@ def position_filter(ranges: Ranges, column: str = "source_position") -> str:
 
 def offset_branches(ranges: Ranges) -> list[str]:
     """One SQL condition per Kafka partition of ``ranges``, on kafka_partition and
-    kafka_offset: UNION ALL of one scan per condition lets DuckLake skip every file whose
-    offset statistics lie outside the range (an OR of them would scan everything)."""
+    kafka_offset (none for an empty range)."""
     return [
         f"kafka_partition = {int(p)} AND kafka_offset >= {int(first)} AND kafka_offset < {int(nxt)}"
         for p, (first, nxt) in sorted(ranges.items())
         if nxt > first
     ]
+
+
+def offset_filter(ranges: Ranges) -> str:
+    """A SQL condition on kafka_partition and kafka_offset, true for the messages of
+    ``ranges``; FALSE when there are none. DuckLake skips the files whose statistics lie
+    outside every partition's range (DuckDB pushes the OR down to the scan)."""
+    branches = offset_branches(ranges)
+    return "(" + " OR ".join(f"({b})" for b in branches) + ")" if branches else "FALSE"
 
 
 def below(offsets: Offsets) -> Ranges:
