@@ -425,6 +425,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning9.yaml", "tune", "m_"),
         ("tuning10.yaml", "tune", "n_"),
         ("tuning11.yaml", "tune", "p_"),
+        ("tuning12.yaml", "tune", "q_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )

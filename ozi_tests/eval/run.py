@@ -37,6 +37,7 @@ QUESTION_FILES = [
         "tuning9.yaml",
         "tuning10.yaml",
         "tuning11.yaml",
+        "tuning12.yaml",
         "holdout.yaml",
     )
 ]
