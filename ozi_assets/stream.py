@@ -216,10 +216,20 @@ def offset_branches(ranges: Ranges) -> list[str]:
 
 def offset_filter(ranges: Ranges) -> str:
     """A SQL condition on kafka_partition and kafka_offset, true for the messages of
-    ``ranges``; FALSE when there are none. DuckLake skips the files whose statistics lie
-    outside every partition's range (DuckDB pushes the OR down to the scan)."""
+    ``ranges``; FALSE when there are none. DuckLake prunes files by an AND of column ranges,
+    not by an OR: the offsets' covering range (lowest first to highest next offset over the
+    partitions) comes first, so that a file written long before (the partitions' offsets grow
+    together) is skipped, as it is with one scan per partition."""
     branches = offset_branches(ranges)
-    return "(" + " OR ".join(f"({b})" for b in branches) + ")" if branches else "FALSE"
+    if not branches:
+        return "FALSE"
+    spans = [(int(first), int(nxt)) for first, nxt in ranges.values() if nxt > first]
+    low, high = min(a for a, _ in spans), max(b for _, b in spans)
+    return (
+        f"(kafka_offset >= {low} AND kafka_offset < {high} AND ("
+        + " OR ".join(f"({b})" for b in branches)
+        + "))"
+    )
 
 
 def below(offsets: Offsets) -> Ranges:

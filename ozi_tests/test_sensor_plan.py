@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+import duckdb
+
 from ozi_assets.sensors import (
     OBSERVE_EVERY_S,
     CloseCursor,
@@ -16,6 +18,7 @@ from ozi_assets.stream import (
     lag,
     next_batch,
     offset_branches,
+    offset_filter,
     position_filter,
 )
 from ozi_resources.windows import WindowGrid
@@ -106,6 +109,20 @@ def test_filters_name_exactly_the_ranges():
     assert offset_branches({0: (3, 3), 2: (0, 4)}) == [
         "kafka_partition = 2 AND kafka_offset >= 0 AND kafka_offset < 4"
     ]
+
+
+def test_the_offset_filter_selects_exactly_the_ranges_messages():
+    # evaluated by DuckDB over every (partition, offset) of a small log, so the covering
+    # range in front of the OR (for DuckLake's file pruning) cannot drop or add a message
+    ranges = {0: (40, 55), 1: (3, 9), 2: (70, 70), 3: (0, 1)}
+    want = {(p, o) for p, (first, nxt) in ranges.items() for o in range(first, nxt)}
+    conn = duckdb.connect()
+    got = conn.execute(
+        "SELECT kafka_partition, kafka_offset FROM range(4) p(kafka_partition), "
+        f"range(100) o(kafka_offset) WHERE {offset_filter(ranges)}"
+    ).fetchall()
+    assert set(got) == want and len(got) == len(want)
+    assert offset_filter({}) == offset_filter({1: (5, 5)}) == "FALSE"
 
 
 def close_grid() -> WindowGrid:
