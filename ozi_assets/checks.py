@@ -66,15 +66,20 @@ class RowCheck:
     table: str  # the table the query reads: an incremental run checks its rows there (added_by_run)
     blocking: bool  # a failure stops the aggregates (and so the embeddings) of its rows
 
-    def at_positions(self, positions: str) -> str:
+    def at_positions(self, positions: str, source: str | None = None) -> str:
         """``query`` narrowed to the rows at ``positions`` (a condition on source_position,
         stream.position_filter): a batch's rows read by their position. Probing the window's
         rows for the batch's hashes instead read the whole window, every column, in each round
-        of stream_job's checks. Raises ValueError for a query that does not end with its
-        window's condition (every RowCheck's does)."""
-        if not self.query.rstrip().endswith("WHERE window_start = $w"):
+        of stream_job's checks. ``source`` (SQL naming a relation with the table's columns,
+        see feed_sources) is read instead of the table. Raises ValueError for a query that
+        does not end by reading its table with its window's condition (every RowCheck's
+        does)."""
+        tail = f"FROM {self.table} WHERE window_start = $w"
+        query = self.query.rstrip()
+        if not query.endswith(tail):
             raise ValueError(f"{self.name}: the query does not end with its window's condition")
-        return f"{self.query.rstrip()} AND ({positions})"
+        relation = f"{source} AS {self.table}" if source else self.table
+        return f"{query[: -len(tail)]}FROM {relation} WHERE window_start = $w AND ({positions})"
 
 
 def validate(frame: pd.DataFrame, expectations: list[Expectation], suite: str) -> Validation:
@@ -511,7 +516,71 @@ def folded_since(
     return {p: (floor[p].next_offset if p in floor else 0, o.next_offset) for p, o in now.items()}
 
 
-def counts_sql(ranges: stream.Ranges, find_copies: bool = True) -> str:
+@dataclass(frozen=True)
+class FeedMark:
+    """Where a round of stream_job's checks read the lake: its snapshot, and each clean
+    stage's offsets at that snapshot ({stage: offsets})."""
+
+    snapshot: int
+    stages: dict[str, stream.Offsets]
+
+
+# The changes a snapshot may hold for the change feed to give a table's new rows exactly:
+# appends, deletes (their tables are read whole, see feed_sources) and merged files (the feed
+# keeps each row's snapshot through a merge). Anything else (a table created, altered or
+# dropped, inlined data flushed, files rewritten) makes every table be read whole.
+FEED_SAFE_CHANGES = frozenset({"tables_inserted_into", "tables_deleted_from", "merge_adjacent"})
+
+
+def feed_sources(
+    conn: duckdb.DuckDBPyConnection, mark: FeedMark | None, floor: stream.Offsets, now: int
+) -> dict[str, str]:
+    """{clean table: what a round reads its rows from}: DuckLake's change feed of the
+    snapshots after ``mark`` up to ``now`` (the snapshot ``conn`` reads), which reads only the
+    files those snapshots added, where it holds every row at or after ``floor`` (Kafka
+    partition → offset); else the table itself (a round then reads the window's files). The
+    feed holds them when every clean stage stood at or before ``floor`` at the mark's
+    snapshot (so no such row was there yet), no snapshot since deleted rows of the table (a
+    deleted row stays in the feed) and no snapshot changed anything but rows (see
+    FEED_SAFE_CHANGES). The first round of a run has no mark and reads the tables."""
+    whole = {t: t for t in CLEAN_TABLES}
+    if mark is None or mark.snapshot >= now:
+        return whole
+    for stage in stream.CLEAN_STAGES:
+        stood = mark.stages.get(stage, {})
+        for p, o in stood.items():
+            if o.next_offset > (floor[p].next_offset if p in floor else 0):
+                return whole
+    changes = conn.execute(
+        "SELECT snapshot_id, changes FROM ducklake_snapshots('lake') "
+        "WHERE snapshot_id > $a AND snapshot_id <= $b",
+        {"a": mark.snapshot, "b": now},
+    ).fetchall()
+    if len(changes) != now - mark.snapshot:  # an expired snapshot: the feed cannot be read
+        return whole
+    ids = dict(
+        conn.execute(
+            "SELECT table_id, table_name FROM ducklake_table_info('lake') "
+            "WHERE list_contains($t, table_name)",
+            {"t": list(CLEAN_TABLES)},
+        ).fetchall()
+    )
+    touched_by_deletes: set[str] = set()
+    for _, change in changes:
+        if set(change) - FEED_SAFE_CHANGES:
+            return whole
+        touched_by_deletes |= {ids.get(int(i), "") for i in change.get("tables_deleted_from", [])}
+    return {
+        t: t
+        if t in touched_by_deletes
+        else f"ducklake_table_insertions('lake', 'main', '{t}', {mark.snapshot + 1}, {now})"
+        for t in CLEAN_TABLES
+    }
+
+
+def counts_sql(
+    ranges: stream.Ranges, find_copies: bool = True, sources: dict[str, str] | None = None
+) -> str:
     """The reconciliation of the messages of ``ranges`` in the window $w of topic $t: one row
     of counts and a sample of lost messages. One scan per table: a clean table's file holds
     every Kafka partition's positions, so no one partition's range prunes a file, and a scan
@@ -520,7 +589,9 @@ def counts_sql(ranges: stream.Ranges, find_copies: bool = True) -> str:
     the offsets' covering range (stream.offset_filter). ``find_copies`` False leaves out the
     search of every clean table for an earlier copy of each message without a row: each such
     message then counts as lost, so a row without lost messages is exact and saves that
-    search (see reconcile)."""
+    search (see reconcile). ``sources`` reads a table's rows from another relation
+    (feed_sources)."""
+    sources = sources or {}
     read = (
         "SELECT (kafka_partition::BIGINT << 40) + kafka_offset AS pos, message_hash AS hash, "
         "dead_letter_reason IS NOT NULL AS dead FROM raw_events "
@@ -528,7 +599,8 @@ def counts_sql(ranges: stream.Ranges, find_copies: bool = True) -> str:
     )
     positions = stream.position_filter(ranges)
     rows = "\nUNION ALL ".join(
-        f"SELECT source_position AS pos, hash FROM {t} WHERE window_start = $w AND {positions}"
+        f"SELECT source_position AS pos, hash FROM {sources.get(t, t)} "
+        f"WHERE window_start = $w AND {positions}"
         for t in CLEAN_TABLES
     )
     clean_rows = (
@@ -596,16 +668,18 @@ def reconcile(
     window: datetime,
     ranges: stream.Ranges,
     scope: str,
+    sources: dict[str, str] | None = None,
 ) -> dg.AssetCheckResult:
     """messages read = clean rows + duplicates + dead letters, for the messages of ``ranges``
-    in ``window`` (its start); ``scope`` says which messages those are, in words."""
+    in ``window`` (its start); ``scope`` says which messages those are, in words; ``sources``
+    as in counts_sql."""
     params = {"t": topic, "w": window}
     # A message without a clean row is nearly always rare (a duplicate of an earlier copy):
     # look for earlier copies, a scan of every clean table's hashes, only when there is one.
-    row = conn.execute(counts_sql(ranges, find_copies=False), params).fetchone()
+    row = conn.execute(counts_sql(ranges, find_copies=False, sources=sources), params).fetchone()
     assert row is not None  # an aggregate query always returns one row
     if row[4]:
-        row = conn.execute(counts_sql(ranges), params).fetchone()
+        row = conn.execute(counts_sql(ranges, sources=sources), params).fetchone()
         assert row is not None
     read, clean, duplicates, dead, lost, orphans, sample = row
     return dg.AssetCheckResult(
@@ -674,20 +748,28 @@ def check_batch(
     topic: str,
     grid: WindowGrid,
     floor: stream.Offsets,
-) -> tuple[list[dg.AssetCheckEvaluation], stream.Offsets]:
+    mark: FeedMark | None = None,
+) -> tuple[list[dg.AssetCheckEvaluation], stream.Offsets, FeedMark]:
     """The checks of the messages folded into the clean tables since the clean stages stood
     at ``floor`` (see folded_since), in every window those messages were read in: each
     RowCheck on their rows (in DuckDB), and their reconciliation. Scoped by the messages'
-    positions, so a batch costs its own rows. Returns (one evaluation per check and window,
-    the clean stages' offsets the checks reached: Kafka partition → offset, {} when there was
-    nothing to check). The aggregates fold in up to those offsets and no further: a batch
-    committed after this reader's snapshot is not checked yet."""
+    positions, so a batch costs its own rows, and read from the change feed since ``mark``
+    (the round before's) where it holds them (feed_sources), so a round reads the files its
+    batches added, not the window's. ``conn`` reads one snapshot (the caller's
+    transaction). Returns (one evaluation per check and window, the clean stages' offsets
+    the checks reached: Kafka partition → offset, {} when there was nothing to check, this
+    round's mark for the next). The aggregates fold in up to those offsets and no further: a
+    batch committed after this reader's snapshot is not checked yet."""
+    row = conn.execute("FROM lake.current_snapshot()").fetchone()
+    now = int(row[0]) if row else 0
+    here = FeedMark(now, stream.load_stages(conn, stream.CLEAN_STAGES, topic))
     since = folded_since(conn, topic, floor)
     ranges = {p: r for p, r in since.items() if r[1] > r[0]}
     if not ranges:
-        return [], {}
+        return [], {}, here
     reached = {p: stream.PartitionOffset(nxt) for p, (_, nxt) in since.items()}
     positions = stream.position_filter(ranges)
+    sources = feed_sources(conn, mark, floor, now)
     starts = {
         row[0]
         for row in conn.execute(
@@ -701,13 +783,13 @@ def check_batch(
         key = grid.keys[window]
         bounds = {"w": grid.start_of(key), "w_end": grid.end_of(key)}
         for check in ROW_CHECKS:
-            scoped = check.at_positions(positions)
+            scoped = check.at_positions(positions, sources[check.table])
             validation = validate_sql(conn, scoped, bound(scoped, bounds), check.expectations)
             result = check_result(validation, check.severity, "duckdb", "messages of one batch")
             out.append(evaluation(result, check.asset, check.name, check.blocking, key))
-        result = reconcile(conn, topic, bounds["w"], ranges, "messages of one batch")
+        result = reconcile(conn, topic, bounds["w"], ranges, "messages of one batch", sources)
         out.append(evaluation(result, casts.key, "messages_add_up", True, key))
-    return out, reached
+    return out, reached, here
 
 
 @dg.asset(

@@ -295,18 +295,27 @@ class Checked:
     evaluations: list[dg.AssetCheckEvaluation]
     reached: stream.Offsets  # the clean stages' offsets checked up to; {}: nothing to check
     seconds: float
+    mark: checks.FeedMark  # where the round read: the next round's change feed starts there
 
 
-def _check(warehouse: WarehouseResource, topic: str, grid: WindowGrid) -> Checked:
+def _check(
+    warehouse: WarehouseResource, topic: str, grid: WindowGrid, mark: checks.FeedMark | None
+) -> Checked:
     """Check every message the clean tables hold that no round of the checks has passed (the
     batches since the last round, and whatever an earlier run left unchecked), on a reader
-    at the newest snapshot. It only reads, so it runs on the checker thread beside the next
-    batches (the reader is its own DuckDB instance; no commit of the writer waits for it)."""
+    at the newest snapshot, in one read transaction (every statement of the round reads that
+    snapshot). ``mark``: the round before's (None: the run's first round). It only reads,
+    so it runs on the checker thread beside the next batches (the reader is its own DuckDB
+    instance; no commit of the writer waits for it)."""
     started = time.perf_counter()
     with warehouse.reader() as conn:
-        floor = stream.checked_offsets(conn, topic)
-        evaluations, reached = checks.check_batch(conn, topic, grid, floor)
-    return Checked(evaluations, reached, time.perf_counter() - started)
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            floor = stream.checked_offsets(conn, topic)
+            evaluations, reached, here = checks.check_batch(conn, topic, grid, floor, mark)
+        finally:
+            conn.execute("ROLLBACK")  # nothing was written
+    return Checked(evaluations, reached, time.perf_counter() - started, here)
 
 
 def _unfolded(warehouse: WarehouseResource, topic: str) -> stream.Offsets | None:
@@ -381,6 +390,7 @@ def follow_stream(
     # 2,000 events/s). The aggregates then fold in only what the checks reached.
     checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ozi-checks")
     checking: Future[Checked] | None = None
+    feed_mark: checks.FeedMark | None = None  # where the last round read (its change feed)
 
     def passed(checked: Checked) -> None:
         """Record a round of the checks (raises dg.Failure on a blocking failure) and commit
@@ -388,7 +398,7 @@ def follow_stream(
         them, so a cast's vector waits for its checks and not for the next refresh of the
         aggregates (which grows with the window: searchable p95 45 s at 500 events/s when
         the vectors waited for it too)."""
-        nonlocal check_every, unfolded
+        nonlocal check_every, unfolded, feed_mark
         _record(context, checked, changes, totals)
         check_every = max(CHECK_EVERY_S, CHECK_COST_FACTOR * checked.seconds)
         if checked.reached:
@@ -400,6 +410,7 @@ def follow_stream(
             )
             totals.timed("checked offsets", committing)
             unfolded = reached
+        feed_mark = checked.mark
 
     def aggregate() -> None:
         """Fold into the aggregates what the checks passed (``unfolded``)."""
@@ -485,7 +496,8 @@ def follow_stream(
                 and pending
                 and (not new or time.monotonic() - last_check >= check_every)
             ):
-                checking, pending = checker.submit(_check, warehouse, kafka.topic, grid), False
+                checking = checker.submit(_check, warehouse, kafka.topic, grid, feed_mark)
+                pending = False
                 last_check = time.monotonic()
             if now - started >= config.budget_s:
                 totals.stopped_because = f"ran its budget of {config.budget_s:.0f}s"
@@ -508,7 +520,7 @@ def follow_stream(
             finished, checking = checking.result(), None
             passed(finished)
         if pending:
-            passed(_check(warehouse, kafka.topic, grid))
+            passed(_check(warehouse, kafka.topic, grid, feed_mark))
         if unfolded is not None:
             aggregate()
     finally:

@@ -158,3 +158,68 @@ def test_a_row_check_without_its_window_condition_cannot_be_scoped_to_a_batch():
     loose = dataclasses.replace(CASTS_VALID, query="SELECT hash FROM cast_adds")
     with pytest.raises(ValueError, match="window"):
         loose.at_positions("TRUE")
+
+
+def test_a_round_reads_its_batches_rows_from_the_change_feed_only_where_it_holds_them(tmp_path):
+    """On a real lake: after a round's mark, two batches' rows (files merged in between) are
+    read from DuckLake's change feed, and the scoped checks see exactly the rows they see
+    in the table; a table that lost a row since the mark, a clean stage that stood past the
+    floor, or no mark at all, read the table instead."""
+    from datetime import UTC, datetime
+
+    from ozi_assets import stream
+    from ozi_assets.checks import CASTS_VALID, FeedMark, feed_sources
+    from ozi_assets.clean import CLEAN_TABLES
+    from ozi_assets.definitions import build_resources
+    from ozi_resources.warehouse import bound
+    from ozi_tests.conftest import make_settings
+
+    warehouse = build_resources(make_settings(tmp_path / "ozi"))["warehouse"]
+    window = datetime(2023, 3, 4, 10, tzinfo=UTC)
+
+    def batch(conn, first: int, last: int) -> None:  # offsets first..last-1 of partition 0
+        conn.execute(
+            "INSERT INTO cast_adds (hash, fid, text, timestamp, thread_hash, window_start, "
+            "source_position) SELECT 'h' || i, 1, 'text', $w, 'h' || i, $w, i "
+            "FROM range($a, $b) r(i)",
+            {"w": window, "a": first, "b": last},
+        )
+
+    def stages(offset: int) -> dict[str, stream.Offsets]:
+        return {s: {0: stream.PartitionOffset(offset)} for s in stream.CLEAN_STAGES}
+
+    def now(conn) -> int:
+        return int(conn.execute("FROM lake.current_snapshot()").fetchone()[0])
+
+    with warehouse.writer() as conn:
+        batch(conn, 0, 10)
+        mark = FeedMark(now(conn), stages(10))  # a round read the lake here
+        batch(conn, 10, 20)
+        conn.execute("CALL ducklake_merge_adjacent_files('lake')")
+        batch(conn, 20, 25)
+    floor = {0: stream.PartitionOffset(10)}
+    positions = stream.position_filter({0: (10, 25)})
+    bounds = {"w": window, "w_end": datetime(2023, 3, 4, 11, tzinfo=UTC)}
+
+    def hashes(conn, source: str) -> list[str]:
+        scoped = CASTS_VALID.at_positions(positions, source)
+        rows = conn.execute(f"SELECT hash FROM ({scoped})", bound(scoped, bounds)).fetchall()
+        return sorted(h for (h,) in rows)
+
+    with warehouse.reader() as conn:
+        sources = feed_sources(conn, mark, floor, now(conn))
+        assert all(sources[t].startswith("ducklake_table_insertions(") for t in CLEAN_TABLES)
+        assert hashes(conn, sources["cast_adds"]) == hashes(conn, "cast_adds")
+        assert hashes(conn, sources["cast_adds"]) == sorted(f"h{i}" for i in range(10, 25))
+        whole = {t: t for t in CLEAN_TABLES}
+        assert feed_sources(conn, None, floor, now(conn)) == whole
+        ahead = FeedMark(mark.snapshot, stages(12))  # a stage already past the floor
+        assert feed_sources(conn, ahead, floor, now(conn)) == whole
+
+    with warehouse.writer() as conn:  # a later copy replaced: its row is deleted
+        conn.execute("DELETE FROM cast_adds WHERE hash = 'h12'")
+    with warehouse.reader() as conn:
+        sources = feed_sources(conn, mark, floor, now(conn))
+        assert sources["cast_adds"] == "cast_adds"
+        assert sources["reaction_messages"].startswith("ducklake_table_insertions(")
+        assert "h12" not in hashes(conn, sources["cast_adds"])

@@ -814,7 +814,7 @@ def test_the_vectors_follow_the_checks_without_waiting_for_the_aggregates(
     resources["kafka"].produce(sample_events[-300:])
     with dg.instance_for_test() as instance:
         ingest_raw_and_clean(defs, instance)
-        checked = follow._check(warehouse, "ahead", window_grid())
+        checked = follow._check(warehouse, "ahead", window_grid(), None)
         assert checked.reached and all(e.passed for e in checked.evaluations)
         warehouse.write(
             Commit("test", ()),
@@ -859,7 +859,7 @@ def test_the_aggregates_fold_in_no_further_than_the_checks_reached(
         resources["kafka"].produce(sample_events[-300:-100])
         ingest_raw_and_clean(defs, instance)
         with warehouse.reader() as conn:
-            evaluations, reached = checks.check_batch(conn, "reached", grid, {})
+            evaluations, reached, _ = checks.check_batch(conn, "reached", grid, {})
             first = stream.upstream_offsets(conn, stream.CLEAN_STAGES, "reached")
         assert evaluations and all(e.passed for e in evaluations)
         assert reached == first
