@@ -785,9 +785,15 @@ def check_batch(
         for check in ROW_CHECKS:
             scoped = check.at_positions(positions, sources[check.table])
             validation = validate_sql(conn, scoped, bound(scoped, bounds), check.expectations)
-            result = check_result(validation, check.severity, "duckdb", "messages of one batch")
+            read = "change feed" if sources[check.table] != check.table else "window's rows"
+            scope = f"messages of one batch (read from the {read})"
+            result = check_result(validation, check.severity, "duckdb", scope)
             out.append(evaluation(result, check.asset, check.name, check.blocking, key))
-        result = reconcile(conn, topic, bounds["w"], ranges, "messages of one batch", sources)
+        fed = sum(sources[t] != t for t in CLEAN_TABLES)
+        scope = (
+            f"messages of one batch ({fed} of {len(CLEAN_TABLES)} tables read from the change feed)"
+        )
+        result = reconcile(conn, topic, bounds["w"], ranges, scope, sources)
         out.append(evaluation(result, casts.key, "messages_add_up", True, key))
     return out, reached, here
 
