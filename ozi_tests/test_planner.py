@@ -1660,6 +1660,70 @@ def test_a_figure_of_the_user_a_ranking_puts_first(question, reading):
     assert _query(question).describe() == reading
 
 
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a person named by what they do, ranked by it: the figure is asked of the first
+        (
+            "how many followers does the top recaster have",
+            "followers, of the user first by recasts",
+        ),
+        ("follower count of the biggest liker?", "followers, of the user first by likes"),
+        (
+            # ("prolific" is said of replying here, not of casting)
+            "how many accounts does the most prolific replier follow",
+            "following, author, of the user first by replies",
+        ),
+        # and the other way round: a deed counted for the user a profile figure puts first
+        (
+            "how many recasts did the account with the most followers make",
+            "recasts, of the user first by followers",
+        ),
+        # a profile figure has no history: the time range is the ranking's
+        (
+            "how many followers does yesterday's top replier have",
+            "followers, of the user first by replies yesterday (2023-03-03 UTC)",
+        ),
+    ],
+)
+def test_a_figure_of_the_user_another_metric_puts_first(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # several people ranked, each with a figure: not one number
+        "how many followers do the top 3 recasters have",
+        # who is first is asked as well as their figure
+        "who is the top recaster, and how many followers do they have",
+        # which user leads on both: two rankings, not one nested in the other
+        "which user has the most followers and the most recasts",
+    ],
+)
+def test_two_metrics_not_nested_in_one_ranking_are_refused(question):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered"
+    assert "more than one metric" in (p.note or "")
+
+
+def test_the_user_first_by_another_metric_compiles_to_their_figure():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'ann', 10, 3), (2, 'bob', 99, 4)) "
+        "AS v(fid, username, follower_count, following_count)"
+    )
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES ('ann', 'recast'), ('ann', 'recast'), "
+        "('bob', 'recast'), ('bob', 'like')) AS v(username, reaction_type)"
+    )
+    p = plan("how many followers does the top recaster have", CTX)
+    assert p.sql is not None
+    assert con.execute(p.sql).fetchall() == [(10,)]
+
+
 def test_the_followers_of_several_top_posters_are_refused():
     p = plan("how many followers do the 3 most active posters have", CTX_SPAN)
     assert p.kind == "unanswered"
@@ -4448,8 +4512,9 @@ def test_profile_figures_ranked_among_users_who_did_something(question, reading)
 @pytest.mark.parametrize(
     "question",
     [
-        "how many followers does the top recaster have?",  # the ranking is of recasts
-        "users with the most followers and recasts",  # two figures, not one among doers
+        # two figures, not one among doers ("how many followers does the top recaster have"
+        # nests them: test_a_figure_of_the_user_another_metric_puts_first)
+        "users with the most followers and recasts",
     ],
 )
 def test_two_figures_of_users_are_still_refused(question):

@@ -605,6 +605,15 @@ SINGLE_PEOPLE = frozenset(
 )
 
 
+def _one_person(words: list[str], numbers: list[int]) -> bool:
+    """Whether a question is about one person a ranking picks: no number of them, and a word
+    for one user ("the most active poster") or for one who does something ("the top
+    recaster")."""
+    return not numbers and any(
+        w in SINGLE_PEOPLE or (w in lexicon.AGENT_NOUNS and not _plural(w)) for w in words
+    )
+
+
 def _inverted_passive(words: list[str], i: int, user_at: int) -> bool:
     """Whether the verb at ``i`` is a question's inverted passive: a copula, the user just
     named, the verb ("how many times was dwr recast", "is dwr mentioned")."""
@@ -634,9 +643,14 @@ def _ranked_metric(text: str) -> str | None:
             continue
         if words[at] in LENGTH_ORDER and at + 1 < len(words) and _names_casts(words[at + 1]):
             return "cast_length"  # "the longest casts": by their length
-        for w in words[at + 1 : at + 4]:
+        after = words[at + 1 : at + 4]
+        for k, w in enumerate(after):
             # "the top poster": a word for authors ranks by casts
             if metric := _metric_of(w) or ("casts" if w in lexicon.AUTHOR_WORDS else None):
+                # "the most active replier": how much they did what the person is named by
+                doer = next((x for x in after[k + 1 :] if x in lexicon.AGENT_NOUNS), None)
+                if metric == "casts" and not _names_casts(w) and doer:
+                    return lexicon.AGENT_NOUNS[doer]
                 return metric
         for j in range(at - 1, max(-1, at - 4), -1):
             # "posted the most"; not "dwr's casts the most", where a possessive makes "casts"
@@ -1511,6 +1525,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if not any(d == "user" and how != "plain" for d, how, _ in groups):
             groups = [g for g in groups if g[0] != "cast"]
             groups.append(("user", "which", "who"))
+    # "how many followers does the top recaster have", "how many replies did the user with
+    # the most followers write": two metrics, one ranking the users and one counted for the
+    # one it puts first ("who is the top recaster, and how many followers …" also asks who)
+    top_by = _ranked_metric(text) if len(specific) == 2 and order and count_asked else None
+    if (
+        top_by in specific
+        and _one_person(words, numbers)
+        and not (users or users_with or received)
+        and all(d == "user" and word not in lexicon.WH_WORDS for d, _, word in groups)
+    ):
+        specific = [m for m in specific if m != top_by]
+    else:
+        top_by = None
     if len(specific) > 1:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
@@ -1538,7 +1565,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         r.asks_number = True
         return r
     top_user = None
-    one_person = not numbers and any(w in SINGLE_PEOPLE for w in words)
+    one_person = _one_person(words, numbers)
     by_casts = order and metric_name not in (None, "casts") and _ranked_metric(text) == "casts"
     if by_casts and not one_person and metric_name in ("followers", "following"):
         # "the followers of the 3 most active posters": one figure per poster of a ranking
@@ -1551,8 +1578,22 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if by_casts and one_person:
         # "the follower count of the most active poster": the ranking picks the user, the
         # other metric is asked of them
-        top_user = Query("casts", "user", time_range=time_range, order=order, limit=1)  # type: ignore[arg-type]
+        top_by = "casts"
+    if top_by is not None:
+        # a profile figure has no history: the time range is the asked metric's alone
+        timed = layer.SOURCES[layer.METRICS[top_by].source].time is not None
+        top_user = Query(
+            top_by,
+            "user",
+            time_range=time_range if timed else None,
+            order=order,  # type: ignore[arg-type]
+            limit=1,
+        )
         group, order, groups = None, None, []
+        if layer.SOURCES[layer.METRICS[metric_name].source].time is None:
+            # "the followers of today's top recaster": a profile figure has no history, so
+            # the time range is the ranking's alone
+            time_range = None
     # "users recast by 3+ different people", "who got recast by at least 3 distinct folks": a
     # threshold on the people who acted on each user's casts
     acted_on = received or any(
