@@ -1325,6 +1325,15 @@ def test_a_median_of_nothing_in_particular_is_refused():
             "users who both liked and recast",
             "likes, how many and which, by user, users with recasts",
         ),
+        # casting set against replying is starting threads: every replier has cast
+        (
+            "number of accounts that both posted and answered someone",
+            "casts, count of users, users with replies, top_level",
+        ),
+        (
+            "users who both commented and posted",
+            "casts, how many and which, by user, users with replies, top_level",
+        ),
         # only one kind of cast: never the other
         (
             "how many people only ever commented and never started their own thread?",
@@ -2778,6 +2787,14 @@ def test_replies_that_are_top_level_casts_are_refused_not_zero():
         ("the first like: who made it?", "first likes at, by user, bottom 10"),
         ("ok so like how many replies were there", "replies"),
         ("who are the top posters, like the top 3", "casts, by user, top 3"),
+        # before a verb "like" restates what is asked: the reaction takes no verb after it
+        ("how many posts mention someone? like tag an account", "mentions"),
+        (
+            "who reshares the most, like boosted other people's casts",
+            "recasts, by user, top 10, others",
+        ),
+        # a noun after it can be what is liked
+        ("who likes posts the most? like replies", "likes, by user, top 10, to_reply"),
         # a size asked is a number
         ("how big was the crowd of repliers?", "distinct_authors, reply"),
         ("how big is dwr's audience?", "followers, user = dwr"),
@@ -4506,6 +4523,23 @@ def test_profile_words_that_make_no_figure_are_refused(question):
     ],
 )
 def test_profile_figures_ranked_among_users_who_did_something(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # replying to someone not named makes the replies; whoever got them is not asked
+        (
+            "how many people both cast and replied to someone",
+            "casts, count of users, users with replies, top_level",
+        ),
+        ("who replied to folks the most", "replies, by user, top 10"),
+        # without an object the replies are received
+        ("the 5 most replied to accounts", "replies_received, by user, top 5"),
+    ],
+)
+def test_replying_to_someone_unnamed_is_the_act(question, reading):
     assert reading_of(question) == reading
 
 

@@ -1020,7 +1020,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w == "replied_to":
             verbs.append("replies")
-            received = True
+            # "the most replied to users" received them; "replied to someone" made them,
+            # whoever got them
+            received = received or not (nxt in _ANYONE or nxt in lexicon.OTHERS)
             continue
         if w in lexicon.AGENT_NOUNS:
             verbs.append(lexicon.AGENT_NOUNS[w])
@@ -1876,6 +1878,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
 _WHO = frozenset(["who", "that"])
 # Everyone, before a relative clause that says who: "the followers of everyone who posted".
 EVERYONE = frozenset(["everyone", "everybody", "anyone", "anybody"])
+# Someone not named: the object of an act that says nothing of who received it.
+_ANYONE = EVERYONE | {"someone", "somebody", "people", "ppl", "folks"}
 # Metrics whose rows are directed at a cast, which may be a reply or a top-level cast.
 DIRECTED = frozenset(["replies", "reactions", "recasts", "likes"])
 # Words between a preposition and the cast it names: "to another reply", "on the replies".
@@ -2153,6 +2157,11 @@ def _user_sets(
         # "both posted and recast": the users of the first with a row of the second
         primary = "casts" if "casts" in metrics else metrics[0]
         other = next(m for m in metrics if m != primary)
+        if primary == "casts" and other in COMPLEMENT:
+            # "both posted and replied": casting set against replying is starting threads
+            # (every user who replied has cast; "both" says the two are apart)
+            kind = next(f for f, m in KIND_FILTERS.items() if m == COMPLEMENT[other])
+            conditions = [*conditions, Condition(kind)]
         return primary, conditions, ((other, False),)
     return None
 
@@ -2367,12 +2376,21 @@ def _how_often(match: re.Match[str]) -> str:
 # "like" as a hedge or a discourse marker, not the reaction: where a clause starts (the
 # question's start, after a mark or another discourse marker: "so like") and before a
 # determiner, a pronoun or a wh-word ("…? like the most active accounts", "like how many
-# casts r in it"). "which users like the most casts" has a subject before it, and "like
-# count" a noun after it: the reaction.
+# casts r in it"), or before a verb that restates what is asked ("…? like tag a user",
+# "…, like posted their own stuff"): the reaction, a verb itself, takes no verb after it.
+# "which users like the most casts" has a subject before it, and "like count" a noun after
+# it: the reaction. (Verbs that are nouns too, "replies", "post", can be what is liked.)
+_RESTATING_VERBS = "|".join(
+    sorted(
+        w
+        for w, m in lexicon.METRIC_VERBS.items()
+        if m != "likes" and w not in lexicon.METRIC_NOUNS and re.fullmatch(r"[a-z]+", w)
+    )
+)
 _HEDGE_LIKE = re.compile(
     r"(^|[?!.,;:]|\b(?:so|ok|okay|um|uh|yeah|hmm)\b)\s*like,?\s+"
     r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
-    r"more|around|roughly|number of)\b)"
+    rf"more|around|roughly|number of|{_RESTATING_VERBS})\b)"
 )
 # "like" after a comma and before a short list is "such as": "the weather, like cold or snow"
 # gives examples ("…, like count" and "…, like dwr's casts" stay the reaction). Read as a
