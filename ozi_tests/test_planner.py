@@ -978,6 +978,15 @@ def test_an_exact_count_compiles_to_equality():
         # tersely, the topic between the ranking and the people
         ("top music poster", "music"),
         ("top wallet talker", "wallet"),
+        # an item of a listed topic is the topic's own, though it is a word for casting
+        (
+            "which users discussed painting, writing or drawing most",
+            "painting or writing or drawing",
+        ),
+        ("who talked the most about sharing and posting", "sharing and posting"),
+        ("top posters on farcaster or lens", "farcaster or lens"),
+        # a list item that names nothing goes with its conjunction
+        ("who posted most about nfts and stuff", "nfts"),
     ],
 )
 def test_a_topic_ranking_searches_the_topic_not_how_it_was_cast(question, search):

@@ -288,11 +288,57 @@ _TOPIC_NOISE = frozenset(
 )
 
 
+# Of _TOPIC_NOISE, the words that name nothing themselves: an item of a list made of them
+# alone ("nfts and stuff") says nothing of the topic.
+_EMPTY_WORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "topic",
+        "topics",
+        "subject",
+        "conversation",
+        "conversations",
+        "discussion",
+        "related",
+        "stuff",
+        "they",
+        "their",
+        "them",
+        "are",
+        "is",
+        "were",
+        "was",
+        "in",
+        "by",
+        "engaged",
+        "involved",
+        "fan",
+        "fans",
+    ]
+)
+# What separates the items of a listed topic: "writing, blogging or reading", "a / b".
+_TOPIC_ITEMS = re.compile(r"(\s+(?:or|and)\s+|\s*[,/]\s*)")
+
+
 def _content(topic: str) -> str:
-    """``topic`` without the words that say how it was cast; "" when nothing else is left."""
+    """``topic`` without the words that say how it was cast; "" when nothing else is left.
+    An item of a list that is only such words is an item still ("writing, blogging or
+    reading", "talked about posting or casting"): it is what was said about."""
     text = re.sub(r"\bby (?:the )?(?:number|count) of\b", " ", topic)
     text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
-    return " ".join(w for w in text.split() if w not in _TOPIC_NOISE)
+    parts = _TOPIC_ITEMS.split(text)  # items at even places, separators between them
+    out = ""
+    for at in range(0, len(parts), 2):
+        words = parts[at].split()
+        content = [w for w in words if w not in _TOPIC_NOISE]
+        if not content and len(parts) > 1 and not any(w in _EMPTY_WORDS for w in words):
+            content = words  # the item itself: "writing" in "writing or reading"
+        if content:
+            # the separator before an item goes with it ("nfts and stuff": "nfts")
+            out += (parts[at - 1] if out else "") + " ".join(content)
+    return " ".join(out.split())
 
 
 def _topic_core(topic: str) -> str:
