@@ -1679,6 +1679,23 @@ def test_a_figure_of_the_user_a_ranking_puts_first(question, reading):
 
 
 @pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        # an auxiliary between "who" and the verb asks what "who posted about" asks
+        ("who's been posting about the hackathon?", "hybrid", "hackathon"),
+        ("who was talking about music", "hybrid", "music"),
+        ("who has written about rust lately", "hybrid", "rust"),
+        ("who have been discussing climbing", "hybrid", "climbing"),
+        # a form of "be" before a participle is a passive, said of others: no authors ranked
+        ("who was mentioned in casts about the hackathon", "semantic", "the hackathon"),
+    ],
+)
+def test_who_with_an_auxiliary_before_the_verb_ranks_authors(question, kind, search):
+    got = plan(question, CTX)
+    assert (got.kind, got.search) == (kind, search), got.note
+
+
+@pytest.mark.parametrize(
     ("question", "reading"),
     [
         # a person named by what they do, ranked by it: the figure is asked of the first

@@ -193,6 +193,15 @@ def _topic_after(match: re.Match[str] | None) -> str | None:
     return _clean_topic(topic) or None
 
 
+# Auxiliaries between "who" and the verb of saying: "who's been talking about …", "who has
+# posted about …", "who was discussing …" ask what "who talked about …" asks. A form of "be"
+# only before "-ing": "who was mentioned in posts about …" is a passive, said of others.
+_AUXILIARIES = (
+    r"(?:(?:has|have|had|'ve)\s+(?:been\s+(?=\w+ing\b))?"
+    r"|(?:'s|is|are|was|were)\s+(?:been\s+)?(?=\w+ing\b))?"
+)
+
+
 def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     """Users ranked by how many casts they wrote about a topic: "Which users talked about
     invites the most?", "Who posted the most about crypto wallets?", "Who said gm the most?",
@@ -207,7 +216,8 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
         return None
     rest = q[subject.end() :]
     intro = _INTRODUCER.search(rest)
-    if not (_RANKS.search(q) or (intro and re.match(rf"\s*{TOPIC_VERBS}\s", rest))):
+    said = re.match(rf"\s*{_AUXILIARIES}{TOPIC_VERBS}\s", rest)
+    if not (_RANKS.search(q) or (intro and said)):
         return None
     if subject.group(0).startswith("what") and not _RANKS.search(q):
         return None  # "show me what people said about invites": what they said, no ranking
@@ -2653,9 +2663,12 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     # "did X say", "has X written about", "casts by X about": X is named as the author. Not
     # "casts from newcomers posting …", where the participle describes a group of people.
     # "what the user X wrote", "what did the account X say": X named as a user
+    # ("who has posted about …": "has" is the verb's auxiliary, no name stands after it)
     named = r"(?:the\s+(?:user|account|author)\s+)"
     m = re.search(
-        rf"\b(?:(?:did|does|has)\s+{named}?|{named}){USER}\s+(?:{TOPIC_VERBS}|about)\b", q
+        rf"\b(?:(?:did|does|has)\s+{named}?|{named})(?!{TOPIC_VERBS}\s){USER}\s+"
+        rf"(?:{TOPIC_VERBS}|about)\b",
+        q,
     ) or re.search(rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q)
     if m:
         name = m.group(1)
