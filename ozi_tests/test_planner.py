@@ -987,11 +987,20 @@ def test_an_exact_count_compiles_to_equality():
         ("top posters on farcaster or lens", "farcaster or lens"),
         # a list item that names nothing goes with its conjunction
         ("who posted most about nfts and stuff", "nfts"),
+        # "like" before a short list after a noun gives examples, with or without a comma
+        ("who posts most about sports like rugby or cricket", "sports or rugby or cricket"),
+        ("who talked most about games, like chess and go", "games or chess and go"),
     ],
 )
 def test_a_topic_ranking_searches_the_topic_not_how_it_was_cast(question, search):
     got = plan(question, CTX_SPAN)
     assert (got.kind, got.search) == ("hybrid", search), got.note
+
+
+def test_like_before_a_list_after_people_is_the_reaction():
+    # "accounts like posts or replies": what they like, not examples of accounts
+    got = plan("which accounts like posts or replies the most", CTX_SPAN)
+    assert got.kind == "unanswered" and "likes" in (got.note or ""), got.note
 
 
 @pytest.mark.parametrize(

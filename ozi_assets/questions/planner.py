@@ -2451,7 +2451,23 @@ _HEDGE_LIKE = re.compile(
 # "like" after a comma and before a short list is "such as": "the weather, like cold or snow"
 # gives examples ("…, like count" and "…, like dwr's casts" stay the reaction). Read as a
 # query, "such" is a word the planner does not know; in a topic, the examples are its items.
-_EXAMPLES_LIKE = re.compile(r",\s*like\s+(?=[\w'-]+(?:\s+[\w'-]+)?,?\s+(?:or|and)\s)")
+# Without the comma, after a plural noun that names no people ("other apps like discord or
+# bluesky", "wallets like metamask and rainbow") the list is examples too; after people
+# ("users like casts or replies") "like" is the reaction they make.
+_EXAMPLES_LIKE = re.compile(
+    r"(?:,|\b([a-z]+s))\s*like\s+(?=[\w'-]+(?:\s+[\w'-]+)?,?\s+(?:or|and)\s)"
+)
+_PEOPLE_WORD = re.compile(rf"(?:{_PEOPLE}|{_AGENTS})")
+
+
+def _such_as(match: re.Match[str]) -> str:
+    """``_EXAMPLES_LIKE``'s match as "…, such as ", or unchanged after a word for people."""
+    noun = match.group(1)
+    if noun and _PEOPLE_WORD.fullmatch(noun):
+        return match.group(0)
+    return f"{noun or ''}, such as "
+
+
 # Pressing a reaction's button is making the reaction: "hitting the recast button", "who
 # clicks the like button most". "buton" is the same word with a letter dropped, as the typo
 # rule reads the catalogue's words (which "button" is not).
@@ -2914,7 +2930,7 @@ def plan(question: str, ctx: Context) -> Plan:
     # "farcaster itself", "the thread itself": an intensifier (not "replied to itself")
     q = re.sub(r"(?<!\bto)(?<!\bon)(?<!\bat) itself\b", "", q)
     q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
-    q = _EXAMPLES_LIKE.sub(", such as ", q)  # "…, like cold or snow": examples, not likes
+    q = _EXAMPLES_LIKE.sub(_such_as, q)  # "…, like cold or snow": examples, not likes
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
     q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
