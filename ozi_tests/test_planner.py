@@ -978,11 +978,29 @@ def test_an_exact_count_compiles_to_equality():
         # tersely, the topic between the ranking and the people
         ("top music poster", "music"),
         ("top wallet talker", "wallet"),
+        # an item of a listed topic is the topic's own, though it is a word for casting
+        (
+            "which users discussed painting, writing or drawing most",
+            "painting or writing or drawing",
+        ),
+        ("who talked the most about sharing and posting", "sharing and posting"),
+        ("top posters on farcaster or lens", "farcaster or lens"),
+        # a list item that names nothing goes with its conjunction
+        ("who posted most about nfts and stuff", "nfts"),
+        # "like" before a short list after a noun gives examples, with or without a comma
+        ("who posts most about sports like rugby or cricket", "sports or rugby or cricket"),
+        ("who talked most about games, like chess and go", "games or chess and go"),
     ],
 )
 def test_a_topic_ranking_searches_the_topic_not_how_it_was_cast(question, search):
     got = plan(question, CTX_SPAN)
     assert (got.kind, got.search) == ("hybrid", search), got.note
+
+
+def test_like_before_a_list_after_people_is_the_reaction():
+    # "accounts like posts or replies": what they like, not examples of accounts
+    got = plan("which accounts like posts or replies the most", CTX_SPAN)
+    assert got.kind == "unanswered" and "likes" in (got.note or ""), got.note
 
 
 @pytest.mark.parametrize(
@@ -1325,6 +1343,15 @@ def test_a_median_of_nothing_in_particular_is_refused():
             "users who both liked and recast",
             "likes, how many and which, by user, users with recasts",
         ),
+        # casting set against replying is starting threads: every replier has cast
+        (
+            "number of accounts that both posted and answered someone",
+            "casts, count of users, users with replies, top_level",
+        ),
+        (
+            "users who both commented and posted",
+            "casts, how many and which, by user, users with replies, top_level",
+        ),
         # only one kind of cast: never the other
         (
             "how many people only ever commented and never started their own thread?",
@@ -1658,6 +1685,87 @@ def test_the_time_of_the_casts_compiles_to_their_posting_time():
 )
 def test_a_figure_of_the_user_a_ranking_puts_first(question, reading):
     assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "search"),
+    [
+        # an auxiliary between "who" and the verb asks what "who posted about" asks
+        ("who's been posting about the hackathon?", "hybrid", "hackathon"),
+        ("who was talking about music", "hybrid", "music"),
+        ("who has written about rust lately", "hybrid", "rust"),
+        ("who have been discussing climbing", "hybrid", "climbing"),
+        # a form of "be" before a participle is a passive, said of others: no authors ranked
+        ("who was mentioned in casts about the hackathon", "semantic", "the hackathon"),
+    ],
+)
+def test_who_with_an_auxiliary_before_the_verb_ranks_authors(question, kind, search):
+    got = plan(question, CTX)
+    assert (got.kind, got.search) == (kind, search), got.note
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a person named by what they do, ranked by it: the figure is asked of the first
+        (
+            "how many followers does the top recaster have",
+            "followers, of the user first by recasts",
+        ),
+        ("follower count of the biggest liker?", "followers, of the user first by likes"),
+        (
+            # ("prolific" is said of replying here, not of casting)
+            "how many accounts does the most prolific replier follow",
+            "following, author, of the user first by replies",
+        ),
+        # and the other way round: a deed counted for the user a profile figure puts first
+        (
+            "how many recasts did the account with the most followers make",
+            "recasts, of the user first by followers",
+        ),
+        # a profile figure has no history: the time range is the ranking's
+        (
+            "how many followers does yesterday's top replier have",
+            "followers, of the user first by replies yesterday (2023-03-03 UTC)",
+        ),
+    ],
+)
+def test_a_figure_of_the_user_another_metric_puts_first(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # several people ranked, each with a figure: not one number
+        "how many followers do the top 3 recasters have",
+        # who is first is asked as well as their figure
+        "who is the top recaster, and how many followers do they have",
+        # which user leads on both: two rankings, not one nested in the other
+        "which user has the most followers and the most recasts",
+    ],
+)
+def test_two_metrics_not_nested_in_one_ranking_are_refused(question):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered"
+    assert "more than one metric" in (p.note or "")
+
+
+def test_the_user_first_by_another_metric_compiles_to_their_figure():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'ann', 10, 3), (2, 'bob', 99, 4)) "
+        "AS v(fid, username, follower_count, following_count)"
+    )
+    con.execute(
+        "CREATE TABLE reactions AS SELECT * FROM (VALUES ('ann', 'recast'), ('ann', 'recast'), "
+        "('bob', 'recast'), ('bob', 'like')) AS v(username, reaction_type)"
+    )
+    p = plan("how many followers does the top recaster have", CTX)
+    assert p.sql is not None
+    assert con.execute(p.sql).fetchall() == [(10,)]
 
 
 def test_the_followers_of_several_top_posters_are_refused():
@@ -2714,6 +2822,14 @@ def test_replies_that_are_top_level_casts_are_refused_not_zero():
         ("the first like: who made it?", "first likes at, by user, bottom 10"),
         ("ok so like how many replies were there", "replies"),
         ("who are the top posters, like the top 3", "casts, by user, top 3"),
+        # before a verb "like" restates what is asked: the reaction takes no verb after it
+        ("how many posts mention someone? like tag an account", "mentions"),
+        (
+            "who reshares the most, like boosted other people's casts",
+            "recasts, by user, top 10, others",
+        ),
+        # a noun after it can be what is liked
+        ("who likes posts the most? like replies", "likes, by user, top 10, to_reply"),
         # a size asked is a number
         ("how big was the crowd of repliers?", "distinct_authors, reply"),
         ("how big is dwr's audience?", "followers, user = dwr"),
@@ -4446,10 +4562,28 @@ def test_profile_figures_ranked_among_users_who_did_something(question, reading)
 
 
 @pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # replying to someone not named makes the replies; whoever got them is not asked
+        (
+            "how many people both cast and replied to someone",
+            "casts, count of users, users with replies, top_level",
+        ),
+        ("who replied to folks the most", "replies, by user, top 10"),
+        # without an object the replies are received
+        ("the 5 most replied to accounts", "replies_received, by user, top 5"),
+    ],
+)
+def test_replying_to_someone_unnamed_is_the_act(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
     "question",
     [
-        "how many followers does the top recaster have?",  # the ranking is of recasts
-        "users with the most followers and recasts",  # two figures, not one among doers
+        # two figures, not one among doers ("how many followers does the top recaster have"
+        # nests them: test_a_figure_of_the_user_another_metric_puts_first)
+        "users with the most followers and recasts",
     ],
 )
 def test_two_figures_of_users_are_still_refused(question):

@@ -1050,7 +1050,11 @@ class Query:
             value = f" = {c.value}" if c.value is not None else ""
             parts.append(f"{'not ' if c.negated else ''}{c.filter}{value}")
         if self.top_user:
-            parts.append(f"of the user first by {self.top_user.metric}")
+            # the ranking's own time range, when it is not the whole query's
+            when = self.top_user.time_range if not self.time_range else None
+            parts.append(
+                f"of the user first by {self.top_user.metric}{f' {when.label}' if when else ''}"
+            )
         if self.among and self.among.having:
             op, number = self.among.having
             parts.append(f"of users with {self.among.metric} {op} {number:g}")

@@ -193,6 +193,15 @@ def _topic_after(match: re.Match[str] | None) -> str | None:
     return _clean_topic(topic) or None
 
 
+# Auxiliaries between "who" and the verb of saying: "who's been talking about …", "who has
+# posted about …", "who was discussing …" ask what "who talked about …" asks. A form of "be"
+# only before "-ing": "who was mentioned in posts about …" is a passive, said of others.
+_AUXILIARIES = (
+    r"(?:(?:has|have|had|'ve)\s+(?:been\s+(?=\w+ing\b))?"
+    r"|(?:'s|is|are|was|were)\s+(?:been\s+)?(?=\w+ing\b))?"
+)
+
+
 def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     """Users ranked by how many casts they wrote about a topic: "Which users talked about
     invites the most?", "Who posted the most about crypto wallets?", "Who said gm the most?",
@@ -207,7 +216,8 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
         return None
     rest = q[subject.end() :]
     intro = _INTRODUCER.search(rest)
-    if not (_RANKS.search(q) or (intro and re.match(rf"\s*{TOPIC_VERBS}\s", rest))):
+    said = re.match(rf"\s*{_AUXILIARIES}{TOPIC_VERBS}\s", rest)
+    if not (_RANKS.search(q) or (intro and said)):
         return None
     if subject.group(0).startswith("what") and not _RANKS.search(q):
         return None  # "show me what people said about invites": what they said, no ranking
@@ -288,11 +298,57 @@ _TOPIC_NOISE = frozenset(
 )
 
 
+# Of _TOPIC_NOISE, the words that name nothing themselves: an item of a list made of them
+# alone ("nfts and stuff") says nothing of the topic.
+_EMPTY_WORDS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "topic",
+        "topics",
+        "subject",
+        "conversation",
+        "conversations",
+        "discussion",
+        "related",
+        "stuff",
+        "they",
+        "their",
+        "them",
+        "are",
+        "is",
+        "were",
+        "was",
+        "in",
+        "by",
+        "engaged",
+        "involved",
+        "fan",
+        "fans",
+    ]
+)
+# What separates the items of a listed topic: "writing, blogging or reading", "a / b".
+_TOPIC_ITEMS = re.compile(r"(\s+(?:or|and)\s+|\s*[,/]\s*)")
+
+
 def _content(topic: str) -> str:
-    """``topic`` without the words that say how it was cast; "" when nothing else is left."""
+    """``topic`` without the words that say how it was cast; "" when nothing else is left.
+    An item of a list that is only such words is an item still ("writing, blogging or
+    reading", "talked about posting or casting"): it is what was said about."""
     text = re.sub(r"\bby (?:the )?(?:number|count) of\b", " ", topic)
     text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
-    return " ".join(w for w in text.split() if w not in _TOPIC_NOISE)
+    parts = _TOPIC_ITEMS.split(text)  # items at even places, separators between them
+    out = ""
+    for at in range(0, len(parts), 2):
+        words = parts[at].split()
+        content = [w for w in words if w not in _TOPIC_NOISE]
+        if not content and len(parts) > 1 and not any(w in _EMPTY_WORDS for w in words):
+            content = words  # the item itself: "writing" in "writing or reading"
+        if content:
+            # the separator before an item goes with it ("nfts and stuff": "nfts")
+            out += (parts[at - 1] if out else "") + " ".join(content)
+    return " ".join(out.split())
 
 
 def _topic_core(topic: str) -> str:
@@ -605,6 +661,15 @@ SINGLE_PEOPLE = frozenset(
 )
 
 
+def _one_person(words: list[str], numbers: list[int]) -> bool:
+    """Whether a question is about one person a ranking picks: no number of them, and a word
+    for one user ("the most active poster") or for one who does something ("the top
+    recaster")."""
+    return not numbers and any(
+        w in SINGLE_PEOPLE or (w in lexicon.AGENT_NOUNS and not _plural(w)) for w in words
+    )
+
+
 def _inverted_passive(words: list[str], i: int, user_at: int) -> bool:
     """Whether the verb at ``i`` is a question's inverted passive: a copula, the user just
     named, the verb ("how many times was dwr recast", "is dwr mentioned")."""
@@ -634,9 +699,14 @@ def _ranked_metric(text: str) -> str | None:
             continue
         if words[at] in LENGTH_ORDER and at + 1 < len(words) and _names_casts(words[at + 1]):
             return "cast_length"  # "the longest casts": by their length
-        for w in words[at + 1 : at + 4]:
+        after = words[at + 1 : at + 4]
+        for k, w in enumerate(after):
             # "the top poster": a word for authors ranks by casts
             if metric := _metric_of(w) or ("casts" if w in lexicon.AUTHOR_WORDS else None):
+                # "the most active replier": how much they did what the person is named by
+                doer = next((x for x in after[k + 1 :] if x in lexicon.AGENT_NOUNS), None)
+                if metric == "casts" and not _names_casts(w) and doer:
+                    return lexicon.AGENT_NOUNS[doer]
                 return metric
         for j in range(at - 1, max(-1, at - 4), -1):
             # "posted the most"; not "dwr's casts the most", where a possessive makes "casts"
@@ -1006,7 +1076,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w == "replied_to":
             verbs.append("replies")
-            received = True
+            # "the most replied to users" received them; "replied to someone" made them,
+            # whoever got them
+            received = received or not (nxt in _ANYONE or nxt in lexicon.OTHERS)
             continue
         if w in lexicon.AGENT_NOUNS:
             verbs.append(lexicon.AGENT_NOUNS[w])
@@ -1511,6 +1583,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if not any(d == "user" and how != "plain" for d, how, _ in groups):
             groups = [g for g in groups if g[0] != "cast"]
             groups.append(("user", "which", "who"))
+    # "how many followers does the top recaster have", "how many replies did the user with
+    # the most followers write": two metrics, one ranking the users and one counted for the
+    # one it puts first ("who is the top recaster, and how many followers …" also asks who)
+    top_by = _ranked_metric(text) if len(specific) == 2 and order and count_asked else None
+    if (
+        top_by in specific
+        and _one_person(words, numbers)
+        and not (users or users_with or received)
+        and all(d == "user" and word not in lexicon.WH_WORDS for d, _, word in groups)
+    ):
+        specific = [m for m in specific if m != top_by]
+    else:
+        top_by = None
     if len(specific) > 1:
         r.problem = f"the question names more than one metric ({', '.join(specific)})"
         return r
@@ -1538,7 +1623,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         r.asks_number = True
         return r
     top_user = None
-    one_person = not numbers and any(w in SINGLE_PEOPLE for w in words)
+    one_person = _one_person(words, numbers)
     by_casts = order and metric_name not in (None, "casts") and _ranked_metric(text) == "casts"
     if by_casts and not one_person and metric_name in ("followers", "following"):
         # "the followers of the 3 most active posters": one figure per poster of a ranking
@@ -1551,8 +1636,22 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if by_casts and one_person:
         # "the follower count of the most active poster": the ranking picks the user, the
         # other metric is asked of them
-        top_user = Query("casts", "user", time_range=time_range, order=order, limit=1)  # type: ignore[arg-type]
+        top_by = "casts"
+    if top_by is not None:
+        # a profile figure has no history: the time range is the asked metric's alone
+        timed = layer.SOURCES[layer.METRICS[top_by].source].time is not None
+        top_user = Query(
+            top_by,
+            "user",
+            time_range=time_range if timed else None,
+            order=order,  # type: ignore[arg-type]
+            limit=1,
+        )
         group, order, groups = None, None, []
+        if layer.SOURCES[layer.METRICS[metric_name].source].time is None:
+            # "the followers of today's top recaster": a profile figure has no history, so
+            # the time range is the ranking's alone
+            time_range = None
     # "users recast by 3+ different people", "who got recast by at least 3 distinct folks": a
     # threshold on the people who acted on each user's casts
     acted_on = received or any(
@@ -1835,6 +1934,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
 _WHO = frozenset(["who", "that"])
 # Everyone, before a relative clause that says who: "the followers of everyone who posted".
 EVERYONE = frozenset(["everyone", "everybody", "anyone", "anybody"])
+# Someone not named: the object of an act that says nothing of who received it.
+_ANYONE = EVERYONE | {"someone", "somebody", "people", "ppl", "folks"}
 # Metrics whose rows are directed at a cast, which may be a reply or a top-level cast.
 DIRECTED = frozenset(["replies", "reactions", "recasts", "likes"])
 # Words between a preposition and the cast it names: "to another reply", "on the replies".
@@ -2112,6 +2213,11 @@ def _user_sets(
         # "both posted and recast": the users of the first with a row of the second
         primary = "casts" if "casts" in metrics else metrics[0]
         other = next(m for m in metrics if m != primary)
+        if primary == "casts" and other in COMPLEMENT:
+            # "both posted and replied": casting set against replying is starting threads
+            # (every user who replied has cast; "both" says the two are apart)
+            kind = next(f for f, m in KIND_FILTERS.items() if m == COMPLEMENT[other])
+            conditions = [*conditions, Condition(kind)]
         return primary, conditions, ((other, False),)
     return None
 
@@ -2326,17 +2432,42 @@ def _how_often(match: re.Match[str]) -> str:
 # "like" as a hedge or a discourse marker, not the reaction: where a clause starts (the
 # question's start, after a mark or another discourse marker: "so like") and before a
 # determiner, a pronoun or a wh-word ("…? like the most active accounts", "like how many
-# casts r in it"). "which users like the most casts" has a subject before it, and "like
-# count" a noun after it: the reaction.
+# casts r in it"), or before a verb that restates what is asked ("…? like tag a user",
+# "…, like posted their own stuff"): the reaction, a verb itself, takes no verb after it.
+# "which users like the most casts" has a subject before it, and "like count" a noun after
+# it: the reaction. (Verbs that are nouns too, "replies", "post", can be what is liked.)
+_RESTATING_VERBS = "|".join(
+    sorted(
+        w
+        for w, m in lexicon.METRIC_VERBS.items()
+        if m != "likes" and w not in lexicon.METRIC_NOUNS and re.fullmatch(r"[a-z]+", w)
+    )
+)
 _HEDGE_LIKE = re.compile(
     r"(^|[?!.,;:]|\b(?:so|ok|okay|um|uh|yeah|hmm)\b)\s*like,?\s+"
     r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
-    r"more|around|roughly|number of)\b)"
+    rf"more|around|roughly|number of|{_RESTATING_VERBS})\b)"
 )
 # "like" after a comma and before a short list is "such as": "the weather, like cold or snow"
 # gives examples ("…, like count" and "…, like dwr's casts" stay the reaction). Read as a
 # query, "such" is a word the planner does not know; in a topic, the examples are its items.
-_EXAMPLES_LIKE = re.compile(r",\s*like\s+(?=[\w'-]+(?:\s+[\w'-]+)?,?\s+(?:or|and)\s)")
+# Without the comma, after a plural noun that names no people ("other apps like discord or
+# bluesky", "wallets like metamask and rainbow") the list is examples too; after people
+# ("users like casts or replies") "like" is the reaction they make.
+_EXAMPLES_LIKE = re.compile(
+    r"(?:,|\b([a-z]+s))\s*like\s+(?=[\w'-]+(?:\s+[\w'-]+)?,?\s+(?:or|and)\s)"
+)
+_PEOPLE_WORD = re.compile(rf"(?:{_PEOPLE}|{_AGENTS})")
+
+
+def _such_as(match: re.Match[str]) -> str:
+    """``_EXAMPLES_LIKE``'s match as "…, such as ", or unchanged after a word for people."""
+    noun = match.group(1)
+    if noun and _PEOPLE_WORD.fullmatch(noun):
+        return match.group(0)
+    return f"{noun or ''}, such as "
+
+
 # Pressing a reaction's button is making the reaction: "hitting the recast button", "who
 # clicks the like button most". "buton" is the same word with a letter dropped, as the typo
 # rule reads the catalogue's words (which "button" is not).
@@ -2548,9 +2679,12 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     # "did X say", "has X written about", "casts by X about": X is named as the author. Not
     # "casts from newcomers posting …", where the participle describes a group of people.
     # "what the user X wrote", "what did the account X say": X named as a user
+    # ("who has posted about …": "has" is the verb's auxiliary, no name stands after it)
     named = r"(?:the\s+(?:user|account|author)\s+)"
     m = re.search(
-        rf"\b(?:(?:did|does|has)\s+{named}?|{named}){USER}\s+(?:{TOPIC_VERBS}|about)\b", q
+        rf"\b(?:(?:did|does|has)\s+{named}?|{named})(?!{TOPIC_VERBS}\s){USER}\s+"
+        rf"(?:{TOPIC_VERBS}|about)\b",
+        q,
     ) or re.search(rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q)
     if m:
         name = m.group(1)
@@ -2796,7 +2930,7 @@ def plan(question: str, ctx: Context) -> Plan:
     # "farcaster itself", "the thread itself": an intensifier (not "replied to itself")
     q = re.sub(r"(?<!\bto)(?<!\bon)(?<!\bat) itself\b", "", q)
     q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
-    q = _EXAMPLES_LIKE.sub(", such as ", q)  # "…, like cold or snow": examples, not likes
+    q = _EXAMPLES_LIKE.sub(_such_as, q)  # "…, like cold or snow": examples, not likes
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
     q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
