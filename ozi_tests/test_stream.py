@@ -647,7 +647,9 @@ def test_a_stream_run_takes_what_comes_while_it_waits_for_its_next_batch(
     by_delay = run("follow-delay", 0.25, {"batch_every_s": 8.0, "batch_min_messages": 10_000})
     assert by_delay["messages"] == 300
     assert by_delay["batches"] == 2  # the first hundred, then the five sends together
-    by_count = run("follow-count", 1.5, {"batch_every_s": 60.0, "batch_min_messages": 40})
+    # Sends 3 s apart: a loop busy with a check round or a refresh on a slow machine may
+    # take a send of 1.5 s after the last into the same batch, which is no defect.
+    by_count = run("follow-count", 3.0, {"batch_every_s": 60.0, "batch_min_messages": 40})
     assert by_count["messages"] == 300
     assert by_count["batches"] >= 4  # the sends' batches did not wait the 60 s delay
 
