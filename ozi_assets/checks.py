@@ -507,12 +507,16 @@ def reconciled_ranges(
 
 
 def folded_since(
-    conn: duckdb.DuckDBPyConnection, topic: str, floor: stream.Offsets
+    conn: duckdb.DuckDBPyConnection,
+    topic: str,
+    floor: stream.Offsets,
+    now: stream.Offsets | None = None,
 ) -> stream.Ranges:
     """Per Kafka partition, the offsets from ``floor`` up to where every clean stage stands
-    now: the messages folded into all clean tables since the clean stages stood at
-    ``floor`` ({}: since the start)."""
-    now = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
+    now (``now``, when the caller has read it already): the messages folded into all clean
+    tables since the clean stages stood at ``floor`` ({}: since the start)."""
+    if now is None:
+        now = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
     return {p: (floor[p].next_offset if p in floor else 0, o.next_offset) for p, o in now.items()}
 
 
@@ -763,13 +767,17 @@ def check_batch(
     row = conn.execute("FROM lake.current_snapshot()").fetchone()
     now = int(row[0]) if row else 0
     here = FeedMark(now, stream.load_stages(conn, stream.CLEAN_STAGES, topic))
-    since = folded_since(conn, topic, floor)
+    since = folded_since(conn, topic, floor, stream.slowest(here.stages.values()))
     ranges = {p: r for p, r in since.items() if r[1] > r[0]}
     if not ranges:
         return [], {}, here
     reached = {p: stream.PartitionOffset(nxt) for p, (_, nxt) in since.items()}
     positions = stream.position_filter(ranges)
     sources = feed_sources(conn, mark, floor, now)
+    fed = sum(sources[t] != t for t in CLEAN_TABLES)
+    reconcile_scope = (
+        f"messages of one batch ({fed} of {len(CLEAN_TABLES)} tables read from the change feed)"
+    )
     starts = {
         row[0]
         for row in conn.execute(
@@ -789,11 +797,7 @@ def check_batch(
             scope = f"messages of one batch (read from the {read})"
             result = check_result(validation, check.severity, "duckdb", scope)
             out.append(evaluation(result, check.asset, check.name, check.blocking, key))
-        fed = sum(sources[t] != t for t in CLEAN_TABLES)
-        scope = (
-            f"messages of one batch ({fed} of {len(CLEAN_TABLES)} tables read from the change feed)"
-        )
-        result = reconcile(conn, topic, bounds["w"], ranges, scope, sources)
+        result = reconcile(conn, topic, bounds["w"], ranges, reconcile_scope, sources)
         out.append(evaluation(result, casts.key, "messages_add_up", True, key))
     return out, reached, here
 

@@ -29,6 +29,7 @@ the topic, and names the offset ranges in SQL.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dagster as dg
@@ -150,17 +151,24 @@ def upstream_offsets(
 ) -> Offsets:
     """How far all of ``stages`` have come (at the lake's ``snapshot``; None: now): the
     smallest next_offset per Kafka partition."""
-    merged: Offsets = {}
-    for i, stage in enumerate(stages):
-        offsets = load_offsets(conn, stage, topic, snapshot)
-        if i == 0:
-            merged = {p: PartitionOffset(o.next_offset) for p, o in offsets.items()}
+    return slowest([load_offsets(conn, stage, topic, snapshot) for stage in stages])
+
+
+def slowest(offsets: Iterable[Offsets]) -> Offsets:
+    """The smallest next_offset per Kafka partition of the first stage's partitions over
+    several stages' ``offsets`` (a partition a later stage lacks counts as 0)."""
+    merged: Offsets | None = None
+    for by_partition in offsets:
+        if merged is None:
+            merged = {p: PartitionOffset(o.next_offset) for p, o in by_partition.items()}
             continue
         merged = {
-            p: PartitionOffset(min(o.next_offset, offsets[p].next_offset if p in offsets else 0))
+            p: PartitionOffset(
+                min(o.next_offset, by_partition[p].next_offset if p in by_partition else 0)
+            )
             for p, o in merged.items()
         }
-    return merged
+    return merged or {}
 
 
 def next_batch(done: Offsets, upstream: Offsets, max_messages: int) -> Ranges:

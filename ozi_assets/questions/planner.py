@@ -238,9 +238,9 @@ def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | Non
     return _topic_ranking("hybrid_topic_users", topic, tr, _top_n(q))
 
 
-# Words of a ranking's topic that say how or what was cast, not what about: "the most posts
-# from ETH Denver", "welcome messages they posted", "the Purple DAO topic", "invite-related".
-_TOPIC_NOISE = frozenset(
+# Words of a ranking's topic that name nothing themselves: an item of a list made of them
+# alone ("nfts and stuff") says nothing of the topic.
+_EMPTY_WORDS = frozenset(
     [
         "the",
         "a",
@@ -253,6 +253,26 @@ _TOPIC_NOISE = frozenset(
         "discussion",
         "related",
         "stuff",
+        "they",
+        "their",
+        "them",
+        "are",
+        "is",
+        "were",  # "who were the top Denver posters"
+        "was",
+        "in",
+        "by",
+        # "who is most engaged in the @purple conversation", "the biggest f1 fan"
+        "engaged",
+        "involved",
+        "fan",
+        "fans",
+    ]
+)
+# ... and with them the words that say how or what was cast, not what about: "the most
+# posts from ETH Denver", "welcome messages they posted", "invite-related".
+_TOPIC_NOISE = _EMPTY_WORDS | frozenset(
+    [
         "post",
         "posts",
         "posted",
@@ -278,54 +298,8 @@ _TOPIC_NOISE = frozenset(
         "talkers",
         "poster",
         "posters",
-        "they",
-        "their",
-        "them",
         # every cast is on Farcaster: "Farcaster invites" are invites
         "farcaster",
-        # "who is most engaged in the @purple conversation", "the biggest f1 fan"
-        "engaged",
-        "involved",
-        "fan",
-        "fans",
-        "are",
-        "is",
-        "were",  # "who were the top Denver posters"
-        "was",
-        "in",
-        "by",
-    ]
-)
-
-
-# Of _TOPIC_NOISE, the words that name nothing themselves: an item of a list made of them
-# alone ("nfts and stuff") says nothing of the topic.
-_EMPTY_WORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "topic",
-        "topics",
-        "subject",
-        "conversation",
-        "conversations",
-        "discussion",
-        "related",
-        "stuff",
-        "they",
-        "their",
-        "them",
-        "are",
-        "is",
-        "were",
-        "was",
-        "in",
-        "by",
-        "engaged",
-        "involved",
-        "fan",
-        "fans",
     ]
 )
 # What separates the items of a listed topic: "writing, blogging or reading", "a / b".
