@@ -56,6 +56,7 @@ from ozi_resources.warehouse import Commit, WarehouseError, WarehouseResource
 from ozi_resources.windows import WindowGrid
 
 POLL_S = 0.25  # how often an idle loop reads the high watermarks (~15 ms a read)
+WAIT_SLICE_S = 1.0  # how often a loop waiting to fill a batch reads them
 # A batch starts when BATCH_MIN_MESSAGES wait, or BATCH_EVERY_S after the last batch began,
 # whichever comes first (count or delay, as the sensors request runs). A batch costs mostly
 # the same whatever its size (the reads of offsets and duplicates, the commit: 0.5-1 s at
@@ -432,21 +433,23 @@ def follow_stream(
             starts, high = kafka.log_bounds()
             new = committed is None or waiting(committed, high) > 0
             # Messages wait, but fewer than batch_min_messages, and the last batch started
-            # less than batch_every_s ago: let more come, then read the log's ends again. One
-            # sleep, not a poll: each read of the log's ends opens a consumer (tens of ms of
-            # CPU), and polling every POLL_S while waiting took CPU from the embedding lane.
-            rest = last_batch + config.batch_every_s - time.monotonic()
-            if (
-                committed is not None
-                and 0 < waiting(committed, high) < config.batch_min_messages
-                and rest > 0
-            ):
-                try:
-                    time.sleep(rest)
-                except dg.DagsterExecutionInterruptedError:
-                    totals.stopped_because = "stopped while waiting"
-                    break  # nothing is half done
-                starts, high = kafka.log_bounds()
+            # less than batch_every_s ago: let more come, reading the log's ends again every
+            # WAIT_SLICE_S, so that batch_min_messages reached meanwhile starts the batch. Not
+            # every POLL_S: each read of the log's ends opens a consumer (tens of ms of CPU),
+            # and polling that often while waiting took CPU from the embedding lane. Not one
+            # sleep to the delay's end either: a read that saw half of a send slept through
+            # the rest of a 60 s delay while whole sends came.
+            try:
+                while (
+                    committed is not None
+                    and 0 < waiting(committed, high) < config.batch_min_messages
+                    and (rest := last_batch + config.batch_every_s - time.monotonic()) > 0
+                ):
+                    time.sleep(min(rest, WAIT_SLICE_S))
+                    starts, high = kafka.log_bounds()
+            except dg.DagsterExecutionInterruptedError:
+                totals.stopped_because = "stopped while waiting"
+                break  # nothing is half done
             now = time.monotonic()
             if new:
                 batch_started = time.perf_counter()

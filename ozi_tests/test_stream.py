@@ -613,13 +613,14 @@ def test_a_stream_run_takes_what_comes_while_it_waits_for_its_next_batch(
 ):
     """A batch starts when batch_min_messages wait or batch_every_s after the last one began.
     Sends of 40 messages soon after a batch wait for the delay and come in one batch; with
-    batch_min_messages 40, each send starts a batch of its own at once. Every message is
-    folded in either way."""
+    batch_min_messages 40, each send starts a batch of its own without waiting for the delay,
+    even when the loop saw only its first half (a send in two halves 1.5 s apart). Every
+    message is folded in either way."""
     import threading
 
     events = sample_events[-300:]
 
-    def run(topic: str, pause_s: float, follow: dict) -> dict:
+    def run(topic: str, pause_s: float, follow: dict, halves_s: float = 0.0) -> dict:
         _, live, defs = world(tmp_path / topic, broker_address, topic, 200)
         live["kafka"].produce(events[:100])
 
@@ -628,7 +629,12 @@ def test_a_stream_run_takes_what_comes_while_it_waits_for_its_next_batch(
             while raw_done(live["warehouse"]) < 100 and time.monotonic() < deadline:
                 time.sleep(0.05)
             for start in range(100, 300, 40):  # five sends of 40
-                live["kafka"].produce(events[start : start + 40])
+                if halves_s:
+                    live["kafka"].produce(events[start : start + 20])
+                    time.sleep(halves_s)
+                    live["kafka"].produce(events[start + 20 : start + 40])
+                else:
+                    live["kafka"].produce(events[start : start + 40])
                 time.sleep(pause_s)
 
         producer = threading.Thread(target=trickle)
@@ -649,7 +655,9 @@ def test_a_stream_run_takes_what_comes_while_it_waits_for_its_next_batch(
     assert by_delay["batches"] == 2  # the first hundred, then the five sends together
     # Sends 3 s apart: a loop busy with a check round or a refresh on a slow machine may
     # take a send of 1.5 s after the last into the same batch, which is no defect.
-    by_count = run("follow-count", 3.0, {"batch_every_s": 60.0, "batch_min_messages": 40})
+    by_count = run(
+        "follow-count", 3.0, {"batch_every_s": 60.0, "batch_min_messages": 40}, halves_s=1.5
+    )
     assert by_count["messages"] == 300
     assert by_count["batches"] >= 4  # the sends' batches did not wait the 60 s delay
 
