@@ -4669,3 +4669,67 @@ def test_a_reaction_word_before_who_is_the_deed_not_a_participle():
     # "recast users" are users whose casts were recast; "recast who" asks who recast
     assert reading_of("earliest recast who") == "first recasts at, by user, bottom 10"
     assert reading_of("the most recast users") == "recasts_received, by user, top 10"
+
+
+@pytest.mark.parametrize(
+    ("question", "why"),
+    [
+        # acts between accounts no table records: refused whatever the phrasing or spelling
+        ("which accounts did briang block", "no blocks"),
+        ("who was muted the most this morning", "no mutes"),
+        ("how many people unfollowed dwr", "no unfollows"),
+        ("top blcoked users", "no blocks"),  # one edit away
+        ("blocks and mutes by user", "no blocks or mutes"),
+        # the follow edges: which accounts, not how many
+        ("which users follow briang?", "who follows whom"),
+        ("give me the names of the people dwr follows", "who follows whom"),
+        ("show me who is following v", "who follows whom"),
+        ("does briang follow dwr", "who follows whom"),
+        ("list every account that folows v", "who follows whom"),  # a typo of "follows"
+        # a follower count's history
+        ("how much did dwr's follower count grow this week", "no history"),
+        ("weekly followers of v", "no history"),
+    ],
+)
+def test_acts_between_accounts_the_data_does_not_hold_are_refused(question, why):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule) == ("unanswered", "layer"), (p.kind, p.rule, p.note)
+    assert why in p.note and p.sql is None and p.search is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # a figure of the follows, which the profiles hold, is answered
+        "how many accounts follow briang",
+        "which user has the fewest followers",
+        "who has more followers: briang or v?",
+        "which users have at least 500 followers",
+        "the combined followers of everybody who cast",
+        "who follows the most accounts",
+    ],
+)
+def test_a_figure_of_the_follows_is_still_answered(question):
+    p = plan(question, CTX)
+    assert p.kind == "analytic", (p.kind, p.note)
+
+
+@pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # what people said about blocking or following is a topic of casts
+        ("who talked about blocking spammers the most", "blocking spammers"),
+        ("which users posted about muting", "muting"),
+    ],
+)
+def test_an_act_said_about_stays_a_topic(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("hybrid", search)
+
+
+def test_a_misspelt_act_is_read_only_when_it_is_no_word_of_its_own():
+    assert lexicon.act_not_held("mutted") == "mutes"
+    assert lexicon.act_not_held("unfolowed") == "unfollows"
+    assert lexicon.act_not_held("locked") is None  # an English word: not "blocked"
+    assert lexicon.act_not_held("mates") is None  # an English word: not "mutes"
+    assert lexicon.act_not_held("bloc") is None  # too short to read as a typo

@@ -97,6 +97,20 @@ NOT_HELD = frozenset(
         "badges",
     ]
 )
+# Acts between accounts that no public table records (the reactions are likes and recasts,
+# and the stream carries no block, mute or unfollow event), each with the noun that names it:
+# a question asking who did one of these to whom is refused, not searched for as a topic of
+# casts ("who got blocked the most"); one about what people said of it is a topic ("who
+# talked about getting muted").
+ACTS_NOT_HELD: dict[str, str] = {
+    word: noun
+    for noun, words in (
+        ("blocks", ("block", "blocks", "blocked", "blocking", "blocker", "blockers")),
+        ("mutes", ("mute", "mutes", "muted", "muting")),
+        ("unfollows", ("unfollow", "unfollows", "unfollowed", "unfollowing", "unfollowers")),
+    )
+    for word in words
+}
 # What every link goes to, after a link word: "casts with links to websites" are casts with
 # links, not links to a site named "websites".
 ANY_SITE = frozenset(
@@ -1057,3 +1071,16 @@ def correction(word: str, names: Container[str]) -> str | None:
     if word in english_words() and not _inflection(word, near[0]):
         return None
     return near[0]
+
+
+def act_not_held(word: str) -> str | None:
+    """The noun of the act of ``ACTS_NOT_HELD`` that ``word`` names ("blocked": "blocks"),
+    written right or one edit away ("blokced"), or None. A misspelling is read only in a
+    word of TYPO_MIN_LENGTH letters or more that is no English word of its own: "locked"
+    is not "blocked"."""
+    if word in ACTS_NOT_HELD:
+        return ACTS_NOT_HELD[word]
+    if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or word in english_words():
+        return None
+    near = {noun for act, noun in ACTS_NOT_HELD.items() if _one_edit(word, act)}
+    return near.pop() if len(near) == 1 else None

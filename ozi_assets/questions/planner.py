@@ -2703,6 +2703,76 @@ def _property_not_held(q: str) -> str | None:
     return (m.group(1) or m.group(2)) if m else None
 
 
+# Who follows whom: a profile holds how many follow the user and how many the user follows,
+# not those accounts, and no public table holds the follow edges. A question asking for the
+# accounts (who, which, a list), or for their history, is refused: the count in their place
+# or casts searched for the words would answer another question.
+_FOLLOW_WORDS = frozenset(
+    word
+    for name in ("followers", "following")
+    for word in (*layer.METRICS[name].nouns, *layer.METRICS[name].verbs)
+) | {"follows", "followed", "follower"}
+# Asking for the accounts: "who …" or "which …" opening the question (not "everybody who
+# cast"), "show me who", a list or the names.
+_ASKS_WHO = re.compile(
+    r"^(?:who|whom|which)\b|\b(?:show|tell|give|find)(?: me| us)? (?:who|whom|which)\b"
+    r"|\b(?:list|lists|names?)\b"
+)
+_DOES_FOLLOW = re.compile(rf"\bdo(?:es)?\s+@?{USER}\s+follow\b")
+# A figure of the accounts, which the profiles do hold: a count, a ranking, a comparison, an
+# average, a threshold ("which users have over 1,000 followers").
+_FIGURE_WORDS = (
+    lexicon.COUNT
+    | lexicon.ORDER_DESC
+    | lexicon.ORDER_ASC
+    | lexicon.AVERAGE
+    | lexicon.MEDIAN
+    | frozenset(lexicon.COMPARATIVE)
+    | frozenset(lexicon.COMPARE)
+    | {"than", "between", "ratio", "share", "percent", "percentage", "combined", "top"}
+)
+_HISTORY = re.compile(
+    r"\b(?:growth|grew|grow|grown|gain|gained|gaining|gains|lost|lose|losing|change|changed|"
+    r"changes|history|historical|over time|trend|trends|month-by-month|monthly|weekly)\b"
+)
+
+
+def _relation_not_held(q: str, ctx: Context) -> str | None:
+    """Why ``q`` asks about acts between accounts that the data does not hold, or None: one
+    account blocking, muting or unfollowing another (``lexicon.ACTS_NOT_HELD``, misspelt by
+    one edit too), which accounts follow a user or which a user follows, or how a follower
+    count changed. Only the words before a topic the question introduces count: "who talked
+    about getting blocked" asks about casts."""
+    intro = _INTRODUCER.search(q)
+    head = q[: intro.start()] if intro else q
+    words = tokens(head, ctx.users)
+    acts = [act for word in words if word not in ctx.users and (act := lexicon.act_not_held(word))]
+    if acts:
+        return (
+            f"the data holds no {' or '.join(dict.fromkeys(acts))}: its events are casts, "
+            "likes, recasts and profiles, and no table records one account blocking, muting or "
+            "unfollowing another (`ozi metrics` lists what it knows)"
+        )
+    follow = [
+        w
+        for w in words
+        if w not in ctx.users
+        and (w in _FOLLOW_WORDS or lexicon.correction(w, ctx.users) in _FOLLOW_WORDS)
+    ]
+    if not follow:
+        return None
+    held = (
+        "profiles hold how many accounts follow each user and how many each follows, as of "
+        "the newest profile snapshot"
+    )
+    if _HISTORY.search(head):
+        return f"the data holds no history of follower counts: {held}"
+    figure = any(w in _FIGURE_WORDS or w.isdigit() for w in words)
+    if not figure and (_ASKS_WHO.search(head) or _DOES_FOLLOW.search(head)):
+        return f"the data holds no record of who follows whom: {held}, not the accounts"
+    return None
+
+
 def _not_held(word: str, tried: list[str]) -> Plan:
     return Plan(
         "unanswered",
@@ -3024,6 +3094,10 @@ def plan(question: str, ctx: Context) -> Plan:
             if again.query is not None:
                 reading, corrected = again, fixes
     tried = ["layer"]
+    # "who got blocked the most", "which accounts follow dwr": acts between accounts that no
+    # table records, refused before a count of something else or a search of casts answers
+    if (unheld := _relation_not_held(rest, ctx)) is not None:
+        return Plan("unanswered", "layer", tried=tried, time_range=tr, note=unheld)
     # Every word understood and composing into one query: a query, even when asked tersely
     # ("casts w/ pics", "replies to dwr"); its sources list the casts behind the number.
     if reading.query is not None:
