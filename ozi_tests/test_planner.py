@@ -4695,6 +4695,12 @@ def test_acts_between_accounts_the_data_does_not_hold_are_refused(question, why)
     p = plan(question, CTX)
     assert (p.kind, p.rule) == ("unanswered", "layer"), (p.kind, p.rule, p.note)
     assert why in p.note and p.sql is None and p.search is None
+    assert p.final  # the data's limit, not the planner's words: no model is asked either
+
+
+def test_a_refusal_over_words_the_planner_lacks_is_not_final():
+    p = plan("how many zorbles did dwr post", CTX)
+    assert p.kind == "unanswered" and not p.final  # the LLM path may still ask the model
 
 
 @pytest.mark.parametrize(

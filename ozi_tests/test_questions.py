@@ -635,6 +635,17 @@ def test_llm_path_answers_right_through_guard_and_fallback(world, llm_server):
     assert {"offline-fallback", "offline-over-llm"} & set(planners)
 
 
+def test_llm_path_keeps_a_refusal_for_data_the_lake_does_not_hold(world, llm_server):
+    """Which accounts follow a user is held nowhere (profiles hold the counts): the offline
+    refusal stands and the model is not asked, since its plan of the same tables could only
+    answer another question (the follower count, a search of casts)."""
+    svc = services(world, llm_server)
+    for question in ("Which accounts follow dwr?", "who got muted the most"):
+        a = ask(svc, question)
+        assert (a.kind, a.planner, a.rows, a.sql) == ("unanswered", "offline", [], None), a.answer
+        assert a.answer.startswith("I cannot answer this from the data: the data holds no")
+
+
 def test_llm_plans_using_the_layers_newer_fields_answer_or_fall_back_in_one_line(world, llm_server):
     """Questions whose layer query needs a median, a threshold over users or a user's last
     cast: the model may answer them (its query holds those fields, parsed strictly), or its

@@ -397,7 +397,9 @@ def ask(services: Services, question: str, at: int | None = None) -> Answer:
 def _answer(services: Services, reading: Reading, question: str) -> Answer:
     ctx = _context(reading.conn)
     offline = offline_plan(question, ctx)
-    if services.llm is None or not services.llm.configured:
+    # A refusal because the data does not hold what is asked ("which accounts follow dwr")
+    # stands: the model's plan of the same data could only answer another question.
+    if services.llm is None or not services.llm.configured or offline.final:
         return execute(services, reading, question, offline, ctx, "offline")
     model = f"llm:{services.llm.model}"
     try:

@@ -55,6 +55,10 @@ class Plan:
     sources_sql: str | None = None  # casts that support an analytic answer
     tried: list[str] = field(default_factory=list)
     note: str | None = None  # why a question went unanswered
+    # An unanswered plan whose reason is the data, not the planner's words: what is asked is
+    # not held (a profile property, who follows whom, a time outside the data). The LLM path
+    # does not ask the model then: a plan of the same data would answer another question.
+    final: bool = False
     query: Query | None = None  # the semantic layer's query behind an analytic plan
 
 
@@ -2778,6 +2782,7 @@ def _not_held(word: str, tried: list[str]) -> Plan:
         "unanswered",
         "layer",
         tried=tried,
+        final=True,
         note=f"the data holds no {word!r} property of a user: profiles hold a username, "
         "display name, bio, picture and follower counts (`ozi metrics` lists what it knows)",
     )
@@ -3097,7 +3102,7 @@ def plan(question: str, ctx: Context) -> Plan:
     # "who got blocked the most", "which accounts follow dwr": acts between accounts that no
     # table records, refused before a count of something else or a search of casts answers
     if (unheld := _relation_not_held(rest, ctx)) is not None:
-        return Plan("unanswered", "layer", tried=tried, time_range=tr, note=unheld)
+        return Plan("unanswered", "layer", tried=tried, time_range=tr, note=unheld, final=True)
     # Every word understood and composing into one query: a query, even when asked tersely
     # ("casts w/ pics", "replies to dwr"); its sources list the casts behind the number.
     if reading.query is not None:
@@ -3111,6 +3116,7 @@ def plan(question: str, ctx: Context) -> Plan:
                 note=f"the data holds events from {first} to {ctx.now:%Y-%m-%d %H:%M} UTC; "
                 f"{tr.label} is outside it, and a count there would present missing data as "
                 "zero",
+                final=True,
             )
         if _names_a_set(rest, reading.query):
             # "users w 3+ top level casts": how many there are, and who
