@@ -1127,7 +1127,18 @@ def test_the_to_user_and_has_hashtag_filters_on_rows():
             "casts, as a percentage of casts where top_level, top_level, replied",
             ("top_level",),
         ),
-        ("percentage of casts with a link", "casts, as a percentage of casts, has_link", ()),
+        ("percentage of casts with a link", "casts, as a percentage of all casts, has_link", ()),
+        # a user's share of all casts: the user sets the part apart, the whole is every cast
+        (
+            "what percent of the posts did dwr write",
+            "casts, as a percentage of all casts, user = dwr",
+            (),
+        ),
+        (
+            "dwr's share of all casts in percent",
+            "casts, as a percentage of all casts, user = dwr",
+            (),
+        ),
     ],
 )
 def test_a_percentage_is_a_share_of_its_whole(question, reading, base):
@@ -1159,6 +1170,11 @@ def test_a_share_keeps_whose_casts_and_the_named_whole_in_its_denominator():
     )
     assert con.execute(compile_sql(answered)).fetchone() == (50.0,)
     guard(compile_sql(answered), PUBLIC_TABLES)
+    # a's share of all casts: 3 of 4 (a whole of a's own casts would be 100% whatever the data)
+    by_a = Query("casts", conditions=(Condition("user", "a"),), share=True)
+    assert con.execute(compile_sql(by_a)).fetchone() == (75.0,)
+    with pytest.raises(LayerError, match="always 100%"):
+        compile_sql(Query("casts", share=True))
     with pytest.raises(LayerError):
         compile_sql(Query("replies", "hour", share=True))
 
@@ -4739,3 +4755,97 @@ def test_a_misspelt_act_is_read_only_when_it_is_no_word_of_its_own():
     assert lexicon.act_not_held("locked") is None  # an English word: not "blocked"
     assert lexicon.act_not_held("mates") is None  # an English word: not "mutes"
     assert lexicon.act_not_held("bloc") is None  # too short to read as a typo
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the question's own metric said again with its author after a negation: the author
+        # is left out, not the metric
+        ("replies by hour, not counting replies posted by dwr", "replies, by hour, not user = dwr"),
+        ("how many casts were there without the casts from briang", "casts, not user = briang"),
+        ("recasts per user excluding any recasts made by v", "recasts, by user, not user = v"),
+    ],
+)
+def test_a_negated_metric_of_one_author_leaves_the_author_out(question, reading):
+    p = plan(question, CTX)
+    assert p.kind == "analytic" and p.query is not None, p.note
+    assert p.query.describe() == reading
+
+
+def test_another_metric_of_one_author_left_out_is_refused_not_misread():
+    # all casts but dwr's replies: no query of the layer (it was read as dwr's non-replies)
+    p = plan("count the casts, excluding replies written by dwr", CTX)
+    assert p.kind == "unanswered" and "leaving out dwr's replies" in p.note
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a profile figure ranked among the users passing a threshold on what they did: the
+        # threshold is on their casts, not on the profile figure
+        (
+            "among people who posted exactly two casts, who has the most followers",
+            "followers, by user, top 10, of users with casts = 2",
+        ),
+        (
+            "of the authors who wrote at least 3 casts, who follows the most accounts",
+            "following, by user, top 10, of users with casts >= 3",
+        ),
+        (
+            "which account with a single cast has the fewest followers",
+            "followers, by user, bottom 10, of users with casts = 1",
+        ),
+        ("who has the most followers among users with more than ten casts", None),
+    ],
+)
+def test_a_profile_figure_among_users_passing_a_threshold_on_their_casts(question, reading):
+    got = reading_of(question)
+    assert got == (reading or "followers, by user, top 10, of users with casts > 10")
+
+
+def test_the_most_followed_of_the_one_cast_authors_matches_direct_sql():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE users AS SELECT * FROM (VALUES (1, 'a', 5000, 10), (2, 'b', 20, 900), "
+        "(3, 'c', 1001, 0), (4, 'd', 7, 1)) AS v(fid, username, follower_count, following_count)"
+    )
+    con.execute(
+        "CREATE TABLE casts AS SELECT * FROM (VALUES (1, 'a'), (1, 'a'), (2, 'b'), (3, 'c')) "
+        "AS v(fid, username)"
+    )
+    sql = plan("Among the users who posted exactly one cast, who has the most followers?", CTX).sql
+    # a has the most followers but two casts; of b and c (one cast each), c
+    assert con.execute(sql).fetchall()[0][:2] == ("c", 1001)
+    assert [r[0] for r in con.execute(sql).fetchall()] == ["c", "b"]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a reaction's verb with the user as its object: the reactions went to that user
+        ("which accounts recast briang the most", "recasts, by user, top 10, to_user = briang"),
+        ("who liked v", "likes, by user, to_user = v"),
+        ("which people reshared dwr", "recasts, by user, to_user = dwr"),
+        # the user as the one reacting keeps its reading
+        ("whose posts did briang recast", "recasts, by to_user, user = briang"),
+        ("which users did v like the most", "likes, by to_user, top 10, user = v"),
+    ],
+)
+def test_a_reaction_verb_takes_the_user_as_its_object(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a list of the people who did something: which people, not how many times
+        ("list the accounts that liked briang's casts", "likes, by user, to_user = briang"),
+        ("give me the names of users who replied to v", "replies, by user, to_user = v"),
+        ("I want a list of all the people who recast dwr", "recasts, by user, to_user = dwr"),
+    ],
+)
+def test_a_list_of_the_people_who_did_something_names_them(question, reading):
+    assert reading_of(question) == reading

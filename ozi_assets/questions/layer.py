@@ -1035,6 +1035,8 @@ class Query:
         if self.share:
             whole = SHARE_BASE.get(metric(self.metric).source, "?")
             within = f" where {', '.join(self.base)}" if self.base else ""
+            if whole == self.metric and not self.base:
+                whole = f"all {whole}"  # the part's filters set it apart (see _share)
             parts.append(f"as a percentage of {whole}{within}")
         if self.group_by:
             parts.append(f"{'how many and which, ' if self.total else ''}by {self.group_by}")
@@ -1385,13 +1387,20 @@ def _share(query: Query, m: Metric) -> exp.Select:
     if base_metric is None or m.mean or query.group_by or query.average_over or query.count_over:
         raise LayerError(f"{m.name} has no share of a whole the layer counts")
     part = dataclasses.replace(query, share=False, base=())
+    # The whole keeps whose rows are counted ("what percentage of jayce's casts are replies":
+    # of jayce's casts), unless the part counts the whole's own metric: then a user is what
+    # sets the part apart ("what share of all casts did briang write": of all casts), and a
+    # whole that kept the user would be the part itself, 100% whatever the data.
+    scope = SCOPE_FILTERS if query.metric != base_metric else frozenset()
     whole = Query(
         base_metric,
         conditions=tuple(
-            c for c in query.conditions if c.filter in SCOPE_FILTERS or c.filter in query.base
+            c for c in query.conditions if c.filter in scope or c.filter in query.base
         ),
         time_range=query.time_range,
     )
+    if query.metric == base_metric and set(whole.conditions) == set(query.conditions):
+        raise LayerError(f"a share of {base_metric} in {base_metric} themselves is always 100%")
     ratio = exp.Div(
         this=exp.Mul(
             this=exp.Literal.number("100.0"),

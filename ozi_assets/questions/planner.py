@@ -706,6 +706,27 @@ def _antecedent(before: list[str]) -> str | None:
     return None
 
 
+# A reaction's verb with the user as its object ("who recast dwr the most", "which accounts
+# liked v"): the reactions went to that user's casts. Read word by word, the user had been
+# the one reacting.
+_REACTION_VERBS = frozenset(
+    w
+    for w, m in lexicon.METRIC_VERBS.items()
+    if m in ("likes", "recasts", "reactions") and not w.endswith("s")
+)
+
+
+def _reacted_to(words: list[str], i: int) -> bool:
+    """Whether the user at ``i`` is the object of a reaction verb just before it, asked of
+    the people named before the verb ("who", "which users")."""
+    if i == 0 or words[i - 1] not in _REACTION_VERBS:
+        return False
+    return any(
+        x in lexicon.QUESTION or x in ("who", "whom") or lexicon.DIMENSION_WORDS.get(x) == "user"
+        for x in words[: i - 1]
+    )
+
+
 def _names_casts(word: str) -> bool:
     """Whether ``word`` is a word for casts: "cast", "posts", "messages", …"""
     return word in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(word) == "casts"
@@ -1825,6 +1846,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             or (before == "of" and user_at > 1 and words[user_at - 2] in lexicon.AGENT_NOUNS)
             or (user_at + 1 < len(words) and words[user_at + 1] == "'s")
             or bool(on_casts_by)  # "responses to casts by X"
+            or _reacted_to(words, user_at)  # "who recast dwr the most"
         )
         if made is None and m.to is not None:
             made = m  # "the top recaster of dwr": the metric named is already the one made
@@ -2281,7 +2303,11 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
     for side in sides:
         if side.query.group_by or side.query.average_over:  # type: ignore[union-attr]
             return f"{match.group(0).strip()!r} is not a ratio of two figures the layer has"
-    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
+    # "which user with exactly 1 cast has the most followers": the people asked about stay
+    # ("which user has the most followers"), only the threshold on them goes
+    lead = match.group(0).split()[0]
+    kept = f" {lead} {match.group(2)}" if lead in ("which", "what") else " "
+    around = read(q[: match.start()] + kept + q[match.end() :], ctx, tr)
     if around.unknown:
         return f"the words {', '.join(repr(w) for w in around.unknown)} are not understood"
     above, below = (side.query for side in sides)
@@ -2343,7 +2369,11 @@ def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | st
     if found is None:
         return None
     match, figure, other = found
-    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
+    # "which user with exactly 1 cast has the most followers": the people asked about stay
+    # ("which user has the most followers"), only the threshold on them goes
+    lead = match.group(0).split()[0]
+    kept = f" {lead} {match.group(2)}" if lead in ("which", "what") else " "
+    around = read(q[: match.start()] + kept + q[match.end() :], ctx, tr)
     if around.unknown:
         return f"the words {', '.join(repr(w) for w in around.unknown)} are not understood"
     if around.users or tr is not None:
@@ -2360,11 +2390,32 @@ def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | st
 # "among users with 10 or more casts": the people whose figure passes a threshold, after a
 # preposition that makes them the authors (or actors) of what the rest of the question counts
 _AMONG = re.compile(
-    rf"\b(?:by|from|among|amongst)\s+(?:(?:the|all|those)\s+)?(((?:{_PEOPLE}|{_AGENTS})\s+)"
+    # "of the users who …" (partitive), not "number of users with …" (the users counted)
+    rf"\b(?:by|from|among|amongst|which|what|of(?=\s+(?:the|all|those)\b))\s+"
+    rf"(?:(?:the|all|those)\s+)?(((?:{_PEOPLE}|{_AGENTS})\s+)"
     r"(?:with|who|that|having)\b(?:\s+[a-z']+){0,3}?\s+((?:(?:exactly|more than|over|above|"
     r"greater than|at least|at most|fewer than|less than|under|below)\s+)?\d+"
     r"(?:\s+or\s+(?:more|fewer|less))?\s+[a-z]+(?:\s+count)?))\b"
 )
+
+
+# A threshold said in words: "exactly one cast", "at least two replies", "a single cast".
+_SMALL_NUMBERS = {
+    w: str(n)
+    for n, w in enumerate(
+        ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"], start=1
+    )
+}
+_WORD_THRESHOLD = re.compile(
+    r"\b(?:(exactly|more than|over|above|greater than|at least|at most|fewer than|less than|"
+    rf"under|below)\s+({'|'.join(_SMALL_NUMBERS)})|(?:a single|only one|just one))(?=\s+[a-z])"
+)
+
+
+def _threshold_digits(m: re.Match[str]) -> str:
+    if m.group(1) is None:
+        return "exactly 1"  # "a single cast", "only one cast"
+    return f"{m.group(1)} {_SMALL_NUMBERS[m.group(2)]}"
 
 
 def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None:
@@ -2374,6 +2425,7 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
     question's query, of those users only. None when the question names no such people, the
     clause reads as no threshold on users, or the rest is no query of a metric about users
     other than their profiles ("how many users with over 1000 followers" keeps its reading)."""
+    q = _WORD_THRESHOLD.sub(_threshold_digits, q)
     match = _AMONG.search(q)
     if match is None:
         return None
@@ -2383,9 +2435,19 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
     people = people or read(match.group(2) + "with " + match.group(3), ctx, None).query
     if people is None or people.group_by != "user" or people.having is None:
         return None
-    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
+    # "which user with exactly 1 cast has the most followers": the people asked about stay
+    # ("which user has the most followers"), only the threshold on them goes
+    lead = match.group(0).split()[0]
+    kept = f" {lead} {match.group(2)}" if lead in ("which", "what") else " "
+    around = read(q[: match.start()] + kept + q[match.end() :], ctx, tr)
     query = around.query
-    if query is None or layer.METRICS[query.metric].source == "users":
+    # A profile figure among users passing a threshold on a profile figure is one reading
+    # already ("users with over 1000 followers"); among users passing one on what they did
+    # ("among users who posted exactly one cast, who has the most followers") it is not.
+    if query is None or (
+        layer.METRICS[query.metric].source == "users"
+        and layer.METRICS[people.metric].source == "users"
+    ):
         return None
     if layer.METRICS[query.metric].user is None:
         return None
@@ -2483,6 +2545,54 @@ def _pronoun_topic(q: str, ctx: Context) -> str:
         return q
     tail = re.sub(r"\b(?:it|this|that)\b", f"'{' '.join(head)}'", m.group(2), count=1)
     return tail
+
+
+# A negation before the question's own metric said again with its author: "replies per hour,
+# excluding replies written by briang", "casts per hour without the casts by dwr". What is
+# left out is the author's share of that metric, so the negation is of the author; read
+# word by word it fell on the noun ("not a reply") and the author counted positively.
+_NEGATED_OWN_METRIC = re.compile(
+    r"\b(excluding|exclude|without|except(?: for)?|not counting|ignoring|leaving out|minus)"
+    r"\s+(?:the\s+|any\s+|all\s+)?([a-z]+)\s+"
+    r"(?:(?:written|posted|made|sent|cast|authored|done|shared)\s+)?(?:by|from)\s+"
+    + USER
+    + r"(?=\W|$)"
+)
+
+
+def _negated_author(q: str, ctx: Context) -> tuple[str, str | None]:
+    """``q`` with "<negation> <the metric asked about> by <user>" written as "<negation>
+    <user>" when the noun names the metric a word before the negation names, and the user
+    is known; and why the question cannot be read, or None. Another metric after the
+    negation ("how many casts, excluding replies by briang") cannot be read: leaving one
+    author's replies out of all casts is no query of the layer, and read word by word it
+    became briang's casts that are not replies."""
+    m = _NEGATED_OWN_METRIC.search(q)
+    if m is None or m.group(3) not in ctx.users:
+        return q, None
+    said = lexicon.METRIC_NOUNS.get(m.group(2))
+    asked = {
+        lexicon.METRIC_NOUNS.get(w) or lexicon.METRIC_VERBS.get(w)
+        for w in tokens(q[: m.start()], ctx.users)
+    } - {None}
+    if said is None or not asked:
+        return q, None
+    if said not in asked:
+        return q, (
+            f"leaving out {m.group(3)}'s {m.group(2)} from {', '.join(sorted(asked))} is not a "
+            f"query of the layer: it leaves out a user, or {m.group(2)}, not both at once"
+        )
+    return f"{q[: m.start()]}{m.group(1)} {m.group(3)}{q[m.end() :]}", None
+
+
+# A list of the people who did something asks which people, as "which users …" does: "list
+# the users who replied to dwr", "I need the list of accounts that recast dwr's posts" (read
+# word by word, the people were filler and the answer was the count).
+_LIST_OF_PEOPLE = re.compile(
+    r"(?:\b(?:i need|i want|give me|show me|get me|pull)\s+)?\b(?:a\s+|the\s+)?"
+    rf"(?:list|lists|names)\s+(?:of\s+)?(?:the\s+|all\s+(?:the\s+)?)?({_PEOPLE}|{_AGENTS})"
+    r"\s+(?:who|that)\s+"
+)
 
 
 def _replies_as_condition(q: str) -> str:
@@ -3065,6 +3175,8 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = _pronoun_topic(q, ctx)
+    q, unreadable = _negated_author(q, ctx)
+    q = _LIST_OF_PEOPLE.sub(lambda m: f"which {m.group(1)} ", q)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
@@ -3099,6 +3211,8 @@ def plan(question: str, ctx: Context) -> Plan:
             if again.query is not None:
                 reading, corrected = again, fixes
     tried = ["layer"]
+    if unreadable is not None:
+        return Plan("unanswered", "layer", tried=tried, time_range=tr, note=unreadable)
     # "who got blocked the most", "which accounts follow dwr": acts between accounts that no
     # table records, refused before a count of something else or a search of casts answers
     if (unheld := _relation_not_held(rest, ctx)) is not None:
