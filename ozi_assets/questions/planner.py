@@ -2303,11 +2303,7 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
     for side in sides:
         if side.query.group_by or side.query.average_over:  # type: ignore[union-attr]
             return f"{match.group(0).strip()!r} is not a ratio of two figures the layer has"
-    # "which user with exactly 1 cast has the most followers": the people asked about stay
-    # ("which user has the most followers"), only the threshold on them goes
-    lead = match.group(0).split()[0]
-    kept = f" {lead} {match.group(2)}" if lead in ("which", "what") else " "
-    around = read(q[: match.start()] + kept + q[match.end() :], ctx, tr)
+    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
     if around.unknown:
         return f"the words {', '.join(repr(w) for w in around.unknown)} are not understood"
     above, below = (side.query for side in sides)
@@ -2369,11 +2365,7 @@ def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | st
     if found is None:
         return None
     match, figure, other = found
-    # "which user with exactly 1 cast has the most followers": the people asked about stay
-    # ("which user has the most followers"), only the threshold on them goes
-    lead = match.group(0).split()[0]
-    kept = f" {lead} {match.group(2)}" if lead in ("which", "what") else " "
-    around = read(q[: match.start()] + kept + q[match.end() :], ctx, tr)
+    around = read(q[: match.start()] + " " + q[match.end() :], ctx, tr)
     if around.unknown:
         return f"the words {', '.join(repr(w) for w in around.unknown)} are not understood"
     if around.users or tr is not None:
