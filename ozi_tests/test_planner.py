@@ -1830,13 +1830,15 @@ def test_a_ratio_with_words_not_understood_is_refused():
     )
     ratio = Query("replies", ratio_to=Query("top_level_casts"))
     assert con.execute(compile_sql(ratio)).fetchone() == (2.0,)
-    assert con.execute(
-        compile_sql(
-            Query(
-                "replies", ratio_to=Query("replies", conditions=(Condition("reply", negated=True),))
-            )
-        )
-    ).fetchone() == (None,)
+    # a divisor of 0 (no top-level cast at all) gives NULL, not a division error
+    con.execute("DELETE FROM casts WHERE NOT is_reply")
+    assert con.execute(compile_sql(ratio)).fetchone() == (None,)
+    # rows that can never pass their filter ("replies that are not replies") are refused,
+    # not counted as 0
+    with pytest.raises(LayerError, match="never not reply"):
+        compile_sql(Query("replies", conditions=(Condition("reply", negated=True),)))
+    with pytest.raises(LayerError, match="never top_level"):
+        compile_sql(Query("replies_received", conditions=(Condition("top_level"),)))
     with pytest.raises(LayerError):
         compile_sql(Query("replies", ratio_to=Query("casts", "hour")))
 

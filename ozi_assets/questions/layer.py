@@ -1152,6 +1152,14 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
         template = f.negated if c.negated else f.condition
         if template is None:
             raise LayerError(f"the filter {c.filter} cannot be negated")
+        if m.where and (f.condition if c.negated else f.negated) == m.where:
+            # "replies received by top-level casts": the rows counted are replies, which are
+            # never top-level; the filter would make every count 0, whatever the data
+            kind = f"not {c.filter}" if c.negated else c.filter
+            raise LayerError(
+                f"{m.name} counts rows that are never {kind}; whether the casts they went to "
+                f"are is not a filter the layer has"
+            )
         if c.filter == "user" and "," in (c.value or ""):
             # several users ("dwr, jayce and ccarella"): usernames never hold a comma
             names = [exp.Literal.string(n.strip().lstrip("@").lower()) for n in c.value.split(",")]
