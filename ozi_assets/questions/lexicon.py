@@ -10,7 +10,7 @@ one, so nothing with meaning is dropped by accident.
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from functools import cache
 
 from ozi_assets.questions.layer import DIMENSIONS, FILTERS, METRICS
@@ -1036,6 +1036,14 @@ def _one_edit(a: str, b: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
+def _one_edit_from(word: str, words: Iterable[str]) -> list[str]:
+    """The ``words`` one edit away from ``word`` (``_one_edit``); none when ``word`` is too
+    short to be read as a typo (under TYPO_MIN_LENGTH letters) or is not all letters."""
+    if len(word) < TYPO_MIN_LENGTH or not word.isalpha():
+        return []
+    return [w for w in words if _one_edit(word, w)]
+
+
 @cache
 def english_words() -> frozenset[str]:
     """The whole words of the bundled embedding model's vocabulary (all-MiniLM-L6-v2's
@@ -1063,9 +1071,9 @@ def correction(word: str, names: Container[str]) -> str | None:
     handle is never a typo), and exactly one vocabulary word is one edit away. An English
     word (``english_words``) is only read as an inflection of its own ("reacts" as "react"),
     never as another word one letter away ("hiking" is no typo of "liking": a topic)."""
-    if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or known(word) or word in names:
+    if known(word) or word in names:
         return None
-    near = [v for v in VOCABULARY if _one_edit(word, v)]
+    near = _one_edit_from(word, VOCABULARY)
     if len(near) != 1:
         return None
     if word in english_words() and not _inflection(word, near[0]):
@@ -1080,7 +1088,7 @@ def act_not_held(word: str) -> str | None:
     is not "blocked"."""
     if word in ACTS_NOT_HELD:
         return ACTS_NOT_HELD[word]
-    if len(word) < TYPO_MIN_LENGTH or not word.isalpha() or word in english_words():
+    if word in english_words():
         return None
-    near = {noun for act, noun in ACTS_NOT_HELD.items() if _one_edit(word, act)}
+    near = {ACTS_NOT_HELD[act] for act in _one_edit_from(word, ACTS_NOT_HELD)}
     return near.pop() if len(near) == 1 else None

@@ -2392,22 +2392,17 @@ _AMONG = re.compile(
 
 
 # A threshold said in words: "exactly one cast", "at least two replies", "a single cast".
-_SMALL_NUMBERS = {
-    w: str(n)
-    for n, w in enumerate(
-        ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"], start=1
-    )
-}
+_NUMBER_WORDS = "|".join(sorted(lexicon.NUMBERS, key=len, reverse=True))
 _WORD_THRESHOLD = re.compile(
     r"\b(?:(exactly|more than|over|above|greater than|at least|at most|fewer than|less than|"
-    rf"under|below)\s+({'|'.join(_SMALL_NUMBERS)})|(?:a single|only one|just one))(?=\s+[a-z])"
+    rf"under|below)\s+({_NUMBER_WORDS})|(?:a single|only one|just one))(?=\s+[a-z])"
 )
 
 
 def _threshold_digits(m: re.Match[str]) -> str:
     if m.group(1) is None:
         return "exactly 1"  # "a single cast", "only one cast"
-    return f"{m.group(1)} {_SMALL_NUMBERS[m.group(2)]}"
+    return f"{m.group(1)} {lexicon.NUMBERS[m.group(2)]}"
 
 
 def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None:
