@@ -1704,6 +1704,47 @@ def test_a_figure_of_the_user_a_ranking_puts_first(question, reading):
 
 
 @pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # the person described by a relative clause of any metric, the figure asked of them
+        (
+            "How many followers does the user whose casts got the most likes have?",
+            "followers, of the user first by likes_received",
+        ),
+        (
+            "what's the follower count of whoever replied the most?",
+            "followers, of the user first by replies",
+        ),
+        (
+            "whoever posted the most casts with a link, how many accounts do they follow?",
+            "following, of the user first by casts (has_link)",
+        ),
+        # word by word, this ranked users by their followers
+        (
+            "how many casts did the user with the most followers post?",
+            "casts, of the user first by followers",
+        ),
+        ("how many accts does dwr follow", "following, user = dwr"),
+    ],
+)
+def test_a_figure_of_the_person_a_clause_ranks_first(question, reading):
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # many users tie for the fewest followers: none is the one
+        "How many replies did the user with the fewest followers get?",
+        # two profile figures have no time range between them
+        "How many followers does the user with the most following have today?",
+    ],
+)
+def test_a_person_a_clause_cannot_pick_is_not_answered(question):
+    assert plan(question, CTX_SPAN).query is None
+
+
+@pytest.mark.parametrize(
     ("question", "kind", "search"),
     [
         # an auxiliary between "who" and the verb asks what "who posted about" asks

@@ -684,6 +684,8 @@ DIMENSIONS: dict[str, Dimension] = {
                 "participants",
                 "folks",
                 "ppl",
+                "acct",  # chat: "how many accts does dwr follow"
+                "accts",
                 "crowd",  # "how big the crowd is": the people
                 "creator",
                 "creators",
@@ -1054,8 +1056,13 @@ class Query:
         if self.top_user:
             # the ranking's own time range, when it is not the whole query's
             when = self.top_user.time_range if not self.time_range else None
+            only = ", ".join(
+                f"{'not ' if c.negated else ''}{c.filter}{f' = {c.value}' if c.value else ''}"
+                for c in self.top_user.conditions
+            )
             parts.append(
-                f"of the user first by {self.top_user.metric}{f' {when.label}' if when else ''}"
+                f"of the user first by {self.top_user.metric}{f' ({only})' if only else ''}"
+                f"{f' {when.label}' if when else ''}"
             )
         if self.among and self.among.having:
             op, number = self.among.having

@@ -354,6 +354,24 @@ AGENT_NOUNS = {
     "reactors": "reactions",
     "mentioners": "mentions",
 }
+# The words of the user dimension that name one person ("the user who …", not "the users")
+ONE_OF_PEOPLE = frozenset(
+    [
+        "user",
+        "account",
+        "acct",
+        "author",
+        "caster",
+        "poster",
+        "creator",
+        "handle",
+        "member",
+        "participant",
+        "person",
+        "profile",
+        "guy",
+    ]
+)
 # The mean of a metric over the groups the question names ("on average per user").
 AVERAGE = frozenset(["average", "averages", "avg", "mean", "on_average", "typical", "typically"])
 # The users counted never did what follows ("people who never replied").

@@ -1638,7 +1638,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         top_by = "casts"
     if top_by is not None:
         # a profile figure has no history: the time range is the asked metric's alone
-        timed = layer.SOURCES[layer.METRICS[top_by].source].time is not None
+        timed = _timed(top_by)
+        if time_range is not None and not timed and not _timed(metric_name):
+            # "the followers of the most followed user today": of two profile figures, the
+            # time range would be dropped unsaid
+            r.problem = f"{metric_name} and {top_by} are snapshots with no history: no time range"
+            return r
         top_user = Query(
             top_by,
             "user",
@@ -2443,6 +2448,120 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
     return around
 
 
+# "the user whose casts got the most recasts", "the account who posted the most links",
+# "whoever got recast the most": one person, the first of a ranking of users
+_ONE_PERSON = "|".join(
+    sorted(w for w in layer.DIMENSIONS["user"].words if w in lexicon.ONE_OF_PEOPLE)
+)
+_TOP_PERSON = re.compile(rf"\b(?:the (?:{_ONE_PERSON}|one) (who|whose|that|with)\b|whoever\b)")
+_RANKED = re.compile(
+    rf"\b(?:{'|'.join(sorted(lexicon.ORDER_DESC | lexicon.ORDER_ASC))}|most|fewest|least)\b"
+)
+_PRONOUN = re.compile(r"\b(?:they|he|she|them|him|her)\b")
+
+
+def _read_at(text: str, ctx: Context, tr: TimeRange | None) -> Reading:
+    """``read`` with the question's time range ``tr``, or without it when ``text`` reads as a
+    profile figure, which has no history (in a question of two parts, the time range is the
+    other part's)."""
+    reading = read(text, ctx, tr)
+    if tr is not None and (reading.query is None or not _timed(reading.query.metric)):
+        untimed = read(text, ctx, None)
+        if untimed.query is not None and not _timed(untimed.query.metric):
+            return untimed
+    return reading
+
+
+def _compiles(query: Query) -> bool:
+    """Whether the layer compiles ``query`` (it refuses a filter its metric cannot take)."""
+    try:
+        layer.compile_sql(query)
+    except LayerError:
+        return False
+    return True
+
+
+def _timed(metric: str) -> bool:
+    """Whether the rows of ``metric`` have a time (a profile figure's do not)."""
+    return layer.SOURCES[layer.METRICS[metric].source].time is not None
+
+
+def _stand_in(ctx: Context) -> str | None:
+    """A username the planner reads only as that user (letters only, no word of its own), to
+    stand in the place of a person a question describes; None when there is none."""
+    english = lexicon.english_words()
+    return next(
+        (
+            u
+            for u in sorted(ctx.users)
+            if u.isalpha() and len(u) >= 3 and not lexicon.known(u) and u not in english
+        ),
+        None,
+    )
+
+
+def _top_user_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None:
+    """The reading of a question asking a figure of one person it describes by a ranking
+    ("how many followers does the user whose casts got the most recasts have", "whoever
+    shared the most links, how many accounts do they follow"): the question read with a
+    user in that person's place, restricted to the user the ranking puts first
+    (``Query.top_user``). The description is the shortest clause after the person that
+    reads as a ranking of users and leaves a question that reads as a figure of one user
+    (the longest took the question's own verb: "… the most followers post")
+    None when there is no such person or no such pair of readings."""
+    match = _TOP_PERSON.search(q)
+    stand_in = _stand_in(ctx) if match else None
+    if match is None or stand_in is None:
+        return None
+    relative = match.group(1) or ""
+    head, tail = q[: match.start()], q[match.end() :]
+    ends = [m.end() for m in re.finditer(r"[^\s,;]+", tail)]
+    for end in ends:
+        clause, after = tail[:end], tail[end:]
+        if not _RANKED.search(clause):
+            continue
+        ranked = _read_at(f"which user {relative} {clause}", ctx, tr)
+        ranking = ranked.query
+        # "the user with the fewest followers": many users tie for last, so none is the one.
+        # The clause names what ranks them ("the user with the most", then "followers").
+        if (
+            ranking is None
+            or not ranked.metrics
+            or ranking.group_by != "user"
+            or ranking.order != "desc"
+            or ranking.having is not None
+        ):
+            continue
+        if head.strip() or not after.lstrip().startswith(","):
+            rest = f"{head}{stand_in}{after}"
+        else:
+            # "whoever shared the most links, how many accounts do they follow": the
+            # pronoun after the fronted clause is the person
+            rest, found = _PRONOUN.subn(stand_in, after.lstrip(" ,"), count=1)
+            if not found:
+                continue
+        around = _read_at(rest, ctx, tr)
+        query = around.query
+        if query is None or query.group_by is not None or query.top_user is not None:
+            continue
+        if tr is not None and query.time_range is None and ranking.time_range is None:
+            continue  # a time range of two profile figures, which have no history
+        person = Condition("user", stand_in)
+        if [c for c in query.conditions if c.filter == "user"] != [person]:
+            continue
+        composed = dataclasses.replace(
+            query,
+            conditions=tuple(c for c in query.conditions if c != person),
+            top_user=dataclasses.replace(ranking, limit=1, total=False),
+        )
+        if not _compiles(composed):
+            continue  # the clause cut short, its rest read as a filter the figure cannot take
+        around.query = composed
+        around.users = [u for u in around.users if u != stand_in]
+        return around
+    return None
+
+
 _HOW_OFTEN = re.compile(
     rf"\b({'|'.join(map(re.escape, lexicon.HOW_OFTEN))})\s+"
     rf"({'|'.join(sorted(lexicon.AUTHOR_WORDS | set(lexicon.AGENT_NOUNS)))})\b"
@@ -2943,6 +3062,32 @@ SYMBOL_COMPARE["<"] = "fewer than"
 _SYMBOL_COMPARE = re.compile(r"(>=|=>|<=|>|<)\s*(?=\d)")
 
 
+def _read_whole(rest: str, ctx: Context, tr: TimeRange | None) -> Reading:
+    """``read`` of the question's words (time range taken out), or one of the readings that
+    compose a query from two: a metric among users passing a threshold, a figure of the user
+    a ranking puts first, two figures at once."""
+    reading = read(rest, ctx, tr)
+    # "casts by authors with over 1,000 followers": the casts, of those authors only
+    reading = _among_reading(rest, ctx, tr) or reading
+    # "the followers of the user whose casts got the most recasts": of that user only (read
+    # word by word, "how many casts did the user with the most followers post" ranked users
+    # by their followers)
+    if reading.query is None or reading.query.top_user is None or not _compiles(reading.query):
+        reading = _top_user_reading(rest, ctx, tr) or reading
+    # Readings of two figures at once, which the metric-by-metric reading cannot compose:
+    # "all replies divided by the number of top-level casts" (a ratio), "how many authors
+    # follow more accounts than follow them" (two figures of each user; wins over a ratio)
+    for two_figures in (_ratio_reading, _exceeding_reading):
+        if (found := two_figures(rest, ctx, tr)) is not None:
+            reading = Reading(
+                query=found if isinstance(found, Query) else None,
+                asks_number=True,
+                counts=True,
+                problem=found if isinstance(found, str) else None,
+            )
+    return reading
+
+
 def plan(question: str, ctx: Context) -> Plan:
     """Read ``question`` and plan it. Always returns a Plan.
 
@@ -3172,20 +3317,7 @@ def plan(question: str, ctx: Context) -> Plan:
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
-    reading = read(rest, ctx, tr)
-    # "casts by authors with over 1,000 followers": the casts, of those authors only
-    reading = _among_reading(rest, ctx, tr) or reading
-    # Readings of two figures at once, which the metric-by-metric reading cannot compose:
-    # "all replies divided by the number of top-level casts" (a ratio), "how many authors
-    # follow more accounts than follow them" (two figures of each user; wins over a ratio)
-    for two_figures in (_ratio_reading, _exceeding_reading):
-        if (found := two_figures(rest, ctx, tr)) is not None:
-            reading = Reading(
-                query=found if isinstance(found, Query) else None,
-                asks_number=True,
-                counts=True,
-                problem=found if isinstance(found, str) else None,
-            )
+    reading = _read_whole(rest, ctx, tr)
     corrected: dict[str, str] = {}
     if reading.query is None and reading.unknown:
         # "more folowers: greg or mk": a typo of a catalogue word is read as that word, but
@@ -3194,7 +3326,7 @@ def plan(question: str, ctx: Context) -> Plan:
         fixes = {w: fix for w in reading.unknown if (fix := lexicon.correction(w, ctx.users))}
         if fixes:
             fixed = re.sub(r"\b[a-z]+\b", lambda m: fixes.get(m.group(0), m.group(0)), rest)
-            again = read(fixed, ctx, tr)
+            again = _read_whole(fixed, ctx, tr)
             if again.query is not None:
                 reading, corrected = again, fixes
     tried = ["layer"]
