@@ -1732,6 +1732,46 @@ def test_a_figure_of_the_person_a_clause_ranks_first(question, reading):
 
 
 @pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # people named by what they did, with how often, in a verb
+        (
+            "average following of people who replied at least twice",
+            "following, average per user, of users with replies >= 2",
+        ),
+        (
+            "how many casts came from users who liked more than 5 times",
+            "casts, of users with likes > 5",
+        ),
+        # ... or at all ("who recast stuff"), or by an agent noun
+        (
+            "median followers of ppl who recast stuff",
+            "followers, median per user, of users with recasts >= 1",
+        ),
+        (
+            "mean followers among all likers",
+            "followers, average per user, of users with likes >= 1",
+        ),
+        # the threshold is on the casts, not on the followers (read as followers >= 3 before)
+        ("total followers of users with at least 3 casts", "followers, of users with casts >= 3"),
+        # the people themselves stay a count of them
+        ("how big was the crowd of repliers?", "distinct_authors, reply"),
+    ],
+)
+def test_a_figure_of_the_people_who_did_something(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_typo_one_edit_from_words_of_one_meaning_is_read_as_that_meaning():
+    # "recast" and "recasts" name one metric: the typo is read, the swapped letters taken
+    assert lexicon.correction("recats", {}) == "recast"
+    assert lexicon.correction("likse", {}) == "likes"
+    # "links" and "likes" mean different things: still unknown, never guessed
+    assert lexicon.correction("lieks", {}) is None
+    assert lexicon.correction("followrs", {}) is None  # followers, or follows
+
+
+@pytest.mark.parametrize(
     "question",
     [
         # many users tie for the fewest followers: none is the one

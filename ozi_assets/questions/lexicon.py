@@ -1092,11 +1092,24 @@ def correction(word: str, names: Container[str]) -> str | None:
     if known(word) or word in names:
         return None
     near = _one_edit_from(word, VOCABULARY)
+    if len(near) > 1 and len({_meaning(w) for w in near}) == 1 and _meaning(near[0]):
+        # "recats": "recast" and "recasts" say one metric; the one of the typo's length (two
+        # letters swapped) is taken
+        near = [w for w in near if len(w) == len(word)] or near[:1]
     if len(near) != 1:
         return None
     if word in english_words() and not _inflection(word, near[0]):
         return None
     return near[0]
+
+
+def _meaning(word: str) -> frozenset[str]:
+    """The catalogue entries ``word`` names: metrics (as noun or verb), dimensions, filters."""
+    return frozenset(
+        table[word]
+        for table in (METRIC_NOUNS, METRIC_VERBS, DIMENSION_WORDS, FILTER_WORDS)
+        if word in table
+    )
 
 
 def act_not_held(word: str) -> str | None:

@@ -2387,8 +2387,10 @@ def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | st
 # "among users with 10 or more casts": the people whose figure passes a threshold, after a
 # preposition that makes them the authors (or actors) of what the rest of the question counts
 _AMONG = re.compile(
-    # "of the users who …" (partitive), not "number of users with …" (the users counted)
-    rf"\b(?:by|from|among|amongst|which|what|of(?=\s+(?:the|all|those)\b))\s+"
+    # "of the users who …" (partitive), not "number of users with …" (the users counted);
+    # after a profile figure, "of" says whose ("avg followers of ppl with 2+ casts")
+    r"\b(?:by|from|among|amongst|which|what|of(?=\s+(?:the|all|those)\b)"
+    r"|(?:(?<=followers )|(?<=following )|(?<=follower count )|(?<=following count ))of)\s+"
     rf"(?:(?:the|all|those)\s+)?(((?:{_PEOPLE}|{_AGENTS})\s+)"
     r"(?:with|who|that|having)\b(?:\s+[a-z']+){0,3}?\s+((?:(?:exactly|more than|over|above|"
     r"greater than|at least|at most|fewer than|less than|under|below)\s+)?\d+"
@@ -2410,6 +2412,38 @@ def _threshold_digits(m: re.Match[str]) -> str:
     return f"{m.group(1)} {lexicon.NUMBERS[m.group(2)]}"
 
 
+# The people named by what they did, as the people with at least that many of it: "users who
+# recast at least once", "people that replied more than 3 times", "ppl who recast stuff",
+# "across all recasters" (the threshold reading of _AMONG then takes them)
+_TIMES = {"once": 1, "twice": 2, "thrice": 3}
+PROFILE_FIGURES = frozenset(["followers", "following"])
+_DEED_THRESHOLD = re.compile(
+    rf"\b((?:{_PEOPLE}|{_AGENTS})\s+)(?:who|that)\s+(?:have\s+|has\s+|ever\s+)*([a-z]+)\s+"
+    r"(?:((?:exactly|more than|over|above|at least|at most|fewer than|less than|under)\s+)?"
+    r"(once|twice|thrice|(\d+)\s+times)|(?:stuff|things|anything|something|at all)\b)"
+)
+_AGENTS_PLURAL = "|".join(sorted(w for w in lexicon.AGENT_NOUNS if w.endswith("s")))
+_AMONG_AGENTS = re.compile(
+    rf"\b(?:of|among|amongst|across)\s+(?:all\s+(?:the\s+)?|the\s+|those\s+)?"
+    rf"({_AGENTS_PLURAL})\b"
+)
+
+
+def _deed_threshold(m: re.Match[str]) -> str:
+    """``_DEED_THRESHOLD``'s match as "<people> with <comparison> <n> <metric>", or unchanged
+    when its verb names no metric."""
+    people, verb, compare, times, number = m.groups()
+    metric = lexicon.METRIC_VERBS.get(verb)
+    if metric is None or metric not in lexicon.METRIC_NOUNS:
+        return m.group(0)
+    if times is None:  # "who recast stuff": at all
+        compare, count = "at least ", 1
+    else:
+        count = int(number) if number else _TIMES[times]
+        compare = compare or "exactly "
+    return f"{people}with {compare}{count} {metric}"
+
+
 def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None:
     """The reading of a question whose metric is restricted to the users passing a threshold
     on one of their figures ("how many casts came from accounts with more than 1000
@@ -2418,6 +2452,11 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
     clause reads as no threshold on users, or the rest is no query of a metric about users
     other than their profiles ("how many users with over 1000 followers" keeps its reading)."""
     q = _WORD_THRESHOLD.sub(_threshold_digits, q)
+    q = _DEED_THRESHOLD.sub(_deed_threshold, q)
+    agents = _AMONG_AGENTS.sub(
+        lambda m: f"among users with at least 1 {lexicon.AGENT_NOUNS[m.group(1)]}", q
+    )
+    q, by_agents = agents, agents != q
     match = _AMONG.search(q)
     if match is None:
         return None
@@ -2442,6 +2481,10 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
     ):
         return None
     if layer.METRICS[query.metric].user is None:
+        return None
+    if by_agents and query.metric not in PROFILE_FIGURES:
+        # "the crowd of repliers" is the repliers themselves, read as such; "the followers of
+        # recasters" is a figure of theirs
         return None
     people = dataclasses.replace(people, order=None, limit=None, total=False)
     around.query = dataclasses.replace(query, among=people)
