@@ -1762,6 +1762,42 @@ def test_a_figure_of_the_people_who_did_something(question, reading):
     assert _query(question).describe() == reading
 
 
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "how many accounts have from 200 to 800 followers",
+            "followers, count of users, with followers >= 200, of users with followers <= 800",
+        ),
+        (
+            "which users posted 4-6 casts",
+            "casts, by user, with casts >= 4, top, of users with casts <= 6",
+        ),
+        (
+            "number of users whose following count is between 50 and 70",
+            "following, count of users, with following >= 50, of users with following <= 70",
+        ),
+        # read as hours, this counted the casts from 02:00 to 07:00
+        (
+            "how many users wrote between 2 and 7 replies",
+            "replies, count of users, with replies >= 2, of users with replies <= 7",
+        ),
+        # no count after the range: hours still
+        (
+            "how many casts between 3 and 5",
+            "casts, between 2023-03-04 03:00 and 2023-03-04 05:00 UTC",
+        ),
+    ],
+)
+def test_a_range_of_a_count_is_two_thresholds_not_hours(question, reading):
+    assert _query(question).describe() == reading
+
+
+def test_a_range_of_each_casts_count_is_refused_not_cut_to_one_end():
+    got = plan("how many casts got between 3 and 5 likes", CTX_SPAN)
+    assert got.query is None and "range from 3 to 5" in (got.note or "")
+
+
 def test_a_typo_one_edit_from_words_of_one_meaning_is_read_as_that_meaning():
     # "recast" and "recasts" name one metric: the typo is read, the swapped letters taken
     assert lexicon.correction("recats", {}) == "recast"

@@ -272,6 +272,39 @@ def test_the_five_questions_offline(world):
     check_answer_shape(a)
 
 
+def test_figures_composed_from_two_readings_match_sql_written_by_hand(world):
+    """A range of a count, a figure of the user a ranking puts first, and a figure of the
+    people who did something: each answered on the sample as SQL written by hand says."""
+    _, resources, _, _ = world
+    with resources["warehouse"].reader() as conn:
+
+        def one(sql: str):
+            return conn.execute(sql).fetchone()[0]
+
+        in_range = one("SELECT count(*) FROM users WHERE follower_count BETWEEN 500 AND 2000")
+        top_replier_following = one(
+            "SELECT following_count FROM users WHERE username = (SELECT username FROM casts "
+            "WHERE is_reply GROUP BY username ORDER BY count(*) DESC LIMIT 1)"
+        )
+        mean_followers = one(
+            "SELECT avg(follower_count) FROM users WHERE username IN (SELECT username FROM "
+            "casts WHERE is_reply GROUP BY username HAVING count(*) >= 2)"
+        )
+    assert in_range > 0 and top_replier_following > 0 and mean_followers > 0
+    svc = services(world)
+    expected = {
+        "How many profiles have between 500 and 2,000 followers?": in_range,
+        "whoever replied the most, how many accounts do they follow?": top_replier_following,
+        "mean follower count of people who replied at least twice": mean_followers,
+    }
+    for question, value in expected.items():
+        a = ask(svc, question)
+        assert a.kind == "analytic", (question, a.note)
+        (row,) = a.rows
+        assert list(row.values())[-1] == pytest.approx(value), (question, row)
+        check_answer_shape(a)
+
+
 def test_hybrid_counts_every_author_who_names_the_topic(world):
     """The issue's failure: vector hits above a cosine threshold missed an author with several
     casts naming Denver. Fused with the keyword list, every cast naming it counts ("Denver",

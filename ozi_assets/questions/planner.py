@@ -3105,11 +3105,87 @@ SYMBOL_COMPARE["<"] = "fewer than"
 _SYMBOL_COMPARE = re.compile(r"(>=|=>|<=|>|<)\s*(?=\d)")
 
 
+# A range of a count: "between 1000 and 5000 followers", "from 3 to 5 casts", "1000-5000
+# followers", "between 2 and 4 top-level casts". Read as hours, "between 3 and 5 casts" had
+# counted the casts from 03:00 to 05:00.
+_COUNT_RANGE = re.compile(
+    r"\b(?:between\s+(\d+)\s+and\s+(\d+)|from\s+(\d+)\s+to\s+(\d+)|(?<![\d:-])(\d+)\s*-\s*(\d+))"
+    r"(\s+(?!(?:am|pm|utc|gmt)\b)[a-z-]+)?\s+([a-z]+)\b"
+)
+# ... or after the figure: "whose follower count is between 1000 and 5000"
+_COUNT_RANGE_AFTER = re.compile(
+    # a count or a copula between: "how many casts between 3 and 5" stays hours
+    r"\b([a-z]+)( counts?(?: is| are| was| were| of)? | (?:is|are|was|were) )between (\d+) and "
+    r"(\d+)\b"
+    r"(?!\s*(?:am|pm|utc|gmt|o'clock|:))"
+)
+_RANGE_THRESHOLD = re.compile(r"\bat least (\d+) and at most (\d+)\b")
+
+
+def _count_range(m: re.Match[str]) -> str:
+    """``_COUNT_RANGE``'s match as "at least <low> and at most <high> <noun>" when the noun is
+    a metric's and the range goes up (``_range_reading`` reads it), else unchanged."""
+    low, high = (int(n) for n in (g for g in m.groups()[:6] if g is not None))
+    adjective, noun = m.group(7) or "", m.group(8)
+    if not _metric_noun(noun) or low > high:
+        return m.group(0)
+    return f"at least {low} and at most {high}{adjective} {noun}"
+
+
+def _count_range_after(m: re.Match[str]) -> str:
+    """``_COUNT_RANGE_AFTER``'s match with the range as ``_count_range`` writes it."""
+    noun, joint, low, high = m.groups()
+    if not _metric_noun(noun) or int(low) > int(high):
+        return m.group(0)
+    return f"{noun}{joint}at least {low} and at most {high}"
+
+
+def _metric_noun(word: str) -> bool:
+    """Whether ``word`` names a metric, written right or one edit away ("folowers")."""
+    return word in lexicon.METRIC_NOUNS or lexicon.correction(word, ()) in lexicon.METRIC_NOUNS
+
+
+def _range_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None:
+    """The reading of a range of a count of each user's ("how many profiles have between 1000
+    and 5000 followers", "which users posted 3-5 casts"): the question with the range's
+    lower end as its threshold, among the users at or under its upper end (``Query.among``).
+    A range of something else (each cast's replies) is refused: one end alone would answer
+    another question. None when the question holds no range."""
+    m = _RANGE_THRESHOLD.search(q)
+    if m is None:
+        return None
+    low, high = int(m.group(1)), int(m.group(2))
+    reading = read(f"{q[: m.start()]}at least {low}{q[m.end() :]}", ctx, tr)
+    query = reading.query
+    if query is None and (reading.unknown or reading.problem):
+        return reading  # words to correct, or a refusal of its own
+    if (
+        query is None
+        or query.having != (">=", float(low))
+        or query.among is not None
+        or "user" not in (query.group_by, query.count_over)
+        or layer.METRICS[query.metric].user is None
+    ):
+        return Reading(
+            asks_number=True,
+            problem=f"a range from {low} to {high} is read only of each user's figures",
+        )
+    upper = Query(
+        query.metric,
+        "user",
+        conditions=query.conditions,
+        time_range=query.time_range,
+        having=("<=", float(high)),
+    )
+    reading.query = dataclasses.replace(query, among=upper)
+    return reading
+
+
 def _read_whole(rest: str, ctx: Context, tr: TimeRange | None) -> Reading:
     """``read`` of the question's words (time range taken out), or one of the readings that
     compose a query from two: a metric among users passing a threshold, a figure of the user
     a ranking puts first, two figures at once."""
-    reading = read(rest, ctx, tr)
+    reading = _range_reading(rest, ctx, tr) or read(rest, ctx, tr)
     # "casts by authors with over 1,000 followers": the casts, of those authors only
     reading = _among_reading(rest, ctx, tr) or reading
     # "the followers of the user whose casts got the most recasts": of that user only (read
@@ -3158,6 +3234,9 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
     q = _THOUSANDS.sub(_in_units, q)  # "5k followers", "five thousand followers": 5000
     q = _SYMBOL_COMPARE.sub(lambda m: f" {SYMBOL_COMPARE[m.group(1)]} ", q)  # ">=5000"
+    # "between 1000 and 5000 followers", "3-5 casts": a range of a count, not of hours
+    q = _COUNT_RANGE.sub(_count_range, q)
+    q = _COUNT_RANGE_AFTER.sub(_count_range_after, q)
     q = re.sub(r"\b(top|bottom)(\d+)\b", r"\1 \2", q)  # "top3 posters"
     # typed without the apostrophe, "dont count replies" is "don't"
     q = re.sub(r"\b(don|doesn|didn|isn|aren|wasn|weren)t\b", r"\1't", q)
