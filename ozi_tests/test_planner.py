@@ -2932,9 +2932,23 @@ def test_a_chatty_word_that_is_a_username_stays_the_user():
     assert p.query is not None and p.query.describe() == "casts, user = r"
 
 
-def test_replies_that_are_top_level_casts_are_refused_not_zero():
-    # the replies top-level casts got are not replies that are top-level (which are none)
-    p = plan("How many replies did the top level casts get?", CTX)
+@pytest.mark.parametrize(
+    "question", ["which casts got the most replies", "top 3 posts by replies", "most replied posts"]
+)
+def test_casts_ranked_by_replies_are_ranked_by_the_replies_they_got(question):
+    # by the replies' own hash, every reply was a cast with one reply
+    assert _query(question).metric == "replies_received"
+
+
+def test_the_replies_top_level_casts_got_are_replies_to_them():
+    # not replies that are top-level (which are none): the replies that went to them
+    assert reading_of("How many replies did the top level casts get?") == "replies, not to_reply"
+    # ranked by the casts that got them
+    assert reading_of("which root casts got the most replies") == (
+        "replies_received, by cast, top 10, not to_reply"
+    )
+    # without a verb of receiving, replies that are top-level are none: refused
+    p = plan("how many replies are top-level casts", CTX)
     assert p.kind == "unanswered" and "top_level" in (p.note or "")
     # near miss: top-level casts without their replies are still counted
     assert reading_of("How many top-level casts, not counting replies?") == (

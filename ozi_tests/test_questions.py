@@ -286,6 +286,14 @@ def test_figures_composed_from_two_readings_match_sql_written_by_hand(world):
             "SELECT following_count FROM users WHERE username = (SELECT username FROM casts "
             "WHERE is_reply GROUP BY username ORDER BY count(*) DESC LIMIT 1)"
         )
+        most_replied = one(
+            "SELECT parent_hash FROM casts WHERE is_reply GROUP BY parent_hash "
+            "ORDER BY count(*) DESC, parent_hash LIMIT 1"
+        )
+        # a top-level cast is its thread's root, also when it is outside the sample
+        to_top_level = one(
+            "SELECT count(*) FROM casts r WHERE r.is_reply AND r.parent_hash = r.thread_hash"
+        )
         mean_followers = one(
             "SELECT avg(follower_count) FROM users WHERE username IN (SELECT username FROM "
             "casts WHERE is_reply GROUP BY username HAVING count(*) >= 2)"
@@ -297,6 +305,9 @@ def test_figures_composed_from_two_readings_match_sql_written_by_hand(world):
         "whoever replied the most, how many accounts do they follow?": top_replier_following,
         "mean follower count of people who replied at least twice": mean_followers,
     }
+    a = ask(svc, "which posts received the most replies?")
+    assert a.kind == "analytic" and a.rows[0]["hash"] == most_replied, a.rows[:2]
+    expected["How many replies did the original posts get?"] = to_top_level
     for question, value in expected.items():
         a = ask(svc, question)
         assert a.kind == "analytic", (question, a.note)

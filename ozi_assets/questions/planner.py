@@ -1883,7 +1883,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     plural_casts = any(lexicon.METRIC_NOUNS.get(w) == "casts" and w.endswith("s") for w in words)
     if order and group is None and "cast" in m.dimensions and m.name != "casts" and plural_casts:
         group = "cast"  # "the most popular casts": the casts ranked by it
+        if m.name == "replies":
+            # "which casts got the most replies": the replies each cast got (by their own
+            # hash, each reply counted itself once)
+            m = layer.METRICS["replies_received"]
     kinds = {c.filter for c in conditions if c.filter in KIND_FILTERS and not c.negated}
+    if m.name in ("replies", "replies_received") and kinds == {"top_level"} and received:
+        # "how many replies did the top-level casts get": no reply is top-level, so the kind
+        # is of the casts that got them, the casts the replies went to
+        conditions = [
+            Condition("to_reply", negated=True) if c.filter == "top_level" else c
+            for c in conditions
+        ]
+        kinds = set()
     if (m.name, kinds) in (("replies", {"top_level"}), ("top_level_casts", {"reply"})):
         # "how many replies did the top-level casts get": replies are no top-level casts, and
         # the kind of cast a reply went to is not a filter the layer has
