@@ -41,13 +41,26 @@ def keep_earliest(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     ``table`` is one of CLEAN_TABLES (a constant, never input)."""
     if table not in CLEAN_TABLES:
         raise ValueError(f"not a clean table: {table}")
+    lo, hi = conn.execute(
+        f'SELECT epoch_us(min("timestamp")), epoch_us(max("timestamp")) FROM staged_{table}'
+    ).fetchone()
+    if lo is None:
+        return  # nothing staged: no probe of the table, no empty insert
     # One probe of the table for the staged hashes (earlier_owns: a copy at or before the
-    # staged one owns the hash); nearly always it finds none (a copy is
-    # rare), and the batch is a plain append: one scan of the table's hashes, not two.
+    # staged one owns the hash); nearly always it finds none (a copy is rare), and the batch
+    # is a plain append. Copies of one message carry one timestamp (the hash covers the
+    # message's data, its timestamp included), so the probe reads only the files whose
+    # timestamps overlap the batch's: the bounds are constants, which DuckLake prunes files
+    # by, where the whole table's hashes were read every batch (a batch's probe grew with
+    # the table).
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE owned AS
             SELECT s.hash, min(t.source_position) <= min(s.source_position) AS earlier_owns
-            FROM staged_{table} s JOIN {table} t ON t.hash = s.hash GROUP BY s.hash"""
+            FROM staged_{table} s JOIN {table} t
+              ON t.hash = s.hash AND t."timestamp" = s."timestamp"
+            WHERE t."timestamp" BETWEEN make_timestamptz({int(lo)}::BIGINT)
+                                    AND make_timestamptz({int(hi)}::BIGINT)
+            GROUP BY s.hash"""
     )
     (copies,) = conn.execute("SELECT count(*) FROM owned").fetchone()
     if copies:
