@@ -2428,6 +2428,7 @@ def _threshold_digits(m: re.Match[str]) -> str:
 # recast at least once", "people that replied more than 3 times", "ppl who recast stuff",
 # "across all recasters" (the threshold reading of _AMONG then takes them)
 _TIMES = {"once": 1, "twice": 2, "thrice": 3}
+# The profile figures asked of people named by an agent noun ("the followers of recasters")
 PROFILE_FIGURES = frozenset(["followers", "following"])
 _DEED_THRESHOLD = re.compile(
     rf"\b((?:{_PEOPLE}|{_AGENTS})\s+)(?:who|that)\s+(?:have\s+|has\s+|ever\s+)*([a-z]+)\s+"
@@ -2562,8 +2563,8 @@ def _top_user_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | N
     user in that person's place, restricted to the user the ranking puts first
     (``Query.top_user``). The description is the shortest clause after the person that
     reads as a ranking of users and leaves a question that reads as a figure of one user
-    (the longest took the question's own verb: "… the most followers post")
-    None when there is no such person or no such pair of readings."""
+    (the longest took the question's own verb: "… the most followers post"). None when
+    there is no such person or no such pair of readings."""
     match = _TOP_PERSON.search(q)
     stand_in = _stand_in(ctx) if match else None
     if match is None or stand_in is None:
