@@ -1558,7 +1558,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         specific = ["threads"]
         conditions.append(Condition("reply"))
     among_doers = False
-    figures = [m for m in specific if layer.SOURCES[layer.METRICS[m].source].time is None]
+    figures = [m for m in specific if not _timed(m)]
     deeds = [m for m in specific if m not in figures]
     if (
         len(figures) == 1
@@ -1652,7 +1652,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             limit=1,
         )
         group, order, groups = None, None, []
-        if layer.SOURCES[layer.METRICS[metric_name].source].time is None:
+        if not _timed(metric_name):
             # "the followers of today's top recaster": a profile figure has no history, so
             # the time range is the ranking's alone
             time_range = None
@@ -2211,7 +2211,7 @@ def _user_sets(
     both = _BOTH.search(text) and len(set(named)) == 2 and len(set(users)) < 2
     if (lacking or (only and negative) or both) and users:
         return "users with or without another metric, for a named user, is not a metric"
-    snapshot = any(layer.SOURCES[layer.METRICS[m].source].time is None for m in [*named, *lacking])
+    snapshot = any(not _timed(m) for m in [*named, *lacking])
     # "the most followed user who never posted": the figure ranks the users told apart
     ranked = _ranked_metric(text) in named and not both and not only
     if snapshot and (lacking or both) and not ranked:
@@ -2398,14 +2398,25 @@ def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | st
 # "by authors with over 1,000 followers", "from accounts that have at least 500 following",
 # "among users with 10 or more casts": the people whose figure passes a threshold, after a
 # preposition that makes them the authors (or actors) of what the rest of the question counts
+# The comparisons said before their number ("more than 5", "at least two"), as words
+_PREFIX_COMPARE = "|".join(
+    sorted(
+        (
+            w.replace("_", " ")
+            for w in lexicon.COMPARE
+            if w not in lexicon.POSTFIX_COMPARE and not w.startswith("exceed")
+        ),
+        key=len,
+        reverse=True,
+    )
+)
 _AMONG = re.compile(
     # "of the users who …" (partitive), not "number of users with …" (the users counted);
     # after a profile figure, "of" says whose ("avg followers of ppl with 2+ casts")
     r"\b(?:by|from|among|amongst|which|what|of(?=\s+(?:the|all|those)\b)"
     r"|(?:(?<=followers )|(?<=following )|(?<=follower count )|(?<=following count ))of)\s+"
     rf"(?:(?:the|all|those)\s+)?(((?:{_PEOPLE}|{_AGENTS})\s+)"
-    r"(?:with|who|that|having)\b(?:\s+[a-z']+){0,3}?\s+((?:(?:exactly|more than|over|above|"
-    r"greater than|at least|at most|fewer than|less than|under|below)\s+)?\d+"
+    rf"(?:with|who|that|having)\b(?:\s+[a-z']+){{0,3}}?\s+((?:(?:{_PREFIX_COMPARE})\s+)?\d+"
     r"(?:\s+or\s+(?:more|fewer|less))?\s+[a-z]+(?:\s+count)?))\b"
 )
 
@@ -2413,8 +2424,7 @@ _AMONG = re.compile(
 # A threshold said in words: "exactly one cast", "at least two replies", "a single cast".
 _NUMBER_WORDS = "|".join(sorted(lexicon.NUMBERS, key=len, reverse=True))
 _WORD_THRESHOLD = re.compile(
-    r"\b(?:(exactly|more than|over|above|greater than|at least|at most|fewer than|less than|"
-    rf"under|below)\s+({_NUMBER_WORDS})|(?:a single|only one|just one))(?=\s+[a-z])"
+    rf"\b(?:({_PREFIX_COMPARE})\s+({_NUMBER_WORDS})|(?:a single|only one|just one))(?=\s+[a-z])"
 )
 
 
@@ -2432,7 +2442,7 @@ _TIMES = {"once": 1, "twice": 2, "thrice": 3}
 PROFILE_FIGURES = frozenset(["followers", "following"])
 _DEED_THRESHOLD = re.compile(
     rf"\b((?:{_PEOPLE}|{_AGENTS})\s+)(?:who|that)\s+(?:have\s+|has\s+|ever\s+)*([a-z]+)\s+"
-    r"(?:((?:exactly|more than|over|above|at least|at most|fewer than|less than|under)\s+)?"
+    rf"(?:((?:{_PREFIX_COMPARE})\s+)?"
     r"(once|twice|thrice|(\d+)\s+times)|(?:stuff|things|anything|something|at all)\b)"
 )
 _AGENTS_PLURAL = "|".join(sorted(w for w in lexicon.AGENT_NOUNS if w.endswith("s")))
@@ -3196,8 +3206,8 @@ def _range_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
 
 def _read_whole(rest: str, ctx: Context, tr: TimeRange | None) -> Reading:
     """``read`` of the question's words (time range taken out), or one of the readings that
-    compose a query from two: a metric among users passing a threshold, a figure of the user
-    a ranking puts first, two figures at once."""
+    compose a query from two: a range of a count, a metric among users passing a threshold,
+    a figure of the user a ranking puts first, two figures at once."""
     reading = _range_reading(rest, ctx, tr) or read(rest, ctx, tr)
     # "casts by authors with over 1,000 followers": the casts, of those authors only
     reading = _among_reading(rest, ctx, tr) or reading
