@@ -409,8 +409,10 @@ def test_the_browser_shows_the_graph_partitions_a_failed_check_an_answer_and_tic
                 page.goto(f"{base}/locations/ozi/sensors/kafka_window_sensor")
                 expect(page.get_by_text("0 runs requested").first).to_be_visible(timeout=120_000)
                 # The cursor cell truncates its text to the width it gets; its full text is in
-                # the page.
-                expect(page.locator("body")).to_contain_text('"observed_lag": 0')
+                # the page. The page polls the sensor's state: a page opened as the daemon's
+                # first tick ends shows the tick before the cursor it wrote (CI once failed at
+                # the default 5 s with "Cursor None" beside "0 runs requested").
+                expect(page.locator("body")).to_contain_text('"observed_lag": 0', timeout=60_000)
                 expect(page.get_by_text("Failure")).to_have_count(0)
                 page.screenshot(path=str(shots / "sensor.png"))
                 # A backfill's progress: the daemon runs the one `ozi backfill` submitted
