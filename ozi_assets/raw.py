@@ -279,11 +279,13 @@ def catch_up(
     also: Callable[[duckdb.DuckDBPyConnection, BatchResult], Any] | None = None,
     high: dict[int, int] | None = None,
     starts: dict[int, int] | None = None,
+    max_messages: int | None = None,
 ) -> CatchUp:
     """Read every partition from its committed offset to the high watermark seen now (or to
     ``high``, Kafka partition → high watermark, when the caller has just read them, and the
-    log start offsets ``starts`` read with them), batch by
-    batch, one lake transaction per batch (committed as ``commit``; default: the asset's).
+    log start offsets ``starts`` read with them), batch by batch, one lake transaction per
+    batch (committed as ``commit``; default: the asset's), at most ``max_messages`` in all
+    (None: up to the high watermarks; the rest is left for the next call).
     ``also(conn, appended)`` runs in each batch's transaction after the append (stream_job
     folds the batch into the clean tables there: one commit, not one a stage); its results
     are in ``CatchUp.also``.
@@ -329,6 +331,10 @@ def catch_up(
         for p, _, nxt, _ in gaps:
             done.setdefault(p, PartitionOffset()).next_offset = nxt
     ranges = {p: (done.get(p, PartitionOffset()).next_offset, hw) for p, hw in high.items()}
+    if max_messages is not None:
+        ranges = stream.next_batch(
+            done, {p: PartitionOffset(hw) for p, hw in high.items()}, max_messages
+        )
     for slices in kafka.batches(ranges, kafka.batch_messages):
         now_ms = int(time.time() * 1000)
 
