@@ -1,6 +1,6 @@
 """The offline planner and time ranges, as pure functions (no data, no model)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -112,7 +112,56 @@ def test_hybrid_sql_uses_the_hits():
         ("on 2023-03-03", datetime(2023, 3, 3, tzinfo=UTC), datetime(2023, 3, 4, tzinfo=UTC)),
         ("casts today", datetime(2023, 3, 4, tzinfo=UTC), datetime(2023, 3, 5, tzinfo=UTC)),
         ("yesterday", datetime(2023, 3, 3, tzinfo=UTC), datetime(2023, 3, 4, tzinfo=UTC)),
-        ("between 11pm and 1am", datetime(2023, 3, 4, 23, tzinfo=UTC), None),
+        # a clock time without a date: the newest event's day (NOW is 06:00 on March 4),
+        # or the day before when that day's has not come yet
+        (
+            "between 02:00 and 03:00",
+            datetime(2023, 3, 4, 2, tzinfo=UTC),
+            datetime(2023, 3, 4, 3, tzinfo=UTC),
+        ),
+        (
+            "between 11pm and 1am",
+            datetime(2023, 3, 3, 23, tzinfo=UTC),
+            datetime(2023, 3, 4, 1, tzinfo=UTC),
+        ),
+        (
+            "from 11:45pm to 12:15am",
+            datetime(2023, 3, 3, 23, 45, tzinfo=UTC),
+            datetime(2023, 3, 4, 0, 15, tzinfo=UTC),
+        ),
+        (
+            "in the 23:00 hour",
+            datetime(2023, 3, 3, 23, tzinfo=UTC),
+            datetime(2023, 3, 4, tzinfo=UTC),
+        ),
+        (
+            "the first half hour after 10pm",
+            datetime(2023, 3, 3, 22, tzinfo=UTC),
+            datetime(2023, 3, 3, 22, 30, tzinfo=UTC),
+        ),
+        # a date written beside the clock time is kept, whether it has come or not
+        (
+            "between 23:00 and 23:30 on march 4",
+            datetime(2023, 3, 4, 23, tzinfo=UTC),
+            datetime(2023, 3, 4, 23, 30, tzinfo=UTC),
+        ),
+        # "after" ends with that day, or with the newest event when the question says so
+        ("after 5am", datetime(2023, 3, 4, 5, tzinfo=UTC), datetime(2023, 3, 5, tzinfo=UTC)),
+        (
+            "from 05:00 utc until the end of the sample",
+            datetime(2023, 3, 4, 5, tzinfo=UTC),
+            NOW + timedelta(microseconds=1),
+        ),
+        (
+            "since 4am up to now",
+            datetime(2023, 3, 4, 4, tzinfo=UTC),
+            NOW + timedelta(microseconds=1),
+        ),
+        (
+            "after 4am until the end of the day",
+            datetime(2023, 3, 4, 4, tzinfo=UTC),
+            datetime(2023, 3, 5, tzinfo=UTC),
+        ),
     ],
 )
 def test_time_ranges(question, start, end):
@@ -1804,7 +1853,12 @@ def test_a_typo_one_edit_from_words_of_one_meaning_is_read_as_that_meaning():
     assert lexicon.correction("likse", {}) == "likes"
     # "links" and "likes" mean different things: still unknown, never guessed
     assert lexicon.correction("lieks", {}) is None
-    assert lexicon.correction("followrs", {}) is None  # followers, or follows
+    # one edit from "followers" (a letter left out) and "follows" (a letter added): the
+    # letter left out is read first
+    assert lexicon.correction("followrs", {}) == "followers"
+    # a misspelt word of no meaning is read as such and ignored, not named as unknown
+    assert lexicon.correction("happend", {}) in lexicon.FILLER
+    assert reading_of("how many reshares happend each day") == "recasts, by day"
 
 
 @pytest.mark.parametrize(
@@ -4272,7 +4326,9 @@ def _at(day: int, hour: int) -> datetime:
     ],
 )
 def test_a_bare_hour_takes_the_half_of_day_of_the_other_end(question, start, end):
-    tr = parse_time_range(question, NOW)
+    # the newest event at the end of March 4: every start has come on that day, so the day
+    # is March 4 throughout (test_time_ranges covers a start still to come)
+    tr = parse_time_range(question, datetime(2023, 3, 4, 23, 59, tzinfo=UTC))
     assert tr is not None and (tr.start, tr.end) == (start, end)
 
 

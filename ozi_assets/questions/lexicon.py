@@ -1086,7 +1086,9 @@ def _inflection(a: str, b: str) -> bool:
 def correction(word: str, names: Container[str]) -> str | None:
     """The vocabulary word ``word`` is a typo of, or None: ``word`` has TYPO_MIN_LENGTH
     letters or more, is neither a vocabulary word nor one of ``names`` (usernames: a
-    handle is never a typo), and exactly one vocabulary word is one edit away. An English
+    handle is never a typo), and exactly one vocabulary word is one edit away (of several,
+    one with a letter left out is read before one with a letter added); failing that,
+    exactly one FILLER word, which the planner then ignores. An English
     word (``english_words``) is only read as an inflection of its own ("reacts" as "react"),
     never as another word one letter away ("hiking" is no typo of "liking": a topic)."""
     if known(word) or word in names:
@@ -1096,6 +1098,21 @@ def correction(word: str, names: Container[str]) -> str | None:
         # "recats": "recast" and "recasts" say one metric; the one of the typo's length (two
         # letters swapped) is taken
         near = [w for w in near if len(w) == len(word)] or near[:1]
+    dropped = sorted(w for w in near if len(w) == len(word) + 1)
+    if (
+        len(near) > 1
+        and dropped
+        and len({_meaning(w) for w in dropped}) == 1
+        and all(len(w) != len(word) for w in near)
+    ):
+        # "followrs": "followers" with a letter left out or "follows" with one added; a
+        # letter left out is read first. Readings of the typo's own length ("lieks": likes,
+        # links) are never chosen between: the word stays unknown.
+        near = dropped[:1]
+    if not near:
+        # "happend": a misspelt word of no meaning ("happened", "happen") is read as such,
+        # and so ignored, when no catalogue word is as close
+        near = sorted(_one_edit_from(word, FILLER))[:1]
     if len(near) != 1:
         return None
     if word in english_words() and not _inflection(word, near[0]):

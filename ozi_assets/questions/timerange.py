@@ -7,7 +7,9 @@ digits.
 Relative ranges count back from the data's newest event, not the wall clock: on a replayed
 sample "today" is the day the data ends, and on a live stream the two are seconds apart. The
 answer says which instant "now" was. A clock time without a date is on the day of the newest
-event. "Before" a time starts at the Farcaster epoch; "after" a time ends with that day.
+event, or the day before when that day's has not come yet. "Before" a time starts at the
+Farcaster epoch; "after" a time ends with that day, or with the newest event when the question
+says so ("until the end of the sample", "up to now").
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ HOUR = re.compile(
     rf"(?:at )?{STRICT_CLOCK}{ZONE}"
 )
 AFTER = re.compile(rf"\b(?:after|later than|since|from) {CLOCK}{ZONE}")
+# "from 05:00 until the end of the sample", "after 4am up to now": to the newest event, not to
+# that day's end
+TO_THE_END = re.compile(
+    r"\s*,?\s*(?:until|till|to|through|up to|up until) (?:now|the (?:very )?end(?! of the day)"
+    r"(?: of (?:the )?(?:sample|data(?:set)?|stream|log|records?))?|the (?:latest|newest|last) "
+    r"(?:data|events?|casts?|messages?))\b"
+)
 BEFORE = re.compile(rf"\b(?:before|earlier than|until|till|prior to|up to|up until) {CLOCK}{ZONE}")
 ON_DATE = re.compile(rf"\b(?:(?:on|during|for) )?{DATE}{ZONE}")
 # "since March 3", "after 2023-03-03", "before 4 March": a date, not a clock time, after the word
@@ -446,12 +455,20 @@ def _fmt(moment: datetime) -> str:
 
 
 def _with_date(
-    question: str, match: re.Match[str], default: datetime, now: datetime
+    question: str,
+    match: re.Match[str],
+    default: datetime,
+    now: datetime,
+    clock: timedelta | None = None,
 ) -> tuple[datetime, int]:
-    """The date written right after a clock expression (or ``default``), and where the
-    expression ends."""
+    """The date written right after a clock expression, and where the expression ends. With
+    no date written: ``default`` (the day of the newest event), or the day before when the
+    range's start at ``clock`` on that day is still to come: "from 23:45 to 00:15" asked of
+    data that ends at 06:00 means the night before, not a night that has not come."""
     if d := DATE_AFTER.match(question, match.end()):
         return _date(d, now), d.end()
+    if clock is not None and default + clock > now:
+        return default - timedelta(days=1), match.end()
     return default, match.end()
 
 
@@ -490,26 +507,34 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
         return TimeRange(start, end, label), m.span()
     for pattern in (FROM_TO, DASH):
         if m := pattern.search(question):
-            day, end_at = _with_date(question, m, day_start, now)
-            start, end = (day + t for t in _clock_pair(m.group(1), m.group(2)))
+            clocks = _clock_pair(m.group(1), m.group(2))
+            day, end_at = _with_date(question, m, day_start, now, clocks[0])
+            start, end = (day + t for t in clocks)
             if end <= start:
                 end += timedelta(days=1)
             label = f"between {_fmt(start)} and {_fmt(end)} UTC"
             return TimeRange(start, end, label), (m.start(), end_at)
     if m := HOUR.search(question):
-        day, end_at = _with_date(question, m, day_start, now)
-        start = day + _clock(m.group(1) or m.group(2))
+        clock = _clock(m.group(1) or m.group(2))
+        day, end_at = _with_date(question, m, day_start, now, clock)
+        start = day + clock
         end = start + timedelta(hours=1)
         return TimeRange(start, end, f"in the hour from {_fmt(start)} UTC"), (m.start(), end_at)
     if m := DURATION_FROM.search(question):
-        day, end_at = _with_date(question, m, day_start, now)
-        start = day + _clock(m.group(3))
+        clock = _clock(m.group(3))
+        day, end_at = _with_date(question, m, day_start, now, clock)
+        start = day + clock
         end = start + _duration(m.group("n"), m.group("unit"))
         label = f"between {_fmt(start)} and {_fmt(end)} UTC"
         return TimeRange(start, end, label), (m.start(), end_at)
     if m := AFTER.search(question):
-        day, end_at = _with_date(question, m, day_start, now)
-        start = day + _clock(m.group(1))
+        clock = _clock(m.group(1))
+        day, end_at = _with_date(question, m, day_start, now, clock)
+        start = day + clock
+        if to_end := TO_THE_END.match(question, end_at):
+            end = now + timedelta(microseconds=1)  # to the newest event, included
+            label = f"from {_fmt(start)} UTC to {_fmt(now)} UTC, the newest data"
+            return TimeRange(start, end, label), (m.start(), to_end.end())
         end = day + timedelta(days=1)
         return TimeRange(start, end, f"from {_fmt(start)} UTC to that day's end"), (
             m.start(),
