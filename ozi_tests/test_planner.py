@@ -5038,3 +5038,24 @@ def test_a_reaction_verb_takes_the_user_as_its_object(question, reading):
 )
 def test_a_list_of_the_people_who_did_something_names_them(question, reading):
     assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        # a metric word after "by" is what the people are ranked by, never a username
+        ("rank users by casts about wallets", "wallets"),
+        ("top users by posts about bike lanes", "bike lanes"),
+        # "a ranking of" the people asks what "rank the people" asks
+        ("can you pull a ranking of users by posts about search?", "search"),
+        ("give me a ranking of the authors by casts about nfts", "nfts"),
+    ],
+)
+def test_people_ranked_by_their_casts_about_a_topic(question, topic):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("hybrid", topic), p.note
+
+
+def test_a_name_that_is_no_user_before_about_is_still_named():
+    p = plan("casts by zzzq about wallets", CTX)
+    assert p.kind == "unanswered" and "'zzzq'" in (p.note or "")

@@ -151,7 +151,8 @@ _SUBJECT = re.compile(
     rf"\b(?:who|(?:which|what)\s+(?:\d+\s+)?(?:{_PEOPLE})|(?:{_RANKING})\s+(?:the\s+)?"
     # "the most active user on tipping": how much they cast, said of the people
     rf"(?:\d+\s+)?(?:(?:active|prolific|frequent)\s+)?(?:{_PEOPLE})"
-    rf"|(?:the|an?)\s+(?:{_PEOPLE})\s+with)\b"  # "the author with …"
+    rf"|(?:the|an?)\s+(?:{_PEOPLE})\s+with"  # "the author with …"
+    rf"|\branking\s+of\s+(?:the\s+)?(?:{_PEOPLE}))\b"  # "a ranking of users by …"
     # tersely, the topic between the ranking and the people: "top music poster"
     rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:{_PEOPLE}|posters?|talkers?)$"
     # or before the casts ranked per person: "most music casts by user", "users most meetup
@@ -2948,7 +2949,13 @@ def _unknown_author(q: str, ctx: Context, unknown: Sequence[str]) -> str | None:
     ) or re.search(rf"\b(?:by|from)\s+{USER}\s+(?:about|on|regarding)\b", q)
     if m:
         name = m.group(1)
-        generic = lexicon.FILLER | set(lexicon.DIMENSION_WORDS) | lexicon.OTHERS
+        # "users ranked by posts about X": a metric word is what is counted, never a name
+        generic = (
+            lexicon.FILLER
+            | set(lexicon.DIMENSION_WORDS)
+            | set(lexicon.METRIC_NOUNS)
+            | lexicon.OTHERS
+        )
         return None if name in ctx.users or name in generic else name
     # Terse means the whole question: "Surface casts that discuss AI" starts with a verb.
     m = re.search(rf"^{USER}(?:'s)?\s+(?:casts|posts)[?.!]*$|\b(?:by|from)\s+{USER}[?.!]*$", q)
