@@ -5059,3 +5059,52 @@ def test_people_ranked_by_their_casts_about_a_topic(question, topic):
 def test_a_name_that_is_no_user_before_about_is_still_named():
     p = plan("casts by zzzq about wallets", CTX)
     assert p.kind == "unanswered" and "'zzzq'" in (p.note or "")
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # a ranking said before the people, the threshold on what they did after them
+        (
+            "the most followed account that posted at least 4 casts",
+            "followers, by user, top 10, of users with casts >= 4",
+        ),
+        (
+            "most followed user who just posted once",
+            "followers, by user, top 10, of users with casts = 1",
+        ),
+        # the people named first, or after "do" or "how many"
+        (
+            "the poster with exactly 2 casts with the biggest follower count",
+            "followers, by user, top 10, author, of users with casts = 2",
+        ),
+        (
+            "how many followers do accounts with 5+ casts have",
+            "followers, of users with casts >= 5",
+        ),
+        (
+            "how many users with at least 2 casts posted replies",
+            "distinct_authors, reply, of users with casts >= 2",
+        ),
+        # a count said as a compound adjective of the people
+        (
+            "the most followed single-cast accounts",
+            "followers, by user, top 10, of users with casts = 1",
+        ),
+        ("avg followers of 3-cast users", "followers, average per user, of users with casts = 3"),
+        ("how many one-post users are there", "casts, count of users, with casts = 1"),
+        # the people counted are the people themselves: the word-by-word reading stays
+        ("how many users with 3+ casts", "casts, count of users, with casts >= 3"),
+    ],
+)
+def test_a_threshold_on_what_people_did_beside_another_figure_of_theirs(question, reading):
+    # each of these had put the threshold on the other figure ("followers >= 4"), dropped
+    # the compound adjective, or counted replies >= 2: wrong answers
+    assert reading_of(question) == reading
+
+
+def test_a_threshold_on_one_count_is_never_read_as_one_on_another():
+    # read word by word, "with 1 cast" had become "with followers = 1"; where no reading
+    # composes the two, the question is refused rather than answered so
+    p = plan("followers by user, users with exactly 1 cast", CTX)
+    assert p.kind == "unanswered" and "threshold on casts is not one on followers" in (p.note or "")

@@ -273,8 +273,9 @@ def test_the_five_questions_offline(world):
 
 
 def test_figures_composed_from_two_readings_match_sql_written_by_hand(world):
-    """A range of a count, a figure of the user a ranking puts first, and a figure of the
-    people who did something: each answered on the sample as SQL written by hand says."""
+    """A range of a count, a figure of the user a ranking puts first, a figure of the people
+    who did something, and the people ranked or counted among those with a threshold on what
+    they did: each answered on the sample as SQL written by hand says."""
     _, resources, _, _ = world
     with resources["warehouse"].reader() as conn:
 
@@ -298,13 +299,25 @@ def test_figures_composed_from_two_readings_match_sql_written_by_hand(world):
             "SELECT avg(follower_count) FROM users WHERE username IN (SELECT username FROM "
             "casts WHERE is_reply GROUP BY username HAVING count(*) >= 2)"
         )
+        repliers_of_two = one(
+            "SELECT count(DISTINCT fid) FROM casts WHERE is_reply AND fid IN "
+            "(SELECT fid FROM casts GROUP BY fid HAVING count(*) >= 2)"
+        )
+        one_cast_most_followers = one(
+            "SELECT max(follower_count) FROM users WHERE fid IN "
+            "(SELECT fid FROM casts GROUP BY fid HAVING count(*) = 1)"
+        )
     assert in_range > 0 and top_replier_following > 0 and mean_followers > 0
+    assert repliers_of_two > 0 and one_cast_most_followers > 0
     svc = services(world)
     expected = {
         "How many profiles have between 500 and 2,000 followers?": in_range,
         "whoever replied the most, how many accounts do they follow?": top_replier_following,
         "mean follower count of people who replied at least twice": mean_followers,
     }
+    a = ask(svc, "the most followed account that posted exactly one cast")
+    assert a.kind == "analytic" and a.rows[0]["followers"] == one_cast_most_followers, a.rows[:2]
+    expected["how many users with at least 2 casts posted replies"] = repliers_of_two
     a = ask(svc, "which posts received the most replies?")
     assert a.kind == "analytic" and a.rows[0]["hash"] == most_replied, a.rows[:2]
     expected["How many replies did the original posts get?"] = to_top_level

@@ -768,6 +768,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     numbers: list[int] = []
     pronouns = 0  # of those numbers, the word "one" standing for a thing named before
     having: tuple[str, float] | None = None
+    having_of: str | None = None  # what people with a threshold have ("with 3+ casts")
+    owned = False  # the comparison said after "with" or "having"
     compare: str | None = None
     negate = 0  # words left in which a negation applies
     term_next = False
@@ -1018,6 +1020,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if n is not None and (w.isdigit() or w not in lexicon.FILLER):
             if compare:
                 having, compare = (compare, float(n)), None
+                having_of = _metric_of(nxt) if nxt and owned else None
             else:
                 numbers.append(n)
                 if w == "one" and not (_names_casts(nxt) or nxt in lexicon.METRIC_NOUNS):
@@ -1041,6 +1044,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.COMPARE:
             compare = lexicon.COMPARE[w]
+            owned = prev in ("with", "having")  # "users with at least 2 casts": theirs
             continue
         if w in lexicon.POST_NEGATION and prev in lexicon.METRIC_NOUNS:
             # "top posters, replies excluded": what came before is left out
@@ -1881,6 +1885,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if having is not None and group is None and count_over is None:
         r.problem = "a threshold needs something to compare (e.g. users)"
         return r
+    if (
+        having is not None
+        and having_of in _OWN_COUNTS
+        and m.name.removesuffix("_received") in _OWN_COUNTS
+        and having_of != m.name.removesuffix("_received")
+    ):
+        # "the author with exactly 1 cast with the most followers", "how many users with at
+        # least 2 casts posted replies": a threshold on one count is no threshold on another
+        # (_among_reading reads the two apart where the question's shape lets it)
+        r.problem = f"the threshold on {having_of} is not one on {m.name}"
+        return r
     plural_casts = any(lexicon.METRIC_NOUNS.get(w) == "casts" and w.endswith("s") for w in words)
     if order and group is None and "cast" in m.dimensions and m.name != "casts" and plural_casts:
         group = "cast"  # "the most popular casts": the casts ranked by it
@@ -2414,12 +2429,32 @@ _PREFIX_COMPARE = "|".join(
 _AMONG = re.compile(
     # "of the users who …" (partitive), not "number of users with …" (the users counted);
     # after a profile figure, "of" says whose ("avg followers of ppl with 2+ casts")
-    r"\b(?:by|from|among|amongst|which|what|of(?=\s+(?:the|all|those)\b)"
-    r"|(?:(?<=followers )|(?<=following )|(?<=follower count )|(?<=following count ))of)\s+"
+    # "the most followed user who posted at least 3 casts": a ranking said before the people;
+    # "the author with exactly 1 cast with the most followers", "how many followers do users
+    # with 3+ casts have", "users with 2+ casts by followers": the people named first
+    r"(?:^|\b(?:by|from|among|amongst|which|what|the|do|does|did|many|of(?=\s+(?:the|all|those)\b)"
+    rf"|(?:{_RANKING})(?:\s+(?!(?:the|all|those)\b)[a-z]+)?"
+    r"|(?:(?<=followers )|(?<=following )|(?<=follower count )|(?<=following count ))of)\s+)"
     rf"(?:(?:the|all|those)\s+)?(((?:{_PEOPLE}|{_AGENTS})\s+)"
     rf"(?:with|who|that|having)\b(?:\s+[a-z']+){{0,3}}?\s+((?:(?:{_PREFIX_COMPARE})\s+)?\d+"
     r"(?:\s+or\s+(?:more|fewer|less))?\s+[a-z]+(?:\s+count)?))\b"
 )
+
+
+# Counts a person has, each its own: a threshold on one is never one on another.
+_OWN_COUNTS = frozenset(
+    [
+        "casts",
+        "replies",
+        "top_level_casts",
+        "recasts",
+        "likes",
+        "reactions",
+        "followers",
+        "following",
+    ]
+)
+_KEEPS_PEOPLE = frozenset(["which", "what", "the", "do", "does", "did", "many"])
 
 
 # A threshold said in words: "exactly one cast", "at least two replies", "a single cast".
@@ -2427,6 +2462,24 @@ _NUMBER_WORDS = "|".join(sorted(lexicon.NUMBERS, key=len, reverse=True))
 _WORD_THRESHOLD = re.compile(
     rf"\b(?:({_PREFIX_COMPARE})\s+({_NUMBER_WORDS})|(?:a single|only one|just one))(?=\s+[a-z])"
 )
+
+
+# A count said as a compound adjective of the people: "the single-post author", "one-cast
+# users", "3-reply accounts" are the people with exactly that many
+_COMPOUND_THRESHOLD = re.compile(
+    rf"\b(single|{_NUMBER_WORDS}|\d+)-([a-z]+)\s+((?:{_PEOPLE}|{_AGENTS})\b)"
+)
+
+
+def _compound_threshold(m: re.Match[str]) -> str:
+    """``_COMPOUND_THRESHOLD``'s match as "<people> with exactly <n> <metric>", or unchanged
+    when the noun names no metric."""
+    count, noun, people = m.groups()
+    metric = lexicon.METRIC_NOUNS.get(noun)
+    if metric is None:
+        return m.group(0)
+    n = 1 if count == "single" else int(count) if count.isdigit() else lexicon.NUMBERS[count]
+    return f"{people} with exactly {n} {metric}"
 
 
 def _threshold_digits(m: re.Match[str]) -> str:
@@ -2442,7 +2495,9 @@ _TIMES = {"once": 1, "twice": 2, "thrice": 3}
 # The profile figures asked of people named by an agent noun ("the followers of recasters")
 PROFILE_FIGURES = frozenset(["followers", "following"])
 _DEED_THRESHOLD = re.compile(
-    rf"\b((?:{_PEOPLE}|{_AGENTS})\s+)(?:who|that)\s+(?:have\s+|has\s+|ever\s+)*([a-z]+)\s+"
+    # "who only posted once": exactly once
+    rf"\b((?:{_PEOPLE}|{_AGENTS})\s+)(?:who|that)\s+(?:have\s+|has\s+|ever\s+|only\s+|just\s+)*"
+    r"([a-z]+)\s+"
     rf"(?:((?:{_PREFIX_COMPARE})\s+)?"
     r"(once|twice|thrice|(\d+)\s+times)|(?:stuff|things|anything|something|at all)\b)"
 )
@@ -2492,8 +2547,14 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
         return None
     # "which user with exactly 1 cast has the most followers": the people asked about stay
     # ("which user has the most followers"), only the threshold on them goes
-    lead = match.group(0).split()[0]
-    kept = f" {lead} {match.group(2)}" if lead in ("which", "what") else " "
+    # The people asked about stay where a word before them asks about them ("which user",
+    # "the author", "do users", "the most followed user", or nothing before them); after
+    # "by", "from", "among" or "of" they only say whose the rest is, and go with the clause.
+    lead = match.group(0)[: match.start(1) - match.start()].split()
+    if not lead or lead[0] in _KEEPS_PEOPLE or lead[0] in lexicon.ORDER_DESC:
+        kept = " ".join(["", *lead, match.group(2)])
+    else:
+        kept = " "
     around = read(q[: match.start()] + kept + q[match.end() :], ctx, tr)
     query = around.query
     # A profile figure among users passing a threshold on a profile figure is one reading
@@ -2504,8 +2565,17 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
         and layer.METRICS[people.metric].source == "users"
     ):
         return None
-    if layer.METRICS[query.metric].user is None:
+    if layer.METRICS[query.metric].user is None or (
+        query.metric in ("profiles", "distinct_authors")
+        and not query.conditions
+        and query.group_by is None
+    ):
+        # "how many users with 3+ casts", "how many repeat posters": the people counted are
+        # the people themselves, which the word-by-word reading counts (a count of profiles
+        # would miss any of them with no profile)
         return None
+    if query.having is not None and query.metric == people.metric:
+        return None  # "the repeat casters: accounts with 2+ casts": one threshold, read
     if by_agents and query.metric not in PROFILE_FIGURES:
         # "the crowd of repliers" is the repliers themselves, read as such; "the followers of
         # recasters" is a figure of theirs
@@ -3215,6 +3285,8 @@ def _read_whole(rest: str, ctx: Context, tr: TimeRange | None) -> Reading:
     """``read`` of the question's words (time range taken out), or one of the readings that
     compose a query from two: a range of a count, a metric among users passing a threshold,
     a figure of the user a ranking puts first, two figures at once."""
+    # "the single-post author", "one-cast users": the people with exactly that many
+    rest = _COMPOUND_THRESHOLD.sub(_compound_threshold, rest)
     reading = _range_reading(rest, ctx, tr) or read(rest, ctx, tr)
     # "casts by authors with over 1,000 followers": the casts, of those authors only
     reading = _among_reading(rest, ctx, tr) or reading
