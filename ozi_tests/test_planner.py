@@ -5095,6 +5095,16 @@ def test_a_name_that_is_no_user_before_about_is_still_named():
         ("how many one-post users are there", "casts, count of users, with casts = 1"),
         # the people counted are the people themselves: the word-by-word reading stays
         ("how many users with 3+ casts", "casts, count of users, with casts >= 3"),
+        # an ascending ranking before the people, a verb's threshold after them
+        (
+            "the least followed account that wrote over 4 casts",
+            "followers, by user, bottom 10, of users with casts > 4",
+        ),
+        # after "by", the figure is the people's own as it is a named user's: received
+        (
+            "total recasts received by accounts with exactly two casts",
+            "recasts_received, of users with casts = 2",
+        ),
     ],
 )
 def test_a_threshold_on_what_people_did_beside_another_figure_of_theirs(question, reading):
@@ -5108,3 +5118,10 @@ def test_a_threshold_on_one_count_is_never_read_as_one_on_another():
     # composes the two, the question is refused rather than answered so
     p = plan("followers by user, users with exactly 1 cast", CTX)
     assert p.kind == "unanswered" and "threshold on casts is not one on followers" in (p.note or "")
+    # a verb's count: "replied more than twice" is no "followers > 2"
+    p = plan("the account with the fewest followers who replied more than twice", CTX)
+    assert p.kind == "unanswered" and "threshold on replies" in (p.note or "")
+    # a verb of posting says no more than its noun, another verb what is counted
+    assert reading_of("how many users recast at least 4 casts") == (
+        "recasts, count of users, with recasts >= 4"
+    )

@@ -147,6 +147,7 @@ def users_of_casts_sql(hashes: Sequence[str], n: int = DEFAULT_TOP_N) -> str:
 _PEOPLE = "|".join(sorted(w for w in layer.DIMENSIONS["user"].words if w not in ("who", "whose")))
 _AGENTS = "|".join(sorted(lexicon.AGENT_NOUNS))  # people named by what they do: "recasters"
 _RANKING = "|".join(sorted(lexicon.ORDER_DESC))
+_RANKING_ASC = "|".join(sorted(lexicon.ORDER_ASC))
 _SUBJECT = re.compile(
     rf"\b(?:who|(?:which|what)\s+(?:\d+\s+)?(?:{_PEOPLE})|(?:{_RANKING})\s+(?:the\s+)?"
     # "the most active user on tipping": how much they cast, said of the people
@@ -770,6 +771,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     having: tuple[str, float] | None = None
     having_of: str | None = None  # what people with a threshold have ("with 3+ casts")
     owned = False  # the comparison said after "with" or "having"
+    did: str | None = None  # the metric of the verb the comparison follows
     compare: str | None = None
     negate = 0  # words left in which a negation applies
     term_next = False
@@ -1020,7 +1022,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if n is not None and (w.isdigit() or w not in lexicon.FILLER):
             if compare:
                 having, compare = (compare, float(n)), None
-                having_of = _metric_of(nxt) if nxt and owned else None
+                # a verb of posting says no more than its noun ("wrote 2 replies"); another
+                # verb says what is counted ("recast 3 casts": recasts)
+                noun = _metric_of(nxt) if nxt else None
+                having_of = did if did not in (None, "casts") else noun if owned or did else None
             else:
                 numbers.append(n)
                 if w == "one" and not (_names_casts(nxt) or nxt in lexicon.METRIC_NOUNS):
@@ -1044,7 +1049,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w in lexicon.COMPARE:
             compare = lexicon.COMPARE[w]
-            owned = prev in ("with", "having")  # "users with at least 2 casts": theirs
+            # whose count the threshold is: "users with at least 2 casts" (theirs), "who
+            # posted more than 5 casts" (the verb's)
+            owned = prev in ("with", "having")
+            did = lexicon.METRIC_VERBS.get(prev)
             continue
         if w in lexicon.POST_NEGATION and prev in lexicon.METRIC_NOUNS:
             # "top posters, replies excluded": what came before is left out
@@ -2433,7 +2441,7 @@ _AMONG = re.compile(
     # "the author with exactly 1 cast with the most followers", "how many followers do users
     # with 3+ casts have", "users with 2+ casts by followers": the people named first
     r"(?:^|\b(?:by|from|among|amongst|which|what|the|do|does|did|many|of(?=\s+(?:the|all|those)\b)"
-    rf"|(?:{_RANKING})(?:\s+(?!(?:the|all|those)\b)[a-z]+)?"
+    rf"|(?:{_RANKING}|{_RANKING_ASC})(?:\s+(?!(?:the|all|those)\b)[a-z]+)?"
     r"|(?:(?<=followers )|(?<=following )|(?<=follower count )|(?<=following count ))of)\s+)"
     rf"(?:(?:the|all|those)\s+)?(((?:{_PEOPLE}|{_AGENTS})\s+)"
     rf"(?:with|who|that|having)\b(?:\s+[a-z']+){{0,3}}?\s+((?:(?:{_PREFIX_COMPARE})\s+)?\d+"
@@ -2551,11 +2559,22 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
     # "the author", "do users", "the most followed user", or nothing before them); after
     # "by", "from", "among" or "of" they only say whose the rest is, and go with the clause.
     lead = match.group(0)[: match.start(1) - match.start()].split()
-    if not lead or lead[0] in _KEEPS_PEOPLE or lead[0] in lexicon.ORDER_DESC:
+    if not lead or lead[0] in _KEEPS_PEOPLE or lead[0] in lexicon.ORDER_DESC | lexicon.ORDER_ASC:
         kept = " ".join(["", *lead, match.group(2)])
     else:
         kept = " "
     around = read(q[: match.start()] + kept + q[match.end() :], ctx, tr)
+    stand_in = _stand_in(ctx) if lead and lead[0] in ("by", "from") else None
+    if stand_in is not None:
+        # "likes received by users with one cast": read with a user in the people's place,
+        # the metric is theirs as that user's ("likes received by X" is likes_received;
+        # cut out, "total likes received" had read as the likes they made)
+        alone = Condition("user", stand_in)
+        named = read(f"{q[: match.start()]} {lead[0]} {stand_in} {q[match.end() :]}", ctx, tr)
+        if named.query is not None and alone in named.query.conditions:
+            conditions = tuple(c for c in named.query.conditions if c != alone)
+            named.query = dataclasses.replace(named.query, conditions=conditions)
+            around = named
     query = around.query
     # A profile figure among users passing a threshold on a profile figure is one reading
     # already ("users with over 1000 followers"); among users passing one on what they did
