@@ -72,8 +72,9 @@ BATCH_MIN_MESSAGES = 1_000
 # the checks and the aggregates between two turns then fold in at most this many, and their
 # memory stays bounded however long the backlog is. The 1M-event replay read in one turn
 # peaked at 1,551 MiB (the checks' one round over 1M rows, then the aggregates' one fold);
-# in turns of 200k at 1,095 MiB in the same 28 s (turns of 50k: 1,090 MiB but 38 s, the
-# aggregates refreshing the window 5 times and the checks taking the batches' core).
+# in turns of 200k at 1,095-1,121 MiB. Outside the bench the 200k runs took 28, 28 and 38 s
+# (one turn: 27 s), turns of 50k 38 s (1,090 MiB, the window's aggregates refreshed 5
+# times), of 400k 32 s (1,028 MiB): the spread between runs is as large as the sizes' own.
 TURN_MESSAGES = 200_000
 # A round of the checks starts at most this often while messages keep coming (and at once when
 # the stream pauses), and at most once in CHECK_COST_FACTOR times its last cost: it runs on a

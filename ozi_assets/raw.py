@@ -330,8 +330,9 @@ def catch_up(
         warehouse.write(commit, lambda conn: record_gaps(conn, kafka.topic, gaps))
         for p, _, nxt, _ in gaps:
             done.setdefault(p, PartitionOffset()).next_offset = nxt
-    ranges = {p: (done.get(p, PartitionOffset()).next_offset, hw) for p, hw in high.items()}
-    if max_messages is not None:
+    if max_messages is None:
+        ranges = {p: (done.get(p, PartitionOffset()).next_offset, hw) for p, hw in high.items()}
+    else:
         ranges = stream.next_batch(
             done, {p: PartitionOffset(hw) for p, hw in high.items()}, max_messages
         )

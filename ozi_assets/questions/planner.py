@@ -1022,10 +1022,14 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         if n is not None and (w.isdigit() or w not in lexicon.FILLER):
             if compare:
                 having, compare = (compare, float(n)), None
-                # a verb of posting says no more than its noun ("wrote 2 replies"); another
-                # verb says what is counted ("recast 3 casts": recasts)
-                noun = _metric_of(nxt) if nxt else None
-                having_of = did if did not in (None, "casts") else noun if owned or did else None
+                if did not in (None, "casts"):
+                    having_of = did  # "recast 3 casts": the verb says what is counted
+                elif owned or did:
+                    # "with 2 casts", and after a verb of posting, which says no more than
+                    # its noun ("wrote 2 replies")
+                    having_of = _metric_of(nxt) if nxt else None
+                else:
+                    having_of = None
             else:
                 numbers.append(n)
                 if w == "one" and not (_names_casts(nxt) or nxt in lexicon.METRIC_NOUNS):
@@ -2419,9 +2423,6 @@ def _exceeding_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | st
     return Query(figure, "user", conditions=conditions, exceeds=other)
 
 
-# "by authors with over 1,000 followers", "from accounts that have at least 500 following",
-# "among users with 10 or more casts": the people whose figure passes a threshold, after a
-# preposition that makes them the authors (or actors) of what the rest of the question counts
 # The comparisons said before their number ("more than 5", "at least two"), as words
 _PREFIX_COMPARE = "|".join(
     sorted(
@@ -2434,6 +2435,10 @@ _PREFIX_COMPARE = "|".join(
         reverse=True,
     )
 )
+# "by authors with over 1,000 followers", "from accounts that have at least 500 following",
+# "among users with 10 or more casts": the people whose figure passes a threshold, after a
+# preposition that makes them the authors (or actors) of what the rest of the question counts,
+# or after a word that asks about them (_KEEPS_PEOPLE)
 _AMONG = re.compile(
     # "of the users who …" (partitive), not "number of users with …" (the users counted);
     # after a profile figure, "of" says whose ("avg followers of ppl with 2+ casts")
@@ -2462,7 +2467,13 @@ _OWN_COUNTS = frozenset(
         "following",
     ]
 )
-_KEEPS_PEOPLE = frozenset(["which", "what", "the", "do", "does", "did", "many"])
+# Words before the people that ask about them ("which user", "the author", "do users", "how
+# many users", "the most followed user"): the people stay when their threshold is cut out
+_KEEPS_PEOPLE = (
+    frozenset(["which", "what", "the", "do", "does", "did", "many"])
+    | lexicon.ORDER_DESC
+    | lexicon.ORDER_ASC
+)
 
 
 # A threshold said in words: "exactly one cast", "at least two replies", "a single cast".
@@ -2534,8 +2545,9 @@ def _deed_threshold(m: re.Match[str]) -> str:
 def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None:
     """The reading of a question whose metric is restricted to the users passing a threshold
     on one of their figures ("how many casts came from accounts with more than 1000
-    followers", "top repliers among users with at least 500 following"): the rest of the
-    question's query, of those users only. None when the question names no such people, the
+    followers", "top repliers among users with at least 500 following", "the most followed
+    user who posted at least 3 casts"): the rest of the question's query, of those users
+    only. None when the question names no such people, the
     clause reads as no threshold on users, or the rest is no query of a metric about users
     other than their profiles ("how many users with over 1000 followers" keeps its reading)."""
     q = _WORD_THRESHOLD.sub(_threshold_digits, q)
@@ -2554,15 +2566,11 @@ def _among_reading(q: str, ctx: Context, tr: TimeRange | None) -> Reading | None
     if people is None or people.group_by != "user" or people.having is None:
         return None
     # "which user with exactly 1 cast has the most followers": the people asked about stay
-    # ("which user has the most followers"), only the threshold on them goes
-    # The people asked about stay where a word before them asks about them ("which user",
-    # "the author", "do users", "the most followed user", or nothing before them); after
-    # "by", "from", "among" or "of" they only say whose the rest is, and go with the clause.
+    # ("which user has the most followers"), only the threshold on them goes; so when
+    # nothing stands before them. After "by", "from", "among" or "of" they only say whose
+    # the rest is, and go with the clause.
     lead = match.group(0)[: match.start(1) - match.start()].split()
-    if not lead or lead[0] in _KEEPS_PEOPLE or lead[0] in lexicon.ORDER_DESC | lexicon.ORDER_ASC:
-        kept = " ".join(["", *lead, match.group(2)])
-    else:
-        kept = " "
+    kept = " ".join(["", *lead, match.group(2)]) if not lead or lead[0] in _KEEPS_PEOPLE else " "
     around = read(q[: match.start()] + kept + q[match.end() :], ctx, tr)
     stand_in = _stand_in(ctx) if lead and lead[0] in ("by", "from") else None
     if stand_in is not None:
