@@ -14,6 +14,7 @@ in batch by batch and rebuilt with its window.
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,22 @@ def refresh(
 ) -> None:
     """Fold the clean rows chosen by ``where(alias)`` into the stage's state (each cast's
     terms, each reaction key's latest message), then recompute the aggregates of ``windows``
-    and ``hashes`` from the clean tables and that state."""
+    and ``hashes`` from the clean tables and that state (``compute`` then ``apply``, in the
+    caller's transaction)."""
+    compute(conn, grid, windows, hashes, where)
+    apply(conn)
+
+
+def compute(
+    conn: duckdb.DuckDBPyConnection,
+    grid: WindowGrid,
+    windows: list[int],
+    hashes: list[str],
+    where: Callable[[str], str],
+) -> None:
+    """What ``refresh`` writes, computed into temp tables of ``conn`` (aggregates.sql): it
+    only reads the lake, so it may run outside the transaction that writes. ``apply`` on the
+    same connection writes the result."""
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE batch_casts AS "
         f"SELECT a.hash FROM cast_adds a WHERE {where('a')}"
@@ -120,6 +136,13 @@ def refresh(
     conn.register("touched_casts", pd.DataFrame({"hash": pd.Series(hashes, dtype=str)}))
     conn.register("stopwords", pd.DataFrame({"word": stopwords()}))
     run_script(conn, sql.load("aggregates"))
+
+
+def apply(conn: duckdb.DuckDBPyConnection) -> None:
+    """Write what ``compute`` left in ``conn``'s temp tables (aggregates_apply.sql): the
+    stage's state and the aggregates of its windows and casts, each replaced whole. Safe to
+    run again after a transaction that lost its commit: it drops none of the temp tables."""
+    run_script(conn, sql.load("aggregates_apply"))
 
 
 # cast_engagement is per cast, not per window: a cast's row belongs to the window of its
@@ -172,17 +195,28 @@ def window_preview(
     return entries
 
 
-def catch_up(
+@dataclass
+class Prepared:
+    """A refresh computed and not yet written (``prepare``): the stage's offsets it read, the
+    ones it moves to, and what it refreshes."""
+
+    done: stream.Offsets
+    folded: stream.Offsets
+    windows: list[int]
+    casts: int
+    messages: int
+
+
+def prepare(
     conn: duckdb.DuckDBPyConnection,
     grid: WindowGrid,
     topic: str,
     upto: stream.Offsets | None = None,
-) -> tuple[list[int], int, int]:
-    """Fold in every clean row the aggregates stage has not seen (inside the caller's
-    transaction, with the stage's new offsets; the checked stage's raised to them), no
-    further than ``upto`` (Kafka partition → offset, the offsets checks.check_batch reached;
-    None: as far as the clean stages stand).
-    Returns (indices of the windows refreshed, casts refreshed, messages folded in)."""
+) -> Prepared | None:
+    """Compute (``compute``, into ``conn``'s temp tables) the refresh for every clean row the
+    aggregates stage has not seen, no further than ``upto`` (Kafka partition → offset, the
+    offsets checks.check_batch reached; None: as far as the clean stages stand). Only reads;
+    None when there is nothing new."""
     done = stream.load_offsets(conn, stream.AGGREGATES, topic)
     upstream = stream.upstream_offsets(conn, stream.CLEAN_STAGES, topic)
     if upto is not None:
@@ -194,20 +228,53 @@ def catch_up(
     # One batch for all that is new: the cost is in the windows refreshed, not the rows.
     ranges = stream.next_batch(done, upstream, max_messages=2**62)
     if not ranges:
-        return [], 0, 0
+        return None
 
     def batch(alias: str) -> str:
         return stream.position_filter(ranges, f"{alias}.source_position")
 
     windows, hashes = touched(conn, grid, batch)
-    refresh(conn, grid, windows, hashes, batch)
-    folded = stream.advanced(done, ranges)
-    stream.save_offsets(conn, stream.AGGREGATES, topic, folded)
+    compute(conn, grid, windows, hashes, batch)
+    return Prepared(
+        done,
+        stream.advanced(done, ranges),
+        windows,
+        len(hashes),
+        sum(b - a for a, b in ranges.values()),
+    )
+
+
+def commit_prepared(conn: duckdb.DuckDBPyConnection, topic: str, prepared: Prepared) -> bool:
+    """Write a prepared refresh with the stage's new offsets (inside the caller's transaction,
+    on the connection that prepared it); the checked stage's offsets are raised to them. False,
+    writing nothing, when the stage's offsets moved since ``prepare`` read them (another run
+    refreshed meanwhile: the next refresh starts from where it left them)."""
+    if stream.load_offsets(conn, stream.AGGREGATES, topic) != prepared.done:
+        return False
+    apply(conn)
+    stream.save_offsets(conn, stream.AGGREGATES, topic, prepared.folded)
     # What the aggregates fold in has passed the blocking checks (stream_job checks first; in
     # an ingest run Dagster runs this asset only after they pass), so the checked offsets are
     # at least as far: the embeddings follow those.
-    stream.raise_offsets(conn, stream.CHECKED, topic, folded)
-    return windows, len(hashes), sum(b - a for a, b in ranges.values())
+    stream.raise_offsets(conn, stream.CHECKED, topic, prepared.folded)
+    return True
+
+
+def catch_up(
+    conn: duckdb.DuckDBPyConnection,
+    grid: WindowGrid,
+    topic: str,
+    upto: stream.Offsets | None = None,
+) -> tuple[list[int], int, int]:
+    """Fold in every clean row the aggregates stage has not seen (inside the caller's
+    transaction, with the stage's new offsets; the checked stage's raised to them), no
+    further than ``upto`` (see ``prepare``).
+    Returns (indices of the windows refreshed, casts refreshed, messages folded in)."""
+    prepared = prepare(conn, grid, topic, upto)
+    if prepared is None:
+        return [], 0, 0
+    commit_prepared(conn, topic, prepared)
+    return prepared.windows, prepared.casts, prepared.messages
 
 
 def window_metadata(

@@ -30,8 +30,11 @@ of the aggregates (at most every ``AGGREGATE_EVERY_S``, longer when a refresh co
 folds in up to them and no further. So a failing batch keeps failing every run until its
 window is rebuilt, as a blocking asset check stops ``ingest_job``; casts are not held back
 behind checks that only the later stages need, and vectors are not held back behind the
-aggregates. Between two batches the loop does at most one of: the refresh, the report, the
-compaction.
+aggregates. The refresh runs on a thread of its own too, so the batches do not wait for it:
+it computes what it writes in a transaction that only reads, then writes it in a short one
+(``_aggregate`` says why). Between two batches the loop does at most one of the report and the
+compaction, and no compaction while a refresh is under way (both rewrite the aggregates'
+files).
 
 What the UI sees: at most every ``REPORT_EVERY_S``, and when the run ends (also by an error), a
 materialization of each asset for each window it changed since the last report, and each
@@ -90,7 +93,10 @@ CHECK_COST_FACTOR = 3.0
 # refresh re-reads each window it touches), and neither casts nor vectors wait for them.
 AGGREGATE_EVERY_S = 10.0
 # ... and at most once in this many times their last cost, so that a refresh that grows with
-# its windows (1-2 s at 2,000 events/s) takes at most a quarter of the loop.
+# its windows (1-2 s at 2,000 events/s) takes at most a quarter of the 2 cores' time that the
+# batches and the embedding lane share. It runs on its own thread: in the loop's own thread a
+# refresh stalled the batches for its time, and casts p95 by minute grew with the window at
+# 2,000 events/s (7.9 s in the first minute, 15.8 s in the tenth).
 AGGREGATE_COST_FACTOR = 3.0
 # Materializations and check evaluations at most this often: each report reads every table's
 # row counts and previews for the windows changed (about 10% of the loop at every 10 s).
@@ -308,6 +314,49 @@ class Checked:
     mark: checks.FeedMark  # where the round read: the next round's change feed starts there
 
 
+@dataclass
+class Folded:
+    """What one refresh of the aggregates folded in (aggregates.catch_up)."""
+
+    windows: list[int]  # grid indices of the windows refreshed
+    messages: int
+    seconds: float
+
+
+def _aggregate(
+    warehouse: WarehouseResource,
+    commit: Commit,
+    grid: WindowGrid,
+    topic: str,
+    upto: stream.Offsets | None,
+) -> Folded:
+    """Fold into the aggregates what the checks passed, up to ``upto``. It runs on the
+    aggregator thread beside the batches, in two steps on one writer connection: the refresh
+    is computed in a transaction that only reads (aggregates.prepare: seconds at 2,000
+    events/s, growing with the window), then written in a short one (committed as
+    ``commit``). A SQLite catalog fails the commit of a transaction when another writer
+    committed after its first read, so one that read for seconds beside the batches lost
+    every attempt. The write touches the aggregates' tables and their stage's offsets, which
+    the batches do not; a commit that loses anyway is retried (warehouse.write_on)."""
+    started = time.perf_counter()
+    with warehouse.writer() as conn:
+        conn.execute("BEGIN TRANSACTION")  # one snapshot for every read of the refresh
+        try:
+            prepared = aggregates.prepare(conn, grid, topic, upto)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")  # nothing of the lake's was written: temp tables only
+        if prepared is None:
+            return Folded([], 0, time.perf_counter() - started)
+        written = warehouse.write_on(
+            conn, commit, lambda c: aggregates.commit_prepared(c, topic, prepared)
+        )
+    if not written:
+        return Folded([], 0, time.perf_counter() - started)
+    return Folded(prepared.windows, prepared.messages, time.perf_counter() - started)
+
+
 def _check(
     warehouse: WarehouseResource, topic: str, grid: WindowGrid, mark: checks.FeedMark | None
 ) -> Checked:
@@ -422,20 +471,34 @@ def follow_stream(
             unfolded = reached
         feed_mark = checked.mark
 
+    # The refresh of the aggregates runs on a thread of its own as well, in its own lake
+    # transaction: the batches go on meanwhile.
+    aggregator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ozi-aggregates")
+    aggregating: Future[Folded] | None = None
+
     def aggregate() -> None:
-        """Fold into the aggregates what the checks passed (``unfolded``)."""
-        nonlocal aggregate_every, unfolded, last_aggregate
+        """Start folding into the aggregates what the checks passed (``unfolded``)."""
+        nonlocal unfolded, aggregating
         upto, unfolded = unfolded, None
-        aggregated = time.perf_counter()
-        windows, _, folded = warehouse.write(
-            agg_commit, lambda conn: aggregates.catch_up(conn, grid, kafka.topic, upto)
-        )
-        changes.add(stream.AGGREGATES, set(windows), folded)
+        aggregating = aggregator.submit(_aggregate, warehouse, agg_commit, grid, kafka.topic, upto)
+
+    def aggregated(folded: Folded) -> None:
+        """Record a refresh that ended (in the loop's thread: the report reads ``changes``)."""
+        nonlocal aggregate_every, last_aggregate
+        changes.add(stream.AGGREGATES, set(folded.windows), folded.messages)
         totals.aggregate_refreshes += 1
-        totals.timed(stream.AGGREGATES, aggregated)
-        spent = time.perf_counter() - aggregated
-        aggregate_every = max(AGGREGATE_EVERY_S, AGGREGATE_COST_FACTOR * spent)
+        totals.phase_seconds[stream.AGGREGATES] = (
+            totals.phase_seconds.get(stream.AGGREGATES, 0.0) + folded.seconds
+        )
+        aggregate_every = max(AGGREGATE_EVERY_S, AGGREGATE_COST_FACTOR * folded.seconds)
         last_aggregate = time.monotonic()
+
+    def finish_aggregate() -> None:
+        """Wait for the refresh under way, if any, and record it (raises what it raised)."""
+        nonlocal aggregating
+        if aggregating is not None:
+            running, aggregating = aggregating, None
+            aggregated(running.result())
 
     try:
         while True:
@@ -484,23 +547,29 @@ def follow_stream(
                     totals.batch_seconds.append(time.perf_counter() - batch_started)
                     uncompacted = True
             now = time.monotonic()
-            # At most one of the refresh, the report and the compaction between two batches:
-            # each stalls the batches for a second or more at 2,000 events/s, and two or
-            # three falling due together stalled them for their sum (casts p95 by minute up
-            # to 18 s). One a turn, the others the next turn, after the next batch.
             if checking is not None and checking.done():
                 finished, checking = checking.result(), None
-                passed(finished)  # a commit of a few rows: not one of the three below
-            if unfolded is not None and (
-                not new or time.monotonic() - last_aggregate >= aggregate_every
+                passed(finished)  # a commit of a few rows
+            if aggregating is not None and aggregating.done():
+                finish_aggregate()
+            if (
+                aggregating is None
+                and unfolded is not None
+                and (not new or time.monotonic() - last_aggregate >= aggregate_every)
             ):
                 aggregate()
-            elif not changes.empty() and now - last_report >= REPORT_EVERY_S:
+            # At most one of the report and the compaction between two batches: each stalls
+            # the batches for a second or more at 2,000 events/s, and falling due together
+            # they stalled them for their sum (casts p95 by minute up to 18 s). One a turn,
+            # the other the next turn, after the next batch. No compaction while a refresh
+            # is under way: it would rewrite the files the refresh deletes from, and one of
+            # the two would lose its commit.
+            if not changes.empty() and now - last_report >= REPORT_EVERY_S:
                 phase = time.perf_counter()
                 _report(context, warehouse, kafka.topic, grid, changes)
                 totals.timed("report", phase)
                 changes, last_report = Changes(), now
-            elif uncompacted and now - last_compact >= COMPACT_EVERY_S:
+            elif uncompacted and aggregating is None and now - last_compact >= COMPACT_EVERY_S:
                 _compact(context, warehouse, totals)
                 last_compact, uncompacted = time.monotonic(), False
             if (
@@ -533,10 +602,15 @@ def follow_stream(
             passed(finished)
         if pending:
             passed(_check(warehouse, kafka.topic, grid, feed_mark))
+        finish_aggregate()
         if unfolded is not None:
             aggregate()
+            finish_aggregate()
     finally:
         checker.shutdown(wait=True, cancel_futures=True)  # a check in flight only reads
+        # a refresh in flight commits or rolls back on its own: it is waited for, not left
+        # holding a transaction while the run ends
+        aggregator.shutdown(wait=True, cancel_futures=True)
         # also on an error: what was committed is shown (the aggregates are not folded then)
         if not changes.empty():
             _report(context, warehouse, kafka.topic, grid, changes)

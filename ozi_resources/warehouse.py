@@ -381,25 +381,31 @@ class WarehouseResource(dg.ConfigurableResource):
             reraise=True,
         )
 
+    def write_on(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        commit: Commit,
+        work: Callable[[duckdb.DuckDBPyConnection], T],
+    ) -> T:
+        """``write`` on a writer the caller holds (from ``writer``): what ``work`` needs that
+        was prepared on that connection before (its temp tables) stays there for every
+        attempt. Keep ``work`` short: on a SQLite catalog a transaction loses its commit to
+        any writer that committed since its first read (a refresh of the aggregates that read
+        for seconds inside its transaction lost all 8 attempts to the batches beside it)."""
+
+        def attempt() -> T:
+            with _transaction(conn, commit):
+                return work(conn)
+
+        return self.retrying()(attempt)
+
     @contextmanager
     def transaction(self, commit: Commit) -> Iterator[duckdb.DuckDBPyConnection]:
         """A writer inside one transaction: everything done in the block commits as one
         snapshot whose commit message is ``commit``; an exception rolls it all back. Prefer
         ``write``, which also retries a commit that lost to another writer."""
-        with self.writer() as conn:
-            conn.execute("BEGIN TRANSACTION")
-            try:
-                conn.execute(
-                    f"CALL {LAKE}.set_commit_message('ozi', $message, extra_info => $extra)",
-                    {"message": ", ".join(commit.assets) or "ozi", "extra": commit.extra_info()},
-                )
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                # A failed COMMIT has already ended the transaction: nothing to roll back.
-                with contextlib.suppress(duckdb.TransactionException):
-                    conn.execute("ROLLBACK")
-                raise
+        with self.writer() as conn, _transaction(conn, commit):
+            yield conn
 
     def _ensure_schema(self, conn: duckdb.DuckDBPyConnection) -> None:
         row = conn.execute(
@@ -591,6 +597,25 @@ class SnapshotRecord:
             tuple(info.get("assets") or ()),
             info.get("partition"),
         )
+
+
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection, commit: Commit) -> Iterator[None]:
+    """One transaction on the writer ``conn``, committed as one snapshot whose commit message
+    is ``commit``; an exception rolls it all back."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(
+            f"CALL {LAKE}.set_commit_message('ozi', $message, extra_info => $extra)",
+            {"message": ", ".join(commit.assets) or "ozi", "extra": commit.extra_info()},
+        )
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT has already ended the transaction: nothing to roll back.
+        with contextlib.suppress(duckdb.TransactionException):
+            conn.execute("ROLLBACK")
+        raise
 
 
 def is_write_conflict(err: BaseException) -> bool:

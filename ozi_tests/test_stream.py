@@ -929,3 +929,54 @@ def test_the_aggregates_fold_in_no_further_than_the_checks_reached(
     assert {p: o.next_offset for p, o in folded.items()} == {
         p: o.next_offset for p, o in later.items()
     }
+
+
+def test_a_refresh_whose_write_loses_its_commit_is_written_by_the_retry(
+    broker_address, sample_events, tmp_path, monkeypatch
+):
+    """stream_job computes a refresh in a transaction that only reads and writes it in a short
+    one (follow._aggregate). A write that loses its commit to another writer is tried again
+    from the same temp tables, and the aggregates equal those of one refresh in one
+    transaction."""
+    from ozi_assets import aggregates, follow
+    from ozi_assets.partitions import window_grid
+    from ozi_resources.warehouse import WarehouseResource
+
+    grid = window_grid()
+    commit = Commit("test", ("aggregates",))
+    attempts: list[bool] = []
+    write_on = WarehouseResource.write_on
+
+    def first_attempt_loses(self, conn, commit, work):
+        def work_then_another_commits(c):
+            done = work(c)
+            attempts.append(done)
+            if len(attempts) == 1:
+                # another writer commits while this transaction is open: its commit then
+                # fails ("database is locked") and write_on tries again
+                with self.writer() as other:
+                    other.execute("BEGIN TRANSACTION")
+                    stream.save_offsets(other, "test/other", "x", {0: stream.PartitionOffset(1)})
+                    other.execute("COMMIT")
+            return done
+
+        return write_on(self, conn, commit, work_then_another_commits)
+
+    tables = {}
+    for name in ("whole", "split"):
+        topic = f"lost-{name}"
+        _, resources, defs = world(tmp_path / name, broker_address, topic)
+        warehouse = resources["warehouse"]
+        with dg.instance_for_test() as instance:
+            resources["kafka"].produce(sample_events[-400:])
+            ingest_raw_and_clean(defs, instance)
+        if name == "whole":
+            warehouse.write(commit, lambda conn, t=topic: aggregates.catch_up(conn, grid, t))
+        else:
+            monkeypatch.setattr(WarehouseResource, "write_on", first_attempt_loses)
+            folded = follow._aggregate(warehouse, commit, grid, topic, None)
+            assert folded.messages == 400 and folded.windows
+        tables[name] = {t: fingerprints(warehouse)[t] for t in AGGREGATE_TABLES}
+    assert len(attempts) >= 2, "the first write did not lose its commit: nothing was retried"
+    assert tables["split"] == tables["whole"]
+    assert all(rows for rows, _ in tables["whole"].values())

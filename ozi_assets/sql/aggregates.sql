@@ -3,15 +3,19 @@
 -- casts a batch touches), so aggregates stay right whichever order batches and windows run
 -- in. Top-N lists keep 25 a window.
 --
+-- This script only reads the lake: it computes every row it would write into temp tables
+-- (new_*), and aggregates_apply.sql writes them. So the reading, which grows with the windows
+-- refreshed, can run outside the transaction that writes (stream_job: beside the batches'
+-- commits, which a long writing transaction on a SQLite catalog would lose every time to).
+--
 -- First the stage's state (schema.sql) for what the batch folds in: batch_casts(hash), its
 -- cast adds, and batch_reaction_keys(fid, reaction_type, target_hash), the reaction keys with
 -- a new message. The state keeps a batch's cost to its own messages: a window's terms are
 -- summed from cast_terms instead of tokenizing every text of the window again, and its
 -- reactions read reaction_state instead of ranking every reaction message of the window.
+-- Below, the CTEs cast_terms_now and reaction_state_now are the state as the batch leaves it.
 
-DELETE FROM cast_terms WHERE hash IN (SELECT hash FROM batch_casts);
-
-INSERT INTO cast_terms BY NAME
+CREATE OR REPLACE TEMP TABLE new_cast_terms AS
 WITH tokens AS (
     SELECT c.hash, c.fid, c."timestamp",
            unnest(regexp_split_to_array(replace(lower(c.text), '’', ''''), '\s+')) AS raw_token
@@ -35,16 +39,9 @@ WHERE length(term) >= 3
   AND term NOT IN (SELECT word FROM stopwords)
 GROUP BY hash, kind, term;
 
-DELETE FROM reaction_state s
-WHERE EXISTS (
-    SELECT 1 FROM batch_reaction_keys k
-    WHERE k.fid = s.fid
-      AND k.reaction_type IS NOT DISTINCT FROM s.reaction_type
-      AND k.target_hash IS NOT DISTINCT FROM s.target_hash);
-
 -- A reaction counts while its latest message for (fid, type, target) is an add (the rule of
 -- the public reactions view).
-INSERT INTO reaction_state BY NAME
+CREATE OR REPLACE TEMP TABLE new_reaction_state AS
 SELECT fid, reaction_type, target_hash, target_fid, hash, message_type, "timestamp",
        source_position
 FROM (
@@ -70,14 +67,25 @@ JOIN cast_adds c ON c."timestamp" >= w.window_start AND c."timestamp" < w.window
 WHERE c.hash NOT IN (SELECT target_hash FROM cast_removes);
 
 CREATE OR REPLACE TEMP TABLE window_reactions AS
+WITH reaction_state_now AS (
+    SELECT s.fid, s.reaction_type, s.target_hash, s.target_fid, s.hash, s.message_type,
+           s."timestamp"
+    FROM reaction_state s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM batch_reaction_keys k
+        WHERE k.fid = s.fid
+          AND k.reaction_type IS NOT DISTINCT FROM s.reaction_type
+          AND k.target_hash IS NOT DISTINCT FROM s.target_hash)
+    UNION ALL
+    SELECT fid, reaction_type, target_hash, target_fid, hash, message_type, "timestamp"
+    FROM new_reaction_state
+)
 SELECT w.window_start AS agg_window, r.reaction_type
 FROM touched_windows w
-JOIN reaction_state r ON r."timestamp" >= w.window_start AND r."timestamp" < w.window_end
+JOIN reaction_state_now r ON r."timestamp" >= w.window_start AND r."timestamp" < w.window_end
 WHERE r.message_type = 'MESSAGE_TYPE_REACTION_ADD';
 
-DELETE FROM hourly_activity WHERE window_start IN (SELECT window_start FROM touched_windows);
-
-INSERT INTO hourly_activity BY NAME
+CREATE OR REPLACE TEMP TABLE new_hourly_activity AS
 SELECT
     w.window_start,
     w.window_end,
@@ -95,9 +103,7 @@ SELECT
       WHERE c.agg_window = w.window_start) AS distinct_authors
 FROM touched_windows w;
 
-DELETE FROM top_authors WHERE window_start IN (SELECT window_start FROM touched_windows);
-
-INSERT INTO top_authors BY NAME
+CREATE OR REPLACE TEMP TABLE new_top_authors AS
 SELECT t.window_start, t.rank, t.fid, coalesce(t.author_username, u.username) AS username,
        t.casts, t.replies
 FROM (
@@ -114,9 +120,7 @@ FROM (
 LEFT JOIN users u ON u.fid = t.fid
 WHERE t.rank <= 25;
 
-DELETE FROM most_replied_to WHERE window_start IN (SELECT window_start FROM touched_windows);
-
-INSERT INTO most_replied_to BY NAME
+CREATE OR REPLACE TEMP TABLE new_most_replied_to AS
 SELECT t.window_start, t.rank, t.fid, u.username, t.replies_received
 FROM (
     SELECT
@@ -131,9 +135,13 @@ FROM (
 LEFT JOIN users u ON u.fid = t.fid
 WHERE t.rank <= 25;
 
-DELETE FROM top_terms WHERE window_start IN (SELECT window_start FROM touched_windows);
-
-INSERT INTO top_terms BY NAME
+CREATE OR REPLACE TEMP TABLE new_top_terms AS
+WITH cast_terms_now AS (
+    SELECT hash, fid, "timestamp", kind, term, uses FROM cast_terms
+    WHERE hash NOT IN (SELECT hash FROM batch_casts)
+    UNION ALL
+    SELECT hash, fid, "timestamp", kind, term, uses FROM new_cast_terms
+)
 SELECT window_start, kind, rank, term, uses, authors
 FROM (
     SELECT w.window_start, t.kind, t.term, sum(t.uses)::BIGINT AS uses,
@@ -141,20 +149,30 @@ FROM (
            row_number() OVER (PARTITION BY w.window_start, t.kind
                               ORDER BY sum(t.uses) DESC, count(DISTINCT t.fid) DESC, t.term) AS rank
     FROM touched_windows w
-    JOIN cast_terms t ON t."timestamp" >= w.window_start AND t."timestamp" < w.window_end
+    JOIN cast_terms_now t ON t."timestamp" >= w.window_start AND t."timestamp" < w.window_end
     WHERE t.hash IN (SELECT hash FROM window_casts)  -- live casts only
     GROUP BY w.window_start, t.kind, t.term
 )
 WHERE rank <= 25;
 
-DELETE FROM cast_engagement WHERE hash IN (SELECT hash FROM touched_casts);
-
 -- Only the touched casts' replies and reaction keys are read: the public views would first
 -- rank every reaction message and resolve every user of the lake (1 s at 1M events for a
 -- handful of casts). The same rules as the views: a removed reply does not count, and a
 -- reaction counts while its latest message is an add (reaction_state holds that message).
-INSERT INTO cast_engagement BY NAME
-WITH replies_of AS (
+CREATE OR REPLACE TEMP TABLE new_cast_engagement AS
+WITH reaction_state_now AS (
+    SELECT s.fid, s.reaction_type, s.target_hash, s.target_fid, s.hash, s.message_type,
+           s."timestamp"
+    FROM reaction_state s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM batch_reaction_keys k
+        WHERE k.fid = s.fid
+          AND k.reaction_type IS NOT DISTINCT FROM s.reaction_type
+          AND k.target_hash IS NOT DISTINCT FROM s.target_hash)
+    UNION ALL
+    SELECT fid, reaction_type, target_hash, target_fid, hash, message_type, "timestamp"
+    FROM new_reaction_state
+), replies_of AS (
     SELECT a.parent_hash AS hash, count(DISTINCT a.hash) AS replies_seen,
            any_value(a.parent_fid) AS parent_fid
     FROM cast_adds a
@@ -166,7 +184,7 @@ WITH replies_of AS (
            count(DISTINCT hash) FILTER (WHERE reaction_type = 'recast') AS recasts_seen,
            count(DISTINCT hash) FILTER (WHERE reaction_type = 'like') AS likes_seen,
            any_value(target_fid) AS target_fid
-    FROM reaction_state
+    FROM reaction_state_now
     WHERE target_hash IN (SELECT hash FROM touched_casts)
       AND message_type = 'MESSAGE_TYPE_REACTION_ADD'
     GROUP BY target_hash
@@ -189,8 +207,5 @@ LEFT JOIN reactions_of r ON r.hash = t.hash
 WHERE t.hash NOT IN (SELECT target_hash FROM cast_removes);
 
 DROP TABLE window_casts;
+
 DROP TABLE window_reactions;
-
-DROP TABLE batch_casts;
-
-DROP TABLE batch_reaction_keys;
