@@ -3180,6 +3180,27 @@ def test_the_topic_of_casts_in_which_people_discuss_it(question, search):
 
 
 @pytest.mark.parametrize(
+    ("question", "search"),
+    [
+        # the request's frame is not the topic: the search text is what is asked for
+        ("Could you find posts about onboarding?", "onboarding"),
+        ("Can you please show me casts on hiring", "hiring"),
+        ("I need you to find messages about pets", "pets"),
+        # the casts as the subject of the verb
+        ("Which casts discuss grants, bounties or treasuries?", "grants bounties or treasuries"),
+        ("what posts mention rugby league", "rugby league"),
+        # the topic before an unnamed poster's verb
+        ("What bugs or feature requests have ppl posted?", "bugs or feature requests"),
+        ("which memes did people share", "memes"),
+        ("what recipes have folks written", "recipes"),
+    ],
+)
+def test_a_search_without_the_frame_of_its_request(question, search):
+    p = plan(question, CTX)
+    assert (p.kind, p.search) == ("semantic", search)
+
+
+@pytest.mark.parametrize(
     ("question", "reading"),
     [
         # a closing clause saying what is counted: the rows, not the people who made them

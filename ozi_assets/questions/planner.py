@@ -420,10 +420,24 @@ def _author(q: str, ctx: Context, topic_at: int | None = None) -> tuple[str, int
     return None
 
 
+# A request's frame before what it asks for: "could you find …", "please show me …"
+_REQUEST_FRAME = re.compile(
+    r"^(?:(?:could|can|would|will)\s+you\s+(?:please\s+)?|please\s+|"
+    r"i\s+(?:need|want|would like|'d like)\s+(?:you\s+)?to\s+)(?=find|show|search|look|get|pull)"
+)
+# Whoever posted, unnamed: "what … have ppl posted", "which … did people share"
+_UNNAMED_POSTERS = (
+    r"(?:people|ppl|folks|users|authors|anyone|anybody|everyone|everybody|someone|somebody|"
+    r"they|you|we)"
+)
+
+
 def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
     """ "What are people saying about ETHDenver?", "How does ccarella talk about Purple?",
     "Casts about onboarding", "Find posts on zora": the topic after a verb of saying or a
     word for casts; the author when a known user stands after "did", "does", "by" or "from"."""
+    # "could you find …", "please show …", "I need you to find …": the request's frame
+    q = _REQUEST_FRAME.sub("", q)
     m = (
         re.search(
             rf"\b(?:{TOPIC_VERBS}|think|thinking|feel|feeling)\s+(?:about|of|on|regarding)\s+(.+)",
@@ -434,8 +448,9 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
             r"\b(?:casts?|posts?|messages?|anything|something|conversations?|discussions?|"
             r"chatter|buzz|talk|opinions?|thoughts|sentiment)(?:\s+(?:by|from)\s+@?[\w.-]+)?"
             r"\s+(?:about|on|regarding|concerning|(?:related|relating) to|mentioning|discussing|"
-            # "casts in which users discuss eating": whoever discusses it, the casts do
-            r"(?:that|which|in which|where)\s+(?:(?:users|people|authors|they|someone)\s+)?"
+            # "casts in which users discuss eating": whoever discusses it, the casts do;
+            # "which casts discuss grants": the casts themselves
+            r"(?:(?:that|which|in which|where)\s+)?(?:(?:users|people|authors|they|someone)\s+)?"
             r"(?:discuss|discusses|mention|mentions|talk about|talks about))\s+(.+)",
             q,
         )
@@ -443,6 +458,12 @@ def semantic_topic(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
         # "what product updates did dwr announce": the topic before its author and verb
         or re.search(
             rf"^(?:what|which)\s+(.+?)\s+(?:did|does|has|had)\s+{USER}\s+{_SAY_VERBS}\b", q
+        )
+        # "what bugs or feature requests have ppl posted": the same before anyone's verb
+        or re.search(
+            rf"^(?:what|which)\s+(.+?)\s+(?:did|do|does|have|has|had)\s+{_UNNAMED_POSTERS}\s+"
+            rf"(?:{_SAY_VERBS}|reported|requested|asked for)\b",
+            q,
         )
     )
     if not m:
