@@ -91,21 +91,6 @@ def touched(
     return windows, hashes
 
 
-def refresh(
-    conn: duckdb.DuckDBPyConnection,
-    grid: WindowGrid,
-    windows: list[int],
-    hashes: list[str],
-    where: Callable[[str], str],
-) -> None:
-    """Fold the clean rows chosen by ``where(alias)`` into the stage's state (each cast's
-    terms, each reaction key's latest message), then recompute the aggregates of ``windows``
-    and ``hashes`` from the clean tables and that state (``compute`` then ``apply``, in the
-    caller's transaction)."""
-    compute(conn, grid, windows, hashes, where)
-    apply(conn)
-
-
 def compute(
     conn: duckdb.DuckDBPyConnection,
     grid: WindowGrid,
@@ -113,9 +98,11 @@ def compute(
     hashes: list[str],
     where: Callable[[str], str],
 ) -> None:
-    """What ``refresh`` writes, computed into temp tables of ``conn`` (aggregates.sql): it
-    only reads the lake, so it may run outside the transaction that writes. ``apply`` on the
-    same connection writes the result."""
+    """Fold the clean rows chosen by ``where(alias)`` into the stage's state (each cast's
+    terms, each reaction key's latest message) and recompute the aggregates of ``windows``
+    and ``hashes`` from the clean tables and that state, into temp tables of ``conn``
+    (aggregates.sql). It only reads the lake, so it may run outside the transaction that
+    writes: ``apply`` on the same connection writes the result."""
     conn.execute(
         "CREATE OR REPLACE TEMP TABLE batch_casts AS "
         f"SELECT a.hash FROM cast_adds a WHERE {where('a')}"
@@ -353,7 +340,8 @@ def aggregates(
 
             windows, hashes = touched(conn, grid, window)
             windows = sorted(set(windows) | {grid.index_of(context.partition_key)})
-            refresh(conn, grid, windows, hashes, window)
+            compute(conn, grid, windows, hashes, window)
+            apply(conn)
             return windows, len(hashes)
 
         rebuilt, rebuilt_casts = warehouse.write(Commit.of(context), rebuild)

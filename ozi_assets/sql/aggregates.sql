@@ -13,7 +13,8 @@
 -- a new message. The state keeps a batch's cost to its own messages: a window's terms are
 -- summed from cast_terms instead of tokenizing every text of the window again, and its
 -- reactions read reaction_state instead of ranking every reaction message of the window.
--- Below, the CTEs cast_terms_now and reaction_state_now are the state as the batch leaves it.
+-- Below, reaction_state_now (a view) and cast_terms_now (a CTE) are the state as the batch
+-- leaves it.
 
 CREATE OR REPLACE TEMP TABLE new_cast_terms AS
 WITH tokens AS (
@@ -66,20 +67,20 @@ FROM touched_windows w
 JOIN cast_adds c ON c."timestamp" >= w.window_start AND c."timestamp" < w.window_end
 WHERE c.hash NOT IN (SELECT target_hash FROM cast_removes);
 
+CREATE OR REPLACE TEMP VIEW reaction_state_now AS
+SELECT s.fid, s.reaction_type, s.target_hash, s.target_fid, s.hash, s.message_type,
+       s."timestamp"
+FROM reaction_state s
+WHERE NOT EXISTS (
+    SELECT 1 FROM batch_reaction_keys k
+    WHERE k.fid = s.fid
+      AND k.reaction_type IS NOT DISTINCT FROM s.reaction_type
+      AND k.target_hash IS NOT DISTINCT FROM s.target_hash)
+UNION ALL
+SELECT fid, reaction_type, target_hash, target_fid, hash, message_type, "timestamp"
+FROM new_reaction_state;
+
 CREATE OR REPLACE TEMP TABLE window_reactions AS
-WITH reaction_state_now AS (
-    SELECT s.fid, s.reaction_type, s.target_hash, s.target_fid, s.hash, s.message_type,
-           s."timestamp"
-    FROM reaction_state s
-    WHERE NOT EXISTS (
-        SELECT 1 FROM batch_reaction_keys k
-        WHERE k.fid = s.fid
-          AND k.reaction_type IS NOT DISTINCT FROM s.reaction_type
-          AND k.target_hash IS NOT DISTINCT FROM s.target_hash)
-    UNION ALL
-    SELECT fid, reaction_type, target_hash, target_fid, hash, message_type, "timestamp"
-    FROM new_reaction_state
-)
 SELECT w.window_start AS agg_window, r.reaction_type
 FROM touched_windows w
 JOIN reaction_state_now r ON r."timestamp" >= w.window_start AND r."timestamp" < w.window_end
@@ -160,19 +161,7 @@ WHERE rank <= 25;
 -- handful of casts). The same rules as the views: a removed reply does not count, and a
 -- reaction counts while its latest message is an add (reaction_state holds that message).
 CREATE OR REPLACE TEMP TABLE new_cast_engagement AS
-WITH reaction_state_now AS (
-    SELECT s.fid, s.reaction_type, s.target_hash, s.target_fid, s.hash, s.message_type,
-           s."timestamp"
-    FROM reaction_state s
-    WHERE NOT EXISTS (
-        SELECT 1 FROM batch_reaction_keys k
-        WHERE k.fid = s.fid
-          AND k.reaction_type IS NOT DISTINCT FROM s.reaction_type
-          AND k.target_hash IS NOT DISTINCT FROM s.target_hash)
-    UNION ALL
-    SELECT fid, reaction_type, target_hash, target_fid, hash, message_type, "timestamp"
-    FROM new_reaction_state
-), replies_of AS (
+WITH replies_of AS (
     SELECT a.parent_hash AS hash, count(DISTINCT a.hash) AS replies_seen,
            any_value(a.parent_fid) AS parent_fid
     FROM cast_adds a
@@ -209,3 +198,5 @@ WHERE t.hash NOT IN (SELECT target_hash FROM cast_removes);
 DROP TABLE window_casts;
 
 DROP TABLE window_reactions;
+
+DROP VIEW reaction_state_now;
