@@ -93,10 +93,10 @@ CHECK_COST_FACTOR = 3.0
 # refresh re-reads each window it touches), and neither casts nor vectors wait for them.
 AGGREGATE_EVERY_S = 10.0
 # ... and at most once in this many times their last cost, so that a refresh that grows with
-# its windows (1-2 s at 2,000 events/s) takes at most a quarter of the 2 cores' time that the
-# batches and the embedding lane share. It runs on its own thread: in the loop's own thread a
-# refresh stalled the batches for its time, and casts p95 by minute grew with the window at
-# 2,000 events/s (7.9 s in the first minute, 15.8 s in the tenth).
+# its windows (1-2 s at 2,000 events/s) is under way at most a quarter of the time, on the 2
+# cores the batches and the embedding lane share. It runs on its own thread: in the loop's
+# own thread a refresh stalled the batches for its time, and casts p95 by minute grew with
+# the window at 2,000 events/s (7.9 s in the first minute, 15.8 s in the tenth).
 AGGREGATE_COST_FACTOR = 3.0
 # Materializations and check evaluations at most this often: each report reads every table's
 # row counts and previews for the windows changed (about 10% of the loop at every 10 s).
@@ -174,9 +174,11 @@ class Totals:
 
     def timed(self, phase: str, started: float) -> None:
         """Add the seconds since ``started`` (time.perf_counter) to ``phase``."""
-        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + (
-            time.perf_counter() - started
-        )
+        self.add(phase, time.perf_counter() - started)
+
+    def add(self, phase: str, seconds: float) -> None:
+        """Add ``seconds`` to ``phase`` (one spent on another thread, timed there)."""
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + seconds
 
 
 def waiting(committed: dict[int, int], high: dict[int, int]) -> int:
@@ -316,7 +318,7 @@ class Checked:
 
 @dataclass
 class Folded:
-    """What one refresh of the aggregates folded in (aggregates.catch_up)."""
+    """What one refresh of the aggregates folded in (``_aggregate``)."""
 
     windows: list[int]  # grid indices of the windows refreshed
     messages: int
@@ -336,8 +338,9 @@ def _aggregate(
     events/s, growing with the window), then written in a short one (committed as
     ``commit``). A SQLite catalog fails the commit of a transaction when another writer
     committed after its first read, so one that read for seconds beside the batches lost
-    every attempt. The write touches the aggregates' tables and their stage's offsets, which
-    the batches do not; a commit that loses anyway is retried (warehouse.write_on)."""
+    every attempt. The write touches the aggregates' tables, which the batches do not, and
+    the aggregates stage's own rows of the offsets; a commit that loses anyway is retried
+    (warehouse.write_on)."""
     started = time.perf_counter()
     with warehouse.writer() as conn:
         conn.execute("BEGIN TRANSACTION")  # one snapshot for every read of the refresh
@@ -471,8 +474,8 @@ def follow_stream(
             unfolded = reached
         feed_mark = checked.mark
 
-    # The refresh of the aggregates runs on a thread of its own as well, in its own lake
-    # transaction: the batches go on meanwhile.
+    # The refresh of the aggregates runs on a thread of its own as well (``_aggregate``): the
+    # batches go on meanwhile.
     aggregator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ozi-aggregates")
     aggregating: Future[Folded] | None = None
 
@@ -487,9 +490,7 @@ def follow_stream(
         nonlocal aggregate_every, last_aggregate
         changes.add(stream.AGGREGATES, set(folded.windows), folded.messages)
         totals.aggregate_refreshes += 1
-        totals.phase_seconds[stream.AGGREGATES] = (
-            totals.phase_seconds.get(stream.AGGREGATES, 0.0) + folded.seconds
-        )
+        totals.add(stream.AGGREGATES, folded.seconds)
         aggregate_every = max(AGGREGATE_EVERY_S, AGGREGATE_COST_FACTOR * folded.seconds)
         last_aggregate = time.monotonic()
 

@@ -976,7 +976,8 @@ def test_a_refresh_whose_write_loses_its_commit_is_written_by_the_retry(
             monkeypatch.setattr(WarehouseResource, "write_on", first_attempt_loses)
             folded = follow._aggregate(warehouse, commit, grid, topic, None)
             assert folded.messages == 400 and folded.windows
-        tables[name] = {t: fingerprints(warehouse)[t] for t in AGGREGATE_TABLES}
+        prints = fingerprints(warehouse)
+        tables[name] = {t: prints[t] for t in AGGREGATE_TABLES}
     assert len(attempts) >= 2, "the first write did not lose its commit: nothing was retried"
     assert tables["split"] == tables["whole"]
     assert all(rows for rows, _ in tables["whole"].values())

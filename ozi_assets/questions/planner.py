@@ -425,10 +425,12 @@ _REQUEST_FRAME = re.compile(
     r"^(?:(?:could|can|would|will)\s+you\s+(?:please\s+)?|please\s+|"
     r"i\s+(?:need|want|would like|'d like)\s+(?:you\s+)?to\s+)(?=find|show|search|look|get|pull)"
 )
+EVERYONE = frozenset(["everyone", "everybody", "anyone", "anybody"])
+# Someone not named: the object of an act that says nothing of who received it.
+_ANYONE = EVERYONE | {"someone", "somebody", "people", "ppl", "folks"}
 # Whoever posted, unnamed: "what … have ppl posted", "which … did people share"
 _UNNAMED_POSTERS = (
-    r"(?:people|ppl|folks|users|authors|anyone|anybody|everyone|everybody|someone|somebody|"
-    r"they|you|we)"
+    "(?:" + "|".join(sorted(_ANYONE | {"users", "authors", "they", "you", "we"})) + ")"
 )
 
 
@@ -1999,9 +2001,6 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
 # Words that open a relative clause about people: "the users who recast".
 _WHO = frozenset(["who", "that"])
 # Everyone, before a relative clause that says who: "the followers of everyone who posted".
-EVERYONE = frozenset(["everyone", "everybody", "anyone", "anybody"])
-# Someone not named: the object of an act that says nothing of who received it.
-_ANYONE = EVERYONE | {"someone", "somebody", "people", "ppl", "folks"}
 # Metrics whose rows are directed at a cast, which may be a reply or a top-level cast.
 DIRECTED = frozenset(["replies", "reactions", "recasts", "likes"])
 # Words between a preposition and the cast it names: "to another reply", "on the replies".
