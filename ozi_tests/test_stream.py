@@ -567,6 +567,97 @@ def test_an_embedding_run_from_the_sensor_follows_casts_folded_in_while_it_runs(
     assert quiet.success and time.monotonic() - started < 20
 
 
+def test_the_lane_embeds_the_next_batch_while_the_last_one_commits(
+    broker_address, sample_events, tmp_path, monkeypatch
+):
+    """An embedding run of many batches encodes the next batch while the last one commits, so
+    the model does not wait for the lane's reads and commits; and pipelined so, the lake ends
+    with exactly one vector per cast with text, each of its cast's current text, none for
+    the casts a CAST_REMOVE took back (sent after every add, so they fall in later batches
+    than their adds). The sample's casts only, so that every batch has casts to embed."""
+    import hashlib
+    import json
+    import threading
+
+    from ozi_assets import embeddings
+    from ozi_resources.warehouse import WarehouseResource
+
+    monkeypatch.setattr(embeddings, "EMBED_BATCH_MESSAGES", 250)
+    _, resources, defs = world(tmp_path, broker_address, "pipelined")
+    cast_events = [e for e in sample_events if "CAST_ADD" in e.message_type]
+    adds = [(json.loads(e.value), e.timestamp_ms) for e in cast_events]
+    removed = adds[:: max(len(adds) // 5, 1)][:5]
+    removes = [
+        Event(
+            farcaster.fid_key(m["data"]["fid"]),
+            farcaster.encode(
+                {
+                    "hash": farcaster.derived_hash("remove", m["hash"]),
+                    "data": {
+                        "type": farcaster.CAST_REMOVE,
+                        "fid": m["data"]["fid"],
+                        "timestamp": m["data"]["timestamp"] + 1,
+                        "network": farcaster.NETWORK,
+                        "castRemoveBody": {"targetHash": m["hash"]},
+                    },
+                }
+            ),
+            sent_ms + 1000,
+            farcaster.CAST_REMOVE,
+        )
+        for m, sent_ms in removed
+    ]
+    resources["kafka"].produce([*cast_events, *removes])
+    assert (
+        defs.resolve_job_def("ingest_job")
+        .execute_in_process(
+            partition_key=LABEL, instance=dg.DagsterInstance.ephemeral(), tags=INCREMENTAL
+        )
+        .success
+    )
+
+    events: list[str] = []  # "encoding", "encoded", "committed", in time order
+    lock = threading.Lock()
+    encode, write = embeddings.encode, WarehouseResource.write
+
+    def timed_encode(*args, **kwargs):
+        with lock:
+            events.append("encoding")
+        try:
+            return encode(*args, **kwargs)
+        finally:
+            with lock:
+                events.append("encoded")
+
+    def timed_write(self, commit, work):
+        result = write(self, commit, work)
+        with lock:
+            events.append("committed")
+        return result
+
+    monkeypatch.setattr(embeddings, "encode", timed_encode)
+    monkeypatch.setattr(WarehouseResource, "write", timed_write)
+    result = defs.resolve_job_def("embed_job").execute_in_process(
+        partition_key=LABEL, instance=dg.DagsterInstance.ephemeral(), tags=INCREMENTAL
+    )
+    assert result.success
+    assert events.count("encoding") > 3
+    # commits while an encoding was under way: the next batch's, as the last one committed
+    under_way, overlapped = False, 0
+    for event in events:
+        under_way = {"encoding": True, "encoded": False}.get(event, under_way)
+        overlapped += event == "committed" and under_way
+    assert overlapped >= 2, " ".join(events)
+
+    with resources["warehouse"].reader() as conn:
+        vectors = dict(conn.execute("SELECT hash, content_sha256 FROM cast_vectors").fetchall())
+        texts = dict(conn.execute("SELECT hash, text FROM casts WHERE trim(text) <> ''").fetchall())
+        (rows,) = conn.execute("SELECT count(*) FROM cast_vectors").fetchone()
+    assert rows == len(vectors) == len(texts) > 0
+    assert vectors == {h: hashlib.sha256(t.encode()).hexdigest() for h, t in texts.items()}
+    assert not {m["hash"] for m, _ in removed} & set(vectors)
+
+
 def test_embeddings_wait_for_the_ingest_runs_blocking_checks(
     broker_address, sample_events, tmp_path
 ):
