@@ -281,6 +281,54 @@ def test_time_words_are_read_as_a_range_not_as_users():
 
 
 @pytest.mark.parametrize(
+    "question",
+    [
+        "how many casts from 2:45am to 3:15am utc, around 3am",
+        "how many casts were sent in the half hour around 3am (02:45 to 03:15)?",
+        "number of casts 02:45 until 03:15, close to 3 am",
+    ],
+)
+def test_a_rough_time_beside_the_exact_range_describes_it(question):
+    """A time said roughly ("around 3am") within the range the question states exactly is
+    the same range; "02:45 to 03:15" is a range without "from", as both ends are clock times."""
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.query is not None and p.query.conditions == ()
+    assert p.time_range is not None
+    assert (p.time_range.start, p.time_range.end) == (
+        datetime(2023, 3, 4, 2, 45, tzinfo=UTC),
+        datetime(2023, 3, 4, 3, 15, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many casts around 3am",  # no exact range: the rough time is not read
+        "how many casts from 2:45am to 3:15am, around 5am",  # outside the range it names
+    ],
+)
+def test_a_rough_time_alone_or_outside_the_range_is_not_answered(question):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "unanswered" and p.sql is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many top-level casts got at least 3 replies?",
+        "how many original posts received 3+ responses",
+        "the number of thread-starting casts that drew three or more replies",
+    ],
+)
+def test_a_threshold_on_the_replies_top_level_casts_received(question):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.query is not None
+    assert p.query.metric == "replies_received" and p.query.count_over == "cast"
+    assert p.query.having is not None and p.query.having[1] == 3
+    assert [(c.filter, c.negated) for c in p.query.conditions] == [("to_reply", True)]
+
+
+@pytest.mark.parametrize(
     ("question", "words"),
     [
         ("How many casts did pcdkd post about rugby per hour?", ["about", "rugby"]),

@@ -800,7 +800,16 @@ FILTERS: dict[str, Filter] = {
             "the cast starts a thread (is not a reply)",
             "NOT t.is_reply",
             "t.is_reply",
-            ("top-level", "toplevel", "original", "originals", "root", "standalone", "stand-alone"),
+            (
+                "top-level",
+                "toplevel",
+                "original",
+                "originals",
+                "root",
+                "standalone",
+                "stand-alone",
+                "thread-starting",  # "thread-starting posts"
+            ),
         ),
         Filter(
             "has_link",

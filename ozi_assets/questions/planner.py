@@ -26,6 +26,7 @@ from ozi_assets.questions.layer import Condition, LayerError, Query
 from ozi_assets.questions.timerange import (
     TimeRange,
     find_time_range,
+    without_rough_times,
     written_clock,
     written_dates,
 )
@@ -2140,6 +2141,10 @@ def _counted_group(words: list[str]) -> str | None:
         if w not in lexicon.COUNT_NOUN:
             continue
         at = next((j for j in range(i + 1, len(words)) if words[j] not in lexicon.DISTINCT), i)
+        # "how many top-level casts got 5+ replies", "how many original posts …": the kind
+        # of cast stands before the noun that names the groups
+        while at + 1 < len(words) and lexicon.FILTER_WORDS.get(words[at]) == "top_level":
+            at += 1
         nxt = words[at]
         if lexicon.METRIC_NOUNS.get(nxt) == "casts" or nxt in lexicon.CAST_WORDS:
             over = "cast"
@@ -3372,6 +3377,7 @@ def plan(question: str, ctx: Context) -> Plan:
     # "casts re jobs", "who posts most re: careers": regarding (not the "re" of "re-cast")
     q = re.sub(r"(?<![\w'-])re:?(?=\s+[a-z])", "about", q)  # not "we're", "they're"
     q = re.sub(r"(?<![\w-])(?:abt|'?bout)(?=\s+[\w@#\"'])", "about", q)  # chat: "casts abt nfts"
+    q = re.sub(r"\b(mid|to)?nite\b", lambda m: f"{m.group(1) or ''}night", q)  # chat: "midnite"
     q = re.sub(
         r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
         r"|\bin relation to\b|\bas regards\b",
@@ -3588,6 +3594,8 @@ def plan(question: str, ctx: Context) -> Plan:
     found = find_time_range(q, ctx.now)
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
+    if found:
+        rest = without_rough_times(rest, found[0])  # "…, around midnight"
     reading = _read_whole(rest, ctx, tr)
     corrected: dict[str, str] = {}
     if reading.query is None and reading.unknown:

@@ -45,6 +45,8 @@ DATE_AFTER = re.compile(
 )
 FROM_TO = re.compile(
     rf"\b(?:between|from) {CLOCK}{ZONE}\s*(?:and|to|until|till|-)\s*{CLOCK}{ZONE}(?:\s+hours?)?"
+    # "messages sent 23:45 to 00:15": two times that can be nothing but clock times
+    rf"|(?<![\w:.]){STRICT_CLOCK}{ZONE}\s*(?:to|until|till)\s*{STRICT_CLOCK}{ZONE}"
 )
 DASH = re.compile(
     rf"(?:\b(?:in |during )?the (?:\w+ )?(?:hours? )?)?(?<![\d:-]){CLOCK}{ZONE}\s*-\s*{CLOCK}"
@@ -573,6 +575,28 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
         label = f"in the last {n} {m.group(2)}{plural} (to {_fmt(now)} UTC, the newest data)"
         return TimeRange(start, end, label), m.span()
     return None
+
+
+# A time said roughly beside the range that states it exactly: "from 11:45pm to 12:15am, around
+# midnight", "the half hour around midnight (23:45 to 00:15)".
+AROUND = re.compile(
+    r"(?:\b(?:in|during) )?(?:\bthe )?"
+    r"(?:\b(?:(?:half|quarter)[ -]hour|hour|\d+ minutes|minutes)\s+)?"
+    rf"\b(?:around|near|about|close to|surrounding|either side of) {CLOCK}{ZONE}"
+)
+
+
+def without_rough_times(rest: str, found: TimeRange) -> str:
+    """``rest`` (a question without the span that stated ``found``) without the times said
+    roughly ("around midnight", "the half hour around 3am") that lie within ``found``: they
+    describe the same range. A rough time outside it stays, for the planner to judge."""
+
+    def inside(m: re.Match[str]) -> bool:
+        clock = _clock(next(g for g in m.groups() if g))
+        day = found.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        return any(found.start <= day + clock + timedelta(days=d) <= found.end for d in (0, 1))
+
+    return AROUND.sub(lambda m: " " if inside(m) else m.group(0), rest)
 
 
 # The clock expressions a date may belong to, in the order find_time_range tries them.
