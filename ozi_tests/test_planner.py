@@ -312,6 +312,16 @@ def test_a_rough_time_alone_or_outside_the_range_is_not_answered(question):
     assert p.kind == "unanswered" and p.sql is None
 
 
+def test_a_layout_or_an_imperative_asks_for_nothing_more():
+    """ "side by side" lays the rows out; "Name the top two …" at a sentence's start is the
+    verb, not a user called "name"."""
+    p = plan("Can you pull the cast counts for dwr vs pcdkd side by side?", CTX_SPAN)
+    assert p.kind == "analytic" and p.query is not None and p.query.group_by == "user"
+    assert [(c.filter, c.value) for c in p.query.conditions] == [("user", "dwr,pcdkd")]
+    p = plan("Who got the most replies? Name the top two.", CTX_SPAN)
+    assert p.kind == "analytic" and p.query is not None and p.query.limit == 2
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -789,6 +789,8 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("somebody", "else"): "somebody_else",
     ("anyone", "else"): "anyone_else",
     ("top", "level"): "top-level",
+    # how the rows are laid out, asking for nothing more: "pcdkd vs dwr side by side"
+    ("side", "by", "side"): "respectively",
     ("parent", "url"): "parent_url",
     ("parent", "urls"): "parent_url",
     ("replied", "to"): "replied_to",

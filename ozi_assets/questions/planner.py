@@ -3378,6 +3378,8 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"(?<![\w'-])re:?(?=\s+[a-z])", "about", q)  # not "we're", "they're"
     q = re.sub(r"(?<![\w-])(?:abt|'?bout)(?=\s+[\w@#\"'])", "about", q)  # chat: "casts abt nfts"
     q = re.sub(r"\b(mid|to)?nite\b", lambda m: f"{m.group(1) or ''}night", q)  # chat: "midnite"
+    # "name the top two authors": at a sentence's start, the verb (list), not a user's name
+    q = re.sub(r"(?:^|(?<=[.?!;:] ))name (?=(?:the|all|every|each|top|\d+)\b)", "list ", q)
     q = re.sub(
         r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
         r"|\bin relation to\b|\bas regards\b",
