@@ -13,9 +13,10 @@ before their checks had said anything about them; following the aggregates, a ca
 waited for their next refresh, which comes at its own pace and grows with the window
 (searchable p95 45 s at 500 events/s). ``stream_job`` commits the checked offsets as soon as a
 round of its blocking checks passes; an ingest run raises them in its aggregates step, which
-Dagster runs only after the checks passed. Only new or changed casts are embedded: each
-vector keeps the sha256 of the text it was computed from, so a rebuild of a window embeds
-nothing new.
+Dagster runs only after the checks passed. The model encodes the next batch while the lane
+commits the last one, so it does not wait for the lane's reads and commits. Only new or
+changed casts are embedded: each vector keeps the sha256 of the text it was computed from, so
+a rebuild of a window embeds nothing new.
 
 When a blocking check of clean/casts failed for a window, its casts are held back: no vector
 is computed from a window known to be wrong (Dagster's blocking only reaches within one run,
@@ -262,7 +263,8 @@ def catch_up(
     """Embed the casts folded into clean/casts since the embeddings stage's offsets, as far
     as the blocking checks have passed over them (stream.checked_offsets), batch by batch
     (EMBED_BATCH_MESSAGES messages each), each batch's vectors with the new offsets in
-    one transaction; delete the vectors of removed casts. Casts of a window whose blocking
+    one transaction, the next batch read and encoding (on one thread) while the last one
+    commits; delete the vectors of removed casts. Casts of a window whose blocking
     check failed are held back (a rebuild of that window embeds them once it passes).
 
     With ``linger_s`` 0 the run embeds up to where the checked offsets stood when it started.
