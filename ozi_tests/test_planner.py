@@ -312,6 +312,24 @@ def test_a_rough_time_alone_or_outside_the_range_is_not_answered(question):
     assert p.kind == "unanswered" and p.sql is None
 
 
+@pytest.mark.parametrize(
+    ("question", "read"),
+    [
+        ("how mnay casts did dwr post", "how many casts did dwr post"),
+        ("waht are the top 3 casters", "what are the top 3 casters"),
+    ],
+)
+def test_a_short_word_with_two_letters_swapped_is_read_as_the_word(question, read):
+    p, meant = plan(question, CTX_SPAN), plan(read, CTX_SPAN)
+    assert p.kind == meant.kind == "analytic" and p.sql == meant.sql
+
+
+def test_a_short_word_one_letter_off_stays_unknown():
+    # "mans" is one letter from "many" but no swap of two of its letters: not read as it
+    p = plan("how mans casts did dwr post", CTX_SPAN)
+    assert p.kind == "unanswered" and "'mans'" in (p.note or "")
+
+
 def test_a_layout_or_an_imperative_asks_for_nothing_more():
     """ "side by side" lays the rows out; "Name the top two …" at a sentence's start is the
     verb, not a user called "name"."""

@@ -1057,11 +1057,27 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 def _one_edit_from(word: str, words: Iterable[str]) -> list[str]:
-    """The ``words`` one edit away from ``word`` (``_one_edit``); none when ``word`` is too
-    short to be read as a typo (under TYPO_MIN_LENGTH letters) or is not all letters."""
-    if len(word) < TYPO_MIN_LENGTH or not word.isalpha():
+    """The ``words`` one edit away from ``word`` (``_one_edit``); for a word under
+    TYPO_MIN_LENGTH letters, only those with two neighbouring letters swapped; none when
+    ``word`` has under 3 letters or is not all letters."""
+    if not word.isalpha() or len(word) < 3:
         return []
+    if len(word) < TYPO_MIN_LENGTH:
+        # a short word: only two neighbouring letters swapped ("mnay", "hwo"), which seldom
+        # makes another real word, where a letter changed, added or dropped often does
+        return [w for w in words if len(w) == len(word) and _swapped(word, w)]
     return [w for w in words if _one_edit(word, w)]
+
+
+def _swapped(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with two neighbouring letters swapped (and nothing else)."""
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and a[diff[0]] == b[diff[1]]
+        and (a[diff[1]] == b[diff[0]])
+    )
 
 
 @cache
@@ -1087,8 +1103,9 @@ def _inflection(a: str, b: str) -> bool:
 
 def correction(word: str, names: Container[str]) -> str | None:
     """The vocabulary word ``word`` is a typo of, or None: ``word`` has TYPO_MIN_LENGTH
-    letters or more, is neither a vocabulary word nor one of ``names`` (usernames: a
-    handle is never a typo), and exactly one vocabulary word is one edit away (of several,
+    letters or more (or 3 or more, two neighbouring letters swapped: "mnay"), is neither a
+    vocabulary word nor one of ``names`` (usernames: a handle is never a typo), and exactly
+    one vocabulary word is one edit away (of several,
     one with a letter left out is read before one with a letter added); failing that,
     exactly one FILLER word, which the planner then ignores. An English
     word (``english_words``) is only read as an inflection of its own ("reacts" as "react"),
