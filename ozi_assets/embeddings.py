@@ -250,6 +250,18 @@ def held_back_windows(instance: dg.DagsterInstance, windows: list[str]) -> set[s
     return {w for w in windows if failed_blocking_checks(instance, w)}
 
 
+@dataclass
+class _Pending:
+    """A batch of ``catch_up`` read and encoding, not yet committed: the stage's offsets it was
+    read from and those it moves them to, its casts' hashes and their window keys."""
+
+    batch: Batch
+    done: stream.Offsets
+    after: stream.Offsets
+    hashes: list[str]
+    windows: set[str]
+
+
 def catch_up(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -286,22 +298,20 @@ def catch_up(
     unreported: set[str] = set()
     idle_since: float | None = None
     lingered = 0.0
-    # The batch read and encoding while the one before commits: its offsets (where the stage
-    # will stand once it commits), its ranges, its casts' hashes and their window keys.
-    pending: tuple[Batch, stream.Offsets, stream.Ranges, list[str], set[str]] | None = None
+    pending: _Pending | None = None  # read and encoding while the one before commits
 
     def finish() -> bool:
         """Commit the pending batch with its offsets; False when another run committed them
         first (the batches read past them are then stale)."""
         nonlocal pending, windows, unreported
         assert pending is not None
-        batch, expected, r, hashes, keys = pending
-        pending = None
+        ahead, pending = pending, None
+        batch = ahead.batch
 
         def advance(conn: duckdb.DuckDBPyConnection) -> bool:
-            if stream.load_offsets(conn, stream.EMBEDDINGS, topic) != expected:
+            if stream.load_offsets(conn, stream.EMBEDDINGS, topic) != ahead.done:
                 return False  # another run committed this batch first
-            stream.save_offsets(conn, stream.EMBEDDINGS, topic, stream.advanced(expected, r))
+            stream.save_offsets(conn, stream.EMBEDDINGS, topic, ahead.after)
             return True
 
         if not commit_batch(context, warehouse, model, batch, advance):
@@ -310,10 +320,10 @@ def catch_up(
         totals["unchanged"] += batch.unchanged
         totals["deleted"] += len(batch.gone)
         totals["batches"] += 1
-        windows |= keys
-        unreported |= keys
+        windows |= ahead.windows
+        unreported |= ahead.windows
         with warehouse.reader() as conn:
-            problem = vectors.after_batch(conn, model, embedder.dimension, hashes, batch.gone)
+            problem = vectors.after_batch(conn, model, embedder.dimension, ahead.hashes, batch.gone)
         if problem:
             context.log.warning(problem)
         return True
@@ -338,7 +348,7 @@ def catch_up(
                 done = (
                     stream.load_offsets(conn, stream.EMBEDDINGS, topic)
                     if pending is None
-                    else stream.advanced(pending[1], pending[2])
+                    else pending.after
                 )
                 ranges = stream.next_batch(done, upstream, EMBED_BATCH_MESSAGES)
                 if ranges and linger_s > 0 and time.monotonic() - started >= budget_s:
@@ -400,7 +410,9 @@ def catch_up(
             batch = start_batch(context, embedder, vectors, frame, gone, stored, pool)
             if pending is not None and not finish():
                 continue  # read past offsets another run moved: read again from theirs
-            pending = (batch, done, ranges, frame["hash"].tolist(), keys)
+            pending = _Pending(
+                batch, done, stream.advanced(done, ranges), frame["hash"].tolist(), keys
+            )
         if pending is not None:
             finish()
     finally:

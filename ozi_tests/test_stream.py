@@ -593,13 +593,13 @@ def test_the_lane_embeds_the_next_batch_while_the_last_one_commits(
             farcaster.encode(
                 {
                     "hash": farcaster.derived_hash("remove", m["hash"]),
-                    "data": {
-                        "type": farcaster.CAST_REMOVE,
-                        "fid": m["data"]["fid"],
-                        "timestamp": m["data"]["timestamp"] + 1,
-                        "network": farcaster.NETWORK,
-                        "castRemoveBody": {"targetHash": m["hash"]},
-                    },
+                    "data": farcaster.message_data(
+                        farcaster.CAST_REMOVE,
+                        m["data"]["fid"],
+                        sent_ms + 1000,
+                        "castRemoveBody",
+                        {"targetHash": m["hash"]},
+                    ),
                 }
             ),
             sent_ms + 1000,

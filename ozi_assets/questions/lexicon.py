@@ -1045,13 +1045,7 @@ def _one_edit(a: str, b: str) -> bool:
     if a == b or abs(len(a) - len(b)) > 1:
         return False
     if len(a) == len(b):
-        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-        return len(diff) == 1 or (
-            len(diff) == 2
-            and diff[1] == diff[0] + 1
-            and a[diff[0]] == b[diff[1]]
-            and a[diff[1]] == b[diff[0]]
-        )
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1 or _swapped(a, b)
     short, long = (a, b) if len(a) < len(b) else (b, a)
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
@@ -1063,20 +1057,22 @@ def _one_edit_from(word: str, words: Iterable[str]) -> list[str]:
     if not word.isalpha() or len(word) < 3:
         return []
     if len(word) < TYPO_MIN_LENGTH:
-        # a short word: only two neighbouring letters swapped ("mnay", "hwo"), which seldom
+        # a short word: only two neighbouring letters swapped ("mnay", "waht"), which seldom
         # makes another real word, where a letter changed, added or dropped often does
-        return [w for w in words if len(w) == len(word) and _swapped(word, w)]
+        return [w for w in words if _swapped(word, w)]
     return [w for w in words if _one_edit(word, w)]
 
 
 def _swapped(a: str, b: str) -> bool:
     """Whether ``b`` is ``a`` with two neighbouring letters swapped (and nothing else)."""
-    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
     return (
         len(diff) == 2
         and diff[1] == diff[0] + 1
         and a[diff[0]] == b[diff[1]]
-        and (a[diff[1]] == b[diff[0]])
+        and a[diff[1]] == b[diff[0]]
     )
 
 
@@ -1105,9 +1101,9 @@ def correction(word: str, names: Container[str]) -> str | None:
     """The vocabulary word ``word`` is a typo of, or None: ``word`` has TYPO_MIN_LENGTH
     letters or more (or 3 or more, two neighbouring letters swapped: "mnay"), is neither a
     vocabulary word nor one of ``names`` (usernames: a handle is never a typo), and exactly
-    one vocabulary word is one edit away (of several,
-    one with a letter left out is read before one with a letter added); failing that,
-    exactly one FILLER word, which the planner then ignores. An English
+    one vocabulary word is one edit away (of several, one with a letter left out is read
+    before one with a letter added); failing that, exactly one FILLER word, which the
+    planner then ignores. An English
     word (``english_words``) is only read as an inflection of its own ("reacts" as "react"),
     never as another word one letter away ("hiking" is no typo of "liking": a topic)."""
     if known(word) or word in names:

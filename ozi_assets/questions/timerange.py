@@ -592,7 +592,7 @@ def without_rough_times(rest: str, found: TimeRange) -> str:
     describe the same range. A rough time outside it stays, for the planner to judge."""
 
     def inside(m: re.Match[str]) -> bool:
-        clock = _clock(next(g for g in m.groups() if g))
+        clock = _clock(m.group(1))  # AROUND's one group: the clock time
         day = found.start.replace(hour=0, minute=0, second=0, microsecond=0)
         return any(found.start <= day + clock + timedelta(days=d) <= found.end for d in (0, 1))
 
