@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ozi_assets.questions import lexicon
+from ozi_assets.questions import layer, lexicon
 from ozi_assets.questions.layer import (
     METRICS,
     Condition,
@@ -338,6 +338,74 @@ def test_a_layout_or_an_imperative_asks_for_nothing_more():
     assert [(c.filter, c.value) for c in p.query.conditions] == [("user", "dwr,pcdkd")]
     p = plan("Who got the most replies? Name the top two.", CTX_SPAN)
     assert p.kind == "analytic" and p.query is not None and p.query.limit == 2
+
+
+@pytest.mark.parametrize(
+    ("question", "dimension", "place"),
+    [
+        ("what was the second most active hour", "hour", 2),
+        ("who posted the 3rd most casts", "user", 3),
+        ("who was the 2nd-highest poster", "user", 2),
+        ("which cast got the fourth most replies?", "cast", 4),
+        ("who has the second fewest followers", "user", 2),
+    ],
+)
+def test_an_ordinal_before_a_ranking_word_is_a_place_in_the_ranking(question, dimension, place):
+    """ "the third most": one group, at that place of the ranking (LIMIT 1 OFFSET 2); "3rd"
+    there is no day of the month."""
+    query = _query(question)
+    assert (query.group_by, query.rank, query.time_range) == (dimension, place, None)
+    assert query.order is not None
+    assert layer.compile_sql(query).endswith(f"LIMIT 1 OFFSET {place - 1}")
+
+
+def test_a_place_in_a_ranking_of_nothing_is_refused():
+    p = plan("how many casts did dwr post, the third most?", CTX_SPAN)
+    assert p.kind == "unanswered" and p.sql is None
+    with pytest.raises(LayerError, match="needs a ranking"):
+        layer.compile_sql(Query("casts", rank=2, order="desc"))
+
+
+def test_an_ordinal_day_of_the_month_stays_a_date():
+    for question in ("how many casts on the 3rd", "how many casts on march 3rd"):
+        query = _query(question)
+        assert query.rank is None and query.time_range is not None
+        assert query.time_range.start == datetime(2023, 3, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("chat", "spelled_out"),
+    [
+        ("wat time was dwr's 1st post", "what time was dwr's first post"),
+        ("wut time was dwr's 1st reply", "what time was dwr's first reply"),
+        ("who's always @-ing people?", "who mentions people the most?"),
+        ("who @s people the most", "who mentions people the most"),
+        ("who tags other users the most", "who mentions other users the most"),
+        ("how many casts tagged dwr", "how many casts mentioned dwr"),
+        ("who is always replying to dwr", "who replies to dwr the most"),
+        ("how many casts went to the main feed", "how many casts were not in a channel"),
+        ("how many casts were posted outside of channels", "how many casts not in a channel"),
+        (
+            "count the posts made inside a channel rather than the main feed",
+            "count the posts made inside a channel",
+        ),
+        (
+            "what % of posts r replies? like responses vs evrything",
+            "what percentage of casts are replies",
+        ),
+    ],
+)
+def test_chat_and_feed_words_read_as_the_plain_question(chat, spelled_out):
+    """Chat's "wat", "1st", "@-ing", "always …ing" (the most), "tag" someone (a mention),
+    "the main feed" (outside every channel), and a question said again after its "?"."""
+    p, meant = plan(chat, CTX_SPAN), plan(spelled_out, CTX_SPAN)
+    assert p.kind == meant.kind == "analytic", (p.note, meant.note)
+    assert p.sql == meant.sql
+
+
+def test_tags_without_whom_is_not_a_mention():
+    p = plan("which tags are used most", CTX_SPAN)
+    assert p.query is None or "mention" not in p.query.describe()
 
 
 @pytest.mark.parametrize(

@@ -1021,6 +1021,9 @@ class Query:
     # grouped: how many groups there are as well as which, their number first in every row
     # ("users with 3+ casts", a set named without asking for a list or a count)
     total: bool = False
+    # grouped and ordered: only the group at this place of the ordering, 1 the first ("the
+    # second most active hour": 2); ``limit`` is then unused
+    rank: int | None = None
 
     def _filters(self) -> list[str]:
         return [
@@ -1057,7 +1060,9 @@ class Query:
             parts.append(f"with {self.metric} {self.having[0]} {self.having[1]:g}")
         if self.exceeds:
             parts.append(f"with {self.metric} > {self.exceeds}")
-        if self.order:
+        if self.order and self.rank:
+            parts.append(f"#{self.rank} of the {'top' if self.order == 'desc' else 'bottom'}")
+        elif self.order:
             parts.append(("top" if self.order == "desc" else "bottom") + f" {self.limit or ''}")
         for c in self.conditions:
             value = f" = {c.value}" if c.value is not None else ""
@@ -1277,6 +1282,15 @@ def compile_query(query: Query) -> exp.Select:
     """
     m = metric(query.metric)
     source = SOURCES[m.source]
+    if query.rank is not None and (
+        query.group_by is None
+        or not query.order
+        or query.share
+        or query.ratio_to is not None
+        or query.count_over is not None
+        or query.average_over is not None
+    ):
+        raise LayerError("a place in a ranking (the second most …) needs a ranking of groups")
     if m.text and (
         query.order
         or query.having
@@ -1366,7 +1380,9 @@ def compile_query(query: Query) -> exp.Select:
         )
     else:
         select = select.order_by(exp.Ordered(this=key_col, desc=False))
-    if query.limit is not None:
+    if query.rank is not None:
+        select = select.limit(1).offset(max(query.rank, 1) - 1)
+    elif query.limit is not None:
         select = select.limit(query.limit)
     return select
 

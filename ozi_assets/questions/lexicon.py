@@ -686,6 +686,7 @@ FILLER = frozenset(
         "same_time",
         "whole",
         "entire",
+        "everything",  # "replies vs everything": of all of them, which the share says
         "actually",
         "recorded",
         "logged",

@@ -2782,6 +2782,11 @@ _HEDGE_LIKE = re.compile(
     r"(^|[?!.,;:]|\b(?:so|ok|okay|um|uh|yeah|hmm)\b)\s*like,?\s+"
     r"(?=(?:the|a|an|who|whose|what|which|how|when|where|i|we|you|they|he|she|it|just|maybe|"
     rf"more|around|roughly|number of|{_RESTATING_VERBS})\b)"
+    # after a question's end, the question said again in other words ("what % of posts r
+    # replies? like responses vs everything"), unless it names the likes' figure (or the
+    # question is about likes: see plan)
+    r"|([?!])\s*like,?\s+(?!(?:counts?|numbers?|totals?|ratios?|button|buttons|ones|those"
+    r"|these|them|it|this|that)\b)"
 )
 # "like" after a comma and before a short list is "such as": "the weather, like cold or snow"
 # gives examples ("…, like count" and "…, like dwr's casts" stay the reaction). Read as a
@@ -3361,6 +3366,53 @@ def _read_whole(rest: str, ctx: Context, tr: TimeRange | None) -> Reading:
     return reading
 
 
+ORDINAL_WORDS = {
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+}
+# "the second most active hour", "who posted the 3rd most casts", "the 2nd-highest": a place
+# in a ranking, said before the word that ranks (digits there are no day of the month)
+_ORDINAL_RANK = re.compile(
+    rf"\b(?:(?P<word>{'|'.join(ORDINAL_WORDS)})|(?P<digits>\d{{1,2}})(?:st|nd|rd|th))[\s-]+"
+    rf"(?=(?:{'|'.join(sorted(lexicon.ORDER_DESC | lexicon.ORDER_ASC))}|[a-z]+est)\b)"
+)
+
+
+def ordinal_rank(q: str) -> tuple[str, int | None]:
+    """``q`` without the one ordinal placing a group in a ranking ("the third most replied
+    cast" → "the most replied cast"), and that place (3); (``q``, None) when there is none,
+    or more than one. Pure."""
+    found = list(_ORDINAL_RANK.finditer(q))
+    if len(found) != 1:
+        return q, None
+    m = found[0]
+    place = ORDINAL_WORDS[m.group("word")] if m.group("word") else int(m.group("digits"))
+    if place < 2:
+        return q, None  # "the 1st most": the first, as without it
+    return q[: m.start()] + q[m.end() :], place
+
+
+def _tags(m: re.Match[str], q: str, ctx: Context) -> str:
+    """ "tags" as "mentions" when whom is tagged follows it: people, "@", or a known user's
+    name ("who tags dwr"); else as written ("which tags are used most")."""
+    rest = q[m.end() :]
+    whom = re.match(r"[a-z0-9_.-]+", rest)
+    if (whom and whom.group(0) in ctx.users) or re.match(
+        rf"(?:(?:other|another|the|some|more|most)\s+)?(?:{_PEOPLE}|someone|somebody|anyone"
+        r"|anybody|others|@)",
+        rest,
+    ):
+        return "mentions "
+    return m.group(0)
+
+
 def plan(question: str, ctx: Context) -> Plan:
     """Read ``question`` and plan it. Always returns a Plan.
 
@@ -3380,6 +3432,33 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(mid|to)?nite\b", lambda m: f"{m.group(1) or ''}night", q)  # chat: "midnite"
     # "name the top two authors": at a sentence's start, the verb (list), not a user's name
     q = re.sub(r"(?:^|(?<=[.?!;:] ))name (?=(?:the|all|every|each|top|\d+)\b)", "list ", q)
+    # "dwr's 1st post": the first (a day of the month is "the 1st" or "march 1st")
+    q = re.sub(
+        r"\b1st (?=(?:cast|post|reply|recast|like|reaction|message|comment|follow|hour|time)s?\b)",
+        "first ",
+        q,
+    )
+    q, rank = ordinal_rank(q)  # "the second most active hour"
+    q = re.sub(r"\b(?:wat|wut|wot)\b", "what", q)  # chat: "wat time was …"
+    # "who's always @-ing people": who does it the most
+    q = re.sub(r"\b(who(?:'s| is| are)?) always ([a-z@-]+ing\b[^?.!,;]*)", r"\1 \2 the most", q)
+    # "@-ing people", "who @s others": mentioning; "who tags other users": mentions, when
+    # whom follows ("tag", "tagged" and "tagging" are the metric's verbs already; "which tags"
+    # alone are no mentions)
+    q = re.sub(r"(?<![\w@])@-?ing\b", "mentioning", q)
+    q = re.sub(r"(?<![\w@])@s\b", "mentions", q)
+    q = re.sub(r"(?<![\w@])@(?=\s)", "mention", q)
+    q = re.sub(r"\btags\s+(?=[a-z0-9_.@-]+)", lambda m: _tags(m, q, ctx), q)
+    # "the main feed": casts outside every channel; said against a channel ("posts in a
+    # channel rather than the main feed") it restates the channel
+    q = re.sub(
+        r",?\s*\b(?:rather than|instead of|as opposed to|and not|but not|not)\s+(?:in |on )?"
+        r"(?:the )?main feed\b",
+        lambda m: "" if "channel" in q else " in a channel",
+        q,
+    )
+    q = re.sub(r"\b(?:in|on|to|into) (?:the )?main feed\b", "not in a channel", q)
+    q = re.sub(r"\boutside (?:of )?(?:a |any |all |the )?channels?\b", "not in a channel", q)
     q = re.sub(
         r"\b(?:on|about) the (?:subject|topic|matter) of\b|\bwith (?:regard|respect) to\b"
         r"|\bin relation to\b|\bas regards\b",
@@ -3499,7 +3578,16 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\bhours? of (?:the )?day\b", "hour", q)  # "at which hour of the day": hours
     # "farcaster itself", "the thread itself": an intensifier (not "replied to itself")
     q = re.sub(r"(?<!\bto)(?<!\bon)(?<!\bat) itself\b", "", q)
-    q = _HEDGE_LIKE.sub(r"\1 ", q)  # "… the most? like the most active accounts"
+    # "… the most? like the most active accounts"; after a question about likes, "? like
+    # replies" goes on with them (the likes of replies)
+    q = _HEDGE_LIKE.sub(
+        lambda m: (
+            m.group(0)
+            if m.group(2) and re.search(r"\blik(?:e|es|ed|ing)\b", q[: m.start()])
+            else (m.group(1) or m.group(2) or "") + " "
+        ),
+        q,
+    )
     q = _EXAMPLES_LIKE.sub(_such_as, q)  # "…, like cold or snow": examples, not likes
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
@@ -3632,7 +3720,9 @@ def plan(question: str, ctx: Context) -> Plan:
                 "zero",
                 final=True,
             )
-        if _names_a_set(rest, reading.query):
+        if rank is not None:  # the layer refuses a place in a ranking of nothing
+            reading.query = dataclasses.replace(reading.query, rank=rank, limit=None)
+        elif _names_a_set(rest, reading.query):
             # "users w 3+ top level casts": how many there are, and who
             reading.query = dataclasses.replace(reading.query, total=True)
         try:
