@@ -393,11 +393,14 @@ def test_an_ordinal_day_of_the_month_stays_a_date():
             "what % of posts r replies? like responses vs evrything",
             "what percentage of casts are replies",
         ),
+        ("which cast got the most likes from people", "which cast got the most likes"),
+        ("top 3 most prolific responders in the conversations", "top 3 repliers"),
     ],
 )
 def test_chat_and_feed_words_read_as_the_plain_question(chat, spelled_out):
     """Chat's "wat", "1st", "@-ing", "always …ing" (the most), "tag" someone (a mention),
-    "the main feed" (outside every channel), and a question said again after its "?"."""
+    "the main feed" (outside every channel), a question said again after its "?", likes
+    "from people" (anyone's) and responders "in the conversations" (where replies are)."""
     p, meant = plan(chat, CTX_SPAN), plan(spelled_out, CTX_SPAN)
     assert p.kind == meant.kind == "analytic", (p.note, meant.note)
     assert p.sql == meant.sql
@@ -5290,3 +5293,36 @@ def test_a_threshold_on_one_count_is_never_read_as_one_on_another():
     assert reading_of("how many users recast at least 4 casts") == (
         "recasts, count of users, with recasts >= 4"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        (
+            "How many casts were posted in the first 60 minutes after the very first cast?",
+            CTX_SPAN.first,
+            CTX_SPAN.first + timedelta(minutes=60),
+        ),
+        (
+            "how many replies in the first half hour of the data",
+            CTX_SPAN.first,
+            CTX_SPAN.first + timedelta(minutes=30),
+        ),
+        (
+            "who posted the most in the last 15 minutes of the sample",
+            NOW - timedelta(minutes=15),
+            NOW + timedelta(microseconds=1),
+        ),
+    ],
+)
+def test_a_length_of_time_at_the_datas_start_or_end_is_a_range(question, start, end):
+    """ "The first hour of the data" starts at its oldest event, "the last 15 minutes of the
+    sample" ends with its newest."""
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.time_range is not None, p.note
+    assert (p.time_range.start, p.time_range.end) == (start, end)
+
+
+def test_the_first_hour_of_data_whose_start_is_unknown_is_not_answered():
+    p = plan("how many casts in the first hour of the data", CTX)  # CTX: no oldest event
+    assert p.kind == "unanswered" and p.sql is None

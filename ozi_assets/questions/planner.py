@@ -3449,6 +3449,20 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"(?<![\w@])@s\b", "mentions", q)
     q = re.sub(r"(?<![\w@])@(?=\s)", "mention", q)
     q = re.sub(r"\btags\s+(?=[a-z0-9_.@-]+)", lambda m: _tags(m, q, ctx), q)
+    # "the biggest reaction from people", "likes from users": from anyone, which a figure
+    # received counts anyway ("from users who …", "from others" still say whom)
+    q = re.sub(
+        r"\s*\bfrom (?:people|users|folks|everyone|everybody|anyone|accounts|the community)\b"
+        r"(?!\s+(?:who|that|which|with|having|whose|in|of|on|at|named|called|like)\b)",
+        "",
+        q,
+    )
+    # "the most prolific responders in the conversations": replies are in threads anyway
+    q = re.sub(
+        r"\b((?:repl|respon)[a-z]*)\s+in (?:the )?(?:conversations|threads|convos|discussions)\b",
+        r"\1",
+        q,
+    )
     # "the main feed": casts outside every channel; said against a channel ("posts in a
     # channel rather than the main feed") it restates the channel
     q = re.sub(
@@ -3681,7 +3695,7 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
     q = written_clock(q)  # "half past three" → "3:30"
     q = written_dates(q, ctx.now)  # "2023-03-04T03:00Z" → "03:00 utc on 2023-03-04"
-    found = find_time_range(q, ctx.now)
+    found = find_time_range(q, ctx.now, ctx.first)
     tr = found[0] if found else None
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
     if found:

@@ -97,6 +97,17 @@ DURATION_FROM = re.compile(
     rf"\b(?:(?:in|during|within|over) )?the (?:first |next )?{DURATION}"
     rf" (?:after|from|following|since|starting at|beginning at) {CLOCK}{ZONE}"
 )
+# A length of time at the data's start or end: "the first 60 minutes after the very first
+# cast", "the first half hour of the data", "the last 15 minutes of the sample".
+_OF_THE_DATA = (
+    r"(?:of|in) (?:the )?(?:data(?:set)?|sample|stream|log)"
+    r"|(?:after|from|following|since) (?:the )?(?:very )?(?:first|earliest|oldest) "
+    r"(?:cast|post|message|event)(?: (?:in|of) (?:the )?(?:data(?:set)?|sample))?"
+)
+FIRST_OF_DATA = re.compile(
+    rf"\b(?:(?:in|during|within|over) )?the (?P<end>first|last|final) {DURATION}"
+    rf" (?:{_OF_THE_DATA})\b"
+)
 FARCASTER_EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
 
 # Clock times and lengths written in words, and the digits they stand for.
@@ -370,6 +381,14 @@ def _date_beside_its_clock(text: str) -> str:
     return f"{text[: clock.end()]} on {said}{text[clock.end() : d.start()]} {text[d.end() :]}"
 
 
+def _words(length: timedelta) -> str:
+    """ "90 minutes", "hour", "2 hours": a length as "the first …" says it."""
+    minutes = int(length.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minutes"
+    return "hour" if minutes == 60 else f"{minutes // 60} hours"
+
+
 def _duration(n: str | None, unit: str) -> timedelta:
     count = _COUNT_WORDS.get((n or "a").replace("-", " "))
     count = int(n) if count is None and n else (count or 1)
@@ -487,13 +506,22 @@ def _of_month(now: datetime, day: int) -> datetime | None:
         return None
 
 
-def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int, int]] | None:
+def find_time_range(
+    question: str, now: datetime, first: datetime | None = None
+) -> tuple[TimeRange, tuple[int, int]] | None:
     """The time range a question names and the span of the question that says it, or None.
 
-    ``question`` is lower-case; ``now`` is the newest event time (UTC). Raises nothing: an
+    ``question`` is lower-case; ``now`` is the newest event time (UTC), ``first`` the oldest
+    (None: unknown, and "the first hour of the data" is not read). Raises nothing: an
     unreadable range is simply not found (and its words are left for the planner to judge).
     """
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    at_data_end = FIRST_OF_DATA.search(question)
+    if at_data_end and at_data_end.group("end") == "first" and first is not None:
+        start = first
+        end = first + _duration(at_data_end.group("n"), at_data_end.group("unit"))
+        label = f"the first {_words(end - start)} of the data ({_fmt(start)} to {_fmt(end)} UTC)"
+        return TimeRange(start, end, label), at_data_end.span()
     # dates first: "from 2023-03-03 to 2023-03-04", "since March 3" hold no clock time
     if (m := DATES.search(question)) and (first := _date(m, now)) <= (last := _date(m, now, "_b")):
         end = last + timedelta(days=1)
@@ -574,6 +602,11 @@ def find_time_range(question: str, now: datetime) -> tuple[TimeRange, tuple[int,
         plural = "s" if n != 1 else ""
         label = f"in the last {n} {m.group(2)}{plural} (to {_fmt(now)} UTC, the newest data)"
         return TimeRange(start, end, label), m.span()
+    if at_data_end and at_data_end.group("end") != "first":  # "the last 15 minutes of the data"
+        length = _duration(at_data_end.group("n"), at_data_end.group("unit"))
+        start, end = now - length, now + timedelta(microseconds=1)  # the newest included
+        label = f"in the last {_words(length)} (to {_fmt(now)} UTC, the newest data)"
+        return TimeRange(start, end, label), at_data_end.span()
     return None
 
 
