@@ -426,6 +426,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning10.yaml", "tune", "n_"),
         ("tuning11.yaml", "tune", "p_"),
         ("tuning12.yaml", "tune", "q_"),
+        ("tuning13.yaml", "tune", "r_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )
