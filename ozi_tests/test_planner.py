@@ -351,12 +351,12 @@ def test_a_layout_or_an_imperative_asks_for_nothing_more():
     ],
 )
 def test_an_ordinal_before_a_ranking_word_is_a_place_in_the_ranking(question, dimension, place):
-    """ "the third most": one group, at that place of the ranking (LIMIT 1 OFFSET 2); "3rd"
-    there is no day of the month."""
+    """ "the third most": the group at that place of the ranking (LIMIT 1 OFFSET 2), with
+    any tied with it; "3rd" there is no day of the month."""
     query = _query(question)
     assert (query.group_by, query.rank, query.time_range) == (dimension, place, None)
     assert query.order is not None
-    assert layer.compile_sql(query).endswith(f"LIMIT 1 OFFSET {place - 1}")
+    assert f"LIMIT 1 OFFSET {place - 1}) AS place)" in layer.compile_sql(query)
 
 
 def test_a_place_in_a_ranking_of_nothing_is_refused():

@@ -329,6 +329,36 @@ def test_figures_composed_from_two_readings_match_sql_written_by_hand(world):
         check_answer_shape(a)
 
 
+def test_a_place_in_a_ranking_names_every_group_tied_there(world):
+    """ "the Nth most": the users whose cast count is the Nth highest row's, as SQL written
+    by hand ranks them, ties and all, for every place from 2 to 8 on the sample."""
+    _, resources, _, _ = world
+    with resources["warehouse"].reader() as conn:
+        counts = [
+            n
+            for (n,) in conn.execute(
+                "SELECT count(*) AS n FROM casts WHERE username IS NOT NULL "
+                "GROUP BY username ORDER BY n DESC"
+            ).fetchall()
+        ]
+        by_count = {}
+        grouped = conn.execute(
+            "SELECT username, count(*) FROM casts WHERE username IS NOT NULL GROUP BY username"
+        )
+        for name, n in grouped.fetchall():
+            by_count.setdefault(n, set()).add(name)
+    svc = services(world)
+    tied = 0
+    for place in range(2, 9):
+        suffix = {2: "nd", 3: "rd"}.get(place, "th")
+        a = ask(svc, f"who posted the {place}{suffix} most casts")
+        assert a.kind == "analytic", a.note
+        assert {r["username"] for r in a.rows} == by_count[counts[place - 1]], (place, a.rows)
+        tied += len(a.rows) > 1
+        check_answer_shape(a)
+    assert tied  # the sample has ties in these places: the test sees one
+
+
 def test_hybrid_counts_every_author_who_names_the_topic(world):
     """The issue's failure: vector hits above a cosine threshold missed an author with several
     casts naming Denver. Fused with the keyword list, every cast naming it counts ("Denver",

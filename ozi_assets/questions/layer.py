@@ -1022,7 +1022,7 @@ class Query:
     # ("users with 3+ casts", a set named without asking for a list or a count)
     total: bool = False
     # grouped and ordered: only the group at this place of the ordering, 1 the first ("the
-    # second most active hour": 2); ``limit`` is then unused
+    # second most active hour": 2), and the groups tied with it; ``limit`` is then unused
     rank: int | None = None
 
     def _filters(self) -> list[str]:
@@ -1381,8 +1381,17 @@ def compile_query(query: Query) -> exp.Select:
     else:
         select = select.order_by(exp.Ordered(this=key_col, desc=False))
     if query.rank is not None:
-        select = select.limit(1).offset(max(query.rank, 1) - 1)
-    elif query.limit is not None:
+        # Every group tied with the one at that place: "the 5th most" names both users of
+        # a tie at 16 casts, where one of them alone, picked by name, would hide the other
+        place = select.copy().limit(1).offset(max(query.rank, 1) - 1)
+        figure = exp.select(value_col.copy()).from_(place.subquery("place"))
+        return (
+            exp.select(exp.Star())
+            .from_(select.subquery("ranked"))
+            .where(exp.EQ(this=value_col.copy(), expression=exp.Subquery(this=figure)))
+            .order_by(exp.Ordered(this=key_col.copy(), desc=False))
+        )
+    if query.limit is not None:
         select = select.limit(query.limit)
     return select
 
