@@ -337,7 +337,7 @@ class Probes:
         owner = self.owner
         lake = None
         with contextlib.suppress(WarehouseError), self.services.warehouse.reader() as conn:
-            lake = self.services.warehouse.current_snapshot(conn).id
+            lake = self.services.warehouse.current_snapshot_id(conn)
         state = {
             "index": owner.index.kind,
             "model": owner.model,

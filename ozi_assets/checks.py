@@ -314,7 +314,7 @@ def added_by_run(
     since = warehouse.first_snapshot_of_run(conn, run_id)
     if since is None:
         return f"SELECT * FROM ({query}) AS q WHERE false"
-    now = warehouse.current_snapshot(conn).id
+    now = warehouse.current_snapshot_id(conn)
     return (
         f"SELECT * FROM ({query}) AS q WHERE q.hash IN (SELECT hash FROM "
         f"ducklake_table_changes('lake', 'main', '{table}', {since}, {now}) "

@@ -90,7 +90,7 @@ class VectorOwner:
         with self._lock:
             started = time.perf_counter()
             with self.warehouse.reader() as conn:
-                target = self.warehouse.current_snapshot(conn).id
+                target = self.warehouse.current_snapshot_id(conn)
                 result = catch_up(self.index, conn, self.model, target)
             if self.index.unindexed() > OPTIMIZE_AFTER_UNINDEXED:
                 self.index.optimize()

@@ -558,12 +558,21 @@ class WarehouseResource(dg.ConfigurableResource):
         value = row.fetchone()
         return int(value[0]) if value and value[0] is not None else 0
 
-    def current_snapshot(self, conn: duckdb.DuckDBPyConnection) -> Snapshot:
-        """The snapshot this connection reads (its attach version, or the latest)."""
+    def current_snapshot_id(self, conn: duckdb.DuckDBPyConnection) -> int:
+        """The id of the snapshot this connection reads (its attach version, or the latest),
+        without its time: ``current_snapshot`` reads the time from the list of every snapshot,
+        which grows by one a commit until housekeeping expires them (about 14% of `ozi
+        serve`'s CPU under a 500 events/s stream, where its sync needs only the id each
+        second). Raises WarehouseError when the lake reports none."""
         row = conn.execute(f"FROM {LAKE}.current_snapshot()").fetchone()
         if row is None:
             raise WarehouseError("the lake reports no snapshot")
-        snapshot_id = int(row[0])
+        return int(row[0])
+
+    def current_snapshot(self, conn: duckdb.DuckDBPyConnection) -> Snapshot:
+        """The snapshot this connection reads (its attach version, or the latest), with its
+        time."""
+        snapshot_id = self.current_snapshot_id(conn)
         stamp = conn.execute(
             f"SELECT snapshot_time FROM ducklake_snapshots({_quote(LAKE)}) WHERE snapshot_id = $id",
             {"id": snapshot_id},
