@@ -1441,14 +1441,13 @@ def test_distinct_repliers_are_counted_for_the_user_replied_to(question, reading
     assert _query(question).describe() == reading
 
 
-def test_the_users_one_user_replied_to_are_refused_not_counted_as_one():
-    # the distinct authors of dwr's replies would be 1: not what is asked
+def test_the_users_one_user_replied_to_are_counted_not_as_one():
+    # the distinct authors of dwr's replies would be 1: the users dwr replied to are asked
     for question in (
         "how many people did dwr reply to",
         "how many different people did dwr reply to?",
     ):
-        p = plan(question, CTX_SPAN)
-        assert p.kind == "unanswered" and "dwr" in (p.note or "")
+        assert _query(question).describe() == "reply_reach, user = dwr"
 
 
 @pytest.mark.parametrize(
@@ -5326,3 +5325,171 @@ def test_a_length_of_time_at_the_datas_start_or_end_is_a_range(question, start, 
 def test_the_first_hour_of_data_whose_start_is_unknown_is_not_answered():
     p = plan("how many casts in the first hour of the data", CTX)  # CTX: no oldest event
     assert p.kind == "unanswered" and p.sql is None
+
+
+@pytest.mark.parametrize(
+    ("question", "whole"),
+    [
+        ("What percentage of all recasts were made by dwr?", "recasts"),
+        ("what % of all the recasts were dwr's?", "recasts"),
+        ("what % of replies did dwr write", "replies"),
+        ("what percentage of all casts were posted by briang", "casts"),
+    ],
+)
+def test_a_share_of_a_named_whole_is_of_all_of_it(question, whole):
+    """ "what % of all recasts were dwr's": dwr's recasts out of every recast, where the
+    whole had been dwr's own reactions (100%, whatever the data)."""
+    query = _query(question)
+    assert query.share and query.whole_metric() == whole
+    sql = layer.compile_sql(query)
+    # the whole is counted without the user: the user's name stands in the part alone
+    assert sql.count("'dwr'") + sql.count("'briang'") == 1
+
+
+def test_a_share_of_its_own_metric_without_a_filter_is_of_its_source():
+    """ "the share of replies" alone is of all casts, not of replies (100%)."""
+    query = _query("share of replies pct")
+    assert query.whole_metric() == "casts"
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("when did the frist pic get posted?", "when did the first pic get posted?"),
+        (
+            "what pecentage of casts have a pic attached?",
+            "what percentage of casts have a pic attached?",
+        ),
+        ("casts per thread on avrage", "casts per thread on average"),
+        ("how many diffrent people replied", "how many different people replied"),
+    ],
+)
+def test_a_typo_of_a_word_read_by_its_pattern_is_read_as_the_word(typo, meant):
+    """Words read by pattern before the question is read word by word (a share, a first time,
+    a mean) are read through their typos too, and the answer says so."""
+    p, q = plan(typo, CTX_SPAN), plan(meant, CTX_SPAN)
+    assert p.kind == q.kind == "analytic" and p.sql == q.sql
+    assert "read" in p.describe([]).lower()
+
+
+def test_an_english_word_near_a_pattern_word_is_not_a_typo():
+    assert lexicon.pattern_correction("fist", set()) is None  # a word of its own
+    assert lexicon.pattern_correction("frist", {"frist"}) is None  # a user's name
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["what is the average thread size", "avg thread length", "mean conversation length"],
+)
+def test_a_threads_size_or_length_is_its_casts(question):
+    query = _query(question)
+    assert (query.metric, query.average_over) == ("casts", "thread")
+
+
+@pytest.mark.parametrize(
+    ("question", "metric"),
+    [
+        ("who was recasting the most", "recasts"),
+        ("who was resharing the most between midnight and 2am", "recasts"),
+        ("which users were replying the most", "replies"),
+        ("who was liked the most", "likes_received"),  # a passive stays received
+    ],
+)
+def test_a_progressive_after_was_is_the_doer_not_a_passive(question, metric):
+    """ "who was recasting the most" ranks the people recasting, where it had ranked the
+    people recast (as "was recast" does)."""
+    query = _query(question)
+    assert (query.metric, query.group_by) == (metric, "user")
+
+
+@pytest.mark.parametrize(
+    ("question", "metric"),
+    [
+        ("who mentions people the most", "casts"),
+        ("gimme the three accounts with the most casts that mention someone", "casts"),
+        ("who is always @-ing people", "casts"),
+        ("who was mentioned the most", "mentions"),
+        ("most mentioned users", "mentions"),
+        ("which users got the most mentions", "mentions"),
+    ],
+)
+def test_people_who_mention_are_the_authors_and_people_mentioned_the_handles(question, metric):
+    """ "who mentions people the most" ranks the casts' authors; it had ranked the handles
+    mentioned, the answer to "who was mentioned the most"."""
+    query = _query(question)
+    assert (query.metric, query.group_by) == (metric, "user")
+    assert (metric == "casts") == any(c.filter == "has_mention" for c in query.conditions)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Among users who posted at least one cast, who has the lowest follower count?",
+        "the author with the smallest follower count among everyone who cast in the sample",
+        "which people that have posted have the fewest followers",
+    ],
+)
+def test_people_who_cast_at_least_once_are_the_authors(question):
+    """ "users who posted at least one cast", "everyone who cast in the sample": the authors
+    filter, where a threshold of one cast on a ranking by followers was refused."""
+    query = _query(question)
+    assert (query.metric, query.group_by, query.order) == ("followers", "user", "asc")
+    assert [c.filter for c in query.conditions] == ["author"]
+
+
+def test_people_who_posted_about_a_topic_are_not_just_authors():
+    p = plan("how many users who posted about wallets", CTX_SPAN)
+    assert p.query is None or "author" not in [c.filter for c in p.query.conditions]
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "Which three users replied to the largest number of different people?",
+            "reply_reach, by user, top 3",
+        ),
+        ("who replied to the most diffrent ppl? top 3", "reply_reach, by user, top 3"),
+        ("how many different people did dwr reply to", "reply_reach, user = dwr"),
+        # the other way round stays the repliers a user received
+        ("how many distinct users replied to dwr", "repliers_received, user = dwr"),
+    ],
+)
+def test_the_people_a_user_replied_to_are_counted_by_the_replier(question, reading):
+    """ "who replied to the most different people" counts, for each replier, the other users
+    they replied to (reply_reach); it had counted the people who replied to each user."""
+    assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("chat", "plain"),
+    [
+        (
+            "Can you pull the mean number of casts per author, leaving briang out of the "
+            "calculation?",
+            "mean number of casts per author without briang",
+        ),
+        (
+            "avg casts per user if u leave out briang?",
+            "mean number of casts per author without briang",
+        ),
+        (
+            "avg casts per user if u leave out briang? he skews evrything",
+            "mean number of casts per author without briang",
+        ),
+        (
+            "top 3 repliers not counting briang?? he replys to himself nonstop",
+            "top 3 repliers without briang",
+        ),
+        (
+            "how many ppl posted exacly 2 casts, no more no less",
+            "how many users posted exactly 2 casts",
+        ),
+    ],
+)
+def test_leaving_someone_out_and_a_remark_after_the_question(chat, plain):
+    """ "leaving X out of the calculation", "if u leave out X" leave X out; a remark about
+    the person after the "?" ("he skews evrything") asks nothing more."""
+    p, meant = plan(chat, CTX_SPAN), plan(plain, CTX_SPAN)
+    assert p.kind == meant.kind == "analytic", (p.note, meant.note)
+    assert p.sql == meant.sql

@@ -329,6 +329,26 @@ def test_figures_composed_from_two_readings_match_sql_written_by_hand(world):
         check_answer_shape(a)
 
 
+def test_who_mentions_the_most_ranks_authors_as_sql_written_by_hand(world):
+    """The authors of the most casts that mention someone, as SQL written by hand counts them
+    on the sample (it had ranked the handles mentioned)."""
+    _, resources, _, _ = world
+    with resources["warehouse"].reader() as conn:
+        authors = dict(
+            conn.execute(
+                "SELECT username, count(*) FROM casts WHERE len(mentions) > 0 "
+                "AND username IS NOT NULL GROUP BY username"
+            ).fetchall()
+        )
+    a = ask(services(world), "who mentions people the most")
+    assert a.kind == "analytic" and a.rows, a.note
+    assert {r["username"]: r["casts"] for r in a.rows} == {
+        r["username"]: authors[r["username"]] for r in a.rows
+    }
+    assert a.rows[0]["casts"] == max(authors.values())
+    check_answer_shape(a)
+
+
 def test_a_place_in_a_ranking_names_every_group_tied_there(world):
     """ "the Nth most": the users whose cast count is the Nth highest row's, as SQL written
     by hand ranks them, ties and all, for every place from 2 to 8 on the sample."""

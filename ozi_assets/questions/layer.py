@@ -637,6 +637,20 @@ METRICS: dict[str, Metric] = {
             dimensions=OWN_CAST_DIMENSIONS,
             filters=CAST_METRIC_FILTERS,
         ),
+        # The other way round: whom a user's replies went to ("who replied to the most
+        # different people"); the planner's word for it is reply_reach (see plan).
+        Metric(
+            "reply_reach",
+            "distinct other users a user replied to (the authors of the casts replied to; a "
+            "parent from before the data counts by its fid)",
+            "casts",
+            "count(DISTINCT t.parent_fid)",
+            where="t.is_reply AND t.parent_fid <> t.fid",  # "different people": not oneself
+            cast="t.hash",
+            nouns=("reply_reach",),
+            dimensions=("user", "hour", "day"),
+            filters=("user",),
+        ),
         Metric(
             "repliers_received",
             "distinct users who replied to a user's casts (or to a cast), the user included",
@@ -1024,6 +1038,21 @@ class Query:
     # grouped and ordered: only the group at this place of the ordering, 1 the first ("the
     # second most active hour": 2), and the groups tied with it; ``limit`` is then unused
     rank: int | None = None
+    # with share: the metric the whole counts when the question names one of the part's own
+    # source ("what % of all recasts were dwr's": recasts); None: the source's rows (casts,
+    # reactions)
+    share_of: str | None = None
+
+    def whole_metric(self) -> str | None:
+        """The metric a share's whole counts: ``share_of`` when it counts the part's source
+        (and, when it is the part's own metric, a filter sets the part apart: "the share of
+        replies" alone is of all casts), else the source's rows (SHARE_BASE); None when the
+        source has no whole."""
+        source = metric(self.metric).source
+        named = self.share_of
+        if named and metric(named).source == source and (named != self.metric or self.conditions):
+            return named
+        return SHARE_BASE.get(source)
 
     def _filters(self) -> list[str]:
         return [
@@ -1047,7 +1076,7 @@ class Query:
         if self.count_over:
             parts.append(f"count of {self.count_over}s")
         if self.share:
-            whole = SHARE_BASE.get(metric(self.metric).source, "?")
+            whole = self.whole_metric() or "?"
             within = f" where {', '.join(self.base)}" if self.base else ""
             if whole == self.metric and not self.base:
                 whole = f"all {whole}"  # the part's filters set it apart (see _share)
@@ -1432,10 +1461,10 @@ SCOPE_FILTERS = frozenset(["user", "to_user", "others"])
 def _share(query: Query, m: Metric) -> exp.Select:
     """``query``'s figure as a percentage (0-100, two decimals) of the count of its source's
     rows under the scope filters, the time range and the filters named in ``query.base``."""
-    base_metric = SHARE_BASE.get(m.source)
+    base_metric = query.whole_metric()
     if base_metric is None or m.mean or query.group_by or query.average_over or query.count_over:
         raise LayerError(f"{m.name} has no share of a whole the layer counts")
-    part = dataclasses.replace(query, share=False, base=())
+    part = dataclasses.replace(query, share=False, base=(), share_of=None)
     # The whole keeps whose rows are counted ("what percentage of jayce's casts are replies":
     # of jayce's casts), unless the part counts the whole's own metric: then a user is what
     # sets the part apart ("what share of all casts did briang write": of all casts), and a

@@ -58,7 +58,18 @@ ORDER_DESC = frozenset(
     ]
 )
 ORDER_ASC = frozenset(
-    ["least", "fewest", "lowest", "quietest", "minimum", "min", "bottom", "shortest", "ascending"]
+    [
+        "least",
+        "fewest",
+        "lowest",
+        "smallest",
+        "quietest",
+        "minimum",
+        "min",
+        "bottom",
+        "shortest",
+        "ascending",
+    ]
 )
 # What people ask of a user that no profile or cast holds (a question about users, named or
 # not, with one of these is refused, not searched for): money, sign-up, personal details,
@@ -169,6 +180,7 @@ NEGATION = frozenset(
         "minus",
         "no",
         "leaving",  # "leaving briang out"
+        "leave",  # "if u leave out briang", "leave briang out"
         "ignore",
         "ignores",
         "non",  # "non-reply casts" (the tokenizer splits the hyphen)
@@ -781,6 +793,7 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("or", "less"): "or_less",
     ("not", "counting"): "not_counting",
     ("leaving", "out"): "leaving_out",
+    ("leave", "out"): "leaving_out",
     ("left", "out"): "leaving_out",
     ("other", "people"): "other_people",
     ("other", "people's"): "other_people's",
@@ -1075,6 +1088,42 @@ def _swapped(a: str, b: str) -> bool:
         and a[diff[0]] == b[diff[1]]
         and a[diff[1]] == b[diff[0]]
     )
+
+
+# Words the planner reads by their patterns before it reads word by word (a share, a first
+# or last time, a mean, a range of times, a distinct count), which the catalogue's typo
+# reading after the fact cannot reach: their typos are read before anything else.
+PATTERN_WORDS = frozenset(
+    [
+        "percentage",
+        "percent",
+        "proportion",
+        "fraction",
+        "first",
+        "earliest",
+        "latest",
+        "average",
+        "median",
+        "between",
+        "midnight",
+        "exactly",
+        "different",
+        "distinct",
+        "everything",
+        "everyone",
+        "received",
+    ]
+)
+
+
+def pattern_correction(word: str, names: Container[str]) -> str | None:
+    """The PATTERN_WORDS word ``word`` is a typo of ("frist", "pecentage", "avrage"), or None:
+    as ``correction`` judges a typo (not a known word, a username or an English word; exactly
+    one word one edit away)."""
+    if known(word) or word in PATTERN_WORDS or word in names or word in english_words():
+        return None
+    near = _one_edit_from(word, PATTERN_WORDS)
+    return near[0] if len(near) == 1 else None
 
 
 @cache

@@ -1375,8 +1375,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 negate = 0
                 continue
             verbs.append(metric_name)
-            if metric_name != "casts" and (
-                prev in lexicon.BE or _inverted_passive(words, i, user_at)
+            if (
+                metric_name != "casts"
+                and not w.endswith("ing")  # "who was recasting the most": the progressive
+                and (prev in lexicon.BE or _inverted_passive(words, i, user_at))
             ):
                 received = True  # passive: "were recast", "was mentioned"
             if w.endswith("ed") and nxt in lexicon.DIMENSION_WORDS and metric_name != "casts":
@@ -1801,11 +1803,15 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if (
         m.name == "mentions"
         and group == "user"
-        and (others or any(w in lexicon.AUTHOR_WORDS for w in words))
+        and (
+            others or any(w in lexicon.AUTHOR_WORDS for w in words) or (not received and not users)
+        )
     ):
         # mentions per user are per mentioned handle: the authors who mention others
-        # ("who tags others the most", "authors with the most casts mentioning someone")
-        # are ranked by their casts that mention anyone
+        # ("who tags others the most", "authors with the most casts mentioning someone",
+        # "who mentions people the most": a mention made, not received, had ranked the
+        # handles) are ranked by their casts that mention anyone; "who was mentioned the
+        # most" still ranks the handles
         m, others = layer.METRICS["casts"], False
         conditions = [*conditions, Condition("has_mention")]
     if m.name == "mentions" and others and group is None:
@@ -3413,6 +3419,29 @@ def _tags(m: re.Match[str], q: str, ctx: Context) -> str:
     return m.group(0)
 
 
+def _pattern_fix(word: str, ctx: Context) -> str | None:
+    return lexicon.pattern_correction(word, ctx.users) if len(word) >= 4 else None
+
+
+_SHARE_WHOLE = re.compile(
+    r"(?:percent(?:age)?|%|share|proportion|fraction|pct)\s+of\s+(?:all\s+)?(?:the\s+)?"
+    r"([a-z]+)\b"
+)
+
+
+def share_whole(question: str) -> str | None:
+    """The metric the whole of a share counts as the question names it: "what % of all the
+    recasts were dwr's" → "recasts", "% of posts that are replies" → "casts"; None when the
+    word after "of" names no metric ("the share of dwr's …"). Pure."""
+    m = _SHARE_WHOLE.search(question)
+    if m is None:
+        return None
+    word = m.group(1)
+    if _names_casts(word):
+        return "casts"
+    return lexicon.METRIC_NOUNS.get(word)
+
+
 def plan(question: str, ctx: Context) -> Plan:
     """Read ``question`` and plan it. Always returns a Plan.
 
@@ -3423,6 +3452,11 @@ def plan(question: str, ctx: Context) -> Plan:
     query, or its time range lies outside the data.
     """
     q = " ".join(question.lower().replace("’", "'").split())
+    # "the frist pic", "what pecentage": typos of the words read by pattern, read first
+    early = {w: fix for w in set(re.findall(r"[a-z]+", q)) if (fix := _pattern_fix(w, ctx))}
+    if early:
+        q = re.sub(r"\b[a-z]+\b", lambda m: early.get(m.group(0), m.group(0)), q)
+    asked = q  # as asked: the rewrites below may say a share's whole in other words
     q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
     q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
     # "on the subject of wallets", "with regard to AI": about
@@ -3463,6 +3497,53 @@ def plan(question: str, ctx: Context) -> Plan:
         r"\1",
         q,
     )
+    # "users who posted at least one cast", "everyone who cast in the sample": the authors
+    # (a threshold of one cast is being one; "users who posted about X" stays as it is)
+    q = re.sub(
+        r"\b(?:users|people|ppl|accounts|profiles|everyone|everybody|anyone|those)\s+"
+        r"(?:who|that)\s+(?:have\s+|has\s+|ever\s+)?(?:posted|cast|casted|wrote|authored)"
+        r"(?:\s+at least (?:one|1|a single|once)(?:\s+(?:cast|post|message)s?)?"
+        r"|(?:\s+anything)?\s+(?:in|within) the (?:sample|data(?:set)?)"
+        r"|(?=\s*(?:[,.?!;]|$)))",
+        "authors",
+        q,
+    )
+    # "who replied to the most different people", "how many distinct users did dwr reply
+    # to": the users a user's replies went to (reply_reach), where the people counted were
+    # read as the repliers
+    _people = (
+        r"(?:(?:different|distinct|unique|other|separate)\s+)?"
+        r"(?:people|users|accounts|ppl|folks|posters|authors)"
+    )
+    q = re.sub(
+        r"\b(?:repl(?:y|ies|ied|ying)|respond(?:s|ed|ing)?|answer(?:s|ed|ing)?) to (?:the )?"
+        r"(?:most|largest number of|highest number of|greatest number of|biggest number of"
+        rf"|widest range of|widest variety of)\s+(?:of\s+)?{_people}\b",
+        "had the most reply_reach",
+        q,
+    )
+    q = re.sub(
+        rf"\bhow many {_people} (?:did|has|have) ([\w@.-]+) "
+        r"(?:repl(?:y|ied)|respond(?:ed)?|answer(?:ed)?) to\b",
+        r"how many reply_reach did \1 have",
+        q,
+    )
+    # "…? he skews evrything", "…?? he replys to himself nonstop": a remark about the person
+    # the question names, after the question, asks nothing more
+    q = re.sub(
+        r"\?+\s*(?:he|she|they|he's|she's|they're|hes|shes|theyre|his|her|their)\b[^?]*$",
+        "?",
+        q,
+    )
+    # "leaving briang out of the calculation", "if u leave out briang": left out of what is
+    # computed, which is the question's own figure
+    q = re.sub(
+        r"\bout of (?:the |this |that )?(?:calculation|calc|average|avg|mean|count|counts|numbers?"
+        r"|stats|statistics|totals?|math|figures?|results?)\b",
+        "out",
+        q,
+    )
+    q = re.sub(r"\bif (?:you|u|we|i) (leave|exclude|ignore|drop)\b", r"\1", q)
     # "the main feed": casts outside every channel; said against a channel ("posts in a
     # channel rather than the main feed") it restates the channel
     q = re.sub(
@@ -3605,6 +3686,13 @@ def plan(question: str, ctx: Context) -> Plan:
     q = _EXAMPLES_LIKE.sub(_such_as, q)  # "…, like cold or snow": examples, not likes
     q = _BUTTON.sub(r"\1", q)  # "hitting the recast button": recasting
     q = _THREAD_SIZE.sub("number of casts in ", q)  # "the size of the largest thread"
+    # "the average thread size", "avg thread length": casts per thread (a thread's length is
+    # its casts, as in "the longest thread")
+    q = re.sub(
+        r"\b(thread|conversation|convo) (?:size|length)s?\b",
+        lambda m: f"number of casts per {m.group(1)}",
+        q,
+    )
     q = _HOW_LONG.sub(r"how many casts are in \1", q)  # "how long is the longest thread"
     q = _HOW_LONG_CASTS.sub(r"the average length of \1", q)  # "how long are casts"
     # "spread out over the night": over the span the data covers, grouped by what the
@@ -3701,7 +3789,7 @@ def plan(question: str, ctx: Context) -> Plan:
     if found:
         rest = without_rough_times(rest, found[0])  # "…, around midnight"
     reading = _read_whole(rest, ctx, tr)
-    corrected: dict[str, str] = {}
+    corrected: dict[str, str] = dict(early)
     if reading.query is None and reading.unknown:
         # "more folowers: greg or mk": a typo of a catalogue word is read as that word, but
         # only when the whole question then reads as one query; else the word stays unknown
@@ -3734,6 +3822,10 @@ def plan(question: str, ctx: Context) -> Plan:
                 "zero",
                 final=True,
             )
+        if reading.query.share:
+            # "what % of all recasts were dwr's": of all recasts, as asked ("casts that are
+            # replies" has become "replies" by then)
+            reading.query = dataclasses.replace(reading.query, share_of=share_whole(asked))
         if rank is not None:  # the layer refuses a place in a ranking of nothing
             reading.query = dataclasses.replace(reading.query, rank=rank, limit=None)
         elif _names_a_set(rest, reading.query):
