@@ -5493,3 +5493,25 @@ def test_leaving_someone_out_and_a_remark_after_the_question(chat, plain):
     p, meant = plan(chat, CTX_SPAN), plan(plain, CTX_SPAN)
     assert p.kind == meant.kind == "analytic", (p.note, meant.note)
     assert p.sql == meant.sql
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        (
+            "Which users mentioned dwr in at least one of their casts?",
+            "casts, by user, mentions_user = dwr",
+        ),
+        (
+            "Can you pull the list of accounts that mentioned dwr?",
+            "casts, by user, mentions_user = dwr",
+        ),
+        ("who mentioned dwr the most", "casts, by user, top 10, mentions_user = dwr"),
+        # a count of the casts mentioning dwr stays the mentions of dwr
+        ("how many casts mention dwr", "mentions, user = dwr"),
+    ],
+)
+def test_the_people_who_mentioned_a_user_are_the_authors_of_those_casts(question, reading):
+    """ "which users mentioned dwr": the authors of the casts mentioning dwr, where it was
+    refused as a ranking of users restricted to one user."""
+    assert _query(question).describe() == reading

@@ -330,8 +330,8 @@ def test_figures_composed_from_two_readings_match_sql_written_by_hand(world):
 
 
 def test_who_mentions_the_most_ranks_authors_as_sql_written_by_hand(world):
-    """The authors of the most casts that mention someone, as SQL written by hand counts them
-    on the sample (it had ranked the handles mentioned)."""
+    """The authors of the most casts that mention someone (it had ranked the handles
+    mentioned), and the users who mentioned dwr, as SQL written by hand finds them."""
     _, resources, _, _ = world
     with resources["warehouse"].reader() as conn:
         authors = dict(
@@ -347,6 +347,16 @@ def test_who_mentions_the_most_ranks_authors_as_sql_written_by_hand(world):
     }
     assert a.rows[0]["casts"] == max(authors.values())
     check_answer_shape(a)
+    with resources["warehouse"].reader() as conn:
+        mentioners = {
+            name
+            for (name,) in conn.execute(
+                "SELECT DISTINCT username FROM casts WHERE len(mentions) > 0 AND "
+                "regexp_matches(lower(text), '(^|[^a-z0-9_/.])@dwr([^a-z0-9_-]|$)')"
+            ).fetchall()
+        }
+    a = ask(services(world), "which users mentioned dwr")
+    assert a.kind == "analytic" and {r["username"] for r in a.rows} == mentioners, a.rows
 
 
 def test_a_place_in_a_ranking_names_every_group_tied_there(world):

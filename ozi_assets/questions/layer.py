@@ -176,6 +176,7 @@ class Filter:
 CAST_METRIC_FILTERS = (
     "user",
     "term",
+    "mentions_user",
     "hashtag",
     "reply",
     "top_level",
@@ -796,6 +797,14 @@ FILTERS: dict[str, Filter] = {
             takes_value=True,
         ),
         Filter(
+            "mentions_user",
+            "the cast @-mentions the user (the @handle in its text, in a cast whose message "
+            "lists mentions, as the mentions metric reads them)",
+            "len(t.mentions) > 0 AND regexp_matches(lower({text}), {value})",
+            "NOT (len(t.mentions) > 0 AND regexp_matches(lower({text}), {value}))",
+            takes_value=True,
+        ),
+        Filter(
             "hashtag",
             "the text carries a #hashtag",
             "regexp_matches({text}, {value})",
@@ -1182,6 +1191,11 @@ def _value_literal(condition: Condition) -> exp.Expr:
         return exp.Literal.string(" ".join(value.lower().split()))
     if condition.filter == "hashtag":
         return exp.Literal.string(rf"(?i)#{re.escape(value.lstrip('#'))}\b")
+    if condition.filter == "mentions_user":
+        # the handle as the mentions source extracts it: after no word character, "/" or
+        # "." (not an e-mail or a URL path), and whole
+        handle = re.escape(value.lstrip("@").lower())
+        return exp.Literal.string(rf"(^|[^a-z0-9_/.])@{handle}([^a-z0-9_-]|$)")
     return exp.Literal.string(value.lstrip("@").lower())
 
 

@@ -1886,6 +1886,12 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             return r
         group, order = "user", order or comparative
         users = [",".join(dict.fromkeys(users))]
+    if users and group == "user" and not several and m.name == "mentions" and not received:
+        # "which users mentioned dwr", "who tagged dwr the most": the authors of the casts
+        # that mention the user named, who is mentioned, not an author
+        m = layer.METRICS["casts"]
+        conditions = [Condition("mentions_user", users[0]), *conditions]
+        users = []
     if users and group == "user" and not several:
         made = next((x for x in layer.METRICS.values() if x.received == m.name), None)
         # the user receives when named as such: "replied to X", "on X's posts" (in "whose
@@ -3511,19 +3517,19 @@ def plan(question: str, ctx: Context) -> Plan:
     # "who replied to the most different people", "how many distinct users did dwr reply
     # to": the users a user's replies went to (reply_reach), where the people counted were
     # read as the repliers
-    _people = (
+    people_words = (
         r"(?:(?:different|distinct|unique|other|separate)\s+)?"
         r"(?:people|users|accounts|ppl|folks|posters|authors)"
     )
     q = re.sub(
         r"\b(?:repl(?:y|ies|ied|ying)|respond(?:s|ed|ing)?|answer(?:s|ed|ing)?) to (?:the )?"
         r"(?:most|largest number of|highest number of|greatest number of|biggest number of"
-        rf"|widest range of|widest variety of)\s+(?:of\s+)?{_people}\b",
+        rf"|widest range of|widest variety of)\s+(?:of\s+)?{people_words}\b",
         "had the most reply_reach",
         q,
     )
     q = re.sub(
-        rf"\bhow many {_people} (?:did|has|have) ([\w@.-]+) "
+        rf"\bhow many {people_words} (?:did|has|have) ([\w@.-]+) "
         r"(?:repl(?:y|ied)|respond(?:ed)?|answer(?:ed)?) to\b",
         r"how many reply_reach did \1 have",
         q,
@@ -3544,6 +3550,13 @@ def plan(question: str, ctx: Context) -> Plan:
         q,
     )
     q = re.sub(r"\bif (?:you|u|we|i) (leave|exclude|ignore|drop)\b", r"\1", q)
+    # "users who mentioned dwr in at least one of their casts": in any, as the verb says
+    q = re.sub(
+        r"\s*\bin (?:at least )?(?:one|1|any) of (?:their|his|her|its) (?:own )?"
+        r"(?:casts|posts|messages)\b",
+        "",
+        q,
+    )
     # "the main feed": casts outside every channel; said against a channel ("posts in a
     # channel rather than the main feed") it restates the channel
     q = re.sub(
