@@ -3425,8 +3425,9 @@ def _tags(m: re.Match[str], q: str, ctx: Context) -> str:
     return m.group(0)
 
 
-def _pattern_fix(word: str, ctx: Context) -> str | None:
-    return lexicon.pattern_correction(word, ctx.users) if len(word) >= 4 else None
+def _respelled(text: str, fixes: dict[str, str]) -> str:
+    """``text`` with each whole word that ``fixes`` names replaced by its reading. Pure."""
+    return re.sub(r"\b[a-z]+\b", lambda m: fixes.get(m.group(0), m.group(0)), text)
 
 
 _SHARE_WHOLE = re.compile(
@@ -3459,9 +3460,12 @@ def plan(question: str, ctx: Context) -> Plan:
     """
     q = " ".join(question.lower().replace("’", "'").split())
     # "the frist pic", "what pecentage": typos of the words read by pattern, read first
-    early = {w: fix for w in set(re.findall(r"[a-z]+", q)) if (fix := _pattern_fix(w, ctx))}
-    if early:
-        q = re.sub(r"\b[a-z]+\b", lambda m: early.get(m.group(0), m.group(0)), q)
+    early = {
+        w: fix
+        for w in set(re.findall(r"[a-z]+", q))
+        if (fix := lexicon.pattern_correction(w, ctx.users))
+    }
+    q = _respelled(q, early) if early else q
     asked = q  # as asked: the rewrites below may say a share's whole in other words
     q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
     q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
@@ -3809,10 +3813,10 @@ def plan(question: str, ctx: Context) -> Plan:
         # and the refusal names it as written
         fixes = {w: fix for w in reading.unknown if (fix := lexicon.correction(w, ctx.users))}
         if fixes:
-            fixed = re.sub(r"\b[a-z]+\b", lambda m: fixes.get(m.group(0), m.group(0)), rest)
+            fixed = _respelled(rest, fixes)
             again = _read_whole(fixed, ctx, tr)
             if again.query is not None:
-                reading, corrected = again, fixes
+                reading, corrected = again, {**early, **fixes}
     tried = ["layer"]
     if unreadable is not None:
         return Plan("unanswered", "layer", tried=tried, time_range=tr, note=unreadable)
