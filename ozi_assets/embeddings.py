@@ -106,12 +106,14 @@ def encode(
     embedder: EmbedderResource,
     vectors: VectorStoreResource,
     texts: list[str],
+    keeping_up: bool = False,
 ) -> np.ndarray:
     """Unit vectors of ``texts``, shape (len(texts), dimension): from the running ``ozi serve``
-    when there is one (its model is warm; loading it here costs 20–40 s a run on 2 cores),
-    else from the model loaded in this process. Both use the same model files."""
+    when there is one (its model is warm; loading it here costs 20–40 s a run on 2 cores;
+    ``keeping_up`` picks its priority, see ``serve.BulkEmbedder``), else from the model loaded
+    in this process. Both use the same model files."""
     try:
-        return vectors.embed_warm(embedder.model_name, texts)
+        return vectors.embed_warm(embedder.model_name, texts, keeping_up)
     except ConnectionError:
         pass  # no ozi serve: load the model here
     except (OSError, ValueError) as err:
@@ -140,9 +142,11 @@ def start_batch(
     gone: list[str],
     stored: dict[str, str],
     pool: Executor | None = None,
+    keeping_up: bool = False,
 ) -> Batch:
     """The casts of ``frame`` whose text changed since ``stored`` ({hash: sha256}) and their
-    encoding, started on ``pool`` (None: done here before returning)."""
+    encoding, started on ``pool`` (None: done here before returning); ``keeping_up``: the
+    batch took every cast the lane could read (``encode``)."""
     texts = frame["text"].fillna("")
     wanted = frame.loc[texts.str.strip() != ""].copy()
     wanted["content_sha256"] = [content_sha256(t) for t in wanted["text"]]
@@ -152,7 +156,7 @@ def start_batch(
     todo = wanted.loc[changed]
     encoded: Future[np.ndarray] | None = None
     if len(todo):
-        job = partial(encode, context, embedder, vectors, todo["text"].tolist())
+        job = partial(encode, context, embedder, vectors, todo["text"].tolist(), keeping_up)
         if pool is None:
             encoded = Future()
             encoded.set_result(job())
@@ -407,7 +411,11 @@ def catch_up(
                     totals["held_back"] += int((~keep).to_numpy().sum())
                     frame = frame.loc[keep]
                 keys -= held
-            batch = start_batch(context, embedder, vectors, frame, gone, stored, pool)
+            # A batch that takes every cast the checks have passed keeps up with the stream; one
+            # that leaves some for the next is a backlog's, embedded at a lower priority
+            # (serve.BulkEmbedder), so that the tables come first when the model cannot keep up.
+            keeping_up = stream.takes_all(done, ranges, upstream)
+            batch = start_batch(context, embedder, vectors, frame, gone, stored, pool, keeping_up)
             if pending is not None and not finish():
                 continue  # read past offsets another run moved: read again from theirs
             pending = _Pending(

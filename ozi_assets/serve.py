@@ -13,12 +13,14 @@ callers, or a token):
 - ``POST /v1/vectors/sync`` ``{model, wait}`` → what the catch-up did (``wait`` false: it is
   scheduled and the answer comes at once; the embeddings asset asks that way, so embedding
   never waits for the shard).
-- ``POST /v1/vectors/embed`` ``{model, texts}`` → ``{model, dimension, count, vectors}``:
-  the texts' unit vectors, float32 little-endian, row after row, base64. The embeddings
-  runs embed here with the model kept warm, instead of loading it in every run (20–40 s).
-  These bulk batches run in a child process at a lower CPU priority (``BulkEmbedder``,
-  OZI_EMBED_NICE): casts must reach the tables first, and searches embed their one text in
-  this process at the normal priority.
+- ``POST /v1/vectors/embed`` ``{model, texts, keeping_up}`` → ``{model, dimension, count,
+  vectors}``: the texts' unit vectors, float32 little-endian, row after row, base64. The
+  embeddings runs embed here with the model kept warm, instead of loading it in every run
+  (20–40 s). These bulk batches run in child processes at a lower CPU priority
+  (``BulkEmbedder``): a batch that keeps up with the stream nearly at the pipeline's
+  (OZI_EMBED_KEEP_UP_NICE), a batch of a backlog well below it (OZI_EMBED_NICE), so casts
+  reach the tables first; searches embed their one text in this process at the normal
+  priority.
 
 With a Qdrant server configured (OZI_QDRANT_URL) there is no shard to own: the process
 answers the public API and embeds.
@@ -205,86 +207,123 @@ def _bulk_worker(conn: Any, embedder: dict[str, str], threads: int, nice: int) -
             conn.send(f"{type(err).__name__}: {err}")
 
 
-class BulkEmbedder:
-    """The embeddings runs' batches, embedded in a child process at a lower CPU priority.
+class _Child:
+    """One model process of BulkEmbedder, at one niceness: texts in, vectors out, one batch at
+    a time. Started on its first batch (or warm-up); started again after it died."""
 
-    Why: on 2 cores, a bulk batch and the stream's micro-batches want the same cores, and a
-    cast waiting for the tables is worse than a vector arriving later (the embedding lag is
-    reported). Searches do not come here: their one text is embedded in ``ozi serve``'s own
-    process, at the normal priority. The child loads the model on its first batch (torch,
-    ~10 s) and exits when ``ozi serve`` does (its pipe closes).
-
-    ``encode(texts)`` → float32 unit vectors, shape (len(texts), dimension); batches are
-    serialized. Raises RuntimeError with the child's one-line error; a child that died is
-    started again by the next batch.
-    """
-
-    def __init__(self, embedder: EmbedderResource, threads: int, nice: int) -> None:
-        self.config = {
-            "model_name": embedder.model_name,
-            "model_path": embedder.model_path,
-            "precision": embedder.precision,
-        }
-        self.threads, self.nice = threads, nice
-        self._lock = threading.Lock()
-        self._conn: Any = None
-        self._proc: Any = None
-
-    @property
-    def pid(self) -> int | None:
-        """The child's pid (None before the first batch)."""
-        return self._proc.pid if self._proc is not None else None
+    def __init__(self, config: dict[str, str], threads: int, nice: int) -> None:
+        self.config, self.threads, self.nice = config, threads, nice
+        self.lock = threading.Lock()
+        self.conn: Any = None
+        self.proc: Any = None
 
     def _start(self) -> None:
         # spawn, not fork: this process runs threads (uvicorn, the shard's sync), and a fork
         # copies their locks in whatever state they are
         ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
             target=_bulk_worker,
             args=(child, self.config, self.threads, self.nice),
-            name="ozi-bulk-embedder",
+            name=f"ozi-bulk-embedder-nice-{self.nice}",
             daemon=True,
         )
-        self._proc.start()
+        self.proc.start()
         child.close()  # the child's end lives only in the child: its recv sees our exit
 
-    def warm_up(self) -> None:
-        """Start the child and load its model now, so that the first batch does not wait for
-        torch and the model (10-20 s on 2 cores, at the child's low priority). A failure is
-        logged; the first batch then tries again and answers with the error."""
-        try:
-            self.encode(["warm"])
-        except RuntimeError as err:
-            log.warning("the bulk embedding process did not start: %s", err)
-
     def encode(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+        with self.lock:
+            if self.proc is None or not self.proc.is_alive():
                 self._start()
             try:
-                self._conn.send(texts)
-                out = self._conn.recv()
+                self.conn.send(texts)
+                out = self.conn.recv()
             except (EOFError, OSError) as err:
-                self._proc = None
+                self.proc = None
                 raise RuntimeError(f"the bulk embedding process exited: {err}") from None
         if isinstance(out, str):
             raise RuntimeError(out)
         return out
 
     def close(self) -> None:
-        with self._lock:
-            if self._proc is not None:
-                self._conn.close()
-                self._proc.join(timeout=10)
-                if self._proc.is_alive():
-                    self._proc.kill()
-                self._proc = None
+        with self.lock:
+            if self.proc is not None:
+                self.conn.close()
+                self.proc.join(timeout=10)
+                if self.proc.is_alive():
+                    self.proc.kill()
+                self.proc = None
+
+
+class BulkEmbedder:
+    """The embeddings runs' batches, embedded in child processes at a lower CPU priority.
+
+    Why: on 2 cores, a bulk batch and the stream's micro-batches want the same cores, and a
+    cast waiting for the tables is worse than a vector arriving later (the embedding lag is
+    reported). Yet a lane that keeps up with the stream needs its CPU when it needs it: niced
+    by 5 it got what the batches left and fell behind a 500 events/s stream after a few
+    minutes (searchable p95 50 s), niced by 1 it kept pace (26 s) with casts as fresh (6.5 s
+    against 5.7 s). Niced by 2 for every batch, though, casts missed their target at 2,000
+    events/s (10.7 s), where the model cannot keep up at any priority. So there are two
+    children: a batch that keeps up (``keeping_up``: it took every cast the lane could read)
+    goes to the one niced by ``keep_up_nice`` (OZI_EMBED_KEEP_UP_NICE), a batch of a backlog to
+    the one niced by ``nice`` (OZI_EMBED_NICE). Linux lets an unprivileged process lower its
+    own priority but never raise it again, hence two processes rather than one changing its
+    nice value. Each loads the model (~10 s of CPU, a few hundred MiB) and exits when ``ozi
+    serve`` does (its pipe closes). Searches do not come here: their one text is embedded in
+    ``ozi serve``'s own process, at the normal priority.
+
+    ``encode(texts, keeping_up)`` → float32 unit vectors, shape (len(texts), dimension);
+    batches of one child are serialized. Raises RuntimeError with the child's one-line error;
+    a child that died is started again by its next batch.
+    """
+
+    def __init__(
+        self, embedder: EmbedderResource, threads: int, nice: int, keep_up_nice: int | None = None
+    ) -> None:
+        config = {
+            "model_name": embedder.model_name,
+            "model_path": embedder.model_path,
+            "precision": embedder.precision,
+        }
+        self.catching_up = _Child(config, threads, nice)
+        self.keeping_up = (
+            self.catching_up
+            if keep_up_nice is None or keep_up_nice == nice
+            else _Child(config, threads, keep_up_nice)
+        )
+
+    @property
+    def pids(self) -> dict[int, int]:
+        """nice value → the pid of its child (children not started yet are left out)."""
+        return {c.nice: c.proc.pid for c in self._children() if c.proc is not None}
+
+    def _children(self) -> list[_Child]:
+        return list({id(c): c for c in (self.keeping_up, self.catching_up)}.values())
+
+    def warm_up(self) -> None:
+        """Start the children and load their models now, so that the first batch does not wait
+        for torch and the model (10-20 s on 2 cores, at the child's low priority). A failure
+        is logged; the first batch then tries again and answers with the error."""
+        for child in self._children():
+            try:
+                child.encode(["warm"])
+            except RuntimeError as err:
+                log.warning("the bulk embedding process did not start: %s", err)
+
+    def encode(self, texts: list[str], keeping_up: bool = False) -> np.ndarray:
+        return (self.keeping_up if keeping_up else self.catching_up).encode(texts)
+
+    def close(self) -> None:
+        for child in self._children():
+            child.close()
 
 
 class EmbedBody(BaseModel):
     model: str
     texts: list[str] = Field(max_length=EMBED_MAX_TEXTS)
+    # the lane's batch took every cast it could read (BulkEmbedder): the keep-up priority
+    keeping_up: bool = False
 
 
 class SyncBody(BaseModel):
@@ -305,7 +344,9 @@ def create_app(settings: OziSettings) -> FastAPI:
     owned._owner = owner
     services = Services(warehouse, owned, embedder, resources["llm"])
     bulk = (
-        BulkEmbedder(embedder, settings.embed_threads, settings.embed_nice)
+        BulkEmbedder(
+            embedder, settings.embed_threads, settings.embed_nice, settings.embed_keep_up_nice
+        )
         if settings.embed_nice > 0
         else None  # OZI_EMBED_NICE=0: bulk batches share this process and its priority
     )
@@ -363,7 +404,11 @@ def create_app(settings: OziSettings) -> FastAPI:
                 404, f"this process embeds with {embedder.model_name}, not {body.model}"
             )
         try:
-            vectors = (bulk or embedder).encode(body.texts).astype("<f4")
+            vectors = (
+                bulk.encode(body.texts, body.keeping_up)
+                if bulk is not None
+                else embedder.encode(body.texts)
+            ).astype("<f4")
         except RuntimeError as err:
             raise HTTPException(503, str(err)) from err
         return {
@@ -384,7 +429,7 @@ def create_app(settings: OziSettings) -> FastAPI:
         except WarehouseError as err:
             raise HTTPException(409, str(err)) from err
 
-    app.state.bulk = bulk  # for tests and `ozi status`: the child's pid
+    app.state.bulk = bulk  # for tests and `ozi status`: the children's pids
     return app
 
 

@@ -201,6 +201,12 @@ def advanced(done: Offsets, ranges: Ranges) -> Offsets:
     return out
 
 
+def takes_all(done: Offsets, ranges: Ranges, upstream: Offsets) -> bool:
+    """Whether a batch of ``ranges`` read from ``done`` leaves nothing before ``upstream``: the
+    stage has caught up once it commits."""
+    return not next_batch(advanced(done, ranges), upstream, 1)
+
+
 def position_filter(ranges: Ranges, column: str = "source_position") -> str:
     """A SQL condition on a stored position column, true for the messages of ``ranges``
     (integers only, never input); FALSE when ``ranges`` is empty."""

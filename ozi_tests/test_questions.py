@@ -177,37 +177,57 @@ def _children(pid: int) -> dict[int, str]:
     return out
 
 
-def test_bulk_embedding_runs_in_a_child_at_a_lower_priority_and_dies_with_serve(world, sample):
-    """The embeddings runs' batches go to `ozi serve`'s child process, niced (OZI_EMBED_NICE,
-    5 by default) in a session of its own, and give the vectors the model gives in process;
-    `ozi serve` itself keeps the normal priority, and the child exits when it is killed."""
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU time of ``pid`` so far, in clock ticks (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_bulk_embedding_runs_in_children_at_lower_priorities_and_dies_with_serve(world, sample):
+    """The embeddings runs' batches go to `ozi serve`'s child processes, each in a session of
+    its own: a batch of a backlog to the one niced by OZI_EMBED_NICE (5 by default), a batch
+    that keeps up with the stream to the one niced by OZI_EMBED_KEEP_UP_NICE (1). Both give the
+    vectors the model gives in process; `ozi serve` itself keeps the normal priority, and the
+    children exit when it is killed."""
     settings, resources, _, _ = world
     texts = [c["text"] for c in sample[0] if c.get("text", "").strip()][:200]
-    embedder = resources["embedder"]
-    warm = resources["vectors"].embed_warm(embedder.model_name, texts)
+    embedder, vectors = resources["embedder"], resources["vectors"]
     local = embedder.encode(texts)
-    assert warm.shape == local.shape == (200, 384)
-    assert float((warm * local).sum(axis=1).min()) > 0.9999
+    for keeping_up in (False, True):
+        warm = vectors.embed_warm(embedder.model_name, texts, keeping_up)
+        assert warm.shape == local.shape == (200, 384)
+        assert float((warm * local).sum(axis=1).min()) > 0.9999
     serve = processes.status(settings.home, OWNER).pid
     workers = [c for c, cmd in _children(serve).items() if "spawn_main" in cmd]
-    assert len(workers) == 1, _children(serve)
-    (worker,) = workers
-    nice = settings.embed_nice
-    assert nice > 0
-    assert os.getpriority(os.PRIO_PROCESS, worker) == os.getpriority(os.PRIO_PROCESS, serve) + nice
-    assert os.getsid(worker) == worker != os.getsid(serve)
-    autogroup = Path(f"/proc/{worker}/autogroup")
-    if autogroup.exists():  # a kernel with autogroups: the session's share is niced too
-        assert autogroup.read_text().split()[-1] == str(nice)
+    assert len(workers) == 2, _children(serve)
+    base = os.getpriority(os.PRIO_PROCESS, serve)
+    by_nice = {os.getpriority(os.PRIO_PROCESS, w) - base: w for w in workers}
+    nice, keep_up = settings.embed_nice, settings.embed_keep_up_nice
+    assert 0 < keep_up < nice
+    assert sorted(by_nice) == [keep_up, nice]
+    for added, worker in by_nice.items():
+        assert os.getsid(worker) == worker != os.getsid(serve)
+        autogroup = Path(f"/proc/{worker}/autogroup")
+        if autogroup.exists():  # a kernel with autogroups: the session's share is niced too
+            assert autogroup.read_text().split()[-1] == str(added)
+    # Each batch runs in the child of its priority: 200 texts cost the model a second or more
+    # of CPU, a child that only waits for its pipe costs none.
+    for keeping_up, busy, idle in ((True, keep_up, nice), (False, nice, keep_up)):
+        before = {n: _cpu_ticks(w) for n, w in by_nice.items()}
+        vectors.embed_warm(embedder.model_name, texts, keeping_up)
+        spent = {n: _cpu_ticks(w) - before[n] for n, w in by_nice.items()}
+        assert spent[busy] >= 20 and spent[idle] <= 2, (keeping_up, spent)
     os.kill(serve, 9)
     for _ in range(100):
-        if not processes.alive(worker):
+        if not any(processes.alive(w) for w in workers):
             break
         time.sleep(0.1)
-    assert not processes.alive(worker), "the bulk embedder outlived a killed `ozi serve`"
+    assert not any(processes.alive(w) for w in workers), (
+        "a bulk embedder outlived a killed `ozi serve`"
+    )
     processes.stop(settings.home, OWNER)  # forget the killed process
     start_owner(settings)
-    again = resources["vectors"].embed_warm(embedder.model_name, texts[:3])
+    again = vectors.embed_warm(embedder.model_name, texts[:3], True)
     # bf16 rounds a batch of 3 a little differently from a batch of 200 (padding)
     assert float((again * local[:3]).sum(axis=1).min()) > 0.9999
 

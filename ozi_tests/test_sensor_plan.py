@@ -20,6 +20,7 @@ from ozi_assets.stream import (
     offset_branches,
     offset_filter,
     position_filter,
+    takes_all,
 )
 from ozi_resources.windows import WindowGrid
 
@@ -100,6 +101,21 @@ def test_next_batch_covers_everything_in_order():
             covered[p] = nxt
         done = advanced(done, ranges)
     assert covered == {0: 1234, 1: 7}
+
+
+def test_only_the_batch_that_reaches_the_upstream_takes_all():
+    """The embedding lane's priority follows this: a batch that takes every message the stage
+    before has passed keeps up; any batch that leaves one does not."""
+    done: dict[int, PartitionOffset] = {1: PartitionOffset(5)}
+    upstream = {0: PartitionOffset(250), 1: PartitionOffset(10)}
+    took = []
+    while ranges := next_batch(done, upstream, max_messages=100):
+        took.append(takes_all(done, ranges, upstream))
+        done = advanced(done, ranges)
+    assert took == [False, False, True]
+    whole = next_batch({}, upstream, max_messages=10_000)
+    assert takes_all({}, whole, upstream)
+    assert not takes_all({}, whole, {**upstream, 2: PartitionOffset(1)})
 
 
 def test_filters_name_exactly_the_ranges():

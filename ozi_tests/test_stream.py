@@ -620,9 +620,12 @@ def test_the_lane_embeds_the_next_batch_while_the_last_one_commits(
     lock = threading.Lock()
     encode, write = embeddings.encode, WarehouseResource.write
 
+    keeping_up: list[bool] = []  # each batch's priority, in order
+
     def timed_encode(*args, **kwargs):
         with lock:
             events.append("encoding")
+            keeping_up.append(args[4])
         try:
             return encode(*args, **kwargs)
         finally:
@@ -648,6 +651,9 @@ def test_the_lane_embeds_the_next_batch_while_the_last_one_commits(
         under_way = {"encoding": True, "encoded": False}.get(event, under_way)
         overlapped += event == "committed" and under_way
     assert overlapped >= 2, " ".join(events)
+    # a run launched by hand reads to where the checks stood at its start: every batch but the
+    # last leaves messages for the next, a backlog's batch, embedded at the lower priority
+    assert not any(keeping_up[:-1]), keeping_up
 
     with resources["warehouse"].reader() as conn:
         vectors = dict(conn.execute("SELECT hash, content_sha256 FROM cast_vectors").fetchall())
