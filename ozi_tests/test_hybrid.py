@@ -17,6 +17,7 @@ from ozi_assets.questions.keywords import (
     compounds,
     covering,
     initials,
+    shorthand,
     topical,
     topical_coverage,
     with_parts,
@@ -163,6 +164,22 @@ def test_a_topic_listing_several_items_is_read_item_by_item(text, items):
 )
 def test_initials_of_an_item_of_several_words(item, short):
     assert initials(item) == short
+
+
+@pytest.mark.parametrize(
+    ("item", "forms"),
+    [
+        ("good-morning", ["gm"]),  # hyphen or space, any case
+        ("Good Night", ["gn"]),
+        ("GM", ["good morning"]),  # and back: a search for "gm" holds the phrase
+        ("ty", ["thank you", "thanks"]),
+        ("let’s go", ["lfg"]),  # a curly apostrophe as a straight one
+        ("morning", []),  # a word of the phrase alone is not the phrase
+        ("wallets", []),
+    ],
+)
+def test_the_mediums_shorthand_is_read_both_ways(item, forms):
+    assert shorthand(item) == forms
 
 
 def test_a_cast_about_one_item_of_a_listed_topic_covers_it():

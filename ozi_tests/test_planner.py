@@ -432,7 +432,6 @@ def test_a_threshold_on_the_replies_top_level_casts_received(question):
     [
         ("How many casts did pcdkd post about rugby per hour?", ["about", "rugby"]),
         ("How many tweets did dwr post?", ["tweets"]),
-        ("How many casts did dwr post on Instagram?", ["instagram"]),
         ("How many casts got translated?", ["translated"]),
     ],
 )
@@ -501,7 +500,7 @@ def test_the_layer_refuses_what_a_metric_does_not_have():
     with pytest.raises(LayerError, match="cannot be grouped by thread"):
         compile_sql(Query("recasts", "thread"))
     with pytest.raises(LayerError, match="cannot be filtered by has_link"):
-        compile_sql(Query("likes", conditions=(Condition("has_link"),)))
+        compile_sql(Query("followers", conditions=(Condition("has_link"),)))
     with pytest.raises(LayerError, match="no history"):
         compile_sql(Query("followers", time_range=parse_time_range("today", NOW)))
     with pytest.raises(LayerError, match="no metric named"):
@@ -4788,6 +4787,29 @@ def test_a_site_named_is_still_a_filter_not_a_grouping():
 # -- what replies and reactions are directed at: a reply, or a top-level cast -----------------
 
 
+def test_reactions_take_what_their_cast_is_as_a_filter_on_it():
+    """A reaction is about one cast: "recasts that casts with an image got" are the recasts
+    whose cast has an image. Every property of a cast applies so, negated too; a metric about
+    no cast still refuses it."""
+    con = _small_world()
+
+    def run(q: Query) -> list[tuple]:
+        sql = compile_sql(q)
+        guard(sql, PUBLIC_TABLES)
+        return con.execute(sql).fetchall()
+
+    image, link = (Condition("has_image"),), (Condition("has_link"),)
+    # r1 recasts 0x1 (an image and links), r2 the reply 0x2 (a link), r4 a cast not held
+    assert run(Query("recasts", conditions=image)) == [(1,)]
+    assert run(Query("recasts", conditions=link)) == [(2,)]
+    assert run(Query("recasts", conditions=(Condition("has_image", negated=True),))) == [(1,)]
+    assert sorted(run(Query("recasts_received", "user", conditions=link))) == [("dwr", 1), ("v", 1)]
+    assert run(Query("likes", conditions=(Condition("term", "reply"),))) == [(1,)]
+    assert run(Query("reactions", conditions=(Condition("top_level"),))) == [(1,)]
+    with pytest.raises(LayerError, match="cannot be filtered by has_image"):
+        compile_sql(Query("followers", conditions=image))
+
+
 def test_replies_and_reactions_directed_at_replies():
     con = _small_world()
 
@@ -5068,6 +5090,40 @@ def test_acts_between_accounts_the_data_does_not_hold_are_refused(question, why)
     assert (p.kind, p.rule) == ("unanswered", "layer"), (p.kind, p.rule, p.note)
     assert why in p.note and p.sql is None and p.search is None
     assert p.final  # the data's limit, not the planner's words: no model is asked either
+
+
+@pytest.mark.parametrize(
+    ("question", "network"),
+    [
+        ("what's been trending on tiktok this morning?", "Tiktok"),
+        ("who has the most followers over on instagram", "Instagram"),
+        ("how many reddit likes did v get", "Reddit"),
+        ("which of dwr's posts went viral on youtube", "Youtube"),
+        ("the bluesky followers of briang", "Bluesky"),
+        # where it had been refused for the word "instagram" alone
+        ("How many casts did dwr post on Instagram?", "Instagram"),
+    ],
+)
+def test_what_happens_on_another_network_is_refused(question, network):
+    p = plan(question, CTX)
+    assert (p.kind, p.rule) == ("unanswered", "layer"), (p.kind, p.rule, p.note)
+    assert f"nothing that happened on {network}" in p.note and p.final
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # the network as what casts talk about: a search of casts
+        "what did people say about posting on tiktok?",
+        "casts mentioning instagram followers",
+        # a Farcaster figure beside the network's name
+        "how many casts link to youtube.com",
+        "who posted the most replies in threads",
+    ],
+)
+def test_another_network_named_as_a_topic_is_not_refused(question):
+    p = plan(question, CTX)
+    assert p.kind != "unanswered" or "nothing that happened on" not in (p.note or ""), p.note
 
 
 def test_a_refusal_over_words_the_planner_lacks_is_not_final():

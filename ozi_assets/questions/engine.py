@@ -198,8 +198,8 @@ def hybrid_search(
     """Casts about ``text``: the vector list (the ``depth`` nearest casts with cosine ≥
     SEMANTIC_MIN_SCORE; any cosine when restricted to one author ``fid``) and the keyword
     list (BM25 matches, best first, holding at least KEYWORD_COVERAGE of the query's topical
-    keyword weight, ``keywords.topical``; the query also holds the initials the model reads
-    as an item of the topic, see ``_initialisms``), both under the same payload filters
+    keyword weight, ``keywords.topical``; the query also holds the short forms people write
+    for an item of the topic, see ``_short_forms``), both under the same payload filters
     (author ``fid``, ``time_range``), fused by reciprocal rank fusion (k = RRF_K). The
     keyword index is the one of the snapshot the reading is pinned to (built on its first
     question). Raises what the vector search and the keyword index raise."""
@@ -214,13 +214,13 @@ def hybrid_search(
     )
     flt = search_filter(time_range, fid)
     named = keywords.alternatives(text)
-    initials = _initialisms(services, index, named, flt)
+    short = _short_forms(services, index, named, flt)
     by_vector = {h.hash: h for h in found.hits}
-    items = [index.term_matches(item, flt, ignore=CAST_WORDS) for item in named + initials]
+    items = [index.term_matches(item, flt, ignore=CAST_WORDS) for item in named + short]
     topical = keywords.topical(items, by_vector, TOPICAL_POWER)
     matched = [
         h
-        for h in index.search(" ".join([text, *initials]), flt, MAX_FETCH_ROWS, ignore=CAST_WORDS)
+        for h in index.search(" ".join([text, *short]), flt, MAX_FETCH_ROWS, ignore=CAST_WORDS)
         if topical.get(h.hash, 0.0) >= KEYWORD_COVERAGE
     ]
     by_keyword = {h.hash: h for h in matched}
@@ -245,22 +245,32 @@ def hybrid_search(
     return HybridResult(hits, found, index, {h.hash: h.coverage for h in matched}, topical)
 
 
-def _initialisms(
+def _short_forms(
     services: Services,
     index: keywords.KeywordIndex,
     items: Sequence[str],
     flt: SearchFilter,
 ) -> list[str]:
-    """The initials of each item of several words that some cast within ``flt`` writes as a
-    word and that the embedding model reads as the item (cosine ≥ INITIALISM_MIN_COSINE):
-    people write "AI" for "artificial intelligence", so a cast saying "AI" is about it though
-    it shares no word with it. Each is one more item of the topic."""
-    found = []
+    """Other ways people write an item of the topic that some cast within ``flt`` uses, each
+    one more item of the topic: the medium's shorthand (``keywords.shorthand``: "gm" for
+    "good morning"), and the initials of an item of several words when the embedding model
+    reads them as the item (cosine ≥ INITIALISM_MIN_COSINE): people write "AI" for
+    "artificial intelligence", so a cast saying "AI" is about it though it shares no word
+    with it."""
+    found: list[str] = []
+
+    def new(form: str, item: str) -> bool:
+        return (
+            form not in items
+            and form not in found
+            and form not in item.lower().split()
+            and bool(index.term_matches(form, flt))
+        )
+
     for item in items:
+        found.extend(form for form in keywords.shorthand(item) if new(form, item))
         short = keywords.initials(item)
-        if not short or short in items or short in found or short in item.lower().split():
-            continue
-        if not index.term_matches(short, flt):
+        if not short or not new(short, item):
             continue
         whole, initials = services.embedder.encode([item, short])
         if float(whole @ initials) >= INITIALISM_MIN_COSINE:

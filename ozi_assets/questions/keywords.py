@@ -348,6 +348,36 @@ def alternatives(text: str) -> list[str]:
     return items or [text]
 
 
+# The medium's shorthand for a topic's phrase: it shares no word with the phrase, and the
+# embedding model does not read it as the phrase ("gm" and "good morning": cosine 0.23), yet a
+# cast saying "gm" is a good-morning cast. Read both ways (``shorthand``).
+SHORTHAND: dict[str, tuple[str, ...]] = {
+    "good morning": ("gm",),
+    "good night": ("gn",),
+    "thank you": ("ty", "tysm"),
+    "thanks": ("ty", "tysm"),
+    "in my opinion": ("imo", "imho"),
+    "to be honest": ("tbh",),
+    "by the way": ("btw",),
+    "let's go": ("lfg",),
+    "we're all gonna make it": ("wagmi",),
+    "not gonna make it": ("ngmi",),
+}
+_SHORTHAND_PHRASES = {
+    form: [phrase for phrase, forms in SHORTHAND.items() if form in forms]
+    for forms in SHORTHAND.values()
+    for form in forms
+}
+
+
+def shorthand(item: str) -> list[str]:
+    """The medium's other ways of writing ``item`` (SHORTHAND, both ways), lower case:
+    "good-morning" → ["gm"], "GM" → ["good morning"], "thanks" → ["ty", "tysm"]; [] for an
+    item it has none for."""
+    words = " ".join(re.findall(r"[\w']+", item.lower().replace("’", "'")))
+    return list(SHORTHAND.get(words, ())) or list(_SHORTHAND_PHRASES.get(words, []))
+
+
 def initials(item: str) -> str | None:
     """The initials of an item of two words or more, lower case: "artificial intelligence" →
     "ai", "User Interface" → "ui"; None for an item of one word."""

@@ -192,6 +192,22 @@ CAST_METRIC_FILTERS = (
     "named_cast",
     "to_reply",
 )
+# What a cast is, in itself: a metric whose rows are not casts but are about one (reactions,
+# a cast's engagement) takes these as conditions on that cast ("recasts that casts with an
+# image got", "likes on casts in channels").
+CAST_PROPERTY_FILTERS = (
+    "term",
+    "mentions_user",
+    "hashtag",
+    "reply",
+    "top_level",
+    "has_link",
+    "site",
+    "has_hashtag",
+    "has_image",
+    "channel",
+    "has_mention",
+)
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # The casts themselves (not what they reply to) also group by the domains they link to.
 OWN_CAST_DIMENSIONS = (*CAST_DIMENSIONS, "domain")
@@ -1210,12 +1226,15 @@ def metric(name: str) -> Metric:
 def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
     conditions = [_parse(m.where).copy()] if m.where else []
     for c in query.conditions:
-        if c.filter not in m.filters:
-            raise LayerError(f"{m.name} cannot be filtered by {c.filter}")
         f = FILTERS[c.filter]
         template = f.negated if c.negated else f.condition
         if template is None:
             raise LayerError(f"the filter {c.filter} cannot be negated")
+        if c.filter not in m.filters and _about_a_cast(m, c.filter):
+            conditions.append(_on_its_cast(m, c, template))
+            continue
+        if c.filter not in m.filters:
+            raise LayerError(f"{m.name} cannot be filtered by {c.filter}")
         if m.where and (f.condition if c.negated else f.negated) == m.where:
             # "replies received by top-level casts": the rows counted are replies, which are
             # never top-level; the filter would make every count 0, whatever the data
@@ -1277,6 +1296,29 @@ def _where(query: Query, m: Metric, source: Source) -> list[exp.Expr]:
             within = exp.In(this=_parse(m.cast).copy(), query=exp.Subquery(this=posted))
         conditions.append(within)
     return conditions
+
+
+def _about_a_cast(m: Metric, name: str) -> bool:
+    """Whether ``name`` is a property of the cast ``m``'s rows are about, though the rows are
+    no casts (a reaction, a cast's engagement)."""
+    return name in CAST_PROPERTY_FILTERS and m.cast is not None and not SOURCES[m.source].casts
+
+
+def _on_its_cast(m: Metric, c: Condition, template: str) -> exp.Expr:
+    """``c`` (whose SQL is ``template``) as a condition on the cast ``m``'s row is about: that
+    cast is among the casts passing it."""
+    casts = SOURCES["casts"]
+    inner = (
+        _expr(
+            template,
+            value=_value_literal(c) if FILTERS[c.filter].takes_value else None,
+            text=casts.text,
+        )
+        if "{" in template
+        else _parse(template).copy()
+    )
+    passing = exp.select("t.hash").from_("casts AS t").where(inner)
+    return exp.In(this=_parse(m.cast or "NULL").copy(), query=exp.Subquery(this=passing))
 
 
 def _timestamp(iso: str) -> exp.Expr:

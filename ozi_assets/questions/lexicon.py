@@ -122,6 +122,25 @@ ACTS_NOT_HELD: dict[str, str] = {
     )
     for word in words
 }
+# Other social networks: the data holds none of what happens on them (``planner._elsewhere``).
+# Not Meta's Threads: "threads" are Farcaster's own conversations.
+OTHER_NETWORKS = frozenset(
+    [
+        "twitter",
+        "instagram",
+        "tiktok",
+        "reddit",
+        "facebook",
+        "linkedin",
+        "bluesky",
+        "mastodon",
+        "youtube",
+        "telegram",
+        "discord",
+        "snapchat",
+        "lens",
+    ]
+)
 # What every link goes to, after a link word: "casts with links to websites" are casts with
 # links, not links to a site named "websites".
 ANY_SITE = frozenset(

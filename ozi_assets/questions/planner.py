@@ -3169,6 +3169,36 @@ _HISTORY = re.compile(
 )
 
 
+_NETWORKS = "|".join(sorted(lexicon.OTHER_NETWORKS, key=len, reverse=True))
+# What happens on another network, said of it: "trending on twitter", "followers on
+# instagram", "instagram likes", "tiktok's most viral". A topic that names the network ("casts
+# about twitter", "who mentions twitter") is about casts and stays a search.
+_ELSEWHERE = re.compile(
+    r"\b(?:trending|trended|trends?|viral|popular|happening|going on|tweeted|tweets?|posted|"
+    r"posts?|followers?|following|follows?|likes?|liked|views?|subscribers?)\s+(?:on|in|over on)"
+    rf"\s+(?:the\s+)?({_NETWORKS})\b"
+    rf"|\b({_NETWORKS})(?:'s)?\s+(?:trends?|trending|followers?|likes?|posts?|views?|"
+    r"subscribers?|users|accounts?|feed|timeline)\b"
+)
+
+
+def _elsewhere(q: str) -> str | None:
+    """Why ``q`` asks about another network than Farcaster, or None: what trends, who
+    follows or what is liked on Twitter, Instagram, … (``lexicon.OTHER_NETWORKS``), said of
+    that network ("trending on twitter", "instagram likes"). Only the words before a topic
+    the question introduces by "about" and the like count: "casts about twitter" are casts."""
+    intro = re.search(r"\b(?:about|regarding|concerning|discussing|mentioning)\b", q)
+    found = _ELSEWHERE.search(q[: intro.start()] if intro else q)
+    if found is None:
+        return None
+    network = (found.group(1) or found.group(2)).capitalize()
+    return (
+        f"the data holds Farcaster's events only, nothing that happened on {network}: casts, "
+        "likes, recasts and profiles of Farcaster users (casts that talk about "
+        f"{network} can be searched: 'casts about {network.lower()}')"
+    )
+
+
 def _relation_not_held(q: str, ctx: Context) -> str | None:
     """Why ``q`` asks about acts between accounts that the data does not hold, or None: one
     account blocking, muting or unfollowing another (``lexicon.ACTS_NOT_HELD``, misspelt by
@@ -3822,7 +3852,7 @@ def plan(question: str, ctx: Context) -> Plan:
         return Plan("unanswered", "layer", tried=tried, time_range=tr, note=unreadable)
     # "who got blocked the most", "which accounts follow dwr": acts between accounts that no
     # table records, refused before a count of something else or a search of casts answers
-    if (unheld := _relation_not_held(rest, ctx)) is not None:
+    if (unheld := _relation_not_held(rest, ctx) or _elsewhere(rest)) is not None:
         return Plan("unanswered", "layer", tried=tried, time_range=tr, note=unheld, final=True)
     # Every word understood and composing into one query: a query, even when asked tersely
     # ("casts w/ pics", "replies to dwr"); its sources list the casts behind the number.
