@@ -4787,6 +4787,54 @@ def test_a_site_named_is_still_a_filter_not_a_grouping():
 # -- what replies and reactions are directed at: a reply, or a top-level cast -----------------
 
 
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        ("how many likes did replies get", "likes, reply"),
+        ("total recasts top-level posts received", "recasts, top_level"),
+        ("how many reactions did dwr's replies draw", "reactions_received, user = dwr, reply"),
+        ("the number of likes on replies", "likes, to_reply"),  # a reaction to a reply
+    ],
+)
+def test_reactions_that_a_kind_of_cast_got(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # "how much of all …" is a share, where it had counted the user's casts alone
+        ("how much of all the casts is dwr", "casts, as a percentage of all casts, user = dwr"),
+        (
+            "how much of every reply came from v?",
+            "replies, as a percentage of all replies, user = v",
+        ),
+        ("how much of the posts were replies", "replies, as a percentage of casts"),
+        # chat's "#s" are the numbers asked for, no hashtag "s"
+        (
+            "dwr vs v, who posted more replies? need the #s",
+            "replies, by user, top 10, user = dwr,v",
+        ),
+        ("casts with the hashtag #s", "casts, hashtag = s"),
+    ],
+)
+def test_how_much_of_all_is_a_share_and_the_numbers_are_asked(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # two metrics asked side by side stay two
+        "how many likes and replies did dwr get",
+        "likes vs replies per hour",
+    ],
+)
+def test_a_reaction_and_a_kind_of_cast_joined_are_two_metrics(question):
+    p = plan(question, CTX)
+    assert p.kind == "unanswered" and "more than one metric" in p.note, p.note
+
+
 def test_reactions_take_what_their_cast_is_as_a_filter_on_it():
     """A reaction is about one cast: "recasts that casts with an image got" are the recasts
     whose cast has an image. Every property of a cast applies so, negated too; a metric about

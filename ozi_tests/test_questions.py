@@ -411,9 +411,9 @@ def test_a_place_in_a_ranking_names_every_group_tied_there(world):
 
 def test_reactions_to_casts_of_a_kind_count_as_sql_written_by_hand(world):
     """ "how many recasts did casts with an image get": the reactions whose cast is of that
-    kind, on the sample, as SQL written by hand counts them, for likes and recasts and four
-    kinds of cast. Those with an image or a link had been refused (a reaction has none).
-    "How many likes did replies get" is still refused: "replies" is read as a second metric."""
+    kind, on the sample, as SQL written by hand counts them, for likes and recasts and five
+    kinds of cast. Those with an image or a link had been refused (a reaction has none), and
+    "how many likes did replies get" too (two metrics, likes and replies)."""
     _, resources, _, _ = world
     kinds = {
         "casts with an image": "list_bool_or([regexp_matches(lower(e), "
@@ -421,6 +421,7 @@ def test_reactions_to_casts_of_a_kind_count_as_sql_written_by_hand(world):
         "casts with a link": "len(embeds) > 0",
         "casts in channels": "parent_url IS NOT NULL",
         "top-level casts": "NOT is_reply",
+        "replies": "is_reply",
     }
     svc = services(world)
     with resources["warehouse"].reader() as conn:

@@ -173,25 +173,6 @@ class Filter:
     takes_value: bool = False
 
 
-CAST_METRIC_FILTERS = (
-    "user",
-    "term",
-    "mentions_user",
-    "hashtag",
-    "reply",
-    "top_level",
-    "has_link",
-    "site",
-    "replied",
-    "recast",
-    "has_hashtag",
-    "has_image",
-    "channel",
-    "has_mention",
-    "in_thread",
-    "named_cast",
-    "to_reply",
-)
 # What a cast is, in itself: a metric whose rows are not casts but are about one (reactions,
 # a cast's engagement) takes these as conditions on that cast ("recasts that casts with an
 # image got", "likes on casts in channels").
@@ -207,6 +188,16 @@ CAST_PROPERTY_FILTERS = (
     "has_image",
     "channel",
     "has_mention",
+)
+# …and a cast metric's rows, also by who posted them and what happened to them.
+CAST_METRIC_FILTERS = (
+    "user",
+    *CAST_PROPERTY_FILTERS,
+    "replied",
+    "recast",
+    "in_thread",
+    "named_cast",
+    "to_reply",
 )
 CAST_DIMENSIONS = ("user", "hour", "day", "channel", "thread", "cast")
 # The casts themselves (not what they reply to) also group by the domains they link to.

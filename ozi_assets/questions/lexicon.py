@@ -25,6 +25,7 @@ COUNT = frozenset(
         "counts",
         "counted",
         "number",
+        "numbers",  # "need the numbers", "the #s"
         "number_of",
         "total",
         "totals",

@@ -1551,6 +1551,11 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     specific = [m for m in named if m != "casts"]
     if union and "casts" in named and set(specific) <= {"replies", "top_level_casts"}:
         specific = []  # "a cast or reply" is any cast
+    if (kind := _kind_reacted_to(words, specific)) is not None:
+        # "how many likes did replies get", "recasts that top-level casts got": the reactions
+        # to casts of that kind, not a second metric
+        conditions.append(Condition(next(f for f, m in KIND_FILTERS.items() if m == kind)))
+        specific = [m for m in specific if m != kind]
     if "engagement" in specific:
         # "the most interaction (replies, recasts and likes together)": the parts it sums
         specific = [m for m in specific if m not in ENGAGEMENT_PARTS]
@@ -2227,6 +2232,36 @@ _QUOTE_AFTER = re.compile(r"\b(cast|post|message|thread|conversation)\s+(\"[^\"]
 LISTING = frozenset(["list", "show", "name", "display"])
 # The two kinds of casts: a user's casts are only replies when they started no thread.
 KIND_FILTERS = {"reply": "replies", "top_level": "top_level_casts"}
+REACTION_METRICS = frozenset(["likes", "recasts", "reactions"])
+# What casts did to get reactions, said after them: "how many likes did replies get".
+_GOT = frozenset(
+    ["get", "got", "gotten", "receive", "received", "draw", "drew", "drawn", "earn", "earned"]
+)
+
+
+def _kind_reacted_to(words: list[str], specific: list[str]) -> str | None:
+    """The kind of cast (replies, top-level casts; KIND_FILTERS) whose reactions ``words``
+    count when they name a reaction metric and that kind as the casts that got them, or None:
+    the kind after the reactions, with a verb of getting after it ("how many likes did
+    replies get") or "on"/"to" before it ("likes on replies"). Two metrics joined ("likes and
+    replies") stay two."""
+    reactions = [m for m in specific if m in REACTION_METRICS]
+    kinds = [m for m in specific if m in KIND_FILTERS.values()]
+    if len(specific) != 2 or len(reactions) != 1 or len(kinds) != 1:
+        return None
+    at = {m: [k for k, w in enumerate(words) if _metric_of(w) == m] for m in specific}
+    if not at[reactions[0]] or not at[kinds[0]]:
+        return None
+    first, kind_at = at[reactions[0]][0], at[kinds[0]][0]
+    between = words[first + 1 : kind_at]
+    if kind_at < first or any(w in ("and", "or", "vs", "versus", "plus", ",") for w in between):
+        return None
+    after = words[kind_at + 1 : kind_at + 3]
+    if any(w in _GOT for w in after) or (between and between[-1] in ("on", "to")):
+        return kinds[0]
+    return None
+
+
 COMPLEMENT = {"replies": "top_level_casts", "top_level_casts": "replies"}
 # Not "only" beside the people it restricts: "authors only", "only the authors" are whom a
 # figure is over, not what they alone did.
@@ -3496,6 +3531,12 @@ def plan(question: str, ctx: Context) -> Plan:
         if (fix := lexicon.pattern_correction(w, ctx.users))
     }
     q = _respelled(q, early) if early else q
+    # "how much of all the posts is briang": a share of them, not briang's count
+    q = re.sub(r"\bhow much of (?=(?:all|every|the)\b)", "what share of ", q)
+    # "what share of every reply": of all of them (it had been of the user's own casts)
+    q = re.sub(r"\b(share|percentage|percent|proportion|fraction|%) of every\b", r"\1 of all", q)
+    # chat: "need the #s" are the numbers (not after "hashtag": "the hashtag #s")
+    q = re.sub(r"(?<![\w#])(?<!hashtag )(?<!tag )#'?s\b", "numbers", q)
     asked = q  # as asked: the rewrites below may say a share's whole in other words
     q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
     q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
