@@ -4823,6 +4823,21 @@ def test_how_much_of_all_is_a_share_and_the_numbers_are_asked(question, reading)
 
 
 @pytest.mark.parametrize(
+    ("question", "reading"),
+    [
+        # chat's "@'d" is mentioned: the authors who mention the user
+        ("which accounts @'d v", "casts, by user, mentions_user = v"),
+        ("which ppl @d dwr", "casts, by user, mentions_user = dwr"),
+        # a "but" before what is left out says nothing more
+        ("casts per hour but w/o dwr", "casts, by hour, not user = dwr"),
+        ("top posters but excluding v", "casts, by user, top 10, not user = v"),
+    ],
+)
+def test_at_d_is_mentioned_and_but_before_a_leaving_out(question, reading):
+    assert reading_of(question) == reading
+
+
+@pytest.mark.parametrize(
     "question",
     [
         # two metrics asked side by side stay two

@@ -3533,6 +3533,8 @@ def plan(question: str, ctx: Context) -> Plan:
     q = _respelled(q, early) if early else q
     # "how much of all the posts is briang": a share of them, not briang's count
     q = re.sub(r"\bhow much of (?=(?:all|every|the)\b)", "what share of ", q)
+    # "replies per hour but w/o briang": the "but" before what is left out says nothing more
+    q = re.sub(r"\bbut (?=(?:without|w/o|except|excluding|not counting|leaving out)\b)", "", q)
     # "what share of every reply": of all of them (it had been of the user's own casts)
     q = re.sub(r"\b(share|percentage|percent|proportion|fraction|%) of every\b", r"\1 of all", q)
     # chat: "need the #s" are the numbers (not after "hashtag": "the hashtag #s")
@@ -3561,6 +3563,7 @@ def plan(question: str, ctx: Context) -> Plan:
     # whom follows ("tag", "tagged" and "tagging" are the metric's verbs already; "which tags"
     # alone are no mentions)
     q = re.sub(r"(?<![\w@])@-?ing\b", "mentioning", q)
+    q = re.sub(r"(?<![\w@])@-?'?d\b", "mentioned", q)  # "the ppl who @'d him"
     q = re.sub(r"(?<![\w@])@s\b", "mentions", q)
     q = re.sub(r"(?<![\w@])@(?=\s)", "mention", q)
     q = re.sub(r"\btags\s+(?=[a-z0-9_.@-]+)", lambda m: _tags(m, q, ctx), q)
