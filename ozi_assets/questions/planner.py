@@ -2233,10 +2233,6 @@ LISTING = frozenset(["list", "show", "name", "display"])
 # The two kinds of casts: a user's casts are only replies when they started no thread.
 KIND_FILTERS = {"reply": "replies", "top_level": "top_level_casts"}
 REACTION_METRICS = frozenset(["likes", "recasts", "reactions"])
-# What casts did to get reactions, said after them: "how many likes did replies get".
-_GOT = frozenset(
-    ["get", "got", "gotten", "receive", "received", "draw", "drew", "drawn", "earn", "earned"]
-)
 
 
 def _kind_reacted_to(words: list[str], specific: list[str]) -> str | None:
@@ -2257,7 +2253,7 @@ def _kind_reacted_to(words: list[str], specific: list[str]) -> str | None:
     if kind_at < first or any(w in ("and", "or", "vs", "versus", "plus", ",") for w in between):
         return None
     after = words[kind_at + 1 : kind_at + 3]
-    if any(w in _GOT for w in after) or (between and between[-1] in ("on", "to")):
+    if any(w in lexicon.RECEIVED for w in after) or (between and between[-1] in ("on", "to")):
         return kinds[0]
     return None
 
