@@ -60,8 +60,9 @@ from ozi_resources.warehouse import WarehouseError, WarehouseResource
 log = logging.getLogger("ozi.serve")
 SYNC_INTERVAL_S = 1.0
 # Points appended since the last HNSW build are searched by brute force; past this many the
-# owner rebuilds the graph (in its sync thread: searches go on meanwhile).
-OPTIMIZE_AFTER_UNINDEXED = 20_000
+# owner builds their graph, in its sync thread. The engine holds the GIL while it builds, so
+# the whole process pauses: 10k points keep that pause near a second (see edge_config).
+OPTIMIZE_AFTER_UNINDEXED = 10_000
 EMBED_MAX_TEXTS = 20_000  # one embeddings batch holds ~2k casts; this bounds a request's body
 
 

@@ -309,14 +309,24 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCT = 128
 HNSW_EF_SEARCH = 256
 RESCORE_OVERSAMPLING = 3.0
+# qdrant-edge's optimize() holds Python's GIL until it returns: the process that owns the shard
+# (`ozi serve`) answers nothing meanwhile, neither searches nor the embedding lane's requests.
+# With the engine's default target of one segment a core, every optimize merged the new points
+# into the old segments and rebuilt their whole graph: 10 s at 10k points, 42 s at 40k (and
+# growing), which stalled vectors at 500 events/s about every four minutes. Up to 16 segments,
+# each optimize builds a graph for the new points alone and merges only segments below the
+# size cap: 1-2.5 s per 10k points up to 250k points (2 cores, measured once), searches 2-5 ms.
+SEGMENTS_TARGET = 16
+SEGMENT_MAX_KB = 100_000  # ~65k vectors of 384 floats: the largest graph a merge rebuilds
 
 
 def edge_config(dimension: int) -> Any:
     """The qdrant-edge shard configuration: cosine vectors of ``dimension`` floats, HNSW over
-    int8-quantized copies."""
+    int8-quantized copies, up to SEGMENTS_TARGET segments of at most SEGMENT_MAX_KB."""
     from qdrant_edge import (
         Distance,
         EdgeConfig,
+        EdgeOptimizersConfig,
         EdgeVectorParams,
         HnswIndexConfig,
         ScalarQuantizationConfig,
@@ -333,6 +343,9 @@ def edge_config(dimension: int) -> Any:
         ),
         quantization_config=ScalarQuantizationConfig(
             type=ScalarType.Int8, quantile=0.99, always_ram=True
+        ),
+        optimizers=EdgeOptimizersConfig(
+            default_segment_number=SEGMENTS_TARGET, max_segment_size=SEGMENT_MAX_KB
         ),
     )
 

@@ -411,8 +411,12 @@ def bench_vectors(world: World) -> dict:
     with world.resources["warehouse"].reader() as conn:
         rows = conn.execute("SELECT vector FROM cast_vectors LIMIT 5000").fetchall()
     base = np.asarray([r[0] for r in rows], dtype=np.float32)
+    from ozi_assets.serve import OPTIMIZE_AFTER_UNINDEXED
+
     return {
         "100k": bench_size(100_000, base),
+        # as a stream builds it: `ozi serve` optimizes each OPTIMIZE_AFTER_UNINDEXED points
+        "250k_streamed": bench_size(250_000, base, optimize_every=OPTIMIZE_AFTER_UNINDEXED),
         "1M": bench_size(1_000_000, base),
         "100k_uniform_random": bench_size(100_000, None),
     }

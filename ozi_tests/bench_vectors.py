@@ -1,9 +1,10 @@
 """Vector search in the embedded Qdrant engine at 100k and 1M points (part of `make bench`).
 
 For each size: build a shard with Ozi's configuration (``edge_config``: cosine, HNSW m=16,
-ef_construct=128, payload index on fid), close it, then measure what a restarted owner
-meets: the time to open it, search latency p50/p95 over 200 queries with and without a fid
-filter (through ``EdgeIndex.search``, the code path `ozi serve` runs), and recall@10
+ef_construct=128, payload index on fid, up to 16 segments) in one optimize, or as a stream
+builds it (an optimize each 10k points, each pause timed), close it, then measure what a
+restarted owner meets: the time to open it, search latency p50/p95 over 200 queries with and
+without a fid filter (through ``EdgeIndex.search``, the code path `ozi serve` runs), and recall@10
 against exact search over the same shard.
 
 Vectors are synthetic. "mixture": each point is a random convex mix of three real cast
@@ -50,8 +51,14 @@ def synthetic_vectors(n: int, base: np.ndarray | None, rng: np.random.Generator)
     return vectors
 
 
-def build_shard(folder: Path, vectors: np.ndarray, fids: np.ndarray) -> dict[str, float]:
-    """Upsert the points in batches, then build the HNSW graph; returns the seconds each."""
+def build_shard(
+    folder: Path, vectors: np.ndarray, fids: np.ndarray, optimize_every: int | None = None
+) -> dict[str, Any]:
+    """Upsert the points in batches, then build the HNSW graph; returns the seconds each.
+
+    ``optimize_every``: build as `ozi serve` does under a stream instead, an optimize each
+    time that many points are unindexed; adds each optimize's pause (the engine holds the
+    GIL while it runs, so the owner answers nothing meanwhile): max and total seconds."""
     from qdrant_edge import EdgeShard, PayloadSchemaType, Point, UpdateOperation
 
     from ozi_resources.vectors import INDEXED_FIELDS, edge_config
@@ -60,6 +67,7 @@ def build_shard(folder: Path, vectors: np.ndarray, fids: np.ndarray) -> dict[str
     for name in INDEXED_FIELDS:
         shard.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Integer))
     started = time.perf_counter()
+    pauses: list[float] = []
     for start in range(0, len(vectors), 5000):
         points = [
             Point(
@@ -78,13 +86,24 @@ def build_shard(folder: Path, vectors: np.ndarray, fids: np.ndarray) -> dict[str
             for i in range(start, min(start + 5000, len(vectors)))
         ]
         shard.update(UpdateOperation.upsert_points(points))
-    upserted = time.perf_counter() - started
+        if optimize_every and (start + 5000) % optimize_every == 0:
+            t = time.perf_counter()
+            shard.optimize()
+            pauses.append(time.perf_counter() - t)
+    upserted = time.perf_counter() - started - sum(pauses)
     started = time.perf_counter()
     shard.optimize()
-    optimized = time.perf_counter() - started
+    optimized = time.perf_counter() - started + sum(pauses)
+    segments = shard.info().segments_count
     shard.flush()
     shard.close()
-    return {"upsert_s": round(upserted, 1), "hnsw_build_s": round(optimized, 1)}
+    built: dict[str, Any] = {"upsert_s": round(upserted, 1), "hnsw_build_s": round(optimized, 1)}
+    built["segments"] = segments
+    if optimize_every:
+        built["optimize_every_points"] = optimize_every
+        built["optimize_pauses"] = len(pauses)
+        built["optimize_pause_s_max"] = round(max(pauses), 2)
+    return built
 
 
 def measure(folder: Path, queries: np.ndarray, popular_fid: int) -> dict[str, Any]:
@@ -137,7 +156,9 @@ def measure(folder: Path, queries: np.ndarray, popular_fid: int) -> dict[str, An
     }
 
 
-def bench_size(n: int, base: np.ndarray | None, seed: int = 7) -> dict[str, Any]:
+def bench_size(
+    n: int, base: np.ndarray | None, seed: int = 7, optimize_every: int | None = None
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     vectors = synthetic_vectors(n, base, rng)
     fids = np.minimum(rng.zipf(1.3, n), 20_000).astype(np.int64)
@@ -145,7 +166,7 @@ def bench_size(n: int, base: np.ndarray | None, seed: int = 7) -> dict[str, Any]
     queries = synthetic_vectors(QUERIES, base, rng)
     folder = Path(tempfile.mkdtemp(prefix=f"ozi-bench-shard-{n}-"))
     try:
-        built = build_shard(folder / "shard", vectors, fids)
+        built = build_shard(folder / "shard", vectors, fids, optimize_every)
         del vectors
         figures = measure(folder / "shard", queries, popular_fid)
     finally:
