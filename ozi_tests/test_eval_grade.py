@@ -427,6 +427,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning11.yaml", "tune", "p_"),
         ("tuning12.yaml", "tune", "q_"),
         ("tuning13.yaml", "tune", "r_"),
+        ("tuning14.yaml", "tune", "s_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )
