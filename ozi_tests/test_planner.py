@@ -547,6 +547,11 @@ def test_the_layer_computes_what_its_catalogue_says():
     # the largest or smallest group's figure, one number: dwr's 2 casts, v's 1
     assert run(Query("casts", average_over="user", extreme="desc")) == [(2,)]
     assert run(Query("casts", average_over="user", extreme="asc")) == [(1,)]
+    # what a cast received, averaged over every cast: 0x1 and 0x2 got a reply each, 0x3 none
+    (mean,) = run(Query("replies_received", average_over="cast"))[0]
+    assert mean == pytest.approx(2 / 3)
+    by_dwr = Query("replies_received", conditions=(Condition("user", "dwr"),), average_over="cast")
+    assert run(by_dwr) == [(0.5,)]  # dwr's two casts, 0x2 replied to once, 0x3 never
 
 
 # -- the LLM planner's queries over the layer (the model's reply is the input; no model here) --
@@ -864,6 +869,20 @@ def test_an_average_is_the_mean_over_the_groups_it_names():
 
 
 @pytest.mark.parametrize(
+    "question",
+    [
+        "On average, how many replies does a cast get?",
+        "how many replies does each cast receive on average",
+        "avg number of replies per post",
+    ],
+)
+def test_an_average_of_what_a_cast_got_is_over_every_cast(question):
+    p = plan(question, CTX)
+    assert p.query is not None and p.query.describe() == "replies_received, average per cast"
+    assert p.sql is not None and "COALESCE" in p.sql  # a cast nobody replied to counts as 0
+
+
+@pytest.mark.parametrize(
     ("question", "kind", "search"),
     [
         # people ranked by what they did, in words the layer does not know: a topic of casts
@@ -1103,6 +1122,30 @@ def test_a_display_name_written_as_a_proper_name_names_its_user():
     assert plan("Varun Srinivasan follower count?", ctx).query.describe() == "followers, user = v"
     # lower case, a display name that is plain words is not read as a name
     assert "user = dwr" not in (plan("who is the top poster?", ctx).query.describe())
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who is Varun Srinivasan?",
+        "What is the username of Varun Srinivasan?",
+        "which account is Varun Srinivasan",
+        "Which user has the display name Varun Srinivasan?",
+        "whose display name is Varun Srinivasan",
+    ],
+)
+def test_whose_profile_a_display_name_is_is_looked_up(question):
+    """A display name asked about is looked up: its user and display name (it had been a
+    search of casts for the name's words)."""
+    ctx = Context(users={"v": 2, "dwr": 3}, now=NOW, display_names={"varun srinivasan": "v"})
+    p = plan(question, ctx)
+    assert p.kind == "analytic" and p.query is not None, p.note
+    assert p.query.describe() == "display_name, by user, user = v"
+
+
+def test_who_a_username_is_is_no_display_name_lookup():
+    ctx = Context(users={"v": 2, "dwr": 3}, now=NOW, display_names={"varun srinivasan": "v"})
+    assert plan("who is dwr", ctx).query is None
 
 
 def test_display_names_are_those_one_user_has_of_two_words_or_more():
@@ -1629,6 +1672,10 @@ def test_users_with_another_metric_compile_to_a_subquery():
         # casts keep their own moment metrics
         ("when was the first reply", "first_cast_at, reply"),
         ("who posted the last cast", "last_cast_at, by user, top 10"),
+        # "when did X start": the first time (had been a count of top-level casts, or refused)
+        ("when did dwr start posting", "first_cast_at, user = dwr"),
+        ("when did recasting begin", "first recasts at"),
+        ("when did people start replying to dwr", "first replies_received at, user = dwr"),
     ],
 )
 def test_the_first_or_last_row_of_any_metric(question, reading):
@@ -2129,6 +2176,15 @@ def test_the_followers_of_several_top_posters_are_refused():
             "(replies, user = dwr) divided by (casts, user = dwr)",
         ),
         ("dwr's replies divided by all casts", "(replies, user = dwr) divided by (casts)"),
+        # a user closing the second side is the whole ratio's (it had been the second's only)
+        (
+            "ratio of followers to following for dwr",
+            "(followers, user = dwr) divided by (following, user = dwr)",
+        ),
+        (
+            "the ratio of replies to casts by dwr",
+            "(replies, user = dwr) divided by (casts, user = dwr)",
+        ),
     ],
 )
 def test_a_ratio_of_two_figures(question, reading):
@@ -5439,6 +5495,24 @@ def test_a_length_of_time_at_the_datas_start_or_end_is_a_range(question, start, 
     p = plan(question, CTX_SPAN)
     assert p.kind == "analytic" and p.time_range is not None, p.note
     assert (p.time_range.start, p.time_range.end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("How many casts were posted in the first hour of March 4?", (3, 4, 0, 0), (3, 4, 1, 0)),
+        ("casts in the last 30 minutes of 2023-03-03", (3, 3, 23, 30), (3, 4, 0, 0)),
+        ("who cast the most during the first two hours of march 4th", (3, 4, 0, 0), (3, 4, 2, 0)),
+        ("replies in the final hour of 3 March", (3, 3, 23, 0), (3, 4, 0, 0)),
+    ],
+)
+def test_a_length_of_time_at_a_days_start_or_end_is_a_range(question, start, end):
+    """ "The first hour of March 4" starts at its midnight; "the last 30 minutes of March 3"
+    end at the next. Had been refused over "first"."""
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.time_range is not None, p.note
+    at = [datetime(2023, mo, d, h, mi, tzinfo=UTC) for mo, d, h, mi in (start, end)]
+    assert (p.time_range.start, p.time_range.end) == tuple(at)
 
 
 def test_the_first_hour_of_data_whose_start_is_unknown_is_not_answered():

@@ -409,6 +409,35 @@ def test_a_place_in_a_ranking_names_every_group_tied_there(world):
     assert tied  # the sample has ties in these places: the test sees one
 
 
+def test_an_average_of_what_casts_got_is_over_every_cast_as_sql_written_by_hand(world):
+    """ "how many replies does a cast get on average": the replies and recasts each cast of
+    the sample got, averaged over every cast (none is 0), as SQL written by hand averages
+    them, and over one user's casts. The mean had been over the casts that got any (2.23
+    replies, not 0.66), and "each cast receive" had been refused."""
+    _, resources, _, _ = world
+    svc = services(world)
+    got = {
+        "replies": "SELECT c.hash, count(r.hash) AS n FROM casts c "
+        "LEFT JOIN casts r ON r.parent_hash = c.hash {where} GROUP BY c.hash",
+        "recasts": "SELECT c.hash, count(r.target_hash) AS n FROM casts c LEFT JOIN reactions r "
+        "ON r.target_hash = c.hash AND r.reaction_type = 'recast' {where} GROUP BY c.hash",
+    }
+    questions = {
+        ("replies", ""): "On average, how many replies does a cast get?",
+        ("recasts", ""): "how many recasts does each cast receive on average",
+        ("replies", "dwr"): "on average how many replies did dwr's casts get",
+    }
+    with resources["warehouse"].reader() as conn:
+        for (what, user), question in questions.items():
+            where = f"WHERE c.username = '{user}'" if user else ""
+            per_cast = got[what].format(where=where)
+            (want,) = conn.execute(f"SELECT avg(n) FROM ({per_cast})").fetchone()
+            a = ask(svc, question)
+            assert a.kind == "analytic", (question, a.answer)
+            assert list(a.rows[0].values()) == [pytest.approx(want)], (question, a.rows, a.sql)
+            check_answer_shape(a)
+
+
 def test_reactions_to_casts_of_a_kind_count_as_sql_written_by_hand(world):
     """ "how many recasts did casts with an image get": the reactions whose cast is of that
     kind, on the sample, as SQL written by hand counts them, for likes and recasts and five

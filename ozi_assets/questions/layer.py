@@ -1395,10 +1395,16 @@ def compile_query(query: Query) -> exp.Select:
         if query.extreme is not None:
             statistic = "largest" if query.extreme == "desc" else "smallest"
             function = "max" if query.extreme == "desc" else "min"
+        name = f"{statistic}_{m.name}_per_{query.average_over}"
+        if (
+            query.average_over == "cast"
+            and m.cast in (m.to_cast, "t.parent_hash", REACTION_CAST)
+            and query.extreme is None
+            and all(_names_the_casts_author(c, m) for c in query.conditions)
+        ):
+            return _over_every_cast(query, m, function, name)
         mean = exp.func(function, exp.column(m.name))
-        return _over_groups(
-            query, query.average_over, mean, f"{statistic}_{m.name}_per_{query.average_over}"
-        )
+        return _over_groups(query, query.average_over, mean, name)
     if query.group_by is not None and query.group_by not in m.dimensions:
         raise LayerError(f"{m.name} cannot be grouped by {query.group_by}")
     if query.group_by is not None and DIMENSIONS[query.group_by].rows:
@@ -1479,6 +1485,33 @@ def _users_of(key: exp.Expr, other: str, without: bool, query: Query) -> exp.Exp
     names = exp.select("username").from_(users.subquery("w"))
     among = exp.In(this=key.copy(), query=exp.Subquery(this=names))
     return exp.Not(this=among) if without else among
+
+
+def _over_every_cast(query: Query, m: Metric, function: str, name: str) -> exp.Select:
+    """The mean (or median, by ``function``) of what each cast received (replies,
+    reactions) over every cast in the time range, those that received none as 0: "how many
+    replies does a cast get on average" is over all casts, not over the replied ones."""
+    if query.group_by is not None:
+        raise LayerError("a figure over each cast cannot be grouped again")
+    groups = dataclasses.replace(query, group_by="cast", average_over=None, median=False)
+    # "per cast of dwr": dwr's casts are the ones averaged over
+    casts = compile_query(Query("casts", "cast", query.conditions, time_range=query.time_range))
+    received = exp.func("coalesce", exp.column(m.name, "g"), exp.Literal.number(0))
+    return (
+        exp.select(exp.alias_(exp.func(function, received), name))
+        .from_(casts.subquery("c"))
+        .join(
+            compile_query(groups).subquery("g"),
+            on=exp.EQ(this=exp.column("hash", "g"), expression=exp.column("hash", "c")),
+            join_type="left",
+        )
+    )
+
+
+def _names_the_casts_author(condition: Condition, m: Metric) -> bool:
+    """Whether ``condition`` is the author of the casts ``m`` is about (the user whose casts
+    were replied to or reacted to), which the casts averaged over take as theirs too."""
+    return condition.filter == "user" and m.user_fid in ("t.parent_fid", "t.target_fid")
 
 
 def _over_groups(query: Query, dimension: str, aggregate: exp.Expr, name: str) -> exp.Select:

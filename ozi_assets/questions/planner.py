@@ -577,6 +577,7 @@ def _number(word: str) -> int | None:
     return lexicon.NUMBERS.get(word)
 
 
+_STARTED = frozenset(["start", "started", "starts", "begin", "began", "begins"])
 # Words that may stand between a dimension word and what introduces it ("which 5 most
 # active users", "per each hour"), looking back.
 _SKIPPABLE = lexicon.FILLER | lexicon.DISTINCT | set(lexicon.NUMBERS) | lexicon.EACH
@@ -1022,6 +1023,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             average = r.asks_number = True
             median = median or w in lexicon.MEDIAN
             continue
+        if asks_when and moment is None and w in _STARTED:
+            # "when did dwr start posting", "when did briang start the basketball thread":
+            # the first time he did it ("start" of a thread stays its verb)
+            moment, moment_noun = "first_cast_at", nxt
+            r.asks_number = True
+            if any(x.endswith("ing") and x in lexicon.METRIC_VERBS for x in (prev, nxt)):
+                continue  # "when did recasting begin": the gerund says what
         if (w in lexicon.FIRST or w in lexicon.LAST) and (
             asks_when
             or (
@@ -1793,6 +1801,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         group = "user" if "user" in m.dimensions else None
     if on_casts_by and users:
         received = True
+    if (
+        average
+        and group is None
+        and (m.cast in ("t.parent_hash", layer.REACTION_CAST) or (received and m.received))
+        and any(w in lexicon.CAST_WORDS or w[:-1] in lexicon.CAST_WORDS for w in words)
+    ):
+        group = "cast"  # "how many replies does a cast get on average": what each cast got
     names_cast = any(c.filter == "named_cast" for c in conditions)  # "the gm post got"
     if received and m.received and (users or group in ("user", "cast") or names_cast or top_user):
         m = layer.METRICS[m.received]
@@ -2394,6 +2409,9 @@ _RATIO = (
 )
 
 
+_CLOSING_USER = re.compile(r"\s+(?:for|of|by|from)\s+(@?[\w.-]+)\s*$")
+
+
 def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | None:
     """The ratio a question states, as a query (the first side's figure with ``ratio_to``
     the second's), a string saying why its words make none, or None when it states none.
@@ -2407,7 +2425,14 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
         after = tokens(match.group(2))
         if not after or after[0] in lexicon.DIMENSION_WORDS or after[0] not in lexicon.METRIC_NOUNS:
             return None  # "casts per hour", "replies per cast": a grouping
-    sides = [read(side, ctx, tr) for side in (match.group(1), match.group(2))]
+    # "the ratio of followers to following for dwr": a user closing the second side is the
+    # whole ratio's, as one opening the first is ("dwr's …")
+    second, closing = match.group(2), []
+    if (tail := _CLOSING_USER.search(second)) and tail.group(1).lstrip("@") in ctx.users:
+        second, closing = second[: tail.start()], [tail.group(1).lstrip("@")]
+    sides = [read(side, ctx, tr) for side in (match.group(1), second)]
+    if closing and sides[0].users:
+        return "the ratio names a user on each side and another after it"
     if any(side.query is None for side in sides):
         return None  # "ai / chatgpt", "dwr / jayce": a slash between words, not figures
     if match.re is _RATIO[-1] and any(side.users for side in sides):
@@ -2423,7 +2448,7 @@ def _ratio_reading(q: str, ctx: Context, tr: TimeRange | None) -> Query | str | 
     assert above is not None and below is not None
     # "the likes-to-recasts ratio for dwr": the user around is each side's; "dwr's replies
     # divided by his casts": "his" is the user of the other side
-    scope = [Condition("user", u) for u in around.users]
+    scope = [Condition("user", u) for u in (*around.users, *closing)]
     for side, other, text in ((0, 1, match.group(1)), (1, 0, match.group(2))):
         names = sides[side].users
         if not names and re.search(r"\b(?:his|her|their|its)\b", text):
@@ -2962,6 +2987,18 @@ def _replies_as_condition(q: str) -> str:
     # a reply is a cast that can be recast: "how many replies got reshared"
     q = swap(_NO_RECAST, "no castrecast", q, _RECASTABLE)
     return swap(_SOME_RECAST, "castrecast", q, _RECASTABLE)
+
+
+# A question asking whose profile a display name is, once the name is written as the
+# @username: "what is the username of @dwr", "which account is @dwr", "who is @dwr".
+_WHO_GOES_BY = re.compile(
+    r"(?:(?:what|which)(?:'s| is| was)? (?:the )?(?:user ?name|handle|account|profile|user)"
+    r" (?:of|for|behind|belonging to)"
+    r"|who(?:'s| is| was)"
+    r"|(?:which|what) (?:user|account|profile|handle)(?:'s| is| was| has| uses| goes by)?"
+    r"(?: the)?(?: display[ _]name| name)?(?: of)?"
+    r"|whose (?:display[ _])?name is) @(?P<user>[\w.-]+)"
+)
 
 
 def _display_names_as_users(question: str, q: str, ctx: Context) -> str:
@@ -3867,6 +3904,20 @@ def plan(question: str, ctx: Context) -> Plan:
     q = _LIST_OF_PEOPLE.sub(lambda m: f"which {m.group(1)} ", q)
     q = _replies_as_condition(q)
     q = _display_names_as_users(question, q, ctx)
+    if (who := _WHO_GOES_BY.fullmatch(q.strip(" ?.!"))) and not re.search(
+        rf"(?<![\w.-]){re.escape(who.group('user'))}(?![\w.-])", asked
+    ):
+        # "which user is Dan Romero", "the username of Varun Srinivasan": the profile whose
+        # display name the question wrote (as a proper name) is looked up
+        lookup = Query("display_name", "user", (Condition("user", who.group("user")),))
+        return Plan(
+            "analytic",
+            "layer",
+            sql=layer.compile_sql(lookup),
+            describe=describer(lookup),
+            tried=["layer"],
+            query=lookup,
+        )
     q = re.sub(r"\s*/\s*(hour|day|user|author|person|thread)\b", r" per \1", q)  # "casts/hour"
     q = written_clock(q)  # "half past three" → "3:30"
     q = written_dates(q, ctx.now)  # "2023-03-04T03:00Z" → "03:00 utc on 2023-03-04"

@@ -108,6 +108,12 @@ FIRST_OF_DATA = re.compile(
     rf"\b(?:(?:in|during|within|over) )?the (?P<end>first|last|final) {DURATION}"
     rf" (?:{_OF_THE_DATA})\b"
 )
+# A length of time at a day's start or end: "the first hour of March 4", "the last 30
+# minutes of 2023-03-03".
+EDGE_OF_DAY = re.compile(
+    rf"\b(?:(?:in|during|within|over) )?the (?P<end>first|last|final) {DURATION}"
+    rf" (?:of|on) (?:the day,? )?{DATE}{ZONE}"
+)
 FARCASTER_EPOCH = datetime(2021, 1, 1, tzinfo=UTC)
 
 # Clock times and lengths written in words, and the digits they stand for.
@@ -522,6 +528,11 @@ def find_time_range(
         end = first + _duration(at_data_end.group("n"), at_data_end.group("unit"))
         label = f"the first {_words(end - start)} of the data ({_fmt(start)} to {_fmt(end)} UTC)"
         return TimeRange(start, end, label), at_data_end.span()
+    if m := EDGE_OF_DAY.search(question):
+        day, length = _date(m, now), _duration(m.group("n"), m.group("unit"))
+        start = day if m.group("end") == "first" else day + timedelta(days=1) - length
+        label = f"between {_fmt(start)} and {_fmt(start + length)} UTC"
+        return TimeRange(start, start + length, label), m.span()
     # dates first: "from 2023-03-03 to 2023-03-04", "since March 3" hold no clock time
     if (m := DATES.search(question)) and (first := _date(m, now)) <= (last := _date(m, now, "_b")):
         end = last + timedelta(days=1)
