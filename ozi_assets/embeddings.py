@@ -58,6 +58,9 @@ FROM casts WHERE window_start = $w ORDER BY hash
 # stream here. Batches of at most 2,500 messages embedded 72 casts/s there, below the 100/s
 # the stream brought.
 EMBED_BATCH_MESSAGES = 10_000
+# A batch that leaves at most this many batches' messages behind it still keeps up (the
+# keep-up priority); more is a backlog (the lower one): 40 s of a 500 events/s stream.
+KEEP_UP_BATCHES = 2
 # A run the embedding sensor requests (tag LINGER_TAG) keeps embedding what the stream folds in
 # while it runs, and waits this long for more once caught up before it ends: under a steady
 # stream the next casts arrive within seconds, and a new run would cost them a process start
@@ -411,10 +414,14 @@ def catch_up(
                     totals["held_back"] += int((~keep).to_numpy().sum())
                     frame = frame.loc[keep]
                 keys -= held
-            # A batch that takes every cast the checks have passed keeps up with the stream; one
-            # that leaves some for the next is a backlog's, embedded at a lower priority
+            # A batch that leaves at most KEEP_UP_BATCHES batches for the next keeps up with the
+            # stream; one that leaves more is a backlog's, embedded at a lower priority
             # (serve.BulkEmbedder), so that the tables come first when the model cannot keep up.
-            keeping_up = stream.takes_all(done, ranges, upstream)
+            # Not only the batch that takes everything: at 500 events/s one slow batch left a
+            # little more than a batch behind it, the next went to the lower priority, and the
+            # lane never caught up again (vectors p95 540 s instead of 32 s).
+            left = stream.left_after(done, ranges, upstream)
+            keeping_up = left <= KEEP_UP_BATCHES * EMBED_BATCH_MESSAGES
             batch = start_batch(context, embedder, vectors, frame, gone, stored, pool, keeping_up)
             if pending is not None and not finish():
                 continue  # read past offsets another run moved: read again from theirs

@@ -266,7 +266,7 @@ class BulkEmbedder:
     minutes (searchable p95 50 s), niced by 1 it kept pace (26 s) with casts as fresh (6.5 s
     against 5.7 s). Niced by 2 for every batch, though, casts missed their target at 2,000
     events/s (10.7 s), where the model cannot keep up at any priority. So there are two
-    children: a batch that keeps up (``keeping_up``: it took every cast the lane could read)
+    children: a batch that keeps up (``keeping_up``: it left at most two batches behind it)
     goes to the one niced by ``keep_up_nice`` (OZI_EMBED_KEEP_UP_NICE), a batch of a backlog to
     the one niced by ``nice`` (OZI_EMBED_NICE). Linux lets an unprivileged process lower its
     own priority but never raise it again, hence two processes rather than one changing its

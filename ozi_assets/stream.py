@@ -201,10 +201,14 @@ def advanced(done: Offsets, ranges: Ranges) -> Offsets:
     return out
 
 
-def takes_all(done: Offsets, ranges: Ranges, upstream: Offsets) -> bool:
-    """Whether a batch of ``ranges`` read from ``done`` leaves nothing before ``upstream``: the
-    stage has caught up once it commits."""
-    return not next_batch(advanced(done, ranges), upstream, 1)
+def left_after(done: Offsets, ranges: Ranges, upstream: Offsets) -> int:
+    """Messages a batch of ``ranges`` read from ``done`` leaves before ``upstream``, over every
+    Kafka partition: 0 when the stage has caught up once it commits."""
+    after = advanced(done, ranges)
+    return sum(
+        max(up.next_offset - after.get(p, PartitionOffset()).next_offset, 0)
+        for p, up in upstream.items()
+    )
 
 
 def position_filter(ranges: Ranges, column: str = "source_position") -> str:

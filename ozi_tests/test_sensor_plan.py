@@ -16,11 +16,11 @@ from ozi_assets.stream import (
     PartitionOffset,
     advanced,
     lag,
+    left_after,
     next_batch,
     offset_branches,
     offset_filter,
     position_filter,
-    takes_all,
 )
 from ozi_resources.windows import WindowGrid
 
@@ -103,19 +103,20 @@ def test_next_batch_covers_everything_in_order():
     assert covered == {0: 1234, 1: 7}
 
 
-def test_only_the_batch_that_reaches_the_upstream_takes_all():
-    """The embedding lane's priority follows this: a batch that takes every message the stage
-    before has passed keeps up; any batch that leaves one does not."""
+def test_a_batch_leaves_what_the_stage_before_passed_beyond_it():
+    """The embedding lane's priority follows this: the messages a batch leaves before the
+    stage before it, over every Kafka partition (a batch leaving at most two batches keeps
+    up)."""
     done: dict[int, PartitionOffset] = {1: PartitionOffset(5)}
     upstream = {0: PartitionOffset(250), 1: PartitionOffset(10)}
-    took = []
+    left = []
     while ranges := next_batch(done, upstream, max_messages=100):
-        took.append(takes_all(done, ranges, upstream))
+        left.append(left_after(done, ranges, upstream))
         done = advanced(done, ranges)
-    assert took == [False, False, True]
+    assert left == [155, 55, 0]
     whole = next_batch({}, upstream, max_messages=10_000)
-    assert takes_all({}, whole, upstream)
-    assert not takes_all({}, whole, {**upstream, 2: PartitionOffset(1)})
+    assert left_after({}, whole, upstream) == 0
+    assert left_after({}, whole, {**upstream, 2: PartitionOffset(7)}) == 7
 
 
 def test_filters_name_exactly_the_ranges():

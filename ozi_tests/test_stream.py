@@ -651,9 +651,10 @@ def test_the_lane_embeds_the_next_batch_while_the_last_one_commits(
         under_way = {"encoding": True, "encoded": False}.get(event, under_way)
         overlapped += event == "committed" and under_way
     assert overlapped >= 2, " ".join(events)
-    # a run launched by hand reads to where the checks stood at its start: every batch but the
-    # last leaves messages for the next, a backlog's batch, embedded at the lower priority
-    assert not any(keeping_up[:-1]), keeping_up
+    # a run launched by hand reads to where the checks stood at its start: its batches are a
+    # backlog's, embedded at the lower priority, until the one leaving at most two batches
+    # behind it (the run's last two batches and its last), which keep up
+    assert keeping_up == [False] * (len(keeping_up) - 3) + [True] * 3, keeping_up
 
     with resources["warehouse"].reader() as conn:
         vectors = dict(conn.execute("SELECT hash, content_sha256 FROM cast_vectors").fetchall())
