@@ -149,7 +149,7 @@ def start_batch(
 ) -> Batch:
     """The casts of ``frame`` whose text changed since ``stored`` ({hash: sha256}) and their
     encoding, started on ``pool`` (None: done here before returning); ``keeping_up``: the
-    batch took every cast the lane could read (``encode``)."""
+    batch leaves at most KEEP_UP_BATCHES batches behind it (``encode``)."""
     texts = frame["text"].fillna("")
     wanted = frame.loc[texts.str.strip() != ""].copy()
     wanted["content_sha256"] = [content_sha256(t) for t in wanted["text"]]
@@ -419,7 +419,9 @@ def catch_up(
             # (serve.BulkEmbedder), so that the tables come first when the model cannot keep up.
             # Not only the batch that takes everything: at 500 events/s one slow batch left a
             # little more than a batch behind it, the next went to the lower priority, and the
-            # lane never caught up again (vectors p95 540 s instead of 32 s).
+            # lane never caught up again (in one run the niced-by-5 child did most of the
+            # embedding). The bound is not yet shown to help: measured since only on a CPU
+            # where the model cannot keep up at any priority.
             left = stream.left_after(done, ranges, upstream)
             keeping_up = left <= KEEP_UP_BATCHES * EMBED_BATCH_MESSAGES
             batch = start_batch(context, embedder, vectors, frame, gone, stored, pool, keeping_up)

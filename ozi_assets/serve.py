@@ -61,7 +61,7 @@ log = logging.getLogger("ozi.serve")
 SYNC_INTERVAL_S = 1.0
 # Points appended since the last HNSW build are searched by brute force; past this many the
 # owner builds their graph, in its sync thread. The engine holds the GIL while it builds, so
-# the whole process pauses: 10k points keep that pause near a second (see edge_config).
+# the whole process pauses: 10k points keep that pause at 1-2.5 s (see edge_config).
 OPTIMIZE_AFTER_UNINDEXED = 10_000
 EMBED_MAX_TEXTS = 20_000  # one embeddings batch holds ~2k casts; this bounds a request's body
 
@@ -319,7 +319,7 @@ class BulkEmbedder:
 class EmbedBody(BaseModel):
     model: str
     texts: list[str] = Field(max_length=EMBED_MAX_TEXTS)
-    # the lane's batch took every cast it could read (BulkEmbedder): the keep-up priority
+    # the lane's batch leaves at most two batches behind it (BulkEmbedder): the keep-up priority
     keeping_up: bool = False
 
 

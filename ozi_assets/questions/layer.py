@@ -1398,7 +1398,7 @@ def compile_query(query: Query) -> exp.Select:
         name = f"{statistic}_{m.name}_per_{query.average_over}"
         if (
             query.average_over == "cast"
-            and m.cast in (m.to_cast, "t.parent_hash", REACTION_CAST)
+            and counts_what_a_cast_got(m)
             and query.extreme is None
             and all(_names_the_casts_author(c, m) for c in query.conditions)
         ):
@@ -1485,6 +1485,12 @@ def _users_of(key: exp.Expr, other: str, without: bool, query: Query) -> exp.Exp
     names = exp.select("username").from_(users.subquery("w"))
     among = exp.In(this=key.copy(), query=exp.Subquery(this=names))
     return exp.Not(this=among) if without else among
+
+
+def counts_what_a_cast_got(m: Metric) -> bool:
+    """Whether ``m``'s rows are things a cast received (replies to it, reactions to it), so
+    a cast can have none of them."""
+    return m.cast in ("t.parent_hash", REACTION_CAST)
 
 
 def _over_every_cast(query: Query, m: Metric, function: str, name: str) -> exp.Select:

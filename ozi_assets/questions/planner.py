@@ -1804,7 +1804,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if (
         average
         and group is None
-        and (m.cast in ("t.parent_hash", layer.REACTION_CAST) or (received and m.received))
+        and (layer.counts_what_a_cast_got(m) or (received and m.received))
         and any(w in lexicon.CAST_WORDS or w[:-1] in lexicon.CAST_WORDS for w in words)
     ):
         group = "cast"  # "how many replies does a cast get on average": what each cast got
