@@ -14,7 +14,7 @@ from ozi_assets.questions.layer import (
     sources_sql,
 )
 from ozi_assets.questions.llm import grounding_error
-from ozi_assets.questions.planner import Context, literal, plan
+from ozi_assets.questions.planner import Context, _without_purpose, literal, plan
 from ozi_assets.questions.timerange import parse_time_range
 from ozi_resources.sql_guard import guard
 from ozi_resources.warehouse import PUBLIC_TABLES
@@ -5708,3 +5708,102 @@ def test_the_people_who_mentioned_a_user_are_the_authors_of_those_casts(question
     """ "which users mentioned dwr": the authors of the casts mentioning dwr, where it was
     refused as a ranking of users restricted to one user."""
     assert _query(question).describe() == reading
+
+
+@pytest.mark.parametrize(
+    ("purposed", "plain"),
+    [
+        ("For a quarterly report, how many casts did dwr post?", "how many casts did dwr post?"),
+        ("quick check - how many replies were there?", "how many replies were there?"),
+        ("Quick question: who posted the most casts?", "who posted the most casts?"),
+        (
+            "For an audit of weekend activity I need the number of recasts",
+            "I need the number of recasts",
+        ),
+        (
+            "For our investor deck, can you count the distinct authors?",
+            "count the distinct authors",
+        ),
+        ("as part of a growth review: how many likes in total", "how many likes in total"),
+    ],
+)
+def test_a_purpose_said_first_is_no_part_of_the_question(purposed, plain):
+    """ "For a creator profile, what's …", "quick check: how many …": the asker's reason for
+    asking is no part of what is asked. Its words ("quarterly", "check", "audit") had been
+    unknown, and the question refused."""
+    p, meant = plan(purposed, CTX_SPAN), plan(plain, CTX_SPAN)
+    assert p.kind == meant.kind == "analytic", (p.note, meant.note)
+    assert p.sql == meant.sql
+
+
+def test_a_purpose_naming_a_user_stays_in_the_question():
+    """ "for a report on dwr, how many casts did he post": the purpose says whom the
+    question is about, so it is not dropped."""
+    q = "for a report on dwr, how many casts did he post?"
+    assert _without_purpose(q, CTX_SPAN) == q
+    assert _without_purpose("for a report on growth, how many casts", CTX_SPAN) == "how many casts"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many replies were posted in the first hour of March 4, 2023 (00:00 to 01:00 UTC)?",
+        "replies in the first hour of march 4 (from midnight to 1am)",
+        "how many replies from midnight to 1am on march 4 (00:00-01:00 utc)",
+    ],
+)
+def test_a_range_said_twice_is_one_range(question):
+    """The same range said again in other words ("the first hour of March 4 (00:00 to 01:00
+    UTC)") is that range; the first statement's words had been left over and refused."""
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.time_range is not None, p.note
+    start = datetime(2023, 3, 4, tzinfo=UTC)
+    assert (p.time_range.start, p.time_range.end) == (start, start + timedelta(hours=1))
+
+
+def test_two_different_ranges_are_not_read_as_one():
+    p = plan("how many casts in the first hour of march 4 (02:00 to 03:00 utc)?", CTX_SPAN)
+    assert p.kind == "unanswered" and p.sql is None
+
+
+@pytest.mark.parametrize(
+    ("chat", "plain"),
+    [
+        ("avg casts per person in the 3am hr?", "average casts per person in the 3am hour?"),
+        ("replies per hr", "replies per hour"),
+        ("casts in the last 2 hrs", "casts in the last 2 hours"),
+        ("top 3 ppl posting btwn 3-4am?", "top 3 people posting between 3-4am?"),
+        ("what's pcdkd's current follower count?", "what's pcdkd's follower count?"),
+        ("what share of all 888 casts are replies?", "what share of all casts are replies?"),
+        ("% of the 888 casts that are replies", "% of the casts that are replies"),
+    ],
+)
+def test_chat_abbreviations_and_restated_sizes(chat, plain):
+    """ "hr" is an hour and "btwn" between; a profile figure is "current" only; the size
+    of a share's whole said beside it ("all 888 casts") is no threshold. Each had been
+    refused."""
+    p, meant = plan(chat, CTX_SPAN), plan(plain, CTX_SPAN)
+    assert p.kind == meant.kind == "analytic", (p.note, meant.note)
+    assert p.sql == meant.sql
+
+
+@pytest.mark.parametrize(
+    ("question", "whole_user"),
+    [
+        ("What percentage of casts mention at least one user?", False),
+        ("% of casts that @ someone?", False),
+        ("what share of dwr's casts mention someone", True),
+        ("what share of casts by briang tag another user?", True),
+    ],
+)
+def test_a_share_of_casts_that_mention_is_of_casts(question, whole_user):
+    """ "what percentage of casts mention someone": casts with a mention out of the casts
+    the question names (of one user's, when it names one). It had been refused: mentions,
+    one cast holding several, are no part of the casts."""
+    query = _query(question)
+    assert query.share and query.metric == "casts" and query.whole_metric() == "casts"
+    assert Condition("has_mention") in query.conditions
+    sql = layer.compile_sql(query)
+    assert sql.count("LENGTH(t.mentions) > 0") == 1  # in the part only
+    users = sql.count("'dwr'") + sql.count("'briang'")
+    assert users == (2 if whole_user else 0)  # in the whole too

@@ -438,6 +438,30 @@ def test_an_average_of_what_casts_got_is_over_every_cast_as_sql_written_by_hand(
             check_answer_shape(a)
 
 
+def test_a_share_of_casts_that_mention_someone_as_sql_written_by_hand(world):
+    """ "what percentage of casts mention someone": the casts with at least one @-mention
+    out of all casts, and out of one user's casts, as SQL written by hand counts them. It
+    had been refused (mentions have no share of a whole)."""
+    _, resources, _, _ = world
+    svc = services(world)
+    share = (
+        "SELECT round(100.0 * count(*) FILTER (WHERE len(mentions) > 0) / count(*), 2) "
+        "FROM casts {where}"
+    )
+    questions = {
+        "": "What percentage of casts mention at least one user?",
+        "dwr": "what share of dwr's casts tag someone?",
+    }
+    with resources["warehouse"].reader() as conn:
+        for user, question in questions.items():
+            where = f"WHERE username = '{user}'" if user else ""
+            (want,) = conn.execute(share.format(where=where)).fetchone()
+            a = ask(svc, question)
+            assert a.kind == "analytic", (question, a.answer)
+            assert list(a.rows[0].values()) == [pytest.approx(want)], (question, a.rows, a.sql)
+            check_answer_shape(a)
+
+
 def test_reactions_to_casts_of_a_kind_count_as_sql_written_by_hand(world):
     """ "how many recasts did casts with an image get": the reactions whose cast is of that
     kind, on the sample, as SQL written by hand counts them, for likes and recasts and five

@@ -10,6 +10,7 @@ one, so nothing with meaning is dropped by accident.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container, Iterable
 from functools import cache
 
@@ -320,6 +321,22 @@ HOW_OFTEN = {
     "one-off": "exactly 1",
     "onetime": "exactly 1",
 }
+# A purpose said before the question, whose words are no part of it: "quick check:", "for
+# a creator profile, …", "for a report on overnight activity I need …" (up to the comma or
+# colon that ends it, or to the request that follows it).
+_PURPOSE_NOUNS = (
+    "report|profile|analysis|review|dashboard|summary|overview|audit|study|deck|presentation"
+    "|newsletter|article|post|write-?up|writeup|check|project|chart|memo|brief|thread|story"
+    "|piece|slide|spreadsheet|research|investigation|retro|retrospective"
+)
+PURPOSE = re.compile(
+    r"^(?:(?:quick|simple|short|fast) (?:check|question|one|q)\s*[:,.\-\u2013\u2014]+"
+    r"|(?:for|as part of) (?:a|an|the|this|our|my|some) (?:[a-z'-]+ ){0,3}?"
+    rf"(?:{_PURPOSE_NOUNS})(?: (?:on|about|of|for|into) (?:[a-z'-]+ ?){{1,5}}?)?"
+    r"(?:\s*[,:]|(?= (?:i|we) (?:need|want|would like|'d like)\b| (?:can|could|would) "
+    r"(?:you|u)\b| please\b))"
+    r")\s*"
+)
 # Idioms, written as the plain words the planner reads: a "following" that is an audience
 # ("the biggest following": followers, not the accounts a user follows).
 IDIOMS = {
@@ -601,6 +618,10 @@ FILLER = frozenset(
         "overall",
         "altogether",
         "ever",
+        # a profile figure is as of the data's newest snapshot: "pcdkd's current follower
+        # count" asks for no other
+        "current",
+        "currently",
         "far",
         "in_total",
         "so_far",

@@ -26,6 +26,7 @@ from ozi_assets.questions.layer import Condition, LayerError, Query
 from ozi_assets.questions.timerange import (
     TimeRange,
     find_time_range,
+    without_restated_range,
     without_rough_times,
     written_clock,
     written_dates,
@@ -1834,6 +1835,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # most" still ranks the handles
         m, others = layer.METRICS["casts"], False
         conditions = [*conditions, Condition("has_mention")]
+    if m.name == "mentions" and share and group is None:
+        # "what percentage of casts mention someone": a share of casts is of casts, those
+        # that mention anyone (the mentions themselves, one cast holding several, are no
+        # part of the casts); the whole is the casts the question names ("of dwr's casts")
+        m, others = layer.METRICS["casts"], False
+        share_base = tuple(dict.fromkeys([c.filter for c in conditions] + ["user"] * bool(users)))
+        conditions = [*conditions, Condition("has_mention")]
     if m.name == "mentions" and others and group is None:
         others = False  # "posts that tag other users": whom a cast mentions is someone else
     ranked_one = [w for d, how, w in groups if d == group and how == "order"]
@@ -3547,6 +3555,18 @@ def share_whole(question: str) -> str | None:
     return lexicon.METRIC_NOUNS.get(word)
 
 
+def _without_purpose(q: str, ctx: Context) -> str:
+    """``q`` without the purpose said before it ("for a creator profile, what's …", "quick
+    check: how many …", "for a report on overnight activity I need …"): the asker's reason
+    for asking, whose words are no part of what is asked. A purpose that names a known user
+    ("for a report on dwr, how many casts did he post") may say whom the question is about,
+    so it stays, and its words are judged with the rest."""
+    m = lexicon.PURPOSE.match(q)
+    if m is None or any(w.lstrip("@") in ctx.users for w in tokens(m.group(0))):
+        return q
+    return q[m.end() :].strip()
+
+
 def plan(question: str, ctx: Context) -> Plan:
     """Read ``question`` and plan it. Always returns a Plan.
 
@@ -3588,8 +3608,21 @@ def plan(question: str, ctx: Context) -> Plan:
         "first ",
         q,
     )
+    # chat: "the 1st hr", "per hr", "24 hrs" (a user named hr keeps the name)
+    if "hr" not in ctx.users:
+        q = re.sub(r"(?<![\w@])hr(s?)\b", r"hour\1", q)
+    q = re.sub(r"\b1st (?=hours?\b)", "first ", q)
     q, rank = ordinal_rank(q)  # "the second most active hour"
     q = re.sub(r"\b(?:wat|wut|wot)\b", "what", q)  # chat: "wat time was …"
+    q = re.sub(r"\b(?:btwn|betw|bw)\b", "between", q)  # chat: "btwn 3-4am"
+    # "what share of all 888 casts": the whole's size said beside it is no threshold (the
+    # answer states the whole it counted)
+    q = re.sub(
+        r"((?:\b(?:share|percent(?:age)?|proportion|fraction)|%)\s+of\s+(?:all\s+)?(?:the\s+)?)"
+        r"\d[\d,]*\s+(?=(?:casts|posts|replies|recasts|likes|reactions)\b)",
+        r"\1",
+        q,
+    )
     # "who's always @-ing people": who does it the most
     q = re.sub(r"\b(who(?:'s| is| are)?) always ([a-z@-]+ing\b[^?.!,;]*)", r"\1 \2 the most", q)
     # "@-ing people", "who @s others": mentioning; "who tags other users": mentions, when
@@ -3684,6 +3717,7 @@ def plan(question: str, ctx: Context) -> Plan:
         "about",
         q,
     )
+    q = _without_purpose(q, ctx)
     for courtesy in lexicon.COURTESIES:
         q = re.sub(courtesy, " ", q).strip()  # "I'd like to know …", "… thanks!"
     q = re.sub(r"\b(\d{1,3}),(\d{3})\b", r"\1\2", q)  # "1,000 followers"
@@ -3926,6 +3960,7 @@ def plan(question: str, ctx: Context) -> Plan:
     rest = q if not found else q[: found[1][0]] + " " + q[found[1][1] :]
     if found:
         rest = without_rough_times(rest, found[0])  # "…, around midnight"
+        rest = without_restated_range(rest, found[0])  # "… (00:00 to 01:00 UTC)"
     reading = _read_whole(rest, ctx, tr)
     corrected: dict[str, str] = dict(early)
     if reading.query is None and reading.unknown:

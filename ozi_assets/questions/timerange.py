@@ -360,6 +360,8 @@ def _date_beside_its_clock(text: str) -> str:
     date of its own) moved right after it; ``text`` when there is no such pair."""
     if DATES.search(text) or SINCE_DATE.search(text):
         return text  # read before any clock (find_time_range), as whole days
+    if EDGE_OF_DAY.search(text):
+        return text  # "the first hour of March 4 (00:00 to 01:00)": the date is the edge's
     clock = next((m for p in _CLOCK_RANGES if (m := p.search(text))), None)
     if (
         clock is None
@@ -641,6 +643,17 @@ def without_rough_times(rest: str, found: TimeRange) -> str:
         return any(found.start <= day + clock + timedelta(days=d) <= found.end for d in (0, 1))
 
     return AROUND.sub(lambda m: " " if inside(m) else m.group(0), rest)
+
+
+def without_restated_range(rest: str, found: TimeRange) -> str:
+    """``rest`` (a question without the span that stated ``found``) without a second
+    statement of the same range: "the first hour of March 4 (00:00 to 01:00 UTC)", "between
+    3 and 4am, i.e. 03:00-04:00". A clock range with no date of its own is read on
+    ``found``'s day. A different second range stays, for the planner to judge."""
+    again = find_time_range(rest, found.start)
+    if again is None or (again[0].start, again[0].end) != (found.start, found.end):
+        return rest
+    return rest[: again[1][0]] + " " + rest[again[1][1] :]
 
 
 # The clock expressions a date may belong to, in the order find_time_range tries them.
