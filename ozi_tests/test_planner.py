@@ -5807,3 +5807,55 @@ def test_a_share_of_casts_that_mention_is_of_casts(question, whole_user):
     assert sql.count("LENGTH(t.mentions) > 0") == 1  # in the part only
     users = sql.count("'dwr'") + sql.count("'briang'")
     assert users == (2 if whole_user else 0)  # in the whole too
+
+
+@pytest.mark.parametrize(
+    ("question", "metric"),
+    [
+        ("Among users who posted after 4am UTC, which three have the most followers?", "followers"),
+        ("most followed ppl who cast between 3 and 4am? top 5", "followers"),
+        ("which accounts active from 05:00 utc on follow the most accounts", "following"),
+    ],
+)
+def test_a_profile_figure_of_the_users_who_cast_in_a_range(question, metric):
+    """ "Among users who posted after 4am, which three have the most followers": a profile
+    figure has no history, so the range says when its users cast (``Query.among``). It had
+    been refused as a snapshot given a time range."""
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic" and p.query is not None, p.note
+    q = p.query
+    assert q.metric == metric and q.group_by == "user" and q.time_range is None
+    assert q.among is not None and q.among.metric == "casts" and q.among.time_range is not None
+    assert "of users with casts" in q.describe()
+
+
+def test_a_profile_figure_at_a_time_is_still_refused():
+    """Without a verb of casting the range would be a time of the figure itself, which the
+    profiles do not keep."""
+    p = plan("who had the most followers between 3 and 4am?", CTX_SPAN)
+    assert p.kind == "unanswered" and p.sql is None
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "limit", "whole"),
+    [
+        (
+            "What percentage of all casts came from the three most active users?",
+            "casts",
+            3,
+            "casts",
+        ),
+        ("share of casts by the top 10 posters", "casts", 10, "casts"),
+        ("what % of replies did the top 2 repliers write", "replies", 2, "replies"),
+    ],
+)
+def test_a_share_of_the_top_users_is_of_their_rows_alone(question, metric, limit, whole):
+    """ "What percentage of all casts came from the five most active users": the casts of
+    the ranking's first five out of the whole (``Query.among``). It had been refused: a
+    share grouped by user had no whole to divide by."""
+    q = _query(question)
+    assert q.share and q.group_by is None and q.metric == metric
+    assert q.among is not None and (q.among.metric, q.among.limit) == (metric, limit)
+    assert q.whole_metric() == whole
+    sql = layer.compile_sql(q)
+    assert f"LIMIT {limit}" in sql

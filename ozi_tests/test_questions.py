@@ -462,6 +462,53 @@ def test_a_share_of_casts_that_mention_someone_as_sql_written_by_hand(world):
             check_answer_shape(a)
 
 
+def test_the_most_followed_of_the_users_who_cast_in_a_range_as_sql_written_by_hand(world):
+    """ "Among the accounts that posted between 3 and 4am on March 4, which five have the most
+    followers": the users with a cast in that hour, by follower count, as SQL written by hand
+    ranks them. It had been refused (followers have no time range)."""
+    _, resources, _, _ = world
+    a = ask(
+        services(world),
+        "Among the accounts that posted between 3 and 4am UTC on March 4, which five have the "
+        "most followers?",
+    )
+    assert a.kind == "analytic", a.answer
+    with resources["warehouse"].reader() as conn:
+        want = conn.execute(
+            "SELECT username, follower_count FROM users WHERE username IN ("
+            "  SELECT username FROM casts WHERE timestamp >= TIMESTAMPTZ '2023-03-04 03:00:00+00'"
+            "  AND timestamp < TIMESTAMPTZ '2023-03-04 04:00:00+00')"
+            " ORDER BY follower_count DESC, username LIMIT 5"
+        ).fetchall()
+    assert len(want) == 5
+    assert [tuple(r.values()) for r in a.rows] == want, a.sql
+    check_answer_shape(a)
+
+
+def test_a_share_of_the_top_users_as_sql_written_by_hand(world):
+    """ "what percentage of all casts came from the five most active users" and the top
+    repliers' share of the replies, on the sample, as SQL written by hand computes them
+    (ties at the ranking's edge broken by name, as the ranking lists them)."""
+    _, resources, _, _ = world
+    svc = services(world)
+    share = (
+        "SELECT round(100.0 * count(*) FILTER (WHERE username IN (SELECT username FROM casts"
+        " {where} GROUP BY username ORDER BY count(*) DESC, username LIMIT {n})) / count(*), 2)"
+        " FROM casts {where}"
+    )
+    questions = {
+        ("", 5): "What percentage of all casts were posted by the five most active users?",
+        ("WHERE parent_hash IS NOT NULL", 3): "what % of replies did the top 3 repliers write",
+    }
+    with resources["warehouse"].reader() as conn:
+        for (where, n), question in questions.items():
+            (want,) = conn.execute(share.format(where=where, n=n)).fetchone()
+            a = ask(svc, question)
+            assert a.kind == "analytic", (question, a.answer)
+            assert list(a.rows[0].values()) == [pytest.approx(want)], (question, a.rows, a.sql)
+            check_answer_shape(a)
+
+
 def test_reactions_to_casts_of_a_kind_count_as_sql_written_by_hand(world):
     """ "how many recasts did casts with an image get": the reactions whose cast is of that
     kind, on the sample, as SQL written by hand counts them, for likes and recasts and five

@@ -1066,7 +1066,9 @@ class Query:
         source has no whole."""
         source = metric(self.metric).source
         named = self.share_of
-        if named and metric(named).source == source and (named != self.metric or self.conditions):
+        # ("of replies, the top 3 repliers' share": their users set the part apart too)
+        apart = named != self.metric or self.conditions or self.among is not None
+        if named and metric(named).source == source and apart:
             return named
         return SHARE_BASE.get(source)
 
@@ -1126,6 +1128,11 @@ class Query:
         if self.among and self.among.having:
             op, number = self.among.having
             parts.append(f"of users with {self.among.metric} {op} {number:g}")
+        elif self.among and self.among.limit is not None:
+            end = "top" if self.among.order != "asc" else "bottom"
+            parts.append(f"of the {end} {self.among.limit} users by {self.among.metric}")
+        elif self.among and self.among.time_range:
+            parts.append(f"of users with {self.among.metric} {self.among.time_range.label}")
         if self.time_range:
             posted = "casts posted " if self.cast_time else ""
             parts.append(posted + self.time_range.label)
@@ -1563,7 +1570,11 @@ def _share(query: Query, m: Metric) -> exp.Select:
         ),
         time_range=query.time_range,
     )
-    if query.metric == base_metric and set(whole.conditions) == set(query.conditions):
+    if (
+        query.metric == base_metric
+        and set(whole.conditions) == set(query.conditions)
+        and query.among is None  # "casts by the top 5 posters": the part is theirs alone
+    ):
         raise LayerError(f"a share of {base_metric} in {base_metric} themselves is always 100%")
     ratio = exp.Div(
         this=exp.Mul(

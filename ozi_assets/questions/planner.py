@@ -3481,6 +3481,53 @@ def _read_whole(rest: str, ctx: Context, tr: TimeRange | None) -> Reading:
                 counts=True,
                 problem=found if isinstance(found, str) else None,
             )
+    return _share_of_the_top(_among_the_active(rest, reading))
+
+
+def _share_of_the_top(reading: Reading) -> Reading:
+    """``reading`` with a share of a ranking's first users read as one figure: "what
+    percentage of all casts were posted by the five most active users" is the casts of the
+    five users with the most casts out of all casts (``Query.among``, ties at the edge broken
+    by name, as the ranking lists them). A share grouped by user had no whole to divide by."""
+    q = reading.query
+    if (
+        q is None
+        or not q.share
+        or q.group_by != "user"
+        or q.order is None
+        or q.limit is None
+        or q.having is not None
+        or layer.METRICS[q.metric].user is None
+    ):
+        return reading
+    top = Query(q.metric, "user", q.conditions, q.time_range, order=q.order, limit=q.limit)
+    reading.query = dataclasses.replace(q, group_by=None, order=None, limit=None, among=top)
+    return reading
+
+
+# The verbs of casting: "users who posted after 4am", "accounts that cast from 04:00 on",
+# "people active since 5am".
+_CAST_VERB = re.compile(r"\b(?:posted|posting|posts|post|cast|casted|casting|casts|active)\b")
+
+
+def _among_the_active(rest: str, reading: Reading) -> Reading:
+    """``reading`` with a profile figure's time range read as when its users cast: "among
+    users who posted after 4am, which three have the most followers" ranks by followers the
+    users with a cast in that range (``Query.among``). A profile figure is a snapshot with no
+    history, so the range can say nothing else; without a verb of casting the question is
+    left as read (and refused: "who had the most followers at 4am")."""
+    q = reading.query
+    if (
+        q is None
+        or q.time_range is None
+        or q.among is not None
+        or q.group_by != "user"
+        or layer.SOURCES[layer.METRICS[q.metric].source].time is not None
+        or not _CAST_VERB.search(rest)
+    ):
+        return reading
+    active = Query("casts", "user", time_range=q.time_range)
+    reading.query = dataclasses.replace(q, time_range=None, among=active)
     return reading
 
 
