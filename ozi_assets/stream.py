@@ -204,11 +204,7 @@ def advanced(done: Offsets, ranges: Ranges) -> Offsets:
 def left_after(done: Offsets, ranges: Ranges, upstream: Offsets) -> int:
     """Messages a batch of ``ranges`` read from ``done`` leaves before ``upstream``, over every
     Kafka partition: 0 when the stage has caught up once it commits."""
-    after = advanced(done, ranges)
-    return sum(
-        max(up.next_offset - after.get(p, PartitionOffset()).next_offset, 0)
-        for p, up in upstream.items()
-    )
+    return sum(lag(advanced(done, ranges), upstream).values())
 
 
 def position_filter(ranges: Ranges, column: str = "source_position") -> str:

@@ -1840,7 +1840,8 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # that mention anyone (the mentions themselves, one cast holding several, are no
         # part of the casts); the whole is the casts the question names ("of dwr's casts")
         m, others = layer.METRICS["casts"], False
-        share_base = tuple(dict.fromkeys([c.filter for c in conditions] + ["user"] * bool(users)))
+        named = [c.filter for c in conditions] + (["user"] if users else [])
+        share_base = tuple(dict.fromkeys(named))
         conditions = [*conditions, Condition("has_mention")]
     if m.name == "mentions" and others and group is None:
         others = False  # "posts that tag other users": whom a cast mentions is someone else
@@ -3649,16 +3650,15 @@ def plan(question: str, ctx: Context) -> Plan:
     q = re.sub(r"\b(mid|to)?nite\b", lambda m: f"{m.group(1) or ''}night", q)  # chat: "midnite"
     # "name the top two authors": at a sentence's start, the verb (list), not a user's name
     q = re.sub(r"(?:^|(?<=[.?!;:] ))name (?=(?:the|all|every|each|top|\d+)\b)", "list ", q)
+    # chat: "the 1st hr", "per hr", "24 hrs" (a user named hr keeps the name)
+    if "hr" not in ctx.users:
+        q = re.sub(r"(?<![\w@])hr(s?)\b", r"hour\1", q)
     # "dwr's 1st post": the first (a day of the month is "the 1st" or "march 1st")
     q = re.sub(
         r"\b1st (?=(?:cast|post|reply|recast|like|reaction|message|comment|follow|hour|time)s?\b)",
         "first ",
         q,
     )
-    # chat: "the 1st hr", "per hr", "24 hrs" (a user named hr keeps the name)
-    if "hr" not in ctx.users:
-        q = re.sub(r"(?<![\w@])hr(s?)\b", r"hour\1", q)
-    q = re.sub(r"\b1st (?=hours?\b)", "first ", q)
     q, rank = ordinal_rank(q)  # "the second most active hour"
     q = re.sub(r"\b(?:wat|wut|wot)\b", "what", q)  # chat: "wat time was …"
     q = re.sub(r"\b(?:btwn|betw|bw)\b", "between", q)  # chat: "btwn 3-4am"
