@@ -5767,6 +5767,55 @@ def test_two_different_ranges_are_not_read_as_one():
 
 
 @pytest.mark.parametrize(
+    ("question", "plain"),
+    [
+        ("who posted most on march 4? most casts that day", "who posted most on march 4?"),
+        ("replies between 3 and 4am, counting all of that hour", "replies between 3 and 4am"),
+        (
+            "how many likes did dwr get on the 4th, during that day",
+            "how many likes did dwr get on the 4th",
+        ),
+    ],
+)
+def test_that_day_refers_back_to_the_range(question, plain):
+    """ "most casts that day" is the range already said: not a grouping by day, nor a topic
+    ("day") to search for. It had been read as one or the other."""
+    p, meant = plan(question, CTX_SPAN), plan(plain, CTX_SPAN)
+    assert p.kind == meant.kind == "analytic", (p.note, meant.note)
+    assert p.sql == meant.sql
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many casts did dwr post and how many likes did he get?",
+        "how many likes did dwr get, and how many casts did he post that day",
+        "how many replies were there? and how many recasts?",
+        "how many casts and how many distinct users",
+    ],
+)
+def test_two_numbers_asked_are_refused_not_merged(question):
+    """An answer holds one number: "how many casts … and how many likes …" had been answered
+    with the likes alone (the casts taken for what was liked), or with likes and recasts
+    summed as reactions. It is refused, and the note names both."""
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "unanswered" and p.sql is None
+    assert "numbers" in p.note and "one at a time" in p.note
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "recasts per day?? how many reshares happened each day",
+        "how many users posted? how many people",
+    ],
+)
+def test_a_number_asked_twice_is_one_number(question):
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "analytic", p.note
+
+
+@pytest.mark.parametrize(
     ("chat", "plain"),
     [
         ("avg casts per person in the 3am hr?", "average casts per person in the 3am hour?"),
@@ -5859,3 +5908,46 @@ def test_a_share_of_the_top_users_is_of_their_rows_alone(question, metric, limit
     assert q.whole_metric() == whole
     sql = layer.compile_sql(q)
     assert f"LIMIT {limit}" in sql
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "having"),
+    [
+        ("What share of the authors posted exactly one cast?", "casts", ("=", 1.0)),
+        ("what % of posters cast more than 3 times", "casts", (">", 3.0)),
+        ("what share of repliers replied at least 5 times", "replies", (">=", 5.0)),
+    ],
+)
+def test_a_share_of_people_passing_a_threshold_is_of_those_with_any(question, metric, having):
+    """ "what share of the authors posted exactly one cast": the users passing the threshold
+    out of the users with any of the metric's rows (the layer's ``_share_of_groups``). It had
+    been refused: a threshold with nothing to compare."""
+    q = _query(question)
+    assert (q.share, q.count_over, q.metric, q.having) == (True, "user", metric, having)
+    sql = layer.compile_sql(q)
+    assert "COUNT_IF" in sql and "HAVING" not in sql  # the threshold counts, it filters nothing
+
+
+def test_a_share_of_people_that_users_with_none_would_pass_is_refused():
+    """ "what share of users posted fewer than 2 casts" needs the users with no cast, which
+    the rows grouped by author do not hold."""
+    p = plan("what share of users posted fewer than 2 casts", CTX_SPAN)
+    assert p.kind == "unanswered" and "with none" in p.note
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "count_over", "condition"),
+    [
+        ("how many users replied to dwr more than twice", "replies", "user", "to_user"),
+        ("how many people liked dwr's casts at least 3 times", "likes", "user", "to_user"),
+        ("how many users mentioned dwr more than once", "casts", "user", "mentions_user"),
+        ("how many users did dwr recast more than once", "recasts", "to_user", "user"),
+    ],
+)
+def test_users_counted_by_a_threshold_on_one_named_user(question, metric, count_over, condition):
+    """ "how many users replied to dwr more than twice": the repliers, each by their replies
+    to dwr. The replies dwr received had been grouped by dwr, a count of one group (1 or 0
+    whatever the repliers did)."""
+    q = _query(question)
+    assert (q.metric, q.count_over) == (metric, count_over)
+    assert [c.filter for c in q.conditions if c.value == "dwr"] == [condition]

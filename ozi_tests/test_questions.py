@@ -509,6 +509,33 @@ def test_a_share_of_the_top_users_as_sql_written_by_hand(world):
             check_answer_shape(a)
 
 
+def test_shares_and_counts_of_users_past_a_threshold_as_sql_written_by_hand(world):
+    """ "what share of the authors posted exactly one cast" (of the authors) and "how many
+    users replied to dwr at least twice" (each replier by their replies to him), on the
+    sample, as SQL written by hand computes them. The first had been refused; the second
+    counted dwr's own group, 1 whatever his repliers did."""
+    _, resources, _, _ = world
+    svc = services(world)
+    per_author = "(SELECT fid, count(*) AS n FROM casts {where} GROUP BY fid)"
+    dwr = "WHERE parent_fid = (SELECT fid FROM users WHERE username = 'dwr')"
+    questions = {
+        "What share of the authors posted exactly one cast?": "SELECT round(100.0 * "
+        f"count(*) FILTER (WHERE n = 1) / count(*), 2) FROM {per_author.format(where='')}",
+        "what % of posters cast more than 3 times": "SELECT round(100.0 * "
+        f"count(*) FILTER (WHERE n > 3) / count(*), 2) FROM {per_author.format(where='')}",
+        "how many users replied to dwr at least twice": "SELECT count(*) FILTER "
+        f"(WHERE n >= 2) FROM {per_author.format(where=dwr)}",
+    }
+    with resources["warehouse"].reader() as conn:
+        for question, sql in questions.items():
+            (want,) = conn.execute(sql).fetchone()
+            assert want > 0, (question, sql)  # a threshold nobody passes would prove little
+            a = ask(svc, question)
+            assert a.kind == "analytic", (question, a.answer)
+            assert list(a.rows[0].values()) == [pytest.approx(want)], (question, a.rows, a.sql)
+            check_answer_shape(a)
+
+
 def test_reactions_to_casts_of_a_kind_count_as_sql_written_by_hand(world):
     """ "how many recasts did casts with an image get": the reactions whose cast is of that
     kind, on the sample, as SQL written by hand counts them, for likes and recasts and five

@@ -1093,7 +1093,9 @@ class Query:
             parts.append(f"{statistic} per {self.average_over}")
         if self.count_over:
             parts.append(f"count of {self.count_over}s")
-        if self.share:
+        if self.share and self.count_over:
+            parts.append(f"as a percentage of the {self.count_over}s with any")
+        elif self.share:
             whole = self.whole_metric() or "?"
             within = f" where {', '.join(self.base)}" if self.base else ""
             if whole == self.metric and not self.base:
@@ -1386,6 +1388,8 @@ def compile_query(query: Query) -> exp.Select:
         or not (query.group_by == "user" or any(c.filter == "user" for c in query.conditions))
     ):
         raise LayerError(f"{m.name} is a profile's text, looked up for named users or per user")
+    if query.share and query.count_over is not None:
+        return _share_of_groups(query, m)
     if query.share:
         return _share(query, m)
     if query.ratio_to is not None:
@@ -1584,6 +1588,41 @@ def _share(query: Query, m: Metric) -> exp.Select:
         expression=exp.func("nullif", exp.Subquery(this=compile_query(whole)), _number(0)),
     )
     return exp.select(exp.alias_(exp.func("round", ratio, _number(2)), "percent"))
+
+
+def _share_of_groups(query: Query, m: Metric) -> exp.Select:
+    """The percentage (0-100, two decimals) of the groups of ``query.count_over`` that pass
+    ``query.having``, of the groups with any of ``query``'s rows: "what share of authors
+    posted exactly one cast" is of the users with a cast (the groups a count can see).
+    Raises LayerError without a threshold, or for one a group with none would pass ("what
+    share of users never replied" needs every user, which those rows do not hold)."""
+    if query.having is None:
+        raise LayerError("a share of groups needs the threshold they pass")
+    op, number = query.having
+    zero_passes = {">": number < 0, ">=": number <= 0, "<": number > 0, "<=": number >= 0}
+    if zero_passes.get(op, number == 0):
+        raise LayerError(
+            f"a share of {query.count_over}s with {m.name} {op} {number:g} needs the ones with none"
+        )
+    groups = dataclasses.replace(
+        query,
+        share=False,
+        base=(),
+        share_of=None,
+        count_over=None,
+        group_by=query.count_over,
+        having=None,
+        order=None,
+        limit=None,
+    )
+    cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}[op]
+    passing = exp.func("count_if", cls(this=exp.column(m.name), expression=_number(number)))
+    ratio = exp.Div(
+        this=exp.Mul(this=exp.Literal.number("100.0"), expression=passing),
+        expression=exp.func("nullif", exp.func("count", exp.Star()), _number(0)),
+    )
+    percent = exp.alias_(exp.func("round", ratio, _number(2)), "percent")
+    return exp.select(percent).from_(compile_query(groups).subquery("g"))
 
 
 def _ratio(query: Query) -> exp.Select:

@@ -26,6 +26,7 @@ from ozi_assets.questions.layer import Condition, LayerError, Query
 from ozi_assets.questions.timerange import (
     TimeRange,
     find_time_range,
+    without_back_reference,
     without_restated_range,
     without_rough_times,
     written_clock,
@@ -760,6 +761,46 @@ def _names_casts(word: str) -> bool:
     return word in lexicon.CAST_WORDS or lexicon.METRIC_NOUNS.get(word) == "casts"
 
 
+# Words that may stand between "how many" and what it counts: "how many more replies",
+# "how many distinct users", "how many of the casts"
+_BEFORE_COUNTED = frozenset(
+    ["more", "fewer", "less", "total", "different", "distinct", "unique", "separate", "of", "the"]
+)
+
+
+def _numbers_asked(words: list[str]) -> list[str]:
+    """The metrics (or "users") each "how many" or "how much" of ``words`` counts, in
+    order, without repeats: ["casts", "likes"] for "how many casts did dwr post and how many
+    likes did he get". A second one that restates the first ("recasts per day? how many reshares …")
+    adds nothing."""
+    asked: list[str] = []
+    for i, word in enumerate(words):
+        if word not in ("how_many", "how_much"):
+            continue
+        j = i + 1
+        while j < len(words) and words[j] in _BEFORE_COUNTED:
+            j += 1
+        if j == len(words):
+            continue
+        people = words[j] in layer.DIMENSIONS["user"].words  # "how many users …"
+        metric = "users" if people else _metric_of(words[j])
+        if metric and metric not in asked:
+            asked.append(metric)
+    return asked
+
+
+def _share_of_people(words: list[str]) -> bool:
+    """Whether the share ``words`` ask for is of people: "what % of (the) authors …", "the
+    share of all users who …" ("sharetoken" stands for the share's words)."""
+    at = words.index("sharetoken") if "sharetoken" in words else -1
+    rest = [w for w in words[at + 1 :] if w not in ("of", "the", "all")][:1]
+    return (
+        at >= 0
+        and bool(rest)
+        and (rest[0] in layer.DIMENSIONS["user"].words or rest[0] in lexicon.AGENT_NOUNS)
+    )
+
+
 def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     """Read a lower-case question (time range already taken out) into a query over the
     semantic layer. Every word must be understood: the unknown ones are returned, and the
@@ -782,6 +823,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         placeholders.append(conditions[-1])
     text = HASHTAG.sub(f" {HASHTAG_TERM} ", text)
     words = tokens(text, ctx.users)
+    if len(asked := _numbers_asked(words)) > 1:
+        # one answer holds one number: of "how many casts … and how many likes …" the
+        # metrics would merge and one would be dropped, answering another question
+        r.problem = (
+            f"the question asks for {len(asked)} numbers ({', '.join(asked)}): ask one at a time"
+        )
+        return r
 
     nouns: list[str] = []  # metrics named by a noun ("replies")
     verbs: list[str] = []  # metrics named by a verb ("recast")
@@ -1921,6 +1969,37 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         m = layer.METRICS["casts"]
         conditions = [Condition("mentions_user", users[0]), *conditions]
         users = []
+    if (
+        share
+        and having is not None
+        and group is None
+        and count_over is None
+        and _share_of_people(words)
+    ):
+        # "what share of the authors posted exactly one cast": the users passing the
+        # threshold, out of those with any
+        count_over = "user"
+    if users and count_over == "user" and group is None and not several:
+        # "how many users replied to dwr more than twice": the repliers counted, by their
+        # replies to dwr; "how many users did dwr reply to more than twice": the users his
+        # replies went to. Grouped by the user named, either was a count of one group.
+        made = next((x for x in layer.METRICS.values() if x.received == m.name), None)
+        if m.name == "mentions":
+            # "how many users mentioned dwr more than once": authors, by their casts that
+            # mention him
+            m, conditions = (
+                layer.METRICS["casts"],
+                [Condition("mentions_user", users[0]), *conditions],
+            )
+            users = []
+        elif made is not None and made.to is not None:
+            m, conditions = made, [Condition("to_user", users[0]), *conditions]
+            users = []
+        elif m.to is not None and "to_user" in m.dimensions:
+            count_over = "to_user"
+        else:
+            r.problem = "a count of users restricted to one user is not a query the layer has"
+            return r
     if users and group == "user" and not several:
         made = next((x for x in layer.METRICS.values() if x.received == m.name), None)
         # the user receives when named as such: "replied to X", "on X's posts" (in "whose
@@ -4008,6 +4087,7 @@ def plan(question: str, ctx: Context) -> Plan:
     if found:
         rest = without_rough_times(rest, found[0])  # "…, around midnight"
         rest = without_restated_range(rest, found[0])  # "… (00:00 to 01:00 UTC)"
+        rest = without_back_reference(rest)  # "… most casts that day"
     reading = _read_whole(rest, ctx, tr)
     corrected: dict[str, str] = dict(early)
     if reading.query is None and reading.unknown:

@@ -656,6 +656,21 @@ def without_restated_range(rest: str, found: TimeRange) -> str:
     return rest[: again[1][0]] + " " + rest[again[1][1] :]
 
 
+# "most casts that day", "replies during that hour": the range already said, referred back
+# to ("that", never "the same": "replied the same day" relates two acts, it restates nothing)
+_BACK_REFERENCE = re.compile(
+    r"\s*\b(?:(?:on|in|during|for|within|over|across|throughout) )?that "
+    r"(?:day|date|hour|morning|afternoon|evening|night|period|window|stretch|span|time)\b"
+)
+
+
+def without_back_reference(rest: str) -> str:
+    """``rest`` (a question without the span that stated its range) without the words that
+    refer back to that range: "who were the top 2 posters on march 3rd? most casts that
+    day" is a ranking over March 3, not by day nor about "day"."""
+    return _BACK_REFERENCE.sub(" ", rest)
+
+
 # The clock expressions a date may belong to, in the order find_time_range tries them.
 _CLOCK_RANGES = (FROM_TO, DASH, HOUR, DURATION_FROM, AFTER, BEFORE)
 
