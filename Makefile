@@ -23,7 +23,7 @@ $(BIN)/ozi: pyproject.toml
 
 # What only the tests need: the test LLM server (llama-cpp-python builds from source, minutes),
 # the system's Chromium for the page tests, pytest and the linters.
-$(VENV)/.dev: $(BIN)/ozi
+$(VENV)/.dev: $(BIN)/ozi pyproject.toml
 	command -v cmake >/dev/null && command -v g++ >/dev/null && command -v chromium >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq cmake g++ make chromium; }
 	@echo "==> test dependencies (the offline LLM server compiles: several minutes)"
@@ -38,8 +38,11 @@ postgres:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq postgresql; }
 
+# Two workers, each taking whole test files (a file's fixtures, such as a materialized
+# sample, are built once), the slowest files first (ozi_tests/conftest.py): much of a test's
+# time is spent waiting on a broker, a daemon or a server, which the other worker fills.
 test: $(VENV)/.dev postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m ozi_tests.bench
