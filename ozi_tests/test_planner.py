@@ -5916,6 +5916,7 @@ def test_a_share_of_the_top_users_is_of_their_rows_alone(question, metric, limit
         ("What share of the authors posted exactly one cast?", "casts", ("=", 1.0)),
         ("what % of posters cast more than 3 times", "casts", (">", 3.0)),
         ("what share of repliers replied at least 5 times", "replies", (">=", 5.0)),
+        ("percentage of the repliers who replied 5+ times", "replies", (">=", 5.0)),
     ],
 )
 def test_a_share_of_people_passing_a_threshold_is_of_those_with_any(question, metric, having):

@@ -1972,13 +1972,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if (
         share
         and having is not None
-        and group is None
+        and (group is None or (group == "user" and not per_user))
         and count_over is None
         and _share_of_people(words)
     ):
-        # "what share of the authors posted exactly one cast": the users passing the
-        # threshold, out of those with any
-        count_over = "user"
+        # "what share of the authors posted exactly one cast", "the percentage of repliers
+        # who replied 5+ times": the users passing the threshold, out of those with any
+        count_over, group = "user", None
     if users and count_over == "user" and group is None and not several:
         # "how many users replied to dwr more than twice": the repliers counted, by their
         # replies to dwr; "how many users did dwr reply to more than twice": the users his
