@@ -739,7 +739,9 @@ def test_a_stream_run_takes_what_comes_while_it_waits_for_its_next_batch(
 
         producer = threading.Thread(target=trickle)
         producer.start()
-        config = {"ops": {"follow_stream": {"config": {"linger_s": 4.0, **follow}}}}
+        # a generous linger: the first send waits for a reader to see the first batch, which
+        # on two busy cores has taken over 5 s
+        config = {"ops": {"follow_stream": {"config": {"linger_s": 10.0, **follow}}}}
         with dg.instance_for_test() as instance:
             result = defs.resolve_job_def("stream_job").execute_in_process(
                 instance=instance, run_config=config
