@@ -1357,6 +1357,10 @@ def _spread(source: Source, d: Dimension) -> Source:
     return dataclasses.replace(source, sql=spread)
 
 
+# A threshold's comparison as SQL: HAVING on a group's figure, or counting the groups past it.
+_COMPARISON = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}
+
+
 def compile_query(query: Query) -> exp.Select:
     """The SELECT computing ``query`` over the public tables, as a sqlglot tree.
 
@@ -1455,7 +1459,7 @@ def compile_query(query: Query) -> exp.Select:
         select = select.where(_users_of(key, other, without, query))
     if query.having:
         op, number = query.having
-        cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}[op]
+        cls = _COMPARISON[op]
         select = select.having(cls(this=_parse(m.measure).copy(), expression=_number(number)))
     if query.exceeds:
         other = metric(query.exceeds)
@@ -1615,7 +1619,7 @@ def _share_of_groups(query: Query, m: Metric) -> exp.Select:
         order=None,
         limit=None,
     )
-    cls = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}[op]
+    cls = _COMPARISON[op]
     passing = exp.func("count_if", cls(this=exp.column(m.name), expression=_number(number)))
     ratio = exp.Div(
         this=exp.Mul(this=exp.Literal.number("100.0"), expression=passing),

@@ -771,8 +771,8 @@ _BEFORE_COUNTED = frozenset(
 def _numbers_asked(words: list[str]) -> list[str]:
     """The metrics (or "users") each "how many" or "how much" of ``words`` counts, in
     order, without repeats: ["casts", "likes"] for "how many casts did dwr post and how many
-    likes did he get". A second one that restates the first ("recasts per day? how many reshares …")
-    adds nothing."""
+    likes did he get". A second one that restates the first ("recasts per day? how many
+    reshares …") adds nothing."""
     asked: list[str] = []
     for i, word in enumerate(words):
         if word not in ("how_many", "how_much"):
