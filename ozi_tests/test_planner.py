@@ -317,9 +317,15 @@ def test_a_rough_time_alone_or_outside_the_range_is_not_answered(question):
     [
         ("how mnay casts did dwr post", "how many casts did dwr post"),
         ("waht are the top 3 casters", "what are the top 3 casters"),
+        # four letters, one left out of a catalogue word: typed too fast
+        ("how many rply did dwr write", "how many reply did dwr write"),
+        ("who posted more lnks, dwr or pcdkd", "who posted more links, dwr or pcdkd"),
+        # a word a rewrite reads before the catalogue does ("only cast once"): the whole
+        # question is read again, respelled
+        ("what % of posters onyl cast once", "what % of posters only cast once"),
     ],
 )
-def test_a_short_word_with_two_letters_swapped_is_read_as_the_word(question, read):
+def test_a_short_word_mistyped_is_read_as_the_word(question, read):
     p, meant = plan(question, CTX_SPAN), plan(read, CTX_SPAN)
     assert p.kind == meant.kind == "analytic" and p.sql == meant.sql
 
@@ -2525,8 +2531,8 @@ def test_the_answer_says_which_typo_it_read_as_which_word():
         ("How many minuts did dwr post?", "'minuts'"),
         # two catalogue words one edit away (reactions, reactors): ambiguous, so refused
         ("How many reactons did dwr make?", "'reactons'"),
-        # four letters: too short to tell a typo from another word
-        ("How many lkes did dwr get?", "'lkes'"),
+        # three letters: too short to tell a typo from another word
+        ("How many lks did dwr get?", "'lks'"),
     ],
 )
 def test_a_word_that_is_no_clear_typo_is_refused_and_named(question, named):
@@ -5391,6 +5397,12 @@ def test_a_list_of_the_people_who_did_something_names_them(question, reading):
         # "a ranking of" the people asks what "rank the people" asks
         ("can you pull a ranking of users by posts about search?", "search"),
         ("give me a ranking of the authors by casts about nfts", "nfts"),
+        # the people "ranked by" or "sorted by" their casts on it: a ranking too
+        ("the accounts ranked by number of casts about surfing.", "surfing"),
+        ("posters sorted by how many casts they wrote on chess", "chess"),
+        # the catalogue's words after a verb of saying are the topic, not what ranks them
+        ("which accounts talked about recasts and replies the most?", "recasts and replies"),
+        ("who posted the most about likes", "likes"),
     ],
 )
 def test_people_ranked_by_their_casts_about_a_topic(question, topic):
@@ -5943,12 +5955,48 @@ def test_a_share_of_people_that_users_with_none_would_pass_is_refused():
         ("how many people liked dwr's casts at least 3 times", "likes", "user", "to_user"),
         ("how many users mentioned dwr more than once", "casts", "user", "mentions_user"),
         ("how many users did dwr recast more than once", "recasts", "to_user", "user"),
+        ("how many users did dwr reply to more than twice", "replies", "to_user", "user"),
+        ("how many different ppl did dwr respond to 2 or more times", "replies", "to_user", "user"),
     ],
 )
 def test_users_counted_by_a_threshold_on_one_named_user(question, metric, count_over, condition):
     """ "how many users replied to dwr more than twice": the repliers, each by their replies
     to dwr. The replies dwr received had been grouped by dwr, a count of one group (1 or 0
-    whatever the repliers did)."""
+    whatever the repliers did). "How many users did dwr reply to more than twice" had been
+    read as the number of users he replied to, with a threshold on nothing, and refused."""
     q = _query(question)
     assert (q.metric, q.count_over) == (metric, count_over)
     assert [c.filter for c in q.conditions if c.value == "dwr"] == [condition]
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "group", "condition"),
+    [
+        ("dwr recast a handful of posts. whose were they", "recasts", "to_user", "user"),
+        ("briang replied to several people, who were they?", "replies", "to_user", "user"),
+        ("pcdkd answered a couple of users -- who?", "replies", "to_user", "user"),
+        ("somebody reshared dwr's posts; who was it?", "recasts", "user", "to_user"),
+    ],
+)
+def test_who_or_whose_after_a_statement_is_asked_of_it(question, metric, group, condition):
+    """ "greg recast a few posts - whose were they?": the users whose casts the statement's
+    rows went to. The statement alone had been read as a count of its rows, or refused over
+    "a few"; "replied to some people" had been read as the replies the user received."""
+    q = _query(question)
+    assert (q.metric, q.group_by) == (metric, group)
+    assert [c.filter for c in q.conditions] == [condition]
+
+
+@pytest.mark.parametrize(
+    ("question", "metric"),
+    [
+        ("how many times did dwr reply to some people", "replies"),
+        ("how many replies did dwr write to a few users", "replies"),
+        ("how many times was dwr replied to", "replies_received"),
+    ],
+)
+def test_a_vague_amount_of_people_replied_to_says_who_replied(question, metric):
+    """ "dwr replied to some people": dwr made the replies, whoever got them; "some" before
+    the people had made them the replies he received. Replied to himself, he received them."""
+    q = _query(question)
+    assert (q.metric, [c.filter for c in q.conditions]) == (metric, ["user"])

@@ -512,8 +512,10 @@ def test_a_share_of_the_top_users_as_sql_written_by_hand(world):
 def test_shares_and_counts_of_users_past_a_threshold_as_sql_written_by_hand(world):
     """ "what share of the authors posted exactly one cast" (of the authors) and "how many
     users replied to dwr at least twice" (each replier by their replies to him), on the
-    sample, as SQL written by hand computes them. The first had been refused; the second
-    counted dwr's own group, 1 whatever his repliers did."""
+    sample, as SQL written by hand computes them, and "how many users did dwr reply to at
+    least twice" (each user by his replies to them). The first had been refused; the second
+    counted dwr's own group, 1 whatever his repliers did; the last was read as every user he
+    replied to, with a threshold on nothing, and refused."""
     _, resources, _, _ = world
     svc = services(world)
     per_author = "(SELECT fid, count(*) AS n FROM casts {where} GROUP BY fid)"
@@ -525,6 +527,10 @@ def test_shares_and_counts_of_users_past_a_threshold_as_sql_written_by_hand(worl
         f"count(*) FILTER (WHERE n > 3) / count(*), 2) FROM {per_author.format(where='')}",
         "how many users replied to dwr at least twice": "SELECT count(*) FILTER "
         f"(WHERE n >= 2) FROM {per_author.format(where=dwr)}",
+        # the other way round: the users whose casts dwr replied to, by his replies to each
+        "how many users did dwr reply to at least twice": "SELECT count(*) FILTER (WHERE n >= 2) "
+        "FROM (SELECT parent_fid, count(*) AS n FROM casts WHERE username = 'dwr' AND is_reply "
+        "AND parent_fid IN (SELECT fid FROM users) GROUP BY parent_fid)",
     }
     with resources["warehouse"].reader() as conn:
         for question, sql in questions.items():

@@ -632,6 +632,10 @@ FILLER = frozenset(
         "frequently",
         "much",
         "many",
+        # an amount left vague, said of what was done: "greg recast a few posts - whose were
+        # they?" asks no number of them ("few replies" alone is a small number: unknown)
+        "a_few",
+        "several",
         "happened",
         "happen",
         "happening",
@@ -819,6 +823,11 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("how", "big"): "how_many",
     ("how", "large"): "how_many",
     ("how", "much"): "how_much",
+    ("a", "few"): "a_few",
+    ("a", "couple", "of"): "a_few",
+    ("a", "couple"): "a_few",
+    ("a", "bunch", "of"): "a_few",
+    ("a", "handful", "of"): "a_few",
     ("how", "often"): "how_often",
     ("number", "of"): "number_of",
     ("more", "than"): "more_than",
@@ -1113,8 +1122,20 @@ def _one_edit_from(word: str, words: Iterable[str]) -> list[str]:
         return []
     if len(word) < TYPO_MIN_LENGTH:
         # a short word: only two neighbouring letters swapped ("mnay", "waht"), which seldom
-        # makes another real word, where a letter changed, added or dropped often does
-        return [w for w in words if _swapped(word, w)]
+        # makes another real word, where a letter changed, added or dropped often does; one
+        # letter short of TYPO_MIN_LENGTH, also a letter left out of a longer word ("lnks",
+        # "rply"), since typing too fast drops letters (an English word of its own, such as
+        # "pots", is never read so: see ``correction``)
+        return [
+            w
+            for w in words
+            if _swapped(word, w)
+            or (
+                len(word) == TYPO_MIN_LENGTH - 1
+                and len(w) == len(word) + 1
+                and any(w[:i] + w[i + 1 :] == word for i in range(len(w)))
+            )
+        ]
     return [w for w in words if _one_edit(word, w)]
 
 

@@ -156,7 +156,8 @@ _SUBJECT = re.compile(
     # "the most active user on tipping": how much they cast, said of the people
     rf"(?:\d+\s+)?(?:(?:active|prolific|frequent)\s+)?(?:{_PEOPLE})"
     rf"|(?:the|an?)\s+(?:{_PEOPLE})\s+with"  # "the author with …"
-    rf"|\branking\s+of\s+(?:the\s+)?(?:{_PEOPLE}))\b"  # "a ranking of users by …"
+    rf"|\branking\s+of\s+(?:the\s+)?(?:{_PEOPLE})"  # "a ranking of users by …"
+    rf"|(?:{_PEOPLE})\s+(?:ranked|ordered|sorted)\s+by)\b"  # "the users ranked by casts on …"
     # tersely, the topic between the ranking and the people: "top music poster"
     rf"|^(?:{_RANKING})\s+(?:[a-z0-9]+\s+){{1,2}}(?:{_PEOPLE}|posters?|talkers?)$"
     # or before the casts ranked per person: "most music casts by user", "users most meetup
@@ -169,7 +170,7 @@ _SUBJECT = re.compile(
     rf"|^(?:{_PEOPLE})\s+(?:with\s+)?(?:the\s+)?(?:{_RANKING})"
     r"(?=\s+(?:casts|posts|messages)\s+(?:about|on|regarding|mentioning)\s)"
 )
-_RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?)\b")
+_RANKS = re.compile(rf"\b(?:{_RANKING}|more|often|keeps?|sorted|ordered)\b")
 _INTRODUCER = re.compile(
     rf"\b(?:{TOPIC_VERBS}\s+)?(?:about|on|regarding|concerning|discussing|discussed|discusses|"
     rf"mentioning|"
@@ -209,6 +210,10 @@ _AUXILIARIES = (
     r"(?:(?:has|have|had|'ve)\s+(?:been\s+(?=\w+ing\b))?"
     r"|(?:'s|is|are|was|were)\s+(?:been\s+)?(?=\w+ing\b))?"
 )
+
+
+# A verb of saying and what it was about, after which the catalogue's words are a topic.
+_TALKED_ABOUT = re.compile(rf"\b{TOPIC_VERBS}(?:\s+(?:the\s+)?most)?\s+(?:about|regarding)\s")
 
 
 def hybrid_topic_users(q: str, ctx: Context, tr: TimeRange | None) -> Plan | None:
@@ -431,6 +436,8 @@ _REQUEST_FRAME = re.compile(
 EVERYONE = frozenset(["everyone", "everybody", "anyone", "anybody"])
 # Someone not named: the object of an act that says nothing of who received it.
 _ANYONE = EVERYONE | {"someone", "somebody", "people", "ppl", "folks"}
+# An amount left vague, before whom an act went to: "replied to some people", "a few users".
+_VAGUE_AMOUNT = frozenset(["some", "a_few", "several", "many", "various"])
 # Whoever posted, unnamed: "what … have ppl posted", "which … did people share"
 _UNNAMED_POSTERS = (
     "(?:" + "|".join(sorted(_ANYONE | {"users", "authors", "they", "you", "we"})) + ")"
@@ -1173,9 +1180,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue
         if w == "replied_to":
             verbs.append("replies")
-            # "the most replied to users" received them; "replied to someone" made them,
-            # whoever got them
-            received = received or not (nxt in _ANYONE or nxt in lexicon.OTHERS)
+            # "the most replied to users" received them; "replied to someone" or "to some
+            # users" made them, whoever got them
+            j = i + 1
+            while j < len(words) and words[j] in _VAGUE_AMOUNT:
+                j += 1
+            after = words[j] if j < len(words) else ""
+            someone = (
+                after in _ANYONE
+                or after in lexicon.OTHERS
+                or (j > i + 1 and lexicon.DIMENSION_WORDS.get(after) == "user")
+            )
+            received = received or not someone
             continue
         if w in lexicon.AGENT_NOUNS:
             verbs.append(lexicon.AGENT_NOUNS[w])
@@ -3703,7 +3719,13 @@ def plan(question: str, ctx: Context) -> Plan:
     ranking and some words are not understood (named in the note), the words do not make one
     query, or its time range lies outside the data.
     """
+    return _plan(question, ctx, {})
+
+
+def _plan(question: str, ctx: Context, typos: Mapping[str, str]) -> Plan:
+    """``plan``, the question's words ``typos`` (typo → word) already respelled in it."""
     q = " ".join(question.lower().replace("’", "'").split())
+    spoken = q
     # "the frist pic", "what pecentage": typos of the words read by pattern, read first
     early = {
         w: fix
@@ -3720,6 +3742,15 @@ def plan(question: str, ctx: Context) -> Plan:
     # chat: "need the #s" are the numbers (not after "hashtag": "the hashtag #s")
     q = re.sub(r"(?<![\w#])(?<!hashtag )(?<!tag )#'?s\b", "numbers", q)
     asked = q  # as asked: the rewrites below may say a share's whole in other words
+    # "greg recast a few posts - whose were they?", "dwr replied to some people. who?": a
+    # statement, then who or whose its rows were, asked of it ("whose: greg recast …"); the
+    # statement alone had been read as a count of its rows
+    q = re.sub(
+        r"^(?P<said>[^?]*[a-z0-9][^?]*?)\s*(?:[-–—,;:]|\.+)\s*(?P<wh>whose|who|whom)"
+        r"(?:\s+(?:were|was|are|is)\s+(?:they|them|those|these|it|that))?\s*[?!.]*$",
+        r"\g<wh>: \g<said>",
+        q,
+    )
     q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
     q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
     # "on the subject of wallets", "with regard to AI": about
@@ -3800,7 +3831,11 @@ def plan(question: str, ctx: Context) -> Plan:
     )
     q = re.sub(
         rf"\bhow many {people_words} (?:did|has|have) ([\w@.-]+) "
-        r"(?:repl(?:y|ied)|respond(?:ed)?|answer(?:ed)?) to\b",
+        r"(?:repl(?:y|ied)|respond(?:ed)?|answer(?:ed)?) to\b"
+        # a threshold after it counts replies per user: "how many users did dwr reply to
+        # more than twice" are the users with 3+ of his replies, not all he replied to
+        r"(?![^?.]*\b(?:twice|thrice|times|more than|at least|fewer than|less than|exactly"
+        r"|or more)\b)",
         r"how many reply_reach did \1 have",
         q,
     )
@@ -4089,7 +4124,7 @@ def plan(question: str, ctx: Context) -> Plan:
         rest = without_restated_range(rest, found[0])  # "… (00:00 to 01:00 UTC)"
         rest = without_back_reference(rest)  # "… most casts that day"
     reading = _read_whole(rest, ctx, tr)
-    corrected: dict[str, str] = dict(early)
+    corrected: dict[str, str] = {**typos, **early}
     if reading.query is None and reading.unknown:
         # "more folowers: greg or mk": a typo of a catalogue word is read as that word, but
         # only when the whole question then reads as one query; else the word stays unknown
@@ -4099,7 +4134,14 @@ def plan(question: str, ctx: Context) -> Plan:
             fixed = _respelled(rest, fixes)
             again = _read_whole(fixed, ctx, tr)
             if again.query is not None:
-                reading, corrected = again, {**early, **fixes}
+                reading, corrected = again, {**corrected, **fixes}
+            elif not typos:
+                # "what % of posters onyl cast once": the word mistyped is one a rewrite
+                # above reads ("only cast once"), so the question is read again from the
+                # start, respelled (once)
+                again_whole = _plan(_respelled(spoken, fixes), ctx, fixes)
+                if again_whole.kind == "analytic":
+                    return again_whole
     tried = ["layer"]
     if unreadable is not None:
         return Plan("unanswered", "layer", tried=tried, time_range=tr, note=unreadable)
@@ -4155,6 +4197,12 @@ def plan(question: str, ctx: Context) -> Plan:
     # "Which users cast most often about music? Return their counts": people ranked by casts
     # on a topic the question introduces, even when it asks for the counts too
     other_metric = any(m != "casts" for m in reading.metrics)
+    if other_metric and (talked := _TALKED_ABOUT.search(q)):
+        # "which users talked about followers and likes the most": the metrics' words are
+        # what was talked about, not what ranks the users ("who got the most likes")
+        other_metric = any(
+            _metric_of(w) not in (None, "casts") for w in tokens(q[: talked.start()], ctx.users)
+        )
     if reading.counts and reading.unknown and not other_metric:
         tried.append("hybrid_topic_users")
         if (ranked := hybrid_topic_users(q, ctx, tr)) is not None:
