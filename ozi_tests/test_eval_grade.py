@@ -428,6 +428,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning12.yaml", "tune", "q_"),
         ("tuning13.yaml", "tune", "r_"),
         ("tuning14.yaml", "tune", "s_"),
+        ("tuning15.yaml", "tune", "g_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )

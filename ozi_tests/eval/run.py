@@ -40,6 +40,7 @@ QUESTION_FILES = [
         "tuning12.yaml",
         "tuning13.yaml",
         "tuning14.yaml",
+        "tuning15.yaml",
         "holdout.yaml",
     )
 ]
