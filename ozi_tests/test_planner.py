@@ -3516,9 +3516,11 @@ def test_a_threshold_over_any_counted_group(question, reading):
     assert reading_of(question) == reading
 
 
-def test_a_threshold_on_the_mentions_of_each_cast_counts_distinct_handles():
+def test_a_threshold_on_the_mentions_of_each_cast_counts_the_accounts_it_lists():
+    # the message's list of mentioned accounts, not the @names of its text (other platforms'
+    # handles among them)
     sql = compile_sql(Query("mentioned_users", count_over="cast", having=(">=", 2.0)))
-    assert "COUNT(DISTINCT t.handle) >= 2" in sql
+    assert "MAX(t.mentioned_fids) >= 2" in sql and "LIST_DISTINCT(c.mentions)" in sql
 
 
 @pytest.mark.parametrize(
@@ -5748,12 +5750,16 @@ def test_a_purpose_said_first_is_no_part_of_the_question(purposed, plain):
     assert p.sql == meant.sql
 
 
-def test_a_purpose_naming_a_user_stays_in_the_question():
+def test_a_purpose_naming_a_user_keeps_the_user_in_the_question():
     """ "for a report on dwr, how many casts did he post": the purpose says whom the
-    question is about, so it is not dropped."""
+    question is about, so the user stays, before the question; its other words go ("for a
+    short bio of pcdkd, …" had been refused over "short")."""
     q = "for a report on dwr, how many casts did he post?"
-    assert _without_purpose(q, CTX_SPAN) == q
+    assert _without_purpose(q, CTX_SPAN) == "dwr, how many casts did he post?"
     assert _without_purpose("for a report on growth, how many casts", CTX_SPAN) == "how many casts"
+    p = plan("For a short bio of pcdkd, what follower count does his profile show?", CTX_SPAN)
+    assert p.kind == "analytic" and p.query is not None
+    assert (p.query.metric, p.query.conditions) == ("followers", (Condition("user", "pcdkd"),))
 
 
 @pytest.mark.parametrize(
@@ -6000,3 +6006,200 @@ def test_a_vague_amount_of_people_replied_to_says_who_replied(question, metric):
     the people had made them the replies he received. Replied to himself, he received them."""
     q = _query(question)
     assert (q.metric, [c.filter for c in q.conditions]) == (metric, ["user"])
+
+
+@pytest.mark.parametrize(
+    ("question", "part_time", "base"),
+    [
+        # the range said of the part, after the whole: of all casts
+        ("what % of all the posts were made between 2am and 3am?", True, ()),
+        ("what share of casts happened after 4am", True, ()),
+        # the range in the whole: of the casts in it
+        ("what share of casts after 4am were replies", False, ()),
+        ("what % of casts posted between 2am and 3am were replies", False, ()),
+        # the user named in the whole: of the user's casts
+        ("what percentage of briang's casts were posted after 4am", True, ("user",)),
+    ],
+)
+def test_a_shares_time_range_is_the_parts_or_the_wholes_as_said(question, part_time, base):
+    """ "what percent of all the posts were made between 3 and 4": of all posts (it had been
+    refused, the whole taking the range too: a share of casts in themselves). "What
+    percentage of dwr's casts were posted after 3am": of dwr's casts (it had been of all
+    casts after 3am)."""
+    q = _query(question)
+    assert (q.share, q.part_time, q.base) == (True, part_time, base)
+    whole = layer.compile_sql(q).split("NULLIF", 1)[1]
+    assert ("timestamp" in whole) is not part_time
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "filters"),
+    [
+        # the user who mentions: their casts that mention anyone
+        ("how many of pcdkd's posts tag someone?", "casts", ["user", "has_mention"]),
+        (
+            "how many casts did pcdkd write that mention another user",
+            "casts",
+            ["user", "has_mention"],
+        ),
+        ("how many mentions did pcdkd make", "casts", ["user", "has_mention"]),
+        # the user mentioned: the casts that mention them
+        ("how many casts mention pcdkd", "mentions", ["user"]),
+        ("how many mentions did pcdkd get", "mentions", ["user"]),
+        ("how many times was pcdkd mentioned", "mentions", ["user"]),
+    ],
+)
+def test_mentions_made_by_a_user_are_their_casts_that_mention_someone(question, metric, filters):
+    """ "how many of jayce's posts tag another person": jayce's casts with a mention. It had
+    counted the casts that mention jayce, the user read as the one mentioned."""
+    q = _query(question)
+    assert (q.metric, [c.filter for c in q.conditions]) == (metric, filters)
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "filters"),
+    [
+        # replies said as included are among the casts counted, whoever's they are
+        ("pcdkd casts per hour, counting his replies too", "casts", ["user"]),
+        ("how many casts did dwr post, counting replies too", "casts", ["user"]),
+        ("briang vs pcdkd, casts each, incl replies", "casts", ["user"]),
+        # answers left out are replies left out
+        ("how many posts did pcdkd write, not counting his answers", "casts", ["user", "reply"]),
+        ("pcdkd how many top lvl casts", "casts", ["user", "top_level"]),
+    ],
+)
+def test_replies_included_or_left_out_in_other_words(question, metric, filters):
+    """ "emmabwaldron posts per day, counting her replies too": her casts (it had counted the
+    replies she received, "her replies" read as what her casts got); "not counting his
+    answers" leaves replies out (it had counted them)."""
+    q = _query(question)
+    assert (q.metric, [c.filter for c in q.conditions]) == (metric, filters)
+
+
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("mean following count per profile, not just the ones who posted", []),
+        (
+            "average followers of all accounts in the users table, including those that never cast",
+            [],
+        ),
+        # the authors alone when only they are named
+        ("average followers of users who posted", ["author"]),
+    ],
+)
+def test_every_profile_said_against_the_authors_is_every_profile(question, filters):
+    """ "avg followers per profile, all profiles not only the ppl who posted": every profile.
+    The verb of casting in the contrast had made it the authors' average."""
+    q = _query(question)
+    assert q.average_over == "user" and [c.filter for c in q.conditions] == filters
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "filters"),
+    [
+        ("who posted the latest top-level cast?", "last_cast_at", ["top_level"]),
+        ("who made the first image post", "first_cast_at", ["has_image"]),
+        ("who made the lastt reply", "last_cast_at", ["reply"]),
+    ],
+)
+def test_the_first_or_last_cast_of_a_kind_names_its_author(question, metric, filters):
+    """ "who made the last top-level cast": the author of the latest top-level cast. The kind
+    between "last" and the cast had left "last" unread, and the question went to a ranking
+    of users by a topic; "lastt" is a typo of "last"."""
+    q = _query(question)
+    assert (q.metric, q.group_by, [c.filter for c in q.conditions]) == (metric, "user", filters)
+
+
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("how many different users tagged somebody in a cast?", ["has_mention"]),
+        ("how many accounts @mentioned someone atleast once", ["has_mention"]),
+        ("how many users mentioned pcdkd", ["mentions_user"]),
+    ],
+)
+def test_people_counted_by_their_mentions_are_the_authors_who_mention(question, filters):
+    """ "how many different people tagged someone in a post": the authors of casts that
+    mention anyone (47 on the sample). It had been refused: counting users by mentions."""
+    q = _query(question)
+    assert q.metric == "distinct_authors" and [c.filter for c in q.conditions] == filters
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "who looked at pcdkd's profile page?",
+        "how many profile views did dwr get",
+        "who visited my profile",
+    ],
+)
+def test_profile_visits_are_refused_as_not_held(question):
+    """ "Who looked at dwr's profile page?": no event records a profile viewed; it had been
+    answered with a search of casts."""
+    p = plan(question, CTX_SPAN)
+    assert p.kind == "unanswered" and "profile visits or views" in (p.note or "")
+
+
+def test_casts_about_profile_pages_are_still_searched():
+    assert plan("casts about profile pages", CTX_SPAN).kind == "semantic"
+
+
+def test_the_other_direction_ruled_out_is_no_part_of_the_question():
+    """ "the recasts dwr made himself, not the recasts his own casts received": the recasts
+    he made. The ruled-out "received" had made it the recasts his casts got."""
+    q = _query("hourly breakdown of the recasts pcdkd made, not the recasts his own casts got")
+    assert (q.metric, q.group_by) == ("recasts", "hour")
+
+
+@pytest.mark.parametrize(
+    ("question", "group", "limit"),
+    [
+        ("Of the casts posted between 2am and 3am, which two got the most replies?", "cast", 2),
+        ("among the posts by pcdkd, which 3 were recast the most", "cast", 3),
+        ("which three have the most followers", "user", 3),
+    ],
+)
+def test_which_n_after_the_casts_named_ranks_those_casts(question, group, limit):
+    """ "Of the posts made between 1 and 2, which three got the most answers?": three of the
+    posts. "Which three" had been read as three users, and refused beside the posts."""
+    q = _query(question)
+    assert (q.group_by, q.limit) == (group, limit)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "which cast mentions the most users?",
+        "which single post tagged the largest number of people",
+        "whcih post tags the most ppl at once",
+    ],
+)
+def test_the_cast_mentioning_the_most_people_ranks_casts_by_whom_they_mention(question):
+    """ "Which single post tagged the largest number of people?": casts ranked by the users
+    each mentions. It had been refused (counting users by mentions) or searched as a topic."""
+    q = _query(question)
+    assert (q.metric, q.group_by, q.order) == ("mentioned_users", "cast", "desc")
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "filters"),
+    [
+        # a kind of cast defined again in brackets: no filter more
+        (
+            "how many casts with a link (a URL in the embeds) did pcdkd post",
+            "casts",
+            ["user", "has_link"],
+        ),
+        ("how many posts have a picture (e.g. a jpg or an imgur link)?", "casts", ["has_image"]),
+        ("how many image files did pcdkd share", "casts", ["user", "has_image"]),
+        # how the figure is reckoned, said again
+        ("how many recasts after 4am, going by the time of the recast", "recasts", []),
+    ],
+)
+def test_a_definition_or_a_reckoning_said_again_adds_nothing(question, metric, filters):
+    """ "a cast with an image (an i.imgur.com embed or an image file)": images (its site had
+    been read as one more filter, imgur alone, or "file" left unknown); "going by the time
+    of the recast" says how the range applies, which it already does."""
+    q = _query(question)
+    assert (q.metric, sorted(c.filter for c in q.conditions)) == (metric, sorted(filters))

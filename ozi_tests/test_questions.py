@@ -514,8 +514,10 @@ def test_shares_and_counts_of_users_past_a_threshold_as_sql_written_by_hand(worl
     users replied to dwr at least twice" (each replier by their replies to him), on the
     sample, as SQL written by hand computes them, and "how many users did dwr reply to at
     least twice" (each user by his replies to them). The first had been refused; the second
-    counted dwr's own group, 1 whatever his repliers did; the last was read as every user he
-    replied to, with a threshold on nothing, and refused."""
+    counted dwr's own group, 1 whatever his repliers did; the third was read as every user he
+    replied to, with a threshold on nothing, and refused. And two shares of casts in a time
+    range said of the part: the first had been refused (its whole took the range too), the
+    second was of all casts after 4am instead of briang's."""
     _, resources, _, _ = world
     svc = services(world)
     per_author = "(SELECT fid, count(*) AS n FROM casts {where} GROUP BY fid)"
@@ -531,6 +533,13 @@ def test_shares_and_counts_of_users_past_a_threshold_as_sql_written_by_hand(worl
         "how many users did dwr reply to at least twice": "SELECT count(*) FILTER (WHERE n >= 2) "
         "FROM (SELECT parent_fid, count(*) AS n FROM casts WHERE username = 'dwr' AND is_reply "
         "AND parent_fid IN (SELECT fid FROM users) GROUP BY parent_fid)",
+        # a range said of the part: of all casts; of the user's casts when the whole names him
+        "What percent of all the posts were made between 3am and 4am UTC?": "SELECT "
+        "round(100.0 * count(*) FILTER (WHERE timestamp >= TIMESTAMPTZ '2023-03-04 03:00:00+00' "
+        "AND timestamp < TIMESTAMPTZ '2023-03-04 04:00:00+00') / count(*), 2) FROM casts",
+        "what percentage of briang's casts were posted after 4am": "SELECT round(100.0 * "
+        "count(*) FILTER (WHERE timestamp >= TIMESTAMPTZ '2023-03-04 04:00:00+00') / count(*), "
+        "2) FROM casts WHERE username = 'briang'",
     }
     with resources["warehouse"].reader() as conn:
         for question, sql in questions.items():
@@ -540,6 +549,35 @@ def test_shares_and_counts_of_users_past_a_threshold_as_sql_written_by_hand(worl
             assert a.kind == "analytic", (question, a.answer)
             assert list(a.rows[0].values()) == [pytest.approx(want)], (question, a.rows, a.sql)
             check_answer_shape(a)
+
+
+def test_casts_ranked_and_counted_by_the_users_they_mention_as_sql_written_by_hand(world):
+    """The users a cast mentions are the accounts its message lists: "which cast mentions the
+    most users" is the one whose list is longest, and "how many casts tag 2 or more people"
+    counts the lists of two or more, as SQL written by hand finds them on the sample. The @names
+    in the text had been counted, other platforms' handles among them (a cast with two
+    Farcaster accounts and six Twitter handles came first, with 8)."""
+    _, resources, _, _ = world
+    svc = services(world)
+    with resources["warehouse"].reader() as conn:
+        (most,) = conn.execute("SELECT max(len(list_distinct(mentions))) FROM casts").fetchone()
+        top = {
+            h
+            for (h,) in conn.execute(
+                "SELECT hash FROM casts WHERE len(list_distinct(mentions)) = $n", {"n": most}
+            ).fetchall()
+        }
+        (two_plus,) = conn.execute(
+            "SELECT count(*) FROM casts WHERE len(list_distinct(mentions)) >= 2"
+        ).fetchone()
+    assert most >= 2 and two_plus > 1
+    a = ask(svc, "which cast mentions the most users?")
+    assert a.kind == "analytic", a.answer
+    first = list(a.rows[0].values())
+    assert first[0] in top and first[1] == most, (a.rows[:3], a.sql)
+    a = ask(svc, "how many casts tag 2 or more people")
+    assert a.kind == "analytic" and list(a.rows[0].values()) == [two_plus], (a.rows, a.sql)
+    check_answer_shape(a)
 
 
 def test_reactions_to_casts_of_a_kind_count_as_sql_written_by_hand(world):

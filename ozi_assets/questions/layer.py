@@ -97,6 +97,7 @@ SOURCES: dict[str, Source] = {
         Source(
             "mentions",
             'SELECT c.hash, c.fid, c.username, c.text, c."timestamp", '
+            "len(list_distinct(c.mentions)) AS mentioned_fids, "
             "lower(unnest(regexp_extract_all(c.text, "
             "'(^|[^A-Za-z0-9_/.])@([A-Za-z0-9][A-Za-z0-9_-]*)', 2))) "
             "AS handle FROM casts AS c WHERE len(c.mentions) > 0",
@@ -313,7 +314,8 @@ METRICS: dict[str, Metric] = {
             where="t.is_reply",
             cast="t.hash",
             others="t.fid <> t.parent_fid",
-            nouns=("reply", "replies", "response", "responses", "comment", "comments"),
+            # "answers" a noun too ("not counting his answers"), not "answer" ("the answer")
+            nouns=("reply", "replies", "response", "responses", "comment", "comments", "answers"),
             verbs=(
                 "reply",
                 "replied",
@@ -481,9 +483,11 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "mentioned_users",
-            "distinct users a cast @-mentions (by the @handles in its text)",
+            # by the message's list: a cast's @names of other platforms ("@nounsdao" of
+            # Twitter beside two Farcaster accounts) are in its text, not in its list
+            "distinct users a cast @-mentions (the accounts its message lists as mentioned)",
             "mentions",
-            "count(DISTINCT t.handle)",
+            "max(t.mentioned_fids)",
             user=None,
             cast="t.hash",
             dimensions=("cast",),
@@ -1058,6 +1062,9 @@ class Query:
     # source ("what % of all recasts were dwr's": recasts); None: the source's rows (casts,
     # reactions)
     share_of: str | None = None
+    # with share: the time range sets the part apart and the whole has none ("what percent of
+    # all the posts were made between 3 and 4": of all posts, not of those from 3 to 4)
+    part_time: bool = False
 
     def whole_metric(self) -> str | None:
         """The metric a share's whole counts: ``share_of`` when it counts the part's source
@@ -1565,7 +1572,7 @@ def _share(query: Query, m: Metric) -> exp.Select:
     base_metric = query.whole_metric()
     if base_metric is None or m.mean or query.group_by or query.average_over or query.count_over:
         raise LayerError(f"{m.name} has no share of a whole the layer counts")
-    part = dataclasses.replace(query, share=False, base=(), share_of=None)
+    part = dataclasses.replace(query, share=False, base=(), share_of=None, part_time=False)
     # The whole keeps whose rows are counted ("what percentage of jayce's casts are replies":
     # of jayce's casts), unless the part counts the whole's own metric: then a user is what
     # sets the part apart ("what share of all casts did briang write": of all casts), and a
@@ -1576,11 +1583,12 @@ def _share(query: Query, m: Metric) -> exp.Select:
         conditions=tuple(
             c for c in query.conditions if c.filter in scope or c.filter in query.base
         ),
-        time_range=query.time_range,
+        time_range=None if query.part_time else query.time_range,
     )
     if (
         query.metric == base_metric
         and set(whole.conditions) == set(query.conditions)
+        and whole.time_range == query.time_range
         and query.among is None  # "casts by the top 5 posters": the part is theirs alone
     ):
         raise LayerError(f"a share of {base_metric} in {base_metric} themselves is always 100%")

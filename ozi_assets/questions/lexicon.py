@@ -327,7 +327,7 @@ HOW_OFTEN = {
 _PURPOSE_NOUNS = (
     "report|profile|analysis|review|dashboard|summary|overview|audit|study|deck|presentation"
     "|newsletter|article|post|write-?up|writeup|check|project|chart|memo|brief|thread|story"
-    "|piece|slide|spreadsheet|research|investigation|retro|retrospective"
+    "|piece|slide|spreadsheet|research|investigation|retro|retrospective|bio|biography|blurb"
 )
 PURPOSE = re.compile(
     r"^(?:(?:quick|simple|short|fast) (?:check|question|one|q)\s*[:,.\-\u2013\u2014]+"
@@ -636,6 +636,7 @@ FILLER = frozenset(
         # they?" asks no number of them ("few replies" alone is a small number: unknown)
         "a_few",
         "several",
+        "going_by",
         "happened",
         "happen",
         "happening",
@@ -824,6 +825,11 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("how", "large"): "how_many",
     ("how", "much"): "how_much",
     ("a", "few"): "a_few",
+    # "going by the time of the recast": how the question is reckoned, said again
+    ("going", "by"): "going_by",
+    # "an image file" is an image
+    ("image", "file"): "image",
+    ("image", "files"): "images",
     ("a", "couple", "of"): "a_few",
     ("a", "couple"): "a_few",
     ("a", "bunch", "of"): "a_few",
@@ -889,6 +895,16 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("rather", "than"): "rather_than",
     ("replies", "included"): "replies_included",
     ("including", "replies"): "including_replies",
+    # "posts per day, including her replies", "incl replys": the casts, their replies
+    # among them (a possessive before the replies says whose they are, not who got them;
+    # "counting her replies too" is read as this by planner.plan)
+    **{
+        (verb, *whose, noun): "including_replies"
+        for verb in ("including", "incl")
+        for whose in ((), ("his",), ("her",), ("their",), ("the",))
+        for noun in ("replies", "replys")
+        if (verb, *whose, noun) != ("including", "replies")
+    },
     ("not", "including"): "not_counting",  # "casts, not including replies"
     ("direct", "replies"): "replies",  # a reply is to its parent: every reply is direct
     ("direct", "reply"): "reply",
@@ -1098,6 +1114,7 @@ VOCABULARY = frozenset(
         # "recieved": made vs received is said by these words alone, and a misspelt one
         # read as no word at all is refused, not answered as the metric made
         *RECEIVED,
+        *COUNT,  # "just need the numbr": a count asked
     )
     if w.isalpha() and len(w) >= TYPO_MIN_LENGTH - 1
 )
@@ -1164,10 +1181,16 @@ PATTERN_WORDS = frozenset(
         "first",
         "earliest",
         "latest",
+        "last",
         "average",
         "median",
         "between",
         "midnight",
+        # a range's other words ("aftr 5am"), read before the time range is
+        "after",
+        "before",
+        "since",
+        "until",
         "exactly",
         "different",
         "distinct",
@@ -1221,9 +1244,14 @@ def correction(word: str, names: Container[str]) -> str | None:
     if known(word) or word in names:
         return None
     near = _one_edit_from(word, VOCABULARY)
-    if len(near) > 1 and len({_meaning(w) for w in near}) == 1 and _meaning(near[0]):
-        # "recats": "recast" and "recasts" say one metric; the one of the typo's length (two
-        # letters swapped) is taken
+    if (
+        len(near) > 1
+        and all(_meaning(w) for w in near)
+        and frozenset.intersection(*(_meaning(w) for w in near))
+    ):
+        # "recats": "recast" and "recasts" say one metric; "postd": "posts", "posted" and
+        # "post" all say casts (the last a cast too); the one of the typo's length (two
+        # letters swapped, one changed) is taken
         near = [w for w in near if len(w) == len(word)] or near[:1]
     dropped = sorted(w for w in near if len(w) == len(word) + 1)
     if (

@@ -846,6 +846,7 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     order: str | None = None
     comparative: str | None = None
     share, share_mark, base_end = False, 0, None  # "what percentage of …" (see sharetoken)
+    share_at = base_end_at = -1  # where the share's words and the whole's cast noun stand
     which_one = False  # "which one": a cast, unless the question compares users
     numbers: list[int] = []
     pronouns = 0  # of those numbers, the word "one" standing for a thing named before
@@ -996,9 +997,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             # the conditions named before the cast noun say what the whole is ("the share of
             # top-level casts that got replies": of top-level casts)
             share, share_mark, r.asks_number = True, len(conditions), True
+            share_at = i
             continue
         if share and base_end is None and _names_casts(w):
-            base_end = len(conditions)
+            base_end, base_end_at = len(conditions), i
         if w in (QUOTED_TERM, HASHTAG_TERM):
             term_forced = term_next = False  # a quoted term or a hashtag, already taken
             if mention_as_term:
@@ -1086,12 +1088,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             r.asks_number = True
             if any(x.endswith("ing") and x in lexicon.METRIC_VERBS for x in (prev, nxt)):
                 continue  # "when did recasting begin": the gerund says what
+        # the noun after a kind of cast: "the last top-level cast", "the first image post"
+        noun_at = i + 1
+        while noun_at < len(words) - 1 and words[noun_at] in lexicon.FILTER_WORDS:
+            noun_at += 1
+        noun = words[noun_at] if noun_at < len(words) else ""
         if (w in lexicon.FIRST or w in lexicon.LAST) and (
             asks_when
             or (
                 asks_who
                 and (
-                    nxt in lexicon.CAST_WORDS
+                    noun in lexicon.CAST_WORDS
                     or nxt in lexicon.METRIC_NOUNS
                     or nxt == "one"
                     # "who was the most recent person to reshare"
@@ -1127,7 +1134,9 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
                 elif prev in lexicon.QUESTION and not (
                     nxt in lexicon.DIMENSION_WORDS or nxt in lexicon.METRIC_NOUNS
                 ):
-                    groups.append(("user", "which", w))  # "which three have the most followers"
+                    # "which three have the most followers"; "of the posts …, which three
+                    # got": the three of what came before
+                    groups.append((_antecedent(words[: i - 1]) or "user", "which", w))
             continue
         counted_before = i > 1 and _number(words[i - 2]) is not None and _metric_of(prev)
         if (
@@ -1213,7 +1222,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             continue  # "different users who wrote": a relative clause
         if (
             w == "which"
-            and (nxt in lexicon.RECEIVED or nxt in lexicon.METRIC_VERBS or nxt in lexicon.BE)
+            # "of the posts …, which three got the most answers": the number is how many
+            and (
+                verb := words[i + 2]
+                if nxt != "one" and _number(nxt) is not None and i + 2 < len(words)
+                else nxt
+            )
+            and (verb in lexicon.RECEIVED or verb in lexicon.METRIC_VERBS or verb in lexicon.BE)
             and (antecedent := _antecedent(words[:i]))
         ):
             # "among casts published …, which received the most recasts": which of them
@@ -1517,6 +1532,10 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if never_cast:
         lacking.append("casts")  # "people who never posted"
     share_base = tuple(c.filter for c in conditions[share_mark:base_end]) if base_end else ()
+    if share_at < user_at < base_end_at:
+        # "what percentage of dwr's casts were posted after 3am": the user named in the
+        # whole is whose casts the whole counts
+        share_base = (*share_base, "user")
     sites = [c for c in conditions if c.filter == "site" and not c.negated]
     if sites:
         # "youtube.com or youtu.be links": one site filter, any of them; a link to a site is
@@ -1737,6 +1756,13 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
     if metric_name == "following" and user_at > follow_at >= 0:
         metric_name = "followers"  # "how many people follow dwr": dwr is followed
     group = _group(groups, order)
+    if (
+        group == ("cast", "user")
+        and metric_name == "mentions"
+        and any(d == "cast" and how == "which" for d, how, _ in groups)
+    ):
+        # "which cast mentions the most users": the people are what each cast is counted by
+        group, counted_users = "cast", True
     if group is None and any(w in ("breakdown", "break_down", "distribution") for w in words):
         # "the distribution of casts": by what is not said, and a total is no breakdown
         r.problem = "a breakdown needs what it is by (per hour, per day, per user)"
@@ -1825,6 +1851,17 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
             metric_name = "distinct_authors"
         elif metric_name in REACTORS and not received:
             metric_name = REACTORS[metric_name]  # "how many people recast": who did it
+        elif metric_name == "mentions" and group == "cast":
+            metric_name = "mentioned_users"  # "which cast tags the most people": per cast
+        elif metric_name == "mentions" and not received and not users:
+            # "how many different people tagged someone": the authors of casts that
+            # mention anyone ("how many people were mentioned" counts the handles)
+            conditions.append(Condition("has_mention"))
+            metric_name = "distinct_authors"
+        elif metric_name == "mentions" and not received and len(set(users)) == 1:
+            # "how many users mentioned dwr": the authors of casts that mention him
+            conditions.append(Condition("mentions_user", users[0]))
+            metric_name, users = "distinct_authors", []
         elif metric_name is None:
             metric_name = "profiles"
         else:
@@ -1897,6 +1934,19 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         # "who mentions people the most": a mention made, not received, had ranked the
         # handles) are ranked by their casts that mention anyone; "who was mentioned the
         # most" still ranks the handles
+        m, others = layer.METRICS["casts"], False
+        conditions = [*conditions, Condition("has_mention")]
+    if (
+        m.name == "mentions"
+        and group is None
+        and count_over is None
+        and len(users) == 1
+        and not share  # a share of such casts is below, its whole named
+        and not any(w in lexicon.RECEIVED for w in words)  # "mentions did jayce get"
+        and _mentioner(words, user_at)
+    ):
+        # "how many of jayce's posts tag someone", "how many mentions did jayce make": the
+        # user's casts that mention anyone (the user had been read as the one mentioned)
         m, others = layer.METRICS["casts"], False
         conditions = [*conditions, Condition("has_mention")]
     if m.name == "mentions" and share and group is None:
@@ -2133,6 +2183,18 @@ def read(text: str, ctx: Context, time_range: TimeRange | None) -> Reading:
         extreme=extreme,
     )
     return r
+
+
+def _mentioner(words: list[str], user_at: int) -> bool:
+    """Whether the user at ``user_at`` is the one who mentions, a word of mentioning after
+    them: "jayce's posts tag", "did jayce post … that mention", "casts by jayce mention",
+    "mentions did jayce make"; not "casts that mention jayce", whom they mention."""
+    if user_at < 0:
+        return False
+    after = words[user_at + 1 :]
+    owner = bool(after) and after[0] == "'s"
+    subject = user_at > 0 and words[user_at - 1] in ("did", "does", "do", "has", "have", "by")
+    return (owner or subject) and any(_metric_of(w) == "mentions" for w in words)
 
 
 # Words that open a relative clause about people: "the users who recast".
@@ -3371,6 +3433,15 @@ def _elsewhere(q: str) -> str | None:
     )
 
 
+# Looking at a profile, which no event records: "who looked at dwr's profile page", "how
+# many profile views did dwr get", "who visited my profile".
+_PROFILE_VISIT = re.compile(
+    r"\b(?:visit(?:s|ed|ing|ors?)?|view(?:s|ed|ing|ers?)?|look(?:s|ed|ing)? at"
+    r"|check(?:s|ed|ing)? out|stalk(?:s|ed|ing)?)\s+(?:[\w@'.-]+\s+){0,2}profiles?\b"
+    r"|\bprofile (?:page )?(?:visit|view)(?:s|ors?|ers?)?\b"
+)
+
+
 def _relation_not_held(q: str, ctx: Context) -> str | None:
     """Why ``q`` asks about acts between accounts that the data does not hold, or None: one
     account blocking, muting or unfollowing another (``lexicon.ACTS_NOT_HELD``, misspelt by
@@ -3381,11 +3452,13 @@ def _relation_not_held(q: str, ctx: Context) -> str | None:
     head = q[: intro.start()] if intro else q
     words = tokens(head, ctx.users)
     acts = [act for word in words if word not in ctx.users and (act := lexicon.act_not_held(word))]
+    if _PROFILE_VISIT.search(head):
+        acts.append("profile visits or views")  # "who looked at dwr's profile page"
     if acts:
         return (
             f"the data holds no {' or '.join(dict.fromkeys(acts))}: its events are casts, "
-            "likes, recasts and profiles, and no table records one account blocking, muting or "
-            "unfollowing another (`ozi metrics` lists what it knows)"
+            "likes, recasts and profiles, and no table records one account blocking, muting, "
+            "unfollowing or viewing another (`ozi metrics` lists what it knows)"
         )
     follow = [
         w
@@ -3666,7 +3739,7 @@ def _tags(m: re.Match[str], q: str, ctx: Context) -> str:
     rest = q[m.end() :]
     whom = re.match(r"[a-z0-9_.-]+", rest)
     if (whom and whom.group(0) in ctx.users) or re.match(
-        rf"(?:(?:other|another|the|some|more|most)\s+)?(?:{_PEOPLE}|someone|somebody|anyone"
+        rf"(?:(?:other|another|the|some|more|most)\s+){{0,2}}(?:{_PEOPLE}|someone|somebody|anyone"
         r"|anybody|others|@)",
         rest,
     ):
@@ -3683,6 +3756,22 @@ _SHARE_WHOLE = re.compile(
     r"(?:percent(?:age)?|%|share|proportion|fraction|pct)\s+of\s+(?:all\s+)?(?:the\s+)?"
     r"([a-z]+)\b"
 )
+
+
+# A verb that says what the part's rows did, after the whole they are counted in: "what
+# percent of all the posts were made between 3 and 4", "… of all casts happened 3-4am".
+_PREDICATE_VERB = re.compile(
+    r"\b(?:were|was|is|are|got|happen(?:ed|s)?|happend|occurred|came|fell|landed)\b"
+)
+
+
+def _range_in_predicate(q: str, range_at: int) -> bool:
+    """Whether the time range starting at ``range_at`` in ``q`` (a share's question, its share
+    words made "sharetoken") is said of the part, after a verb that follows the whole ("what
+    % of all casts were posted 3-4am": of all casts), not in the whole ("what share of casts
+    after 3am were replies": of the casts after 3am)."""
+    start = q.find("sharetoken")
+    return 0 <= start < range_at and bool(_PREDICATE_VERB.search(q[start:range_at]))
 
 
 def share_whole(question: str) -> str | None:
@@ -3702,12 +3791,14 @@ def _without_purpose(q: str, ctx: Context) -> str:
     """``q`` without the purpose said before it ("for a creator profile, what's …", "quick
     check: how many …", "for a report on overnight activity I need …"): the asker's reason
     for asking, whose words are no part of what is asked. A purpose that names a known user
-    ("for a report on dwr, how many casts did he post") may say whom the question is about,
-    so it stays, and its words are judged with the rest."""
+    ("for a short bio of timdaub, what follower count does his profile show") may say whom
+    the question is about: the user stays, before the question ("timdaub, what …")."""
     m = lexicon.PURPOSE.match(q)
-    if m is None or any(w.lstrip("@") in ctx.users for w in tokens(m.group(0))):
+    if m is None:
         return q
-    return q[m.end() :].strip()
+    named = [w for w in tokens(m.group(0)) if w.lstrip("@") in ctx.users]
+    rest = q[m.end() :].strip()
+    return f"{' and '.join(dict.fromkeys(named))}, {rest}" if named else rest
 
 
 def plan(question: str, ctx: Context) -> Plan:
@@ -3771,6 +3862,48 @@ def _plan(question: str, ctx: Context, typos: Mapping[str, str]) -> Plan:
     )
     q, rank = ordinal_rank(q)  # "the second most active hour"
     q = re.sub(r"\b(?:wat|wut|wot)\b", "what", q)  # chat: "wat time was …"
+    q = re.sub(r"\btop[\s-]?lvl\b", "top-level", q)  # chat: "top lvl casts"
+    q = re.sub(r"\batleast\b", "at least", q)  # chat: "atleast once"
+    # "a cast with an image (an i.imgur.com embed or an image file)": what the kind of cast
+    # is, said again in brackets; its words had been read as one more filter (imgur only)
+    q = re.sub(
+        r"\b((?:image|picture|pic|photo|link|url)s?)\s*\((?:an?|e\.g\.|i\.e\.|eg|ie)\s[^()]*\)",
+        r"\1",
+        q,
+    )
+    # "posts per day, counting her replies too": her replies among the casts ("counting
+    # replies" alone says what is counted: "how many people replied? counting replies")
+    q = re.sub(
+        r"(?<!not )\bcounting ((?:his|her|their) repl(?:ies|ys)"
+        r"|repl(?:ies|ys)(?= (?:too|also|as well)\b))",
+        r"including \1",
+        q,
+    )
+    # "the recasts dwr made himself, not the recasts his own casts received": the other
+    # direction, said to rule it out, is no part of the question
+    q = re.sub(
+        r"[,;]?\s*(?:and\s+)?(?:not|rather than|as opposed to|instead of)\s+(?:the\s+)?"
+        r"(?:ones?|recasts?|replies|likes|reactions|mentions)\s+(?:that\s+)?"
+        r"(?:his|her|their|its)\s+(?:own\s+)?(?:casts?|posts?|messages?)\s+"
+        r"(?:received|got|drew|get)\b",
+        "",
+        q,
+    )
+    # "all user profiles in the users table": the table that holds them, which says no more
+    q = re.sub(
+        r"\s*\b(?:in|from) the (?:users|casts|reactions|profiles) (?:table|snapshot)\b", "", q
+    )
+    # "average followers per profile, not only the ones who posted", "including those that
+    # never cast": every profile, said against the authors; the verb of casting had made it
+    # the authors' average
+    q = re.sub(
+        r",?\s*(?:and\s+)?(?:not (?:just|only)|including|incl\.?|even)\s+"
+        r"(?:(?:the|those|ones|ppl|people|users|accounts|profiles)\s+)+(?:who|that)\s+"
+        r"(?:have\s+|has\s+|had\s+)?(?:never\s+|not\s+|didn't\s+|did not\s+)?"
+        r"(?:posted|post|cast|casted)\b(?:\s+anything)?",
+        "",
+        q,
+    )
     q = re.sub(r"\b(?:btwn|betw|bw)\b", "between", q)  # chat: "btwn 3-4am"
     # "what share of all 888 casts": the whole's size said beside it is no threshold (the
     # answer states the whole it counted)
@@ -4167,7 +4300,11 @@ def _plan(question: str, ctx: Context, typos: Mapping[str, str]) -> Plan:
         if reading.query.share:
             # "what % of all recasts were dwr's": of all recasts, as asked ("casts that are
             # replies" has become "replies" by then)
-            reading.query = dataclasses.replace(reading.query, share_of=share_whole(asked))
+            reading.query = dataclasses.replace(
+                reading.query,
+                share_of=share_whole(asked),
+                part_time=found is not None and _range_in_predicate(q, found[1][0]),
+            )
         if rank is not None:  # the layer refuses a place in a ranking of nothing
             reading.query = dataclasses.replace(reading.query, rank=rank, limit=None)
         elif _names_a_set(rest, reading.query):
