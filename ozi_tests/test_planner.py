@@ -5750,6 +5750,28 @@ def test_a_purpose_said_first_is_no_part_of_the_question(purposed, plain):
     assert p.sql == meant.sql
 
 
+@pytest.mark.parametrize(
+    ("question", "plain"),
+    [
+        ("i'm profiling pcdkd: how many casts did he post?", "pcdkd, how many casts did he post?"),
+        (
+            "we're researching dwr's reach: how many followers does he have",
+            "dwr, how many followers does he have",
+        ),
+        (
+            "quick check for a report on pcdkd: how many replies did he write",
+            "pcdkd, how many replies did he write",
+        ),
+    ],
+)
+def test_the_askers_own_work_said_first_is_a_purpose(question, plain):
+    """ "I'm profiling ccarella: how many …", "quick check for a profile of jayce: …": the
+    asker's work, said before the question, adds nothing but whom it is about ("profiling"
+    and "check" had been unknown words)."""
+    p, meant = plan(question, CTX_SPAN), plan(plain, CTX_SPAN)
+    assert p.kind == meant.kind == "analytic" and p.sql == meant.sql, (p.note, meant.note)
+
+
 def test_a_purpose_naming_a_user_keeps_the_user_in_the_question():
     """ "for a report on dwr, how many casts did he post": the purpose says whom the
     question is about, so the user stays, before the question; its other words go ("for a
@@ -6043,6 +6065,14 @@ def test_a_shares_time_range_is_the_parts_or_the_wholes_as_said(question, part_t
             ["user", "has_mention"],
         ),
         ("how many mentions did pcdkd make", "casts", ["user", "has_mention"]),
+        # named first, then "he" mentions (and chat's "@'d", a typo of "someone")
+        ("pcdkd - how many posts where he @'d somone", "casts", ["user", "has_mention"]),
+        (
+            "dwr: in how many of his casts does he tag another user?",
+            "casts",
+            ["user", "has_mention"],
+        ),
+        ("pcdkd: how many casts mention him", "mentions", ["user"]),
         # the user mentioned: the casts that mention them
         ("how many casts mention pcdkd", "mentions", ["user"]),
         ("how many mentions did pcdkd get", "mentions", ["user"]),

@@ -331,7 +331,12 @@ _PURPOSE_NOUNS = (
 )
 PURPOSE = re.compile(
     r"^(?:(?:quick|simple|short|fast) (?:check|question|one|q)\s*[:,.\-\u2013\u2014]+"
-    r"|(?:for|as part of) (?:a|an|the|this|our|my|some) (?:[a-z'-]+ ){0,3}?"
+    # the asker's own work, up to its colon: "i'm profiling ccarella: …"
+    r"|(?:i'?m|i am|we'?re|we are) (?:profiling|researching|writing (?:up|about)|looking into"
+    r"|studying|analy[sz]ing|reviewing|checking on) (?:[a-z0-9@._'-]+ ?){1,4}?\s*:"
+    # "quick check for a profile of jayce: …"
+    r"|(?:(?:quick|simple|short|fast) (?:check|question|one|q) )?"
+    r"(?:for|as part of) (?:a|an|the|this|our|my|some) (?:[a-z'-]+ ){0,3}?"
     rf"(?:{_PURPOSE_NOUNS})(?: (?:on|about|of|for|into) (?:[a-z'-]+ ?){{1,5}}?)?"
     r"(?:\s*[,:]|(?= (?:i|we) (?:need|want|would like|'d like)\b| (?:can|could|would) "
     r"(?:you|u)\b| please\b))"
@@ -1196,6 +1201,8 @@ PATTERN_WORDS = frozenset(
         "distinct",
         "everything",
         "everyone",
+        "someone",  # "he @'d somone": whom, not a term
+        "somebody",
         "received",
     ]
 )

@@ -12,6 +12,7 @@ Pure functions: the caller passes the known usernames and the newest event time.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -2194,7 +2195,12 @@ def _mentioner(words: list[str], user_at: int) -> bool:
     after = words[user_at + 1 :]
     owner = bool(after) and after[0] == "'s"
     subject = user_at > 0 and words[user_at - 1] in ("did", "does", "do", "has", "have", "by")
-    return (owner or subject) and any(_metric_of(w) == "mentions" for w in words)
+    # "jayce - how many casts where he mentioned someone": the user named, then "he" mentions
+    said_again = any(
+        w in ("he", "she", "they") and _metric_of(x) == "mentions"
+        for w, x in itertools.pairwise(words)
+    )
+    return (owner or subject or said_again) and any(_metric_of(w) == "mentions" for w in words)
 
 
 # Words that open a relative clause about people: "the users who recast".
@@ -3864,6 +3870,7 @@ def _plan(question: str, ctx: Context, typos: Mapping[str, str]) -> Plan:
     q = re.sub(r"\b(?:wat|wut|wot)\b", "what", q)  # chat: "wat time was …"
     q = re.sub(r"\btop[\s-]?lvl\b", "top-level", q)  # chat: "top lvl casts"
     q = re.sub(r"\batleast\b", "at least", q)  # chat: "atleast once"
+    q = re.sub(r"(?<!\w)@(?:'d|-?ed)\b", "mentioned", q)  # chat: "he @'d someone"
     # "a cast with an image (an i.imgur.com embed or an image file)": what the kind of cast
     # is, said again in brackets; its words had been read as one more filter (imgur only)
     q = re.sub(
