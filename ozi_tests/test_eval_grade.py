@@ -429,6 +429,7 @@ def test_kind_mix_is_close_to_the_plan():
         ("tuning13.yaml", "tune", "r_"),
         ("tuning14.yaml", "tune", "s_"),
         ("tuning15.yaml", "tune", "g_"),
+        ("tuning16.yaml", "tune", "f_"),
         ("holdout.yaml", "holdout", "h_"),
     ],
 )

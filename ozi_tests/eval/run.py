@@ -41,6 +41,7 @@ QUESTION_FILES = [
         "tuning13.yaml",
         "tuning14.yaml",
         "tuning15.yaml",
+        "tuning16.yaml",
         "holdout.yaml",
     )
 ]
