@@ -6233,3 +6233,73 @@ def test_a_definition_or_a_reckoning_said_again_adds_nothing(question, metric, f
     of the recast" says how the range applies, which it already does."""
     q = _query(question)
     assert (q.metric, sorted(c.filter for c in q.conditions)) == (metric, sorted(filters))
+
+
+@pytest.mark.parametrize(
+    ("question", "plain"),
+    [
+        # why the asker asks, after the question or before it with a dash
+        (
+            "how many replies did pcdkd write? trying to see if he's one of our top talkers",
+            "how many replies did pcdkd write?",
+        ),
+        (
+            "how many recasts were there? just want to know how busy resharing was",
+            "how many recasts were there?",
+        ),
+        (
+            "we're looking at link previews - how many casts had a link after 4am?",
+            "how many casts had a link after 4am?",
+        ),
+        # chat's "cnt", and "half past midnight" on a clock
+        ("reply cnt 2-3am utc", "replies between 2am and 3am utc"),
+        (
+            "how many casts between half past midnight and 1:30 utc",
+            "how many casts between 00:30 and 01:30 utc",
+        ),
+    ],
+)
+def test_why_the_asker_asks_is_no_part_of_the_question(question, plain):
+    """ "how many pics has jayce posted? trying to see if he's one of our heavy image
+    sharers": the remark after the question asks nothing ("heavy", "sharers" had been
+    unknown words); one that asks for more ("want them per hour") is still read."""
+    p, meant = plan(question, CTX_SPAN), plan(plain, CTX_SPAN)
+    assert p.kind == meant.kind == "analytic" and p.sql == meant.sql, (p.note, meant.note)
+
+
+def test_a_remark_that_asks_for_more_is_still_read():
+    q = _query("how many casts? want them per hour")
+    assert (q.metric, q.group_by) == ("casts", "hour")
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "group", "filters"),
+    [
+        # "I mean" says it again, never a mean
+        (
+            "how many people started a thread? i mean posted something that wasn't a reply",
+            "distinct_authors",
+            None,
+            ["reply", "top_level"],  # not a reply, and top-level
+        ),
+        # what is counted said again against the casts
+        (
+            "how many users posted links? i want users, not posts",
+            "distinct_authors",
+            None,
+            ["has_link"],
+        ),
+        # "(replies count)": among the casts counted
+        ("pcdkd's casts by hour (replies count)", "casts", "hour", ["user"]),
+        # people who share links are the ones who post them
+        ("who are the top 3 link sharers", "casts", "user", ["has_link"]),
+    ],
+)
+def test_what_is_counted_said_again_in_the_askers_words(question, metric, group, filters):
+    """ "… I mean posted something that wasn't a reply, and I want people, not posts": the
+    authors of top-level casts ("mean" had been read as an average, "people, not posts" as
+    people who never posted: 0, a wrong answer); "(replies count)" had made the replies the
+    user received; "sharers" had been unknown."""
+    q = _query(question)
+    assert (q.metric, q.group_by) == (metric, group)
+    assert sorted(c.filter for c in q.conditions) == sorted(filters)

@@ -706,6 +706,8 @@ DIMENSIONS: dict[str, Dimension] = {
                 "casters",
                 "poster",
                 "posters",
+                "sharer",  # "the top link sharers": who posted them
+                "sharers",
                 "participant",
                 "participants",
                 "folks",

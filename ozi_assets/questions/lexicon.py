@@ -378,6 +378,16 @@ COURTESIES = (
     # one", "…; we're planning to host a meetup" (none of it is what the casts are about)
     r"[,;?.!]\s*(?:(?:i'm|i am|im|we're|we are|am)\s+)?(?:thinking|planning|hoping|considering)"
     r"\s+(?:about|of|to|on|\w+ing)\b[^?]*[?.!]*\s*$",
+    # why the asker asks, closing the question after it ends: "…? trying to see if he's one
+    # of our heavy image sharers", "…? want to know how common photo posting is" (never one
+    # that asks for more: a grouping, a count, a filter)
+    r"[?.!]\s*(?:(?:i'm|i am|im|we're|we are)\s+)?(?:just\s+)?(?:trying|want|wanted|wanna|"
+    r"hoping|curious|looking|wondering)\b(?![^?]*\b(?:per|each|by|only|excluding|without|"
+    r"except|not|how many|how much|split|broken)\b)[^?]*[?.!]*\s*$",
+    # and why, said first before a dash or colon: "we're thinking about image upload limits -
+    # how many posts …"
+    r"^(?:i'm|i am|im|we're|we are)\s+(?:thinking|planning|looking|working|trying|curious|"
+    r"wondering)\b[^?:\u2013\u2014-]*(?:\s[-\u2013\u2014]+\s|:)\s*(?=(?:how|what|which|who|when)\b)",
     r"(?:^|[,.;:!?])\s*(?:many )?(?:thanks|thank you|thx|ty|cheers)(?: (?:a lot|so much|very much|"
     r"in advance))?\s*(?:[.!,]+|$)",
 )
@@ -385,7 +395,18 @@ COURTESIES = (
 POST_NEGATION = frozenset(["excluded", "omitted", "aside"])
 # User words that mean people who cast: counted, they are distinct authors, not profiles.
 AUTHOR_WORDS = frozenset(
-    ["author", "authors", "poster", "posters", "caster", "casters", "creator", "creators"]
+    [
+        "author",
+        "authors",
+        "poster",
+        "posters",
+        "caster",
+        "casters",
+        "creator",
+        "creators",
+        "sharer",
+        "sharers",
+    ]
 )
 # Nouns for the people who do what a metric counts: a user dimension and the metric at once
 # ("the top 3 repliers" ranks users by replies).

@@ -3870,6 +3870,27 @@ def _plan(question: str, ctx: Context, typos: Mapping[str, str]) -> Plan:
     q = re.sub(r"\b(?:wat|wut|wot)\b", "what", q)  # chat: "wat time was …"
     q = re.sub(r"\btop[\s-]?lvl\b", "top-level", q)  # chat: "top lvl casts"
     q = re.sub(r"\batleast\b", "at least", q)  # chat: "atleast once"
+    if "cnt" not in ctx.users:
+        q = re.sub(r"(?<![\w@])cnt(s?)\b", r"count\1", q)  # chat: "recast cnt 2-3am"
+    # "… started a new thread? I mean posted something that wasn't a reply": the asker
+    # saying it again, not a mean
+    q = re.sub(r"(?:^|(?<=[\s,.;:?!]))i (?:just )?mean,?\s", "", q)
+    # "…, and I want people, not posts": what is counted, said again against the casts
+    q = re.sub(
+        r"[,;]?\s*(?:and\s+)?(?:(?:i|we)\s+(?:want|need|mean)\s+|count(?:ing)?\s+)?(?:the\s+)?"
+        r"(?:people|users|accounts|authors|ppl|posters),?\s+not\s+(?:the\s+)?"
+        r"(?:posts|casts|messages|msgs)\b",
+        "",
+        q,
+    )
+    # "(replies count)": replies are among the casts counted
+    q = re.sub(r"\(\s*repl(?:ies|ys) (?:count|included|too|as well)\s*\)", " replies included", q)
+    # "half past midnight": the clock reading of the half hour after it
+    q = re.sub(
+        r"\b(half|quarter) past midnight\b",
+        lambda m: "12:30am" if m.group(1) == "half" else "12:15am",
+        q,
+    )
     q = re.sub(r"(?<!\w)@(?:'d|-?ed)\b", "mentioned", q)  # chat: "he @'d someone"
     # "a cast with an image (an i.imgur.com embed or an image file)": what the kind of cast
     # is, said again in brackets; its words had been read as one more filter (imgur only)
