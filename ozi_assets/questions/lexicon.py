@@ -850,16 +850,17 @@ PHRASES: dict[tuple[str, ...], str] = {
     ("how", "big"): "how_many",
     ("how", "large"): "how_many",
     ("how", "much"): "how_much",
+    # an amount left vague: "greg recast a few posts", "a couple of users"
     ("a", "few"): "a_few",
+    ("a", "couple", "of"): "a_few",
+    ("a", "couple"): "a_few",
+    ("a", "bunch", "of"): "a_few",
+    ("a", "handful", "of"): "a_few",
     # "going by the time of the recast": how the question is reckoned, said again
     ("going", "by"): "going_by",
     # "an image file" is an image
     ("image", "file"): "image",
     ("image", "files"): "images",
-    ("a", "couple", "of"): "a_few",
-    ("a", "couple"): "a_few",
-    ("a", "bunch", "of"): "a_few",
-    ("a", "handful", "of"): "a_few",
     ("how", "often"): "how_often",
     ("number", "of"): "number_of",
     ("more", "than"): "more_than",

@@ -3807,67 +3807,13 @@ def _without_purpose(q: str, ctx: Context) -> str:
     return f"{' and '.join(dict.fromkeys(named))}, {rest}" if named else rest
 
 
-def plan(question: str, ctx: Context) -> Plan:
-    """Read ``question`` and plan it. Always returns a Plan.
-
-    Analytic: every word is understood and composes into one query over the semantic layer
-    (``plan.query``; ``plan.sql`` is its SQL). Semantic or hybrid: the question asks what
-    casts say about a topic. Unanswered (``plan.note`` says why): it asks for a number or a
-    ranking and some words are not understood (named in the note), the words do not make one
-    query, or its time range lies outside the data.
-    """
-    return _plan(question, ctx, {})
-
-
-def _plan(question: str, ctx: Context, typos: Mapping[str, str]) -> Plan:
-    """``plan``, the question's words ``typos`` (typo → word) already respelled in it."""
-    q = " ".join(question.lower().replace("’", "'").split())
-    spoken = q
-    # "the frist pic", "what pecentage": typos of the words read by pattern, read first
-    early = {
-        w: fix
-        for w in set(re.findall(r"[a-z]+", q))
-        if (fix := lexicon.pattern_correction(w, ctx.users))
-    }
-    q = _respelled(q, early) if early else q
-    # "how much of all the posts is briang": a share of them, not briang's count
-    q = re.sub(r"\bhow much of (?=(?:all|every|the)\b)", "what share of ", q)
-    # "replies per hour but w/o briang": the "but" before what is left out says nothing more
-    q = re.sub(r"\bbut (?=(?:without|w/o|except|excluding|not counting|leaving out)\b)", "", q)
-    # "what share of every reply": of all of them (it had been of the user's own casts)
-    q = re.sub(r"\b(share|percentage|percent|proportion|fraction|%) of every\b", r"\1 of all", q)
-    # chat: "need the #s" are the numbers (not after "hashtag": "the hashtag #s")
-    q = re.sub(r"(?<![\w#])(?<!hashtag )(?<!tag )#'?s\b", "numbers", q)
-    asked = q  # as asked: the rewrites below may say a share's whole in other words
-    # "greg recast a few posts - whose were they?", "dwr replied to some people. who?": a
-    # statement, then who or whose its rows were, asked of it ("whose: greg recast …"); the
-    # statement alone had been read as a count of its rows
-    q = re.sub(
-        r"^(?P<said>[^?]*[a-z0-9][^?]*?)\s*(?:[-–—,;:]|\.+)\s*(?P<wh>whose|who|whom)"
-        r"(?:\s+(?:were|was|are|is)\s+(?:they|them|those|these|it|that))?\s*[?!.]*$",
-        r"\g<wh>: \g<said>",
-        q,
-    )
-    q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
-    q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
-    # "on the subject of wallets", "with regard to AI": about
-    # "casts re jobs", "who posts most re: careers": regarding (not the "re" of "re-cast")
-    q = re.sub(r"(?<![\w'-])re:?(?=\s+[a-z])", "about", q)  # not "we're", "they're"
-    q = re.sub(r"(?<![\w-])(?:abt|'?bout)(?=\s+[\w@#\"'])", "about", q)  # chat: "casts abt nfts"
-    q = re.sub(r"\b(mid|to)?nite\b", lambda m: f"{m.group(1) or ''}night", q)  # chat: "midnite"
-    # "name the top two authors": at a sentence's start, the verb (list), not a user's name
-    q = re.sub(r"(?:^|(?<=[.?!;:] ))name (?=(?:the|all|every|each|top|\d+)\b)", "list ", q)
-    # chat: "the 1st hr", "per hr", "24 hrs" (a user named hr keeps the name)
-    if "hr" not in ctx.users:
-        q = re.sub(r"(?<![\w@])hr(s?)\b", r"hour\1", q)
-    # "dwr's 1st post": the first (a day of the month is "the 1st" or "march 1st")
-    q = re.sub(
-        r"\b1st (?=(?:cast|post|reply|recast|like|reaction|message|comment|follow|hour|time)s?\b)",
-        "first ",
-        q,
-    )
-    q, rank = ordinal_rank(q)  # "the second most active hour"
-    q = re.sub(r"\b(?:wat|wut|wot)\b", "what", q)  # chat: "wat time was …"
+def _restatements(q: str, ctx: Context) -> str:
+    """``q`` (lower case) with chat shorthand written out and what the asker says again, or
+    rules out, taken away: "top lvl", "atleast", "cnt", "he @'d", "half past midnight"; "I
+    mean …", "I want people, not posts", "(replies count)", "counting her replies too", an
+    image "(an i.imgur.com embed or an image file)", "not the recasts his own casts
+    received", "in the users table", "not only the ones who posted". Each had been read as
+    words of the question: unknown, a mean, a filter or the other direction. Pure."""
     q = re.sub(r"\btop[\s-]?lvl\b", "top-level", q)  # chat: "top lvl casts"
     q = re.sub(r"\batleast\b", "at least", q)  # chat: "atleast once"
     if "cnt" not in ctx.users:
@@ -3932,6 +3878,71 @@ def _plan(question: str, ctx: Context, typos: Mapping[str, str]) -> Plan:
         "",
         q,
     )
+    return q
+
+
+def plan(question: str, ctx: Context) -> Plan:
+    """Read ``question`` and plan it. Always returns a Plan.
+
+    Analytic: every word is understood and composes into one query over the semantic layer
+    (``plan.query``; ``plan.sql`` is its SQL). Semantic or hybrid: the question asks what
+    casts say about a topic. Unanswered (``plan.note`` says why): it asks for a number or a
+    ranking and some words are not understood (named in the note), the words do not make one
+    query, or its time range lies outside the data.
+    """
+    return _plan(question, ctx, {})
+
+
+def _plan(question: str, ctx: Context, typos: Mapping[str, str]) -> Plan:
+    """``plan``, the question's words ``typos`` (typo → word) already respelled in it."""
+    q = " ".join(question.lower().replace("’", "'").split())
+    spoken = q
+    # "the frist pic", "what pecentage": typos of the words read by pattern, read first
+    early = {
+        w: fix
+        for w in set(re.findall(r"[a-z]+", q))
+        if (fix := lexicon.pattern_correction(w, ctx.users))
+    }
+    q = _respelled(q, early) if early else q
+    # "how much of all the posts is briang": a share of them, not briang's count
+    q = re.sub(r"\bhow much of (?=(?:all|every|the)\b)", "what share of ", q)
+    # "replies per hour but w/o briang": the "but" before what is left out says nothing more
+    q = re.sub(r"\bbut (?=(?:without|w/o|except|excluding|not counting|leaving out)\b)", "", q)
+    # "what share of every reply": of all of them (it had been of the user's own casts)
+    q = re.sub(r"\b(share|percentage|percent|proportion|fraction|%) of every\b", r"\1 of all", q)
+    # chat: "need the #s" are the numbers (not after "hashtag": "the hashtag #s")
+    q = re.sub(r"(?<![\w#])(?<!hashtag )(?<!tag )#'?s\b", "numbers", q)
+    asked = q  # as asked: the rewrites below may say a share's whole in other words
+    # "greg recast a few posts - whose were they?", "dwr replied to some people. who?": a
+    # statement, then who or whose its rows were, asked of it ("whose: greg recast …"); the
+    # statement alone had been read as a count of its rows
+    q = re.sub(
+        r"^(?P<said>[^?]*[a-z0-9][^?]*?)\s*(?:[-–—,;:]|\.+)\s*(?P<wh>whose|who|whom)"
+        r"(?:\s+(?:were|was|are|is)\s+(?:they|them|those|these|it|that))?\s*[?!.]*$",
+        r"\g<wh>: \g<said>",
+        q,
+    )
+    q = re.sub(r"(?<=\d)\s*[–—]\s*(?=\d)", "-", q)  # "3–4am", "03:00—04:00"
+    q = re.sub(r"\b(between|from) the hours? of\b", r"\1", q)  # "between the hours of 3 and 4"
+    # "on the subject of wallets", "with regard to AI": about
+    # "casts re jobs", "who posts most re: careers": regarding (not the "re" of "re-cast")
+    q = re.sub(r"(?<![\w'-])re:?(?=\s+[a-z])", "about", q)  # not "we're", "they're"
+    q = re.sub(r"(?<![\w-])(?:abt|'?bout)(?=\s+[\w@#\"'])", "about", q)  # chat: "casts abt nfts"
+    q = re.sub(r"\b(mid|to)?nite\b", lambda m: f"{m.group(1) or ''}night", q)  # chat: "midnite"
+    # "name the top two authors": at a sentence's start, the verb (list), not a user's name
+    q = re.sub(r"(?:^|(?<=[.?!;:] ))name (?=(?:the|all|every|each|top|\d+)\b)", "list ", q)
+    # chat: "the 1st hr", "per hr", "24 hrs" (a user named hr keeps the name)
+    if "hr" not in ctx.users:
+        q = re.sub(r"(?<![\w@])hr(s?)\b", r"hour\1", q)
+    # "dwr's 1st post": the first (a day of the month is "the 1st" or "march 1st")
+    q = re.sub(
+        r"\b1st (?=(?:cast|post|reply|recast|like|reaction|message|comment|follow|hour|time)s?\b)",
+        "first ",
+        q,
+    )
+    q, rank = ordinal_rank(q)  # "the second most active hour"
+    q = re.sub(r"\b(?:wat|wut|wot)\b", "what", q)  # chat: "wat time was …"
+    q = _restatements(q, ctx)
     q = re.sub(r"\b(?:btwn|betw|bw)\b", "between", q)  # chat: "btwn 3-4am"
     # "what share of all 888 casts": the whole's size said beside it is no threshold (the
     # answer states the whole it counted)
